@@ -1,0 +1,98 @@
+//! Campaigns (攻坚行动): a period, targets, numbered tasks and the weights of the monthly
+//! assessment. A deployment runs many campaigns over the years, so a campaign is data, never code.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::ValidationError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Campaign {
+    pub code: String,
+    pub name_zh: String,
+    pub name_en: String,
+    /// First day of the campaign (inclusive), Asia/Shanghai calendar.
+    pub starts_on: NaiveDate,
+    /// Last day of the campaign (inclusive).
+    pub ends_on: NaiveDate,
+    pub targets: Vec<Target>,
+    pub weights: ScoreWeights,
+    pub tasks: Vec<Task>,
+}
+
+/// An outcome the campaign aims for, e.g. PM2.5 average down 5% year on year.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub code: String,
+    pub description_zh: String,
+    pub description_en: String,
+    /// The measured quantity, e.g. `pm25_mean_change_pct` or `heavy_pollution_days_change`.
+    pub metric: String,
+    /// The required change of `metric` over the period (negative = reduction).
+    pub change: f64,
+}
+
+/// Weights of the monthly composite score, in percent; they sum to 100. The indicators themselves
+/// are defined in `docs/scoring.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreWeights {
+    pub inspection_compliance: u32,
+    pub coverage: u32,
+    pub rectification_on_time: u32,
+    pub evidence_quality: u32,
+}
+
+/// A numbered task (主要任务) with its three kinds of responsibility.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    pub number: u32,
+    pub title_zh: String,
+    pub title_en: String,
+    pub summary_zh: String,
+    /// 分管领导, as role titles (never personal names).
+    pub leader_roles: Vec<String>,
+    /// 责任督导科室: department codes.
+    pub supervising_departments: Vec<String>,
+    /// 责任落实单位: unit codes.
+    pub responsible_units: Vec<String>,
+}
+
+impl Campaign {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if self.ends_on < self.starts_on {
+            return Err(ValidationError::new(
+                "period_reversed",
+                "ends_on",
+                "the campaign ends before it starts",
+            ));
+        }
+        let w = self.weights;
+        let sum = w.inspection_compliance + w.coverage + w.rectification_on_time + w.evidence_quality;
+        if sum != 100 {
+            return Err(ValidationError::new(
+                "weights_not_100",
+                "weights",
+                format!("weights sum to {sum}, not 100"),
+            ));
+        }
+        let mut numbers: Vec<u32> = self.tasks.iter().map(|t| t.number).collect();
+        numbers.sort_unstable();
+        if numbers.windows(2).any(|w| w[0] == w[1]) {
+            return Err(ValidationError::new(
+                "duplicate_task_number",
+                "tasks",
+                "two tasks share a number",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `day` falls inside the campaign period.
+    pub fn covers(&self, day: NaiveDate) -> bool {
+        self.starts_on <= day && day <= self.ends_on
+    }
+}

@@ -1,0 +1,26 @@
+//! lantian-domain: the pure rules and types of lantian.
+//!
+//! Everything here is deterministic and free of IO: no tokio, no SQL, no HTTP. The store, the HTTP
+//! layer and the reference client all speak these types, so a rule lives in one place.
+//!
+//! # Layout
+//! - [`unit`]: the organisation as a tree of units, peer groups for ranking, supervising departments.
+//! - [`campaign`]: campaigns (period, targets, weights) and their numbered tasks.
+//! - [`subject`]: what officers inspect, with type-specific attributes and a place.
+//! - [`checklist`]: versioned checklist templates and their items.
+//! - [`user`]: roles.
+//! - [`policy`]: the one authorization table (role x action x relation of the object's unit).
+//! - [`reference`]: the 2019-2020 Liaocheng campaign as data, and the deterministic demo data set.
+//!
+//! Must not depend on: rusqlite, tokio, axum, or any crate that does IO.
+
+pub mod campaign;
+pub mod checklist;
+pub mod error;
+pub mod policy;
+pub mod reference;
+pub mod subject;
+pub mod unit;
+pub mod user;
+
+pub use error::ValidationError;

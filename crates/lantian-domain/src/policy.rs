@@ -1,0 +1,128 @@
+//! The authorization policy: one table of which role may do which action, and one rule for where.
+//!
+//! - Where: an object in the caller's unit subtree (own unit or below), or a global object, is
+//!   visible; anything else does not exist for the caller and answers 404, whatever the action.
+//! - What: a visible object acted on by a role the table does not grant answers 403.
+//!
+//! The HTTP handlers consult [`decide`] for every request that names an object, with the relation
+//! computed from the database, never from the token alone.
+
+use serde::Serialize;
+
+use crate::unit::Relation;
+use crate::user::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    ReadUnit,
+    ReadCampaign,
+    ReadTemplate,
+    PublishTemplate,
+    ReadSubject,
+    CreateSubject,
+    UpdateSubject,
+    RegisterClient,
+}
+
+impl Action {
+    pub const ALL: [Action; 8] = [
+        Action::ReadUnit,
+        Action::ReadCampaign,
+        Action::ReadTemplate,
+        Action::PublishTemplate,
+        Action::ReadSubject,
+        Action::CreateSubject,
+        Action::UpdateSubject,
+        Action::RegisterClient,
+    ];
+}
+
+/// The grants. Reads are open to every role within its subtree; reference data is written by
+/// admins (everything) and unit admins (subjects of their subtree). Officers change subjects only
+/// through proposals in the sync protocol, which a unit admin accepts.
+const GRANTS: &[(Role, &[Action])] = {
+    use Action::*;
+    const READS: [Action; 5] = [ReadUnit, ReadCampaign, ReadTemplate, ReadSubject, RegisterClient];
+    &[
+        (Role::Inspector, &READS),
+        (Role::Supervisor, &READS),
+        (Role::Assessor, &READS),
+        (Role::Viewer, &READS),
+        (
+            Role::UnitAdmin,
+            &[ReadUnit, ReadCampaign, ReadTemplate, ReadSubject, RegisterClient, CreateSubject, UpdateSubject],
+        ),
+        (
+            Role::Admin,
+            &[ReadUnit, ReadCampaign, ReadTemplate, ReadSubject, RegisterClient, CreateSubject, UpdateSubject, PublishTemplate],
+        ),
+    ]
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Allow,
+    /// Visible, but the role may not do this: 403.
+    Forbidden,
+    /// Outside the caller's subtree: 404, as if it did not exist.
+    NotFound,
+}
+
+/// Whether the table grants `action` to `role`, wherever.
+pub fn grants(role: Role, action: Action) -> bool {
+    GRANTS
+        .iter()
+        .any(|(r, actions)| *r == role && actions.contains(&action))
+}
+
+/// The decision for `role` doing `action` on an object whose unit stands in `relation` to the
+/// caller's unit.
+pub fn decide(role: Role, action: Action, relation: Relation) -> Decision {
+    if !relation.in_subtree() {
+        Decision::NotFound
+    } else if grants(role, action) {
+        Decision::Allow
+    } else {
+        Decision::Forbidden
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_role_has_a_row_in_the_table() {
+        for role in Role::ALL {
+            assert!(GRANTS.iter().any(|(r, _)| *r == role), "{role:?} has no row");
+        }
+    }
+
+    #[test]
+    fn nothing_outside_the_subtree_is_visible_to_anyone() {
+        for role in Role::ALL {
+            for action in Action::ALL {
+                for rel in [Relation::Ancestor, Relation::Unrelated] {
+                    assert_eq!(decide(role, action, rel), Decision::NotFound);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_admins_publish_templates_and_only_admins_and_unit_admins_write_subjects() {
+        let writers: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| grants(*r, Action::UpdateSubject))
+            .collect();
+        assert_eq!(writers, vec![Role::UnitAdmin, Role::Admin]);
+        let publishers: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| grants(*r, Action::PublishTemplate))
+            .collect();
+        assert_eq!(publishers, vec![Role::Admin]);
+        assert_eq!(decide(Role::Viewer, Action::UpdateSubject, Relation::Own), Decision::Forbidden);
+    }
+}
