@@ -1,1 +1,139 @@
-//! placeholder
+//! lantian-store: lantian's storage on SQLite.
+//!
+//! One writer thread owns the only write connection and commits concurrent requests together
+//! (group commit: one `BEGIN IMMEDIATE` transaction per batch, a savepoint per request, every
+//! request acknowledged only after the batch's single commit). A few reader connections serve
+//! queries in parallel. Every connection gets the pragmas of DESIGN §2 at open.
+//!
+//! # Layout
+//! - [`Store`]: open, migrate, `read`/`write`, and the typed operations the server uses.
+//! - `writer`: the group-committing writer thread; `readers`: the reader pool.
+//! - `migrate`: the embedded `migrations/NNNN_name.sql` files and their bookkeeping.
+//! - [`audit`]: the append-only, hash-chained audit log.
+//! - [`org`], [`subjects`], [`templates`], [`identity`]: typed queries by area.
+//! - [`seed`]: loading reference and demo data.
+//!
+//! Returns domain types and [`StoreError`]; no HTTP types. Must not depend on axum or tokio beyond
+//! its channels and blocking pool.
+
+pub mod audit;
+mod conn;
+mod error;
+pub mod identity;
+mod migrate;
+pub mod org;
+mod readers;
+pub mod seed;
+pub mod subjects;
+pub mod templates;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use error::StoreError;
+pub use migrate::{MIGRATIONS, migrate_file};
+pub use rusqlite::Connection;
+pub use writer::WriterStats;
+
+/// Settings of a store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The SQLite database file.
+    pub path: PathBuf,
+    /// Reader connections (parallel queries).
+    pub readers: usize,
+    /// Most requests committed in one transaction.
+    pub max_batch: usize,
+}
+
+impl StoreConfig {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), readers: 4, max_batch: 256 }
+    }
+}
+
+/// The store: cheap to clone, shared by all request handlers.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: writer::Writer,
+    readers: readers::Readers,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, applies pending migrations, starts the writer.
+    pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
+        if let Some(dir) = config.path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(e.to_string()))?;
+            }
+        }
+        let mut write_conn = conn::open(&config.path, false)?;
+        migrate::apply(&mut write_conn)?;
+        let readers = readers::Readers::open(&config.path, config.readers.max(1))?;
+        let writer = writer::Writer::start(write_conn, config.max_batch.max(1))?;
+        Ok(Store {
+            inner: Arc::new(Inner { writer, readers, path: config.path.clone() }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` inside the writer's current batch transaction, in a savepoint of its own. Resolves
+    /// only after the batch is committed: an `Ok` here is durable. If `f` fails, only its own
+    /// savepoint is rolled back.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.writer.submit(f).await
+    }
+
+    /// Runs a query on a reader connection, off the async threads.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.readers.run(f).await
+    }
+
+    /// Counters of the writer: transactions committed, requests applied.
+    pub fn writer_stats(&self) -> &WriterStats {
+        self.inner.writer.stats()
+    }
+
+    /// Whether the writer is running and the database answers a query.
+    pub async fn ready(&self) -> bool {
+        self.inner.writer.is_running()
+            && self
+                .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+                .await
+                .is_ok()
+    }
+}
+
+/// Current time as stored: RFC 3339, UTC, milliseconds.
+pub fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub(crate) fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| StoreError::Corrupt(format!("bad timestamp {s:?}: {e}")))
+}
+
+/// SHA-256 of bytes, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

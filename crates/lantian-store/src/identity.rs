@@ -1,0 +1,217 @@
+//! Users, rotating refresh tokens and registered clients (app installs).
+//!
+//! Password hashing and token crypto live in the HTTP crate; this module stores what they produce.
+
+use lantian_domain::user::Role;
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use crate::org::unit_by_code;
+use crate::{StoreError, now_text};
+
+/// A user as the server needs it to authenticate and authorize.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub unit: String,
+    pub unit_path: Vec<String>,
+    pub password_hash: String,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub unit: String,
+    pub password_hash: String,
+}
+
+/// Usernames are 3 to 64 ASCII letters, digits, `_`, `-` or `.`, compared without case.
+pub fn valid_username(name: &str) -> bool {
+    (3..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+pub fn create_user(conn: &Connection, u: &NewUser) -> Result<UserRecord, StoreError> {
+    if !valid_username(&u.username) {
+        return Err(StoreError::Invalid(lantian_domain::ValidationError::new(
+            "username_invalid",
+            "username",
+            "usernames are 3 to 64 ASCII letters, digits, _, - or .",
+        )));
+    }
+    let unit = unit_by_code(conn, &u.unit)?.ok_or(StoreError::Conflict("unit_unknown"))?;
+    if user_by_username(conn, &u.username)?.is_some() {
+        return Err(StoreError::Conflict("username_taken"));
+    }
+    let uuid = Uuid::now_v7();
+    conn.execute(
+        "INSERT INTO users (uuid, username, display_name, role, unit_id, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![uuid.to_string(), u.username, u.display_name, u.role.as_str(), unit.id, u.password_hash, now_text()],
+    )?;
+    user_by_uuid(conn, uuid)?.ok_or(StoreError::NotFound)
+}
+
+const COLUMNS: &str = "us.id, us.uuid, us.username, us.display_name, us.role, u.code, u.path, us.password_hash, us.disabled";
+
+type Raw = (i64, String, String, String, String, String, String, String, bool);
+
+fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+}
+
+fn build(r: Raw) -> Result<UserRecord, StoreError> {
+    let (id, uuid, username, display_name, role, unit, path, password_hash, disabled) = r;
+    Ok(UserRecord {
+        id,
+        uuid: Uuid::parse_str(&uuid).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        username,
+        display_name,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
+        unit,
+        unit_path: path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        password_hash,
+        disabled,
+    })
+}
+
+pub fn user_by_username(conn: &Connection, username: &str) -> Result<Option<UserRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.username = ?1");
+    conn.query_row(&sql, [username], raw).optional()?.map(build).transpose()
+}
+
+pub fn user_by_uuid(conn: &Connection, uuid: Uuid) -> Result<Option<UserRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.uuid = ?1");
+    conn.query_row(&sql, [uuid.to_string()], raw).optional()?.map(build).transpose()
+}
+
+pub fn user_count(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
+}
+
+/// Stores a new refresh token (its hash) in `family`.
+pub fn insert_refresh(conn: &Connection, family: &str, user_id: i64, token_hash: &str, expires_at: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO refresh_tokens (family, user_id, token_hash, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![family, user_id, token_hash, now_text(), expires_at],
+    )?;
+    Ok(())
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rotation {
+    /// The token was current: it is now used, and `new_hash` is the family's current token.
+    Rotated { user: UserRecord, family: String },
+    /// The token had already been rotated: someone replayed it. The whole family is now revoked.
+    Reused,
+    /// The token's family was revoked (logout or an earlier reuse).
+    Revoked,
+    Expired,
+    Unknown,
+}
+
+/// Rotates the refresh token with hash `presented` to `new_hash`, atomically (inside the writer).
+pub fn rotate_refresh(conn: &Connection, presented: &str, new_hash: &str, new_expires_at: &str) -> Result<Rotation, StoreError> {
+    let row: Option<(i64, String, i64, String, Option<String>, Option<String>)> = conn
+        .query_row(
+            "SELECT id, family, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?1",
+            [presented],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+        )
+        .optional()?;
+    let Some((id, family, user_id, expires_at, used_at, revoked_at)) = row else {
+        return Ok(Rotation::Unknown);
+    };
+    let now = now_text();
+    if revoked_at.is_some() {
+        return Ok(Rotation::Revoked);
+    }
+    if used_at.is_some() {
+        revoke_family(conn, &family)?;
+        return Ok(Rotation::Reused);
+    }
+    if expires_at <= now {
+        return Ok(Rotation::Expired);
+    }
+    let user = {
+        let sql = format!("SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.id = ?1");
+        conn.query_row(&sql, [user_id], raw).optional()?.map(build).transpose()?
+    };
+    let Some(user) = user.filter(|u| !u.disabled) else {
+        revoke_family(conn, &family)?;
+        return Ok(Rotation::Revoked);
+    };
+    conn.execute("UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1", params![id, now])?;
+    insert_refresh(conn, &family, user_id, new_hash, new_expires_at)?;
+    Ok(Rotation::Rotated { user, family })
+}
+
+/// Revokes every token of `family`. Returns how many were still live.
+pub fn revoke_family(conn: &Connection, family: &str) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family = ?1 AND revoked_at IS NULL",
+        params![family, now_text()],
+    )?)
+}
+
+/// The family of a token, if it is known.
+pub fn family_of(conn: &Connection, token_hash: &str) -> Result<Option<(String, i64)>, StoreError> {
+    Ok(conn
+        .query_row("SELECT family, user_id FROM refresh_tokens WHERE token_hash = ?1", [token_hash], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?)
+}
+
+/// A registered app install.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClientRecord {
+    pub client_id: Uuid,
+    pub app_version: String,
+    pub device_model: Option<String>,
+    pub registered_at: String,
+}
+
+/// Registers `client_id` for `user_id`. Registering again by the same user is idempotent (the
+/// app version is updated); a client id bound to another user is a conflict.
+pub fn register_client(
+    conn: &Connection,
+    client_id: Uuid,
+    user_id: i64,
+    app_version: &str,
+    device_model: Option<&str>,
+) -> Result<(ClientRecord, bool), StoreError> {
+    let existing: Option<i64> = conn
+        .query_row("SELECT user_id FROM clients WHERE client_id = ?1", [client_id.to_string()], |r| r.get(0))
+        .optional()?;
+    let created = match existing {
+        Some(owner) if owner != user_id => return Err(StoreError::Conflict("client_bound_to_other_user")),
+        Some(_) => {
+            conn.execute(
+                "UPDATE clients SET app_version = ?2, device_model = ?3 WHERE client_id = ?1",
+                params![client_id.to_string(), app_version, device_model],
+            )?;
+            false
+        }
+        None => {
+            conn.execute(
+                "INSERT INTO clients (client_id, user_id, app_version, device_model, registered_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![client_id.to_string(), user_id, app_version, device_model, now_text()],
+            )?;
+            true
+        }
+    };
+    let rec = conn.query_row(
+        "SELECT app_version, device_model, registered_at FROM clients WHERE client_id = ?1",
+        [client_id.to_string()],
+        |r| Ok(ClientRecord { client_id, app_version: r.get(0)?, device_model: r.get(1)?, registered_at: r.get(2)? }),
+    )?;
+    Ok((rec, created))
+}

@@ -1,0 +1,101 @@
+//! Migrations: `migrations/NNNN_name.sql`, embedded in the binary, applied in order at open. An
+//! applied migration is recorded with a checksum; if its file later differs, opening fails rather
+//! than running on a schema nobody wrote down.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::{StoreError, now_text, sha256_hex};
+
+/// (version, name, SQL).
+pub const MIGRATIONS: &[(u32, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../../../migrations/0001_foundation.sql"),
+)];
+
+/// Applies pending migrations; returns the versions applied now (empty when up to date).
+pub(crate) fn apply(conn: &mut Connection) -> Result<Vec<u32>, StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    INTEGER PRIMARY KEY,
+            name       TEXT NOT NULL,
+            checksum   TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        ) STRICT;",
+    )?;
+    let applied: Vec<(u32, String)> = {
+        let mut stmt = conn.prepare("SELECT version, checksum FROM schema_migrations ORDER BY version")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    for (version, checksum) in &applied {
+        match MIGRATIONS.iter().find(|(v, _, _)| v == version) {
+            None => {
+                return Err(StoreError::Migration(format!(
+                    "the database has migration {version}, which this binary does not know: it is newer than this binary"
+                )));
+            }
+            Some((_, name, sql)) if sha256_hex(sql.as_bytes()) != *checksum => {
+                return Err(StoreError::Migration(format!(
+                    "migration {version} ({name}) was edited after it was applied; add a new migration instead"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    let mut done = Vec::new();
+    for (version, name, sql) in MIGRATIONS {
+        if applied.iter().any(|(v, _)| v == version) {
+            continue;
+        }
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Migration(format!("migration {version} ({name}) failed: {e}")))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![version, name, sha256_hex(sql.as_bytes()), now_text()],
+        )?;
+        tx.commit()?;
+        done.push(*version);
+    }
+    Ok(done)
+}
+
+/// Applies pending migrations to the database file at `path` (for `lantian migrate`).
+pub fn migrate_file(path: &Path) -> Result<Vec<u32>, StoreError> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(e.to_string()))?;
+        }
+    }
+    let mut conn = crate::conn::open(path, false)?;
+    apply(&mut conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_applied_twice_are_a_no_op() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        assert_eq!(migrate_file(&path).expect("first"), vec![1]);
+        assert!(migrate_file(&path).expect("second").is_empty());
+    }
+
+    #[test]
+    fn an_edited_applied_migration_stops_the_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        migrate_file(&path).expect("migrate");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute("UPDATE schema_migrations SET checksum = 'x' WHERE version = 1", [])
+            .expect("tamper");
+        drop(conn);
+        let err = migrate_file(&path).expect_err("edited migration must fail");
+        assert!(err.to_string().contains("edited"), "{err}");
+    }
+}

@@ -1,0 +1,209 @@
+//! The organisation and campaigns: units (a tree stored with root-first paths), departments,
+//! campaigns and their tasks.
+
+use lantian_domain::campaign::{Campaign, Task};
+use lantian_domain::reference::UnitSpec;
+use lantian_domain::unit::{Department, Unit, UnitKind};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::StoreError;
+
+/// A unit with its internal id, for joins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitRow {
+    pub id: i64,
+    pub unit: Unit,
+}
+
+fn split_path(path: &str) -> Vec<String> {
+    path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// The stored form of a path: `/root/child/`.
+pub fn path_text(path: &[String]) -> String {
+    let mut s = String::from("/");
+    for p in path {
+        s.push_str(p);
+        s.push('/');
+    }
+    s
+}
+
+const UNIT_COLUMNS: &str = "u.id, u.code, u.name_zh, u.name_en, u.kind, p.code, u.peer_group, u.path";
+
+fn unit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, String, Option<String>, Option<String>, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+}
+
+fn to_unit_row(t: (i64, String, String, String, String, Option<String>, Option<String>, String)) -> Result<UnitRow, StoreError> {
+    let (id, code, name_zh, name_en, kind, parent, peer_group, path) = t;
+    let kind = UnitKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unit kind {kind}")))?;
+    Ok(UnitRow { id, unit: Unit { code, name_zh, name_en, kind, parent, peer_group, path: split_path(&path) } })
+}
+
+pub fn unit_by_code(conn: &Connection, code: &str) -> Result<Option<UnitRow>, StoreError> {
+    let sql = format!("SELECT {UNIT_COLUMNS} FROM units u LEFT JOIN units p ON p.id = u.parent_id WHERE u.code = ?1");
+    conn.query_row(&sql, [code], unit_from_row).optional()?.map(to_unit_row).transpose()
+}
+
+/// Units in the subtree whose root has `path` (itself included), root-first order.
+pub fn units_in_subtree(conn: &Connection, path: &[String]) -> Result<Vec<Unit>, StoreError> {
+    let sql = format!(
+        "SELECT {UNIT_COLUMNS} FROM units u LEFT JOIN units p ON p.id = u.parent_id
+         WHERE substr(u.path, 1, length(?1)) = ?1 ORDER BY u.path"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([path_text(path)], unit_from_row)?;
+    rows.map(|r| Ok(to_unit_row(r?)?.unit)).collect()
+}
+
+/// Inserts a unit under its parent (which must exist). Returns the new id.
+pub fn insert_unit(conn: &Connection, spec: &UnitSpec) -> Result<i64, StoreError> {
+    let (parent_id, path) = match &spec.parent {
+        Some(code) => {
+            let parent = unit_by_code(conn, code)?.ok_or(StoreError::Conflict("unit_parent_unknown"))?;
+            let mut path = parent.unit.path.clone();
+            path.push(spec.code.clone());
+            (Some(parent.id), path)
+        }
+        None => (None, vec![spec.code.clone()]),
+    };
+    conn.execute(
+        "INSERT INTO units (code, name_zh, name_en, kind, parent_id, path, peer_group) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![spec.code, spec.name_zh, spec.name_en, spec.kind.as_str(), parent_id, path_text(&path), spec.peer_group],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn insert_department(conn: &Connection, d: &Department) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO departments (code, name_zh, name_en) VALUES (?1, ?2, ?3)",
+        params![d.code, d.name_zh, d.name_en],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn departments(conn: &Connection) -> Result<Vec<Department>, StoreError> {
+    let mut stmt = conn.prepare("SELECT code, name_zh, name_en FROM departments ORDER BY id")?;
+    let rows = stmt.query_map([], |r| Ok(Department { code: r.get(0)?, name_zh: r.get(1)?, name_en: r.get(2)? }))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Inserts a campaign with its tasks and their links; every code must exist.
+pub fn insert_campaign(conn: &Connection, c: &Campaign) -> Result<i64, StoreError> {
+    c.validate()?;
+    conn.execute(
+        "INSERT INTO campaigns (code, name_zh, name_en, starts_on, ends_on, targets, weights) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            c.code,
+            c.name_zh,
+            c.name_en,
+            c.starts_on.to_string(),
+            c.ends_on.to_string(),
+            serde_json::to_string(&c.targets)?,
+            serde_json::to_string(&c.weights)?
+        ],
+    )?;
+    let campaign_id = conn.last_insert_rowid();
+    for t in &c.tasks {
+        conn.execute(
+            "INSERT INTO campaign_tasks (campaign_id, number, title_zh, title_en, summary_zh, leader_roles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![campaign_id, t.number, t.title_zh, t.title_en, t.summary_zh, serde_json::to_string(&t.leader_roles)?],
+        )?;
+        let task_id = conn.last_insert_rowid();
+        for d in &t.supervising_departments {
+            let n = conn.execute(
+                "INSERT INTO task_departments (task_id, department_id) SELECT ?1, id FROM departments WHERE code = ?2",
+                params![task_id, d],
+            )?;
+            if n != 1 {
+                return Err(StoreError::Conflict("department_unknown"));
+            }
+        }
+        for u in &t.responsible_units {
+            let n = conn.execute(
+                "INSERT INTO task_units (task_id, unit_id) SELECT ?1, id FROM units WHERE code = ?2",
+                params![task_id, u],
+            )?;
+            if n != 1 {
+                return Err(StoreError::Conflict("unit_unknown"));
+            }
+        }
+    }
+    Ok(campaign_id)
+}
+
+fn parse_date(s: &str) -> Result<chrono::NaiveDate, StoreError> {
+    s.parse().map_err(|_| StoreError::Corrupt(format!("bad date {s:?}")))
+}
+
+/// Every campaign, newest first, with its tasks.
+pub fn campaigns(conn: &Connection) -> Result<Vec<Campaign>, StoreError> {
+    let codes: Vec<String> = {
+        let mut stmt = conn.prepare("SELECT code FROM campaigns ORDER BY starts_on DESC, id DESC")?;
+        stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+    };
+    codes
+        .iter()
+        .map(|c| campaign(conn, c)?.ok_or(StoreError::NotFound))
+        .collect()
+}
+
+pub fn campaign(conn: &Connection, code: &str) -> Result<Option<Campaign>, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT id, code, name_zh, name_en, starts_on, ends_on, targets, weights FROM campaigns WHERE code = ?1",
+            [code],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((id, code, name_zh, name_en, starts, ends, targets, weights)) = row else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare(
+        "SELECT t.id, t.number, t.title_zh, t.title_en, t.summary_zh, t.leader_roles FROM campaign_tasks t
+         WHERE t.campaign_id = ?1 ORDER BY t.number",
+    )?;
+    let task_rows: Vec<(i64, u32, String, String, String, String)> = stmt
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut dept_stmt = conn.prepare(
+        "SELECT d.code FROM task_departments td JOIN departments d ON d.id = td.department_id WHERE td.task_id = ?1 ORDER BY d.id",
+    )?;
+    let mut unit_stmt = conn.prepare(
+        "SELECT u.code FROM task_units tu JOIN units u ON u.id = tu.unit_id WHERE tu.task_id = ?1 ORDER BY u.id",
+    )?;
+    let mut tasks = Vec::with_capacity(task_rows.len());
+    for (task_id, number, title_zh, title_en, summary_zh, leaders) in task_rows {
+        tasks.push(Task {
+            number,
+            title_zh,
+            title_en,
+            summary_zh,
+            leader_roles: serde_json::from_str(&leaders)?,
+            supervising_departments: dept_stmt.query_map([task_id], |r| r.get(0))?.collect::<Result<_, _>>()?,
+            responsible_units: unit_stmt.query_map([task_id], |r| r.get(0))?.collect::<Result<_, _>>()?,
+        });
+    }
+    Ok(Some(Campaign {
+        code,
+        name_zh,
+        name_en,
+        starts_on: parse_date(&starts)?,
+        ends_on: parse_date(&ends)?,
+        targets: serde_json::from_str(&targets)?,
+        weights: serde_json::from_str(&weights)?,
+        tasks,
+    }))
+}

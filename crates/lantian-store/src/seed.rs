@@ -1,0 +1,89 @@
+//! Loading reference data and demo data. Both are idempotent: a marker in `meta` records what was
+//! loaded, so a restart does not load it twice.
+
+use lantian_domain::reference::{Demo, ReferenceData};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::identity::{NewUser, create_user};
+use crate::{StoreError, audit, org, subjects, templates};
+
+fn loaded(conn: &Connection, key: &str) -> Result<bool, StoreError> {
+    Ok(conn.query_row("SELECT 1 FROM meta WHERE key = ?1", [key], |_| Ok(())).optional()?.is_some())
+}
+
+fn mark(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
+    Ok(())
+}
+
+/// Loads the organisation, departments, campaign and checklist templates. Returns false if they
+/// were already there.
+pub fn load_reference(conn: &Connection, r: &ReferenceData) -> Result<bool, StoreError> {
+    let key = format!("reference:{}", r.campaign.code);
+    if loaded(conn, &key)? {
+        return Ok(false);
+    }
+    for u in &r.units {
+        if org::unit_by_code(conn, &u.code)?.is_none() {
+            org::insert_unit(conn, u)?;
+        }
+    }
+    let existing: Vec<String> = org::departments(conn)?.into_iter().map(|d| d.code).collect();
+    for d in &r.departments {
+        if !existing.contains(&d.code) {
+            org::insert_department(conn, d)?;
+        }
+    }
+    if org::campaign(conn, &r.campaign.code)?.is_none() {
+        org::insert_campaign(conn, &r.campaign)?;
+    }
+    for t in &r.templates {
+        if templates::versions(conn, &t.code)?.is_empty() {
+            templates::publish(conn, &t.code, &t.draft(), None)?;
+        }
+    }
+    audit::record(conn, "system", "reference.load", "campaign", &r.campaign.code, None, Some(audit::object_hash(&r.campaign)?))?;
+    mark(conn, &key, &r.source)?;
+    Ok(true)
+}
+
+/// Loads the demo streets, users and subjects. `password_hashes[i]` is the hash for `demo.users[i]`
+/// (hashing is slow and happens before the write, off the writer thread). Returns false if the demo
+/// data was already there.
+pub fn load_demo(conn: &Connection, demo: &Demo, password_hashes: &[String]) -> Result<bool, StoreError> {
+    if loaded(conn, "demo")? {
+        return Ok(false);
+    }
+    if password_hashes.len() != demo.users.len() {
+        return Err(StoreError::Conflict("demo_hash_count"));
+    }
+    for s in &demo.streets {
+        if org::unit_by_code(conn, &s.code)?.is_none() {
+            org::insert_unit(conn, s)?;
+        }
+    }
+    for (u, hash) in demo.users.iter().zip(password_hashes) {
+        let rec = create_user(
+            conn,
+            &NewUser {
+                username: u.username.clone(),
+                display_name: u.display_name.clone(),
+                role: u.role,
+                unit: u.unit.clone(),
+                password_hash: hash.clone(),
+            },
+        )?;
+        audit::record(conn, "system", "user.create", "user", &rec.uuid.to_string(), None, None)?;
+    }
+    for (id, draft) in &demo.subjects {
+        let rec = subjects::insert(conn, *id, draft.clone())?;
+        audit::record(conn, "system", "subject.create", "subject", &id.to_string(), None, Some(audit::object_hash(&rec.subject)?))?;
+    }
+    mark(conn, "demo", "1")?;
+    Ok(true)
+}
+
+/// Whether the demo data has been loaded.
+pub fn demo_loaded(conn: &Connection) -> Result<bool, StoreError> {
+    loaded(conn, "demo")
+}

@@ -1,0 +1,202 @@
+//! Subjects: insert, edit with optimistic versions, get, and filtered listing with a cursor.
+
+use lantian_domain::subject::{GeoPoint, Subject, SubjectAttributes, SubjectDraft, SubjectKind, normalize_plate};
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use crate::org::{path_text, unit_by_code};
+use crate::{StoreError, now_text, parse_time};
+
+/// A subject with the path of its unit, which authorization needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubjectRecord {
+    pub subject: Subject,
+    pub unit_path: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SubjectFilter {
+    /// Only subjects whose unit lies in the subtree with this root path.
+    pub within: Vec<String>,
+    pub kind: Option<SubjectKind>,
+    /// Case-insensitive substring of the name, plate number, project or road name.
+    pub text: Option<String>,
+    /// Cursor: only subjects after this internal id.
+    pub after: Option<i64>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubjectPage {
+    pub items: Vec<Subject>,
+    /// Pass back as `after` for the next page; `None` on the last page.
+    pub next: Option<i64>,
+}
+
+fn search_text(d: &SubjectDraft) -> String {
+    let mut s = d.name.to_lowercase();
+    for t in d.attributes.search_terms() {
+        s.push('\u{1f}');
+        s.push_str(&t.to_lowercase());
+    }
+    if let SubjectAttributes::MuckTruck(t) = &d.attributes {
+        if let Some(p) = normalize_plate(&t.plate_number) {
+            s.push('\u{1f}');
+            s.push_str(&p.to_lowercase());
+        }
+    }
+    s
+}
+
+/// What is stored for a truck's plate: its normalised form, so `鲁p·a1234` finds `鲁PA1234`.
+fn normalized(mut d: SubjectDraft) -> SubjectDraft {
+    if let SubjectAttributes::MuckTruck(t) = &mut d.attributes {
+        if let Some(p) = normalize_plate(&t.plate_number) {
+            t.plate_number = p;
+        }
+    }
+    d.name = d.name.trim().to_owned();
+    d
+}
+
+const COLUMNS: &str = "s.id, s.uuid, s.name, u.code, u.path, s.kind, s.attributes, s.lat, s.lon, s.geometry, s.version, s.created_at, s.updated_at";
+
+type Raw = (i64, String, String, String, String, String, String, Option<f64>, Option<f64>, Option<String>, i64, String, String);
+
+fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
+    Ok((
+        r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?,
+        r.get(10)?, r.get(11)?, r.get(12)?,
+    ))
+}
+
+fn decode(raw: Raw) -> Result<(i64, SubjectRecord), StoreError> {
+    let (rowid, uuid, name, unit, path, kind, attributes, lat, lon, geometry, version, created, updated) = raw;
+    let attributes: SubjectAttributes =
+        serde_json::from_value(serde_json::json!({"kind": kind, "attributes": serde_json::from_str::<serde_json::Value>(&attributes)?}))?;
+    let location = match (lat, lon) {
+        (Some(lat), Some(lon)) => Some(GeoPoint { lat, lon }),
+        _ => None,
+    };
+    let subject = Subject {
+        id: Uuid::parse_str(&uuid).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        name,
+        unit,
+        attributes,
+        location,
+        geometry: geometry.as_deref().map(serde_json::from_str).transpose()?,
+        version,
+        created_at: parse_time(&created)?,
+        updated_at: parse_time(&updated)?,
+    };
+    let unit_path = path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    Ok((rowid, SubjectRecord { subject, unit_path }))
+}
+
+fn attributes_json(a: &SubjectAttributes) -> Result<String, StoreError> {
+    let v = serde_json::to_value(a)?;
+    Ok(v.get("attributes").cloned().unwrap_or(serde_json::Value::Null).to_string())
+}
+
+pub fn get(conn: &Connection, id: Uuid) -> Result<Option<SubjectRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM subjects s JOIN units u ON u.id = s.unit_id WHERE s.uuid = ?1");
+    let row = conn.query_row(&sql, [id.to_string()], raw).optional()?;
+    row.map(|r| decode(r).map(|(_, rec)| rec)).transpose()
+}
+
+/// Inserts a validated subject. Fails with `Conflict("subject_exists")` if the id is taken.
+pub fn insert(conn: &Connection, id: Uuid, draft: SubjectDraft) -> Result<SubjectRecord, StoreError> {
+    draft.validate()?;
+    let draft = normalized(draft);
+    let unit = unit_by_code(conn, &draft.unit)?.ok_or(StoreError::Conflict("unit_unknown"))?;
+    let now = now_text();
+    let exists: bool = conn
+        .query_row("SELECT 1 FROM subjects WHERE uuid = ?1", [id.to_string()], |_| Ok(true))
+        .optional()?
+        .is_some();
+    if exists {
+        return Err(StoreError::Conflict("subject_exists"));
+    }
+    conn.execute(
+        "INSERT INTO subjects (uuid, kind, name, unit_id, lat, lon, geometry, attributes, search_text, version, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?10)",
+        params![
+            id.to_string(),
+            draft.kind().as_str(),
+            draft.name,
+            unit.id,
+            draft.location.map(|p| p.lat),
+            draft.location.map(|p| p.lon),
+            draft.geometry.as_ref().map(|g| g.to_string()),
+            attributes_json(&draft.attributes)?,
+            search_text(&draft),
+            now
+        ],
+    )?;
+    get(conn, id)?.ok_or(StoreError::NotFound)
+}
+
+/// Replaces a subject's editable fields if its version is still `expected_version`.
+pub fn update(conn: &Connection, id: Uuid, expected_version: i64, draft: SubjectDraft) -> Result<SubjectRecord, StoreError> {
+    draft.validate()?;
+    let draft = normalized(draft);
+    let current = get(conn, id)?.ok_or(StoreError::NotFound)?;
+    if current.subject.attributes.kind() != draft.kind() {
+        return Err(StoreError::Conflict("subject_kind_immutable"));
+    }
+    if current.subject.version != expected_version {
+        return Err(StoreError::Conflict("version_conflict"));
+    }
+    let unit = unit_by_code(conn, &draft.unit)?.ok_or(StoreError::Conflict("unit_unknown"))?;
+    conn.execute(
+        "UPDATE subjects SET name = ?2, unit_id = ?3, lat = ?4, lon = ?5, geometry = ?6, attributes = ?7, search_text = ?8,
+                version = version + 1, updated_at = ?9
+         WHERE uuid = ?1 AND version = ?10",
+        params![
+            id.to_string(),
+            draft.name,
+            unit.id,
+            draft.location.map(|p| p.lat),
+            draft.location.map(|p| p.lon),
+            draft.geometry.as_ref().map(|g| g.to_string()),
+            attributes_json(&draft.attributes)?,
+            search_text(&draft),
+            now_text(),
+            expected_version
+        ],
+    )?;
+    get(conn, id)?.ok_or(StoreError::NotFound)
+}
+
+pub fn list(conn: &Connection, f: &SubjectFilter) -> Result<SubjectPage, StoreError> {
+    let limit = f.limit.clamp(1, 500);
+    let text = f.text.as_ref().map(|t| {
+        // LIKE wildcards typed by a user are literal.
+        let escaped = t.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    let sql = format!(
+        "SELECT {COLUMNS} FROM subjects s JOIN units u ON u.id = s.unit_id
+         WHERE substr(u.path, 1, length(?1)) = ?1
+           AND (?2 IS NULL OR s.kind = ?2)
+           AND (?3 IS NULL OR s.search_text LIKE ?3 ESCAPE '\\')
+           AND s.id > ?4
+         ORDER BY s.id LIMIT ?5"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows: Vec<Raw> = stmt
+        .query_map(
+            params![path_text(&f.within), f.kind.map(|k| k.as_str()), text, f.after.unwrap_or(0), i64::from(limit) + 1],
+            raw,
+        )?
+        .collect::<Result<_, _>>()?;
+    let more = rows.len() > limit as usize;
+    let mut items = Vec::with_capacity(limit as usize);
+    let mut last = None;
+    for r in rows.into_iter().take(limit as usize) {
+        let (rowid, rec) = decode(r)?;
+        last = Some(rowid);
+        items.push(rec.subject);
+    }
+    Ok(SubjectPage { items, next: if more { last } else { None } })
+}
