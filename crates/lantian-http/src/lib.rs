@@ -1,1 +1,222 @@
-//! placeholder
+//! lantian-http: the HTTP API of lantian.
+//!
+//! [`router`] builds the whole axum `Router` from an [`AppState`]; [`serve`] runs it on a bound
+//! listener until a shutdown future resolves. `main` and the tests use the same two functions, and
+//! tests can drive [`router`] with `oneshot` and no socket.
+//!
+//! # Layout
+//! - [`error`]: the JSON error shape, stable codes, `Accept-Language`.
+//! - [`extract`]: body/query/path extractors with API rejections; the authenticated [`extract::Caller`].
+//! - [`auth`]: password hashing, access tokens, refresh tokens. [`limiter`]: login rate limits.
+//! - [`metrics`]: Prometheus text metrics.
+//! - `handlers`: one module per area.
+//!
+//! Every handler that names an object asks [`extract::Caller::may`], which consults the domain's
+//! policy table with the object's unit as read from the database.
+//! Must not contain SQL: storage goes through `lantian-store`'s typed functions.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod handlers;
+pub mod limiter;
+pub mod metrics;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::handler::Handler;
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{MethodFilter, MethodRouter};
+use lantian_store::Store;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::JwtKeys;
+use crate::limiter::{Limit, Limiter};
+use crate::metrics::Metrics;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    /// Failed logins per account before it is paused for the window.
+    pub account_failures: Limit,
+    /// Login attempts per peer address (or IPv6 /64).
+    pub peer_attempts: Limit,
+    /// Password hashes computed at once; the rest wait. Keeps argon2 from taking every core.
+    pub hash_concurrency: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            account_failures: Limit { max: 5, window: Duration::from_secs(15 * 60) },
+            peer_attempts: Limit { max: 30, window: Duration::from_secs(60) },
+            hash_concurrency: 2,
+        }
+    }
+}
+
+/// Shared state of every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<StateInner>,
+}
+
+struct StateInner {
+    store: Store,
+    keys: JwtKeys,
+    config: HttpConfig,
+    limiter: Limiter,
+    metrics: Metrics,
+    hash_permits: tokio::sync::Semaphore,
+    /// Verified against when a username does not exist, so a miss costs what a hit costs.
+    dummy_hash: String,
+}
+
+impl AppState {
+    pub fn new(store: Store, keys: JwtKeys, config: HttpConfig) -> Result<AppState, argon2::password_hash::Error> {
+        let dummy_hash = auth::hash_password("lantian-timing-equaliser")?;
+        Ok(AppState {
+            inner: Arc::new(StateInner {
+                hash_permits: tokio::sync::Semaphore::new(config.hash_concurrency.max(1)),
+                store,
+                keys,
+                config,
+                limiter: Limiter::default(),
+                metrics: Metrics::default(),
+                dummy_hash,
+            }),
+        })
+    }
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+    pub fn keys(&self) -> &JwtKeys {
+        &self.inner.keys
+    }
+    pub fn config(&self) -> &HttpConfig {
+        &self.inner.config
+    }
+    pub fn limiter(&self) -> &Limiter {
+        &self.inner.limiter
+    }
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+    pub(crate) fn dummy_hash(&self) -> &str {
+        &self.inner.dummy_hash
+    }
+
+    /// Runs a password verification (or hash) on the blocking pool, at most `hash_concurrency` at
+    /// a time, so a burst of logins queues instead of starving other requests.
+    pub(crate) async fn with_hash_permit<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, error::ApiError> {
+        let _permit = self.inner.hash_permits.acquire().await.map_err(|_| error::ApiError::internal())?;
+        tokio::task::spawn_blocking(f).await.map_err(|_| error::ApiError::internal())
+    }
+}
+
+/// Collects routes so that the router and the route table come from one list.
+pub(crate) struct Routes {
+    by_path: BTreeMap<&'static str, MethodRouter<AppState>>,
+    table: Vec<(Method, &'static str)>,
+}
+
+impl Routes {
+    fn new() -> Self {
+        Self { by_path: BTreeMap::new(), table: Vec::new() }
+    }
+
+    pub(crate) fn on<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = match method.as_str() {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            "PATCH" => MethodFilter::PATCH,
+            "DELETE" => MethodFilter::DELETE,
+            "HEAD" => MethodFilter::HEAD,
+            "OPTIONS" => MethodFilter::OPTIONS,
+            other => unreachable!("route method {other} is not used by lantian"),
+        };
+        let mr = self.by_path.remove(path).unwrap_or_default();
+        self.by_path.insert(path, mr.on(filter, handler));
+        self.table.push((method, path));
+        self
+    }
+}
+
+/// Every (method, path) the router serves, in the router's own path syntax (`/v1/subjects/{id}`).
+pub fn route_table() -> Vec<(String, String)> {
+    handlers::routes(Routes::new())
+        .table
+        .into_iter()
+        .map(|(m, p)| (m.to_string(), p.to_owned()))
+        .collect()
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let routes = handlers::routes(Routes::new());
+    let mut app = Router::new();
+    for (path, mr) in routes.by_path {
+        app = app.route(path, mr);
+    }
+    let config = state.config().clone();
+    app.fallback(|| async { error::ApiError::new("route_not_found") })
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn(error::localize))
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Records per-route metrics and stamps the API version on every response.
+async fn observe(axum::extract::State(state): axum::extract::State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let mut resp = next.run(req).await;
+    state.metrics().observe(&method, &route, resp.status().as_u16(), started.elapsed());
+    resp.headers_mut().insert("lantian-api", HeaderValue::from_static(lantian_protocol::API_VERSION));
+    resp
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

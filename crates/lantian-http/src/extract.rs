@@ -1,0 +1,169 @@
+//! Extractors whose rejections speak the API's error shape, and the authenticated caller.
+
+use std::net::IpAddr;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use lantian_domain::policy::{Action, Decision, decide};
+use lantian_domain::unit::{Relation, relation};
+use lantian_store::identity::UserRecord;
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// JSON body. Malformed JSON, unknown fields, wrong types, a missing content type and oversized
+/// bodies each answer their own code.
+pub struct AppJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(AppJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    let text = r.body_text();
+    match r {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new("unsupported_media_type"),
+        JsonRejection::JsonSyntaxError(_) => ApiError::new("invalid_json").note(text),
+        JsonRejection::JsonDataError(_) => {
+            if let Some(field) = unknown_field_name(&text) {
+                ApiError::new("unknown_field").field(field)
+            } else {
+                ApiError::new("validation_failed").detail("type_mismatch").note(text)
+            }
+        }
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new("payload_too_large"),
+        _ => ApiError::new("bad_request").note(text),
+    }
+}
+
+/// serde says "unknown field `x`, expected ...": pull out `x`.
+fn unknown_field_name(text: &str) -> Option<String> {
+    let rest = text.split("unknown field `").nth(1)?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+/// Query string. Unknown parameters are refused like unknown body fields.
+pub struct AppQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(AppQuery(v)),
+            Err(r) => Err(query_rejection(r)),
+        }
+    }
+}
+
+fn query_rejection(r: QueryRejection) -> ApiError {
+    let text = r.body_text();
+    match unknown_field_name(&text) {
+        Some(f) => ApiError::new("unknown_field").field(f),
+        None => ApiError::new("bad_request").note(text),
+    }
+}
+
+/// Path parameters. An id that does not even parse cannot name an object: 404.
+pub struct AppPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AppPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(AppPath(v)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::not_found()),
+            Err(r) => {
+                tracing::error!(error = %r.body_text(), "path extraction failed");
+                Err(ApiError::internal())
+            }
+        }
+    }
+}
+
+/// The peer's address, when the server runs with connect info (tests with `oneshot` do not).
+pub struct PeerAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// The authenticated caller, loaded from the database on every request: a disabled user or a
+/// changed role or unit takes effect at once, whatever the token says.
+#[derive(Debug, Clone)]
+pub struct Caller(pub UserRecord);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(ApiError::unauthenticated)?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(ApiError::unauthenticated)?
+            .trim();
+        let user_id = state.keys().verify_access(token)?;
+        let user = state
+            .store()
+            .read(move |c| lantian_store::identity::user_by_uuid(c, user_id))
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or_else(ApiError::unauthenticated)?;
+        Ok(Caller(user))
+    }
+}
+
+impl Caller {
+    /// The policy decision for `action` on an object in the unit with `object_path` (`None` for
+    /// global objects), as a result a handler can `?`.
+    pub fn may(&self, action: Action, object_path: Option<&[String]>) -> Result<(), ApiError> {
+        let rel = match object_path {
+            Some(p) => relation(&self.0.unit_path, p),
+            None => Relation::Global,
+        };
+        match decide(self.0.role, action, rel) {
+            Decision::Allow => Ok(()),
+            Decision::Forbidden => Err(ApiError::forbidden()),
+            Decision::NotFound => Err(ApiError::not_found()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unknown_field_name_is_pulled_from_serde_text() {
+        assert_eq!(
+            unknown_field_name("Failed to deserialize: unknown field `version`, expected one of `name`").as_deref(),
+            Some("version")
+        );
+        assert_eq!(unknown_field_name("missing field `name`"), None);
+    }
+}

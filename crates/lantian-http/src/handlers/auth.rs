@@ -1,0 +1,206 @@
+//! Login, refresh rotation, logout, the caller's own profile, and client registration.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use lantian_domain::policy::Action;
+use lantian_protocol::auth::{ClientView, LoginRequest, RefreshRequest, RegisterClientRequest, TokenResponse, UserView};
+use lantian_store::identity::{self, Rotation, UserRecord};
+use lantian_store::audit;
+
+use crate::AppState;
+use crate::auth::{new_refresh_token, refresh_token_hash, verify_password};
+use crate::error::ApiError;
+use crate::extract::{AppJson, Caller, PeerAddr};
+use crate::limiter::peer_key;
+
+pub(crate) fn user_view(u: &UserRecord) -> UserView {
+    UserView {
+        id: u.uuid,
+        username: u.username.clone(),
+        display_name: u.display_name.clone(),
+        role: u.role,
+        unit: u.unit.clone(),
+    }
+}
+
+fn expires_at(from_now: std::time::Duration) -> String {
+    let d = chrono::Duration::from_std(from_now).unwrap_or(chrono::Duration::days(30));
+    (chrono::Utc::now() + d).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn tokens(state: &AppState, user: &UserRecord, refresh_token: String) -> Result<TokenResponse, ApiError> {
+    let cfg = state.config();
+    let access_ttl = cfg.access_ttl.as_secs() as i64;
+    Ok(TokenResponse {
+        access_token: state.keys().sign_access(user.uuid, chrono::Utc::now().timestamp(), access_ttl)?,
+        token_type: "Bearer".into(),
+        expires_in: access_ttl,
+        refresh_token,
+        refresh_expires_in: cfg.refresh_ttl.as_secs() as i64,
+        user: user_view(user),
+    })
+}
+
+fn rate_limited(state: &AppState, wait: std::time::Duration) -> ApiError {
+    state.metrics().login_rate_limited.fetch_add(1, Ordering::Relaxed);
+    ApiError::new("rate_limited").retry_after(wait.as_secs().max(1))
+}
+
+/// `POST /v1/auth/login`. Limits: attempts per peer address, failures per account. A username that
+/// does not exist costs the same argon2 verification as one that does.
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
+    AppJson(req): AppJson<LoginRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let cfg = state.config().clone();
+    if let Some(ip) = peer {
+        if let Some(wait) = state.limiter().hit(&peer_key(ip), cfg.peer_attempts) {
+            return Err(rate_limited(&state, wait));
+        }
+    }
+    let account_key = format!("account:{}", req.username.to_lowercase());
+    if let Some(wait) = state.limiter().blocked(&account_key, cfg.account_failures) {
+        return Err(rate_limited(&state, wait));
+    }
+    let username = req.username.clone();
+    let user = if identity::valid_username(&username) {
+        state.store().read(move |c| identity::user_by_username(c, &username)).await?
+    } else {
+        None
+    };
+    let hash = user.as_ref().map_or_else(|| state.dummy_hash().to_owned(), |u| u.password_hash.clone());
+    let password = req.password;
+    let matches = state.with_hash_permit(move || verify_password(&password, &hash)).await?;
+    let user = match user {
+        Some(u) if matches && !u.disabled => u,
+        _ => {
+            state.metrics().login_failure.fetch_add(1, Ordering::Relaxed);
+            state.limiter().hit(&account_key, cfg.account_failures);
+            tracing::warn!(username = %req.username, peer = ?peer, "failed login");
+            return Err(ApiError::new("invalid_credentials"));
+        }
+    };
+    state.limiter().reset(&account_key);
+    let refresh = new_refresh_token()?;
+    let (hash, user_id, uuid) = (refresh_token_hash(&refresh), user.id, user.uuid.to_string());
+    let expires = expires_at(cfg.refresh_ttl);
+    state
+        .store()
+        .write(move |c| {
+            let family = uuid::Uuid::now_v7().to_string();
+            identity::insert_refresh(c, &family, user_id, &hash, &expires)?;
+            audit::record(c, &uuid, "auth.login", "refresh_family", &family, None, None)?;
+            Ok(())
+        })
+        .await?;
+    state.metrics().login_success.fetch_add(1, Ordering::Relaxed);
+    Ok(axum::Json(tokens(&state, &user, refresh)?))
+}
+
+/// `POST /v1/auth/refresh`: rotates the refresh token. Presenting a token that was already rotated
+/// revokes its whole family (someone else holds a copy).
+pub(crate) async fn refresh(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<RefreshRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let presented = refresh_token_hash(&req.refresh_token);
+    let next = new_refresh_token()?;
+    let next_hash = refresh_token_hash(&next);
+    let expires = expires_at(state.config().refresh_ttl);
+    let outcome = state
+        .store()
+        .write(move |c| {
+            let r = identity::rotate_refresh(c, &presented, &next_hash, &expires)?;
+            match &r {
+                Rotation::Rotated { user, family } => {
+                    audit::record(c, &user.uuid.to_string(), "auth.refresh", "refresh_family", family, None, None)?;
+                }
+                Rotation::Reused => {
+                    if let Some((family, _)) = identity::family_of(c, &presented)? {
+                        audit::record(c, "system", "auth.refresh_reuse_revoked", "refresh_family", &family, None, None)?;
+                    }
+                }
+                _ => {}
+            }
+            Ok(r)
+        })
+        .await?;
+    match outcome {
+        Rotation::Rotated { user, .. } => Ok(axum::Json(tokens(&state, &user, next)?)),
+        Rotation::Reused => {
+            tracing::warn!("a rotated refresh token was presented again; its family is revoked");
+            Err(ApiError::new("refresh_token_reused"))
+        }
+        Rotation::Revoked | Rotation::Expired | Rotation::Unknown => Err(ApiError::new("refresh_token_invalid")),
+    }
+}
+
+/// `POST /v1/auth/logout`: revokes the refresh token's family. Answers 204 whether or not the token
+/// was known, so it cannot be used to test tokens.
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<RefreshRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let presented = refresh_token_hash(&req.refresh_token);
+    state
+        .store()
+        .write(move |c| {
+            if let Some((family, user_id)) = identity::family_of(c, &presented)? {
+                if identity::revoke_family(c, &family)? > 0 {
+                    audit::record(c, &format!("user:{user_id}"), "auth.logout", "refresh_family", &family, None, None)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/me`.
+pub(crate) async fn me(caller: Caller) -> impl IntoResponse {
+    axum::Json(user_view(&caller.0))
+}
+
+/// `POST /v1/clients`: registers an app install for the caller. 201 when new, 200 when the same
+/// user registers it again, 409 when it belongs to someone else.
+pub(crate) async fn register_client(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(req): AppJson<RegisterClientRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.may(Action::RegisterClient, None)?;
+    if req.app_version.trim().is_empty() || req.app_version.len() > 64 {
+        return Err(ApiError::new("validation_failed").field("app_version").detail("app_version_invalid"));
+    }
+    if req.device_model.as_ref().is_some_and(|d| d.len() > 128) {
+        return Err(ApiError::new("validation_failed").field("device_model").detail("device_model_too_long"));
+    }
+    let user = caller.0.clone();
+    let (rec, created) = state
+        .store()
+        .write(move |c| {
+            let (rec, created) = identity::register_client(c, req.client_id, user.id, &req.app_version, req.device_model.as_deref())?;
+            audit::record(
+                c,
+                &user.uuid.to_string(),
+                if created { "client.register" } else { "client.update" },
+                "client",
+                &req.client_id.to_string(),
+                None,
+                Some(audit::object_hash(&rec)?),
+            )?;
+            Ok((rec, created))
+        })
+        .await?;
+    let view = ClientView {
+        client_id: rec.client_id,
+        app_version: rec.app_version,
+        device_model: rec.device_model,
+        registered_at: rec.registered_at,
+    };
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, axum::Json(view)))
+}
