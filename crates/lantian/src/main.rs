@@ -1,1 +1,168 @@
-fn main() {}
+//! The `lantian` command: `serve`, `migrate`, `user add`, `import subjects`.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lantian::config::Config;
+use lantian_domain::user::Role;
+
+#[derive(Parser)]
+#[command(name = "lantian", version, about = "蓝天 lantian: field inspections for air-pollution campaigns")]
+struct Cli {
+    /// Configuration file (default: ./lantian.toml if present).
+    #[arg(long, global = true, env = "LANTIAN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data folder (database, signing key). Overrides the configuration.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Load the Liaocheng demo subjects and one demo user per role (once).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Import data.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// inspector, supervisor, assessor, unit_admin, admin or viewer.
+        #[arg(long)]
+        role: String,
+        /// Code of the user's unit, e.g. dongchangfu.
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from standard input (required: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Import subjects from a CSV or GeoJSON file; all rows or none.
+    Subjects { file: PathBuf },
+}
+
+fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref()).context("configuration")?;
+    if let Some(d) = cli.data_dir {
+        config.data_dir = d;
+    }
+    init_tracing(&config.log_format);
+    match cli.command {
+        Command::Serve { listen, demo } => {
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            let started = std::time::Instant::now();
+            let running = lantian::app::start(&config, demo, shutdown_signal()).await?;
+            tracing::info!(addr = %running.addr, data_dir = %config.data_dir.display(), ms = started.elapsed().as_millis() as u64, "lantian ready");
+            println!("lantian listening on http://{}", running.addr);
+            if demo {
+                println!(
+                    "demo users: {} (password: {})",
+                    lantian_domain::reference::demo().users.iter().map(|u| u.username.as_str()).collect::<Vec<_>>().join(", "),
+                    lantian_domain::reference::DEMO_PASSWORD
+                );
+                println!(
+                    "try: curl -s http://{}/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"demo_inspector\",\"password\":\"{}\"}}'",
+                    running.addr,
+                    lantian_domain::reference::DEMO_PASSWORD
+                );
+            }
+            running.wait().await?;
+        }
+        Command::Migrate => {
+            let applied = lantian_store::migrate_file(&config.db_path())?;
+            if applied.is_empty() {
+                println!("{}: up to date", config.db_path().display());
+            } else {
+                println!("{}: applied migrations {applied:?}", config.db_path().display());
+            }
+        }
+        Command::User { command: UserCommand::Add { username, role, unit, display_name, password_stdin: _ } } => {
+            let role = Role::parse(&role).with_context(|| {
+                format!("unknown role {role:?}; one of: {}", Role::ALL.map(|r| r.as_str()).join(", "))
+            })?;
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let store = lantian::app::open_store(&config).await?;
+            let display = display_name.unwrap_or_else(|| username.clone());
+            let user = lantian::users::add_user(&store, &username, &display, role, &unit, password).await?;
+            println!("added {} ({}, {}) id {}", user.username, user.role.as_str(), user.unit, user.uuid);
+        }
+        Command::Import { command: ImportCommand::Subjects { file } } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let rows = lantian::import::parse_file(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let store = lantian::app::open_store(&config).await?;
+            let n = lantian::import::import(&store, rows, "cli").await.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            println!("imported {n} subjects from {}", file.display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! Start-up wiring shared by `lantian serve` and the tests: open the data folder and the store
+//! (migrations run there), load the reference data, optionally the demo data, load or create the
+//! signing key, bind, serve until told to stop.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use lantian_domain::reference;
+use lantian_http::auth::JwtKeys;
+use lantian_store::{Store, StoreConfig, seed};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub store: Store,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await??;
+        Ok(())
+    }
+
+    /// Waits until the server ends (after `shutdown` resolved).
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        (&mut self.task).await??;
+        Ok(())
+    }
+}
+
+/// Opens the store in `config.data_dir` and loads the reference data (once).
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+    let mut sc = StoreConfig::new(config.db_path());
+    sc.readers = config.readers.max(1);
+    let store = Store::open(&sc).with_context(|| format!("cannot open {}", config.db_path().display()))?;
+    let data = reference::liaocheng().map_err(|e| anyhow::anyhow!("built-in reference data is invalid: {e}"))?;
+    store.write(move |c| seed::load_reference(c, &data)).await?;
+    Ok(store)
+}
+
+/// Loads the demo users and subjects unless already there. The demo passwords are hashed in
+/// parallel on the blocking pool before the single write.
+pub async fn load_demo(store: &Store) -> anyhow::Result<bool> {
+    if store.read(seed::demo_loaded).await? {
+        return Ok(false);
+    }
+    let demo = reference::demo();
+    let mut hashes = Vec::with_capacity(demo.users.len());
+    let jobs: Vec<_> = demo
+        .users
+        .iter()
+        .map(|_| tokio::task::spawn_blocking(|| lantian_http::auth::hash_password(reference::DEMO_PASSWORD)))
+        .collect();
+    for j in jobs {
+        hashes.push(j.await?.map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?);
+    }
+    Ok(store.write(move |c| seed::load_demo(c, &demo, &hashes)).await?)
+}
+
+/// The HS256 signing key in `data_dir/jwt-hs256.key`, created (32 random bytes, mode 0600) on first
+/// start. Deleting the file signs everyone out.
+pub fn load_or_create_key(data_dir: &Path) -> anyhow::Result<JwtKeys> {
+    let path = data_dir.join("jwt-hs256.key");
+    let hex_key = match std::fs::read_to_string(&path) {
+        Ok(s) => s.trim().to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let hex_key = hex::encode(bytes);
+            let tmp = data_dir.join("jwt-hs256.key.tmp");
+            {
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create(true).truncate(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                let mut f = opts.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+                f.write_all(hex_key.as_bytes())?;
+                f.sync_all()?;
+            }
+            std::fs::rename(&tmp, &path)?;
+            hex_key
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let secret = hex::decode(&hex_key).with_context(|| format!("{} is not hex", path.display()))?;
+    JwtKeys::from_secret(&secret).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Starts a server: everything `lantian serve` does, then serves on `config.listen` (port 0 picks a
+/// free port; the chosen address is in [`Running::addr`]) until [`Running::stop`] or `shutdown`.
+pub async fn start(
+    config: &Config,
+    demo: bool,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    let store = open_store(config).await?;
+    if demo {
+        load_demo(&store).await?;
+    }
+    let keys = load_or_create_key(&config.data_dir)?;
+    let state = lantian_http::AppState::new(store.clone(), keys, config.http())
+        .map_err(|e| anyhow::anyhow!("cannot initialise password hashing: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let stop = async move {
+        tokio::select! {
+            _ = rx => {}
+            _ = shutdown => {}
+        }
+    };
+    let task = tokio::spawn(lantian_http::serve(listener, lantian_http::router(state), stop));
+    Ok(Running { addr, store, shutdown: Some(tx), task })
+}

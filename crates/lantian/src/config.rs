@@ -1,0 +1,115 @@
+//! Configuration, layered: built-in defaults, then `lantian.toml` (or `--config FILE`), then
+//! `LANTIAN_…` environment variables (`__` separates nested keys, e.g. `LANTIAN_LOGIN__PEER_ATTEMPTS`),
+//! then command-line flags. Nothing is required: a fresh clone runs with the defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the database, the signing key and (later) photos live.
+    pub data_dir: PathBuf,
+    /// Address to listen on. Loopback by default: exposing lantian is a deliberate act.
+    pub listen: SocketAddr,
+    /// `text` or `json` logs.
+    pub log_format: String,
+    /// Reader connections.
+    pub readers: usize,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u64,
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub password_hash_concurrency: usize,
+    pub login: LoginLimits,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginLimits {
+    pub account_failures: u32,
+    pub account_window_secs: u64,
+    pub peer_attempts: u32,
+    pub peer_window_secs: u64,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self { account_failures: 5, account_window_secs: 15 * 60, peer_attempts: 30, peer_window_secs: 60 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("lantian-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            log_format: "text".into(),
+            readers: 4,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            password_hash_concurrency: 2,
+            login: LoginLimits::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the layers. `file` defaults to `lantian.toml` in the working directory, which may be
+    /// absent; a named file must exist.
+    pub fn load(file: Option<&Path>) -> Result<Config, figment::Error> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(f) => {
+                if !f.exists() {
+                    return Err(figment::Error::from(format!("config file {} does not exist", f.display())));
+                }
+                fig = fig.merge(Toml::file(f));
+            }
+            None => fig = fig.merge(Toml::file("lantian.toml")),
+        }
+        fig.merge(Env::prefixed("LANTIAN_").split("__")).extract()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("lantian.db")
+    }
+
+    pub fn http(&self) -> lantian_http::HttpConfig {
+        use lantian_http::limiter::Limit;
+        lantian_http::HttpConfig {
+            access_ttl: Duration::from_secs(self.access_token_ttl_secs.max(30)),
+            refresh_ttl: Duration::from_secs(self.refresh_token_ttl_days.max(1) * 24 * 3600),
+            max_body_bytes: self.max_body_bytes,
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            account_failures: Limit { max: self.login.account_failures, window: Duration::from_secs(self.login.account_window_secs) },
+            peer_attempts: Limit { max: self.login.peer_attempts, window: Duration::from_secs(self.login.peer_window_secs) },
+            hash_concurrency: self.password_hash_concurrency,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_overrides_defaults_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("lantian.toml");
+        std::fs::write(&f, "readers = 2\n[login]\npeer_attempts = 7\n").expect("write");
+        let c = Config::load(Some(&f)).expect("load");
+        assert_eq!(c.readers, 2);
+        assert_eq!(c.login.peer_attempts, 7);
+        assert_eq!(c.login.account_failures, 5);
+        std::fs::write(&f, "reader = 2\n").expect("write");
+        assert!(Config::load(Some(&f)).is_err());
+    }
+}
