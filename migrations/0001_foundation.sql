@@ -47,15 +47,18 @@ CREATE TABLE campaign_tasks (
     UNIQUE (campaign_id, number)
 ) STRICT;
 
+-- `position` keeps the plan's order: the first department listed leads (牵头).
 CREATE TABLE task_departments (
     task_id       INTEGER NOT NULL REFERENCES campaign_tasks(id),
     department_id INTEGER NOT NULL REFERENCES departments(id),
+    position      INTEGER NOT NULL,
     PRIMARY KEY (task_id, department_id)
 ) STRICT;
 
 CREATE TABLE task_units (
-    task_id INTEGER NOT NULL REFERENCES campaign_tasks(id),
-    unit_id INTEGER NOT NULL REFERENCES units(id),
+    task_id  INTEGER NOT NULL REFERENCES campaign_tasks(id),
+    unit_id  INTEGER NOT NULL REFERENCES units(id),
+    position INTEGER NOT NULL,
     PRIMARY KEY (task_id, unit_id)
 ) STRICT;
 

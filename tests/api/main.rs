@@ -1,1 +1,9 @@
+//! lantian's integration tests: one binary, real servers on 127.0.0.1:0, one data folder each.
 
+mod auth;
+mod errors;
+mod import;
+mod lifecycle;
+mod policy;
+mod spec;
+mod subjects;

@@ -71,7 +71,8 @@ impl Campaign {
             ));
         }
         let w = self.weights;
-        let sum = w.inspection_compliance + w.coverage + w.rectification_on_time + w.evidence_quality;
+        let sum =
+            w.inspection_compliance + w.coverage + w.rectification_on_time + w.evidence_quality;
         if sum != 100 {
             return Err(ValidationError::new(
                 "weights_not_100",

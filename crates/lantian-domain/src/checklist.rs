@@ -83,10 +83,18 @@ pub enum Comparison {
 impl TemplateDraft {
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.title_zh.trim().is_empty() || self.title_en.trim().is_empty() {
-            return Err(ValidationError::new("title_required", "title", "a template needs a Chinese and an English title"));
+            return Err(ValidationError::new(
+                "title_required",
+                "title",
+                "a template needs a Chinese and an English title",
+            ));
         }
         if self.items.is_empty() || self.items.len() > 200 {
-            return Err(ValidationError::new("items_count_invalid", "items", "a template has 1 to 200 items"));
+            return Err(ValidationError::new(
+                "items_count_invalid",
+                "items",
+                "a template has 1 to 200 items",
+            ));
         }
         let mut codes = std::collections::BTreeSet::new();
         let mut scored_weight = 0u64;
@@ -94,25 +102,48 @@ impl TemplateDraft {
             let field = format!("items[{i}]");
             if item.code.is_empty()
                 || item.code.len() > 32
-                || !item.code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                || !item
+                    .code
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
             {
-                return Err(ValidationError::new("item_code_invalid", field, "item codes are 1 to 32 ASCII letters, digits or _"));
+                return Err(ValidationError::new(
+                    "item_code_invalid",
+                    field,
+                    "item codes are 1 to 32 ASCII letters, digits or _",
+                ));
             }
             if !codes.insert(item.code.as_str()) {
-                return Err(ValidationError::new("item_code_duplicate", field, format!("item code {} appears twice", item.code)));
+                return Err(ValidationError::new(
+                    "item_code_duplicate",
+                    field,
+                    format!("item code {} appears twice", item.code),
+                ));
             }
             if item.label_zh.trim().is_empty() || item.label_en.trim().is_empty() {
-                return Err(ValidationError::new("item_label_required", field, "every item needs a Chinese and an English label"));
+                return Err(ValidationError::new(
+                    "item_label_required",
+                    field,
+                    "every item needs a Chinese and an English label",
+                ));
             }
             match &item.answer {
                 AnswerKind::Number { limit, unit, .. } => {
                     if !limit.is_finite() || unit.trim().is_empty() {
-                        return Err(ValidationError::new("item_limit_invalid", field, "a numeric item needs a finite limit and a unit"));
+                        return Err(ValidationError::new(
+                            "item_limit_invalid",
+                            field,
+                            "a numeric item needs a finite limit and a unit",
+                        ));
                     }
                 }
                 AnswerKind::Text => {
                     if item.critical || item.weight != 0 {
-                        return Err(ValidationError::new("text_item_scored", field, "text items are not scored: weight 0, not critical"));
+                        return Err(ValidationError::new(
+                            "text_item_scored",
+                            field,
+                            "text items are not scored: weight 0, not critical",
+                        ));
                     }
                 }
                 AnswerKind::PassFail { .. } => {}
@@ -124,13 +155,21 @@ impl TemplateDraft {
                     .iter()
                     .any(|(name, ty)| name == attr && *ty == crate::subject::FieldType::Bool);
                 if !known {
-                    return Err(ValidationError::new("item_condition_invalid", field, format!("{attr} is not a yes/no attribute of this subject kind")));
+                    return Err(ValidationError::new(
+                        "item_condition_invalid",
+                        field,
+                        format!("{attr} is not a yes/no attribute of this subject kind"),
+                    ));
                 }
             }
             scored_weight += u64::from(item.weight);
         }
         if scored_weight == 0 {
-            return Err(ValidationError::new("template_unscored", "items", "at least one item must carry weight"));
+            return Err(ValidationError::new(
+                "template_unscored",
+                "items",
+                "at least one item must carry weight",
+            ));
         }
         Ok(())
     }
@@ -139,7 +178,9 @@ impl TemplateDraft {
 /// A template code is what URLs carry: lowercase ASCII, digits and `_`, 2 to 64 characters.
 pub fn valid_template_code(code: &str) -> bool {
     (2..=64).contains(&code.len())
-        && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]
@@ -170,7 +211,9 @@ mod tests {
 
     #[test]
     fn duplicate_item_codes_are_refused() {
-        let err = draft(vec![item("CS1"), item("CS1")]).validate().map_err(|e| e.code);
+        let err = draft(vec![item("CS1"), item("CS1")])
+            .validate()
+            .map_err(|e| e.code);
         assert_eq!(err, Err("item_code_duplicate"));
     }
 
@@ -180,13 +223,24 @@ mod tests {
         i.applies_if = Some("linear".into());
         assert!(draft(vec![i.clone()]).validate().is_ok());
         i.applies_if = Some("builder".into());
-        assert_eq!(draft(vec![i]).validate().map_err(|e| e.code), Err("item_condition_invalid"));
+        assert_eq!(
+            draft(vec![i]).validate().map_err(|e| e.code),
+            Err("item_condition_invalid")
+        );
     }
 
     #[test]
     fn numeric_items_need_a_finite_limit() {
         let mut i = item("RE3");
-        i.answer = AnswerKind::Number { limit: f64::NAN, unit: "mg/m³".into(), comparison: Comparison::AtMost, allow_na: false };
-        assert_eq!(draft(vec![i]).validate().map_err(|e| e.code), Err("item_limit_invalid"));
+        i.answer = AnswerKind::Number {
+            limit: f64::NAN,
+            unit: "mg/m³".into(),
+            comparison: Comparison::AtMost,
+            allow_na: false,
+        };
+        assert_eq!(
+            draft(vec![i]).validate().map_err(|e| e.code),
+            Err("item_limit_invalid")
+        );
     }
 }

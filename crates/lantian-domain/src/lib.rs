@@ -4,13 +4,13 @@
 //! layer and the reference client all speak these types, so a rule lives in one place.
 //!
 //! # Layout
-//! - [`unit`]: the organisation as a tree of units, peer groups for ranking, supervising departments.
-//! - [`campaign`]: campaigns (period, targets, weights) and their numbered tasks.
-//! - [`subject`]: what officers inspect, with type-specific attributes and a place.
-//! - [`checklist`]: versioned checklist templates and their items.
-//! - [`user`]: roles.
-//! - [`policy`]: the one authorization table (role x action x relation of the object's unit).
-//! - [`reference`]: the 2019-2020 Liaocheng campaign as data, and the deterministic demo data set.
+//! - [`unit`] — the organisation as a tree of units, peer groups for ranking, supervising departments.
+//! - [`campaign`] — campaigns (period, targets, weights) and their numbered tasks.
+//! - [`subject`] — what officers inspect, with type-specific attributes and a place.
+//! - [`checklist`] — versioned checklist templates and their items.
+//! - [`user`] — roles.
+//! - [`policy`] — the one authorization table (role x action x relation of the object's unit).
+//! - [`reference`] — the 2019-2020 Liaocheng campaign as data, and the deterministic demo data set.
 //!
 //! Must not depend on: rusqlite, tokio, axum, or any crate that does IO.
 

@@ -43,7 +43,13 @@ impl Action {
 /// through proposals in the sync protocol, which a unit admin accepts.
 const GRANTS: &[(Role, &[Action])] = {
     use Action::*;
-    const READS: [Action; 5] = [ReadUnit, ReadCampaign, ReadTemplate, ReadSubject, RegisterClient];
+    const READS: [Action; 5] = [
+        ReadUnit,
+        ReadCampaign,
+        ReadTemplate,
+        ReadSubject,
+        RegisterClient,
+    ];
     &[
         (Role::Inspector, &READS),
         (Role::Supervisor, &READS),
@@ -51,11 +57,28 @@ const GRANTS: &[(Role, &[Action])] = {
         (Role::Viewer, &READS),
         (
             Role::UnitAdmin,
-            &[ReadUnit, ReadCampaign, ReadTemplate, ReadSubject, RegisterClient, CreateSubject, UpdateSubject],
+            &[
+                ReadUnit,
+                ReadCampaign,
+                ReadTemplate,
+                ReadSubject,
+                RegisterClient,
+                CreateSubject,
+                UpdateSubject,
+            ],
         ),
         (
             Role::Admin,
-            &[ReadUnit, ReadCampaign, ReadTemplate, ReadSubject, RegisterClient, CreateSubject, UpdateSubject, PublishTemplate],
+            &[
+                ReadUnit,
+                ReadCampaign,
+                ReadTemplate,
+                ReadSubject,
+                RegisterClient,
+                CreateSubject,
+                UpdateSubject,
+                PublishTemplate,
+            ],
         ),
     ]
 };
@@ -96,7 +119,10 @@ mod tests {
     #[test]
     fn every_role_has_a_row_in_the_table() {
         for role in Role::ALL {
-            assert!(GRANTS.iter().any(|(r, _)| *r == role), "{role:?} has no row");
+            assert!(
+                GRANTS.iter().any(|(r, _)| *r == role),
+                "{role:?} has no row"
+            );
         }
     }
 
@@ -123,6 +149,9 @@ mod tests {
             .filter(|r| grants(*r, Action::PublishTemplate))
             .collect();
         assert_eq!(publishers, vec![Role::Admin]);
-        assert_eq!(decide(Role::Viewer, Action::UpdateSubject, Relation::Own), Decision::Forbidden);
+        assert_eq!(
+            decide(Role::Viewer, Action::UpdateSubject, Relation::Own),
+            Decision::Forbidden
+        );
     }
 }

@@ -75,22 +75,35 @@ impl ReferenceData {
         let mut seen = BTreeSet::new();
         for u in &self.units {
             if !valid_unit_code(&u.code) || !seen.insert(u.code.clone()) {
-                return Err(ValidationError::new("unit_code_invalid", "units", format!("bad or repeated unit code {}", u.code)));
+                return Err(ValidationError::new(
+                    "unit_code_invalid",
+                    "units",
+                    format!("bad or repeated unit code {}", u.code),
+                ));
             }
-            if let Some(p) = &u.parent {
-                if !seen.contains(p) || p == &u.code {
-                    return Err(ValidationError::new("unit_parent_unknown", "units", format!("{} names parent {p} before it is declared", u.code)));
-                }
+            if let Some(p) = &u.parent
+                && (!seen.contains(p) || p == &u.code)
+            {
+                return Err(ValidationError::new(
+                    "unit_parent_unknown",
+                    "units",
+                    format!("{} names parent {p} before it is declared", u.code),
+                ));
             }
         }
-        let departments: BTreeSet<&str> = self.departments.iter().map(|d| d.code.as_str()).collect();
+        let departments: BTreeSet<&str> =
+            self.departments.iter().map(|d| d.code.as_str()).collect();
         for task in &mut self.campaign.tasks {
             let mut expanded = Vec::new();
             for code in &task.responsible_units {
                 match code.strip_prefix('@') {
                     Some(group) => {
                         let members = self.unit_groups.get(group).ok_or_else(|| {
-                            ValidationError::new("unit_group_unknown", "tasks", format!("task {} names unknown group {group}", task.number))
+                            ValidationError::new(
+                                "unit_group_unknown",
+                                "tasks",
+                                format!("task {} names unknown group {group}", task.number),
+                            )
                         })?;
                         expanded.extend(members.iter().cloned());
                     }
@@ -99,7 +112,11 @@ impl ReferenceData {
             }
             for code in &expanded {
                 if !seen.contains(code) {
-                    return Err(ValidationError::new("unit_unknown", "tasks", format!("task {} names unknown unit {code}", task.number)));
+                    return Err(ValidationError::new(
+                        "unit_unknown",
+                        "tasks",
+                        format!("task {} names unknown unit {code}", task.number),
+                    ));
                 }
             }
             let mut dedup = BTreeSet::new();
@@ -107,7 +124,11 @@ impl ReferenceData {
             task.responsible_units = expanded;
             for d in &task.supervising_departments {
                 if !departments.contains(d.as_str()) {
-                    return Err(ValidationError::new("department_unknown", "tasks", format!("task {} names unknown department {d}", task.number)));
+                    return Err(ValidationError::new(
+                        "department_unknown",
+                        "tasks",
+                        format!("task {} names unknown department {d}", task.number),
+                    ));
                 }
             }
         }
@@ -160,12 +181,47 @@ const CENTRES: &[(&str, f64, f64, u32)] = &[
 ];
 
 const ROADS: &[&str] = &[
-    "东昌路", "柳园路", "兴华路", "建设路", "花园路", "光岳路", "湖南路", "振兴路", "昌润路", "向阳路",
-    "长江路", "黄河路", "徐州路", "卫育路", "利民路", "站前街", "东关街", "新华路",
+    "东昌路",
+    "柳园路",
+    "兴华路",
+    "建设路",
+    "花园路",
+    "光岳路",
+    "湖南路",
+    "振兴路",
+    "昌润路",
+    "向阳路",
+    "长江路",
+    "黄河路",
+    "徐州路",
+    "卫育路",
+    "利民路",
+    "站前街",
+    "东关街",
+    "新华路",
 ];
-const DISHES: &[&str] = &["烧烤", "羊肉馆", "面馆", "火锅", "炒鸡店", "饺子馆", "烤鸭店", "排骨米饭"];
-const SHOP_WORDS: &[&str] = &["老街", "聚福", "鸿运", "家常", "东方", "水城", "运河", "凤凰", "古楼", "湖畔"];
-const WORKS: &[&str] = &["道路改造工程", "雨污分流工程", "供热管网工程", "燃气管道工程", "住宅小区项目", "综合管廊工程", "桥梁维修工程"];
+const DISHES: &[&str] = &[
+    "烧烤",
+    "羊肉馆",
+    "面馆",
+    "火锅",
+    "炒鸡店",
+    "饺子馆",
+    "烤鸭店",
+    "排骨米饭",
+];
+const SHOP_WORDS: &[&str] = &[
+    "老街", "聚福", "鸿运", "家常", "东方", "水城", "运河", "凤凰", "古楼", "湖畔",
+];
+const WORKS: &[&str] = &[
+    "道路改造工程",
+    "雨污分流工程",
+    "供热管网工程",
+    "燃气管道工程",
+    "住宅小区项目",
+    "综合管廊工程",
+    "桥梁维修工程",
+];
 const LETTERS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
 
 /// splitmix64: small, deterministic and good enough to scatter demo points.
@@ -191,17 +247,21 @@ impl Rng {
 }
 
 pub fn demo() -> Demo {
-    let streets = [("gulou", "古楼街道", "Gulou Subdistrict"), ("liuyuan", "柳园街道", "Liuyuan Subdistrict"), ("xinqu", "新区街道", "Xinqu Subdistrict")]
-        .into_iter()
-        .map(|(code, zh, en)| UnitSpec {
-            code: format!("dongchangfu_{code}"),
-            name_zh: format!("东昌府区{zh}"),
-            name_en: format!("{en}, Dongchangfu"),
-            kind: UnitKind::Street,
-            parent: Some("dongchangfu".into()),
-            peer_group: Some("dongchangfu_streets".into()),
-        })
-        .collect::<Vec<_>>();
+    let streets = [
+        ("gulou", "古楼街道", "Gulou Subdistrict"),
+        ("liuyuan", "柳园街道", "Liuyuan Subdistrict"),
+        ("xinqu", "新区街道", "Xinqu Subdistrict"),
+    ]
+    .into_iter()
+    .map(|(code, zh, en)| UnitSpec {
+        code: format!("dongchangfu_{code}"),
+        name_zh: format!("东昌府区{zh}"),
+        name_en: format!("{en}, Dongchangfu"),
+        kind: UnitKind::Street,
+        parent: Some("dongchangfu".into()),
+        peer_group: Some("dongchangfu_streets".into()),
+    })
+    .collect::<Vec<_>>();
 
     let users = [
         (Role::Inspector, "dongchangfu", "东昌府区执法人员"),
@@ -220,7 +280,7 @@ pub fn demo() -> Demo {
     })
     .collect();
 
-    let mut rng = Rng(2019_10_01);
+    let mut rng = Rng(20_191_001);
     let mut subjects = Vec::new();
     let base_ms: u64 = 1_569_859_200_000; // 2019-10-01T00:00:00+08:00
     for &(unit, lat0, lon0, count) in CENTRES {
@@ -234,14 +294,21 @@ pub fn demo() -> Demo {
             let lat = lat0 + (rng.unit_f64() - 0.5) * 0.07;
             let lon = lon0 + (rng.unit_f64() - 0.5) * 0.09;
             let unit = if unit == "dongchangfu" && rng.below(3) == 0 {
-                format!("dongchangfu_{}", ["gulou", "liuyuan", "xinqu"][rng.below(3)])
+                format!(
+                    "dongchangfu_{}",
+                    ["gulou", "liuyuan", "xinqu"][rng.below(3)]
+                )
             } else {
                 unit.to_owned()
             };
             subjects.push((id, demo_subject(&mut rng, unit, GeoPoint { lat, lon })));
         }
     }
-    Demo { streets, users, subjects }
+    Demo {
+        streets,
+        users,
+        subjects,
+    }
 }
 
 fn square(p: GeoPoint, half_deg: f64) -> serde_json::Value {
@@ -270,10 +337,18 @@ fn demo_subject(rng: &mut Rng, unit: String, p: GeoPoint) -> SubjectDraft {
             )
         }
         25..=54 => {
-            let grade = [subject::RestaurantGrade::A, subject::RestaurantGrade::B, subject::RestaurantGrade::C][rng.below(3)];
+            let grade = [
+                subject::RestaurantGrade::A,
+                subject::RestaurantGrade::B,
+                subject::RestaurantGrade::C,
+            ][rng.below(3)];
             (
                 format!("{}{}（{road}店）", rng.pick(SHOP_WORDS), rng.pick(DISHES)),
-                SubjectAttributes::Restaurant(subject::Restaurant { grade, licence_number: None, seats: Some(20 + rng.below(180) as u32) }),
+                SubjectAttributes::Restaurant(subject::Restaurant {
+                    grade,
+                    licence_number: None,
+                    seats: Some(20 + rng.below(180) as u32),
+                }),
                 Some(p),
                 None,
             )
@@ -286,7 +361,11 @@ fn demo_subject(rng: &mut Rng, unit: String, p: GeoPoint) -> SubjectDraft {
                 SubjectAttributes::MuckTruck(subject::MuckTruck {
                     plate_number: plate,
                     carrier_company: Some(format!("聊城{}运输有限公司", rng.pick(SHOP_WORDS))),
-                    approval_status: if rng.below(10) == 0 { subject::ApprovalStatus::Suspended } else { subject::ApprovalStatus::Approved },
+                    approval_status: if rng.below(10) == 0 {
+                        subject::ApprovalStatus::Suspended
+                    } else {
+                        subject::ApprovalStatus::Approved
+                    },
                     approved_until: chrono::NaiveDate::from_ymd_opt(2020, 6, 30),
                 }),
                 None,
@@ -294,10 +373,18 @@ fn demo_subject(rng: &mut Rng, unit: String, p: GeoPoint) -> SubjectDraft {
             )
         }
         67..=76 => {
-            let (kind, label) = [(subject::PileKind::Coal, "煤堆"), (subject::PileKind::Ash, "灰堆"), (subject::PileKind::Material, "料堆"), (subject::PileKind::Spoil, "渣土堆")][rng.below(4)];
+            let (kind, label) = [
+                (subject::PileKind::Coal, "煤堆"),
+                (subject::PileKind::Ash, "灰堆"),
+                (subject::PileKind::Material, "料堆"),
+                (subject::PileKind::Spoil, "渣土堆"),
+            ][rng.below(4)];
             (
                 format!("{road}{label}"),
-                SubjectAttributes::Stockpile(subject::Stockpile { pile_kind: kind, owner: None }),
+                SubjectAttributes::Stockpile(subject::Stockpile {
+                    pile_kind: kind,
+                    owner: None,
+                }),
                 Some(p),
                 Some(square(p, 0.0004)),
             )
@@ -317,21 +404,35 @@ fn demo_subject(rng: &mut Rng, unit: String, p: GeoPoint) -> SubjectDraft {
             )
         }
         83..=89 => {
-            let end = GeoPoint { lat: p.lat + 0.004, lon: p.lon + 0.009 };
+            let end = GeoPoint {
+                lat: p.lat + 0.004,
+                lon: p.lon + 0.009,
+            };
             (
                 format!("{road}（{}段）", rng.pick(ROADS)),
                 SubjectAttributes::RoadSection(subject::RoadSection {
                     road_name: road.to_owned(),
-                    road_class: [subject::RoadClass::Main, subject::RoadClass::Secondary, subject::RoadClass::Branch, subject::RoadClass::BackStreet][rng.below(4)],
+                    road_class: [
+                        subject::RoadClass::Main,
+                        subject::RoadClass::Secondary,
+                        subject::RoadClass::Branch,
+                        subject::RoadClass::BackStreet,
+                    ][rng.below(4)],
                     sweeping_per_day: Some(1 + rng.below(3) as u32),
                 }),
                 Some(p),
-                Some(serde_json::json!({"type": "LineString", "coordinates": [[p.lon, p.lat], [end.lon, end.lat]]})),
+                Some(
+                    serde_json::json!({"type": "LineString", "coordinates": [[p.lon, p.lat], [end.lon, end.lat]]}),
+                ),
             )
         }
         90..=95 => (
             format!("{road}东侧闲置地块"),
-            SubjectAttributes::BareLand(subject::BareLand { area_m2: Some(500 + rng.below(20_000) as u32), treatment: subject::BareLandTreatment::None, owner: None }),
+            SubjectAttributes::BareLand(subject::BareLand {
+                area_m2: Some(500 + rng.below(20_000) as u32),
+                treatment: subject::BareLandTreatment::None,
+                owner: None,
+            }),
             Some(p),
             Some(square(p, 0.0008)),
         ),
@@ -339,13 +440,22 @@ fn demo_subject(rng: &mut Rng, unit: String, p: GeoPoint) -> SubjectDraft {
             let industry = ["钢管", "轴承", "板材", "化纤"][rng.below(4)];
             (
                 format!("{industry}产业集群周边（{road}）"),
-                SubjectAttributes::IndustryCluster(subject::IndustryCluster { cluster_name: Some(format!("{industry}产业集群")), industry: Some(industry.to_owned()) }),
+                SubjectAttributes::IndustryCluster(subject::IndustryCluster {
+                    cluster_name: Some(format!("{industry}产业集群")),
+                    industry: Some(industry.to_owned()),
+                }),
                 Some(p),
                 None,
             )
         }
     };
-    SubjectDraft { name, unit, attributes, location, geometry }
+    SubjectDraft {
+        name,
+        unit,
+        attributes,
+        location,
+        geometry,
+    }
 }
 
 #[cfg(test)]
@@ -367,8 +477,22 @@ mod tests {
     #[test]
     fn the_reference_data_names_roles_never_people() {
         // Leaders and responsible persons named in the plan must not appear.
-        for name in ["王华明", "靳春燕", "岳同昌", "赵同江", "张朝举", "于海霞", "闵杰", "张学宏", "黄雷", "陶杰"] {
-            assert!(!LIAOCHENG_JSON.contains(name), "{name} appears in the reference data");
+        for name in [
+            "王华明",
+            "靳春燕",
+            "岳同昌",
+            "赵同江",
+            "张朝举",
+            "于海霞",
+            "闵杰",
+            "张学宏",
+            "黄雷",
+            "陶杰",
+        ] {
+            assert!(
+                !LIAOCHENG_JSON.contains(name),
+                "{name} appears in the reference data"
+            );
         }
     }
 

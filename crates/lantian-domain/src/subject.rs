@@ -79,7 +79,10 @@ impl SubjectKind {
             SubjectKind::MuckTruck => &[
                 ("plate_number", Text),
                 ("carrier_company", Text),
-                ("approval_status", Choice(&["approved", "pending", "suspended", "revoked"])),
+                (
+                    "approval_status",
+                    Choice(&["approved", "pending", "suspended", "revoked"]),
+                ),
                 ("approved_until", Date),
             ],
             SubjectKind::Stockpile => &[
@@ -94,12 +97,18 @@ impl SubjectKind {
             ],
             SubjectKind::RoadSection => &[
                 ("road_name", Text),
-                ("road_class", Choice(&["main", "secondary", "branch", "back_street"])),
+                (
+                    "road_class",
+                    Choice(&["main", "secondary", "branch", "back_street"]),
+                ),
                 ("sweeping_per_day", Integer),
             ],
             SubjectKind::BareLand => &[
                 ("area_m2", Integer),
-                ("treatment", Choice(&["none", "greened", "hardened", "covered"])),
+                (
+                    "treatment",
+                    Choice(&["none", "greened", "hardened", "covered"]),
+                ),
                 ("owner", Text),
             ],
             SubjectKind::IndustryCluster => &[("cluster_name", Text), ("industry", Text)],
@@ -283,17 +292,24 @@ impl SubjectAttributes {
     /// Text that search should also match besides the name (a truck's plate, a project's name).
     pub fn search_terms(&self) -> Vec<&str> {
         match self {
-            SubjectAttributes::ConstructionSite(a) => {
-                a.project_name.iter().chain(a.builder.iter()).map(String::as_str).collect()
-            }
+            SubjectAttributes::ConstructionSite(a) => a
+                .project_name
+                .iter()
+                .chain(a.builder.iter())
+                .map(String::as_str)
+                .collect(),
             SubjectAttributes::MuckTruck(a) => {
                 let mut v = vec![a.plate_number.as_str()];
                 v.extend(a.carrier_company.as_deref());
                 v
             }
             SubjectAttributes::RoadSection(a) => vec![a.road_name.as_str()],
-            SubjectAttributes::Restaurant(a) => a.licence_number.iter().map(String::as_str).collect(),
-            SubjectAttributes::NonRoadMachinery(a) => a.ledger_number.iter().map(String::as_str).collect(),
+            SubjectAttributes::Restaurant(a) => {
+                a.licence_number.iter().map(String::as_str).collect()
+            }
+            SubjectAttributes::NonRoadMachinery(a) => {
+                a.ledger_number.iter().map(String::as_str).collect()
+            }
             SubjectAttributes::Stockpile(_)
             | SubjectAttributes::BareLand(_)
             | SubjectAttributes::IndustryCluster(_) => Vec::new(),
@@ -314,13 +330,25 @@ impl GeoPoint {
     /// which is what a failed fix reports rather than a place anyone inspects.
     pub fn validate(&self, field: &str) -> Result<(), ValidationError> {
         if !self.lat.is_finite() || !self.lon.is_finite() {
-            return Err(ValidationError::new("coordinate_not_finite", field, "coordinate is not a finite number"));
+            return Err(ValidationError::new(
+                "coordinate_not_finite",
+                field,
+                "coordinate is not a finite number",
+            ));
         }
         if !(-90.0..=90.0).contains(&self.lat) || !(-180.0..=180.0).contains(&self.lon) {
-            return Err(ValidationError::new("coordinate_out_of_range", field, "latitude must be within ±90 and longitude within ±180"));
+            return Err(ValidationError::new(
+                "coordinate_out_of_range",
+                field,
+                "latitude must be within ±90 and longitude within ±180",
+            ));
         }
         if self.lat == 0.0 && self.lon == 0.0 {
-            return Err(ValidationError::new("coordinate_null_island", field, "(0, 0) is a failed fix, not a place"));
+            return Err(ValidationError::new(
+                "coordinate_null_island",
+                field,
+                "(0, 0) is a failed fix, not a place",
+            ));
         }
         Ok(())
     }
@@ -367,25 +395,41 @@ impl SubjectDraft {
     pub fn validate(&self) -> Result<(), ValidationError> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(ValidationError::new("name_invalid", "name", "name must be 1 to 200 characters"));
+            return Err(ValidationError::new(
+                "name_invalid",
+                "name",
+                "name must be 1 to 200 characters",
+            ));
         }
         if let Some(p) = &self.location {
             p.validate("location")?;
         }
         let kind = self.kind();
         if kind.has_fixed_place() && self.location.is_none() {
-            return Err(ValidationError::new("location_required", "location", "this kind of subject needs a location"));
+            return Err(ValidationError::new(
+                "location_required",
+                "location",
+                "this kind of subject needs a location",
+            ));
         }
         if !kind.has_fixed_place() && (self.location.is_some() || self.geometry.is_some()) {
-            return Err(ValidationError::new("location_not_allowed", "location", "muck trucks have no fixed place"));
+            return Err(ValidationError::new(
+                "location_not_allowed",
+                "location",
+                "muck trucks have no fixed place",
+            ));
         }
         if let Some(g) = &self.geometry {
             validate_geometry(kind, g)?;
         }
-        if let SubjectAttributes::MuckTruck(t) = &self.attributes {
-            if normalize_plate(&t.plate_number).is_none() {
-                return Err(ValidationError::new("plate_number_invalid", "attributes.plate_number", "not a plate number"));
-            }
+        if let SubjectAttributes::MuckTruck(t) = &self.attributes
+            && normalize_plate(&t.plate_number).is_none()
+        {
+            return Err(ValidationError::new(
+                "plate_number_invalid",
+                "attributes.plate_number",
+                "not a plate number",
+            ));
         }
         Ok(())
     }
@@ -427,23 +471,45 @@ fn validate_geometry(kind: SubjectKind, g: &serde_json::Value) -> Result<(), Val
         return Err(ValidationError::new(
             "geometry_type_invalid",
             "geometry",
-            format!("a {} takes a geometry of type {}", kind.as_str(), allowed.join(" or ")),
+            format!(
+                "a {} takes a geometry of type {}",
+                kind.as_str(),
+                allowed.join(" or ")
+            ),
         ));
     }
     let coords = g.get("coordinates").ok_or_else(|| {
-        ValidationError::new("geometry_invalid", "geometry", "geometry has no coordinates")
+        ValidationError::new(
+            "geometry_invalid",
+            "geometry",
+            "geometry has no coordinates",
+        )
     })?;
     let mut count = 0usize;
     check_positions(coords, 0, &mut count)?;
     if count < 2 {
-        return Err(ValidationError::new("geometry_invalid", "geometry", "geometry has too few positions"));
+        return Err(ValidationError::new(
+            "geometry_invalid",
+            "geometry",
+            "geometry has too few positions",
+        ));
     }
     Ok(())
 }
 
 /// Walks nested GeoJSON coordinate arrays (bounded depth) and checks every [lon, lat] position.
-fn check_positions(v: &serde_json::Value, depth: usize, count: &mut usize) -> Result<(), ValidationError> {
-    let invalid = || ValidationError::new("geometry_invalid", "geometry", "coordinates are not valid GeoJSON positions");
+fn check_positions(
+    v: &serde_json::Value,
+    depth: usize,
+    count: &mut usize,
+) -> Result<(), ValidationError> {
+    let invalid = || {
+        ValidationError::new(
+            "geometry_invalid",
+            "geometry",
+            "coordinates are not valid GeoJSON positions",
+        )
+    };
     let arr = v.as_array().ok_or_else(invalid)?;
     if arr.first().is_some_and(|x| x.is_number()) {
         if arr.len() < 2 {
@@ -454,7 +520,11 @@ fn check_positions(v: &serde_json::Value, depth: usize, count: &mut usize) -> Re
         GeoPoint { lat, lon }.validate("geometry")?;
         *count += 1;
         if *count > 10_000 {
-            return Err(ValidationError::new("geometry_too_large", "geometry", "geometry has more than 10,000 positions"));
+            return Err(ValidationError::new(
+                "geometry_too_large",
+                "geometry",
+                "geometry has more than 10,000 positions",
+            ));
         }
         return Ok(());
     }
@@ -512,7 +582,10 @@ mod tests {
     #[test]
     fn plates_are_normalised_the_way_officers_type_them() {
         assert_eq!(normalize_plate("鲁p·a1234").as_deref(), Some("鲁PA1234"));
-        assert_eq!(normalize_plate(" 鲁P A12345 ").as_deref(), Some("鲁PA12345"));
+        assert_eq!(
+            normalize_plate(" 鲁P A12345 ").as_deref(),
+            Some("鲁PA12345")
+        );
         assert_eq!(normalize_plate("LPA1234"), None);
         assert_eq!(normalize_plate("鲁P12"), None);
     }
@@ -520,9 +593,16 @@ mod tests {
     #[test]
     fn a_road_takes_a_line_and_a_site_a_polygon() {
         let mut d = restaurant();
-        d.geometry = Some(serde_json::json!({"type": "LineString", "coordinates": [[115.9, 36.4], [115.91, 36.41]]}));
-        assert_eq!(d.validate().map_err(|e| e.code), Err("geometry_type_invalid"));
-        d.geometry = Some(serde_json::json!({"type": "Polygon", "coordinates": [[[115.9, 36.4], [115.91, 36.4], [115.91, 36.41], [115.9, 36.4]]]}));
+        d.geometry = Some(
+            serde_json::json!({"type": "LineString", "coordinates": [[115.9, 36.4], [115.91, 36.41]]}),
+        );
+        assert_eq!(
+            d.validate().map_err(|e| e.code),
+            Err("geometry_type_invalid")
+        );
+        d.geometry = Some(
+            serde_json::json!({"type": "Polygon", "coordinates": [[[115.9, 36.4], [115.91, 36.4], [115.91, 36.41], [115.9, 36.4]]]}),
+        );
         assert!(d.validate().is_ok());
     }
 }

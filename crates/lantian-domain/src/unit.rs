@@ -77,7 +77,10 @@ pub enum Relation {
 impl Relation {
     /// Whether the object lies in the user's subtree (or is global).
     pub fn in_subtree(self) -> bool {
-        matches!(self, Relation::Own | Relation::Descendant | Relation::Global)
+        matches!(
+            self,
+            Relation::Own | Relation::Descendant | Relation::Global
+        )
     }
 }
 
@@ -123,17 +126,26 @@ mod tests {
     fn relations_follow_the_tree() {
         let user = p("bureau/dongchangfu");
         assert_eq!(relation(&user, &p("bureau/dongchangfu")), Relation::Own);
-        assert_eq!(relation(&user, &p("bureau/dongchangfu/gulou")), Relation::Descendant);
+        assert_eq!(
+            relation(&user, &p("bureau/dongchangfu/gulou")),
+            Relation::Descendant
+        );
         assert_eq!(relation(&user, &p("bureau")), Relation::Ancestor);
         assert_eq!(relation(&user, &p("bureau/shenxian")), Relation::Unrelated);
-        assert_eq!(relation(&user, &p("bureau/shenxian/x")), Relation::Unrelated);
+        assert_eq!(
+            relation(&user, &p("bureau/shenxian/x")),
+            Relation::Unrelated
+        );
     }
 
     #[test]
     fn a_code_with_a_prefix_name_is_not_a_descendant() {
         // Paths compare whole codes, so "dong" is not the parent of "dongchangfu".
         let user = p("bureau/dong");
-        assert_eq!(relation(&user, &p("bureau/dongchangfu")), Relation::Unrelated);
+        assert_eq!(
+            relation(&user, &p("bureau/dongchangfu")),
+            Relation::Unrelated
+        );
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub struct JwtKeys {
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtKeys").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("JwtKeys")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -87,12 +89,11 @@ impl JwtKeys {
         if header.alg != Algorithm::HS256 || header.kid.as_deref() != Some(self.kid.as_str()) {
             return Err(ApiError::unauthenticated());
         }
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).map_err(|e| {
-            match e.kind() {
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => ApiError::new("token_expired"),
                 _ => ApiError::unauthenticated(),
-            }
-        })?;
+            })?;
         if data.claims.typ != ACCESS_TYP {
             return Err(ApiError::unauthenticated());
         }
@@ -117,14 +118,18 @@ struct AccessClaims {
 /// it off the async threads.
 pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
     use argon2::PasswordHasher;
-    Ok(argon2::Argon2::default().hash_password(password.as_bytes())?.to_string())
+    Ok(argon2::Argon2::default()
+        .hash_password(password.as_bytes())?
+        .to_string())
 }
 
 /// Checks a password against a stored PHC string. Any malformed hash is a mismatch.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     use argon2::PasswordVerifier;
     match argon2::PasswordHash::new(phc) {
-        Ok(parsed) => argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -137,7 +142,10 @@ pub fn new_refresh_token() -> Result<String, ApiError> {
         tracing::error!(error = %e, "no randomness for a refresh token");
         ApiError::internal()
     })?;
-    Ok(format!("ltr_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+    Ok(format!(
+        "ltr_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
 }
 
 /// What is stored for a refresh token.
@@ -167,15 +175,23 @@ mod tests {
         let k = keys();
         let now = chrono::Utc::now().timestamp();
         let old = k.sign_access(Uuid::now_v7(), now - 120, 60).expect("sign");
-        assert_eq!(k.verify_access(&old).map_err(|e| e.code), Err("token_expired"));
+        assert_eq!(
+            k.verify_access(&old).map_err(|e| e.code),
+            Err("token_expired")
+        );
         let future = k.sign_access(Uuid::now_v7(), now + 600, 60).expect("sign");
-        assert_eq!(k.verify_access(&future).map_err(|e| e.code), Err("unauthenticated"));
+        assert_eq!(
+            k.verify_access(&future).map_err(|e| e.code),
+            Err("unauthenticated")
+        );
     }
 
     #[test]
     fn a_token_of_another_key_is_refused() {
         let other = JwtKeys::from_secret(&[8u8; 32]).expect("keys");
-        let t = other.sign_access(Uuid::now_v7(), chrono::Utc::now().timestamp(), 60).expect("sign");
+        let t = other
+            .sign_access(Uuid::now_v7(), chrono::Utc::now().timestamp(), 60)
+            .expect("sign");
         assert!(keys().verify_access(&t).is_err());
     }
 

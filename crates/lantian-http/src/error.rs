@@ -25,7 +25,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: &'static str) -> Self {
-        Self { code, field: None, detail: None, note: None, retry_after: None }
+        Self {
+            code,
+            field: None,
+            detail: None,
+            note: None,
+            retry_after: None,
+        }
     }
     pub fn not_found() -> Self {
         Self::new("not_found")
@@ -63,7 +69,8 @@ impl ApiError {
     }
 
     fn body(&self, english: bool) -> ErrorBody {
-        let (_, zh, en) = lookup(self.code).unwrap_or((500, "服务器内部错误", "Internal server error"));
+        let (_, zh, en) =
+            lookup(self.code).unwrap_or((500, "服务器内部错误", "Internal server error"));
         let base = if english { en } else { zh };
         let message = match (&self.note, &self.field) {
             (Some(n), _) => format!("{base}: {n}"),
@@ -82,10 +89,10 @@ impl ApiError {
 
     fn render(&self, english: bool) -> Response {
         let mut resp = (self.status(), axum::Json(self.body(english))).into_response();
-        if let Some(secs) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp
     }
@@ -93,7 +100,10 @@ impl ApiError {
 
 impl From<lantian_domain::ValidationError> for ApiError {
     fn from(e: lantian_domain::ValidationError) -> Self {
-        ApiError::new("validation_failed").field(e.field).detail(e.code).note(e.message)
+        ApiError::new("validation_failed")
+            .field(e.field)
+            .detail(e.code)
+            .note(e.message)
     }
 }
 
@@ -128,7 +138,9 @@ impl IntoResponse for ApiError {
 /// Whether the caller prefers English: the highest-weighted language in `Accept-Language` starts
 /// with `en`. Anything else, or nothing, means Chinese.
 pub fn prefers_english(accept_language: Option<&str>) -> bool {
-    let Some(value) = accept_language else { return false };
+    let Some(value) = accept_language else {
+        return false;
+    };
     let mut best: Option<(f32, bool)> = None;
     for part in value.split(',').take(16) {
         let mut pieces = part.trim().split(';');
@@ -137,7 +149,11 @@ pub fn prefers_english(accept_language: Option<&str>) -> bool {
             continue;
         }
         let q = pieces
-            .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+            .find_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+            })
             .unwrap_or(1.0);
         if best.is_none_or(|(bq, _)| q > bq) {
             best = Some((q, tag.starts_with("en")));
@@ -164,7 +180,11 @@ fn code_for_status(status: StatusCode) -> &'static str {
 
 /// Middleware: localizes [`ApiError`] bodies and gives framework error responses the same shape.
 pub async fn localize(req: Request, next: Next) -> Response {
-    let english = prefers_english(req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
+    let english = prefers_english(
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
     let resp = next.run(req).await;
     if let Some(err) = resp.extensions().get::<ApiError>() {
         if english {
@@ -216,7 +236,10 @@ mod tests {
         for (code, status, zh, en) in lantian_protocol::error::CODES {
             assert!(StatusCode::from_u16(*status).is_ok(), "{code}");
             assert!(!zh.is_empty() && !en.is_empty(), "{code}");
-            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{code}");
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
         }
     }
 }

@@ -38,10 +38,14 @@ fn json_rejection(r: JsonRejection) -> ApiError {
             if let Some(field) = unknown_field_name(&text) {
                 ApiError::new("unknown_field").field(field)
             } else {
-                ApiError::new("validation_failed").detail("type_mismatch").note(text)
+                ApiError::new("validation_failed")
+                    .detail("type_mismatch")
+                    .note(text)
             }
         }
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new("payload_too_large"),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new("payload_too_large")
+        }
         _ => ApiError::new("bad_request").note(text),
     }
 }
@@ -161,7 +165,10 @@ mod tests {
     #[test]
     fn the_unknown_field_name_is_pulled_from_serde_text() {
         assert_eq!(
-            unknown_field_name("Failed to deserialize: unknown field `version`, expected one of `name`").as_deref(),
+            unknown_field_name(
+                "Failed to deserialize: unknown field `version`, expected one of `name`"
+            )
+            .as_deref(),
             Some("version")
         );
         assert_eq!(unknown_field_name("missing field `name`"), None);

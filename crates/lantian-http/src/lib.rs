@@ -5,10 +5,10 @@
 //! tests can drive [`router`] with `oneshot` and no socket.
 //!
 //! # Layout
-//! - [`error`]: the JSON error shape, stable codes, `Accept-Language`.
-//! - [`extract`]: body/query/path extractors with API rejections; the authenticated [`extract::Caller`].
-//! - [`auth`]: password hashing, access tokens, refresh tokens. [`limiter`]: login rate limits.
-//! - [`metrics`]: Prometheus text metrics.
+//! - [`error`] — the JSON error shape, stable codes, `Accept-Language`.
+//! - [`extract`] — body/query/path extractors with API rejections; the authenticated [`extract::Caller`].
+//! - [`auth`] — password hashing, access tokens, refresh tokens. [`limiter`]: login rate limits.
+//! - [`metrics`] — Prometheus text metrics.
 //! - `handlers`: one module per area.
 //!
 //! Every handler that names an object asks [`extract::Caller::may`], which consults the domain's
@@ -67,8 +67,14 @@ impl Default for HttpConfig {
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
-            account_failures: Limit { max: 5, window: Duration::from_secs(15 * 60) },
-            peer_attempts: Limit { max: 30, window: Duration::from_secs(60) },
+            account_failures: Limit {
+                max: 5,
+                window: Duration::from_secs(15 * 60),
+            },
+            peer_attempts: Limit {
+                max: 30,
+                window: Duration::from_secs(60),
+            },
             hash_concurrency: 2,
         }
     }
@@ -92,7 +98,11 @@ struct StateInner {
 }
 
 impl AppState {
-    pub fn new(store: Store, keys: JwtKeys, config: HttpConfig) -> Result<AppState, argon2::password_hash::Error> {
+    pub fn new(
+        store: Store,
+        keys: JwtKeys,
+        config: HttpConfig,
+    ) -> Result<AppState, argon2::password_hash::Error> {
         let dummy_hash = auth::hash_password("lantian-timing-equaliser")?;
         Ok(AppState {
             inner: Arc::new(StateInner {
@@ -127,9 +137,19 @@ impl AppState {
 
     /// Runs a password verification (or hash) on the blocking pool, at most `hash_concurrency` at
     /// a time, so a burst of logins queues instead of starving other requests.
-    pub(crate) async fn with_hash_permit<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, error::ApiError> {
-        let _permit = self.inner.hash_permits.acquire().await.map_err(|_| error::ApiError::internal())?;
-        tokio::task::spawn_blocking(f).await.map_err(|_| error::ApiError::internal())
+    pub(crate) async fn with_hash_permit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, error::ApiError> {
+        let _permit = self
+            .inner
+            .hash_permits
+            .acquire()
+            .await
+            .map_err(|_| error::ApiError::internal())?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|_| error::ApiError::internal())
     }
 }
 
@@ -141,7 +161,10 @@ pub(crate) struct Routes {
 
 impl Routes {
     fn new() -> Self {
-        Self { by_path: BTreeMap::new(), table: Vec::new() }
+        Self {
+            by_path: BTreeMap::new(),
+            table: Vec::new(),
+        }
     }
 
     pub(crate) fn on<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
@@ -184,11 +207,16 @@ pub fn router(state: AppState) -> Router {
     }
     let config = state.config().clone();
     app.fallback(|| async { error::ApiError::new("route_not_found") })
+        // Innermost first: limits and the timeout sit inside `localize`, so their bare 413/408
+        // responses get the JSON error shape too.
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::from_fn(error::localize))
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -196,7 +224,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Records per-route metrics and stamps the API version on every response.
-async fn observe(axum::extract::State(state): axum::extract::State<AppState>, req: Request, next: Next) -> Response {
+async fn observe(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = req.method().to_string();
     let route = req
@@ -205,8 +237,13 @@ async fn observe(axum::extract::State(state): axum::extract::State<AppState>, re
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let mut resp = next.run(req).await;
-    state.metrics().observe(&method, &route, resp.status().as_u16(), started.elapsed());
-    resp.headers_mut().insert("lantian-api", HeaderValue::from_static(lantian_protocol::API_VERSION));
+    state
+        .metrics()
+        .observe(&method, &route, resp.status().as_u16(), started.elapsed());
+    resp.headers_mut().insert(
+        "lantian-api",
+        HeaderValue::from_static(lantian_protocol::API_VERSION),
+    );
     resp
 }
 
@@ -216,7 +253,10 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -33,7 +33,9 @@ impl Limiter {
     /// Counts one event for `key`; returns how long to wait if this event went over the limit.
     pub fn hit(&self, key: &str, limit: Limit) -> Option<Duration> {
         let now = Instant::now();
-        let Ok(mut map) = self.windows.lock() else { return None };
+        let Ok(mut map) = self.windows.lock() else {
+            return None;
+        };
         if map.len() >= MAX_KEYS {
             map.retain(|_, (start, _)| now.duration_since(*start) < limit.window);
         }
@@ -74,7 +76,10 @@ mod tests {
     #[test]
     fn a_key_is_blocked_after_its_limit_and_others_are_not() {
         let l = Limiter::default();
-        let limit = Limit { max: 3, window: Duration::from_secs(60) };
+        let limit = Limit {
+            max: 3,
+            window: Duration::from_secs(60),
+        };
         for _ in 0..3 {
             assert!(l.hit("a", limit).is_none());
         }

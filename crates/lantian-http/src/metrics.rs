@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -29,7 +31,8 @@ pub struct Metrics {
 impl Metrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         if let Ok(mut m) = self.requests.lock() {
-            *m.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+            *m.entry((method.to_owned(), route.to_owned(), status))
+                .or_default() += 1;
         }
         let secs = elapsed.as_secs_f64();
         if let Ok(mut m) = self.latency.lock() {
@@ -49,32 +52,72 @@ impl Metrics {
         out.push_str("# HELP lantian_http_requests_total HTTP requests by route and status.\n# TYPE lantian_http_requests_total counter\n");
         if let Ok(m) = self.requests.lock() {
             for ((method, route, status), n) in m.iter() {
-                let _ = writeln!(out, "lantian_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "lantian_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+                );
             }
         }
         out.push_str("# HELP lantian_http_request_duration_seconds Request latency by route.\n# TYPE lantian_http_request_duration_seconds histogram\n");
         if let Ok(m) = self.latency.lock() {
             for (route, h) in m.iter() {
                 for (i, b) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(out, "lantian_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {}", h.counts[i]);
+                    let _ = writeln!(
+                        out,
+                        "lantian_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {}",
+                        h.counts[i]
+                    );
                 }
-                let _ = writeln!(out, "lantian_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", h.total);
-                let _ = writeln!(out, "lantian_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
-                let _ = writeln!(out, "lantian_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.total);
+                let _ = writeln!(
+                    out,
+                    "lantian_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                    h.total
+                );
+                let _ = writeln!(
+                    out,
+                    "lantian_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                    h.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "lantian_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                    h.total
+                );
             }
         }
         let counters = [
-            ("lantian_logins_total{outcome=\"success\"}", self.login_success.load(Ordering::Relaxed)),
-            ("lantian_logins_total{outcome=\"failure\"}", self.login_failure.load(Ordering::Relaxed)),
-            ("lantian_logins_total{outcome=\"rate_limited\"}", self.login_rate_limited.load(Ordering::Relaxed)),
+            (
+                "lantian_logins_total{outcome=\"success\"}",
+                self.login_success.load(Ordering::Relaxed),
+            ),
+            (
+                "lantian_logins_total{outcome=\"failure\"}",
+                self.login_failure.load(Ordering::Relaxed),
+            ),
+            (
+                "lantian_logins_total{outcome=\"rate_limited\"}",
+                self.login_rate_limited.load(Ordering::Relaxed),
+            ),
         ];
         out.push_str("# HELP lantian_logins_total Login attempts by outcome.\n# TYPE lantian_logins_total counter\n");
         for (name, v) in counters {
             let _ = writeln!(out, "{name} {v}");
         }
-        let _ = writeln!(out, "# HELP lantian_store_transactions_total Write transactions committed.\n# TYPE lantian_store_transactions_total counter\nlantian_store_transactions_total {}", store.transactions());
-        let _ = writeln!(out, "# HELP lantian_store_write_requests_total Write requests run by the writer.\n# TYPE lantian_store_write_requests_total counter\nlantian_store_write_requests_total {}", store.requests());
-        let _ = writeln!(out, "# HELP lantian_store_failed_commits_total Batches whose commit failed.\n# TYPE lantian_store_failed_commits_total counter\nlantian_store_failed_commits_total {}", store.failed_commits());
+        let _ = writeln!(
+            out,
+            "# HELP lantian_store_transactions_total Write transactions committed.\n# TYPE lantian_store_transactions_total counter\nlantian_store_transactions_total {}",
+            store.transactions()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP lantian_store_write_requests_total Write requests run by the writer.\n# TYPE lantian_store_write_requests_total counter\nlantian_store_write_requests_total {}",
+            store.requests()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP lantian_store_failed_commits_total Batches whose commit failed.\n# TYPE lantian_store_failed_commits_total counter\nlantian_store_failed_commits_total {}",
+            store.failed_commits()
+        );
         out
     }
 }

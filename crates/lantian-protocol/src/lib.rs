@@ -2,9 +2,9 @@
 //! client so the two cannot drift.
 //!
 //! # Layout
-//! - [`error`]: the one JSON error shape and the table of stable error codes.
-//! - [`auth`]: login, refresh, logout, client registration.
-//! - [`reference`]: units, subjects and templates as the API reads and writes them.
+//! - [`error`] — the one JSON error shape and the table of stable error codes.
+//! - [`auth`] — login, refresh, logout, client registration.
+//! - [`reference`] — units, subjects and templates as the API reads and writes them.
 //!
 //! Every request type refuses unknown fields: a misspelt field is an error, never silently dropped.
 //! Depends on the domain crate only; must not depend on the store or on HTTP crates.

@@ -39,9 +39,11 @@ fn row_hash(prev: &str, seq: i64, at: &str, e: &Entry<'_>) -> String {
 /// Appends `entry`; must run inside the writer's transaction so it commits with the effect.
 pub fn append(conn: &Connection, entry: &Entry<'_>) -> Result<i64, StoreError> {
     let last: Option<(i64, String)> = conn
-        .query_row("SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     let (seq, prev) = match last {
         Some((s, h)) => (s + 1, h),
@@ -91,14 +93,25 @@ pub fn verify(conn: &Connection) -> Result<Verification, StoreError> {
         };
         let stored_prev: String = r.get(8)?;
         let stored_hash: String = r.get(9)?;
-        if seq != expected_seq || stored_prev != prev || row_hash(&prev, seq, &at, &entry) != stored_hash {
-            return Ok(Verification { rows: count, first_broken: Some(seq), head: prev });
+        if seq != expected_seq
+            || stored_prev != prev
+            || row_hash(&prev, seq, &at, &entry) != stored_hash
+        {
+            return Ok(Verification {
+                rows: count,
+                first_broken: Some(seq),
+                head: prev,
+            });
         }
         prev = stored_hash;
         expected_seq += 1;
         count += 1;
     }
-    Ok(Verification { rows: count, first_broken: None, head: prev })
+    Ok(Verification {
+        rows: count,
+        first_broken: None,
+        head: prev,
+    })
 }
 
 /// SHA-256 of an object's canonical JSON, for `before_hash` / `after_hash`.
@@ -116,7 +129,17 @@ pub fn record(
     before_hash: Option<String>,
     after_hash: Option<String>,
 ) -> Result<i64, StoreError> {
-    append(conn, &Entry { actor, action, object_type, object_id, before_hash, after_hash })
+    append(
+        conn,
+        &Entry {
+            actor,
+            action,
+            object_type,
+            object_id,
+            before_hash,
+            after_hash,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -135,7 +158,16 @@ mod tests {
     fn an_intact_chain_verifies_and_an_edited_row_is_found() {
         let (_d, conn) = db();
         for i in 0..5 {
-            record(&conn, "cli", "subject.create", "subject", &format!("s{i}"), None, Some("h".into())).expect("append");
+            record(
+                &conn,
+                "cli",
+                "subject.create",
+                "subject",
+                &format!("s{i}"),
+                None,
+                Some("h".into()),
+            )
+            .expect("append");
         }
         let v = verify(&conn).expect("verify");
         assert_eq!((v.rows, v.first_broken), (5, None));
@@ -149,7 +181,10 @@ mod tests {
     fn the_log_refuses_updates_and_deletes() {
         let (_d, conn) = db();
         record(&conn, "cli", "x", "y", "z", None, None).expect("append");
-        assert!(conn.execute("UPDATE audit_log SET actor = 'm'", []).is_err());
+        assert!(
+            conn.execute("UPDATE audit_log SET actor = 'm'", [])
+                .is_err()
+        );
         assert!(conn.execute("DELETE FROM audit_log", []).is_err());
     }
 }

@@ -7,13 +7,25 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::StoreError;
 
+/// Creates the folder a database file lives in, if it has one.
+pub(crate) fn ensure_parent_dir(path: &Path) -> Result<(), StoreError> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// WAL so readers never block the writer; `synchronous=FULL` because evidence must survive a power
 /// cut once acknowledged; foreign keys on; a busy timeout so a checkpoint never fails a request.
 pub(crate) fn open(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     // Readers open read-write but set `query_only`: a read-only open of a WAL database fails when
     // it cannot create the shared-memory file, which read-write avoids.
     let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -25,7 +37,9 @@ pub(crate) fn open(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     if !read_only {
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Database(format!("journal_mode is {mode}, not wal")));
+            return Err(StoreError::Database(format!(
+                "journal_mode is {mode}, not wal"
+            )));
         }
     }
     conn.execute_batch(

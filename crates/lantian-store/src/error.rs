@@ -40,7 +40,9 @@ impl From<rusqlite::Error> for StoreError {
         match &e {
             rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
             rusqlite::Error::SqliteFailure(f, _) => match f.code {
-                DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure => StoreError::Busy(e.to_string()),
+                DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure => {
+                    StoreError::Busy(e.to_string())
+                }
                 ReadOnly | CannotOpen => StoreError::Busy(e.to_string()),
                 _ => StoreError::Database(e.to_string()),
             },

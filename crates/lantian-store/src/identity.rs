@@ -35,7 +35,9 @@ pub struct NewUser {
 /// Usernames are 3 to 64 ASCII letters, digits, `_`, `-` or `.`, compared without case.
 pub fn valid_username(name: &str) -> bool {
     (3..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 pub fn create_user(conn: &Connection, u: &NewUser) -> Result<UserRecord, StoreError> {
@@ -60,10 +62,30 @@ pub fn create_user(conn: &Connection, u: &NewUser) -> Result<UserRecord, StoreEr
 
 const COLUMNS: &str = "us.id, us.uuid, us.username, us.display_name, us.role, u.code, u.path, us.password_hash, us.disabled";
 
-type Raw = (i64, String, String, String, String, String, String, String, bool);
+type Raw = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    bool,
+);
 
 fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
 }
 
 fn build(r: Raw) -> Result<UserRecord, StoreError> {
@@ -75,20 +97,37 @@ fn build(r: Raw) -> Result<UserRecord, StoreError> {
         display_name,
         role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
         unit,
-        unit_path: path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        unit_path: path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         password_hash,
         disabled,
     })
 }
 
-pub fn user_by_username(conn: &Connection, username: &str) -> Result<Option<UserRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.username = ?1");
-    conn.query_row(&sql, [username], raw).optional()?.map(build).transpose()
+pub fn user_by_username(
+    conn: &Connection,
+    username: &str,
+) -> Result<Option<UserRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.username = ?1"
+    );
+    conn.query_row(&sql, [username], raw)
+        .optional()?
+        .map(build)
+        .transpose()
 }
 
 pub fn user_by_uuid(conn: &Connection, uuid: Uuid) -> Result<Option<UserRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.uuid = ?1");
-    conn.query_row(&sql, [uuid.to_string()], raw).optional()?.map(build).transpose()
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.uuid = ?1"
+    );
+    conn.query_row(&sql, [uuid.to_string()], raw)
+        .optional()?
+        .map(build)
+        .transpose()
 }
 
 pub fn user_count(conn: &Connection) -> Result<i64, StoreError> {
@@ -96,7 +135,13 @@ pub fn user_count(conn: &Connection) -> Result<i64, StoreError> {
 }
 
 /// Stores a new refresh token (its hash) in `family`.
-pub fn insert_refresh(conn: &Connection, family: &str, user_id: i64, token_hash: &str, expires_at: &str) -> Result<(), StoreError> {
+pub fn insert_refresh(
+    conn: &Connection,
+    family: &str,
+    user_id: i64,
+    token_hash: &str,
+    expires_at: &str,
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO refresh_tokens (family, user_id, token_hash, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![family, user_id, token_hash, now_text(), expires_at],
@@ -108,7 +153,10 @@ pub fn insert_refresh(conn: &Connection, family: &str, user_id: i64, token_hash:
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rotation {
     /// The token was current: it is now used, and `new_hash` is the family's current token.
-    Rotated { user: UserRecord, family: String },
+    Rotated {
+        user: UserRecord,
+        family: String,
+    },
     /// The token had already been rotated: someone replayed it. The whole family is now revoked.
     Reused,
     /// The token's family was revoked (logout or an earlier reuse).
@@ -118,8 +166,14 @@ pub enum Rotation {
 }
 
 /// Rotates the refresh token with hash `presented` to `new_hash`, atomically (inside the writer).
-pub fn rotate_refresh(conn: &Connection, presented: &str, new_hash: &str, new_expires_at: &str) -> Result<Rotation, StoreError> {
-    let row: Option<(i64, String, i64, String, Option<String>, Option<String>)> = conn
+pub fn rotate_refresh(
+    conn: &Connection,
+    presented: &str,
+    new_hash: &str,
+    new_expires_at: &str,
+) -> Result<Rotation, StoreError> {
+    type TokenRow = (i64, String, i64, String, Option<String>, Option<String>);
+    let row: Option<TokenRow> = conn
         .query_row(
             "SELECT id, family, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?1",
             [presented],
@@ -141,14 +195,22 @@ pub fn rotate_refresh(conn: &Connection, presented: &str, new_hash: &str, new_ex
         return Ok(Rotation::Expired);
     }
     let user = {
-        let sql = format!("SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.id = ?1");
-        conn.query_row(&sql, [user_id], raw).optional()?.map(build).transpose()?
+        let sql = format!(
+            "SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.id = ?1"
+        );
+        conn.query_row(&sql, [user_id], raw)
+            .optional()?
+            .map(build)
+            .transpose()?
     };
     let Some(user) = user.filter(|u| !u.disabled) else {
         revoke_family(conn, &family)?;
         return Ok(Rotation::Revoked);
     };
-    conn.execute("UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1", params![id, now])?;
+    conn.execute(
+        "UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
     insert_refresh(conn, &family, user_id, new_hash, new_expires_at)?;
     Ok(Rotation::Rotated { user, family })
 }
@@ -164,9 +226,11 @@ pub fn revoke_family(conn: &Connection, family: &str) -> Result<usize, StoreErro
 /// The family of a token, if it is known.
 pub fn family_of(conn: &Connection, token_hash: &str) -> Result<Option<(String, i64)>, StoreError> {
     Ok(conn
-        .query_row("SELECT family, user_id FROM refresh_tokens WHERE token_hash = ?1", [token_hash], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT family, user_id FROM refresh_tokens WHERE token_hash = ?1",
+            [token_hash],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?)
 }
 
@@ -189,10 +253,16 @@ pub fn register_client(
     device_model: Option<&str>,
 ) -> Result<(ClientRecord, bool), StoreError> {
     let existing: Option<i64> = conn
-        .query_row("SELECT user_id FROM clients WHERE client_id = ?1", [client_id.to_string()], |r| r.get(0))
+        .query_row(
+            "SELECT user_id FROM clients WHERE client_id = ?1",
+            [client_id.to_string()],
+            |r| r.get(0),
+        )
         .optional()?;
     let created = match existing {
-        Some(owner) if owner != user_id => return Err(StoreError::Conflict("client_bound_to_other_user")),
+        Some(owner) if owner != user_id => {
+            return Err(StoreError::Conflict("client_bound_to_other_user"));
+        }
         Some(_) => {
             conn.execute(
                 "UPDATE clients SET app_version = ?2, device_model = ?3 WHERE client_id = ?1",
@@ -211,7 +281,14 @@ pub fn register_client(
     let rec = conn.query_row(
         "SELECT app_version, device_model, registered_at FROM clients WHERE client_id = ?1",
         [client_id.to_string()],
-        |r| Ok(ClientRecord { client_id, app_version: r.get(0)?, device_model: r.get(1)?, registered_at: r.get(2)? }),
+        |r| {
+            Ok(ClientRecord {
+                client_id,
+                app_version: r.get(0)?,
+                device_model: r.get(1)?,
+                registered_at: r.get(2)?,
+            })
+        },
     )?;
     Ok((rec, created))
 }

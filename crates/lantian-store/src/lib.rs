@@ -6,12 +6,12 @@
 //! queries in parallel. Every connection gets the pragmas of DESIGN §2 at open.
 //!
 //! # Layout
-//! - [`Store`]: open, migrate, `read`/`write`, and the typed operations the server uses.
+//! - [`Store`] — open, migrate, `read`/`write`, and the typed operations the server uses.
 //! - `writer`: the group-committing writer thread; `readers`: the reader pool.
 //! - `migrate`: the embedded `migrations/NNNN_name.sql` files and their bookkeeping.
-//! - [`audit`]: the append-only, hash-chained audit log.
-//! - [`org`], [`subjects`], [`templates`], [`identity`]: typed queries by area.
-//! - [`seed`]: loading reference and demo data.
+//! - [`audit`] — the append-only, hash-chained audit log.
+//! - [`org`], [`subjects`], [`templates`], [`identity`] — typed queries by area.
+//! - [`seed`] — loading reference and demo data.
 //!
 //! Returns domain types and [`StoreError`]; no HTTP types. Must not depend on axum or tokio beyond
 //! its channels and blocking pool.
@@ -49,7 +49,11 @@ pub struct StoreConfig {
 
 impl StoreConfig {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), readers: 4, max_batch: 256 }
+        Self {
+            path: path.into(),
+            readers: 4,
+            max_batch: 256,
+        }
     }
 }
 
@@ -68,17 +72,17 @@ struct Inner {
 impl Store {
     /// Opens (creating if needed) the database, applies pending migrations, starts the writer.
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
-        if let Some(dir) = config.path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(e.to_string()))?;
-            }
-        }
+        conn::ensure_parent_dir(&config.path)?;
         let mut write_conn = conn::open(&config.path, false)?;
         migrate::apply(&mut write_conn)?;
         let readers = readers::Readers::open(&config.path, config.readers.max(1))?;
         let writer = writer::Writer::start(write_conn, config.max_batch.max(1))?;
         Ok(Store {
-            inner: Arc::new(Inner { writer, readers, path: config.path.clone() }),
+            inner: Arc::new(Inner {
+                writer,
+                readers,
+                path: config.path.clone(),
+            }),
         })
     }
 
@@ -130,6 +134,15 @@ pub(crate) fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, Store
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| StoreError::Corrupt(format!("bad timestamp {s:?}: {e}")))
+}
+
+/// A column that holds something the code cannot read back: reported as corrupt data.
+pub(crate) fn corrupt(column: usize, message: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        Box::new(StoreError::Corrupt(message)),
+    )
 }
 
 /// SHA-256 of bytes, lowercase hex.

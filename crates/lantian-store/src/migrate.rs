@@ -26,7 +26,8 @@ pub(crate) fn apply(conn: &mut Connection) -> Result<Vec<u32>, StoreError> {
         ) STRICT;",
     )?;
     let applied: Vec<(u32, String)> = {
-        let mut stmt = conn.prepare("SELECT version, checksum FROM schema_migrations ORDER BY version")?;
+        let mut stmt =
+            conn.prepare("SELECT version, checksum FROM schema_migrations ORDER BY version")?;
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?
     };
@@ -51,8 +52,9 @@ pub(crate) fn apply(conn: &mut Connection) -> Result<Vec<u32>, StoreError> {
             continue;
         }
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute_batch(sql)
-            .map_err(|e| StoreError::Migration(format!("migration {version} ({name}) failed: {e}")))?;
+        tx.execute_batch(sql).map_err(|e| {
+            StoreError::Migration(format!("migration {version} ({name}) failed: {e}"))
+        })?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
             rusqlite::params![version, name, sha256_hex(sql.as_bytes()), now_text()],
@@ -65,11 +67,7 @@ pub(crate) fn apply(conn: &mut Connection) -> Result<Vec<u32>, StoreError> {
 
 /// Applies pending migrations to the database file at `path` (for `lantian migrate`).
 pub fn migrate_file(path: &Path) -> Result<Vec<u32>, StoreError> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(e.to_string()))?;
-        }
-    }
+    crate::conn::ensure_parent_dir(path)?;
     let mut conn = crate::conn::open(path, false)?;
     apply(&mut conn)
 }
@@ -92,8 +90,11 @@ mod tests {
         let path = dir.path().join("db.sqlite");
         migrate_file(&path).expect("migrate");
         let conn = Connection::open(&path).expect("open");
-        conn.execute("UPDATE schema_migrations SET checksum = 'x' WHERE version = 1", [])
-            .expect("tamper");
+        conn.execute(
+            "UPDATE schema_migrations SET checksum = 'x' WHERE version = 1",
+            [],
+        )
+        .expect("tamper");
         drop(conn);
         let err = migrate_file(&path).expect_err("edited migration must fail");
         assert!(err.to_string().contains("edited"), "{err}");

@@ -16,7 +16,10 @@ pub struct UnitRow {
 }
 
 fn split_path(path: &str) -> Vec<String> {
-    path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The stored form of a path: `/root/child/`.
@@ -29,21 +32,32 @@ pub fn path_text(path: &[String]) -> String {
     s
 }
 
-const UNIT_COLUMNS: &str = "u.id, u.code, u.name_zh, u.name_en, u.kind, p.code, u.peer_group, u.path";
+const UNIT_COLUMNS: &str =
+    "u.id, u.code, u.name_zh, u.name_en, u.kind, p.code, u.peer_group, u.path";
 
-fn unit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, String, Option<String>, Option<String>, String)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
-}
-
-fn to_unit_row(t: (i64, String, String, String, String, Option<String>, Option<String>, String)) -> Result<UnitRow, StoreError> {
-    let (id, code, name_zh, name_en, kind, parent, peer_group, path) = t;
-    let kind = UnitKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unit kind {kind}")))?;
-    Ok(UnitRow { id, unit: Unit { code, name_zh, name_en, kind, parent, peer_group, path: split_path(&path) } })
+fn unit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UnitRow> {
+    let kind: String = r.get(4)?;
+    let path: String = r.get(7)?;
+    Ok(UnitRow {
+        id: r.get(0)?,
+        unit: Unit {
+            code: r.get(1)?,
+            name_zh: r.get(2)?,
+            name_en: r.get(3)?,
+            kind: UnitKind::parse(&kind)
+                .ok_or_else(|| crate::corrupt(4, format!("unit kind {kind}")))?,
+            parent: r.get(5)?,
+            peer_group: r.get(6)?,
+            path: split_path(&path),
+        },
+    })
 }
 
 pub fn unit_by_code(conn: &Connection, code: &str) -> Result<Option<UnitRow>, StoreError> {
-    let sql = format!("SELECT {UNIT_COLUMNS} FROM units u LEFT JOIN units p ON p.id = u.parent_id WHERE u.code = ?1");
-    conn.query_row(&sql, [code], unit_from_row).optional()?.map(to_unit_row).transpose()
+    let sql = format!(
+        "SELECT {UNIT_COLUMNS} FROM units u LEFT JOIN units p ON p.id = u.parent_id WHERE u.code = ?1"
+    );
+    Ok(conn.query_row(&sql, [code], unit_from_row).optional()?)
 }
 
 /// Units in the subtree whose root has `path` (itself included), root-first order.
@@ -54,14 +68,15 @@ pub fn units_in_subtree(conn: &Connection, path: &[String]) -> Result<Vec<Unit>,
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map([path_text(path)], unit_from_row)?;
-    rows.map(|r| Ok(to_unit_row(r?)?.unit)).collect()
+    Ok(rows.map(|r| r.map(|u| u.unit)).collect::<Result<_, _>>()?)
 }
 
 /// Inserts a unit under its parent (which must exist). Returns the new id.
 pub fn insert_unit(conn: &Connection, spec: &UnitSpec) -> Result<i64, StoreError> {
     let (parent_id, path) = match &spec.parent {
         Some(code) => {
-            let parent = unit_by_code(conn, code)?.ok_or(StoreError::Conflict("unit_parent_unknown"))?;
+            let parent =
+                unit_by_code(conn, code)?.ok_or(StoreError::Conflict("unit_parent_unknown"))?;
             let mut path = parent.unit.path.clone();
             path.push(spec.code.clone());
             (Some(parent.id), path)
@@ -85,7 +100,13 @@ pub fn insert_department(conn: &Connection, d: &Department) -> Result<i64, Store
 
 pub fn departments(conn: &Connection) -> Result<Vec<Department>, StoreError> {
     let mut stmt = conn.prepare("SELECT code, name_zh, name_en FROM departments ORDER BY id")?;
-    let rows = stmt.query_map([], |r| Ok(Department { code: r.get(0)?, name_zh: r.get(1)?, name_en: r.get(2)? }))?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Department {
+            code: r.get(0)?,
+            name_zh: r.get(1)?,
+            name_en: r.get(2)?,
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -111,19 +132,19 @@ pub fn insert_campaign(conn: &Connection, c: &Campaign) -> Result<i64, StoreErro
             params![campaign_id, t.number, t.title_zh, t.title_en, t.summary_zh, serde_json::to_string(&t.leader_roles)?],
         )?;
         let task_id = conn.last_insert_rowid();
-        for d in &t.supervising_departments {
+        for (position, d) in t.supervising_departments.iter().enumerate() {
             let n = conn.execute(
-                "INSERT INTO task_departments (task_id, department_id) SELECT ?1, id FROM departments WHERE code = ?2",
-                params![task_id, d],
+                "INSERT INTO task_departments (task_id, department_id, position) SELECT ?1, id, ?3 FROM departments WHERE code = ?2",
+                params![task_id, d, position as i64],
             )?;
             if n != 1 {
                 return Err(StoreError::Conflict("department_unknown"));
             }
         }
-        for u in &t.responsible_units {
+        for (position, u) in t.responsible_units.iter().enumerate() {
             let n = conn.execute(
-                "INSERT INTO task_units (task_id, unit_id) SELECT ?1, id FROM units WHERE code = ?2",
-                params![task_id, u],
+                "INSERT INTO task_units (task_id, unit_id, position) SELECT ?1, id, ?3 FROM units WHERE code = ?2",
+                params![task_id, u, position as i64],
             )?;
             if n != 1 {
                 return Err(StoreError::Conflict("unit_unknown"));
@@ -134,14 +155,17 @@ pub fn insert_campaign(conn: &Connection, c: &Campaign) -> Result<i64, StoreErro
 }
 
 fn parse_date(s: &str) -> Result<chrono::NaiveDate, StoreError> {
-    s.parse().map_err(|_| StoreError::Corrupt(format!("bad date {s:?}")))
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad date {s:?}")))
 }
 
 /// Every campaign, newest first, with its tasks.
 pub fn campaigns(conn: &Connection) -> Result<Vec<Campaign>, StoreError> {
     let codes: Vec<String> = {
-        let mut stmt = conn.prepare("SELECT code FROM campaigns ORDER BY starts_on DESC, id DESC")?;
-        stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+        let mut stmt =
+            conn.prepare("SELECT code FROM campaigns ORDER BY starts_on DESC, id DESC")?;
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
     };
     codes
         .iter()
@@ -176,13 +200,22 @@ pub fn campaign(conn: &Connection, code: &str) -> Result<Option<Campaign>, Store
          WHERE t.campaign_id = ?1 ORDER BY t.number",
     )?;
     let task_rows: Vec<(i64, u32, String, String, String, String)> = stmt
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+        .query_map([id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
         .collect::<Result<_, _>>()?;
     let mut dept_stmt = conn.prepare(
-        "SELECT d.code FROM task_departments td JOIN departments d ON d.id = td.department_id WHERE td.task_id = ?1 ORDER BY d.id",
+        "SELECT d.code FROM task_departments td JOIN departments d ON d.id = td.department_id WHERE td.task_id = ?1 ORDER BY td.position",
     )?;
     let mut unit_stmt = conn.prepare(
-        "SELECT u.code FROM task_units tu JOIN units u ON u.id = tu.unit_id WHERE tu.task_id = ?1 ORDER BY u.id",
+        "SELECT u.code FROM task_units tu JOIN units u ON u.id = tu.unit_id WHERE tu.task_id = ?1 ORDER BY tu.position",
     )?;
     let mut tasks = Vec::with_capacity(task_rows.len());
     for (task_id, number, title_zh, title_en, summary_zh, leaders) in task_rows {
@@ -192,8 +225,12 @@ pub fn campaign(conn: &Connection, code: &str) -> Result<Option<Campaign>, Store
             title_en,
             summary_zh,
             leader_roles: serde_json::from_str(&leaders)?,
-            supervising_departments: dept_stmt.query_map([task_id], |r| r.get(0))?.collect::<Result<_, _>>()?,
-            responsible_units: unit_stmt.query_map([task_id], |r| r.get(0))?.collect::<Result<_, _>>()?,
+            supervising_departments: dept_stmt
+                .query_map([task_id], |r| r.get(0))?
+                .collect::<Result<_, _>>()?,
+            responsible_units: unit_stmt
+                .query_map([task_id], |r| r.get(0))?
+                .collect::<Result<_, _>>()?,
         });
     }
     Ok(Some(Campaign {

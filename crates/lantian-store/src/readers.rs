@@ -20,7 +20,10 @@ impl Readers {
         let conns = (0..n)
             .map(|_| crate::conn::open(path, true))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Readers { conns: Arc::new(Mutex::new(conns)), permits: Arc::new(Semaphore::new(n)) })
+        Ok(Readers {
+            conns: Arc::new(Mutex::new(conns)),
+            permits: Arc::new(Semaphore::new(n)),
+        })
     }
 
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -28,7 +31,11 @@ impl Readers {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(|_| StoreError::Closed)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let conn = self
             .conns
             .lock()
@@ -43,7 +50,10 @@ impl Readers {
         })
         .await
         .map_err(|e| StoreError::Database(e.to_string()))?;
-        self.conns.lock().map_err(|_| StoreError::Closed)?.push(conn);
+        self.conns
+            .lock()
+            .map_err(|_| StoreError::Closed)?
+            .push(conn);
         result
     }
 }

@@ -8,11 +8,17 @@ use crate::identity::{NewUser, create_user};
 use crate::{StoreError, audit, org, subjects, templates};
 
 fn loaded(conn: &Connection, key: &str) -> Result<bool, StoreError> {
-    Ok(conn.query_row("SELECT 1 FROM meta WHERE key = ?1", [key], |_| Ok(())).optional()?.is_some())
+    Ok(conn
+        .query_row("SELECT 1 FROM meta WHERE key = ?1", [key], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 fn mark(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
-    conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+        params![key, value],
+    )?;
     Ok(())
 }
 
@@ -28,7 +34,10 @@ pub fn load_reference(conn: &Connection, r: &ReferenceData) -> Result<bool, Stor
             org::insert_unit(conn, u)?;
         }
     }
-    let existing: Vec<String> = org::departments(conn)?.into_iter().map(|d| d.code).collect();
+    let existing: Vec<String> = org::departments(conn)?
+        .into_iter()
+        .map(|d| d.code)
+        .collect();
     for d in &r.departments {
         if !existing.contains(&d.code) {
             org::insert_department(conn, d)?;
@@ -42,7 +51,15 @@ pub fn load_reference(conn: &Connection, r: &ReferenceData) -> Result<bool, Stor
             templates::publish(conn, &t.code, &t.draft(), None)?;
         }
     }
-    audit::record(conn, "system", "reference.load", "campaign", &r.campaign.code, None, Some(audit::object_hash(&r.campaign)?))?;
+    audit::record(
+        conn,
+        "system",
+        "reference.load",
+        "campaign",
+        &r.campaign.code,
+        None,
+        Some(audit::object_hash(&r.campaign)?),
+    )?;
     mark(conn, &key, &r.source)?;
     Ok(true)
 }
@@ -50,7 +67,11 @@ pub fn load_reference(conn: &Connection, r: &ReferenceData) -> Result<bool, Stor
 /// Loads the demo streets, users and subjects. `password_hashes[i]` is the hash for `demo.users[i]`
 /// (hashing is slow and happens before the write, off the writer thread). Returns false if the demo
 /// data was already there.
-pub fn load_demo(conn: &Connection, demo: &Demo, password_hashes: &[String]) -> Result<bool, StoreError> {
+pub fn load_demo(
+    conn: &Connection,
+    demo: &Demo,
+    password_hashes: &[String],
+) -> Result<bool, StoreError> {
     if loaded(conn, "demo")? {
         return Ok(false);
     }
@@ -73,11 +94,27 @@ pub fn load_demo(conn: &Connection, demo: &Demo, password_hashes: &[String]) -> 
                 password_hash: hash.clone(),
             },
         )?;
-        audit::record(conn, "system", "user.create", "user", &rec.uuid.to_string(), None, None)?;
+        audit::record(
+            conn,
+            "system",
+            "user.create",
+            "user",
+            &rec.uuid.to_string(),
+            None,
+            None,
+        )?;
     }
     for (id, draft) in &demo.subjects {
         let rec = subjects::insert(conn, *id, draft.clone())?;
-        audit::record(conn, "system", "subject.create", "subject", &id.to_string(), None, Some(audit::object_hash(&rec.subject)?))?;
+        audit::record(
+            conn,
+            "system",
+            "subject.create",
+            "subject",
+            &id.to_string(),
+            None,
+            Some(audit::object_hash(&rec.subject)?),
+        )?;
     }
     mark(conn, "demo", "1")?;
     Ok(true)

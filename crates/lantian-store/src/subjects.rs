@@ -1,6 +1,8 @@
 //! Subjects: insert, edit with optimistic versions, get, and filtered listing with a cursor.
 
-use lantian_domain::subject::{GeoPoint, Subject, SubjectAttributes, SubjectDraft, SubjectKind, normalize_plate};
+use lantian_domain::subject::{
+    GeoPoint, Subject, SubjectAttributes, SubjectDraft, SubjectKind, normalize_plate,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
@@ -39,21 +41,21 @@ fn search_text(d: &SubjectDraft) -> String {
         s.push('\u{1f}');
         s.push_str(&t.to_lowercase());
     }
-    if let SubjectAttributes::MuckTruck(t) = &d.attributes {
-        if let Some(p) = normalize_plate(&t.plate_number) {
-            s.push('\u{1f}');
-            s.push_str(&p.to_lowercase());
-        }
+    if let SubjectAttributes::MuckTruck(t) = &d.attributes
+        && let Some(p) = normalize_plate(&t.plate_number)
+    {
+        s.push('\u{1f}');
+        s.push_str(&p.to_lowercase());
     }
     s
 }
 
 /// What is stored for a truck's plate: its normalised form, so `鲁p·a1234` finds `鲁PA1234`.
 fn normalized(mut d: SubjectDraft) -> SubjectDraft {
-    if let SubjectAttributes::MuckTruck(t) = &mut d.attributes {
-        if let Some(p) = normalize_plate(&t.plate_number) {
-            t.plate_number = p;
-        }
+    if let SubjectAttributes::MuckTruck(t) = &mut d.attributes
+        && let Some(p) = normalize_plate(&t.plate_number)
+    {
+        t.plate_number = p;
     }
     d.name = d.name.trim().to_owned();
     d
@@ -61,19 +63,59 @@ fn normalized(mut d: SubjectDraft) -> SubjectDraft {
 
 const COLUMNS: &str = "s.id, s.uuid, s.name, u.code, u.path, s.kind, s.attributes, s.lat, s.lon, s.geometry, s.version, s.created_at, s.updated_at";
 
-type Raw = (i64, String, String, String, String, String, String, Option<f64>, Option<f64>, Option<String>, i64, String, String);
+type Raw = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<f64>,
+    Option<f64>,
+    Option<String>,
+    i64,
+    String,
+    String,
+);
 
 fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
     Ok((
-        r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?,
-        r.get(10)?, r.get(11)?, r.get(12)?,
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
     ))
 }
 
 fn decode(raw: Raw) -> Result<(i64, SubjectRecord), StoreError> {
-    let (rowid, uuid, name, unit, path, kind, attributes, lat, lon, geometry, version, created, updated) = raw;
-    let attributes: SubjectAttributes =
-        serde_json::from_value(serde_json::json!({"kind": kind, "attributes": serde_json::from_str::<serde_json::Value>(&attributes)?}))?;
+    let (
+        rowid,
+        uuid,
+        name,
+        unit,
+        path,
+        kind,
+        attributes,
+        lat,
+        lon,
+        geometry,
+        version,
+        created,
+        updated,
+    ) = raw;
+    let attributes: SubjectAttributes = serde_json::from_value(
+        serde_json::json!({"kind": kind, "attributes": serde_json::from_str::<serde_json::Value>(&attributes)?}),
+    )?;
     let location = match (lat, lon) {
         (Some(lat), Some(lon)) => Some(GeoPoint { lat, lon }),
         _ => None,
@@ -89,29 +131,46 @@ fn decode(raw: Raw) -> Result<(i64, SubjectRecord), StoreError> {
         created_at: parse_time(&created)?,
         updated_at: parse_time(&updated)?,
     };
-    let unit_path = path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let unit_path = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
     Ok((rowid, SubjectRecord { subject, unit_path }))
 }
 
 fn attributes_json(a: &SubjectAttributes) -> Result<String, StoreError> {
     let v = serde_json::to_value(a)?;
-    Ok(v.get("attributes").cloned().unwrap_or(serde_json::Value::Null).to_string())
+    Ok(v.get("attributes")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+        .to_string())
 }
 
 pub fn get(conn: &Connection, id: Uuid) -> Result<Option<SubjectRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM subjects s JOIN units u ON u.id = s.unit_id WHERE s.uuid = ?1");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM subjects s JOIN units u ON u.id = s.unit_id WHERE s.uuid = ?1"
+    );
     let row = conn.query_row(&sql, [id.to_string()], raw).optional()?;
     row.map(|r| decode(r).map(|(_, rec)| rec)).transpose()
 }
 
 /// Inserts a validated subject. Fails with `Conflict("subject_exists")` if the id is taken.
-pub fn insert(conn: &Connection, id: Uuid, draft: SubjectDraft) -> Result<SubjectRecord, StoreError> {
+pub fn insert(
+    conn: &Connection,
+    id: Uuid,
+    draft: SubjectDraft,
+) -> Result<SubjectRecord, StoreError> {
     draft.validate()?;
     let draft = normalized(draft);
     let unit = unit_by_code(conn, &draft.unit)?.ok_or(StoreError::Conflict("unit_unknown"))?;
     let now = now_text();
     let exists: bool = conn
-        .query_row("SELECT 1 FROM subjects WHERE uuid = ?1", [id.to_string()], |_| Ok(true))
+        .query_row(
+            "SELECT 1 FROM subjects WHERE uuid = ?1",
+            [id.to_string()],
+            |_| Ok(true),
+        )
         .optional()?
         .is_some();
     if exists {
@@ -137,7 +196,12 @@ pub fn insert(conn: &Connection, id: Uuid, draft: SubjectDraft) -> Result<Subjec
 }
 
 /// Replaces a subject's editable fields if its version is still `expected_version`.
-pub fn update(conn: &Connection, id: Uuid, expected_version: i64, draft: SubjectDraft) -> Result<SubjectRecord, StoreError> {
+pub fn update(
+    conn: &Connection,
+    id: Uuid,
+    expected_version: i64,
+    draft: SubjectDraft,
+) -> Result<SubjectRecord, StoreError> {
     draft.validate()?;
     let draft = normalized(draft);
     let current = get(conn, id)?.ok_or(StoreError::NotFound)?;
@@ -171,8 +235,14 @@ pub fn update(conn: &Connection, id: Uuid, expected_version: i64, draft: Subject
 pub fn list(conn: &Connection, f: &SubjectFilter) -> Result<SubjectPage, StoreError> {
     let limit = f.limit.clamp(1, 500);
     let text = f.text.as_ref().map(|t| {
+        // A plate typed loosely ("鲁p·a1234") searches for its normal form, as stored.
+        let t = normalize_plate(t).unwrap_or_else(|| t.clone());
         // LIKE wildcards typed by a user are literal.
-        let escaped = t.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = t
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         format!("%{escaped}%")
     });
     let sql = format!(
@@ -186,7 +256,13 @@ pub fn list(conn: &Connection, f: &SubjectFilter) -> Result<SubjectPage, StoreEr
     let mut stmt = conn.prepare(&sql)?;
     let rows: Vec<Raw> = stmt
         .query_map(
-            params![path_text(&f.within), f.kind.map(|k| k.as_str()), text, f.after.unwrap_or(0), i64::from(limit) + 1],
+            params![
+                path_text(&f.within),
+                f.kind.map(|k| k.as_str()),
+                text,
+                f.after.unwrap_or(0),
+                i64::from(limit) + 1
+            ],
             raw,
         )?
         .collect::<Result<_, _>>()?;
@@ -198,5 +274,8 @@ pub fn list(conn: &Connection, f: &SubjectFilter) -> Result<SubjectPage, StoreEr
         last = Some(rowid);
         items.push(rec.subject);
     }
-    Ok(SubjectPage { items, next: if more { last } else { None } })
+    Ok(SubjectPage {
+        items,
+        next: if more { last } else { None },
+    })
 }

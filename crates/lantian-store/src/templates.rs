@@ -8,9 +8,18 @@ use crate::{StoreError, now_text, parse_time, sha256_hex};
 
 /// Publishes `draft` as the next version of template `code` (version 1 if new). A later version
 /// must keep the subject kind of the first.
-pub fn publish(conn: &Connection, code: &str, draft: &TemplateDraft, by: Option<i64>) -> Result<ChecklistTemplate, StoreError> {
+pub fn publish(
+    conn: &Connection,
+    code: &str,
+    draft: &TemplateDraft,
+    by: Option<i64>,
+) -> Result<ChecklistTemplate, StoreError> {
     if !lantian_domain::checklist::valid_template_code(code) {
-        return Err(StoreError::Invalid(lantian_domain::ValidationError::new("template_code_invalid", "code", "template codes are 2 to 64 lowercase letters, digits or _")));
+        return Err(StoreError::Invalid(lantian_domain::ValidationError::new(
+            "template_code_invalid",
+            "code",
+            "template codes are 2 to 64 lowercase letters, digits or _",
+        )));
     }
     draft.validate()?;
     let existing: Option<(u32, String)> = conn
@@ -37,29 +46,35 @@ pub fn publish(conn: &Connection, code: &str, draft: &TemplateDraft, by: Option<
     get(conn, code, version)?.ok_or(StoreError::NotFound)
 }
 
-const COLUMNS: &str = "code, version, subject_kind, title_zh, title_en, items, content_hash, published_at";
+const COLUMNS: &str =
+    "code, version, subject_kind, title_zh, title_en, items, content_hash, published_at";
 
-fn decode(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, u32, String, String, String, String, String, String)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
-}
-
-fn build(t: (String, u32, String, String, String, String, String, String)) -> Result<ChecklistTemplate, StoreError> {
-    let (code, version, kind, title_zh, title_en, items, content_hash, published_at) = t;
+fn decode(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChecklistTemplate> {
+    let kind: String = r.get(2)?;
+    let items: String = r.get(5)?;
+    let published_at: String = r.get(7)?;
     Ok(ChecklistTemplate {
-        code,
-        version,
-        subject_kind: SubjectKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("subject kind {kind}")))?,
-        title_zh,
-        title_en,
-        items: serde_json::from_str(&items)?,
-        published_at: parse_time(&published_at)?,
-        content_hash,
+        code: r.get(0)?,
+        version: r.get(1)?,
+        subject_kind: SubjectKind::parse(&kind)
+            .ok_or_else(|| crate::corrupt(2, format!("subject kind {kind}")))?,
+        title_zh: r.get(3)?,
+        title_en: r.get(4)?,
+        items: serde_json::from_str(&items).map_err(|e| crate::corrupt(5, e.to_string()))?,
+        content_hash: r.get(6)?,
+        published_at: parse_time(&published_at).map_err(|e| crate::corrupt(7, e.to_string()))?,
     })
 }
 
-pub fn get(conn: &Connection, code: &str, version: u32) -> Result<Option<ChecklistTemplate>, StoreError> {
+pub fn get(
+    conn: &Connection,
+    code: &str,
+    version: u32,
+) -> Result<Option<ChecklistTemplate>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM checklist_templates WHERE code = ?1 AND version = ?2");
-    conn.query_row(&sql, params![code, version], decode).optional()?.map(build).transpose()
+    Ok(conn
+        .query_row(&sql, params![code, version], decode)
+        .optional()?)
 }
 
 /// The latest version of every template.
@@ -69,14 +84,12 @@ pub fn latest(conn: &Connection) -> Result<Vec<ChecklistTemplate>, StoreError> {
          WHERE version = (SELECT max(version) FROM checklist_templates WHERE code = t.code) ORDER BY code"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows: Vec<_> = stmt.query_map([], decode)?.collect::<Result<_, _>>()?;
-    rows.into_iter().map(build).collect()
+    Ok(stmt.query_map([], decode)?.collect::<Result<_, _>>()?)
 }
 
 /// Every version of one template, oldest first.
 pub fn versions(conn: &Connection, code: &str) -> Result<Vec<ChecklistTemplate>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM checklist_templates WHERE code = ?1 ORDER BY version");
     let mut stmt = conn.prepare(&sql)?;
-    let rows: Vec<_> = stmt.query_map([code], decode)?.collect::<Result<_, _>>()?;
-    rows.into_iter().map(build).collect()
+    Ok(stmt.query_map([code], decode)?.collect::<Result<_, _>>()?)
 }

@@ -85,8 +85,12 @@ impl Writer {
                 (false, finish)
             }
             Ok(conn) => {
-                let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
-                    .unwrap_or_else(|_| Err(StoreError::Database("a write panicked; it was rolled back".into())));
+                let result =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
+                        Err(StoreError::Database(
+                            "a write panicked; it was rolled back".into(),
+                        ))
+                    });
                 let ok = result.is_ok();
                 let finish: Finisher = Box::new(move |commit| {
                     let _ = done_tx.send(commit.and(result));
@@ -227,10 +231,15 @@ mod tests {
         }
         assert_eq!(ok, n - 1);
         let transactions = store.writer_stats().transactions() - before;
-        assert!(transactions < n as u64, "{transactions} transactions for {n} writes");
+        assert!(
+            transactions < n as u64,
+            "{transactions} transactions for {n} writes"
+        );
         let (count, has_77): (i64, i64) = store
             .read(|c| {
-                Ok(c.query_row("SELECT count(*), sum(n = 77) FROM t", [], |r| Ok((r.get(0)?, r.get(1)?)))?)
+                Ok(c.query_row("SELECT count(*), sum(n = 77) FROM t", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?)
             })
             .await
             .expect("read");

@@ -42,12 +42,18 @@ impl Running {
 
 /// Opens the store in `config.data_dir` and loads the reference data (once).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            config.data_dir.display()
+        )
+    })?;
     let mut sc = StoreConfig::new(config.db_path());
     sc.readers = config.readers.max(1);
-    let store = Store::open(&sc).with_context(|| format!("cannot open {}", config.db_path().display()))?;
-    let data = reference::liaocheng().map_err(|e| anyhow::anyhow!("built-in reference data is invalid: {e}"))?;
+    let store =
+        Store::open(&sc).with_context(|| format!("cannot open {}", config.db_path().display()))?;
+    let data = reference::liaocheng()
+        .map_err(|e| anyhow::anyhow!("built-in reference data is invalid: {e}"))?;
     store.write(move |c| seed::load_reference(c, &data)).await?;
     Ok(store)
 }
@@ -63,12 +69,21 @@ pub async fn load_demo(store: &Store) -> anyhow::Result<bool> {
     let jobs: Vec<_> = demo
         .users
         .iter()
-        .map(|_| tokio::task::spawn_blocking(|| lantian_http::auth::hash_password(reference::DEMO_PASSWORD)))
+        .map(|_| {
+            tokio::task::spawn_blocking(|| {
+                lantian_http::auth::hash_password(reference::DEMO_PASSWORD)
+            })
+        })
         .collect();
     for j in jobs {
-        hashes.push(j.await?.map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?);
+        hashes.push(
+            j.await?
+                .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?,
+        );
     }
-    Ok(store.write(move |c| seed::load_demo(c, &demo, &hashes)).await?)
+    Ok(store
+        .write(move |c| seed::load_demo(c, &demo, &hashes))
+        .await?)
 }
 
 /// The HS256 signing key in `data_dir/jwt-hs256.key`, created (32 random bytes, mode 0600) on first
@@ -87,7 +102,9 @@ pub fn load_or_create_key(data_dir: &Path) -> anyhow::Result<JwtKeys> {
                 opts.write(true).create(true).truncate(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-                let mut f = opts.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+                let mut f = opts
+                    .open(&tmp)
+                    .with_context(|| format!("cannot write {}", tmp.display()))?;
                 f.write_all(hex_key.as_bytes())?;
                 f.sync_all()?;
             }
@@ -125,6 +142,15 @@ pub async fn start(
             _ = shutdown => {}
         }
     };
-    let task = tokio::spawn(lantian_http::serve(listener, lantian_http::router(state), stop));
-    Ok(Running { addr, store, shutdown: Some(tx), task })
+    let task = tokio::spawn(lantian_http::serve(
+        listener,
+        lantian_http::router(state),
+        stop,
+    ));
+    Ok(Running {
+        addr,
+        store,
+        shutdown: Some(tx),
+        task,
+    })
 }

@@ -40,7 +40,12 @@ pub struct LoginLimits {
 
 impl Default for LoginLimits {
     fn default() -> Self {
-        Self { account_failures: 5, account_window_secs: 15 * 60, peer_attempts: 30, peer_window_secs: 60 }
+        Self {
+            account_failures: 5,
+            account_window_secs: 15 * 60,
+            peer_attempts: 30,
+            peer_window_secs: 60,
+        }
     }
 }
 
@@ -64,18 +69,16 @@ impl Default for Config {
 impl Config {
     /// Loads the layers. `file` defaults to `lantian.toml` in the working directory, which may be
     /// absent; a named file must exist.
-    pub fn load(file: Option<&Path>) -> Result<Config, figment::Error> {
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         match file {
             Some(f) => {
-                if !f.exists() {
-                    return Err(figment::Error::from(format!("config file {} does not exist", f.display())));
-                }
+                anyhow::ensure!(f.exists(), "config file {} does not exist", f.display());
                 fig = fig.merge(Toml::file(f));
             }
             None => fig = fig.merge(Toml::file("lantian.toml")),
         }
-        fig.merge(Env::prefixed("LANTIAN_").split("__")).extract()
+        Ok(fig.merge(Env::prefixed("LANTIAN_").split("__")).extract()?)
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -89,8 +92,14 @@ impl Config {
             refresh_ttl: Duration::from_secs(self.refresh_token_ttl_days.max(1) * 24 * 3600),
             max_body_bytes: self.max_body_bytes,
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
-            account_failures: Limit { max: self.login.account_failures, window: Duration::from_secs(self.login.account_window_secs) },
-            peer_attempts: Limit { max: self.login.peer_attempts, window: Duration::from_secs(self.login.peer_window_secs) },
+            account_failures: Limit {
+                max: self.login.account_failures,
+                window: Duration::from_secs(self.login.account_window_secs),
+            },
+            peer_attempts: Limit {
+                max: self.login.peer_attempts,
+                window: Duration::from_secs(self.login.peer_window_secs),
+            },
             hash_concurrency: self.password_hash_concurrency,
         }
     }

@@ -72,7 +72,10 @@ pub type Parsed = (String, Uuid, SubjectDraft);
 
 fn cell_value(kind: SubjectKind, field: &str, raw: &str) -> Result<serde_json::Value, String> {
     let Some((_, ty)) = kind.attribute_fields().iter().find(|(n, _)| *n == field) else {
-        return Err(format!("attribute {field} does not belong to a {}", kind.as_str()));
+        return Err(format!(
+            "attribute {field} does not belong to a {}",
+            kind.as_str()
+        ));
     };
     Ok(match ty {
         FieldType::Text | FieldType::Date => serde_json::Value::String(raw.to_owned()),
@@ -82,12 +85,16 @@ fn cell_value(kind: SubjectKind, field: &str, raw: &str) -> Result<serde_json::V
             _ => return Err(format!("attr.{field}: {raw:?} is not yes/no")),
         },
         FieldType::Integer => serde_json::Value::from(
-            raw.parse::<u32>().map_err(|_| format!("attr.{field}: {raw:?} is not a whole number"))?,
+            raw.parse::<u32>()
+                .map_err(|_| format!("attr.{field}: {raw:?} is not a whole number"))?,
         ),
         FieldType::Choice(options) => {
             let v = raw.to_lowercase();
             if !options.contains(&v.as_str()) {
-                return Err(format!("attr.{field}: {raw:?} is not one of {}", options.join(", ")));
+                return Err(format!(
+                    "attr.{field}: {raw:?} is not one of {}",
+                    options.join(", ")
+                ));
             }
             serde_json::Value::String(v)
         }
@@ -95,17 +102,28 @@ fn cell_value(kind: SubjectKind, field: &str, raw: &str) -> Result<serde_json::V
 }
 
 fn parse_coordinate(raw: &str, name: &str) -> Result<f64, String> {
-    raw.trim().parse::<f64>().map_err(|_| format!("{name}: {raw:?} is not a number"))
+    raw.trim()
+        .parse::<f64>()
+        .map_err(|_| format!("{name}: {raw:?} is not a number"))
 }
 
 /// Parses CSV bytes into subjects, or every row error.
 pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(bytes);
-    let headers = reader.headers().map_err(|e| ImportError::Unreadable(e.to_string()))?.clone();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| ImportError::Unreadable(e.to_string()))?
+        .clone();
     let col = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let (Some(kind_col), Some(name_col), Some(unit_col)) = (col("kind"), col("name"), col("unit")) else {
-        return Err(ImportError::Unreadable("the header must name at least kind, name and unit".into()));
+    let (Some(kind_col), Some(name_col), Some(unit_col)) = (col("kind"), col("name"), col("unit"))
+    else {
+        return Err(ImportError::Unreadable(
+            "the header must name at least kind, name and unit".into(),
+        ));
     };
     let known: BTreeSet<&str> = ["id", "kind", "name", "unit", "lat", "lon", "geometry"].into();
     for h in headers.iter() {
@@ -122,14 +140,22 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                errors.push(RowError { place, message: e.to_string() });
+                errors.push(RowError {
+                    place,
+                    message: e.to_string(),
+                });
                 continue;
             }
         };
-        let get = |c: Option<usize>| c.and_then(|c| record.get(c)).map(str::trim).filter(|s| !s.is_empty());
+        let get = |c: Option<usize>| {
+            c.and_then(|c| record.get(c))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
         let row = (|| -> Result<(Uuid, SubjectDraft), String> {
             let kind_text = get(Some(kind_col)).ok_or("kind is empty")?;
-            let kind = SubjectKind::parse(kind_text).ok_or_else(|| format!("unknown kind {kind_text:?}"))?;
+            let kind = SubjectKind::parse(kind_text)
+                .ok_or_else(|| format!("unknown kind {kind_text:?}"))?;
             let id = match get(id_col) {
                 Some(s) => Uuid::parse_str(s).map_err(|_| format!("id {s:?} is not a UUID"))?,
                 None => Uuid::now_v7(),
@@ -141,7 +167,10 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
                 }
             }
             let location = match (get(lat_col), get(lon_col)) {
-                (Some(lat), Some(lon)) => Some(GeoPoint { lat: parse_coordinate(lat, "lat")?, lon: parse_coordinate(lon, "lon")? }),
+                (Some(lat), Some(lon)) => Some(GeoPoint {
+                    lat: parse_coordinate(lat, "lat")?,
+                    lon: parse_coordinate(lon, "lon")?,
+                }),
                 (None, None) => None,
                 _ => return Err("lat and lon go together".into()),
             };
@@ -163,7 +192,11 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
             Err(message) => errors.push(RowError { place, message }),
         }
     }
-    if errors.is_empty() { Ok(out) } else { Err(ImportError::Rows(errors)) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ImportError::Rows(errors))
+    }
 }
 
 /// A representative point of a boundary or route, for features that carry no `lat`/`lon`: the
@@ -182,7 +215,11 @@ fn representative_point(g: &serde_json::Value) -> Option<GeoPoint> {
         .iter()
         .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
         .collect();
-    let distinct = if pts.len() > 1 && pts.first() == pts.last() { &pts[..pts.len() - 1] } else { &pts[..] };
+    let distinct = if pts.len() > 1 && pts.first() == pts.last() {
+        &pts[..pts.len() - 1]
+    } else {
+        &pts[..]
+    };
     if distinct.is_empty() {
         return None;
     }
@@ -196,37 +233,62 @@ fn representative_point(g: &serde_json::Value) -> Option<GeoPoint> {
 /// Parses a GeoJSON FeatureCollection into subjects, or every feature error.
 pub fn parse_geojson(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ImportError::Unreadable(e.to_string()))?;
+    let doc: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ImportError::Unreadable(e.to_string()))?;
     if doc.get("type").and_then(|t| t.as_str()) != Some("FeatureCollection") {
-        return Err(ImportError::Unreadable("not a GeoJSON FeatureCollection".into()));
+        return Err(ImportError::Unreadable(
+            "not a GeoJSON FeatureCollection".into(),
+        ));
     }
     let features = doc
         .get("features")
         .and_then(|f| f.as_array())
-        .ok_or_else(|| ImportError::Unreadable("the FeatureCollection has no features array".into()))?;
+        .ok_or_else(|| {
+            ImportError::Unreadable("the FeatureCollection has no features array".into())
+        })?;
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for (i, f) in features.iter().enumerate() {
         let place = format!("feature {}", i + 1);
         let row = (|| -> Result<(Uuid, SubjectDraft), String> {
-            let props = f.get("properties").and_then(|p| p.as_object()).ok_or("no properties")?;
+            let props = f
+                .get("properties")
+                .and_then(|p| p.as_object())
+                .ok_or("no properties")?;
             let text = |k: &str| props.get(k).and_then(|v| v.as_str()).map(str::to_owned);
             let kind_text = text("kind").ok_or("properties.kind is missing")?;
-            let kind = SubjectKind::parse(&kind_text).ok_or_else(|| format!("unknown kind {kind_text:?}"))?;
-            let id = match f.get("id").or_else(|| props.get("id")).and_then(|v| v.as_str()) {
+            let kind = SubjectKind::parse(&kind_text)
+                .ok_or_else(|| format!("unknown kind {kind_text:?}"))?;
+            let id = match f
+                .get("id")
+                .or_else(|| props.get("id"))
+                .and_then(|v| v.as_str())
+            {
                 Some(s) => Uuid::parse_str(s).map_err(|_| format!("id {s:?} is not a UUID"))?,
                 None => Uuid::now_v7(),
             };
             let geometry = f.get("geometry").filter(|g| !g.is_null()).cloned();
-            let prop_point = match (props.get("lat").and_then(|v| v.as_f64()), props.get("lon").and_then(|v| v.as_f64())) {
+            let prop_point = match (
+                props.get("lat").and_then(|v| v.as_f64()),
+                props.get("lon").and_then(|v| v.as_f64()),
+            ) {
                 (Some(lat), Some(lon)) => Some(GeoPoint { lat, lon }),
                 _ => None,
             };
             let (location, boundary) = match geometry {
                 Some(g) if g.get("type").and_then(|t| t.as_str()) == Some("Point") => {
-                    let c = g.get("coordinates").and_then(|c| c.as_array()).ok_or("Point without coordinates")?;
-                    let lon = c.first().and_then(|v| v.as_f64()).ok_or("Point longitude is not a number")?;
-                    let lat = c.get(1).and_then(|v| v.as_f64()).ok_or("Point latitude is not a number")?;
+                    let c = g
+                        .get("coordinates")
+                        .and_then(|c| c.as_array())
+                        .ok_or("Point without coordinates")?;
+                    let lon = c
+                        .first()
+                        .and_then(|v| v.as_f64())
+                        .ok_or("Point longitude is not a number")?;
+                    let lat = c
+                        .get(1)
+                        .and_then(|v| v.as_f64())
+                        .ok_or("Point latitude is not a number")?;
                     (Some(GeoPoint { lat, lon }), None)
                 }
                 Some(g) => (prop_point.or_else(|| representative_point(&g)), Some(g)),
@@ -236,7 +298,10 @@ pub fn parse_geojson(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
                 name: text("name").ok_or("properties.name is missing")?,
                 unit: text("unit").ok_or("properties.unit is missing")?,
                 kind,
-                attributes: props.get("attributes").cloned().unwrap_or_else(|| serde_json::json!({})),
+                attributes: props
+                    .get("attributes")
+                    .cloned()
+                    .unwrap_or_else(|| serde_json::json!({})),
                 location,
                 geometry: boundary,
             };
@@ -247,7 +312,11 @@ pub fn parse_geojson(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
             Err(message) => errors.push(RowError { place, message }),
         }
     }
-    if errors.is_empty() { Ok(out) } else { Err(ImportError::Rows(errors)) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ImportError::Rows(errors))
+    }
 }
 
 /// Parses a file by its content: GeoJSON if it starts with `{`, CSV otherwise.
@@ -286,13 +355,22 @@ pub async fn import(store: &Store, rows: Vec<Parsed>, actor: &str) -> Result<usi
     let mut seen = BTreeSet::new();
     for (place, id, d) in &rows {
         if missing_units.contains(&d.unit) {
-            errors.push(RowError { place: place.clone(), message: format!("no unit with code {:?}", d.unit) });
+            errors.push(RowError {
+                place: place.clone(),
+                message: format!("no unit with code {:?}", d.unit),
+            });
         }
         if existing_ids.contains(id) {
-            errors.push(RowError { place: place.clone(), message: format!("a subject with id {id} already exists") });
+            errors.push(RowError {
+                place: place.clone(),
+                message: format!("a subject with id {id} already exists"),
+            });
         }
         if !seen.insert(*id) {
-            errors.push(RowError { place: place.clone(), message: format!("id {id} appears twice in the file") });
+            errors.push(RowError {
+                place: place.clone(),
+                message: format!("id {id} appears twice in the file"),
+            });
         }
     }
     if !errors.is_empty() {
@@ -304,7 +382,15 @@ pub async fn import(store: &Store, rows: Vec<Parsed>, actor: &str) -> Result<usi
         .write(move |c| {
             for (_, id, draft) in rows {
                 let rec = subjects::insert(c, id, draft)?;
-                audit::record(c, &actor, "subject.import", "subject", &id.to_string(), None, Some(audit::object_hash(&rec.subject)?))?;
+                audit::record(
+                    c,
+                    &actor,
+                    "subject.import",
+                    "subject",
+                    &id.to_string(),
+                    None,
+                    Some(audit::object_hash(&rec.subject)?),
+                )?;
             }
             Ok(())
         })
@@ -328,7 +414,9 @@ mod tests {
     #[test]
     fn every_bad_row_is_reported_by_line() {
         let csv = "kind,name,unit,lat,lon,attr.grade\nrestaurant,ok,dongchangfu,36.45,115.98,a\nrestaurant,bad grade,dongchangfu,36.45,115.98,z\nspaceship,x,dongchangfu,36.4,115.9,\nrestaurant,no place,dongchangfu,,,a\n";
-        let Err(ImportError::Rows(errors)) = parse_csv(csv.as_bytes()) else { panic!("must fail") };
+        let Err(ImportError::Rows(errors)) = parse_csv(csv.as_bytes()) else {
+            panic!("must fail")
+        };
         let places: Vec<&str> = errors.iter().map(|e| e.place.as_str()).collect();
         assert_eq!(places, vec!["line 3", "line 4", "line 5"]);
     }

@@ -3,10 +3,10 @@
 //! start servers through [`app::start`] exactly as `lantian serve` does.
 //!
 //! # Layout
-//! - [`config`]: defaults < `lantian.toml` < `LANTIAN_…` environment < command-line flags.
-//! - [`app`]: open the data folder, load reference (and demo) data, bind, serve, shut down.
-//! - [`import`]: subjects from CSV or GeoJSON, all or nothing, errors reported by line.
-//! - [`users`]: `lantian user add`.
+//! - [`config`] — defaults < `lantian.toml` < `LANTIAN_…` environment < command-line flags.
+//! - [`app`] — open the data folder, load reference (and demo) data, bind, serve, shut down.
+//! - [`import`] — subjects from CSV or GeoJSON, all or nothing, errors reported by line.
+//! - [`users`] — `lantian user add`.
 
 pub mod app;
 pub mod config;

@@ -9,7 +9,11 @@ use lantian::config::Config;
 use lantian_domain::user::Role;
 
 #[derive(Parser)]
-#[command(name = "lantian", version, about = "蓝天 lantian: field inspections for air-pollution campaigns")]
+#[command(
+    name = "lantian",
+    version,
+    about = "蓝天 lantian: field inspections for air-pollution campaigns"
+)]
 struct Cli {
     /// Configuration file (default: ./lantian.toml if present).
     #[arg(long, global = true, env = "LANTIAN_CONFIG")]
@@ -75,7 +79,9 @@ enum ImportCommand {
 fn init_tracing(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -125,7 +131,12 @@ async fn main() -> anyhow::Result<()> {
             if demo {
                 println!(
                     "demo users: {} (password: {})",
-                    lantian_domain::reference::demo().users.iter().map(|u| u.username.as_str()).collect::<Vec<_>>().join(", "),
+                    lantian_domain::reference::demo()
+                        .users
+                        .iter()
+                        .map(|u| u.username.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     lantian_domain::reference::DEMO_PASSWORD
                 );
                 println!(
@@ -141,26 +152,54 @@ async fn main() -> anyhow::Result<()> {
             if applied.is_empty() {
                 println!("{}: up to date", config.db_path().display());
             } else {
-                println!("{}: applied migrations {applied:?}", config.db_path().display());
+                println!(
+                    "{}: applied migrations {applied:?}",
+                    config.db_path().display()
+                );
             }
         }
-        Command::User { command: UserCommand::Add { username, role, unit, display_name, password_stdin: _ } } => {
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    role,
+                    unit,
+                    display_name,
+                    password_stdin: _,
+                },
+        } => {
             let role = Role::parse(&role).with_context(|| {
-                format!("unknown role {role:?}; one of: {}", Role::ALL.map(|r| r.as_str()).join(", "))
+                format!(
+                    "unknown role {role:?}; one of: {}",
+                    Role::ALL.map(|r| r.as_str()).join(", ")
+                )
             })?;
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
             let store = lantian::app::open_store(&config).await?;
             let display = display_name.unwrap_or_else(|| username.clone());
-            let user = lantian::users::add_user(&store, &username, &display, role, &unit, password).await?;
-            println!("added {} ({}, {}) id {}", user.username, user.role.as_str(), user.unit, user.uuid);
+            let user = lantian::users::add_user(&store, &username, &display, role, &unit, password)
+                .await?;
+            println!(
+                "added {} ({}, {}) id {}",
+                user.username,
+                user.role.as_str(),
+                user.unit,
+                user.uuid
+            );
         }
-        Command::Import { command: ImportCommand::Subjects { file } } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let rows = lantian::import::parse_file(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        Command::Import {
+            command: ImportCommand::Subjects { file },
+        } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let rows = lantian::import::parse_file(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let store = lantian::app::open_store(&config).await?;
-            let n = lantian::import::import(&store, rows, "cli").await.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let n = lantian::import::import(&store, rows, "cli")
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             println!("imported {n} subjects from {}", file.display());
         }
     }

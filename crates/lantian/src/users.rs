@@ -14,7 +14,10 @@ pub async fn add_user(
     unit: &str,
     password: &str,
 ) -> anyhow::Result<UserRecord> {
-    anyhow::ensure!(password.chars().count() >= 10, "the password must be at least 10 characters");
+    anyhow::ensure!(
+        password.chars().count() >= 10,
+        "the password must be at least 10 characters"
+    );
     let pw = password.to_owned();
     let hash = tokio::task::spawn_blocking(move || lantian_http::auth::hash_password(&pw))
         .await?
@@ -29,13 +32,25 @@ pub async fn add_user(
     let rec = store
         .write(move |c| {
             let rec = create_user(c, &new)?;
-            audit::record(c, "cli", "user.create", "user", &rec.uuid.to_string(), None, None)?;
+            audit::record(
+                c,
+                "cli",
+                "user.create",
+                "user",
+                &rec.uuid.to_string(),
+                None,
+                None,
+            )?;
             Ok(rec)
         })
         .await
         .map_err(|e| match e {
-            lantian_store::StoreError::Conflict("unit_unknown") => anyhow::anyhow!("no unit with code {unit}"),
-            lantian_store::StoreError::Conflict("username_taken") => anyhow::anyhow!("username {username} is taken"),
+            lantian_store::StoreError::Conflict("unit_unknown") => {
+                anyhow::anyhow!("no unit with code {unit}")
+            }
+            lantian_store::StoreError::Conflict("username_taken") => {
+                anyhow::anyhow!("username {username} is taken")
+            }
             e => anyhow::anyhow!(e),
         })?;
     Ok(rec)

@@ -6,9 +6,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use lantian_domain::policy::Action;
-use lantian_protocol::auth::{ClientView, LoginRequest, RefreshRequest, RegisterClientRequest, TokenResponse, UserView};
-use lantian_store::identity::{self, Rotation, UserRecord};
+use lantian_protocol::auth::{
+    ClientView, LoginRequest, RefreshRequest, RegisterClientRequest, TokenResponse, UserView,
+};
 use lantian_store::audit;
+use lantian_store::identity::{self, Rotation, UserRecord};
 
 use crate::AppState;
 use crate::auth::{new_refresh_token, refresh_token_hash, verify_password};
@@ -31,11 +33,19 @@ fn expires_at(from_now: std::time::Duration) -> String {
     (chrono::Utc::now() + d).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn tokens(state: &AppState, user: &UserRecord, refresh_token: String) -> Result<TokenResponse, ApiError> {
+fn tokens(
+    state: &AppState,
+    user: &UserRecord,
+    refresh_token: String,
+) -> Result<TokenResponse, ApiError> {
     let cfg = state.config();
     let access_ttl = cfg.access_ttl.as_secs() as i64;
     Ok(TokenResponse {
-        access_token: state.keys().sign_access(user.uuid, chrono::Utc::now().timestamp(), access_ttl)?,
+        access_token: state.keys().sign_access(
+            user.uuid,
+            chrono::Utc::now().timestamp(),
+            access_ttl,
+        )?,
         token_type: "Bearer".into(),
         expires_in: access_ttl,
         refresh_token,
@@ -45,7 +55,10 @@ fn tokens(state: &AppState, user: &UserRecord, refresh_token: String) -> Result<
 }
 
 fn rate_limited(state: &AppState, wait: std::time::Duration) -> ApiError {
-    state.metrics().login_rate_limited.fetch_add(1, Ordering::Relaxed);
+    state
+        .metrics()
+        .login_rate_limited
+        .fetch_add(1, Ordering::Relaxed);
     ApiError::new("rate_limited").retry_after(wait.as_secs().max(1))
 }
 
@@ -57,10 +70,10 @@ pub(crate) async fn login(
     AppJson(req): AppJson<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let cfg = state.config().clone();
-    if let Some(ip) = peer {
-        if let Some(wait) = state.limiter().hit(&peer_key(ip), cfg.peer_attempts) {
-            return Err(rate_limited(&state, wait));
-        }
+    if let Some(ip) = peer
+        && let Some(wait) = state.limiter().hit(&peer_key(ip), cfg.peer_attempts)
+    {
+        return Err(rate_limited(&state, wait));
     }
     let account_key = format!("account:{}", req.username.to_lowercase());
     if let Some(wait) = state.limiter().blocked(&account_key, cfg.account_failures) {
@@ -68,17 +81,28 @@ pub(crate) async fn login(
     }
     let username = req.username.clone();
     let user = if identity::valid_username(&username) {
-        state.store().read(move |c| identity::user_by_username(c, &username)).await?
+        state
+            .store()
+            .read(move |c| identity::user_by_username(c, &username))
+            .await?
     } else {
         None
     };
-    let hash = user.as_ref().map_or_else(|| state.dummy_hash().to_owned(), |u| u.password_hash.clone());
+    let hash = user.as_ref().map_or_else(
+        || state.dummy_hash().to_owned(),
+        |u| u.password_hash.clone(),
+    );
     let password = req.password;
-    let matches = state.with_hash_permit(move || verify_password(&password, &hash)).await?;
+    let matches = state
+        .with_hash_permit(move || verify_password(&password, &hash))
+        .await?;
     let user = match user {
         Some(u) if matches && !u.disabled => u,
         _ => {
-            state.metrics().login_failure.fetch_add(1, Ordering::Relaxed);
+            state
+                .metrics()
+                .login_failure
+                .fetch_add(1, Ordering::Relaxed);
             state.limiter().hit(&account_key, cfg.account_failures);
             tracing::warn!(username = %req.username, peer = ?peer, "failed login");
             return Err(ApiError::new("invalid_credentials"));
@@ -93,11 +117,22 @@ pub(crate) async fn login(
         .write(move |c| {
             let family = uuid::Uuid::now_v7().to_string();
             identity::insert_refresh(c, &family, user_id, &hash, &expires)?;
-            audit::record(c, &uuid, "auth.login", "refresh_family", &family, None, None)?;
+            audit::record(
+                c,
+                &uuid,
+                "auth.login",
+                "refresh_family",
+                &family,
+                None,
+                None,
+            )?;
             Ok(())
         })
         .await?;
-    state.metrics().login_success.fetch_add(1, Ordering::Relaxed);
+    state
+        .metrics()
+        .login_success
+        .fetch_add(1, Ordering::Relaxed);
     Ok(axum::Json(tokens(&state, &user, refresh)?))
 }
 
@@ -117,11 +152,27 @@ pub(crate) async fn refresh(
             let r = identity::rotate_refresh(c, &presented, &next_hash, &expires)?;
             match &r {
                 Rotation::Rotated { user, family } => {
-                    audit::record(c, &user.uuid.to_string(), "auth.refresh", "refresh_family", family, None, None)?;
+                    audit::record(
+                        c,
+                        &user.uuid.to_string(),
+                        "auth.refresh",
+                        "refresh_family",
+                        family,
+                        None,
+                        None,
+                    )?;
                 }
                 Rotation::Reused => {
                     if let Some((family, _)) = identity::family_of(c, &presented)? {
-                        audit::record(c, "system", "auth.refresh_reuse_revoked", "refresh_family", &family, None, None)?;
+                        audit::record(
+                            c,
+                            "system",
+                            "auth.refresh_reuse_revoked",
+                            "refresh_family",
+                            &family,
+                            None,
+                            None,
+                        )?;
                     }
                 }
                 _ => {}
@@ -135,7 +186,9 @@ pub(crate) async fn refresh(
             tracing::warn!("a rotated refresh token was presented again; its family is revoked");
             Err(ApiError::new("refresh_token_reused"))
         }
-        Rotation::Revoked | Rotation::Expired | Rotation::Unknown => Err(ApiError::new("refresh_token_invalid")),
+        Rotation::Revoked | Rotation::Expired | Rotation::Unknown => {
+            Err(ApiError::new("refresh_token_invalid"))
+        }
     }
 }
 
@@ -149,10 +202,18 @@ pub(crate) async fn logout(
     state
         .store()
         .write(move |c| {
-            if let Some((family, user_id)) = identity::family_of(c, &presented)? {
-                if identity::revoke_family(c, &family)? > 0 {
-                    audit::record(c, &format!("user:{user_id}"), "auth.logout", "refresh_family", &family, None, None)?;
-                }
+            if let Some((family, user_id)) = identity::family_of(c, &presented)?
+                && identity::revoke_family(c, &family)? > 0
+            {
+                audit::record(
+                    c,
+                    &format!("user:{user_id}"),
+                    "auth.logout",
+                    "refresh_family",
+                    &family,
+                    None,
+                    None,
+                )?;
             }
             Ok(())
         })
@@ -174,20 +235,34 @@ pub(crate) async fn register_client(
 ) -> Result<impl IntoResponse, ApiError> {
     caller.may(Action::RegisterClient, None)?;
     if req.app_version.trim().is_empty() || req.app_version.len() > 64 {
-        return Err(ApiError::new("validation_failed").field("app_version").detail("app_version_invalid"));
+        return Err(ApiError::new("validation_failed")
+            .field("app_version")
+            .detail("app_version_invalid"));
     }
     if req.device_model.as_ref().is_some_and(|d| d.len() > 128) {
-        return Err(ApiError::new("validation_failed").field("device_model").detail("device_model_too_long"));
+        return Err(ApiError::new("validation_failed")
+            .field("device_model")
+            .detail("device_model_too_long"));
     }
     let user = caller.0.clone();
     let (rec, created) = state
         .store()
         .write(move |c| {
-            let (rec, created) = identity::register_client(c, req.client_id, user.id, &req.app_version, req.device_model.as_deref())?;
+            let (rec, created) = identity::register_client(
+                c,
+                req.client_id,
+                user.id,
+                &req.app_version,
+                req.device_model.as_deref(),
+            )?;
             audit::record(
                 c,
                 &user.uuid.to_string(),
-                if created { "client.register" } else { "client.update" },
+                if created {
+                    "client.register"
+                } else {
+                    "client.update"
+                },
                 "client",
                 &req.client_id.to_string(),
                 None,
@@ -202,5 +277,12 @@ pub(crate) async fn register_client(
         device_model: rec.device_model,
         registered_at: rec.registered_at,
     };
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, axum::Json(view)))
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        axum::Json(view),
+    ))
 }

@@ -15,7 +15,10 @@ pub(crate) async fn healthz() -> impl IntoResponse {
 /// The writer runs and the database answers: ready for traffic.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     if state.store().ready().await {
-        Ok((StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))))
+        Ok((
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ready"})),
+        ))
     } else {
         Err(ApiError::new("unavailable").retry_after(1))
     }
@@ -23,7 +26,10 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<impl IntoRes
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics().render(state.store().writer_stats()),
     )
 }

@@ -24,9 +24,21 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .on(Method::GET, "/v1/campaigns", reference::list_campaigns)
         .on(Method::GET, "/v1/campaigns/{code}", reference::get_campaign)
         .on(Method::GET, "/v1/templates", reference::list_templates)
-        .on(Method::GET, "/v1/templates/{code}/versions", reference::list_template_versions)
-        .on(Method::POST, "/v1/templates/{code}/versions", reference::publish_template)
-        .on(Method::GET, "/v1/templates/{code}/versions/{version}", reference::get_template_version)
+        .on(
+            Method::GET,
+            "/v1/templates/{code}/versions",
+            reference::list_template_versions,
+        )
+        .on(
+            Method::POST,
+            "/v1/templates/{code}/versions",
+            reference::publish_template,
+        )
+        .on(
+            Method::GET,
+            "/v1/templates/{code}/versions/{version}",
+            reference::get_template_version,
+        )
         .on(Method::GET, "/v1/subjects", subjects::list)
         .on(Method::POST, "/v1/subjects", subjects::create)
         .on(Method::GET, "/v1/subjects/{id}", subjects::get)

@@ -13,10 +13,16 @@ use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, Caller};
 
 /// `GET /v1/units`: the caller's unit and everything below it.
-pub(crate) async fn list_units(State(state): State<AppState>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
+pub(crate) async fn list_units(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
     caller.may(Action::ReadUnit, Some(&caller.0.unit_path))?;
     let path = caller.0.unit_path.clone();
-    let units = state.store().read(move |c| org::units_in_subtree(c, &path)).await?;
+    let units = state
+        .store()
+        .read(move |c| org::units_in_subtree(c, &path))
+        .await?;
     Ok(axum::Json(Page { items: units }))
 }
 
@@ -36,13 +42,19 @@ pub(crate) async fn get_unit(
 }
 
 /// `GET /v1/departments`: the supervising departments (global).
-pub(crate) async fn list_departments(State(state): State<AppState>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
+pub(crate) async fn list_departments(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
     caller.may(Action::ReadCampaign, None)?;
     let items = state.store().read(org::departments).await?;
     Ok(axum::Json(Page { items }))
 }
 
-pub(crate) async fn list_campaigns(State(state): State<AppState>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
+pub(crate) async fn list_campaigns(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
     caller.may(Action::ReadCampaign, None)?;
     let items = state.store().read(org::campaigns).await?;
     Ok(axum::Json(Page { items }))
@@ -54,12 +66,19 @@ pub(crate) async fn get_campaign(
     AppPath(code): AppPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.may(Action::ReadCampaign, None)?;
-    let c = state.store().read(move |c| org::campaign(c, &code)).await?.ok_or_else(ApiError::not_found)?;
+    let c = state
+        .store()
+        .read(move |c| org::campaign(c, &code))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(axum::Json(c))
 }
 
 /// `GET /v1/templates`: the latest version of every template.
-pub(crate) async fn list_templates(State(state): State<AppState>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
+pub(crate) async fn list_templates(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
     caller.may(Action::ReadTemplate, None)?;
     let items = state.store().read(templates::latest).await?;
     Ok(axum::Json(Page { items }))
@@ -71,7 +90,10 @@ pub(crate) async fn list_template_versions(
     AppPath(code): AppPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.may(Action::ReadTemplate, None)?;
-    let items = state.store().read(move |c| templates::versions(c, &code)).await?;
+    let items = state
+        .store()
+        .read(move |c| templates::versions(c, &code))
+        .await?;
     if items.is_empty() {
         return Err(ApiError::not_found());
     }
@@ -106,7 +128,15 @@ pub(crate) async fn publish_template(
         .store()
         .write(move |c| {
             let t = templates::publish(c, &code, &draft, Some(user_id))?;
-            audit::record(c, &actor, "template.publish", "template", &format!("{}@{}", t.code, t.version), None, Some(t.content_hash.clone()))?;
+            audit::record(
+                c,
+                &actor,
+                "template.publish",
+                "template",
+                &format!("{}@{}", t.code, t.version),
+                None,
+                Some(t.content_hash.clone()),
+            )?;
             Ok(t)
         })
         .await?;

@@ -31,20 +31,40 @@ fn encode_cursor(after: i64) -> String {
 }
 
 fn decode_cursor(c: &str) -> Result<i64, ApiError> {
-    let bad = || ApiError::new("bad_request").field("cursor").detail("cursor_invalid");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
+    let bad = || {
+        ApiError::new("bad_request")
+            .field("cursor")
+            .detail("cursor_invalid")
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    text.strip_prefix("s:").and_then(|n| n.parse().ok()).filter(|n| *n >= 0).ok_or_else(bad)
+    text.strip_prefix("s:")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(bad)
 }
 
 /// The path of unit `code` if the caller may use it, else 404 (unknown and foreign look the same).
-async fn unit_path_for(state: &AppState, caller: &Caller, code: String, action: Action) -> Result<Vec<String>, ApiError> {
+async fn unit_path_for(
+    state: &AppState,
+    caller: &Caller,
+    code: String,
+    action: Action,
+) -> Result<Vec<String>, ApiError> {
     let unit = state
         .store()
         .read(move |c| org::unit_by_code(c, &code))
         .await?
         .ok_or_else(|| ApiError::not_found().field("unit"))?;
-    caller.may(action, Some(&unit.unit.path)).map_err(|e| if e.code == "not_found" { e.field("unit") } else { e })?;
+    caller.may(action, Some(&unit.unit.path)).map_err(|e| {
+        if e.code == "not_found" {
+            e.field("unit")
+        } else {
+            e
+        }
+    })?;
     Ok(unit.unit.path)
 }
 
@@ -62,12 +82,18 @@ pub(crate) async fn list(
         }
     };
     let kind = match q.kind.as_deref() {
-        Some(k) => Some(SubjectKind::parse(k).ok_or_else(|| ApiError::new("bad_request").field("kind").detail("kind_unknown"))?),
+        Some(k) => Some(SubjectKind::parse(k).ok_or_else(|| {
+            ApiError::new("bad_request")
+                .field("kind")
+                .detail("kind_unknown")
+        })?),
         None => None,
     };
     let text = q.q.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
     if text.as_ref().is_some_and(|t| t.chars().count() > 100) {
-        return Err(ApiError::new("bad_request").field("q").detail("query_too_long"));
+        return Err(ApiError::new("bad_request")
+            .field("q")
+            .detail("query_too_long"));
     }
     let filter = SubjectFilter {
         within,
@@ -76,8 +102,14 @@ pub(crate) async fn list(
         after: q.cursor.as_deref().map(decode_cursor).transpose()?,
         limit: q.limit.unwrap_or(100).clamp(1, 500),
     };
-    let page = state.store().read(move |c| subjects::list(c, &filter)).await?;
-    Ok(axum::Json(SubjectPage { items: page.items, next_cursor: page.next.map(encode_cursor) }))
+    let page = state
+        .store()
+        .read(move |c| subjects::list(c, &filter))
+        .await?;
+    Ok(axum::Json(SubjectPage {
+        items: page.items,
+        next_cursor: page.next.map(encode_cursor),
+    }))
 }
 
 fn with_etag(s: Subject) -> impl IntoResponse {
@@ -95,7 +127,11 @@ pub(crate) async fn get(
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rec = state.store().read(move |c| subjects::get(c, id)).await?.ok_or_else(ApiError::not_found)?;
+    let rec = state
+        .store()
+        .read(move |c| subjects::get(c, id))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     caller.may(Action::ReadSubject, Some(&rec.unit_path))?;
     Ok(with_etag(rec.subject))
 }
@@ -114,7 +150,15 @@ pub(crate) async fn create(
         .store()
         .write(move |c| {
             let rec = subjects::insert(c, id, draft)?;
-            audit::record(c, &actor, "subject.create", "subject", &id.to_string(), None, Some(audit::object_hash(&rec.subject)?))?;
+            audit::record(
+                c,
+                &actor,
+                "subject.create",
+                "subject",
+                &id.to_string(),
+                None,
+                Some(audit::object_hash(&rec.subject)?),
+            )?;
             Ok(rec)
         })
         .await?;
@@ -122,12 +166,18 @@ pub(crate) async fn create(
 }
 
 fn if_match_version(headers: &HeaderMap) -> Result<i64, ApiError> {
-    let v = headers.get(header::IF_MATCH).ok_or_else(|| ApiError::new("precondition_required"))?;
+    let v = headers
+        .get(header::IF_MATCH)
+        .ok_or_else(|| ApiError::new("precondition_required"))?;
     v.to_str()
         .ok()
         .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
         .and_then(|s| s.parse::<i64>().ok())
-        .ok_or_else(|| ApiError::new("bad_request").field("If-Match").detail("if_match_invalid"))
+        .ok_or_else(|| {
+            ApiError::new("bad_request")
+                .field("If-Match")
+                .detail("if_match_invalid")
+        })
 }
 
 /// `PUT /v1/subjects/{id}` with `If-Match: "<version>"`. Both the subject's current unit and the
@@ -139,7 +189,11 @@ pub(crate) async fn update(
     headers: HeaderMap,
     AppJson(fields): AppJson<SubjectFields>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let current = state.store().read(move |c| subjects::get(c, id)).await?.ok_or_else(ApiError::not_found)?;
+    let current = state
+        .store()
+        .read(move |c| subjects::get(c, id))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     caller.may(Action::UpdateSubject, Some(&current.unit_path))?;
     let expected = if_match_version(&headers)?;
     let draft = fields.into_draft()?;

@@ -1,0 +1,352 @@
+//! Login, refresh rotation and reuse detection, and every kind of bad access token.
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use lantian_domain::reference::DEMO_PASSWORD;
+use lantian_domain::user::Role;
+use lantian_tests::{TestApp, spawn_app, spawn_app_with};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn b64(v: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+}
+
+fn kid_of(key: &[u8]) -> String {
+    lantian_store::sha256_hex(key)[..16].to_owned()
+}
+
+fn claims(app_user: &str, iat: i64, exp: i64) -> Value {
+    json!({"iss": "lantian", "aud": "lantian-api", "sub": app_user, "iat": iat, "nbf": iat, "exp": exp, "jti": "t", "typ": "access"})
+}
+
+fn sign(alg: Algorithm, key: &[u8], kid: Option<&str>, claims: &Value) -> String {
+    let mut h = Header::new(alg);
+    h.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(&h, claims, &EncodingKey::from_secret(key).expect("key")).expect("sign")
+}
+
+async fn me(app: &TestApp, token: &str) -> (StatusCode, Option<String>) {
+    let r = app.get("/v1/me", token).await;
+    (r.status, r.code().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn login_returns_tokens_that_open_the_api() {
+    let app = spawn_app().await;
+    let t = app.tokens("demo_inspector", DEMO_PASSWORD).await;
+    assert_eq!(t.token_type, "Bearer");
+    assert_eq!(t.expires_in, 900);
+    assert_eq!(t.user.role, Role::Inspector);
+    assert_eq!(t.user.unit, "dongchangfu");
+    let r = app.get("/v1/me", &t.access_token).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["username"], "demo_inspector");
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_user_answer_alike() {
+    let app = spawn_app().await;
+    let a = app.login("demo_inspector", "not the password").await;
+    let b = app.login("nobody_here", "not the password").await;
+    assert_eq!(
+        (a.status, a.code()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
+    );
+    assert_eq!(
+        (b.status, b.code()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
+    );
+    assert_eq!(a.body, b.body);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reusing_a_rotated_token_revokes_the_family() {
+    let app = spawn_app().await;
+    let first = app.tokens("demo_supervisor", DEMO_PASSWORD).await;
+    let r = app
+        .post(
+            "/v1/auth/refresh",
+            None,
+            json!({"refresh_token": first.refresh_token}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let second: lantian_protocol::auth::TokenResponse =
+        serde_json::from_value(r.body).expect("tokens");
+    assert_ne!(second.refresh_token, first.refresh_token);
+    assert_eq!(me(&app, &second.access_token).await.0, StatusCode::OK);
+
+    // The first token again: someone holds a copy. Reuse is reported and the family dies.
+    let reuse = app
+        .post(
+            "/v1/auth/refresh",
+            None,
+            json!({"refresh_token": first.refresh_token}),
+        )
+        .await;
+    assert_eq!(
+        (reuse.status, reuse.code()),
+        (StatusCode::UNAUTHORIZED, Some("refresh_token_reused"))
+    );
+    let after = app
+        .post(
+            "/v1/auth/refresh",
+            None,
+            json!({"refresh_token": second.refresh_token}),
+        )
+        .await;
+    assert_eq!(
+        (after.status, after.code()),
+        (StatusCode::UNAUTHORIZED, Some("refresh_token_invalid"))
+    );
+
+    // Another login is a separate family and still works.
+    let other = app.tokens("demo_supervisor", DEMO_PASSWORD).await;
+    let ok = app
+        .post(
+            "/v1/auth/refresh",
+            None,
+            json!({"refresh_token": other.refresh_token}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn logout_revokes_the_refresh_family() {
+    let app = spawn_app().await;
+    let t = app.tokens("demo_viewer", DEMO_PASSWORD).await;
+    let out = app
+        .post(
+            "/v1/auth/logout",
+            None,
+            json!({"refresh_token": t.refresh_token}),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let r = app
+        .post(
+            "/v1/auth/refresh",
+            None,
+            json!({"refresh_token": t.refresh_token}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("refresh_token_invalid"));
+    let unknown = app
+        .post(
+            "/v1/auth/logout",
+            None,
+            json!({"refresh_token": "ltr_unknown"}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn expired_tampered_foreign_and_unsigned_tokens_are_refused() {
+    let app = spawn_app().await;
+    let good = app.tokens("demo_admin", DEMO_PASSWORD).await;
+    let other = app.tokens("demo_viewer", DEMO_PASSWORD).await;
+    let user = good.user.id.to_string();
+    let key = app.signing_key();
+    let kid = kid_of(&key);
+    let now = chrono::Utc::now().timestamp();
+
+    // A token forged with the real key and the right claims works: the cases below fail for their
+    // own reason, not for a mistake of the forger.
+    let forged_ok = sign(
+        Algorithm::HS256,
+        &key,
+        Some(&kid),
+        &claims(&user, now, now + 60),
+    );
+    assert_eq!(me(&app, &forged_ok).await.0, StatusCode::OK);
+
+    let expired = sign(
+        Algorithm::HS256,
+        &key,
+        Some(&kid),
+        &claims(&user, now - 600, now - 1),
+    );
+    assert_eq!(
+        me(&app, &expired).await,
+        (StatusCode::UNAUTHORIZED, Some("token_expired".into()))
+    );
+
+    let not_yet = {
+        let mut c = claims(&user, now, now + 600);
+        c["nbf"] = json!(now + 300);
+        sign(Algorithm::HS256, &key, Some(&kid), &c)
+    };
+    let other_key = sign(
+        Algorithm::HS256,
+        &[9u8; 32],
+        Some(&kid),
+        &claims(&user, now, now + 60),
+    );
+    let other_alg = sign(
+        Algorithm::HS384,
+        &key,
+        Some(&kid),
+        &claims(&user, now, now + 60),
+    );
+    let no_kid = sign(Algorithm::HS256, &key, None, &claims(&user, now, now + 60));
+    let unknown_kid = sign(
+        Algorithm::HS256,
+        &key,
+        Some("0000000000000000"),
+        &claims(&user, now, now + 60),
+    );
+    let wrong_aud = {
+        let mut c = claims(&user, now, now + 60);
+        c["aud"] = json!("someone-else");
+        sign(Algorithm::HS256, &key, Some(&kid), &c)
+    };
+    let wrong_typed = {
+        let mut c = claims(&user, now, now + 60);
+        c["exp"] = json!((now + 60).to_string());
+        sign(Algorithm::HS256, &key, Some(&kid), &c)
+    };
+    let missing_exp = {
+        let mut c = claims(&user, now, now + 60);
+        c.as_object_mut().expect("object").remove("exp");
+        sign(Algorithm::HS256, &key, Some(&kid), &c)
+    };
+    let unsigned = format!(
+        "{}.{}.",
+        b64(json!({"alg": "none", "typ": "JWT", "kid": kid})
+            .to_string()
+            .as_bytes()),
+        b64(claims(&user, now, now + 60).to_string().as_bytes())
+    );
+    // Another user's claims pasted over a valid signature.
+    let tampered = {
+        let parts: Vec<&str> = good.access_token.split('.').collect();
+        let body = claims(&other.user.id.to_string(), now, now + 60).to_string();
+        format!("{}.{}.{}", parts[0], b64(body.as_bytes()), parts[2])
+    };
+    let cases = [
+        ("nbf in the future", not_yet),
+        ("another key", other_key),
+        ("HS384 with the same key", other_alg),
+        ("no kid", no_kid),
+        ("unknown kid", unknown_kid),
+        ("wrong audience", wrong_aud),
+        ("exp as a string", wrong_typed),
+        ("no exp", missing_exp),
+        ("alg none", unsigned),
+        ("tampered payload", tampered),
+        ("a refresh token", good.refresh_token.clone()),
+        ("garbage", "a.b.c".to_owned()),
+    ];
+    for (what, token) in cases {
+        assert_eq!(
+            me(&app, &token).await,
+            (StatusCode::UNAUTHORIZED, Some("unauthenticated".into())),
+            "{what}"
+        );
+    }
+    let none = app
+        .request(reqwest::Method::GET, "/v1/me", None, None, &[])
+        .await;
+    assert_eq!(
+        (none.status, none.code()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_pause_the_account_and_bursts_pause_the_peer() {
+    let app = spawn_app_with(
+        |c| {
+            c.login.account_failures = 3;
+            c.login.peer_attempts = 8;
+        },
+        true,
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.login("demo_inspector", "wrong-password").await.code(),
+            Some("invalid_credentials")
+        );
+    }
+    // The account is paused, even for the right password; another account is not.
+    let paused = app.login("demo_inspector", DEMO_PASSWORD).await;
+    assert_eq!(
+        (paused.status, paused.code()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
+    );
+    assert!(paused.headers.get("retry-after").is_some());
+    assert_eq!(
+        app.login("demo_viewer", DEMO_PASSWORD).await.status,
+        StatusCode::OK
+    );
+    // Spraying many accounts from one address runs into the peer limit (8 attempts so far... 5 used).
+    let mut limited = 0;
+    for i in 0..6 {
+        if app.login(&format!("spray_{i}"), "guess-guess").await.status
+            == StatusCode::TOO_MANY_REQUESTS
+        {
+            limited += 1;
+        }
+    }
+    assert!(
+        limited >= 3,
+        "the peer limit stopped {limited} of 6 sprayed attempts"
+    );
+    // X-Forwarded-For is not trusted to pick the counted address.
+    let spoofed = app
+        .request(
+            reqwest::Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": "demo_admin", "password": DEMO_PASSWORD})),
+            &[("x-forwarded-for", "203.0.113.9")],
+        )
+        .await;
+    assert_eq!(spoofed.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_disabled_or_removed_role_takes_effect_without_a_new_token() {
+    let app = spawn_app().await;
+    let t = app.demo_token(Role::Inspector).await;
+    assert_eq!(me(&app, &t).await.0, StatusCode::OK);
+    app.store
+        .write(|c| {
+            Ok(c.execute(
+                "UPDATE users SET disabled = 1 WHERE username = 'demo_inspector'",
+                [],
+            )?)
+        })
+        .await
+        .expect("disable");
+    assert_eq!(
+        me(&app, &t).await,
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated".into()))
+    );
+}
+
+#[tokio::test]
+async fn a_client_is_bound_to_the_user_who_registered_it() {
+    let app = spawn_app().await;
+    let a = app.demo_token(Role::Inspector).await;
+    let b = app.demo_token(Role::Supervisor).await;
+    let id = uuid::Uuid::now_v7().to_string();
+    let body = json!({"client_id": id, "app_version": "1.0.0", "device_model": "Pixel"});
+    assert_eq!(
+        app.post("/v1/clients", Some(&a), body.clone()).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.post("/v1/clients", Some(&a), body.clone()).await.status,
+        StatusCode::OK
+    );
+    let other = app.post("/v1/clients", Some(&b), body).await;
+    assert_eq!(
+        (other.status, other.code()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+}

@@ -1,0 +1,149 @@
+//! One error shape everywhere, in the caller's language; unknown fields refused; bodies bounded.
+
+use lantian_domain::user::Role;
+use lantian_tests::spawn_app;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn errors_are_chinese_by_default_and_english_on_request() {
+    let app = spawn_app().await;
+    let zh = app
+        .request(Method::GET, "/v1/nowhere", None, None, &[])
+        .await;
+    let en = app
+        .request(
+            Method::GET,
+            "/v1/nowhere",
+            None,
+            None,
+            &[("accept-language", "en-GB,en;q=0.9")],
+        )
+        .await;
+    assert_eq!(
+        (zh.status, zh.code()),
+        (StatusCode::NOT_FOUND, Some("route_not_found"))
+    );
+    assert_eq!(en.code(), Some("route_not_found"));
+    assert_eq!(zh.body["error"]["message"], "接口不存在");
+    assert_eq!(en.body["error"]["message"], "No such endpoint");
+}
+
+#[tokio::test]
+async fn framework_errors_have_the_same_shape() {
+    let app = spawn_app().await;
+    let r = app
+        .request(Method::DELETE, "/v1/units", None, None, &[])
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+    );
+    assert!(r.headers.get("allow").is_some());
+}
+
+#[tokio::test]
+async fn malformed_bodies_each_answer_their_own_code() {
+    let app = spawn_app().await;
+    let token = app.demo_token(Role::Admin).await;
+    let raw = |body: &'static str, ct: Option<&'static str>| {
+        let mut req = app
+            .client
+            .post(format!("{}/v1/subjects", app.base))
+            .bearer_auth(&token)
+            .body(body);
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        req
+    };
+    let r = raw("{not json", Some("application/json"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.expect("json")["error"]["code"],
+        "invalid_json"
+    );
+    let r = raw("{}", None).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let r = raw(r#"{"name": 5}"#, Some("application/json"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.expect("json")["error"]["code"],
+        "validation_failed"
+    );
+}
+
+#[tokio::test]
+async fn unknown_and_server_owned_fields_are_refused() {
+    let app = spawn_app().await;
+    let token = app.demo_token(Role::Admin).await;
+    for field in ["version", "id", "created_at", "score"] {
+        let mut body = json!({"name": "x", "unit": "yanggu", "kind": "restaurant", "attributes": {"grade": "a"},
+                              "location": {"lat": 36.1, "lon": 115.8}});
+        body[field] = json!(1);
+        let r = app.post("/v1/subjects", Some(&token), body).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, Some("unknown_field")),
+            "{field}"
+        );
+        assert_eq!(r.body["error"]["field"], field);
+    }
+    let q = app.get("/v1/subjects?sort=name", &token).await;
+    assert_eq!(
+        (q.status, q.code()),
+        (StatusCode::BAD_REQUEST, Some("unknown_field"))
+    );
+    let login = app
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"username": "demo_admin", "password": "x", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(login.code(), Some("unknown_field"));
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_before_parsing() {
+    let app = spawn_app().await;
+    let token = app.demo_token(Role::Admin).await;
+    let big = "x".repeat(2 * 1024 * 1024);
+    let r = app
+        .post("/v1/subjects", Some(&token), json!({"name": big}))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
+}
+
+#[tokio::test]
+async fn validation_failures_name_the_field_and_the_rule() {
+    let app = spawn_app().await;
+    let token = app.demo_token(Role::Admin).await;
+    for (lat, lon, rule) in [
+        (0.0, 0.0, "coordinate_null_island"),
+        (95.0, 115.0, "coordinate_out_of_range"),
+    ] {
+        let r = app
+            .post(
+                "/v1/subjects",
+                Some(&token),
+                json!({"name": "x", "unit": "yanggu", "kind": "restaurant",
+                   "attributes": {"grade": "a"}, "location": {"lat": lat, "lon": lon}}),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed"))
+        );
+        assert_eq!(r.body["error"]["detail"], rule);
+        assert_eq!(r.body["error"]["field"], "location");
+    }
+}

@@ -1,0 +1,347 @@
+//! The authorization policy walked in full over HTTP: every role, against objects in its own unit,
+//! a child unit, a sibling unit and the parent, for every route. The expected matrix is written out
+//! here by hand, not computed from the policy code it checks.
+
+use std::collections::BTreeSet;
+
+use lantian_domain::subject::{
+    GeoPoint, Restaurant, RestaurantGrade, SubjectAttributes, SubjectDraft,
+};
+use lantian_domain::user::Role;
+use lantian_tests::{TestApp, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const ROLES: [Role; 6] = [
+    Role::Inspector,
+    Role::Supervisor,
+    Role::Assessor,
+    Role::UnitAdmin,
+    Role::Admin,
+    Role::Viewer,
+];
+const PASSWORD: &str = "policy-walk-password";
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Rel {
+    Own,
+    Child,
+    Sibling,
+    Parent,
+}
+
+impl Rel {
+    fn unit(self) -> &'static str {
+        match self {
+            Rel::Own => "dongchangfu",
+            Rel::Child => "dongchangfu_gulou",
+            Rel::Sibling => "yanggu",
+            Rel::Parent => "lcucb",
+        }
+    }
+}
+
+const RELS: [Rel; 4] = [Rel::Own, Rel::Child, Rel::Sibling, Rel::Parent];
+
+/// Expected status per role, in the order of `ROLES`, for objects inside the caller's subtree.
+/// Outside it (sibling, parent) every role gets 404.
+const OBJECT_ROUTES: &[(&str, &str, [u16; 6])] = &[
+    ("GET", "/v1/units/{code}", [200, 200, 200, 200, 200, 200]),
+    ("GET", "/v1/subjects?unit", [200, 200, 200, 200, 200, 200]),
+    ("GET", "/v1/subjects/{id}", [200, 200, 200, 200, 200, 200]),
+    ("PUT", "/v1/subjects/{id}", [403, 403, 403, 200, 200, 403]),
+    ("POST", "/v1/subjects", [403, 403, 403, 201, 201, 403]),
+];
+
+/// Routes on global objects (or the caller's own subtree as a whole).
+const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
+    ("GET", "/v1/me", [200, 200, 200, 200, 200, 200]),
+    ("GET", "/v1/units", [200, 200, 200, 200, 200, 200]),
+    ("GET", "/v1/subjects", [200, 200, 200, 200, 200, 200]),
+    ("GET", "/v1/departments", [200, 200, 200, 200, 200, 200]),
+    ("GET", "/v1/campaigns", [200, 200, 200, 200, 200, 200]),
+    (
+        "GET",
+        "/v1/campaigns/{code}",
+        [200, 200, 200, 200, 200, 200],
+    ),
+    ("GET", "/v1/templates", [200, 200, 200, 200, 200, 200]),
+    (
+        "GET",
+        "/v1/templates/{code}/versions",
+        [200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "GET",
+        "/v1/templates/{code}/versions/{version}",
+        [200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "POST",
+        "/v1/templates/{code}/versions",
+        [403, 403, 403, 403, 201, 403],
+    ),
+    ("POST", "/v1/clients", [201, 201, 201, 201, 201, 201]),
+];
+
+/// Routes that need no token.
+const PUBLIC_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("POST", "/v1/auth/login"),
+    ("POST", "/v1/auth/refresh"),
+    ("POST", "/v1/auth/logout"),
+];
+
+fn restaurant_fields(unit: &str) -> Value {
+    json!({"name": "策略测试饭店", "unit": unit, "kind": "restaurant", "attributes": {"grade": "b"},
+           "location": {"lat": 36.44, "lon": 115.98}})
+}
+
+async fn subject_in(app: &TestApp, unit: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    let draft = SubjectDraft {
+        name: format!("{unit} 的饭店"),
+        unit: unit.to_owned(),
+        attributes: SubjectAttributes::Restaurant(Restaurant {
+            grade: RestaurantGrade::A,
+            licence_number: None,
+            seats: None,
+        }),
+        location: Some(GeoPoint {
+            lat: 36.44,
+            lon: 115.98,
+        }),
+        geometry: None,
+    };
+    app.store
+        .write(move |c| lantian_store::subjects::insert(c, id, draft).map(|_| ()))
+        .await
+        .expect("subject inserted");
+    id
+}
+
+async fn version_of(app: &TestApp, id: Uuid) -> i64 {
+    app.store
+        .read(move |c| {
+            Ok(lantian_store::subjects::get(c, id)?
+                .expect("exists")
+                .subject
+                .version)
+        })
+        .await
+        .expect("version")
+}
+
+fn template_draft() -> Value {
+    json!({"subject_kind": "bare_land", "title_zh": "裸土检查", "title_en": "Bare land",
+           "items": [{"code": "BL1", "label_zh": "已苫盖", "label_en": "Covered", "weight": 100, "critical": true,
+                      "answer": {"kind": "pass_fail", "allow_na": false}}]})
+}
+
+async fn call(
+    app: &TestApp,
+    token: Option<&str>,
+    method: &str,
+    route: &str,
+    rel: Option<Rel>,
+    ids: &[(Rel, Uuid)],
+) -> StatusCode {
+    let id_of = |r: Rel| {
+        ids.iter()
+            .find(|(x, _)| *x == r)
+            .map(|(_, id)| *id)
+            .expect("object per relation")
+    };
+    let (m, path, body, if_match): (Method, String, Option<Value>, Option<String>) =
+        match (method, route) {
+            ("GET", "/v1/units/{code}") => (
+                Method::GET,
+                format!("/v1/units/{}", rel.expect("rel").unit()),
+                None,
+                None,
+            ),
+            ("GET", "/v1/subjects?unit") => (
+                Method::GET,
+                format!("/v1/subjects?unit={}", rel.expect("rel").unit()),
+                None,
+                None,
+            ),
+            ("GET", "/v1/subjects/{id}") => (
+                Method::GET,
+                format!("/v1/subjects/{}", id_of(rel.expect("rel"))),
+                None,
+                None,
+            ),
+            ("PUT", "/v1/subjects/{id}") => {
+                let r = rel.expect("rel");
+                let v = version_of(app, id_of(r)).await;
+                (
+                    Method::PUT,
+                    format!("/v1/subjects/{}", id_of(r)),
+                    Some(restaurant_fields(r.unit())),
+                    Some(format!("\"{v}\"")),
+                )
+            }
+            ("POST", "/v1/subjects") => (
+                Method::POST,
+                "/v1/subjects".into(),
+                Some(restaurant_fields(rel.expect("rel").unit())),
+                None,
+            ),
+            ("GET", "/v1/campaigns/{code}") => (
+                Method::GET,
+                "/v1/campaigns/autumn-winter-2019".into(),
+                None,
+                None,
+            ),
+            ("GET", "/v1/templates/{code}/versions") => (
+                Method::GET,
+                "/v1/templates/restaurant/versions".into(),
+                None,
+                None,
+            ),
+            ("GET", "/v1/templates/{code}/versions/{version}") => (
+                Method::GET,
+                "/v1/templates/restaurant/versions/1".into(),
+                None,
+                None,
+            ),
+            ("POST", "/v1/templates/{code}/versions") => (
+                Method::POST,
+                "/v1/templates/bare_land/versions".into(),
+                Some(template_draft()),
+                None,
+            ),
+            ("POST", "/v1/clients") => (
+                Method::POST,
+                "/v1/clients".into(),
+                Some(json!({"client_id": Uuid::now_v7(), "app_version": "1.0.0"})),
+                None,
+            ),
+            ("GET", p) => (Method::GET, p.to_owned(), None, None),
+            other => panic!("no request for {other:?}"),
+        };
+    let headers: Vec<(&str, &str)> = if_match
+        .as_deref()
+        .map(|v| ("if-match", v))
+        .into_iter()
+        .collect();
+    app.request(m, &path, token, body, &headers).await.status
+}
+
+#[tokio::test]
+async fn every_role_route_and_relation_answers_as_the_policy_says() {
+    let app = spawn_app().await;
+    let mut tokens = Vec::new();
+    for role in ROLES {
+        let name = format!("p_{}", role.as_str());
+        app.add_user(&name, role, "dongchangfu", PASSWORD).await;
+        tokens.push(app.tokens(&name, PASSWORD).await.access_token);
+    }
+    let mut ids = Vec::new();
+    for rel in RELS {
+        ids.push((rel, subject_in(&app, rel.unit()).await));
+    }
+
+    let mut mismatches = Vec::new();
+    let mut cells = 0;
+    for (method, route, inside) in OBJECT_ROUTES {
+        for rel in RELS {
+            for (i, role) in ROLES.iter().enumerate() {
+                let expected = match rel {
+                    Rel::Own | Rel::Child => inside[i],
+                    Rel::Sibling | Rel::Parent => 404,
+                };
+                let got = call(&app, Some(&tokens[i]), method, route, Some(rel), &ids).await;
+                cells += 1;
+                if got.as_u16() != expected {
+                    mismatches.push(format!(
+                        "{method} {route} {rel:?} as {role:?}: expected {expected}, got {got}"
+                    ));
+                }
+            }
+        }
+    }
+    for (method, route, expected) in GLOBAL_ROUTES {
+        for (i, role) in ROLES.iter().enumerate() {
+            let got = call(&app, Some(&tokens[i]), method, route, None, &ids).await;
+            cells += 1;
+            if got.as_u16() != expected[i] {
+                mismatches.push(format!(
+                    "{method} {route} as {role:?}: expected {}, got {got}",
+                    expected[i]
+                ));
+            }
+        }
+    }
+    // Without a token, every route but the public ones answers 401.
+    for (method, route, _) in OBJECT_ROUTES.iter().chain(GLOBAL_ROUTES) {
+        let got = call(&app, None, method, route, Some(Rel::Own), &ids).await;
+        cells += 1;
+        if got != StatusCode::UNAUTHORIZED {
+            mismatches.push(format!(
+                "{method} {route} without a token: expected 401, got {got}"
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {cells} cells differ:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert!(cells >= 200, "{cells} cells");
+}
+
+#[tokio::test]
+async fn the_walk_covers_every_route_the_server_has() {
+    let walked: BTreeSet<(String, String)> = OBJECT_ROUTES
+        .iter()
+        .chain(GLOBAL_ROUTES)
+        .map(|(m, r, _)| (m.to_string(), r.split('?').next().unwrap_or(r).to_owned()))
+        .chain(
+            PUBLIC_ROUTES
+                .iter()
+                .map(|(m, r)| (m.to_string(), r.to_string())),
+        )
+        .collect();
+    let routed: BTreeSet<(String, String)> = lantian_http::route_table().into_iter().collect();
+    let missing: Vec<_> = routed.difference(&walked).collect();
+    assert!(
+        missing.is_empty(),
+        "routes the policy walk does not cover: {missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn listings_show_only_the_callers_subtree() {
+    let app = spawn_app().await;
+    let t = app.demo_token(Role::Inspector).await; // at dongchangfu
+    let units = app.get("/v1/units", &t).await;
+    let codes: BTreeSet<&str> = units.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|u| u["code"].as_str().expect("code"))
+        .collect();
+    assert_eq!(
+        codes,
+        BTreeSet::from([
+            "dongchangfu",
+            "dongchangfu_gulou",
+            "dongchangfu_liuyuan",
+            "dongchangfu_xinqu"
+        ])
+    );
+    let subjects = app.get("/v1/subjects?limit=500", &t).await;
+    let items = subjects.body["items"].as_array().expect("items");
+    assert!(!items.is_empty());
+    assert!(
+        items
+            .iter()
+            .all(|s| s["unit"].as_str().expect("unit").starts_with("dongchangfu"))
+    );
+}
