@@ -25,6 +25,8 @@ pub struct Config {
     pub refresh_token_ttl_days: u64,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    /// Password hashes computed at once; 0 = half the cores (at least 1), which leaves the other
+    /// half to every other request during a burst of logins.
     pub password_hash_concurrency: usize,
     pub login: LoginLimits,
 }
@@ -60,7 +62,7 @@ impl Default for Config {
             refresh_token_ttl_days: 30,
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
-            password_hash_concurrency: 2,
+            password_hash_concurrency: 0,
             login: LoginLimits::default(),
         }
     }
@@ -100,7 +102,10 @@ impl Config {
                 max: self.login.peer_attempts,
                 window: Duration::from_secs(self.login.peer_window_secs),
             },
-            hash_concurrency: self.password_hash_concurrency,
+            hash_concurrency: match self.password_hash_concurrency {
+                0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+                n => n,
+            },
         }
     }
 }
