@@ -8,6 +8,8 @@
 //! - [`campaign`] — campaigns (period, targets, weights) and their numbered tasks.
 //! - [`subject`] — what officers inspect, with type-specific attributes and a place.
 //! - [`checklist`] — versioned checklist templates and their items.
+//! - [`inspection`] — submitted results, their validation against a template version, and scoring.
+//! - [`mutation`] — the commands phones queue offline (`inspection.submit`, `draft.save`, ...).
 //! - [`user`] — roles.
 //! - [`policy`] — the one authorization table (role x action x relation of the object's unit).
 //! - [`reference`] — the 2019-2020 Liaocheng campaign as data, and the deterministic demo data set.
@@ -17,6 +19,8 @@
 pub mod campaign;
 pub mod checklist;
 pub mod error;
+pub mod inspection;
+pub mod mutation;
 pub mod policy;
 pub mod reference;
 pub mod subject;
