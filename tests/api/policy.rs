@@ -117,7 +117,10 @@ async fn subject_in(app: &TestApp, unit: &str) -> Uuid {
         geometry: None,
     };
     app.store
-        .write(move |c| lantian_store::subjects::insert(c, id, draft).map(|_| ()))
+        .write(move |c| {
+            lantian_store::subjects::insert(c, lantian_store::sync::Group::new(), id, draft)
+                .map(|_| ())
+        })
         .await
         .expect("subject inserted");
     id

@@ -340,6 +340,56 @@ pub fn occurred_at(
     gps_time.unwrap_or_else(|| device_time - chrono::Duration::milliseconds(offset_ms))
 }
 
+/// Where the media of an inspection stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaState {
+    /// Some expected photos have not arrived and been verified yet.
+    AwaitingMedia,
+    Complete,
+}
+
+/// One amendment as synced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AmendmentView {
+    pub version: u32,
+    pub base_version: u32,
+    /// The amendment started from an older version than the latest: a supervisor must look.
+    pub stale: bool,
+    pub results: Vec<ItemResult>,
+    pub notes: Option<String>,
+    pub reason: String,
+    pub score: InspectionScore,
+    pub received_at: DateTime<Utc>,
+}
+
+/// An inspection as the server recorded it, and as it syncs to the officer's device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InspectionView {
+    pub id: Uuid,
+    pub author: Uuid,
+    pub subject_id: Uuid,
+    pub unit: String,
+    pub template: TemplateRef,
+    pub results: Vec<ItemResult>,
+    pub notes: Option<String>,
+    pub location: LocationFix,
+    pub signature_photo_id: Uuid,
+    pub expected_photos: Vec<Uuid>,
+    pub device_time: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub clock_offset_ms: i64,
+    /// When it took place (decides its month, Asia/Shanghai).
+    pub occurred_at: DateTime<Utc>,
+    pub score: InspectionScore,
+    /// Observations for a supervisor: `clock_skew`, `mock_location`, `occurred_in_future`, ...
+    pub flags: Vec<String>,
+    pub version: u32,
+    pub amendments: Vec<AmendmentView>,
+    pub media_state: MediaState,
+    pub review_state: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@
 //! - [`mutation`] — the commands phones queue offline (`inspection.submit`, `draft.save`, ...).
 //! - [`user`] — roles.
 //! - [`policy`] — the one authorization table (role x action x relation of the object's unit).
+//! - [`sync`] — scope names and the entity hash and scope checksum that server and client share.
 //! - [`reference`] — the 2019-2020 Liaocheng campaign as data, and the deterministic demo data set.
 //!
 //! Must not depend on: rusqlite, tokio, axum, or any crate that does IO.
@@ -24,6 +25,7 @@ pub mod mutation;
 pub mod policy;
 pub mod reference;
 pub mod subject;
+pub mod sync;
 pub mod unit;
 pub mod user;
 

@@ -25,6 +25,7 @@ pub mod org;
 mod readers;
 pub mod seed;
 pub mod subjects;
+pub mod sync;
 pub mod templates;
 mod writer;
 
@@ -75,6 +76,12 @@ impl Store {
         conn::ensure_parent_dir(&config.path)?;
         let mut write_conn = conn::open(&config.path, false)?;
         migrate::apply(&mut write_conn)?;
+        {
+            let tx =
+                write_conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            sync::backfill(&tx)?;
+            tx.commit()?;
+        }
         let readers = readers::Readers::open(&config.path, config.readers.max(1))?;
         let writer = writer::Writer::start(write_conn, config.max_batch.max(1))?;
         Ok(Store {

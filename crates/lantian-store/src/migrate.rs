@@ -9,11 +9,14 @@ use rusqlite::Connection;
 use crate::{StoreError, now_text, sha256_hex};
 
 /// (version, name, SQL).
-pub const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../../../migrations/0001_foundation.sql"),
-)];
+pub const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../../migrations/0001_foundation.sql"),
+    ),
+    (2, "sync", include_str!("../../../migrations/0002_sync.sql")),
+];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).
 pub(crate) fn apply(conn: &mut Connection) -> Result<Vec<u32>, StoreError> {
@@ -80,7 +83,7 @@ mod tests {
     fn migrations_applied_twice_are_a_no_op() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("db.sqlite");
-        assert_eq!(migrate_file(&path).expect("first"), vec![1]);
+        assert_eq!(migrate_file(&path).expect("first"), vec![1, 2]);
         assert!(migrate_file(&path).expect("second").is_empty());
     }
 

@@ -7,6 +7,7 @@ use lantian_domain::unit::{Department, Unit, UnitKind};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
+use crate::sync::{self, Group};
 
 /// A unit with its internal id, for joins.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +73,7 @@ pub fn units_in_subtree(conn: &Connection, path: &[String]) -> Result<Vec<Unit>,
 }
 
 /// Inserts a unit under its parent (which must exist). Returns the new id.
-pub fn insert_unit(conn: &Connection, spec: &UnitSpec) -> Result<i64, StoreError> {
+pub fn insert_unit(conn: &Connection, g: Group, spec: &UnitSpec) -> Result<i64, StoreError> {
     let (parent_id, path) = match &spec.parent {
         Some(code) => {
             let parent =
@@ -87,7 +88,23 @@ pub fn insert_unit(conn: &Connection, spec: &UnitSpec) -> Result<i64, StoreError
         "INSERT INTO units (code, name_zh, name_en, kind, parent_id, path, peer_group) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![spec.code, spec.name_zh, spec.name_en, spec.kind.as_str(), parent_id, path_text(&path), spec.peer_group],
     )?;
-    Ok(conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    if let Some(u) = unit_by_code(conn, &spec.code)? {
+        publish_unit(conn, g, &u.unit)?;
+    }
+    Ok(id)
+}
+
+/// Puts a unit in its own scope: a user sees the units of their subtree.
+pub fn publish_unit(conn: &Connection, g: Group, u: &Unit) -> Result<(), StoreError> {
+    sync::put(
+        conn,
+        g,
+        &lantian_domain::sync::unit_scope(&u.code),
+        "unit",
+        &u.code,
+        u,
+    )
 }
 
 pub fn insert_department(conn: &Connection, d: &Department) -> Result<i64, StoreError> {
@@ -111,7 +128,7 @@ pub fn departments(conn: &Connection) -> Result<Vec<Department>, StoreError> {
 }
 
 /// Inserts a campaign with its tasks and their links; every code must exist.
-pub fn insert_campaign(conn: &Connection, c: &Campaign) -> Result<i64, StoreError> {
+pub fn insert_campaign(conn: &Connection, g: Group, c: &Campaign) -> Result<i64, StoreError> {
     c.validate()?;
     conn.execute(
         "INSERT INTO campaigns (code, name_zh, name_en, starts_on, ends_on, targets, weights) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -150,6 +167,16 @@ pub fn insert_campaign(conn: &Connection, c: &Campaign) -> Result<i64, StoreErro
                 return Err(StoreError::Conflict("unit_unknown"));
             }
         }
+    }
+    if let Some(stored) = campaign(conn, &c.code)? {
+        sync::put(
+            conn,
+            g,
+            lantian_domain::sync::GLOBAL,
+            "campaign",
+            &stored.code,
+            &stored,
+        )?;
     }
     Ok(campaign_id)
 }

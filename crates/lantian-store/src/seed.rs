@@ -5,6 +5,7 @@ use lantian_domain::reference::{Demo, ReferenceData};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::identity::{NewUser, create_user};
+use crate::sync::Group;
 use crate::{StoreError, audit, org, subjects, templates};
 
 fn loaded(conn: &Connection, key: &str) -> Result<bool, StoreError> {
@@ -29,9 +30,10 @@ pub fn load_reference(conn: &Connection, r: &ReferenceData) -> Result<bool, Stor
     if loaded(conn, &key)? {
         return Ok(false);
     }
+    let g = Group::new();
     for u in &r.units {
         if org::unit_by_code(conn, &u.code)?.is_none() {
-            org::insert_unit(conn, u)?;
+            org::insert_unit(conn, g, u)?;
         }
     }
     let existing: Vec<String> = org::departments(conn)?
@@ -44,11 +46,11 @@ pub fn load_reference(conn: &Connection, r: &ReferenceData) -> Result<bool, Stor
         }
     }
     if org::campaign(conn, &r.campaign.code)?.is_none() {
-        org::insert_campaign(conn, &r.campaign)?;
+        org::insert_campaign(conn, g, &r.campaign)?;
     }
     for t in &r.templates {
         if templates::versions(conn, &t.code)?.is_empty() {
-            templates::publish(conn, &t.code, &t.draft(), None)?;
+            templates::publish(conn, g, &t.code, &t.draft(), None)?;
         }
     }
     audit::record(
@@ -78,9 +80,10 @@ pub fn load_demo(
     if password_hashes.len() != demo.users.len() {
         return Err(StoreError::Conflict("demo_hash_count"));
     }
+    let g = Group::new();
     for s in &demo.streets {
         if org::unit_by_code(conn, &s.code)?.is_none() {
-            org::insert_unit(conn, s)?;
+            org::insert_unit(conn, g, s)?;
         }
     }
     for (u, hash) in demo.users.iter().zip(password_hashes) {
@@ -105,7 +108,7 @@ pub fn load_demo(
         )?;
     }
     for (id, draft) in &demo.subjects {
-        let rec = subjects::insert(conn, *id, draft.clone())?;
+        let rec = subjects::insert(conn, Group::new(), *id, draft.clone())?;
         audit::record(
             conn,
             "system",

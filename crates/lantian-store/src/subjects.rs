@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::org::{path_text, unit_by_code};
+use crate::sync::{self, Group};
 use crate::{StoreError, now_text, parse_time};
 
 /// A subject with the path of its unit, which authorization needs.
@@ -158,6 +159,7 @@ pub fn get(conn: &Connection, id: Uuid) -> Result<Option<SubjectRecord>, StoreEr
 /// Inserts a validated subject. Fails with `Conflict("subject_exists")` if the id is taken.
 pub fn insert(
     conn: &Connection,
+    g: Group,
     id: Uuid,
     draft: SubjectDraft,
 ) -> Result<SubjectRecord, StoreError> {
@@ -192,12 +194,15 @@ pub fn insert(
             now
         ],
     )?;
-    get(conn, id)?.ok_or(StoreError::NotFound)
+    let rec = get(conn, id)?.ok_or(StoreError::NotFound)?;
+    publish(conn, g, &rec.subject)?;
+    Ok(rec)
 }
 
 /// Replaces a subject's editable fields if its version is still `expected_version`.
 pub fn update(
     conn: &Connection,
+    g: Group,
     id: Uuid,
     expected_version: i64,
     draft: SubjectDraft,
@@ -229,7 +234,21 @@ pub fn update(
             expected_version
         ],
     )?;
-    get(conn, id)?.ok_or(StoreError::NotFound)
+    let rec = get(conn, id)?.ok_or(StoreError::NotFound)?;
+    publish(conn, g, &rec.subject)?;
+    Ok(rec)
+}
+
+/// Puts the subject in its unit's scope (and takes it out of its old unit's, if it moved).
+pub fn publish(conn: &Connection, g: Group, s: &Subject) -> Result<(), StoreError> {
+    sync::put(
+        conn,
+        g,
+        &lantian_domain::sync::unit_scope(&s.unit),
+        "subject",
+        &s.id.to_string(),
+        s,
+    )
 }
 
 pub fn list(conn: &Connection, f: &SubjectFilter) -> Result<SubjectPage, StoreError> {

@@ -4,12 +4,14 @@ use lantian_domain::checklist::{ChecklistTemplate, TemplateDraft};
 use lantian_domain::subject::SubjectKind;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::sync::{self, Group};
 use crate::{StoreError, now_text, parse_time, sha256_hex};
 
 /// Publishes `draft` as the next version of template `code` (version 1 if new). A later version
 /// must keep the subject kind of the first.
 pub fn publish(
     conn: &Connection,
+    g: Group,
     code: &str,
     draft: &TemplateDraft,
     by: Option<i64>,
@@ -43,7 +45,19 @@ pub fn publish(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![code, version, draft.subject_kind.as_str(), draft.title_zh, draft.title_en, items, content_hash, now_text(), by],
     )?;
-    get(conn, code, version)?.ok_or(StoreError::NotFound)
+    let t = get(conn, code, version)?.ok_or(StoreError::NotFound)?;
+    publish_entity(conn, g, &t)?;
+    Ok(t)
+}
+
+/// Puts a template version in the global scope, as `template` `code@version`.
+pub fn publish_entity(
+    conn: &Connection,
+    g: Group,
+    t: &ChecklistTemplate,
+) -> Result<(), StoreError> {
+    let id = format!("{}@{}", t.code, t.version);
+    sync::put(conn, g, lantian_domain::sync::GLOBAL, "template", &id, t)
 }
 
 const COLUMNS: &str =

@@ -381,7 +381,7 @@ pub async fn import(store: &Store, rows: Vec<Parsed>, actor: &str) -> Result<usi
     store
         .write(move |c| {
             for (_, id, draft) in rows {
-                let rec = subjects::insert(c, id, draft)?;
+                let rec = subjects::insert(c, lantian_store::sync::Group::new(), id, draft)?;
                 audit::record(
                     c,
                     &actor,

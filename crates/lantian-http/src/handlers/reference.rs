@@ -6,6 +6,7 @@ use axum::response::IntoResponse;
 use lantian_domain::checklist::TemplateDraft;
 use lantian_domain::policy::Action;
 use lantian_protocol::reference::Page;
+use lantian_store::sync::Group;
 use lantian_store::{audit, org, templates};
 
 use crate::AppState;
@@ -127,7 +128,7 @@ pub(crate) async fn publish_template(
     let t = state
         .store()
         .write(move |c| {
-            let t = templates::publish(c, &code, &draft, Some(user_id))?;
+            let t = templates::publish(c, Group::new(), &code, &draft, Some(user_id))?;
             audit::record(
                 c,
                 &actor,

@@ -8,6 +8,7 @@ use lantian_domain::policy::Action;
 use lantian_domain::subject::{Subject, SubjectKind};
 use lantian_protocol::reference::{SubjectFields, SubjectPage};
 use lantian_store::subjects::{self, SubjectFilter};
+use lantian_store::sync::Group;
 use lantian_store::{audit, org};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -149,7 +150,7 @@ pub(crate) async fn create(
     let rec = state
         .store()
         .write(move |c| {
-            let rec = subjects::insert(c, id, draft)?;
+            let rec = subjects::insert(c, Group::new(), id, draft)?;
             audit::record(
                 c,
                 &actor,
@@ -205,7 +206,7 @@ pub(crate) async fn update(
         .store()
         .write(move |c| {
             let before = subjects::get(c, id)?.ok_or(lantian_store::StoreError::NotFound)?;
-            let after = subjects::update(c, id, expected, draft)?;
+            let after = subjects::update(c, Group::new(), id, expected, draft)?;
             audit::record(
                 c,
                 &actor,

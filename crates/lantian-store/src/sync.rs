@@ -1,0 +1,295 @@
+//! The change log and the current state of synced entities.
+//!
+//! Every write that changes something a phone holds calls [`put`] or [`remove`] inside its
+//! transaction. Each appends a row to `changes` (its `seq` assigned by the single writer, so commit
+//! order is seq order), keeps `entities` (the current state, for snapshots) and keeps `scope_state`
+//! (per-scope count and wrapping hash sum, for checkpoints) up to date, all in the same transaction
+//! as the effect. A [`Group`] ties the changes of one write together: a pull page never splits it.
+
+use lantian_domain::sync::entity_hash;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::{StoreError, now_text};
+
+/// The changes of one write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group(i64);
+
+impl Group {
+    pub fn new() -> Group {
+        // Random, so a position in the log can be told apart from the same seq in a log that was
+        // restored from an older backup and then grew again.
+        let v = uuid::Uuid::new_v4().as_u64_pair().0 as i64;
+        Group(if v == 0 { 1 } else { v })
+    }
+    pub fn id(self) -> i64 {
+        self.0
+    }
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Group::new()
+    }
+}
+
+fn adjust_scope(
+    conn: &Connection,
+    scope: &str,
+    count_delta: i64,
+    hash_add: u64,
+    hash_sub: u64,
+) -> Result<(), StoreError> {
+    let (count, sum): (i64, i64) = conn
+        .query_row(
+            "SELECT count, checksum FROM scope_state WHERE scope = ?1",
+            [scope],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, 0));
+    // Wrapping arithmetic in Rust: SQLite would turn an overflowing integer into a float.
+    let sum = (sum as u64).wrapping_add(hash_add).wrapping_sub(hash_sub) as i64;
+    conn.execute(
+        "INSERT INTO scope_state (scope, count, checksum) VALUES (?1, ?2, ?3)
+         ON CONFLICT(scope) DO UPDATE SET count = excluded.count, checksum = excluded.checksum",
+        params![scope, count + count_delta, sum],
+    )?;
+    Ok(())
+}
+
+fn log(
+    conn: &Connection,
+    g: Group,
+    scope: &str,
+    entity: &str,
+    id: &str,
+    op: &str,
+    data: Option<&str>,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO changes (grp, scope, entity, entity_id, op, data, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![g.0, scope, entity, id, op, data, now_text()],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Records that `entity`/`id` now has `value`, in `scope`. If it was in another scope before, that
+/// scope gets a `remove` (a scope exit).
+pub fn put<T: Serialize>(
+    conn: &Connection,
+    g: Group,
+    scope: &str,
+    entity: &str,
+    id: &str,
+    value: &T,
+) -> Result<(), StoreError> {
+    let data = serde_json::to_string(value)?;
+    let hash = entity_hash(entity, id, &data);
+    let existing: Option<(i64, String, i64)> = conn
+        .query_row(
+            "SELECT id, scope, hash FROM entities WHERE entity = ?1 AND entity_id = ?2",
+            params![entity, id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    match existing {
+        Some((row, old_scope, old_hash)) => {
+            if old_scope != scope {
+                log(conn, g, &old_scope, entity, id, "remove", None)?;
+                adjust_scope(conn, &old_scope, -1, 0, old_hash as u64)?;
+                adjust_scope(conn, scope, 1, hash, 0)?;
+            } else {
+                adjust_scope(conn, scope, 0, hash, old_hash as u64)?;
+            }
+            let seq = log(conn, g, scope, entity, id, "put", Some(&data))?;
+            conn.execute(
+                "UPDATE entities SET scope = ?2, data = ?3, hash = ?4, seq = ?5 WHERE id = ?1",
+                params![row, scope, data, hash as i64, seq],
+            )?;
+        }
+        None => {
+            let seq = log(conn, g, scope, entity, id, "put", Some(&data))?;
+            conn.execute(
+                "INSERT INTO entities (entity, entity_id, scope, data, hash, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![entity, id, scope, data, hash as i64, seq],
+            )?;
+            adjust_scope(conn, scope, 1, hash, 0)?;
+        }
+    }
+    Ok(())
+}
+
+/// Records that `entity`/`id` is gone. A no-op if it was not synced.
+pub fn remove(conn: &Connection, g: Group, entity: &str, id: &str) -> Result<(), StoreError> {
+    let existing: Option<(i64, String, i64)> = conn
+        .query_row(
+            "SELECT id, scope, hash FROM entities WHERE entity = ?1 AND entity_id = ?2",
+            params![entity, id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    if let Some((row, scope, hash)) = existing {
+        log(conn, g, &scope, entity, id, "remove", None)?;
+        adjust_scope(conn, &scope, -1, 0, hash as u64)?;
+        conn.execute("DELETE FROM entities WHERE id = ?1", [row])?;
+    }
+    Ok(())
+}
+
+/// The newest seq in the log (0 if empty).
+pub fn head(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(
+        conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// Deletes changes older than `cutoff` (RFC 3339), always keeping the newest row. Returns how many
+/// went. Cursors that pointed before the oldest remaining change get a `cursor_too_old` reset.
+pub fn prune(conn: &Connection, cutoff: &str) -> Result<usize, StoreError> {
+    let head = head(conn)?;
+    Ok(conn.execute(
+        "DELETE FROM changes WHERE at < ?1 AND seq < ?2",
+        params![cutoff, head],
+    )?)
+}
+
+/// Emits the current state of every synced entity that existed before sync did (units, subjects,
+/// templates, campaigns), once. Runs at open, after migrations.
+pub(crate) fn backfill(conn: &Connection) -> Result<(), StoreError> {
+    let done = conn
+        .query_row(
+            "SELECT 1 FROM meta WHERE key = 'sync:backfilled'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if done {
+        return Ok(());
+    }
+    let g = Group::new();
+    let units: Vec<String> = {
+        let mut s = conn.prepare("SELECT code FROM units ORDER BY id")?;
+        s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+    };
+    for code in units {
+        if let Some(u) = crate::org::unit_by_code(conn, &code)? {
+            crate::org::publish_unit(conn, g, &u.unit)?;
+        }
+    }
+    for c in crate::org::campaigns(conn)? {
+        put(
+            conn,
+            g,
+            lantian_domain::sync::GLOBAL,
+            "campaign",
+            &c.code,
+            &c,
+        )?;
+    }
+    let templates: Vec<(String, u32)> = {
+        let mut s = conn.prepare("SELECT code, version FROM checklist_templates ORDER BY id")?;
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    for (code, version) in templates {
+        if let Some(t) = crate::templates::get(conn, &code, version)? {
+            crate::templates::publish_entity(conn, g, &t)?;
+        }
+    }
+    let subjects: Vec<String> = {
+        let mut s = conn.prepare("SELECT uuid FROM subjects ORDER BY id")?;
+        s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+    };
+    for id in subjects {
+        let uuid = uuid::Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if let Some(rec) = crate::subjects::get(conn, uuid)? {
+            crate::subjects::publish(conn, g, &rec.subject)?;
+        }
+    }
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('sync:backfilled', ?1)",
+        [now_text()],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incremental_scope_sums_equal_a_recount_after_puts_moves_and_removes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        crate::migrate_file(&path).expect("migrate");
+        let conn = Connection::open(&path).expect("open");
+        let g = Group::new();
+        for i in 0..20 {
+            put(
+                &conn,
+                g,
+                "unit:a",
+                "subject",
+                &i.to_string(),
+                &serde_json::json!({"v": i}),
+            )
+            .expect("put");
+        }
+        put(
+            &conn,
+            g,
+            "unit:a",
+            "subject",
+            "3",
+            &serde_json::json!({"v": "changed"}),
+        )
+        .expect("edit");
+        put(
+            &conn,
+            g,
+            "unit:b",
+            "subject",
+            "4",
+            &serde_json::json!({"v": 4}),
+        )
+        .expect("move");
+        remove(&conn, g, "subject", "5").expect("remove");
+        remove(&conn, g, "subject", "nothing").expect("no-op");
+        for scope in ["unit:a", "unit:b"] {
+            let mut stmt = conn
+                .prepare("SELECT entity, entity_id, data FROM entities WHERE scope = ?1")
+                .expect("prepare");
+            let rows: Vec<(String, String, String)> = stmt
+                .query_map([scope], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            let (n, sum) = lantian_domain::sync::scope_sum(
+                rows.iter()
+                    .map(|(e, i, d)| (e.as_str(), i.as_str(), d.as_str())),
+            );
+            let (count, checksum): (i64, i64) = conn
+                .query_row(
+                    "SELECT count, checksum FROM scope_state WHERE scope = ?1",
+                    [scope],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .expect("state");
+            assert_eq!((count as u64, checksum as u64), (n, sum), "{scope}");
+        }
+        // The move left a remove in the old scope.
+        let removes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM changes WHERE scope = 'unit:a' AND op = 'remove'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(removes, 2);
+    }
+}
