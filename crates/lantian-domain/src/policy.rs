@@ -23,10 +23,18 @@ pub enum Action {
     CreateSubject,
     UpdateSubject,
     RegisterClient,
+    /// Push and pull through the sync protocol.
+    Sync,
+    /// `inspection.submit` / `inspection.amend` / `draft.*`.
+    SubmitInspection,
+    /// `subject.propose`.
+    ProposeSubject,
+    /// `incident.report`.
+    ReportIncident,
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 12] = [
         Action::ReadUnit,
         Action::ReadCampaign,
         Action::ReadTemplate,
@@ -35,6 +43,10 @@ impl Action {
         Action::CreateSubject,
         Action::UpdateSubject,
         Action::RegisterClient,
+        Action::Sync,
+        Action::SubmitInspection,
+        Action::ProposeSubject,
+        Action::ReportIncident,
     ];
 }
 
@@ -43,18 +55,32 @@ impl Action {
 /// through proposals in the sync protocol, which a unit admin accepts.
 const GRANTS: &[(Role, &[Action])] = {
     use Action::*;
-    const READS: [Action; 5] = [
+    // Everyone reads reference data of their subtree, registers their app and syncs.
+    const READ: [Action; 6] = [
         ReadUnit,
         ReadCampaign,
         ReadTemplate,
         ReadSubject,
         RegisterClient,
+        Sync,
+    ];
+    // Those who inspect on site: officers, and the supervisors and assessors who check in person.
+    const FIELD: [Action; 9] = [
+        ReadUnit,
+        ReadCampaign,
+        ReadTemplate,
+        ReadSubject,
+        RegisterClient,
+        Sync,
+        SubmitInspection,
+        ProposeSubject,
+        ReportIncident,
     ];
     &[
-        (Role::Inspector, &READS),
-        (Role::Supervisor, &READS),
-        (Role::Assessor, &READS),
-        (Role::Viewer, &READS),
+        (Role::Inspector, &FIELD),
+        (Role::Supervisor, &FIELD),
+        (Role::Assessor, &FIELD),
+        (Role::Viewer, &READ),
         (
             Role::UnitAdmin,
             &[
@@ -63,6 +89,7 @@ const GRANTS: &[(Role, &[Action])] = {
                 ReadTemplate,
                 ReadSubject,
                 RegisterClient,
+                Sync,
                 CreateSubject,
                 UpdateSubject,
             ],
@@ -75,9 +102,13 @@ const GRANTS: &[(Role, &[Action])] = {
                 ReadTemplate,
                 ReadSubject,
                 RegisterClient,
+                Sync,
                 CreateSubject,
                 UpdateSubject,
                 PublishTemplate,
+                SubmitInspection,
+                ProposeSubject,
+                ReportIncident,
             ],
         ),
     ]

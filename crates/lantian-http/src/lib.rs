@@ -36,6 +36,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter};
 use lantian_store::Store;
+use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -58,6 +59,8 @@ pub struct HttpConfig {
     pub peer_attempts: Limit,
     /// Password hashes computed at once; the rest wait. Keeps argon2 from taking every core.
     pub hash_concurrency: usize,
+    /// Soft byte budget of one pull page (a page never splits one write's changes).
+    pub pull_page_bytes: usize,
 }
 
 impl Default for HttpConfig {
@@ -76,6 +79,7 @@ impl Default for HttpConfig {
                 window: Duration::from_secs(60),
             },
             hash_concurrency: 2,
+            pull_page_bytes: 1024 * 1024,
         }
     }
 }
@@ -217,6 +221,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::from_fn(error::localize))
+        .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

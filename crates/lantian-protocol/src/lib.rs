@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`error`] — the one JSON error shape and the table of stable error codes.
 //! - [`auth`] — login, refresh, logout, client registration.
+//! - [`sync`] — push, pull and status of the offline sync protocol.
 //! - [`reference`] — units, subjects and templates as the API reads and writes them.
 //!
 //! Every request type refuses unknown fields: a misspelt field is an error, never silently dropped.
@@ -12,6 +13,7 @@
 pub mod auth;
 pub mod error;
 pub mod reference;
+pub mod sync;
 
 /// Version of the HTTP API, sent in the `Lantian-Api` response header.
 pub const API_VERSION: &str = "1";

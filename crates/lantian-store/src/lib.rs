@@ -22,6 +22,8 @@ mod error;
 pub mod identity;
 mod migrate;
 pub mod org;
+pub mod pull;
+pub mod push;
 mod readers;
 pub mod seed;
 pub mod subjects;

@@ -28,6 +28,10 @@ pub struct Config {
     /// Password hashes computed at once; 0 = half the cores (at least 1), which leaves the other
     /// half to every other request during a burst of logins.
     pub password_hash_concurrency: usize,
+    /// Soft byte budget of one sync pull page.
+    pub pull_page_bytes: usize,
+    /// How long the change log keeps removals and old changes; older cursors get a reset.
+    pub tombstone_retention_days: u64,
     pub login: LoginLimits,
 }
 
@@ -63,6 +67,8 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             password_hash_concurrency: 0,
+            pull_page_bytes: 1024 * 1024,
+            tombstone_retention_days: 90,
             login: LoginLimits::default(),
         }
     }
@@ -106,6 +112,7 @@ impl Config {
                 0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
                 n => n,
             },
+            pull_page_bytes: self.pull_page_bytes.max(16 * 1024),
         }
     }
 }

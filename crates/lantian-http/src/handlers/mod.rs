@@ -4,6 +4,7 @@ mod auth;
 mod health;
 mod reference;
 mod subjects;
+mod sync;
 
 use axum::http::Method;
 
@@ -43,4 +44,8 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .on(Method::POST, "/v1/subjects", subjects::create)
         .on(Method::GET, "/v1/subjects/{id}", subjects::get)
         .on(Method::PUT, "/v1/subjects/{id}", subjects::update)
+        .on(Method::HEAD, "/v1/sync", sync::preflight)
+        .on(Method::POST, "/v1/sync/push", sync::push)
+        .on(Method::POST, "/v1/sync/pull", sync::pull)
+        .on(Method::GET, "/v1/sync/status", sync::status)
 }

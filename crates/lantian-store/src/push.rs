@@ -1,0 +1,852 @@
+//! Applying a push: an ordered batch of mutations from one client, in one savepoint of the
+//! writer's transaction (so concurrent pushes of one client are serialised and never apply twice).
+//!
+//! Per client the server keeps `last_mutation_id`, updated with each mutation's effect:
+//! - `mid <= last`: a replay. Same name and arguments: answered from the record, nothing applied.
+//!   Different arguments under a used id: reported as `mismatch`, never applied.
+//! - `mid == last + 1`: applied in a nested savepoint. A permanent failure (validation,
+//!   authorization, unknown mutation) rolls back its effect, is recorded as `rejected` with a code,
+//!   synced down to the officer, and still advances `last`: one bad record never blocks the queue.
+//! - `mid > last + 1`: a gap. The batch stops; the client resends from `last + 1`.
+//!
+//! A transient failure (busy, disk full) or a server fault fails the whole push: nothing of it is
+//! committed, the client retries the same batch.
+
+use chrono::{DateTime, Utc};
+use lantian_domain::ValidationError;
+use lantian_domain::inspection::{
+    self, AmendmentView, InspectionScore, InspectionView, ItemResult, LocationFix, MediaState,
+};
+use lantian_domain::mutation::{self, Command};
+use lantian_domain::policy::{Action, Decision, decide};
+use lantian_domain::unit::relation;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::identity::UserRecord;
+use crate::sync::{self, Group};
+use crate::{StoreError, audit, org, parse_time, sha256_hex, subjects, templates};
+
+/// A mutation as pushed.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub mid: i64,
+    pub name: String,
+    pub args: serde_json::Value,
+    pub device_time: DateTime<Utc>,
+}
+
+/// Who pushes, from which install, when.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub user: UserRecord,
+    pub client_row: i64,
+    pub client_id: Uuid,
+    pub received_at: DateTime<Utc>,
+    /// Device clock minus server clock, from the push's `sent_at`.
+    pub clock_offset_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Applied,
+    Rejected,
+    /// A used mutation id came with other arguments: not applied.
+    Mismatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub mid: i64,
+    pub status: Status,
+    /// Answered from the record of an earlier push.
+    pub duplicate: bool,
+    pub code: Option<String>,
+    pub field: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub last_mutation_id: i64,
+    pub results: Vec<Report>,
+    /// Set when the batch stopped at a gap: the id the server expects next.
+    pub gap_expected: Option<i64>,
+}
+
+/// Why a mutation did not apply.
+enum Failure {
+    /// Permanent: recorded as rejected.
+    Reject(ValidationError),
+    /// Transient or a server fault: the whole push fails.
+    Abort(StoreError),
+}
+
+impl From<ValidationError> for Failure {
+    fn from(e: ValidationError) -> Self {
+        Failure::Reject(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(v) => Failure::Reject(v),
+            StoreError::Conflict(code) => Failure::Reject(ValidationError::new(code, "args", code)),
+            StoreError::NotFound => {
+                Failure::Reject(ValidationError::new("not_found", "args", "not found"))
+            }
+            other => Failure::Abort(other),
+        }
+    }
+}
+
+fn reject(code: &'static str, field: &str, message: impl Into<String>) -> Failure {
+    Failure::Reject(ValidationError::new(code, field, message))
+}
+
+fn args_hash(name: &str, args: &serde_json::Value) -> String {
+    sha256_hex(format!("{name}\n{args}").as_bytes())
+}
+
+fn time_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The registered client `client_id` of `user_id`: (row id, last_mutation_id).
+pub fn client(
+    conn: &Connection,
+    client_id: Uuid,
+    user_id: i64,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT id, last_mutation_id FROM clients WHERE client_id = ?1 AND user_id = ?2",
+            params![client_id.to_string(), user_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// Applies a push. Must run inside the writer.
+pub fn push(
+    conn: &Connection,
+    ctx: &Context,
+    mutations: &[Incoming],
+) -> Result<Outcome, StoreError> {
+    let mut last: i64 = conn.query_row(
+        "SELECT last_mutation_id FROM clients WHERE id = ?1",
+        [ctx.client_row],
+        |r| r.get(0),
+    )?;
+    let mut results = Vec::with_capacity(mutations.len());
+    let mut gap_expected = None;
+    for m in mutations {
+        let hash = args_hash(&m.name, &m.args);
+        if m.mid <= last {
+            results.push(replay(conn, ctx.client_row, m.mid, &hash)?);
+            continue;
+        }
+        if m.mid != last + 1 {
+            gap_expected = Some(last + 1);
+            break;
+        }
+        conn.execute_batch("SAVEPOINT mutation")?;
+        let g = Group::new();
+        let applied = mutation::parse(&m.name, &m.args)
+            .map_err(Failure::Reject)
+            .and_then(|cmd| apply(conn, ctx, g, m, cmd));
+        let report = match applied {
+            Ok(()) => {
+                conn.execute_batch("RELEASE mutation")?;
+                record(conn, ctx, m, &hash, None)?;
+                Report {
+                    mid: m.mid,
+                    status: Status::Applied,
+                    duplicate: false,
+                    code: None,
+                    field: None,
+                    message: None,
+                }
+            }
+            Err(Failure::Reject(e)) => {
+                conn.execute_batch("ROLLBACK TO mutation; RELEASE mutation")?;
+                record(conn, ctx, m, &hash, Some(&e))?;
+                // The officer's device learns of the rejection through pull.
+                sync::put(
+                    conn,
+                    Group::new(),
+                    &lantian_domain::sync::user_scope(ctx.user.uuid),
+                    "mutation_result",
+                    &format!("{}:{}", ctx.client_id, m.mid),
+                    &serde_json::json!({
+                        "client_id": ctx.client_id, "mid": m.mid, "name": m.name, "status": "rejected",
+                        "code": e.code, "field": e.field, "message": e.message,
+                    }),
+                )?;
+                Report {
+                    mid: m.mid,
+                    status: Status::Rejected,
+                    duplicate: false,
+                    code: Some(e.code.to_owned()),
+                    field: Some(e.field),
+                    message: Some(e.message),
+                }
+            }
+            Err(Failure::Abort(e)) => {
+                conn.execute_batch("ROLLBACK TO mutation; RELEASE mutation")?;
+                return Err(e);
+            }
+        };
+        last = m.mid;
+        conn.execute(
+            "UPDATE clients SET last_mutation_id = ?2 WHERE id = ?1",
+            params![ctx.client_row, last],
+        )?;
+        results.push(report);
+    }
+    Ok(Outcome {
+        last_mutation_id: last,
+        results,
+        gap_expected,
+    })
+}
+
+fn replay(conn: &Connection, client_row: i64, mid: i64, hash: &str) -> Result<Report, StoreError> {
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = conn
+        .query_row(
+            "SELECT args_hash, status, code, field, message FROM mutations WHERE client_row = ?1 AND mid = ?2",
+            params![client_row, mid],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    Ok(match row {
+        Some((stored, status, code, field, message)) if stored == hash => Report {
+            mid,
+            status: if status == "applied" {
+                Status::Applied
+            } else {
+                Status::Rejected
+            },
+            duplicate: true,
+            code,
+            field,
+            message,
+        },
+        _ => Report {
+            mid,
+            status: Status::Mismatch,
+            duplicate: true,
+            code: Some("mutation_id_reused".into()),
+            field: Some("mid".into()),
+            message: Some(
+                "this mutation id was already used for a different mutation; nothing was applied"
+                    .into(),
+            ),
+        },
+    })
+}
+
+fn record(
+    conn: &Connection,
+    ctx: &Context,
+    m: &Incoming,
+    hash: &str,
+    rejection: Option<&ValidationError>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO mutations (client_row, mid, name, args_hash, status, code, field, message, device_time, applied_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            ctx.client_row,
+            m.mid,
+            m.name,
+            hash,
+            if rejection.is_some() { "rejected" } else { "applied" },
+            rejection.map(|e| e.code),
+            rejection.map(|e| e.field.as_str()),
+            rejection.map(|e| e.message.as_str()),
+            time_text(m.device_time),
+            time_text(ctx.received_at),
+        ],
+    )?;
+    Ok(())
+}
+
+fn may(ctx: &Context, action: Action, unit_path: &[String]) -> Result<(), Failure> {
+    match decide(
+        ctx.user.role,
+        action,
+        relation(&ctx.user.unit_path, unit_path),
+    ) {
+        Decision::Allow => Ok(()),
+        Decision::Forbidden => Err(reject("forbidden", "name", "your role may not do this")),
+        Decision::NotFound => Err(reject("not_found", "args", "no such object")),
+    }
+}
+
+fn apply(
+    conn: &Connection,
+    ctx: &Context,
+    g: Group,
+    m: &Incoming,
+    cmd: Command,
+) -> Result<(), Failure> {
+    match cmd {
+        Command::SubmitInspection(s) => submit(conn, ctx, g, m, *s),
+        Command::AmendInspection(a) => amend(conn, ctx, g, m, *a),
+        Command::SaveDraft(d) => {
+            may(ctx, Action::SubmitInspection, &ctx.user.unit_path)?;
+            let data = d.data.to_string();
+            if data.len() > 64 * 1024 {
+                return Err(reject(
+                    "draft_too_large",
+                    "data",
+                    "a draft is at most 64 KiB of JSON",
+                ));
+            }
+            let owner: Option<(i64, i64)> = conn
+                .query_row(
+                    "SELECT owner_client, user_id FROM drafts WHERE uuid = ?1",
+                    [d.draft_id.to_string()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(StoreError::from)?;
+            match owner {
+                Some((client, user)) if client != ctx.client_row || user != ctx.user.id => {
+                    return Err(reject(
+                        "draft_owned_by_other_client",
+                        "draft_id",
+                        "this draft belongs to another install",
+                    ));
+                }
+                Some(_) => {
+                    conn.execute(
+                        "UPDATE drafts SET data = ?2, updated_at = ?3 WHERE uuid = ?1",
+                        params![d.draft_id.to_string(), data, time_text(ctx.received_at)],
+                    )
+                    .map_err(StoreError::from)?;
+                }
+                None => {
+                    conn.execute(
+                        "INSERT INTO drafts (uuid, user_id, owner_client, data, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![d.draft_id.to_string(), ctx.user.id, ctx.client_row, data, time_text(ctx.received_at)],
+                    )
+                    .map_err(StoreError::from)?;
+                }
+            }
+            let view = serde_json::json!({"id": d.draft_id, "client_id": ctx.client_id, "data": d.data, "saved_at": time_text(m.device_time)});
+            sync::put(
+                conn,
+                g,
+                &lantian_domain::sync::user_scope(ctx.user.uuid),
+                "draft",
+                &d.draft_id.to_string(),
+                &view,
+            )?;
+            Ok(())
+        }
+        Command::DiscardDraft(d) => {
+            let owner: Option<i64> = conn
+                .query_row(
+                    "SELECT owner_client FROM drafts WHERE uuid = ?1 AND user_id = ?2",
+                    params![d.draft_id.to_string(), ctx.user.id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(StoreError::from)?;
+            match owner {
+                None => Err(reject("draft_not_found", "draft_id", "no such draft")),
+                Some(c) if c != ctx.client_row => Err(reject(
+                    "draft_owned_by_other_client",
+                    "draft_id",
+                    "this draft belongs to another install",
+                )),
+                Some(_) => {
+                    conn.execute(
+                        "DELETE FROM drafts WHERE uuid = ?1",
+                        [d.draft_id.to_string()],
+                    )
+                    .map_err(StoreError::from)?;
+                    sync::remove(conn, g, "draft", &d.draft_id.to_string())?;
+                    Ok(())
+                }
+            }
+        }
+        Command::ProposeSubject(p) => {
+            let draft = p.subject.clone().into_draft()?;
+            let unit = org::unit_by_code(conn, &draft.unit)?
+                .ok_or_else(|| reject("not_found", "subject.unit", "no such unit"))?;
+            may(ctx, Action::ProposeSubject, &unit.unit.path)?;
+            let exists = conn
+                .query_row(
+                    "SELECT 1 FROM subject_proposals WHERE uuid = ?1",
+                    [p.proposal_id.to_string()],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(StoreError::from)?
+                .is_some();
+            if exists {
+                return Err(reject(
+                    "proposal_exists",
+                    "proposal_id",
+                    "a proposal with this id exists",
+                ));
+            }
+            conn.execute(
+                "INSERT INTO subject_proposals (uuid, user_id, unit_id, fields, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    p.proposal_id.to_string(),
+                    ctx.user.id,
+                    unit.id,
+                    serde_json::to_string(&p.subject).map_err(StoreError::from)?,
+                    time_text(ctx.received_at)
+                ],
+            )
+            .map_err(StoreError::from)?;
+            let view = serde_json::json!({"id": p.proposal_id, "subject": p.subject, "status": "proposed"});
+            sync::put(
+                conn,
+                g,
+                &lantian_domain::sync::user_scope(ctx.user.uuid),
+                "proposal",
+                &p.proposal_id.to_string(),
+                &view,
+            )?;
+            audit::record(
+                conn,
+                &ctx.user.uuid.to_string(),
+                "subject.propose",
+                "proposal",
+                &p.proposal_id.to_string(),
+                None,
+                Some(audit::object_hash(&view)?),
+            )?;
+            Ok(())
+        }
+        Command::ReportIncident(i) => {
+            may(ctx, Action::ReportIncident, &ctx.user.unit_path)?;
+            i.location.validate()?;
+            let len = i.description.trim().chars().count();
+            if len == 0 || len > 4000 || i.photos.len() > 20 {
+                return Err(reject(
+                    "incident_invalid",
+                    "description",
+                    "a description of 1 to 4000 characters and at most 20 photos",
+                ));
+            }
+            let exists = conn
+                .query_row(
+                    "SELECT 1 FROM incidents WHERE uuid = ?1",
+                    [i.incident_id.to_string()],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(StoreError::from)?
+                .is_some();
+            if exists {
+                return Err(reject(
+                    "incident_exists",
+                    "incident_id",
+                    "an incident with this id exists",
+                ));
+            }
+            let unit = org::unit_by_code(conn, &ctx.user.unit)?.ok_or(StoreError::NotFound)?;
+            let occurred =
+                inspection::occurred_at(m.device_time, i.location.gps_time, ctx.clock_offset_ms);
+            conn.execute(
+                "INSERT INTO incidents (uuid, user_id, unit_id, category, description, location, photos, device_time, occurred_at, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    i.incident_id.to_string(),
+                    ctx.user.id,
+                    unit.id,
+                    serde_json::to_value(i.category).map_err(StoreError::from)?.as_str().unwrap_or("other"),
+                    i.description,
+                    serde_json::to_string(&i.location).map_err(StoreError::from)?,
+                    serde_json::to_string(&i.photos).map_err(StoreError::from)?,
+                    time_text(m.device_time),
+                    time_text(occurred),
+                    time_text(ctx.received_at)
+                ],
+            )
+            .map_err(StoreError::from)?;
+            let view = serde_json::json!({"id": i.incident_id, "category": i.category, "description": i.description,
+                                          "location": i.location, "photos": i.photos, "occurred_at": time_text(occurred), "unit": ctx.user.unit});
+            sync::put(
+                conn,
+                g,
+                &lantian_domain::sync::user_scope(ctx.user.uuid),
+                "incident",
+                &i.incident_id.to_string(),
+                &view,
+            )?;
+            audit::record(
+                conn,
+                &ctx.user.uuid.to_string(),
+                "incident.report",
+                "incident",
+                &i.incident_id.to_string(),
+                None,
+                Some(audit::object_hash(&view)?),
+            )?;
+            Ok(())
+        }
+    }
+}
+
+fn submit(
+    conn: &Connection,
+    ctx: &Context,
+    g: Group,
+    m: &Incoming,
+    s: mutation::InspectionSubmit,
+) -> Result<(), Failure> {
+    let subject = subjects::get(conn, s.subject_id)?
+        .ok_or_else(|| reject("subject_not_found", "subject_id", "no such subject"))?;
+    may(ctx, Action::SubmitInspection, &subject.unit_path).map_err(|f| match f {
+        Failure::Reject(e) if e.code == "not_found" => {
+            reject("subject_not_found", "subject_id", "no such subject")
+        }
+        other => other,
+    })?;
+    let template = templates::get(conn, &s.template.code, s.template.version)?
+        .ok_or_else(|| reject("template_unknown", "template", "no such template version"))?;
+    s.location.validate()?;
+    if s.notes.as_ref().is_some_and(|n| n.chars().count() > 4000) {
+        return Err(reject(
+            "notes_too_long",
+            "notes",
+            "notes are at most 4000 characters",
+        ));
+    }
+    let score = inspection::evaluate(&template, &subject.subject.attributes, &s.results)?;
+    let photos = inspection::expected_photos(&s.results, s.signature_photo_id)?;
+    let exists = conn
+        .query_row(
+            "SELECT 1 FROM inspections WHERE uuid = ?1",
+            [s.inspection_id.to_string()],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(StoreError::from)?
+        .is_some();
+    if exists {
+        return Err(reject(
+            "inspection_exists",
+            "inspection_id",
+            "an inspection with this id exists",
+        ));
+    }
+    let occurred = inspection::occurred_at(m.device_time, s.location.gps_time, ctx.clock_offset_ms);
+    let mut flags = Vec::new();
+    if ctx.clock_offset_ms.abs() > inspection::CLOCK_SKEW_FLAG_MS {
+        flags.push("clock_skew".to_owned());
+    }
+    if s.location.mock {
+        flags.push("mock_location".to_owned());
+    }
+    if occurred > ctx.received_at + chrono::Duration::minutes(5) {
+        flags.push("occurred_in_future".to_owned());
+    }
+    let unit = org::unit_by_code(conn, &subject.subject.unit)?.ok_or(StoreError::NotFound)?;
+    let photo_ids: Vec<Uuid> = photos.iter().map(|(p, _)| *p).collect();
+    let json = |v: &dyn erased::Json| v.to_json();
+    conn.execute(
+        "INSERT INTO inspections (uuid, user_id, client_row, mid, subject_id, unit_id, template_code, template_version, results, notes,
+             location, signature_photo, expected_photos, started_at, device_time, gps_time, received_at, clock_offset_ms, occurred_at,
+             score_earned, score_possible, failed_items, critical_failed, compliant, flags, media_state)
+         SELECT ?1, ?2, ?3, ?4, s.id, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25
+         FROM subjects s WHERE s.uuid = ?26",
+        params![
+            s.inspection_id.to_string(),
+            ctx.user.id,
+            ctx.client_row,
+            m.mid,
+            unit.id,
+            s.template.code,
+            s.template.version,
+            json(&s.results)?,
+            s.notes,
+            json(&s.location)?,
+            s.signature_photo_id.to_string(),
+            json(&photo_ids)?,
+            s.started_at.map(time_text),
+            time_text(m.device_time),
+            s.location.gps_time.map(time_text),
+            time_text(ctx.received_at),
+            ctx.clock_offset_ms,
+            time_text(occurred),
+            score.earned,
+            score.possible,
+            json(&score.failed)?,
+            json(&score.critical_failed)?,
+            score.compliant,
+            json(&flags)?,
+            "awaiting_media",
+            s.subject_id.to_string(),
+        ],
+    )
+    .map_err(StoreError::from)?;
+    let view = load_view(conn, s.inspection_id)?;
+    sync::put(
+        conn,
+        g,
+        &lantian_domain::sync::user_scope(ctx.user.uuid),
+        "inspection",
+        &s.inspection_id.to_string(),
+        &view,
+    )?;
+    audit::record(
+        conn,
+        &ctx.user.uuid.to_string(),
+        "inspection.submit",
+        "inspection",
+        &s.inspection_id.to_string(),
+        None,
+        Some(audit::object_hash(&view)?),
+    )?;
+    Ok(())
+}
+
+fn amend(
+    conn: &Connection,
+    ctx: &Context,
+    g: Group,
+    m: &Incoming,
+    a: mutation::InspectionAmend,
+) -> Result<(), Failure> {
+    let row: Option<(i64, i64, String, u32, i64, String, String)> = conn
+        .query_row(
+            "SELECT i.id, i.user_id, i.template_code, i.template_version, i.current_version, i.review_state, s.uuid
+             FROM inspections i JOIN subjects s ON s.id = i.subject_id WHERE i.uuid = ?1",
+            [a.inspection_id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+        )
+        .optional()
+        .map_err(StoreError::from)?;
+    let Some((row_id, author, code, version, current, review_state, subject_uuid)) = row else {
+        return Err(reject(
+            "inspection_not_found",
+            "inspection_id",
+            "no such inspection",
+        ));
+    };
+    if author != ctx.user.id {
+        return Err(reject(
+            "inspection_not_found",
+            "inspection_id",
+            "no such inspection",
+        ));
+    }
+    if matches!(review_state.as_str(), "approved" | "rejected") {
+        return Err(reject(
+            "inspection_final",
+            "inspection_id",
+            "the inspection has a final review decision; it can no longer be amended",
+        ));
+    }
+    let base = i64::from(a.base_version);
+    if base < 1 || base > current {
+        return Err(reject(
+            "base_version_invalid",
+            "base_version",
+            format!("base_version must be 1 to {current}"),
+        ));
+    }
+    if a.reason.trim().is_empty() || a.reason.chars().count() > 2000 {
+        return Err(reject(
+            "reason_required",
+            "reason",
+            "an amendment needs a reason (at most 2000 characters)",
+        ));
+    }
+    let template = templates::get(conn, &code, version)?.ok_or(StoreError::NotFound)?;
+    let subject_id =
+        Uuid::parse_str(&subject_uuid).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let subject = subjects::get(conn, subject_id)?.ok_or(StoreError::NotFound)?;
+    let score = inspection::evaluate(&template, &subject.subject.attributes, &a.results)?;
+    let json = |v: &dyn erased::Json| v.to_json();
+    let new_version = current + 1;
+    conn.execute(
+        "INSERT INTO inspection_amendments (inspection_id, version, base_version, stale, results, notes, reason, score_earned, score_possible,
+             failed_items, critical_failed, compliant, client_row, mid, device_time, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        params![
+            row_id,
+            new_version,
+            base,
+            base != current,
+            json(&a.results)?,
+            a.notes,
+            a.reason,
+            score.earned,
+            score.possible,
+            json(&score.failed)?,
+            json(&score.critical_failed)?,
+            score.compliant,
+            ctx.client_row,
+            m.mid,
+            time_text(m.device_time),
+            time_text(ctx.received_at)
+        ],
+    )
+    .map_err(StoreError::from)?;
+    conn.execute(
+        "UPDATE inspections SET current_version = ?2 WHERE id = ?1",
+        params![row_id, new_version],
+    )
+    .map_err(StoreError::from)?;
+    let view = load_view(conn, a.inspection_id)?;
+    sync::put(
+        conn,
+        g,
+        &lantian_domain::sync::user_scope(ctx.user.uuid),
+        "inspection",
+        &a.inspection_id.to_string(),
+        &view,
+    )?;
+    audit::record(
+        conn,
+        &ctx.user.uuid.to_string(),
+        "inspection.amend",
+        "inspection",
+        &a.inspection_id.to_string(),
+        None,
+        Some(audit::object_hash(&view)?),
+    )?;
+    Ok(())
+}
+
+/// Serialising helper so the long parameter lists above stay readable.
+mod erased {
+    pub trait Json {
+        fn to_json(&self) -> Result<String, crate::StoreError>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> Result<String, crate::StoreError> {
+            Ok(serde_json::to_string(self)?)
+        }
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    Ok(serde_json::from_str(s)?)
+}
+
+/// The synced view of an inspection, with its amendments.
+pub fn load_view(conn: &Connection, id: Uuid) -> Result<InspectionView, StoreError> {
+    let mut v = conn.query_row(
+        "SELECT i.id, us.uuid, s.uuid, u.code, i.template_code, i.template_version, i.results, i.notes, i.location,
+                i.signature_photo, i.expected_photos, i.device_time, i.received_at, i.clock_offset_ms, i.occurred_at,
+                i.score_earned, i.score_possible, i.failed_items, i.critical_failed, i.compliant, i.flags, i.current_version,
+                i.media_state, i.review_state
+         FROM inspections i JOIN users us ON us.id = i.user_id JOIN subjects s ON s.id = i.subject_id JOIN units u ON u.id = i.unit_id
+         WHERE i.uuid = ?1",
+        [id.to_string()],
+        |r| {
+            let text = |i: usize| r.get::<_, String>(i);
+            Ok((
+                r.get::<_, i64>(0)?,
+                [text(1)?, text(2)?, text(3)?, text(4)?],
+                r.get::<_, u32>(5)?,
+                [text(6)?, text(8)?, text(9)?, text(10)?, text(11)?, text(12)?, text(14)?, text(17)?, text(18)?, text(20)?, text(22)?, text(23)?],
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, i64>(13)?,
+                (r.get::<_, u32>(15)?, r.get::<_, u32>(16)?, r.get::<_, bool>(19)?, r.get::<_, u32>(21)?),
+            ))
+        },
+    )
+    .map(|(row, ids, tv, t, notes, offset, (earned, possible, compliant, version))| -> Result<(i64, InspectionView), StoreError> {
+        let uuid = |s: &str| Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(e.to_string()));
+        Ok((
+            row,
+            InspectionView {
+                id,
+                author: uuid(&ids[0])?,
+                subject_id: uuid(&ids[1])?,
+                unit: ids[2].clone(),
+                template: inspection::TemplateRef { code: ids[3].clone(), version: tv },
+                results: parse_json::<Vec<ItemResult>>(&t[0])?,
+                notes,
+                location: parse_json::<LocationFix>(&t[1])?,
+                signature_photo_id: uuid(&t[2])?,
+                expected_photos: parse_json(&t[3])?,
+                device_time: parse_time(&t[4])?,
+                received_at: parse_time(&t[5])?,
+                clock_offset_ms: offset,
+                occurred_at: parse_time(&t[6])?,
+                score: InspectionScore { earned, possible, failed: parse_json(&t[7])?, critical_failed: parse_json(&t[8])?, compliant },
+                flags: parse_json(&t[9])?,
+                version,
+                amendments: Vec::new(),
+                media_state: if t[10] == "complete" { MediaState::Complete } else { MediaState::AwaitingMedia },
+                review_state: t[11].clone(),
+            },
+        ))
+    })??;
+    let (row, ref mut view) = v;
+    let mut stmt = conn.prepare(
+        "SELECT version, base_version, stale, results, notes, reason, score_earned, score_possible, failed_items, critical_failed,
+                compliant, received_at
+         FROM inspection_amendments WHERE inspection_id = ?1 ORDER BY version",
+    )?;
+    let rows = stmt.query_map([row], |r| {
+        Ok((
+            (
+                r.get::<_, u32>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, bool>(2)?,
+            ),
+            (
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+            ),
+            (
+                r.get::<_, u32>(6)?,
+                r.get::<_, u32>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, String>(9)?,
+                r.get::<_, bool>(10)?,
+            ),
+            r.get::<_, String>(11)?,
+        ))
+    })?;
+    for a in rows {
+        let (
+            (version, base_version, stale),
+            (results, notes, reason),
+            (earned, possible, failed, critical, compliant),
+            received,
+        ) = a?;
+        view.amendments.push(AmendmentView {
+            version,
+            base_version,
+            stale,
+            results: parse_json(&results)?,
+            notes,
+            reason,
+            score: InspectionScore {
+                earned,
+                possible,
+                failed: parse_json(&failed)?,
+                critical_failed: parse_json(&critical)?,
+                compliant,
+            },
+            received_at: parse_time(&received)?,
+        });
+    }
+    Ok(v.1)
+}
