@@ -7,3 +7,4 @@ mod lifecycle;
 mod policy;
 mod spec;
 mod subjects;
+mod sync;

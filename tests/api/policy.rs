@@ -83,6 +83,9 @@ const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
         [403, 403, 403, 403, 201, 403],
     ),
     ("POST", "/v1/clients", [201, 201, 201, 201, 201, 201]),
+    ("POST", "/v1/sync/push", [200, 200, 200, 200, 200, 200]),
+    ("POST", "/v1/sync/pull", [200, 200, 200, 200, 200, 200]),
+    ("GET", "/v1/sync/status", [200, 200, 200, 200, 200, 200]),
 ];
 
 /// Routes that need no token.
@@ -93,6 +96,7 @@ const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/auth/login"),
     ("POST", "/v1/auth/refresh"),
     ("POST", "/v1/auth/logout"),
+    ("HEAD", "/v1/sync"),
 ];
 
 fn restaurant_fields(unit: &str) -> Value {
@@ -158,75 +162,115 @@ async fn call(
             .map(|(_, id)| *id)
             .expect("object per relation")
     };
-    let (m, path, body, if_match): (Method, String, Option<Value>, Option<String>) =
-        match (method, route) {
-            ("GET", "/v1/units/{code}") => (
-                Method::GET,
-                format!("/v1/units/{}", rel.expect("rel").unit()),
-                None,
-                None,
-            ),
-            ("GET", "/v1/subjects?unit") => (
-                Method::GET,
-                format!("/v1/subjects?unit={}", rel.expect("rel").unit()),
-                None,
-                None,
-            ),
-            ("GET", "/v1/subjects/{id}") => (
-                Method::GET,
-                format!("/v1/subjects/{}", id_of(rel.expect("rel"))),
-                None,
-                None,
-            ),
-            ("PUT", "/v1/subjects/{id}") => {
-                let r = rel.expect("rel");
-                let v = version_of(app, id_of(r)).await;
-                (
-                    Method::PUT,
-                    format!("/v1/subjects/{}", id_of(r)),
-                    Some(restaurant_fields(r.unit())),
-                    Some(format!("\"{v}\"")),
-                )
+    let (m, path, body, if_match): (Method, String, Option<Value>, Option<String>) = match (
+        method, route,
+    ) {
+        ("GET", "/v1/units/{code}") => (
+            Method::GET,
+            format!("/v1/units/{}", rel.expect("rel").unit()),
+            None,
+            None,
+        ),
+        ("GET", "/v1/subjects?unit") => (
+            Method::GET,
+            format!("/v1/subjects?unit={}", rel.expect("rel").unit()),
+            None,
+            None,
+        ),
+        ("GET", "/v1/subjects/{id}") => (
+            Method::GET,
+            format!("/v1/subjects/{}", id_of(rel.expect("rel"))),
+            None,
+            None,
+        ),
+        ("PUT", "/v1/subjects/{id}") => {
+            let r = rel.expect("rel");
+            let v = version_of(app, id_of(r)).await;
+            (
+                Method::PUT,
+                format!("/v1/subjects/{}", id_of(r)),
+                Some(restaurant_fields(r.unit())),
+                Some(format!("\"{v}\"")),
+            )
+        }
+        ("POST", "/v1/subjects") => (
+            Method::POST,
+            "/v1/subjects".into(),
+            Some(restaurant_fields(rel.expect("rel").unit())),
+            None,
+        ),
+        ("GET", "/v1/campaigns/{code}") => (
+            Method::GET,
+            "/v1/campaigns/autumn-winter-2019".into(),
+            None,
+            None,
+        ),
+        ("GET", "/v1/templates/{code}/versions") => (
+            Method::GET,
+            "/v1/templates/restaurant/versions".into(),
+            None,
+            None,
+        ),
+        ("GET", "/v1/templates/{code}/versions/{version}") => (
+            Method::GET,
+            "/v1/templates/restaurant/versions/1".into(),
+            None,
+            None,
+        ),
+        ("POST", "/v1/templates/{code}/versions") => (
+            Method::POST,
+            "/v1/templates/bare_land/versions".into(),
+            Some(template_draft()),
+            None,
+        ),
+        ("POST", "/v1/clients") => (
+            Method::POST,
+            "/v1/clients".into(),
+            Some(json!({"client_id": Uuid::now_v7(), "app_version": "1.0.0"})),
+            None,
+        ),
+        ("POST", "/v1/sync/push") | ("POST", "/v1/sync/pull") | ("GET", "/v1/sync/status") => {
+            // Sync needs an install registered by the caller.
+            let client_id = Uuid::now_v7();
+            if token.is_some() {
+                let reg = app
+                    .request(
+                        Method::POST,
+                        "/v1/clients",
+                        token,
+                        Some(json!({"client_id": client_id, "app_version": "1"})),
+                        &[],
+                    )
+                    .await;
+                assert_eq!(reg.status, StatusCode::CREATED);
             }
-            ("POST", "/v1/subjects") => (
-                Method::POST,
-                "/v1/subjects".into(),
-                Some(restaurant_fields(rel.expect("rel").unit())),
-                None,
-            ),
-            ("GET", "/v1/campaigns/{code}") => (
-                Method::GET,
-                "/v1/campaigns/autumn-winter-2019".into(),
-                None,
-                None,
-            ),
-            ("GET", "/v1/templates/{code}/versions") => (
-                Method::GET,
-                "/v1/templates/restaurant/versions".into(),
-                None,
-                None,
-            ),
-            ("GET", "/v1/templates/{code}/versions/{version}") => (
-                Method::GET,
-                "/v1/templates/restaurant/versions/1".into(),
-                None,
-                None,
-            ),
-            ("POST", "/v1/templates/{code}/versions") => (
-                Method::POST,
-                "/v1/templates/bare_land/versions".into(),
-                Some(template_draft()),
-                None,
-            ),
-            ("POST", "/v1/clients") => (
-                Method::POST,
-                "/v1/clients".into(),
-                Some(json!({"client_id": Uuid::now_v7(), "app_version": "1.0.0"})),
-                None,
-            ),
-            ("GET", p) => (Method::GET, p.to_owned(), None, None),
-            other => panic!("no request for {other:?}"),
-        };
+            match route {
+                "/v1/sync/push" => (
+                    Method::POST,
+                    route.to_owned(),
+                    Some(
+                        json!({"client_id": client_id, "protocol_version": 1, "schema_version": 1, "app_version": "1",
+                                "sent_at": "2019-11-01T00:00:00Z", "mutations": []}),
+                    ),
+                    None,
+                ),
+                "/v1/sync/pull" => (
+                    Method::POST,
+                    route.to_owned(),
+                    Some(json!({"client_id": client_id, "limit": 1})),
+                    None,
+                ),
+                _ => (
+                    Method::GET,
+                    format!("{route}?client_id={client_id}"),
+                    None,
+                    None,
+                ),
+            }
+        }
+        ("GET", p) => (Method::GET, p.to_owned(), None, None),
+        other => panic!("no request for {other:?}"),
+    };
     let headers: Vec<(&str, &str)> = if_match
         .as_deref()
         .map(|v| ("if-match", v))

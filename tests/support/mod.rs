@@ -1,6 +1,8 @@
 //! Test support: a real lantian server on 127.0.0.1:0 with its own data folder, started exactly as
 //! `lantian serve` starts, and one helper per kind of request.
 
+pub mod proxy;
+
 use std::path::Path;
 
 use lantian::config::Config;

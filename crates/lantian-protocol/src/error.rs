@@ -43,6 +43,12 @@ pub const CODES: &[(&str, u16, &str, &str)] = &[
         "The request has a field this API does not know",
     ),
     (
+        "protocol_unsupported",
+        400,
+        "客户端同步协议版本不受支持，请升级应用",
+        "This sync protocol version is not supported; update the app",
+    ),
+    (
         "validation_failed",
         422,
         "请求内容未通过校验",

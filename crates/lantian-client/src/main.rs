@@ -1,0 +1,360 @@
+//! `lantian-field`: the reference client from a terminal. Log in, list subjects, fill an
+//! inspection (interactively or from a JSON file), queue while offline, sync, show status, or run
+//! simulated officers.
+
+use std::io::{BufRead, Read, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lantian_client::{Client, ClientConfig, sim};
+use lantian_domain::checklist::{AnswerKind, ChecklistTemplate};
+use lantian_domain::inspection::{Answer, Datum, ItemResult, LocationFix, TemplateRef};
+use lantian_domain::mutation::InspectionSubmit;
+use lantian_domain::subject::Subject;
+
+#[derive(Parser)]
+#[command(
+    name = "lantian-field",
+    about = "蓝天 field client: inspect offline, sync when you can"
+)]
+struct Cli {
+    /// Local store (the phone's disk).
+    #[arg(long, global = true, default_value = "lantian-field.db")]
+    db: PathBuf,
+    /// Server URL (remembered after login).
+    #[arg(long, global = true)]
+    server: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Log in (password from standard input) and register this install, then pull.
+    Login {
+        #[arg(long)]
+        username: String,
+    },
+    /// Subjects pulled to this device, optionally nearest first to a position.
+    Subjects {
+        #[arg(long)]
+        kind: Option<String>,
+        /// `LAT,LON` (WGS-84): sort by distance from here.
+        #[arg(long)]
+        near: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Fill an inspection of a subject: from a JSON file of results, or item by item on the terminal.
+    /// It is queued; `sync` sends it.
+    Inspect {
+        #[arg(long)]
+        subject: uuid::Uuid,
+        /// JSON array of item results, e.g. [{"item":"CS1","answer":{"kind":"pass"}}].
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        lat: f64,
+        #[arg(long)]
+        lon: f64,
+        #[arg(long, default_value_t = 10.0)]
+        accuracy: f64,
+    },
+    /// Push queued mutations, then pull.
+    Sync,
+    /// Queue, verdicts and local data.
+    Status,
+    /// Simulated installs of one user, each queuing random inspections and syncing.
+    Simulate {
+        #[arg(long)]
+        username: String,
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        inspections: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Folder for the simulated devices' stores.
+        #[arg(long, default_value = "lantian-sim")]
+        dir: PathBuf,
+    },
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s)?;
+    Ok(s.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn server_of(cli_server: &Option<String>, db: &std::path::Path) -> anyhow::Result<String> {
+    if let Some(s) = cli_server {
+        return Ok(s.clone());
+    }
+    let remembered = db.with_extension("server");
+    std::fs::read_to_string(&remembered)
+        .map(|s| s.trim().to_owned())
+        .with_context(|| "no server known: pass --server http://HOST:PORT".to_string())
+}
+
+fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let r = 6_371_008.8;
+    let (la1, la2) = (a.0.to_radians(), b.0.to_radians());
+    let dla = la2 - la1;
+    let dlo = (b.1 - a.1).to_radians();
+    let h = (dla / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlo / 2.0).sin().powi(2);
+    2.0 * r * h.sqrt().asin()
+}
+
+fn ask(prompt: &str) -> anyhow::Result<String> {
+    print!("{prompt}");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}
+
+fn interactive_results(t: &ChecklistTemplate) -> anyhow::Result<Vec<ItemResult>> {
+    let mut out = Vec::new();
+    for item in &t.items {
+        let answer = loop {
+            let hint = match &item.answer {
+                AnswerKind::PassFail { allow_na } => {
+                    if *allow_na { "p/f/na" } else { "p/f" }.to_owned()
+                }
+                AnswerKind::Number { limit, unit, .. } => {
+                    format!("number in {unit} (limit {limit}), or na")
+                }
+                AnswerKind::Text => "text, or empty to skip".to_owned(),
+            };
+            let a = ask(&format!(
+                "{} {} / {} [{hint}]: ",
+                item.code, item.label_zh, item.label_en
+            ))?;
+            let parsed = match (&item.answer, a.as_str()) {
+                (AnswerKind::Text, "") => None,
+                (AnswerKind::Text, s) => Some(Answer::Text {
+                    value: s.to_owned(),
+                }),
+                (_, "na") => Some(Answer::Na),
+                (AnswerKind::PassFail { .. }, "p") => Some(Answer::Pass),
+                (AnswerKind::PassFail { .. }, "f") => Some(Answer::Fail),
+                (AnswerKind::Number { .. }, s) => match s.parse::<f64>() {
+                    Ok(v) => Some(Answer::Number { value: v }),
+                    Err(_) => continue,
+                },
+                _ => continue,
+            };
+            break parsed;
+        };
+        if let Some(answer) = answer {
+            let photos = if matches!(answer, Answer::Fail) && item.photo_required_on_fail {
+                vec![uuid::Uuid::now_v7()]
+            } else {
+                vec![]
+            };
+            out.push(ItemResult {
+                item: item.code.clone(),
+                answer,
+                note: None,
+                photos,
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Login { username } => {
+            let server = server_of(&cli.server, &cli.db)?;
+            let client = Client::open(&cli.db, ClientConfig::new(&server))?;
+            let password = read_password()?;
+            client.login(&username, &password).await?;
+            std::fs::write(cli.db.with_extension("server"), &server)?;
+            let (_, pull) = client.sync().await?;
+            println!(
+                "logged in as {username}; install {}; pulled {} changes",
+                client.client_id(),
+                pull.changes
+            );
+        }
+        Command::Subjects { kind, near, limit } => {
+            let client = Client::open(
+                &cli.db,
+                ClientConfig::new(server_of(&cli.server, &cli.db).unwrap_or_default()),
+            )?;
+            let mut subjects: Vec<Subject> = client
+                .entities("subject")?
+                .into_iter()
+                .filter_map(|v| serde_json::from_value(v).ok())
+                .collect();
+            if let Some(k) = kind {
+                subjects.retain(|s| s.attributes.kind().as_str() == k);
+            }
+            let here = near
+                .map(|n| -> anyhow::Result<(f64, f64)> {
+                    let (a, b) = n.split_once(',').context("--near takes LAT,LON")?;
+                    Ok((a.trim().parse()?, b.trim().parse()?))
+                })
+                .transpose()?;
+            let dist = |s: &Subject| match (here, s.location) {
+                (Some(h), Some(p)) => distance_m(h, (p.lat, p.lon)),
+                _ => f64::INFINITY,
+            };
+            if here.is_some() {
+                subjects.sort_by(|a, b| dist(a).total_cmp(&dist(b)));
+            }
+            for s in subjects.iter().take(limit) {
+                let d = dist(s);
+                let shown = if d.is_finite() {
+                    format!("{d:>8.0} m")
+                } else {
+                    "       -  ".to_owned()
+                };
+                println!(
+                    "{}  {shown}  {:<18} {:<20} {}",
+                    s.id,
+                    s.attributes.kind().as_str(),
+                    s.unit,
+                    s.name
+                );
+            }
+        }
+        Command::Inspect {
+            subject,
+            file,
+            lat,
+            lon,
+            accuracy,
+        } => {
+            let client = Client::open(
+                &cli.db,
+                ClientConfig::new(server_of(&cli.server, &cli.db).unwrap_or_default()),
+            )?;
+            let s: Subject = client
+                .entity("subject", &subject.to_string())?
+                .context("that subject is not on this device; sync first")?;
+            let t = sim::latest_templates(&client)?
+                .into_iter()
+                .find(|t| t.subject_kind == s.attributes.kind())
+                .context("no checklist for this kind of subject on this device")?;
+            let results: Vec<ItemResult> = match file {
+                Some(f) => serde_json::from_slice(&std::fs::read(&f)?)
+                    .with_context(|| format!("{} is not a JSON array of results", f.display()))?,
+                None => interactive_results(&t)?,
+            };
+            let submit = InspectionSubmit {
+                inspection_id: uuid::Uuid::now_v7(),
+                subject_id: s.id,
+                template: TemplateRef {
+                    code: t.code.clone(),
+                    version: t.version,
+                },
+                results,
+                notes: None,
+                location: LocationFix {
+                    lat,
+                    lon,
+                    accuracy_m: accuracy,
+                    datum: Datum::Wgs84,
+                    mock: false,
+                    gps_time: None,
+                },
+                started_at: None,
+                signature_photo_id: uuid::Uuid::now_v7(),
+            };
+            let (mid, score) = client.submit_inspection(&submit)?;
+            println!(
+                "queued as mutation {mid}: {}/{} ({:.1}%), {}",
+                score.earned,
+                score.possible,
+                score.percent(),
+                if score.compliant {
+                    "compliant".to_owned()
+                } else {
+                    format!("failed {}", score.failed.join(", "))
+                }
+            );
+        }
+        Command::Sync => {
+            let client =
+                Client::open(&cli.db, ClientConfig::new(server_of(&cli.server, &cli.db)?))?;
+            let (push, pull) = client.sync().await?;
+            println!(
+                "pushed: {} applied, {} rejected, {} duplicates; pulled {} changes in {} pages{}",
+                push.applied,
+                push.rejected,
+                push.duplicates,
+                pull.changes,
+                pull.pages,
+                if pull.repaired.is_empty() {
+                    String::new()
+                } else {
+                    format!("; repaired {}", pull.repaired.join(", "))
+                }
+            );
+        }
+        Command::Status => {
+            let client = Client::open(
+                &cli.db,
+                ClientConfig::new(server_of(&cli.server, &cli.db).unwrap_or_default()),
+            )?;
+            println!(
+                "install {}; {} mutations not yet confirmed",
+                client.client_id(),
+                client.pending()?
+            );
+            for q in client
+                .outbox()?
+                .iter()
+                .filter(|q| q.status.as_deref() == Some("rejected"))
+            {
+                println!(
+                    "  rejected: mutation {} {} ({})",
+                    q.mid,
+                    q.name,
+                    q.code.as_deref().unwrap_or("?")
+                );
+            }
+            for (scope, n, sum) in client.scope_sums()? {
+                println!(
+                    "  {scope:<48} {n:>6} {}",
+                    lantian_domain::sync::checksum_text(sum)
+                );
+            }
+        }
+        Command::Simulate {
+            username,
+            clients,
+            inspections,
+            seed,
+            dir,
+        } => {
+            let server = server_of(&cli.server, &cli.db)?;
+            let password = read_password()?;
+            std::fs::create_dir_all(&dir)?;
+            let mut rng = sim::Rng(seed);
+            let mut handles = Vec::new();
+            for i in 0..clients {
+                let client =
+                    sim::officer(&dir, &format!("{username}-{i}"), ClientConfig::new(&server))?;
+                let (u, p, mut r) = (username.clone(), password.clone(), sim::Rng(rng.next_u64()));
+                handles.push(tokio::spawn(async move {
+                    client.login(&u, &p).await?;
+                    client.pull().await?;
+                    sim::queue_inspections(&client, &mut r, inspections)?;
+                    let (push, _) = client.sync().await?;
+                    Ok::<_, lantian_client::ClientError>(push)
+                }));
+            }
+            for h in handles {
+                let push = h.await??;
+                println!("applied {}, rejected {}", push.applied, push.rejected);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,636 @@
+//! The offline sync protocol, end to end: a real server, the reference client, 127.0.0.1. Each test
+//! asserts the final server state and the clients' state exactly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use lantian_client::sim::{self, Rng};
+use lantian_client::{Client, ClientConfig};
+use lantian_domain::inspection::{Answer, ItemResult};
+use lantian_domain::reference::DEMO_PASSWORD;
+use lantian_domain::subject::Subject;
+use lantian_protocol::sync::ResetReason;
+use lantian_tests::proxy::Proxy;
+use lantian_tests::{TestApp, spawn_app, start_in};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn config(base: &str) -> ClientConfig {
+    let mut cfg = ClientConfig::new(base);
+    cfg.backoff_base = Duration::from_millis(5);
+    cfg.backoff_cap = Duration::from_millis(100);
+    cfg.max_attempts = 4;
+    cfg
+}
+
+async fn officer(base: &str, dir: &Path, name: &str, username: &str) -> Client {
+    let c = Client::open(&dir.join(format!("{name}.db")), config(base)).expect("client opens");
+    c.login(username, DEMO_PASSWORD).await.expect("login");
+    c.pull().await.expect("first pull");
+    c
+}
+
+/// What the server holds for `username`'s scopes: (entity, id) -> (scope, data).
+async fn server_view(
+    app: &TestApp,
+    username: &str,
+) -> BTreeMap<(String, String), (String, String)> {
+    let name = username.to_owned();
+    app.store
+        .read(move |c| {
+            let user = lantian_store::identity::user_by_username(c, &name)?.expect("user");
+            let scopes = lantian_store::pull::scopes_for(c, &user)?;
+            let mut stmt = c.prepare(
+                "SELECT entity, entity_id, scope, data FROM entities WHERE scope IN (SELECT value FROM json_each(?1))",
+            )?;
+            let rows = stmt
+                .query_map([serde_json::to_string(&scopes)?], |r| Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?))))?
+                .collect::<Result<BTreeMap<_, _>, _>>()?;
+            Ok(rows)
+        })
+        .await
+        .expect("server view")
+}
+
+fn client_view(c: &Client) -> BTreeMap<(String, String), (String, String)> {
+    c.dump()
+        .expect("dump")
+        .into_iter()
+        .map(|(e, id, scope, data)| ((e, id), (scope, data)))
+        .collect()
+}
+
+async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    app.store
+        .read(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .await
+        .expect("count")
+}
+
+async fn raw_push(
+    app: &TestApp,
+    token: &str,
+    client: &Client,
+    mutations: Vec<Value>,
+) -> lantian_tests::Reply {
+    let body = json!({"client_id": client.client_id(), "protocol_version": 1, "schema_version": 1, "app_version": "test",
+                      "sent_at": chrono::Utc::now(), "mutations": mutations});
+    app.post("/v1/sync/push", Some(token), body).await
+}
+
+fn submit_mutation(mid: i64, s: &lantian_domain::mutation::InspectionSubmit) -> Value {
+    json!({"mid": mid, "name": "inspection.submit", "args": s, "device_time": chrono::Utc::now()})
+}
+
+fn random_submits(
+    c: &Client,
+    rng: &mut Rng,
+    n: usize,
+) -> Vec<lantian_domain::mutation::InspectionSubmit> {
+    let templates = sim::latest_templates(c).expect("templates");
+    let subjects: Vec<Subject> = c
+        .entities("subject")
+        .expect("subjects")
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    (0..n)
+        .map(|_| {
+            let s = &subjects[rng.below(subjects.len())];
+            let t = templates
+                .iter()
+                .find(|t| t.subject_kind == s.attributes.kind())
+                .expect("template for kind");
+            sim::random_inspection(rng, s, t, None)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_whose_response_was_dropped_and_sent_three_more_times_applies_once() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let proxy = Proxy::start(
+        app.base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("addr"),
+        1,
+    )
+    .await;
+    let mut cfg = config(&proxy.url());
+    cfg.fresh_connections = true;
+    cfg.max_attempts = 1;
+    let c = Client::open(&dir.path().join("a.db"), cfg).expect("open");
+    c.login("demo_inspector", DEMO_PASSWORD)
+        .await
+        .expect("login");
+    c.pull().await.expect("pull");
+    let ids = sim::queue_inspections(&c, &mut Rng(7), 5).expect("queue");
+
+    proxy.drop_next_responses(1);
+    assert!(
+        c.push().await.is_err(),
+        "the response was dropped: the client cannot know"
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM inspections").await,
+        5,
+        "but the server applied the batch"
+    );
+    for round in 0..3 {
+        // As if each answer were lost too: the client resends the whole batch.
+        c.local_sql("UPDATE meta SET value = '0' WHERE key = 'server_last_mid'")
+            .expect("forget");
+        let again = c.push().await.expect("push");
+        assert_eq!(
+            (again.applied, again.duplicates, again.mismatched),
+            (0, 5, 0),
+            "round {round}"
+        );
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM inspections").await, 5);
+    assert_eq!(count(&app, "SELECT count(*) FROM mutations").await, 5);
+    c.pull().await.expect("pull");
+    let local: BTreeSet<String> = c
+        .entity_ids("inspection")
+        .expect("ids")
+        .into_iter()
+        .collect();
+    assert_eq!(
+        local,
+        ids.iter().map(|i| i.to_string()).collect::<BTreeSet<_>>()
+    );
+    assert_eq!(c.pending().expect("pending"), 0);
+}
+
+#[tokio::test]
+async fn a_used_mutation_id_with_another_payload_is_reported_not_applied() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = officer(&app.base, dir.path(), "a", "demo_inspector").await;
+    let mut rng = Rng(11);
+    let subs = random_submits(&c, &mut rng, 2);
+    let token = app.demo_token(lantian_domain::user::Role::Inspector).await;
+    let first = raw_push(&app, &token, &c, vec![submit_mutation(1, &subs[0])]).await;
+    assert_eq!(first.body["results"][0]["status"], "applied");
+    let other = raw_push(&app, &token, &c, vec![submit_mutation(1, &subs[1])]).await;
+    assert_eq!(other.status, StatusCode::OK);
+    assert_eq!(other.body["results"][0]["status"], "mismatch");
+    assert_eq!(other.body["results"][0]["code"], "mutation_id_reused");
+    assert_eq!(other.body["last_mutation_id"], 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM inspections").await, 1);
+    let stored: String = app
+        .store
+        .read(|c| Ok(c.query_row("SELECT uuid FROM inspections", [], |r| r.get(0))?))
+        .await
+        .expect("uuid");
+    assert_eq!(stored, subs[0].inspection_id.to_string());
+}
+
+#[tokio::test]
+async fn a_gap_stops_the_batch_and_reports_the_last_id() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = officer(&app.base, dir.path(), "a", "demo_inspector").await;
+    let subs = random_submits(&c, &mut Rng(3), 4);
+    let token = app.demo_token(lantian_domain::user::Role::Inspector).await;
+    let r = raw_push(
+        &app,
+        &token,
+        &c,
+        vec![
+            submit_mutation(1, &subs[0]),
+            submit_mutation(2, &subs[1]),
+            submit_mutation(4, &subs[3]),
+        ],
+    )
+    .await;
+    assert_eq!(r.body["last_mutation_id"], 2);
+    assert_eq!(r.body["gap"]["expected"], 3);
+    assert_eq!(r.body["results"].as_array().expect("results").len(), 2);
+    assert_eq!(count(&app, "SELECT count(*) FROM inspections").await, 2);
+    let applied: BTreeSet<String> = app
+        .store
+        .read(|c| {
+            let mut s = c.prepare("SELECT uuid FROM inspections")?;
+            Ok(s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+        })
+        .await
+        .expect("uuids");
+    assert!(!applied.contains(&subs[3].inspection_id.to_string()));
+}
+
+#[tokio::test]
+async fn one_invalid_mutation_among_fifty_is_rejected_alone_and_the_rejection_is_pulled() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = officer(&app.base, dir.path(), "a", "demo_inspector").await;
+    let mut subs = random_submits(&c, &mut Rng(5), 50);
+    subs[24].results.push(ItemResult {
+        item: "XX9".into(),
+        answer: Answer::Pass,
+        note: None,
+        photos: vec![],
+    });
+    for s in &subs {
+        c.enqueue("inspection.submit", &serde_json::to_value(s).expect("json"))
+            .expect("enqueue");
+    }
+    let (push, _) = c.sync().await.expect("sync");
+    assert_eq!((push.applied, push.rejected), (49, 1));
+    assert_eq!(count(&app, "SELECT count(*) FROM inspections").await, 49);
+    let rejected: Vec<_> = c
+        .outbox()
+        .expect("outbox")
+        .into_iter()
+        .filter(|q| q.status.as_deref() == Some("rejected"))
+        .collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(
+        (rejected[0].mid, rejected[0].code.as_deref()),
+        (25, Some("item_unknown"))
+    );
+    let result: Value = c
+        .entity("mutation_result", &format!("{}:25", c.client_id()))
+        .expect("read")
+        .expect("rejection pulled");
+    assert_eq!(result["code"], "item_unknown");
+    assert_eq!(c.entity_ids("inspection").expect("ids").len(), 49);
+}
+
+#[tokio::test]
+async fn two_concurrent_pushes_of_one_client_apply_nothing_twice() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = officer(&app.base, dir.path(), "a", "demo_inspector").await;
+    let subs = random_submits(&c, &mut Rng(9), 10);
+    let token = app.demo_token(lantian_domain::user::Role::Inspector).await;
+    let batch: Vec<Value> = subs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| submit_mutation(i as i64 + 1, s))
+        .collect();
+    let (a, b) = tokio::join!(
+        raw_push(&app, &token, &c, batch.clone()),
+        raw_push(&app, &token, &c, batch)
+    );
+    let applied = |r: &lantian_tests::Reply| {
+        r.body["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter(|x| x["status"] == "applied" && x["duplicate"] == false)
+            .count()
+    };
+    assert_eq!(applied(&a) + applied(&b), 10);
+    assert_eq!(count(&app, "SELECT count(*) FROM inspections").await, 10);
+    assert_eq!(count(&app, "SELECT count(*) FROM mutations").await, 10);
+}
+
+#[tokio::test]
+async fn writes_landing_during_a_twenty_page_pull_are_neither_skipped_nor_repeated() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(&app.base);
+    cfg.pull_limit = 17;
+    let c = Client::open(&dir.path().join("s.db"), cfg).expect("open");
+    c.login("demo_supervisor", DEMO_PASSWORD)
+        .await
+        .expect("login");
+    let admin = app.demo_token(lantian_domain::user::Role::Admin).await;
+    let writer = {
+        let (base, client, admin) = (app.base.clone(), app.client.clone(), admin.clone());
+        tokio::spawn(async move {
+            for i in 0..60 {
+                let body = json!({"name": format!("并发工地 {i}"), "unit": if i % 2 == 0 { "yanggu" } else { "dongchangfu" },
+                                  "kind": "construction_site", "location": {"lat": 36.2, "lon": 115.8}});
+                let r = client
+                    .post(format!("{base}/v1/subjects"))
+                    .bearer_auth(&admin)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("post");
+                assert_eq!(r.status(), StatusCode::CREATED);
+            }
+        })
+    };
+    let first = c.pull().await.expect("pull while writes land");
+    writer.await.expect("writer");
+    assert!(first.pages >= 20, "{} pages", first.pages);
+    let last = c.pull().await.expect("pull the rest");
+    assert!(
+        first.repaired.is_empty() && last.repaired.is_empty(),
+        "no scope needed repair: nothing skipped"
+    );
+    assert_eq!(client_view(&c), server_view(&app, "demo_supervisor").await);
+    assert_eq!(c.entity_ids("subject").expect("ids").len(), 360);
+}
+
+#[tokio::test]
+async fn a_client_killed_before_saving_its_cursor_converges_on_the_next_pull() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = officer(&app.base, dir.path(), "a", "demo_inspector").await;
+    let before = c.cursor().expect("cursor");
+    let admin = app.demo_token(lantian_domain::user::Role::Admin).await;
+    for i in 0..5 {
+        let r = app
+            .post(
+                "/v1/subjects",
+                Some(&admin),
+                json!({"name": format!("新增饭店 {i}"), "unit": "dongchangfu", "kind": "restaurant",
+                   "attributes": {"grade": "a"}, "location": {"lat": 36.44, "lon": 115.98}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    c.pull().await.expect("pull applies the page");
+    // The kill: the page was applied, the cursor write never happened.
+    c.set_cursor(before.as_deref())
+        .expect("roll the cursor back");
+    let again = c.pull().await.expect("pull again");
+    assert!(again.repaired.is_empty());
+    assert_eq!(client_view(&c), server_view(&app, "demo_inspector").await);
+}
+
+#[tokio::test]
+async fn device_clocks_days_ahead_or_a_year_behind_miss_nothing_and_are_flagged() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = officer(&app.base, dir.path(), "a", "demo_inspector").await;
+    let mut rng = Rng(21);
+    c.set_clock_offset_ms(3 * 24 * 3600 * 1000);
+    let ahead = sim::queue_inspections(&c, &mut rng, 1).expect("queue")[0];
+    c.sync().await.expect("sync");
+    c.set_clock_offset_ms(-365 * 24 * 3600 * 1000);
+    let behind = sim::queue_inspections(&c, &mut rng, 1).expect("queue")[0];
+    c.sync().await.expect("sync");
+    let now = chrono::Utc::now();
+    for id in [ahead, behind] {
+        let v: Value = c
+            .entity("inspection", &id.to_string())
+            .expect("read")
+            .expect("pulled");
+        assert!(
+            v["flags"]
+                .as_array()
+                .expect("flags")
+                .iter()
+                .any(|f| f == "clock_skew"),
+            "{v}"
+        );
+        let occurred: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(v["occurred_at"].clone()).expect("time");
+        assert!(
+            (occurred - now).num_minutes().abs() < 5,
+            "occurred_at corrected to the server's clock: {occurred}"
+        );
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM inspections").await, 2);
+}
+
+#[tokio::test]
+async fn an_officer_moved_while_offline_gets_explicit_verdicts_and_the_new_units_data() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = officer(&app.base, dir.path(), "a", "demo_inspector").await;
+    let queued = sim::queue_inspections(&c, &mut Rng(4), 2).expect("queue");
+    assert!(
+        c.dump()
+            .expect("dump")
+            .iter()
+            .any(|(e, _, scope, _)| e == "subject" && scope == "unit:dongchangfu")
+    );
+    app.store
+        .write(|c| Ok(c.execute("UPDATE users SET unit_id = (SELECT id FROM units WHERE code = 'yanggu') WHERE username = 'demo_inspector'", [])?))
+        .await
+        .expect("move");
+    let (push, pull) = c.sync().await.expect("sync");
+    assert_eq!(
+        push.applied + push.rejected,
+        2,
+        "each queued mutation has a verdict"
+    );
+    assert_eq!(
+        push.rejected, 2,
+        "the old unit's subjects are out of reach now"
+    );
+    assert!(
+        c.outbox()
+            .expect("outbox")
+            .iter()
+            .all(|q| q.code.as_deref() == Some("subject_not_found"))
+    );
+    assert!(pull.resets.contains(&ResetReason::ScopeChanged));
+    let view = client_view(&c);
+    assert!(
+        view.values()
+            .all(|(scope, _)| !scope.contains("dongchangfu")),
+        "the old unit's data is gone"
+    );
+    assert!(view.values().any(|(scope, _)| scope == "unit:yanggu"));
+    assert_eq!(view, server_view(&app, "demo_inspector").await);
+    assert_eq!(queued.len(), 2);
+}
+
+#[tokio::test]
+async fn a_corrupted_local_row_is_caught_by_its_scope_checksum_and_only_that_scope_is_repulled() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = officer(&app.base, dir.path(), "a", "demo_inspector").await;
+    c.local_sql("UPDATE entities SET data = replace(data, '\"name\":\"', '\"name\":\"X') WHERE rowid = (SELECT min(rowid) FROM entities WHERE entity = 'subject' AND scope = 'unit:dongchangfu_gulou')")
+        .expect("corrupt");
+    let pull = c.pull().await.expect("pull");
+    assert_eq!(pull.repaired, vec!["unit:dongchangfu_gulou".to_owned()]);
+    assert!(pull.diverged.is_empty());
+    assert!(pull.resets.contains(&ResetReason::Repair));
+    assert_eq!(client_view(&c), server_view(&app, "demo_inspector").await);
+}
+
+fn copy_db(from: &Path, to: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let f = from.join(format!("lantian.db{suffix}"));
+        let t = to.join(format!("lantian.db{suffix}"));
+        let _ = std::fs::remove_file(&t);
+        if f.exists() {
+            std::fs::copy(&f, &t).expect("copy");
+        }
+    }
+}
+
+#[tokio::test]
+async fn after_a_restore_from_an_older_backup_clients_reset_repush_and_every_acknowledged_write_exists_once()
+ {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db_path = dir.path().join("a.db");
+    {
+        let c = officer(&app.base, dir.path(), "a", "demo_inspector").await;
+        drop(c);
+    }
+    let (data, config) = app.stop().await;
+    let backup = tempfile::tempdir().expect("backup dir");
+    copy_db(data.path(), backup.path());
+    let app = start_in(data, config, true).await;
+    let c = Client::open(&db_path, config_for(&app)).expect("reopen");
+    let mut rng = Rng(33);
+    let acknowledged = sim::queue_inspections(&c, &mut rng, 3).expect("queue");
+    let (push, _) = c.sync().await.expect("sync");
+    assert_eq!(push.applied, 3);
+    // Restore the older backup, while the client holds more queued writes.
+    let (data, config) = app.stop().await;
+    copy_db(backup.path(), data.path());
+    let app = start_in(data, config, true).await;
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM inspections").await,
+        0,
+        "the backup predates them"
+    );
+    let c = Client::open(&db_path, config_for(&app)).expect("reopen");
+    let queued = sim::queue_inspections(&c, &mut rng, 2).expect("queue");
+    let (_, pull) = c.sync().await.expect("sync after restore");
+    assert!(
+        pull.resets.contains(&ResetReason::HistoryDiverged),
+        "{:?}",
+        pull.resets
+    );
+    let expected: BTreeSet<String> = acknowledged
+        .iter()
+        .chain(&queued)
+        .map(|i| i.to_string())
+        .collect();
+    let on_server: Vec<String> = app
+        .store
+        .read(|c| {
+            let mut s = c.prepare("SELECT uuid FROM inspections")?;
+            Ok(s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+        })
+        .await
+        .expect("uuids");
+    assert_eq!(on_server.len(), expected.len(), "each exactly once");
+    assert_eq!(on_server.into_iter().collect::<BTreeSet<_>>(), expected);
+    assert_eq!(client_view(&c), server_view(&app, "demo_inspector").await);
+}
+
+fn config_for(app: &TestApp) -> ClientConfig {
+    config(&app.base)
+}
+
+#[tokio::test]
+async fn a_seeded_run_of_officers_through_dropped_responses_and_kills_ends_equal_to_what_was_acknowledged()
+ {
+    let app = spawn_app().await;
+    let units = [
+        "dongchangfu",
+        "dongchangfu_gulou",
+        "yanggu",
+        "shenxian",
+        "linqing",
+        "econ_dev_zone",
+    ];
+    for (i, unit) in units.iter().enumerate() {
+        app.add_user(
+            &format!("sim_{i}"),
+            lantian_domain::user::Role::Inspector,
+            unit,
+            DEMO_PASSWORD,
+        )
+        .await;
+    }
+    let proxy = Proxy::start(
+        app.base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("addr"),
+        2019,
+    )
+    .await;
+    proxy.drop_percent(20);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut rng = Rng(20191001);
+    let mut queued: BTreeSet<String> = BTreeSet::new();
+    let cfg = || {
+        let mut c = config(&proxy.url());
+        c.fresh_connections = true;
+        c.max_attempts = 3;
+        c
+    };
+    let mut clients: Vec<Option<Client>> = Vec::new();
+    for i in 0..units.len() {
+        let c = Client::open(&dir.path().join(format!("sim_{i}.db")), cfg()).expect("open");
+        for _ in 0..20 {
+            if c.login(&format!("sim_{i}"), DEMO_PASSWORD).await.is_ok() {
+                break;
+            }
+        }
+        for _ in 0..20 {
+            if c.pull().await.is_ok() {
+                break;
+            }
+        }
+        clients.push(Some(c));
+    }
+    for _round in 0..6 {
+        for (i, slot) in clients.iter_mut().enumerate() {
+            if slot.is_none() {
+                // Killed last round: reopen from what is on its disk.
+                *slot = Some(
+                    Client::open(&dir.path().join(format!("sim_{i}.db")), cfg()).expect("reopen"),
+                );
+            }
+            let c = slot.as_ref().expect("client");
+            if c.entity_ids("subject")
+                .map(|v| v.is_empty())
+                .unwrap_or(true)
+            {
+                let _ = c.pull().await;
+                continue;
+            }
+            let n = 1 + rng.below(4);
+            queued.extend(
+                sim::queue_inspections(c, &mut rng, n)
+                    .expect("queue")
+                    .iter()
+                    .map(|u| u.to_string()),
+            );
+            let _ = c.sync().await; // may fail: dropped responses are part of the run
+            if rng.chance(25) {
+                *slot = None;
+            }
+        }
+    }
+    // The network heals; every officer syncs until the queue is empty.
+    proxy.drop_percent(0);
+    for (i, slot) in clients.iter_mut().enumerate() {
+        let c = match slot.take() {
+            Some(c) => c,
+            None => Client::open(&dir.path().join(format!("sim_{i}.db")), cfg()).expect("reopen"),
+        };
+        let (_, pull) = c.sync().await.expect("final sync");
+        assert_eq!(c.pending().expect("pending"), 0);
+        assert!(pull.diverged.is_empty());
+        assert_eq!(
+            client_view(&c),
+            server_view(&app, &format!("sim_{i}")).await,
+            "officer {i}"
+        );
+    }
+    assert!(proxy.dropped() > 0, "the run did drop responses");
+    let on_server: Vec<String> = app
+        .store
+        .read(|c| {
+            let mut s = c.prepare("SELECT uuid FROM inspections")?;
+            Ok(s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+        })
+        .await
+        .expect("uuids");
+    assert_eq!(on_server.len(), queued.len(), "nothing applied twice");
+    assert_eq!(
+        on_server.into_iter().collect::<BTreeSet<_>>(),
+        queued,
+        "nothing lost"
+    );
+}
