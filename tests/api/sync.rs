@@ -634,3 +634,176 @@ async fn a_seeded_run_of_officers_through_dropped_responses_and_kills_ends_equal
         "nothing lost"
     );
 }
+
+#[tokio::test]
+async fn amendments_keep_the_original_flag_stale_bases_and_stop_after_a_final_review() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = officer(&app.base, dir.path(), "a", "demo_inspector").await;
+    let s = random_submits(&c, &mut Rng(8), 1).remove(0);
+    c.submit_inspection(&s).expect("queue");
+    let amend = |base: u32| json!({"inspection_id": s.inspection_id, "base_version": base, "results": s.results, "reason": "补充记录"});
+    c.enqueue("inspection.amend", &amend(1)).expect("amend 1");
+    c.enqueue("inspection.amend", &amend(1))
+        .expect("amend from a stale base");
+    c.sync().await.expect("sync");
+    let v: Value = c
+        .entity("inspection", &s.inspection_id.to_string())
+        .expect("read")
+        .expect("pulled");
+    assert_eq!(v["version"], 3);
+    assert_eq!(
+        v["results"],
+        serde_json::to_value(&s.results).expect("json"),
+        "the original is kept as submitted"
+    );
+    let stale: Vec<bool> = v["amendments"]
+        .as_array()
+        .expect("amendments")
+        .iter()
+        .map(|a| a["stale"].as_bool().expect("stale"))
+        .collect();
+    assert_eq!(stale, vec![false, true]);
+    // The database refuses to change the submitted evidence.
+    let id = s.inspection_id.to_string();
+    let edit = app
+        .store
+        .write(move |c| {
+            Ok(c.execute(
+                "UPDATE inspections SET results = '[]' WHERE uuid = ?1",
+                [id],
+            )?)
+        })
+        .await;
+    assert!(edit.is_err());
+    let id = s.inspection_id.to_string();
+    app.store
+        .write(move |c| {
+            Ok(c.execute(
+                "UPDATE inspections SET review_state = 'approved' WHERE uuid = ?1",
+                [id],
+            )?)
+        })
+        .await
+        .expect("a final decision");
+    c.enqueue("inspection.amend", &amend(3))
+        .expect("amend after the decision");
+    let (push, _) = c.sync().await.expect("sync");
+    assert_eq!(push.rejected, 1);
+    assert_eq!(
+        c.outbox()
+            .expect("outbox")
+            .last()
+            .and_then(|q| q.code.clone())
+            .as_deref(),
+        Some("inspection_final")
+    );
+}
+
+#[tokio::test]
+async fn a_draft_belongs_to_the_install_that_saved_it_and_proposals_and_incidents_sync_back() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let phone = officer(&app.base, dir.path(), "phone", "demo_inspector").await;
+    let tablet = officer(&app.base, dir.path(), "tablet", "demo_inspector").await;
+    let draft = uuid::Uuid::now_v7();
+    phone
+        .enqueue(
+            "draft.save",
+            &json!({"draft_id": draft, "data": {"step": 1}}),
+        )
+        .expect("save");
+    phone.sync().await.expect("sync");
+    tablet
+        .enqueue(
+            "draft.save",
+            &json!({"draft_id": draft, "data": {"step": 9}}),
+        )
+        .expect("save elsewhere");
+    tablet
+        .enqueue("draft.discard", &json!({"draft_id": draft}))
+        .expect("discard elsewhere");
+    let (push, _) = tablet.sync().await.expect("sync");
+    assert_eq!(push.rejected, 2);
+    assert!(
+        tablet
+            .outbox()
+            .expect("outbox")
+            .iter()
+            .all(|q| q.code.as_deref() == Some("draft_owned_by_other_client"))
+    );
+    let d: Value = tablet
+        .entity("draft", &draft.to_string())
+        .expect("read")
+        .expect("the draft syncs to the user's devices");
+    assert_eq!(d["data"]["step"], 1);
+    phone
+        .enqueue("draft.discard", &json!({"draft_id": draft}))
+        .expect("discard");
+    let proposal = uuid::Uuid::now_v7();
+    phone
+        .enqueue("subject.propose", &json!({"proposal_id": proposal, "subject": {"name": "路边渣土堆", "unit": "dongchangfu", "kind": "stockpile",
+              "attributes": {"pile_kind": "spoil"}, "location": {"lat": 36.43, "lon": 115.99}}}))
+        .expect("propose");
+    let incident = uuid::Uuid::now_v7();
+    phone
+        .enqueue("incident.report", &json!({"incident_id": incident, "category": "open_burning", "description": "田间焚烧秸秆",
+              "location": {"lat": 36.43, "lon": 115.99, "accuracy_m": 12.0, "datum": "gcj02"}, "photos": [uuid::Uuid::now_v7()]}))
+        .expect("report");
+    let (push, _) = phone.sync().await.expect("sync");
+    assert_eq!((push.applied, push.rejected), (3, 0));
+    assert!(
+        phone
+            .entity::<Value>("draft", &draft.to_string())
+            .expect("read")
+            .is_none(),
+        "the discard removed it"
+    );
+    assert_eq!(
+        phone
+            .entity::<Value>("proposal", &proposal.to_string())
+            .expect("read")
+            .expect("pulled")["status"],
+        "proposed"
+    );
+    assert_eq!(
+        phone
+            .entity::<Value>("incident", &incident.to_string())
+            .expect("read")
+            .expect("pulled")["category"],
+        "open_burning"
+    );
+    tablet.pull().await.expect("pull");
+    assert!(
+        tablet
+            .entity::<Value>("draft", &draft.to_string())
+            .expect("read")
+            .is_none(),
+        "the removal reached the other device"
+    );
+}
+
+#[tokio::test]
+async fn a_cursor_older_than_the_tombstone_retention_gets_a_reset() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = officer(&app.base, dir.path(), "a", "demo_inspector").await;
+    let admin = app.demo_token(lantian_domain::user::Role::Admin).await;
+    for i in 0..3 {
+        let r = app
+            .post("/v1/subjects", Some(&admin), json!({"name": format!("工地 {i}"), "unit": "dongchangfu", "kind": "construction_site",
+                   "location": {"lat": 36.44, "lon": 115.98}}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    // Everything but the newest change is past retention.
+    let pruned = app
+        .store
+        .write(|c| lantian_store::sync::prune(c, "9999-01-01T00:00:00Z"))
+        .await
+        .expect("prune");
+    assert!(pruned > 300);
+    let pull = c.pull().await.expect("pull");
+    assert_eq!(pull.resets, vec![ResetReason::CursorTooOld]);
+    assert_eq!(client_view(&c), server_view(&app, "demo_inspector").await);
+}
