@@ -1,0 +1,313 @@
+//! Sync benchmark, against the real `lantian` binary on 127.0.0.1 (build: release).
+//!
+//! 1. Push ingest: 64 concurrent installs push inspections of one shape (20 items, one location
+//!    fix) in batches of 50 over HTTP, `synchronous=FULL`; compared in the same run with a raw
+//!    rusqlite insert of the same rows into the same schema, 50 rows per transaction.
+//! 2. First sync of a unit with 10,000 subjects: server time per page and bytes on the wire (gzip).
+//! 3. Incremental pull with nothing new, 200 concurrent installs: latency percentiles.
+//! 4. The server's peak RSS over all of it.
+//!
+//! Run: `cargo bench -p lantian --bench sync`. Figures go to docs/performance.md.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lantian_client::{Client, ClientConfig};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lantian");
+const PASSWORD: &str = "lantian-demo-2019";
+const ITEMS: usize = 20;
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lantian(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir").arg(dir).args(args).env("RUST_LOG", "warn").stdin(Stdio::piped()).stdout(Stdio::null());
+    let mut child = cmd.spawn().expect("lantian runs");
+    if let Some(input) = stdin {
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    } else {
+        drop(child.stdin.take());
+    }
+    assert!(child.wait().expect("wait").success(), "lantian {args:?} failed");
+}
+
+fn serve(dir: &std::path::Path) -> Server {
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .env("LANTIAN_LOGIN__PEER_ATTEMPTS", "100000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let base = loop {
+        let line = lines.next().expect("address line").expect("line");
+        if let Some(rest) = line.strip_prefix("lantian listening on ") {
+            break rest.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base }
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0
+}
+
+fn template_draft() -> Value {
+    let items: Vec<Value> = (1..=ITEMS)
+        .map(|i| json!({"code": format!("B{i}"), "label_zh": format!("检查项{i}"), "label_en": format!("Item {i}"), "weight": 5,
+                        "critical": i == 1, "answer": {"kind": "pass_fail", "allow_na": true}}))
+        .collect();
+    json!({"subject_kind": "construction_site", "title_zh": "基准检查表", "title_en": "Benchmark checklist", "items": items})
+}
+
+/// The inspection shape: 20 items (a few fail or N/A), one location fix, a signature.
+fn inspection(subject: &str, n: u64) -> Value {
+    let results: Vec<Value> = (1..=ITEMS as u64)
+        .map(|i| {
+            let kind = match (n + i) % 10 {
+                0 => "fail",
+                1 => "na",
+                _ => "pass",
+            };
+            let kind = if i == 1 { "pass" } else { kind };
+            json!({"item": format!("B{i}"), "answer": {"kind": kind}})
+        })
+        .collect();
+    json!({"inspection_id": uuid::Uuid::now_v7(), "subject_id": subject, "template": {"code": "bench20", "version": 1},
+           "results": results, "notes": "例行检查", "signature_photo_id": uuid::Uuid::now_v7(),
+           "location": {"lat": 36.434, "lon": 115.986, "accuracy_m": 6.5, "datum": "gcj02", "mock": false}})
+}
+
+async fn post(http: &reqwest::Client, url: String, token: &str, body: &Value) -> Value {
+    let r = http.post(url).bearer_auth(token).json(body).send().await.expect("send");
+    assert!(r.status().is_success(), "{}", r.status());
+    r.json().await.expect("json")
+}
+
+fn raw_baseline(rows: &[(String, String)], batch: usize) -> f64 {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("raw.db");
+    lantian_store::migrate_file(&path).expect("schema");
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+         INSERT INTO units (code, name_zh, name_en, kind, path) VALUES ('u', 'u', 'u', 'district', '/u/');
+         INSERT INTO users (uuid, username, display_name, role, unit_id, password_hash, created_at) VALUES ('x', 'x', 'x', 'inspector', 1, 'x', 'now');
+         INSERT INTO clients (client_id, user_id, app_version, registered_at) VALUES ('c', 1, '1', 'now');
+         INSERT INTO subjects (uuid, kind, name, unit_id, attributes, search_text, created_at, updated_at) VALUES ('s', 'construction_site', 's', 1, '{}', 's', 'now', 'now');",
+    )
+    .expect("fixtures");
+    let t = Instant::now();
+    for (chunk_no, chunk) in rows.chunks(batch).enumerate() {
+        let tx = conn.unchecked_transaction().expect("tx");
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO inspections (uuid, user_id, client_row, mid, subject_id, unit_id, template_code, template_version, results, notes,
+                         location, signature_photo, expected_photos, device_time, received_at, clock_offset_ms, occurred_at, score_earned,
+                         score_possible, failed_items, critical_failed, compliant, flags, media_state)
+                     VALUES (?1, 1, 1, ?2, 1, 1, 'bench20', 1, ?3, 'x', ?4, 'sig', '[]', 'now', 'now', 0, 'now', 90, 95, '[]', '[]', 0, '[]', 'awaiting_media')",
+                )
+                .expect("prepare");
+            for (i, (id, results)) in chunk.iter().enumerate() {
+                stmt.execute(rusqlite::params![id, (chunk_no * batch + i) as i64, results, "{\"lat\":36.4,\"lon\":115.9}"]).expect("insert");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    rows.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // 10,000 subjects of one unit (gaotang), imported before start, and a user there.
+    let mut csv = String::from("kind,name,unit,lat,lon,attr.grade\n");
+    for i in 0..10_000 {
+        csv.push_str(&format!("restaurant,基准饭店{i},gaotang,{:.6},{:.6},{}\n", 36.83 + (i % 100) as f64 * 0.0007, 116.20 + (i / 100) as f64 * 0.0007, ["a", "b", "c"][i % 3]));
+    }
+    let csv_path = dir.path().join("subjects.csv");
+    std::fs::write(&csv_path, csv).expect("csv");
+    let data = dir.path().join("data");
+    lantian(&data, &["import", "subjects", csv_path.to_str().expect("path")], None);
+    lantian(&data, &["user", "add", "--username", "gaotang_officer", "--role", "inspector", "--unit", "gaotang", "--password-stdin"], Some(PASSWORD));
+    let server = serve(&data);
+    let base = server.base.clone();
+    println!("lantian sync benchmark (2 cores), server {base}");
+
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        // Admin publishes the 20-item checklist.
+        let admin: Value = post(&http, format!("{base}/v1/auth/login"), "", &json!({"username": "demo_admin", "password": PASSWORD})).await;
+        let admin = admin["access_token"].as_str().expect("token").to_owned();
+        post(&http, format!("{base}/v1/templates/bench20/versions"), &admin, &template_draft()).await;
+
+        // 1. Push ingest.
+        let clients_n = 64;
+        let batches_per_client = 4;
+        let batch = 50;
+        let cdir = tempfile::tempdir().expect("tempdir");
+        let mut clients = Vec::new();
+        for i in 0..clients_n {
+            let mut cfg = ClientConfig::new(&base);
+            cfg.push_batch = batch;
+            let c = Client::open(&cdir.path().join(format!("c{i}.db")), cfg).expect("client");
+            c.login("demo_inspector", PASSWORD).await.expect("login");
+            clients.push(c);
+        }
+        clients[0].pull().await.expect("pull");
+        let site = clients[0]
+            .entities("subject")
+            .expect("subjects")
+            .into_iter()
+            .find(|s| s["kind"] == "construction_site")
+            .expect("a construction site")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let mut raw_rows = Vec::new();
+        let mut n = 0u64;
+        for c in &clients {
+            for _ in 0..batches_per_client * batch {
+                let args = inspection(&site, n);
+                raw_rows.push((args["inspection_id"].as_str().expect("id").to_owned(), args["results"].to_string()));
+                c.enqueue("inspection.submit", &args).expect("enqueue");
+                n += 1;
+            }
+        }
+        let total = n as f64;
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for c in clients {
+            tasks.push(tokio::spawn(async move { c.push().await.map(|s| s.applied) }));
+        }
+        let mut applied = 0;
+        for t in tasks {
+            applied += t.await.expect("join").expect("push");
+        }
+        let elapsed = t.elapsed();
+        assert_eq!(applied as f64, total);
+        let http_rate = total / elapsed.as_secs_f64();
+        let raw_rate = tokio::task::spawn_blocking(move || raw_baseline(&raw_rows, batch)).await.expect("raw");
+        println!("push ingest: {total} inspections from {clients_n} installs in batches of {batch}: {:.2} s = {http_rate:.0} inspections/s", elapsed.as_secs_f64());
+        println!("raw rusqlite insert, same rows, {batch} per transaction: {raw_rate:.0} rows/s; ratio {:.2}", http_rate / raw_rate);
+
+        // 2. First sync of 10,000 subjects.
+        let login: Value = post(&http, format!("{base}/v1/auth/login"), "", &json!({"username": "gaotang_officer", "password": PASSWORD})).await;
+        let token = login["access_token"].as_str().expect("token").to_owned();
+        let client_id = uuid::Uuid::now_v7();
+        post(&http, format!("{base}/v1/clients"), &token, &json!({"client_id": client_id, "app_version": "bench"})).await;
+        let mut cursor: Option<String> = None;
+        let (mut server_ms, mut wire, mut raw_bytes, mut entities, mut pages) = (0.0, 0usize, 0usize, 0usize, 0);
+        loop {
+            let body = json!({"client_id": client_id, "cursor": cursor, "limit": 2000});
+            let gz = http
+                .post(format!("{base}/v1/sync/pull"))
+                .bearer_auth(&token)
+                .header("accept-encoding", "gzip")
+                .json(&body)
+                .send()
+                .await
+                .expect("pull gzip");
+            wire += gz.bytes().await.expect("bytes").len();
+            let t = Instant::now();
+            let r = http.post(format!("{base}/v1/sync/pull")).bearer_auth(&token).json(&body).send().await.expect("pull");
+            let bytes = r.bytes().await.expect("bytes");
+            server_ms += t.elapsed().as_secs_f64() * 1000.0;
+            raw_bytes += bytes.len();
+            let v: Value = serde_json::from_slice(&bytes).expect("json");
+            entities += v["changes"].as_array().expect("changes").len();
+            pages += 1;
+            cursor = v["cursor"].as_str().map(str::to_owned);
+            if v["has_more"] == false {
+                break;
+            }
+        }
+        println!(
+            "first sync of gaotang: {entities} entities in {pages} pages, {server_ms:.0} ms request time, {:.2} MB JSON, {:.2} MB gzip on the wire",
+            raw_bytes as f64 / 1e6,
+            wire as f64 / 1e6
+        );
+
+        // 3. Incremental pulls with nothing new: 200 installs at the head.
+        let installs = 200;
+        let mut heads = Vec::new();
+        for _ in 0..installs {
+            let id = uuid::Uuid::now_v7();
+            post(&http, format!("{base}/v1/clients"), &token, &json!({"client_id": id, "app_version": "bench"})).await;
+            let mut cur: Option<String> = cursor.clone();
+            loop {
+                let v = post(&http, format!("{base}/v1/sync/pull"), &token, &json!({"client_id": id, "cursor": cur, "limit": 5000})).await;
+                cur = v["cursor"].as_str().map(str::to_owned);
+                if v["has_more"] == false {
+                    break;
+                }
+            }
+            heads.push((id, cur));
+        }
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for (id, cur) in heads {
+            let (http, base, token) = (http.clone(), base.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                for _ in 0..25 {
+                    let t = Instant::now();
+                    let v = post(&http, format!("{base}/v1/sync/pull"), &token, &json!({"client_id": id, "cursor": cur})).await;
+                    lat.push(t.elapsed());
+                    assert_eq!(v["changes"].as_array().map(Vec::len), Some(0));
+                }
+                lat
+            }));
+        }
+        let mut lat = Vec::new();
+        for t in tasks {
+            lat.extend(t.await.expect("join"));
+        }
+        let wall = t.elapsed();
+        lat.sort();
+        println!(
+            "incremental pull, nothing new, {installs} concurrent installs: {} pulls in {:.2} s ({:.0}/s); p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            lat.len(),
+            wall.as_secs_f64(),
+            lat.len() as f64 / wall.as_secs_f64(),
+            pct(&lat, 0.5),
+            pct(&lat, 0.99),
+            pct(&lat, 1.0)
+        );
+    });
+    println!("server peak RSS: {:.1} MiB", peak_rss_mib(server.child.id()));
+}
