@@ -19,6 +19,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 mod handlers;
+mod hasher;
 pub mod limiter;
 pub mod metrics;
 
@@ -84,6 +85,15 @@ impl Default for HttpConfig {
     }
 }
 
+/// Why the HTTP state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("password hashing: {0}")]
+    Hash(String),
+    #[error("hashing threads: {0}")]
+    Threads(#[from] std::io::Error),
+}
+
 /// Shared state of every handler. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -96,21 +106,18 @@ struct StateInner {
     config: HttpConfig,
     limiter: Limiter,
     metrics: Metrics,
-    hash_permits: tokio::sync::Semaphore,
+    hasher: hasher::Hasher,
     /// Verified against when a username does not exist, so a miss costs what a hit costs.
     dummy_hash: String,
 }
 
 impl AppState {
-    pub fn new(
-        store: Store,
-        keys: JwtKeys,
-        config: HttpConfig,
-    ) -> Result<AppState, argon2::password_hash::Error> {
-        let dummy_hash = auth::hash_password("lantian-timing-equaliser")?;
+    pub fn new(store: Store, keys: JwtKeys, config: HttpConfig) -> Result<AppState, StartError> {
+        let dummy_hash = auth::hash_password("lantian-timing-equaliser")
+            .map_err(|e| StartError::Hash(e.to_string()))?;
         Ok(AppState {
             inner: Arc::new(StateInner {
-                hash_permits: tokio::sync::Semaphore::new(config.hash_concurrency.max(1)),
+                hasher: hasher::Hasher::start(config.hash_concurrency)?,
                 store,
                 keys,
                 config,
@@ -139,21 +146,17 @@ impl AppState {
         &self.inner.dummy_hash
     }
 
-    /// Runs a password verification (or hash) on the blocking pool, at most `hash_concurrency` at
-    /// a time, so a burst of logins queues instead of starving other requests.
+    /// Runs a password verification (or hash) on the hashing threads: at most `hash_concurrency`
+    /// at a time, off the async threads, with bounded memory.
     pub(crate) async fn with_hash_permit<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, error::ApiError> {
-        let _permit = self
-            .inner
-            .hash_permits
-            .acquire()
+        self.inner
+            .hasher
+            .run(f)
             .await
-            .map_err(|_| error::ApiError::internal())?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|_| error::ApiError::internal())
+            .ok_or_else(error::ApiError::internal)
     }
 }
 

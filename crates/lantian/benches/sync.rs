@@ -34,14 +34,27 @@ impl Drop for Server {
 
 fn lantian(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) {
     let mut cmd = Command::new(BIN);
-    cmd.arg("--data-dir").arg(dir).args(args).env("RUST_LOG", "warn").stdin(Stdio::piped()).stdout(Stdio::null());
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null());
     let mut child = cmd.spawn().expect("lantian runs");
     if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
     } else {
         drop(child.stdin.take());
     }
-    assert!(child.wait().expect("wait").success(), "lantian {args:?} failed");
+    assert!(
+        child.wait().expect("wait").success(),
+        "lantian {args:?} failed"
+    );
 }
 
 fn serve(dir: &std::path::Path) -> Server {
@@ -111,7 +124,13 @@ fn inspection(subject: &str, n: u64) -> Value {
 }
 
 async fn post(http: &reqwest::Client, url: String, token: &str, body: &Value) -> Value {
-    let r = http.post(url).bearer_auth(token).json(body).send().await.expect("send");
+    let r = http
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("send");
     assert!(r.status().is_success(), "{}", r.status());
     r.json().await.expect("json")
 }
@@ -142,7 +161,13 @@ fn raw_baseline(rows: &[(String, String)], batch: usize) -> f64 {
                 )
                 .expect("prepare");
             for (i, (id, results)) in chunk.iter().enumerate() {
-                stmt.execute(rusqlite::params![id, (chunk_no * batch + i) as i64, results, "{\"lat\":36.4,\"lon\":115.9}"]).expect("insert");
+                stmt.execute(rusqlite::params![
+                    id,
+                    (chunk_no * batch + i) as i64,
+                    results,
+                    "{\"lat\":36.4,\"lon\":115.9}"
+                ])
+                .expect("insert");
             }
         }
         tx.commit().expect("commit");
@@ -151,19 +176,46 @@ fn raw_baseline(rows: &[(String, String)], batch: usize) -> f64 {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
 
     // 10,000 subjects of one unit (gaotang), imported before start, and a user there.
     let mut csv = String::from("kind,name,unit,lat,lon,attr.grade\n");
     for i in 0..10_000 {
-        csv.push_str(&format!("restaurant,基准饭店{i},gaotang,{:.6},{:.6},{}\n", 36.83 + (i % 100) as f64 * 0.0007, 116.20 + (i / 100) as f64 * 0.0007, ["a", "b", "c"][i % 3]));
+        csv.push_str(&format!(
+            "restaurant,基准饭店{i},gaotang,{:.6},{:.6},{}\n",
+            36.83 + (i % 100) as f64 * 0.0007,
+            116.20 + (i / 100) as f64 * 0.0007,
+            ["a", "b", "c"][i % 3]
+        ));
     }
     let csv_path = dir.path().join("subjects.csv");
     std::fs::write(&csv_path, csv).expect("csv");
     let data = dir.path().join("data");
-    lantian(&data, &["import", "subjects", csv_path.to_str().expect("path")], None);
-    lantian(&data, &["user", "add", "--username", "gaotang_officer", "--role", "inspector", "--unit", "gaotang", "--password-stdin"], Some(PASSWORD));
+    lantian(
+        &data,
+        &["import", "subjects", csv_path.to_str().expect("path")],
+        None,
+    );
+    lantian(
+        &data,
+        &[
+            "user",
+            "add",
+            "--username",
+            "gaotang_officer",
+            "--role",
+            "inspector",
+            "--unit",
+            "gaotang",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
     let server = serve(&data);
     let base = server.base.clone();
     println!("lantian sync benchmark (2 cores), server {base}");
@@ -309,5 +361,8 @@ fn main() {
             pct(&lat, 1.0)
         );
     });
-    println!("server peak RSS: {:.1} MiB", peak_rss_mib(server.child.id()));
+    println!(
+        "server peak RSS: {:.1} MiB",
+        peak_rss_mib(server.child.id())
+    );
 }
