@@ -39,11 +39,8 @@ fn row_hash(prev: &str, seq: i64, at: &str, e: &Entry<'_>) -> String {
 /// Appends `entry`; must run inside the writer's transaction so it commits with the effect.
 pub fn append(conn: &Connection, entry: &Entry<'_>) -> Result<i64, StoreError> {
     let last: Option<(i64, String)> = conn
-        .query_row(
-            "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (seq, prev) = match last {
         Some((s, h)) => (s + 1, h),
@@ -51,9 +48,8 @@ pub fn append(conn: &Connection, entry: &Entry<'_>) -> Result<i64, StoreError> {
     };
     let at = now_text();
     let hash = row_hash(&prev, seq, &at, entry);
-    conn.execute(
-        "INSERT INTO audit_log (seq, at, actor, action, object_type, object_id, before_hash, after_hash, prev_hash, row_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    conn.prepare_cached("INSERT INTO audit_log (seq, at, actor, action, object_type, object_id, before_hash, after_hash, prev_hash, row_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(
         params![seq, at, entry.actor, entry.action, entry.object_type, entry.object_id, entry.before_hash, entry.after_hash, prev, hash],
     )?;
     Ok(seq)

@@ -34,6 +34,8 @@ pub(crate) fn open(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     };
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(5))?;
+    // The push and pull paths reuse a few dozen statements; keep them all prepared.
+    conn.set_prepared_statement_cache_capacity(128);
     if !read_only {
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {

@@ -124,7 +124,8 @@ pub fn user_by_uuid(conn: &Connection, uuid: Uuid) -> Result<Option<UserRecord>,
     let sql = format!(
         "SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.uuid = ?1"
     );
-    conn.query_row(&sql, [uuid.to_string()], raw)
+    conn.prepare_cached(&sql)?
+        .query_row([uuid.to_string()], raw)
         .optional()?
         .map(build)
         .transpose()

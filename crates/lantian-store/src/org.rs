@@ -58,7 +58,10 @@ pub fn unit_by_code(conn: &Connection, code: &str) -> Result<Option<UnitRow>, St
     let sql = format!(
         "SELECT {UNIT_COLUMNS} FROM units u LEFT JOIN units p ON p.id = u.parent_id WHERE u.code = ?1"
     );
-    Ok(conn.query_row(&sql, [code], unit_from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([code], unit_from_row)
+        .optional()?)
 }
 
 /// Units in the subtree whose root has `path` (itself included), root-first order.

@@ -20,6 +20,9 @@ use lantian_domain::inspection::{
 use lantian_domain::mutation::{self, Command};
 use lantian_domain::policy::{Action, Decision, decide};
 use lantian_domain::unit::relation;
+use std::collections::HashMap;
+
+use lantian_domain::checklist::ChecklistTemplate;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use uuid::Uuid;
@@ -131,11 +134,50 @@ pub fn client(
 }
 
 /// Applies a push. Must run inside the writer.
+/// Reference data read once per push: a batch of 50 inspections usually names few templates and
+/// subjects. Nothing else writes while the push runs (it runs in the single writer).
+#[derive(Default)]
+struct Cache {
+    templates: HashMap<(String, u32), Option<ChecklistTemplate>>,
+    subjects: HashMap<Uuid, Option<subjects::SubjectRecord>>,
+}
+
+impl Cache {
+    fn template(
+        &mut self,
+        conn: &Connection,
+        code: &str,
+        version: u32,
+    ) -> Result<Option<ChecklistTemplate>, StoreError> {
+        let key = (code.to_owned(), version);
+        if let Some(t) = self.templates.get(&key) {
+            return Ok(t.clone());
+        }
+        let t = templates::get(conn, code, version)?;
+        self.templates.insert(key, t.clone());
+        Ok(t)
+    }
+
+    fn subject(
+        &mut self,
+        conn: &Connection,
+        id: Uuid,
+    ) -> Result<Option<subjects::SubjectRecord>, StoreError> {
+        if let Some(s) = self.subjects.get(&id) {
+            return Ok(s.clone());
+        }
+        let s = subjects::get(conn, id)?;
+        self.subjects.insert(id, s.clone());
+        Ok(s)
+    }
+}
+
 pub fn push(
     conn: &Connection,
     ctx: &Context,
     mutations: &[Incoming],
 ) -> Result<Outcome, StoreError> {
+    let mut cache = Cache::default();
     let mut last: i64 = conn.query_row(
         "SELECT last_mutation_id FROM clients WHERE id = ?1",
         [ctx.client_row],
@@ -157,7 +199,7 @@ pub fn push(
         let g = Group::new();
         let applied = mutation::parse(&m.name, &m.args)
             .map_err(Failure::Reject)
-            .and_then(|cmd| apply(conn, ctx, g, m, cmd));
+            .and_then(|cmd| apply(conn, ctx, &mut cache, g, m, cmd));
         let report = match applied {
             Ok(()) => {
                 conn.execute_batch("RELEASE mutation")?;
@@ -201,10 +243,8 @@ pub fn push(
             }
         };
         last = m.mid;
-        conn.execute(
-            "UPDATE clients SET last_mutation_id = ?2 WHERE id = ?1",
-            params![ctx.client_row, last],
-        )?;
+        conn.prepare_cached("UPDATE clients SET last_mutation_id = ?2 WHERE id = ?1")?
+            .execute(params![ctx.client_row, last])?;
         results.push(report);
     }
     Ok(Outcome {
@@ -263,9 +303,9 @@ fn record(
     hash: &str,
     rejection: Option<&ValidationError>,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO mutations (client_row, mid, name, args_hash, status, code, field, message, device_time, applied_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(
         params![
             ctx.client_row,
             m.mid,
@@ -297,12 +337,13 @@ fn may(ctx: &Context, action: Action, unit_path: &[String]) -> Result<(), Failur
 fn apply(
     conn: &Connection,
     ctx: &Context,
+    cache: &mut Cache,
     g: Group,
     m: &Incoming,
     cmd: Command,
 ) -> Result<(), Failure> {
     match cmd {
-        Command::SubmitInspection(s) => submit(conn, ctx, g, m, *s),
+        Command::SubmitInspection(s) => submit(conn, ctx, cache, g, m, *s),
         Command::AmendInspection(a) => amend(conn, ctx, g, m, *a),
         Command::SaveDraft(d) => {
             may(ctx, Action::SubmitInspection, &ctx.user.unit_path)?;
@@ -509,11 +550,13 @@ fn apply(
 fn submit(
     conn: &Connection,
     ctx: &Context,
+    cache: &mut Cache,
     g: Group,
     m: &Incoming,
     s: mutation::InspectionSubmit,
 ) -> Result<(), Failure> {
-    let subject = subjects::get(conn, s.subject_id)?
+    let subject = cache
+        .subject(conn, s.subject_id)?
         .ok_or_else(|| reject("subject_not_found", "subject_id", "no such subject"))?;
     may(ctx, Action::SubmitInspection, &subject.unit_path).map_err(|f| match f {
         Failure::Reject(e) if e.code == "not_found" => {
@@ -521,7 +564,8 @@ fn submit(
         }
         other => other,
     })?;
-    let template = templates::get(conn, &s.template.code, s.template.version)?
+    let template = cache
+        .template(conn, &s.template.code, s.template.version)?
         .ok_or_else(|| reject("template_unknown", "template", "no such template version"))?;
     s.location.validate()?;
     if s.notes.as_ref().is_some_and(|n| n.chars().count() > 4000) {
@@ -561,61 +605,85 @@ fn submit(
         flags.push("occurred_in_future".to_owned());
     }
     let unit = org::unit_by_code(conn, &subject.subject.unit)?.ok_or(StoreError::NotFound)?;
-    let photo_ids: Vec<Uuid> = photos.iter().map(|(p, _)| *p).collect();
-    let json = |v: &dyn erased::Json| v.to_json();
-    conn.execute(
+    let view = InspectionView {
+        id: s.inspection_id,
+        author: ctx.user.uuid,
+        subject_id: s.subject_id,
+        unit: subject.subject.unit.clone(),
+        template: s.template.clone(),
+        results: s.results,
+        notes: s.notes,
+        location: s.location,
+        signature_photo_id: s.signature_photo_id,
+        expected_photos: photos.iter().map(|(p, _)| *p).collect(),
+        device_time: m.device_time,
+        received_at: ctx.received_at,
+        clock_offset_ms: ctx.clock_offset_ms,
+        occurred_at: occurred,
+        score,
+        flags,
+        version: 1,
+        amendments: Vec::new(),
+        media_state: MediaState::AwaitingMedia,
+        review_state: "received".into(),
+    };
+    conn.prepare_cached(
         "INSERT INTO inspections (uuid, user_id, client_row, mid, subject_id, unit_id, template_code, template_version, results, notes,
              location, signature_photo, expected_photos, started_at, device_time, gps_time, received_at, clock_offset_ms, occurred_at,
              score_earned, score_possible, failed_items, critical_failed, compliant, flags, media_state)
          SELECT ?1, ?2, ?3, ?4, s.id, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25
          FROM subjects s WHERE s.uuid = ?26",
-        params![
-            s.inspection_id.to_string(),
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            view.id.to_string(),
             ctx.user.id,
             ctx.client_row,
             m.mid,
             unit.id,
-            s.template.code,
-            s.template.version,
-            json(&s.results)?,
-            s.notes,
-            json(&s.location)?,
-            s.signature_photo_id.to_string(),
-            json(&photo_ids)?,
+            view.template.code,
+            view.template.version,
+            to_json(&view.results)?,
+            view.notes,
+            to_json(&view.location)?,
+            view.signature_photo_id.to_string(),
+            to_json(&view.expected_photos)?,
             s.started_at.map(time_text),
             time_text(m.device_time),
-            s.location.gps_time.map(time_text),
+            view.location.gps_time.map(time_text),
             time_text(ctx.received_at),
             ctx.clock_offset_ms,
             time_text(occurred),
-            score.earned,
-            score.possible,
-            json(&score.failed)?,
-            json(&score.critical_failed)?,
-            score.compliant,
-            json(&flags)?,
+            view.score.earned,
+            view.score.possible,
+            to_json(&view.score.failed)?,
+            to_json(&view.score.critical_failed)?,
+            view.score.compliant,
+            to_json(&view.flags)?,
             "awaiting_media",
-            s.subject_id.to_string(),
-        ],
-    )
+            view.subject_id.to_string(),
+        ])
+    })
     .map_err(StoreError::from)?;
-    let view = load_view(conn, s.inspection_id)?;
-    sync::put(
-        conn,
-        g,
-        &lantian_domain::sync::user_scope(ctx.user.uuid),
-        "inspection",
-        &s.inspection_id.to_string(),
-        &view,
-    )?;
+    // Serialised once: the same text is synced, checksummed and audited.
+    let data = serde_json::to_string(&view).map_err(StoreError::from)?;
+    let id = view.id.to_string();
     audit::record(
         conn,
         &ctx.user.uuid.to_string(),
         "inspection.submit",
         "inspection",
-        &s.inspection_id.to_string(),
+        &id,
         None,
-        Some(audit::object_hash(&view)?),
+        Some(sha256_hex(data.as_bytes())),
+    )?;
+    sync::put_text(
+        conn,
+        g,
+        &lantian_domain::sync::user_scope(ctx.user.uuid),
+        "inspection",
+        &id,
+        data,
     )?;
     Ok(())
 }
@@ -677,7 +745,6 @@ fn amend(
         Uuid::parse_str(&subject_uuid).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let subject = subjects::get(conn, subject_id)?.ok_or(StoreError::NotFound)?;
     let score = inspection::evaluate(&template, &subject.subject.attributes, &a.results)?;
-    let json = |v: &dyn erased::Json| v.to_json();
     let new_version = current + 1;
     conn.execute(
         "INSERT INTO inspection_amendments (inspection_id, version, base_version, stale, results, notes, reason, score_earned, score_possible,
@@ -688,13 +755,13 @@ fn amend(
             new_version,
             base,
             base != current,
-            json(&a.results)?,
+            to_json(&a.results).map_err(StoreError::from)?,
             a.notes,
             a.reason,
             score.earned,
             score.possible,
-            json(&score.failed)?,
-            json(&score.critical_failed)?,
+            to_json(&score.failed).map_err(StoreError::from)?,
+            to_json(&score.critical_failed).map_err(StoreError::from)?,
             score.compliant,
             ctx.client_row,
             m.mid,
@@ -729,16 +796,9 @@ fn amend(
     Ok(())
 }
 
-/// Serialising helper so the long parameter lists above stay readable.
-mod erased {
-    pub trait Json {
-        fn to_json(&self) -> Result<String, crate::StoreError>;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> Result<String, crate::StoreError> {
-            Ok(serde_json::to_string(self)?)
-        }
-    }
+/// JSON text for a column, as a rusqlite error so it can sit in a parameter list.
+fn to_json<T: Serialize>(v: &T) -> rusqlite::Result<String> {
+    serde_json::to_string(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {

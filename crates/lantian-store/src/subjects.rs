@@ -152,7 +152,10 @@ pub fn get(conn: &Connection, id: Uuid) -> Result<Option<SubjectRecord>, StoreEr
     let sql = format!(
         "SELECT {COLUMNS} FROM subjects s JOIN units u ON u.id = s.unit_id WHERE s.uuid = ?1"
     );
-    let row = conn.query_row(&sql, [id.to_string()], raw).optional()?;
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row([id.to_string()], raw)
+        .optional()?;
     row.map(|r| decode(r).map(|(_, rec)| rec)).transpose()
 }
 

@@ -42,20 +42,17 @@ fn adjust_scope(
     hash_sub: u64,
 ) -> Result<(), StoreError> {
     let (count, sum): (i64, i64) = conn
-        .query_row(
-            "SELECT count, checksum FROM scope_state WHERE scope = ?1",
-            [scope],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT count, checksum FROM scope_state WHERE scope = ?1")?
+        .query_row([scope], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .unwrap_or((0, 0));
     // Wrapping arithmetic in Rust: SQLite would turn an overflowing integer into a float.
     let sum = (sum as u64).wrapping_add(hash_add).wrapping_sub(hash_sub) as i64;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO scope_state (scope, count, checksum) VALUES (?1, ?2, ?3)
          ON CONFLICT(scope) DO UPDATE SET count = excluded.count, checksum = excluded.checksum",
-        params![scope, count + count_delta, sum],
-    )?;
+    )?
+    .execute(params![scope, count + count_delta, sum])?;
     Ok(())
 }
 
@@ -68,8 +65,7 @@ fn log(
     op: &str,
     data: Option<&str>,
 ) -> Result<i64, StoreError> {
-    conn.execute(
-        "INSERT INTO changes (grp, scope, entity, entity_id, op, data, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    conn.prepare_cached("INSERT INTO changes (grp, scope, entity, entity_id, op, data, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(
         params![g.0, scope, entity, id, op, data, now_text()],
     )?;
     Ok(conn.last_insert_rowid())
@@ -85,14 +81,26 @@ pub fn put<T: Serialize>(
     id: &str,
     value: &T,
 ) -> Result<(), StoreError> {
-    let data = serde_json::to_string(value)?;
+    put_text(conn, g, scope, entity, id, serde_json::to_string(value)?)
+}
+
+/// [`put`] for a value already serialised (its exact text is what phones store and checksum).
+pub fn put_text(
+    conn: &Connection,
+    g: Group,
+    scope: &str,
+    entity: &str,
+    id: &str,
+    data: String,
+) -> Result<(), StoreError> {
     let hash = entity_hash(entity, id, &data);
     let existing: Option<(i64, String, i64)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT id, scope, hash FROM entities WHERE entity = ?1 AND entity_id = ?2",
-            params![entity, id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        )?
+        .query_row(params![entity, id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     match existing {
         Some((row, old_scope, old_hash)) => {
@@ -104,15 +112,14 @@ pub fn put<T: Serialize>(
                 adjust_scope(conn, scope, 0, hash, old_hash as u64)?;
             }
             let seq = log(conn, g, scope, entity, id, "put", Some(&data))?;
-            conn.execute(
+            conn.prepare_cached(
                 "UPDATE entities SET scope = ?2, data = ?3, hash = ?4, seq = ?5 WHERE id = ?1",
-                params![row, scope, data, hash as i64, seq],
-            )?;
+            )?
+            .execute(params![row, scope, data, hash as i64, seq])?;
         }
         None => {
             let seq = log(conn, g, scope, entity, id, "put", Some(&data))?;
-            conn.execute(
-                "INSERT INTO entities (entity, entity_id, scope, data, hash, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            conn.prepare_cached("INSERT INTO entities (entity, entity_id, scope, data, hash, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(
                 params![entity, id, scope, data, hash as i64, seq],
             )?;
             adjust_scope(conn, scope, 1, hash, 0)?;
@@ -124,48 +131,44 @@ pub fn put<T: Serialize>(
 /// Records that `entity`/`id` is gone. A no-op if it was not synced.
 pub fn remove(conn: &Connection, g: Group, entity: &str, id: &str) -> Result<(), StoreError> {
     let existing: Option<(i64, String, i64)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT id, scope, hash FROM entities WHERE entity = ?1 AND entity_id = ?2",
-            params![entity, id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        )?
+        .query_row(params![entity, id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     if let Some((row, scope, hash)) = existing {
         log(conn, g, &scope, entity, id, "remove", None)?;
         adjust_scope(conn, &scope, -1, 0, hash as u64)?;
-        conn.execute("DELETE FROM entities WHERE id = ?1", [row])?;
+        conn.prepare_cached("DELETE FROM entities WHERE id = ?1")?
+            .execute([row])?;
     }
     Ok(())
 }
 
 /// The newest seq in the log (0 if empty).
 pub fn head(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(
-        conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
-            r.get(0)
-        })?,
-    )
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM changes")?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// Deletes changes older than `cutoff` (RFC 3339), always keeping the newest row. Returns how many
 /// went. Cursors that pointed before the oldest remaining change get a `cursor_too_old` reset.
 pub fn prune(conn: &Connection, cutoff: &str) -> Result<usize, StoreError> {
     let head = head(conn)?;
-    Ok(conn.execute(
-        "DELETE FROM changes WHERE at < ?1 AND seq < ?2",
-        params![cutoff, head],
-    )?)
+    Ok(conn
+        .prepare_cached("DELETE FROM changes WHERE at < ?1 AND seq < ?2")?
+        .execute(params![cutoff, head])?)
 }
 
 /// Emits the current state of every synced entity that existed before sync did (units, subjects,
 /// templates, campaigns), once. Runs at open, after migrations.
 pub(crate) fn backfill(conn: &Connection) -> Result<(), StoreError> {
     let done = conn
-        .query_row(
-            "SELECT 1 FROM meta WHERE key = 'sync:backfilled'",
-            [],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM meta WHERE key = 'sync:backfilled'")?
+        .query_row([], |_| Ok(()))
         .optional()?
         .is_some();
     if done {
@@ -211,10 +214,8 @@ pub(crate) fn backfill(conn: &Connection) -> Result<(), StoreError> {
             crate::subjects::publish(conn, g, &rec.subject)?;
         }
     }
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('sync:backfilled', ?1)",
-        [now_text()],
-    )?;
+    conn.prepare_cached("INSERT INTO meta (key, value) VALUES ('sync:backfilled', ?1)")?
+        .execute([now_text()])?;
     Ok(())
 }
 

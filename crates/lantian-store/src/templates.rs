@@ -87,7 +87,8 @@ pub fn get(
 ) -> Result<Option<ChecklistTemplate>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM checklist_templates WHERE code = ?1 AND version = ?2");
     Ok(conn
-        .query_row(&sql, params![code, version], decode)
+        .prepare_cached(&sql)?
+        .query_row(params![code, version], decode)
         .optional()?)
 }
 

@@ -90,6 +90,23 @@ fn peak_rss_mib(pid: u32) -> f64 {
         / 1024.0
 }
 
+/// CPU seconds (user + system) the process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12 after the command name).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -135,7 +152,35 @@ async fn post(http: &reqwest::Client, url: String, token: &str, body: &Value) ->
     r.json().await.expect("json")
 }
 
-fn raw_baseline(rows: &[(String, String)], batch: usize) -> f64 {
+/// Bytes of a pull's response body as they cross the wire with `Accept-Encoding: gzip`, over a
+/// plain socket (an HTTP client would decompress them before we could count).
+fn gzip_wire_bytes(base: &str, token: &str, body: &Value) -> usize {
+    use std::io::Read;
+    let host = base.trim_start_matches("http://");
+    let payload = body.to_string();
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    write!(
+        s,
+        "POST /v1/sync/pull HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nAccept-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+        payload.len()
+    )
+    .expect("write");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read");
+    let head_end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers")
+        + 4;
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+    assert!(
+        head.contains("content-encoding: gzip"),
+        "the server compressed the page: {head}"
+    );
+    buf.len() - head_end
+}
+
+fn raw_baseline(rows: &[(String, String)], batch: usize, all_rows: bool) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("raw.db");
     lantian_store::migrate_file(&path).expect("schema");
@@ -161,18 +206,160 @@ fn raw_baseline(rows: &[(String, String)], batch: usize) -> f64 {
                 )
                 .expect("prepare");
             for (i, (id, results)) in chunk.iter().enumerate() {
+                let mid = (chunk_no * batch + i) as i64;
                 stmt.execute(rusqlite::params![
                     id,
-                    (chunk_no * batch + i) as i64,
+                    mid,
                     results,
                     "{\"lat\":36.4,\"lon\":115.9}"
                 ])
                 .expect("insert");
+                if all_rows {
+                    let view = format!("{{\"id\":\"{id}\",\"results\":{results}}}");
+                    tx.prepare_cached("INSERT INTO changes (grp, scope, entity, entity_id, op, data, at) VALUES (?1, 'user:x', 'inspection', ?2, 'put', ?3, 'now')")
+                        .expect("prepare")
+                        .execute(rusqlite::params![mid, id, view])
+                        .expect("change");
+                    let seq = tx.last_insert_rowid();
+                    tx.prepare_cached("INSERT INTO entities (entity, entity_id, scope, data, hash, seq) VALUES ('inspection', ?1, 'user:x', ?2, ?3, ?4)")
+                        .expect("prepare")
+                        .execute(rusqlite::params![id, view, mid, seq])
+                        .expect("entity");
+                    tx.prepare_cached("INSERT INTO scope_state (scope, count, checksum) VALUES ('user:x', ?1, ?2) ON CONFLICT(scope) DO UPDATE SET count = excluded.count, checksum = excluded.checksum")
+                        .expect("prepare")
+                        .execute(rusqlite::params![mid, mid])
+                        .expect("scope");
+                    tx.prepare_cached("INSERT INTO audit_log (seq, at, actor, action, object_type, object_id, after_hash, prev_hash, row_hash) VALUES (?1, 'now', 'x', 'inspection.submit', 'inspection', ?2, 'h', 'p', 'r')")
+                        .expect("prepare")
+                        .execute(rusqlite::params![mid + 1, id])
+                        .expect("audit");
+                    tx.prepare_cached("INSERT INTO mutations (client_row, mid, name, args_hash, status, device_time, applied_at) VALUES (1, ?1, 'inspection.submit', 'h', 'applied', 'now', 'now')")
+                        .expect("prepare")
+                        .execute(rusqlite::params![mid + 1])
+                        .expect("mutation");
+                    tx.prepare_cached("UPDATE clients SET last_mutation_id = ?1 WHERE id = 1")
+                        .expect("prepare")
+                        .execute([mid + 1])
+                        .expect("client");
+                }
             }
         }
         tx.commit().expect("commit");
     }
     rows.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+/// The store's push engine alone, in-process: the same batches as over HTTP, straight into
+/// `push::push` inside the writer. Separates the writer's cost from HTTP, JSON and the clients.
+fn writer_only(batches: Vec<Vec<Value>>) -> f64 {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store =
+            lantian_store::Store::open(&lantian_store::StoreConfig::new(dir.path().join("w.db")))
+                .expect("store");
+        let reference = lantian_domain::reference::liaocheng().expect("reference");
+        store
+            .write(move |c| lantian_store::seed::load_reference(c, &reference))
+            .await
+            .expect("reference");
+        let demo = lantian_domain::reference::demo();
+        let hashes = vec!["x".to_owned(); demo.users.len()];
+        let site = demo
+            .subjects
+            .iter()
+            .find(|(_, d)| {
+                d.unit == "dongchangfu"
+                    && d.kind() == lantian_domain::subject::SubjectKind::ConstructionSite
+            })
+            .map(|(id, _)| id.to_string())
+            .expect("a site");
+        store
+            .write(move |c| lantian_store::seed::load_demo(c, &demo, &hashes))
+            .await
+            .expect("demo");
+        let draft: lantian_domain::checklist::TemplateDraft =
+            serde_json::from_value(template_draft()).expect("draft");
+        store
+            .write(move |c| {
+                lantian_store::templates::publish(
+                    c,
+                    lantian_store::sync::Group::new(),
+                    "bench20",
+                    &draft,
+                    None,
+                )
+                .map(|_| ())
+            })
+            .await
+            .expect("template");
+        let user = store
+            .read(|c| {
+                Ok(lantian_store::identity::user_by_username(c, "demo_inspector")?.expect("user"))
+            })
+            .await
+            .expect("user");
+        let client_id = uuid::Uuid::now_v7();
+        let uid = user.id;
+        store
+            .write(move |c| {
+                lantian_store::identity::register_client(c, client_id, uid, "bench", None)
+                    .map(|_| ())
+            })
+            .await
+            .expect("client");
+        let client_row = store
+            .read(move |c| {
+                Ok(lantian_store::push::client(c, client_id, uid)?
+                    .expect("row")
+                    .0)
+            })
+            .await
+            .expect("row");
+        let total: usize = batches.iter().map(Vec::len).sum();
+        let mut mid = 0;
+        let prepared: Vec<Vec<lantian_store::push::Incoming>> = batches
+            .into_iter()
+            .map(|b| {
+                b.into_iter()
+                    .map(|mut args| {
+                        mid += 1;
+                        args["subject_id"] = json!(site);
+                        lantian_store::push::Incoming {
+                            mid,
+                            name: "inspection.submit".into(),
+                            args,
+                            device_time: chrono::Utc::now(),
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let t = Instant::now();
+        for batch in prepared {
+            let ctx = lantian_store::push::Context {
+                user: user.clone(),
+                client_row,
+                client_id,
+                received_at: chrono::Utc::now(),
+                clock_offset_ms: 0,
+            };
+            let out = store
+                .write(move |c| lantian_store::push::push(c, &ctx, &batch))
+                .await
+                .expect("push");
+            assert!(
+                out.results
+                    .iter()
+                    .all(|r| r.status == lantian_store::push::Status::Applied)
+            );
+        }
+        total as f64 / t.elapsed().as_secs_f64()
+    })
 }
 
 fn main() {
@@ -218,6 +405,7 @@ fn main() {
     );
     let server = serve(&data);
     let base = server.base.clone();
+    let server_pid = server.child.id();
     println!("lantian sync benchmark (2 cores), server {base}");
 
     rt.block_on(async {
@@ -251,16 +439,24 @@ fn main() {
             .expect("id")
             .to_owned();
         let mut raw_rows = Vec::new();
+        let mut writer_batches: Vec<Vec<Value>> = Vec::new();
         let mut n = 0u64;
         for c in &clients {
             for _ in 0..batches_per_client * batch {
                 let args = inspection(&site, n);
+                if n as usize % batch == 0 {
+                    writer_batches.push(Vec::new());
+                }
+                if let Some(b) = writer_batches.last_mut() {
+                    b.push(args.clone());
+                }
                 raw_rows.push((args["inspection_id"].as_str().expect("id").to_owned(), args["results"].to_string()));
                 c.enqueue("inspection.submit", &args).expect("enqueue");
                 n += 1;
             }
         }
         let total = n as f64;
+        let cpu_before = cpu_secs(server_pid);
         let t = Instant::now();
         let mut tasks = Vec::new();
         for c in clients {
@@ -271,11 +467,25 @@ fn main() {
             applied += t.await.expect("join").expect("push");
         }
         let elapsed = t.elapsed();
+        let server_cpu = cpu_secs(server_pid) - cpu_before;
         assert_eq!(applied as f64, total);
         let http_rate = total / elapsed.as_secs_f64();
-        let raw_rate = tokio::task::spawn_blocking(move || raw_baseline(&raw_rows, batch)).await.expect("raw");
+        let rows2 = raw_rows.clone();
+        let writer_rate = tokio::task::spawn_blocking(move || writer_only(writer_batches)).await.expect("writer only");
+        let raw_rate = tokio::task::spawn_blocking(move || raw_baseline(&raw_rows, batch, false)).await.expect("raw");
+        let full_rate = tokio::task::spawn_blocking(move || raw_baseline(&rows2, batch, true)).await.expect("raw full");
         println!("push ingest: {total} inspections from {clients_n} installs in batches of {batch}: {:.2} s = {http_rate:.0} inspections/s", elapsed.as_secs_f64());
-        println!("raw rusqlite insert, same rows, {batch} per transaction: {raw_rate:.0} rows/s; ratio {:.2}", http_rate / raw_rate);
+        println!(
+            "  server CPU {server_cpu:.2} s for them = {:.0} µs per inspection (wall {:.0} µs per inspection on 2 cores shared with the 64 clients)",
+            server_cpu * 1e6 / total,
+            elapsed.as_secs_f64() * 1e6 / total
+        );
+        println!("the store's push engine alone (no HTTP, no clients), same batches: {writer_rate:.0} inspections/s");
+        println!("raw rusqlite insert of the inspection rows alone, {batch} per transaction: {raw_rate:.0} rows/s; ratio {:.2}", http_rate / raw_rate);
+        println!(
+            "raw rusqlite insert of every row the server writes per inspection (inspection, change, entity, scope state, audit, mutation, client), {batch} per transaction: {full_rate:.0} inspections/s; ratio {:.2}",
+            http_rate / full_rate
+        );
 
         // 2. First sync of 10,000 subjects.
         let login: Value = post(&http, format!("{base}/v1/auth/login"), "", &json!({"username": "gaotang_officer", "password": PASSWORD})).await;
@@ -286,15 +496,7 @@ fn main() {
         let (mut server_ms, mut wire, mut raw_bytes, mut entities, mut pages) = (0.0, 0usize, 0usize, 0usize, 0);
         loop {
             let body = json!({"client_id": client_id, "cursor": cursor, "limit": 2000});
-            let gz = http
-                .post(format!("{base}/v1/sync/pull"))
-                .bearer_auth(&token)
-                .header("accept-encoding", "gzip")
-                .json(&body)
-                .send()
-                .await
-                .expect("pull gzip");
-            wire += gz.bytes().await.expect("bytes").len();
+            wire += gzip_wire_bytes(&base, &token, &body);
             let t = Instant::now();
             let r = http.post(format!("{base}/v1/sync/pull")).bearer_auth(&token).json(&body).send().await.expect("pull");
             let bytes = r.bytes().await.expect("bytes");
@@ -330,6 +532,7 @@ fn main() {
             }
             heads.push((id, cur));
         }
+        let paced = heads.clone();
         let t = Instant::now();
         let mut tasks = Vec::new();
         for (id, cur) in heads {
@@ -352,7 +555,40 @@ fn main() {
         let wall = t.elapsed();
         lat.sort();
         println!(
-            "incremental pull, nothing new, {installs} concurrent installs: {} pulls in {:.2} s ({:.0}/s); p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            "incremental pull, nothing new, {installs} installs pulling back to back (saturation): {} pulls in {:.2} s ({:.0}/s); p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            lat.len(),
+            wall.as_secs_f64(),
+            lat.len() as f64 / wall.as_secs_f64(),
+            pct(&lat, 0.5),
+            pct(&lat, 0.99),
+            pct(&lat, 1.0)
+        );
+        // The same 200 installs, each pulling every 200 ms (1,000 pulls/s offered), staggered.
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for (n, (id, cur)) in paced.into_iter().enumerate() {
+            let (http, base, token) = (http.clone(), base.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis((n as u64 * 200) / 200)).await;
+                let mut tick = tokio::time::interval(Duration::from_millis(200));
+                let mut lat = Vec::new();
+                for _ in 0..25 {
+                    tick.tick().await;
+                    let t = Instant::now();
+                    post(&http, format!("{base}/v1/sync/pull"), &token, &json!({"client_id": id, "cursor": cur})).await;
+                    lat.push(t.elapsed());
+                }
+                lat
+            }));
+        }
+        let mut lat = Vec::new();
+        for t in tasks {
+            lat.extend(t.await.expect("join"));
+        }
+        let wall = t.elapsed();
+        lat.sort();
+        println!(
+            "incremental pull, nothing new, {installs} installs each pulling every 200 ms: {} pulls in {:.2} s ({:.0}/s); p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             lat.len(),
             wall.as_secs_f64(),
             lat.len() as f64 / wall.as_secs_f64(),

@@ -65,22 +65,33 @@ pub async fn load_demo(store: &Store) -> anyhow::Result<bool> {
         return Ok(false);
     }
     let demo = reference::demo();
-    let mut hashes = Vec::with_capacity(demo.users.len());
-    let jobs: Vec<_> = demo
-        .users
-        .iter()
-        .map(|_| {
-            tokio::task::spawn_blocking(|| {
-                lantian_http::auth::hash_password(reference::DEMO_PASSWORD)
-            })
+    // Two threads at most: each argon2id hash holds 19 MiB while it runs.
+    let n = demo.users.len();
+    let hashes = tokio::task::spawn_blocking(move || {
+        std::thread::scope(|scope| {
+            let halves: Vec<_> = [0..n / 2, n / 2..n]
+                .into_iter()
+                .map(|range| {
+                    scope.spawn(move || {
+                        range
+                            .map(|_| lantian_http::auth::hash_password(reference::DEMO_PASSWORD))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let mut all = Vec::with_capacity(n);
+            for h in halves {
+                all.extend(
+                    h.join()
+                        .map_err(|_| anyhow::anyhow!("a hashing thread panicked"))?,
+                );
+            }
+            all.into_iter()
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
         })
-        .collect();
-    for j in jobs {
-        hashes.push(
-            j.await?
-                .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?,
-        );
-    }
+    })
+    .await??;
     Ok(store
         .write(move |c| seed::load_demo(c, &demo, &hashes))
         .await?)
