@@ -79,6 +79,17 @@ fn serve(dir: &std::path::Path) -> Server {
     Server { child, base }
 }
 
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
 fn peak_rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -456,6 +467,7 @@ fn main() {
             }
         }
         let total = n as f64;
+        println!("  server RSS after start and 66 logins: {:.1} MiB (peak {:.1})", rss_mib(server_pid), peak_rss_mib(server_pid));
         let cpu_before = cpu_secs(server_pid);
         let t = Instant::now();
         let mut tasks = Vec::new();
@@ -468,6 +480,7 @@ fn main() {
         }
         let elapsed = t.elapsed();
         let server_cpu = cpu_secs(server_pid) - cpu_before;
+        println!("  server RSS after the push: {:.1} MiB (peak {:.1})", rss_mib(server_pid), peak_rss_mib(server_pid));
         assert_eq!(applied as f64, total);
         let http_rate = total / elapsed.as_secs_f64();
         let rows2 = raw_rows.clone();
@@ -516,6 +529,7 @@ fn main() {
             wire as f64 / 1e6
         );
 
+        println!("  server RSS after the first sync: {:.1} MiB (peak {:.1})", rss_mib(server_pid), peak_rss_mib(server_pid));
         // 3. Incremental pulls with nothing new: 200 installs at the head.
         let installs = 200;
         let mut heads = Vec::new();

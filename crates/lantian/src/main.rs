@@ -8,6 +8,12 @@ use clap::{Parser, Subcommand};
 use lantian::config::Config;
 use lantian_domain::user::Role;
 
+/// mimalloc instead of glibc malloc: with glibc, every thread that handled a request kept its own
+/// arena of freed memory (measured peak RSS 270 MiB in the sync benchmark against 156 MiB with
+/// `MALLOC_ARENA_MAX=2`); mimalloc returns freed pages to the system.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "lantian",
