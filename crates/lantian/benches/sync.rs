@@ -455,7 +455,7 @@ fn main() {
         for c in &clients {
             for _ in 0..batches_per_client * batch {
                 let args = inspection(&site, n);
-                if n as usize % batch == 0 {
+                if (n as usize).is_multiple_of(batch) {
                     writer_batches.push(Vec::new());
                 }
                 if let Some(b) = writer_batches.last_mut() {
