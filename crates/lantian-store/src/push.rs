@@ -15,7 +15,7 @@
 use chrono::{DateTime, Utc};
 use lantian_domain::ValidationError;
 use lantian_domain::inspection::{
-    self, AmendmentView, InspectionScore, InspectionView, ItemResult, LocationFix, MediaState,
+    self, AmendmentView, InspectionScore, InspectionView, MediaState,
 };
 use lantian_domain::mutation::{self, Command};
 use lantian_domain::policy::{Action, Decision, decide};
@@ -322,6 +322,59 @@ fn record(
     Ok(())
 }
 
+/// Puts an entity the mutation created or changed into the officer's scope and audits it, from one
+/// serialisation: the same text is synced, checksummed and hashed for the audit log.
+fn publish_own<T: Serialize>(
+    conn: &Connection,
+    ctx: &Context,
+    g: Group,
+    action: &str,
+    entity: &str,
+    id: Uuid,
+    view: &T,
+) -> Result<(), StoreError> {
+    let data = serde_json::to_string(view)?;
+    let id = id.to_string();
+    audit::record(
+        conn,
+        &ctx.user.uuid.to_string(),
+        action,
+        entity,
+        &id,
+        None,
+        Some(sha256_hex(data.as_bytes())),
+    )?;
+    sync::put_text(
+        conn,
+        g,
+        &lantian_domain::sync::user_scope(ctx.user.uuid),
+        entity,
+        &id,
+        data,
+    )
+}
+
+/// Whether a row with this UUID exists in one of the tables mutations create rows in.
+fn exists(conn: &Connection, table: Table, id: Uuid) -> Result<bool, StoreError> {
+    let sql = match table {
+        Table::Inspections => "SELECT 1 FROM inspections WHERE uuid = ?1",
+        Table::Proposals => "SELECT 1 FROM subject_proposals WHERE uuid = ?1",
+        Table::Incidents => "SELECT 1 FROM incidents WHERE uuid = ?1",
+    };
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([id.to_string()], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+#[derive(Clone, Copy)]
+enum Table {
+    Inspections,
+    Proposals,
+    Incidents,
+}
+
 fn may(ctx: &Context, action: Action, unit_path: &[String]) -> Result<(), Failure> {
     match decide(
         ctx.user.role,
@@ -387,14 +440,7 @@ fn apply(
                 }
             }
             let view = serde_json::json!({"id": d.draft_id, "client_id": ctx.client_id, "data": d.data, "saved_at": time_text(m.device_time)});
-            sync::put(
-                conn,
-                g,
-                &lantian_domain::sync::user_scope(ctx.user.uuid),
-                "draft",
-                &d.draft_id.to_string(),
-                &view,
-            )?;
+            publish_own(conn, ctx, g, "draft.save", "draft", d.draft_id, &view)?;
             Ok(())
         }
         Command::DiscardDraft(d) => {
@@ -420,6 +466,15 @@ fn apply(
                     )
                     .map_err(StoreError::from)?;
                     sync::remove(conn, g, "draft", &d.draft_id.to_string())?;
+                    audit::record(
+                        conn,
+                        &ctx.user.uuid.to_string(),
+                        "draft.discard",
+                        "draft",
+                        &d.draft_id.to_string(),
+                        None,
+                        None,
+                    )?;
                     Ok(())
                 }
             }
@@ -429,16 +484,7 @@ fn apply(
             let unit = org::unit_by_code(conn, &draft.unit)?
                 .ok_or_else(|| reject("not_found", "subject.unit", "no such unit"))?;
             may(ctx, Action::ProposeSubject, &unit.unit.path)?;
-            let exists = conn
-                .query_row(
-                    "SELECT 1 FROM subject_proposals WHERE uuid = ?1",
-                    [p.proposal_id.to_string()],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map_err(StoreError::from)?
-                .is_some();
-            if exists {
+            if exists(conn, Table::Proposals, p.proposal_id)? {
                 return Err(reject(
                     "proposal_exists",
                     "proposal_id",
@@ -457,22 +503,14 @@ fn apply(
             )
             .map_err(StoreError::from)?;
             let view = serde_json::json!({"id": p.proposal_id, "subject": p.subject, "status": "proposed"});
-            sync::put(
+            publish_own(
                 conn,
+                ctx,
                 g,
-                &lantian_domain::sync::user_scope(ctx.user.uuid),
-                "proposal",
-                &p.proposal_id.to_string(),
-                &view,
-            )?;
-            audit::record(
-                conn,
-                &ctx.user.uuid.to_string(),
                 "subject.propose",
                 "proposal",
-                &p.proposal_id.to_string(),
-                None,
-                Some(audit::object_hash(&view)?),
+                p.proposal_id,
+                &view,
             )?;
             Ok(())
         }
@@ -487,16 +525,7 @@ fn apply(
                     "a description of 1 to 4000 characters and at most 20 photos",
                 ));
             }
-            let exists = conn
-                .query_row(
-                    "SELECT 1 FROM incidents WHERE uuid = ?1",
-                    [i.incident_id.to_string()],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map_err(StoreError::from)?
-                .is_some();
-            if exists {
+            if exists(conn, Table::Incidents, i.incident_id)? {
                 return Err(reject(
                     "incident_exists",
                     "incident_id",
@@ -525,22 +554,14 @@ fn apply(
             .map_err(StoreError::from)?;
             let view = serde_json::json!({"id": i.incident_id, "category": i.category, "description": i.description,
                                           "location": i.location, "photos": i.photos, "occurred_at": time_text(occurred), "unit": ctx.user.unit});
-            sync::put(
+            publish_own(
                 conn,
+                ctx,
                 g,
-                &lantian_domain::sync::user_scope(ctx.user.uuid),
-                "incident",
-                &i.incident_id.to_string(),
-                &view,
-            )?;
-            audit::record(
-                conn,
-                &ctx.user.uuid.to_string(),
                 "incident.report",
                 "incident",
-                &i.incident_id.to_string(),
-                None,
-                Some(audit::object_hash(&view)?),
+                i.incident_id,
+                &view,
             )?;
             Ok(())
         }
@@ -577,16 +598,7 @@ fn submit(
     }
     let score = inspection::evaluate(&template, &subject.subject.attributes, &s.results)?;
     let photos = inspection::expected_photos(&s.results, s.signature_photo_id)?;
-    let exists = conn
-        .query_row(
-            "SELECT 1 FROM inspections WHERE uuid = ?1",
-            [s.inspection_id.to_string()],
-            |_| Ok(()),
-        )
-        .optional()
-        .map_err(StoreError::from)?
-        .is_some();
-    if exists {
+    if exists(conn, Table::Inspections, s.inspection_id)? {
         return Err(reject(
             "inspection_exists",
             "inspection_id",
@@ -665,25 +677,14 @@ fn submit(
         ])
     })
     .map_err(StoreError::from)?;
-    // Serialised once: the same text is synced, checksummed and audited.
-    let data = serde_json::to_string(&view).map_err(StoreError::from)?;
-    let id = view.id.to_string();
-    audit::record(
+    publish_own(
         conn,
-        &ctx.user.uuid.to_string(),
+        ctx,
+        g,
         "inspection.submit",
         "inspection",
-        &id,
-        None,
-        Some(sha256_hex(data.as_bytes())),
-    )?;
-    sync::put_text(
-        conn,
-        g,
-        &lantian_domain::sync::user_scope(ctx.user.uuid),
-        "inspection",
-        &id,
-        data,
+        view.id,
+        &view,
     )?;
     Ok(())
 }
@@ -776,22 +777,14 @@ fn amend(
     )
     .map_err(StoreError::from)?;
     let view = load_view(conn, a.inspection_id)?;
-    sync::put(
+    publish_own(
         conn,
+        ctx,
         g,
-        &lantian_domain::sync::user_scope(ctx.user.uuid),
-        "inspection",
-        &a.inspection_id.to_string(),
-        &view,
-    )?;
-    audit::record(
-        conn,
-        &ctx.user.uuid.to_string(),
         "inspection.amend",
         "inspection",
-        &a.inspection_id.to_string(),
-        None,
-        Some(audit::object_hash(&view)?),
+        a.inspection_id,
+        &view,
     )?;
     Ok(())
 }
@@ -801,112 +794,93 @@ fn to_json<T: Serialize>(v: &T) -> rusqlite::Result<String> {
     serde_json::to_string(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
-    Ok(serde_json::from_str(s)?)
+/// A JSON column read back, or a corrupt-data error naming the column.
+fn json_col<T: serde::de::DeserializeOwned>(
+    r: &rusqlite::Row<'_>,
+    i: usize,
+) -> rusqlite::Result<T> {
+    let text: String = r.get(i)?;
+    serde_json::from_str(&text).map_err(|e| crate::corrupt(i, e.to_string()))
+}
+
+fn time_col(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let text: String = r.get(i)?;
+    parse_time(&text).map_err(|e| crate::corrupt(i, e.to_string()))
+}
+
+fn uuid_col(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
+    let text: String = r.get(i)?;
+    Uuid::parse_str(&text).map_err(|e| crate::corrupt(i, e.to_string()))
 }
 
 /// The synced view of an inspection, with its amendments.
 pub fn load_view(conn: &Connection, id: Uuid) -> Result<InspectionView, StoreError> {
-    let mut v = conn.query_row(
-        "SELECT i.id, us.uuid, s.uuid, u.code, i.template_code, i.template_version, i.results, i.notes, i.location,
-                i.signature_photo, i.expected_photos, i.device_time, i.received_at, i.clock_offset_ms, i.occurred_at,
-                i.score_earned, i.score_possible, i.failed_items, i.critical_failed, i.compliant, i.flags, i.current_version,
-                i.media_state, i.review_state
-         FROM inspections i JOIN users us ON us.id = i.user_id JOIN subjects s ON s.id = i.subject_id JOIN units u ON u.id = i.unit_id
-         WHERE i.uuid = ?1",
-        [id.to_string()],
-        |r| {
-            let text = |i: usize| r.get::<_, String>(i);
-            Ok((
-                r.get::<_, i64>(0)?,
-                [text(1)?, text(2)?, text(3)?, text(4)?],
-                r.get::<_, u32>(5)?,
-                [text(6)?, text(8)?, text(9)?, text(10)?, text(11)?, text(12)?, text(14)?, text(17)?, text(18)?, text(20)?, text(22)?, text(23)?],
-                r.get::<_, Option<String>>(7)?,
-                r.get::<_, i64>(13)?,
-                (r.get::<_, u32>(15)?, r.get::<_, u32>(16)?, r.get::<_, bool>(19)?, r.get::<_, u32>(21)?),
-            ))
-        },
-    )
-    .map(|(row, ids, tv, t, notes, offset, (earned, possible, compliant, version))| -> Result<(i64, InspectionView), StoreError> {
-        let uuid = |s: &str| Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(e.to_string()));
-        Ok((
-            row,
-            InspectionView {
+    let (row, mut view) = conn
+        .prepare_cached(
+            "SELECT i.id, us.uuid, s.uuid, u.code, i.template_code, i.template_version, i.results, i.notes, i.location,
+                    i.signature_photo, i.expected_photos, i.device_time, i.received_at, i.clock_offset_ms, i.occurred_at,
+                    i.score_earned, i.score_possible, i.failed_items, i.critical_failed, i.compliant, i.flags, i.current_version,
+                    i.media_state, i.review_state
+             FROM inspections i JOIN users us ON us.id = i.user_id JOIN subjects s ON s.id = i.subject_id
+                  JOIN units u ON u.id = i.unit_id
+             WHERE i.uuid = ?1",
+        )?
+        .query_row([id.to_string()], |r| {
+            let media: String = r.get(22)?;
+            let view = InspectionView {
                 id,
-                author: uuid(&ids[0])?,
-                subject_id: uuid(&ids[1])?,
-                unit: ids[2].clone(),
-                template: inspection::TemplateRef { code: ids[3].clone(), version: tv },
-                results: parse_json::<Vec<ItemResult>>(&t[0])?,
-                notes,
-                location: parse_json::<LocationFix>(&t[1])?,
-                signature_photo_id: uuid(&t[2])?,
-                expected_photos: parse_json(&t[3])?,
-                device_time: parse_time(&t[4])?,
-                received_at: parse_time(&t[5])?,
-                clock_offset_ms: offset,
-                occurred_at: parse_time(&t[6])?,
-                score: InspectionScore { earned, possible, failed: parse_json(&t[7])?, critical_failed: parse_json(&t[8])?, compliant },
-                flags: parse_json(&t[9])?,
-                version,
+                author: uuid_col(r, 1)?,
+                subject_id: uuid_col(r, 2)?,
+                unit: r.get(3)?,
+                template: inspection::TemplateRef { code: r.get(4)?, version: r.get(5)? },
+                results: json_col(r, 6)?,
+                notes: r.get(7)?,
+                location: json_col(r, 8)?,
+                signature_photo_id: uuid_col(r, 9)?,
+                expected_photos: json_col(r, 10)?,
+                device_time: time_col(r, 11)?,
+                received_at: time_col(r, 12)?,
+                clock_offset_ms: r.get(13)?,
+                occurred_at: time_col(r, 14)?,
+                score: InspectionScore {
+                    earned: r.get(15)?,
+                    possible: r.get(16)?,
+                    failed: json_col(r, 17)?,
+                    critical_failed: json_col(r, 18)?,
+                    compliant: r.get(19)?,
+                },
+                flags: json_col(r, 20)?,
+                version: r.get(21)?,
                 amendments: Vec::new(),
-                media_state: if t[10] == "complete" { MediaState::Complete } else { MediaState::AwaitingMedia },
-                review_state: t[11].clone(),
-            },
-        ))
-    })??;
-    let (row, ref mut view) = v;
-    let mut stmt = conn.prepare(
-        "SELECT version, base_version, stale, results, notes, reason, score_earned, score_possible, failed_items, critical_failed,
-                compliant, received_at
+                media_state: if media == "complete" { MediaState::Complete } else { MediaState::AwaitingMedia },
+                review_state: r.get(23)?,
+            };
+            Ok((r.get::<_, i64>(0)?, view))
+        })?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT version, base_version, stale, results, notes, reason, score_earned, score_possible, failed_items,
+                critical_failed, compliant, received_at
          FROM inspection_amendments WHERE inspection_id = ?1 ORDER BY version",
     )?;
-    let rows = stmt.query_map([row], |r| {
-        Ok((
-            (
-                r.get::<_, u32>(0)?,
-                r.get::<_, u32>(1)?,
-                r.get::<_, bool>(2)?,
-            ),
-            (
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, String>(5)?,
-            ),
-            (
-                r.get::<_, u32>(6)?,
-                r.get::<_, u32>(7)?,
-                r.get::<_, String>(8)?,
-                r.get::<_, String>(9)?,
-                r.get::<_, bool>(10)?,
-            ),
-            r.get::<_, String>(11)?,
-        ))
-    })?;
-    for a in rows {
-        let (
-            (version, base_version, stale),
-            (results, notes, reason),
-            (earned, possible, failed, critical, compliant),
-            received,
-        ) = a?;
-        view.amendments.push(AmendmentView {
-            version,
-            base_version,
-            stale,
-            results: parse_json(&results)?,
-            notes,
-            reason,
-            score: InspectionScore {
-                earned,
-                possible,
-                failed: parse_json(&failed)?,
-                critical_failed: parse_json(&critical)?,
-                compliant,
-            },
-            received_at: parse_time(&received)?,
-        });
-    }
-    Ok(v.1)
+    view.amendments = stmt
+        .query_map([row], |r| {
+            Ok(AmendmentView {
+                version: r.get(0)?,
+                base_version: r.get(1)?,
+                stale: r.get(2)?,
+                results: json_col(r, 3)?,
+                notes: r.get(4)?,
+                reason: r.get(5)?,
+                score: InspectionScore {
+                    earned: r.get(6)?,
+                    possible: r.get(7)?,
+                    failed: json_col(r, 8)?,
+                    critical_failed: json_col(r, 9)?,
+                    compliant: r.get(10)?,
+                },
+                received_at: time_col(r, 11)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(view)
 }
