@@ -68,6 +68,17 @@ async fn count(app: &TestApp, sql: &'static str) -> i64 {
         .expect("count")
 }
 
+/// Ids of every inspection the server holds.
+async fn inspection_ids(app: &TestApp) -> Vec<String> {
+    app.store
+        .read(|c| {
+            let mut s = c.prepare("SELECT uuid FROM inspections")?;
+            Ok(s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+        })
+        .await
+        .expect("inspection ids")
+}
+
 async fn raw_push(
     app: &TestApp,
     token: &str,
@@ -211,14 +222,7 @@ async fn a_gap_stops_the_batch_and_reports_the_last_id() {
     assert_eq!(r.body["gap"]["expected"], 3);
     assert_eq!(r.body["results"].as_array().expect("results").len(), 2);
     assert_eq!(count(&app, "SELECT count(*) FROM inspections").await, 2);
-    let applied: BTreeSet<String> = app
-        .store
-        .read(|c| {
-            let mut s = c.prepare("SELECT uuid FROM inspections")?;
-            Ok(s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
-        })
-        .await
-        .expect("uuids");
+    let applied: BTreeSet<String> = inspection_ids(&app).await.into_iter().collect();
     assert!(!applied.contains(&subs[3].inspection_id.to_string()));
 }
 
@@ -502,14 +506,7 @@ async fn after_a_restore_from_an_older_backup_clients_reset_repush_and_every_ack
         .chain(&queued)
         .map(|i| i.to_string())
         .collect();
-    let on_server: Vec<String> = app
-        .store
-        .read(|c| {
-            let mut s = c.prepare("SELECT uuid FROM inspections")?;
-            Ok(s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
-        })
-        .await
-        .expect("uuids");
+    let on_server = inspection_ids(&app).await;
     assert_eq!(on_server.len(), expected.len(), "each exactly once");
     assert_eq!(on_server.into_iter().collect::<BTreeSet<_>>(), expected);
     assert_eq!(client_view(&c), server_view(&app, "demo_inspector").await);
@@ -619,14 +616,7 @@ async fn a_seeded_run_of_officers_through_dropped_responses_and_kills_ends_equal
         );
     }
     assert!(proxy.dropped() > 0, "the run did drop responses");
-    let on_server: Vec<String> = app
-        .store
-        .read(|c| {
-            let mut s = c.prepare("SELECT uuid FROM inspections")?;
-            Ok(s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
-        })
-        .await
-        .expect("uuids");
+    let on_server = inspection_ids(&app).await;
     assert_eq!(on_server.len(), queued.len(), "nothing applied twice");
     assert_eq!(
         on_server.into_iter().collect::<BTreeSet<_>>(),
