@@ -797,3 +797,36 @@ async fn a_cursor_older_than_the_tombstone_retention_gets_a_reset() {
     assert_eq!(pull.resets, vec![ResetReason::CursorTooOld]);
     assert_eq!(client_view(&c), server_view(&app, "demo_inspector").await);
 }
+
+#[tokio::test]
+async fn roles_that_do_not_inspect_have_their_field_mutations_rejected_not_applied() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inspector = officer(&app.base, dir.path(), "i", "demo_inspector").await;
+    let submit = random_submits(&inspector, &mut Rng(77), 1).remove(0);
+    for (name, username) in [("viewer", "demo_viewer"), ("unit_admin", "demo_unit_admin")] {
+        let c = officer(&app.base, dir.path(), name, username).await;
+        c.enqueue(
+            "inspection.submit",
+            &serde_json::to_value(&submit).expect("json"),
+        )
+        .expect("queue");
+        c.enqueue(
+            "incident.report",
+            &json!({"incident_id": uuid::Uuid::now_v7(), "category": "dust", "description": "扬尘",
+                    "location": {"lat": 36.43, "lon": 115.99, "accuracy_m": 5.0, "datum": "wgs84"}}),
+        )
+        .expect("queue");
+        let (push, _) = c.sync().await.expect("sync");
+        assert_eq!((push.applied, push.rejected), (0, 2), "{username}");
+        assert!(
+            c.outbox()
+                .expect("outbox")
+                .iter()
+                .all(|q| q.code.as_deref() == Some("forbidden")),
+            "{username}"
+        );
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM inspections").await, 0);
+    assert_eq!(count(&app, "SELECT count(*) FROM incidents").await, 0);
+}
