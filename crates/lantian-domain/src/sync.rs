@@ -6,6 +6,22 @@ use sha2::Digest;
 
 pub const GLOBAL: &str = "global";
 
+/// Why a pull starts over from a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetReason {
+    /// First sync of this install.
+    Initial,
+    /// The user's unit or role changed: what they may see changed.
+    ScopeChanged,
+    /// The cursor points before the oldest change kept (tombstone retention).
+    CursorTooOld,
+    /// The server's history no longer contains the cursor's position (restored from a backup).
+    HistoryDiverged,
+    /// The client asked to re-pull scopes whose checksum did not match.
+    Repair,
+}
+
 pub fn unit_scope(unit_code: &str) -> String {
     format!("unit:{unit_code}")
 }

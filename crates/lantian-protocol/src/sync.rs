@@ -114,15 +114,7 @@ pub struct Change {
     pub data: Option<Box<RawValue>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResetReason {
-    Initial,
-    ScopeChanged,
-    CursorTooOld,
-    HistoryDiverged,
-    Repair,
-}
+pub use lantian_domain::sync::ResetReason;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reset {

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::org::unit_by_code;
-use crate::{StoreError, now_text};
+use crate::{StoreError, cols, now_text};
 
 /// A user as the server needs it to authenticate and authorize.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,48 +62,18 @@ pub fn create_user(conn: &Connection, u: &NewUser) -> Result<UserRecord, StoreEr
 
 const COLUMNS: &str = "us.id, us.uuid, us.username, us.display_name, us.role, u.code, u.path, us.password_hash, us.disabled";
 
-type Raw = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    bool,
-);
-
-fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-    ))
-}
-
-fn build(r: Raw) -> Result<UserRecord, StoreError> {
-    let (id, uuid, username, display_name, role, unit, path, password_hash, disabled) = r;
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
+    let role: String = r.get(4)?;
     Ok(UserRecord {
-        id,
-        uuid: Uuid::parse_str(&uuid).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        username,
-        display_name,
-        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
-        unit,
-        unit_path: path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        password_hash,
-        disabled,
+        id: r.get(0)?,
+        uuid: cols::uuid(r, 1)?,
+        username: r.get(2)?,
+        display_name: r.get(3)?,
+        role: Role::parse(&role).ok_or_else(|| crate::corrupt(4, format!("role {role}")))?,
+        unit: r.get(5)?,
+        unit_path: cols::path(r, 6)?,
+        password_hash: r.get(7)?,
+        disabled: r.get(8)?,
     })
 }
 
@@ -114,21 +84,20 @@ pub fn user_by_username(
     let sql = format!(
         "SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.username = ?1"
     );
-    conn.query_row(&sql, [username], raw)
-        .optional()?
-        .map(build)
-        .transpose()
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([username], user_row)
+        .optional()?)
 }
 
 pub fn user_by_uuid(conn: &Connection, uuid: Uuid) -> Result<Option<UserRecord>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.uuid = ?1"
     );
-    conn.prepare_cached(&sql)?
-        .query_row([uuid.to_string()], raw)
-        .optional()?
-        .map(build)
-        .transpose()
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([uuid.to_string()], user_row)
+        .optional()?)
 }
 
 pub fn user_count(conn: &Connection) -> Result<i64, StoreError> {
@@ -199,10 +168,9 @@ pub fn rotate_refresh(
         let sql = format!(
             "SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.id = ?1"
         );
-        conn.query_row(&sql, [user_id], raw)
+        conn.prepare_cached(&sql)?
+            .query_row([user_id], user_row)
             .optional()?
-            .map(build)
-            .transpose()?
     };
     let Some(user) = user.filter(|u| !u.disabled) else {
         revoke_family(conn, &family)?;

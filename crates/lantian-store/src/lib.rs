@@ -17,6 +17,7 @@
 //! its channels and blocking pool.
 
 pub mod audit;
+mod cols;
 mod conn;
 mod error;
 pub mod identity;

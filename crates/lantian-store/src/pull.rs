@@ -36,20 +36,7 @@ pub struct Snapshot {
     pub resume_seq: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResetReason {
-    /// First sync of this install.
-    Initial,
-    /// The user's unit or role changed: what they may see changed.
-    ScopeChanged,
-    /// The cursor points before the oldest change kept (tombstone retention).
-    CursorTooOld,
-    /// The server's history no longer contains the cursor's position (restored from a backup).
-    HistoryDiverged,
-    /// The client asked to re-pull scopes whose checksum did not match.
-    Repair,
-}
+pub use lantian_domain::sync::ResetReason;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reset {

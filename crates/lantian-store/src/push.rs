@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::identity::UserRecord;
 use crate::sync::{self, Group};
-use crate::{StoreError, audit, org, parse_time, sha256_hex, subjects, templates};
+use crate::{StoreError, audit, cols, org, sha256_hex, subjects, templates};
 
 /// A mutation as pushed.
 #[derive(Debug, Clone)]
@@ -794,25 +794,6 @@ fn to_json<T: Serialize>(v: &T) -> rusqlite::Result<String> {
     serde_json::to_string(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-/// A JSON column read back, or a corrupt-data error naming the column.
-fn json_col<T: serde::de::DeserializeOwned>(
-    r: &rusqlite::Row<'_>,
-    i: usize,
-) -> rusqlite::Result<T> {
-    let text: String = r.get(i)?;
-    serde_json::from_str(&text).map_err(|e| crate::corrupt(i, e.to_string()))
-}
-
-fn time_col(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
-    let text: String = r.get(i)?;
-    parse_time(&text).map_err(|e| crate::corrupt(i, e.to_string()))
-}
-
-fn uuid_col(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
-    let text: String = r.get(i)?;
-    Uuid::parse_str(&text).map_err(|e| crate::corrupt(i, e.to_string()))
-}
-
 /// The synced view of an inspection, with its amendments.
 pub fn load_view(conn: &Connection, id: Uuid) -> Result<InspectionView, StoreError> {
     let (row, mut view) = conn
@@ -829,27 +810,27 @@ pub fn load_view(conn: &Connection, id: Uuid) -> Result<InspectionView, StoreErr
             let media: String = r.get(22)?;
             let view = InspectionView {
                 id,
-                author: uuid_col(r, 1)?,
-                subject_id: uuid_col(r, 2)?,
+                author: cols::uuid(r, 1)?,
+                subject_id: cols::uuid(r, 2)?,
                 unit: r.get(3)?,
                 template: inspection::TemplateRef { code: r.get(4)?, version: r.get(5)? },
-                results: json_col(r, 6)?,
+                results: cols::json(r, 6)?,
                 notes: r.get(7)?,
-                location: json_col(r, 8)?,
-                signature_photo_id: uuid_col(r, 9)?,
-                expected_photos: json_col(r, 10)?,
-                device_time: time_col(r, 11)?,
-                received_at: time_col(r, 12)?,
+                location: cols::json(r, 8)?,
+                signature_photo_id: cols::uuid(r, 9)?,
+                expected_photos: cols::json(r, 10)?,
+                device_time: cols::time(r, 11)?,
+                received_at: cols::time(r, 12)?,
                 clock_offset_ms: r.get(13)?,
-                occurred_at: time_col(r, 14)?,
+                occurred_at: cols::time(r, 14)?,
                 score: InspectionScore {
                     earned: r.get(15)?,
                     possible: r.get(16)?,
-                    failed: json_col(r, 17)?,
-                    critical_failed: json_col(r, 18)?,
+                    failed: cols::json(r, 17)?,
+                    critical_failed: cols::json(r, 18)?,
                     compliant: r.get(19)?,
                 },
-                flags: json_col(r, 20)?,
+                flags: cols::json(r, 20)?,
                 version: r.get(21)?,
                 amendments: Vec::new(),
                 media_state: if media == "complete" { MediaState::Complete } else { MediaState::AwaitingMedia },
@@ -868,17 +849,17 @@ pub fn load_view(conn: &Connection, id: Uuid) -> Result<InspectionView, StoreErr
                 version: r.get(0)?,
                 base_version: r.get(1)?,
                 stale: r.get(2)?,
-                results: json_col(r, 3)?,
+                results: cols::json(r, 3)?,
                 notes: r.get(4)?,
                 reason: r.get(5)?,
                 score: InspectionScore {
                     earned: r.get(6)?,
                     possible: r.get(7)?,
-                    failed: json_col(r, 8)?,
-                    critical_failed: json_col(r, 9)?,
+                    failed: cols::json(r, 8)?,
+                    critical_failed: cols::json(r, 9)?,
                     compliant: r.get(10)?,
                 },
-                received_at: time_col(r, 11)?,
+                received_at: cols::time(r, 11)?,
             })
         })?
         .collect::<Result<_, _>>()?;

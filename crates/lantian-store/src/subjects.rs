@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::org::{path_text, unit_by_code};
 use crate::sync::{self, Group};
-use crate::{StoreError, now_text, parse_time};
+use crate::{StoreError, cols, now_text};
 
 /// A subject with the path of its unit, which authorization needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,80 +64,39 @@ fn normalized(mut d: SubjectDraft) -> SubjectDraft {
 
 const COLUMNS: &str = "s.id, s.uuid, s.name, u.code, u.path, s.kind, s.attributes, s.lat, s.lon, s.geometry, s.version, s.created_at, s.updated_at";
 
-type Raw = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<f64>,
-    Option<f64>,
-    Option<String>,
-    i64,
-    String,
-    String,
-);
-
-fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-        r.get(12)?,
-    ))
-}
-
-fn decode(raw: Raw) -> Result<(i64, SubjectRecord), StoreError> {
-    let (
-        rowid,
-        uuid,
-        name,
-        unit,
-        path,
-        kind,
-        attributes,
-        lat,
-        lon,
-        geometry,
-        version,
-        created,
-        updated,
-    ) = raw;
-    let attributes: SubjectAttributes = serde_json::from_value(
-        serde_json::json!({"kind": kind, "attributes": serde_json::from_str::<serde_json::Value>(&attributes)?}),
-    )?;
-    let location = match (lat, lon) {
+/// A subject row with its internal id (the listing cursor).
+fn subject_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, SubjectRecord)> {
+    let kind: String = r.get(5)?;
+    let attributes: serde_json::Value = cols::json(r, 6)?;
+    let attributes: SubjectAttributes =
+        serde_json::from_value(serde_json::json!({"kind": kind, "attributes": attributes}))
+            .map_err(|e| crate::corrupt(6, e.to_string()))?;
+    let location = match (r.get::<_, Option<f64>>(7)?, r.get::<_, Option<f64>>(8)?) {
         (Some(lat), Some(lon)) => Some(GeoPoint { lat, lon }),
         _ => None,
     };
+    let geometry = match r.get::<_, Option<String>>(9)? {
+        Some(g) => Some(serde_json::from_str(&g).map_err(|e| crate::corrupt(9, e.to_string()))?),
+        None => None,
+    };
     let subject = Subject {
-        id: Uuid::parse_str(&uuid).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        name,
-        unit,
+        id: cols::uuid(r, 1)?,
+        name: r.get(2)?,
+        unit: r.get(3)?,
         attributes,
         location,
-        geometry: geometry.as_deref().map(serde_json::from_str).transpose()?,
-        version,
-        created_at: parse_time(&created)?,
-        updated_at: parse_time(&updated)?,
+        geometry,
+        version: r.get(10)?,
+        created_at: cols::time(r, 11)?,
+        updated_at: cols::time(r, 12)?,
     };
-    let unit_path = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    Ok((rowid, SubjectRecord { subject, unit_path }))
+    Ok((
+        r.get(0)?,
+        SubjectRecord {
+            subject,
+            unit_path: cols::path(r, 4)?,
+        },
+    ))
 }
 
 fn attributes_json(a: &SubjectAttributes) -> Result<String, StoreError> {
@@ -152,11 +111,11 @@ pub fn get(conn: &Connection, id: Uuid) -> Result<Option<SubjectRecord>, StoreEr
     let sql = format!(
         "SELECT {COLUMNS} FROM subjects s JOIN units u ON u.id = s.unit_id WHERE s.uuid = ?1"
     );
-    let row = conn
+    Ok(conn
         .prepare_cached(&sql)?
-        .query_row([id.to_string()], raw)
-        .optional()?;
-    row.map(|r| decode(r).map(|(_, rec)| rec)).transpose()
+        .query_row([id.to_string()], subject_row)
+        .optional()?
+        .map(|(_, rec)| rec))
 }
 
 /// Inserts a validated subject. Fails with `Conflict("subject_exists")` if the id is taken.
@@ -276,7 +235,7 @@ pub fn list(conn: &Connection, f: &SubjectFilter) -> Result<SubjectPage, StoreEr
          ORDER BY s.id LIMIT ?5"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows: Vec<Raw> = stmt
+    let rows: Vec<(i64, SubjectRecord)> = stmt
         .query_map(
             params![
                 path_text(&f.within),
@@ -285,14 +244,13 @@ pub fn list(conn: &Connection, f: &SubjectFilter) -> Result<SubjectPage, StoreEr
                 f.after.unwrap_or(0),
                 i64::from(limit) + 1
             ],
-            raw,
+            subject_row,
         )?
         .collect::<Result<_, _>>()?;
     let more = rows.len() > limit as usize;
     let mut items = Vec::with_capacity(limit as usize);
     let mut last = None;
-    for r in rows.into_iter().take(limit as usize) {
-        let (rowid, rec) = decode(r)?;
+    for (rowid, rec) in rows.into_iter().take(limit as usize) {
         last = Some(rowid);
         items.push(rec.subject);
     }

@@ -8,7 +8,7 @@ use lantian_domain::policy::Action;
 use lantian_protocol::sync::{
     Change, Checkpoint, Gap, MAX_PUSH_MUTATIONS, MutationResult, MutationStatus, Op,
     PROTOCOL_HEADER, PROTOCOL_VERSION, PullRequest, PullResponse, PushRequest, PushResponse, Reset,
-    ResetReason, SERVER_TIME_HEADER, ScopeChecksum, StatusResponse,
+    SERVER_TIME_HEADER, ScopeChecksum, StatusResponse,
 };
 use lantian_store::{pull, push};
 use serde::Deserialize;
@@ -136,16 +136,6 @@ fn decode_cursor(s: &str) -> Result<pull::Cursor, ApiError> {
     serde_json::from_slice(&bytes).map_err(|_| bad())
 }
 
-fn reason(r: pull::ResetReason) -> ResetReason {
-    match r {
-        pull::ResetReason::Initial => ResetReason::Initial,
-        pull::ResetReason::ScopeChanged => ResetReason::ScopeChanged,
-        pull::ResetReason::CursorTooOld => ResetReason::CursorTooOld,
-        pull::ResetReason::HistoryDiverged => ResetReason::HistoryDiverged,
-        pull::ResetReason::Repair => ResetReason::Repair,
-    }
-}
-
 fn sums(s: Vec<pull::ScopeSum>) -> Vec<ScopeChecksum> {
     s.into_iter()
         .map(|s| ScopeChecksum {
@@ -210,7 +200,7 @@ pub(crate) async fn pull(
     }
     Ok(axum::Json(PullResponse {
         reset: page.reset.map(|r| Reset {
-            reason: reason(r.reason),
+            reason: r.reason,
             scopes: r.scopes,
         }),
         changes,

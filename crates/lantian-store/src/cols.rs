@@ -1,0 +1,36 @@
+//! Reading typed values out of columns, with unreadable data reported as corrupt (naming the
+//! column) rather than as a panic or a silent default.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// A column holding JSON text.
+pub(crate) fn json<T: serde::de::DeserializeOwned>(
+    r: &rusqlite::Row<'_>,
+    i: usize,
+) -> rusqlite::Result<T> {
+    let text: String = r.get(i)?;
+    serde_json::from_str(&text).map_err(|e| crate::corrupt(i, e.to_string()))
+}
+
+/// A column holding an RFC 3339 time.
+pub(crate) fn time(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let text: String = r.get(i)?;
+    crate::parse_time(&text).map_err(|e| crate::corrupt(i, e.to_string()))
+}
+
+/// A column holding a UUID as text.
+pub(crate) fn uuid(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
+    let text: String = r.get(i)?;
+    Uuid::parse_str(&text).map_err(|e| crate::corrupt(i, e.to_string()))
+}
+
+/// A column holding a unit path (`/root/child/`), as codes root first.
+pub(crate) fn path(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Vec<String>> {
+    let text: String = r.get(i)?;
+    Ok(text
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
