@@ -70,6 +70,31 @@ impl std::error::Error for ImportError {}
 /// A parsed row: where it came from, its id, its subject.
 pub type Parsed = (String, Uuid, SubjectDraft);
 
+/// Rows as they are parsed: every good one, and every error with its place.
+#[derive(Default)]
+struct Rows {
+    out: Vec<Parsed>,
+    errors: Vec<RowError>,
+}
+
+impl Rows {
+    fn add(&mut self, place: String, row: Result<(Uuid, SubjectDraft), String>) {
+        match row {
+            Ok((id, draft)) => self.out.push((place, id, draft)),
+            Err(message) => self.errors.push(RowError { place, message }),
+        }
+    }
+
+    /// All rows, or all the errors: nothing half-parsed.
+    fn finish(self) -> Result<Vec<Parsed>, ImportError> {
+        if self.errors.is_empty() {
+            Ok(self.out)
+        } else {
+            Err(ImportError::Rows(self.errors))
+        }
+    }
+}
+
 fn cell_value(kind: SubjectKind, field: &str, raw: &str) -> Result<serde_json::Value, String> {
     let Some((_, ty)) = kind.attribute_fields().iter().find(|(n, _)| *n == field) else {
         return Err(format!(
@@ -133,17 +158,13 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
         }
     }
     let (id_col, lat_col, lon_col, geo_col) = (col("id"), col("lat"), col("lon"), col("geometry"));
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
+    let mut rows = Rows::default();
     for (i, record) in reader.records().enumerate() {
         let place = format!("line {}", i + 2);
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                errors.push(RowError {
-                    place,
-                    message: e.to_string(),
-                });
+                rows.add(place, Err(e.to_string()));
                 continue;
             }
         };
@@ -187,16 +208,9 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
             };
             Ok((id, fields.into_draft().map_err(|e| e.to_string())?))
         })();
-        match row {
-            Ok((id, draft)) => out.push((place, id, draft)),
-            Err(message) => errors.push(RowError { place, message }),
-        }
+        rows.add(place, row);
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(ImportError::Rows(errors))
-    }
+    rows.finish()
 }
 
 /// A representative point of a boundary or route, for features that carry no `lat`/`lon`: the
@@ -246,8 +260,7 @@ pub fn parse_geojson(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
         .ok_or_else(|| {
             ImportError::Unreadable("the FeatureCollection has no features array".into())
         })?;
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
+    let mut rows = Rows::default();
     for (i, f) in features.iter().enumerate() {
         let place = format!("feature {}", i + 1);
         let row = (|| -> Result<(Uuid, SubjectDraft), String> {
@@ -307,16 +320,9 @@ pub fn parse_geojson(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
             };
             Ok((id, fields.into_draft().map_err(|e| e.to_string())?))
         })();
-        match row {
-            Ok((id, draft)) => out.push((place, id, draft)),
-            Err(message) => errors.push(RowError { place, message }),
-        }
+        rows.add(place, row);
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(ImportError::Rows(errors))
-    }
+    rows.finish()
 }
 
 /// Parses a file by its content: GeoJSON if it starts with `{`, CSV otherwise.
