@@ -8,54 +8,19 @@
 //!
 //! Run: `cargo bench -p lantian --bench foundation`. Figures go to docs/performance.md.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lantian");
-const PASSWORD: &str = "lantian-demo-2019";
+mod common;
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{PASSWORD, Server, percentile_ms, report, status_mib};
 
 /// Starts the binary and returns it with the time until `/readyz` answered 200.
 fn start(dir: &std::path::Path, envs: &[(&str, &str)]) -> (Server, Duration) {
     let t0 = Instant::now();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["--data-dir"])
-        .arg(dir)
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn lantian");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("lantian printed its address")
-            .expect("line");
-        if let Some(rest) = line.strip_prefix("lantian listening on ") {
-            break rest.trim().to_owned();
-        }
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let server = common::serve(dir, envs);
+    let base = server.base.clone();
     let agent = std::net::TcpStream::connect(base.trim_start_matches("http://")).map(drop);
     assert!(agent.is_ok(), "server accepts connections");
     let ready = {
@@ -71,7 +36,7 @@ fn start(dir: &std::path::Path, envs: &[(&str, &str)]) -> (Server, Duration) {
         assert!(ok, "ready within a second");
         t0.elapsed()
     };
-    (Server { child, base }, ready)
+    (server, ready)
 }
 
 /// A minimal blocking GET, so start-up timing does not include building an HTTP client.
@@ -88,31 +53,6 @@ fn http_get_status(url: &str) -> Option<u16> {
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     buf.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn rss_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 async fn login(client: &reqwest::Client, base: &str, user: &str) -> String {
@@ -164,16 +104,6 @@ async fn readers(
     all
 }
 
-fn report(name: &str, lat: &[Duration]) {
-    println!(
-        "  {name:<34} n={:<6} p50={:>7.2} ms  p99={:>7.2} ms  max={:>7.2} ms",
-        lat.len(),
-        ms(percentile(lat, 0.5)),
-        ms(percentile(lat, 0.99)),
-        ms(lat.last().copied().unwrap_or_default())
-    );
-}
-
 fn main() {
     println!(
         "lantian foundation benchmark ({} cores)",
@@ -194,7 +124,8 @@ fn main() {
         let (server, t) = start(dir.path(), &[]);
         restart.push(t);
         std::thread::sleep(Duration::from_millis(500));
-        idle.push(rss_kib(server.child.id()));
+        let pid = server.child.id();
+        idle.push((status_mib(pid, "VmRSS:"), status_mib(pid, "VmHWM:")));
         drop(server);
     }
     fresh.sort();
@@ -202,21 +133,17 @@ fn main() {
     println!("start to ready (7 runs each):");
     println!(
         "  fresh folder + demo data: median {:.0} ms, max {:.0} ms",
-        ms(percentile(&fresh, 0.5)),
-        ms(*fresh.last().expect("runs"))
+        percentile_ms(&fresh, 0.5),
+        percentile_ms(&fresh, 1.0)
     );
     println!(
         "  restart on existing data: median {:.0} ms, max {:.0} ms",
-        ms(percentile(&restart, 0.5)),
-        ms(*restart.last().expect("runs"))
+        percentile_ms(&restart, 0.5),
+        percentile_ms(&restart, 1.0)
     );
-    let max_rss = idle.iter().map(|r| r.0).max().unwrap_or(0);
-    let max_hwm = idle.iter().map(|r| r.1).max().unwrap_or(0);
-    println!(
-        "idle RSS after restart: max {:.1} MiB (peak during start {:.1} MiB)",
-        max_rss as f64 / 1024.0,
-        max_hwm as f64 / 1024.0
-    );
+    let max_rss = idle.iter().map(|r| r.0).fold(0.0, f64::max);
+    let max_hwm = idle.iter().map(|r| r.1).fold(0.0, f64::max);
+    println!("idle RSS after restart: max {max_rss:.1} MiB (peak during start {max_hwm:.1} MiB)");
 
     // Logins and reads.
     let rt = tokio::runtime::Builder::new_multi_thread()

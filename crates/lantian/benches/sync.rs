@@ -9,27 +9,74 @@
 //!
 //! Run: `cargo bench -p lantian --bench sync`. Figures go to docs/performance.md.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lantian_client::{Client, ClientConfig};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lantian");
-const PASSWORD: &str = "lantian-demo-2019";
+mod common;
+
+use common::{BIN, PASSWORD, cpu_secs, percentile_ms, status_mib};
+
 const ITEMS: usize = 20;
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// 25 pulls per install from its head cursor (nothing new each time), back to back or every
+/// `pace`; prints the latency figures.
+async fn idle_pulls(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    heads: &[(uuid::Uuid, Option<String>)],
+    pace: Option<Duration>,
+    label: &str,
+) {
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for (n, (id, cur)) in heads.iter().cloned().enumerate() {
+        let (http, base, token) = (http.clone(), base.to_owned(), token.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut tick = pace.map(|p| {
+                tokio::time::interval_at(
+                    tokio::time::Instant::now() + Duration::from_millis(n as u64),
+                    p,
+                )
+            });
+            let mut lat = Vec::new();
+            for _ in 0..25 {
+                if let Some(tick) = tick.as_mut() {
+                    tick.tick().await;
+                }
+                let t = Instant::now();
+                let v = post(
+                    &http,
+                    format!("{base}/v1/sync/pull"),
+                    &token,
+                    &json!({"client_id": id, "cursor": cur}),
+                )
+                .await;
+                lat.push(t.elapsed());
+                assert_eq!(v["changes"].as_array().map(Vec::len), Some(0));
+            }
+            lat
+        }));
     }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.expect("join"));
+    }
+    let wall = t.elapsed();
+    lat.sort();
+    println!(
+        "incremental pull, nothing new, {label}: {} pulls in {:.2} s ({:.0}/s); p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        lat.len(),
+        wall.as_secs_f64(),
+        lat.len() as f64 / wall.as_secs_f64(),
+        percentile_ms(&lat, 0.5),
+        percentile_ms(&lat, 0.99),
+        percentile_ms(&lat, 1.0)
+    );
 }
 
 fn lantian(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) {
@@ -55,74 +102,6 @@ fn lantian(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) {
         child.wait().expect("wait").success(),
         "lantian {args:?} failed"
     );
-}
-
-fn serve(dir: &std::path::Path) -> Server {
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .env("LANTIAN_LOGIN__PEER_ATTEMPTS", "100000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines.next().expect("address line").expect("line");
-        if let Some(rest) = line.strip_prefix("lantian listening on ") {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-/// CPU seconds (user + system) the process has used so far.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(") ")
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12 after the command name).
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0
 }
 
 fn template_draft() -> Value {
@@ -414,7 +393,7 @@ fn main() {
         ],
         Some(PASSWORD),
     );
-    let server = serve(&data);
+    let server = common::serve(&data, &[("LANTIAN_LOGIN__PEER_ATTEMPTS", "100000")]);
     let base = server.base.clone();
     let server_pid = server.child.id();
     println!("lantian sync benchmark (2 cores), server {base}");
@@ -467,7 +446,7 @@ fn main() {
             }
         }
         let total = n as f64;
-        println!("  server RSS after start and 66 logins: {:.1} MiB (peak {:.1})", rss_mib(server_pid), peak_rss_mib(server_pid));
+        println!("  server RSS after start and 66 logins: {:.1} MiB (peak {:.1})", status_mib(server_pid, "VmRSS:"), status_mib(server_pid, "VmHWM:"));
         let cpu_before = cpu_secs(server_pid);
         let t = Instant::now();
         let mut tasks = Vec::new();
@@ -480,7 +459,7 @@ fn main() {
         }
         let elapsed = t.elapsed();
         let server_cpu = cpu_secs(server_pid) - cpu_before;
-        println!("  server RSS after the push: {:.1} MiB (peak {:.1})", rss_mib(server_pid), peak_rss_mib(server_pid));
+        println!("  server RSS after the push: {:.1} MiB (peak {:.1})", status_mib(server_pid, "VmRSS:"), status_mib(server_pid, "VmHWM:"));
         assert_eq!(applied as f64, total);
         let http_rate = total / elapsed.as_secs_f64();
         let rows2 = raw_rows.clone();
@@ -529,7 +508,7 @@ fn main() {
             wire as f64 / 1e6
         );
 
-        println!("  server RSS after the first sync: {:.1} MiB (peak {:.1})", rss_mib(server_pid), peak_rss_mib(server_pid));
+        println!("  server RSS after the first sync: {:.1} MiB (peak {:.1})", status_mib(server_pid, "VmRSS:"), status_mib(server_pid, "VmHWM:"));
         // 3. Incremental pulls with nothing new: 200 installs at the head.
         let installs = 200;
         let mut heads = Vec::new();
@@ -546,73 +525,12 @@ fn main() {
             }
             heads.push((id, cur));
         }
-        let paced = heads.clone();
-        let t = Instant::now();
-        let mut tasks = Vec::new();
-        for (id, cur) in heads {
-            let (http, base, token) = (http.clone(), base.clone(), token.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::new();
-                for _ in 0..25 {
-                    let t = Instant::now();
-                    let v = post(&http, format!("{base}/v1/sync/pull"), &token, &json!({"client_id": id, "cursor": cur})).await;
-                    lat.push(t.elapsed());
-                    assert_eq!(v["changes"].as_array().map(Vec::len), Some(0));
-                }
-                lat
-            }));
-        }
-        let mut lat = Vec::new();
-        for t in tasks {
-            lat.extend(t.await.expect("join"));
-        }
-        let wall = t.elapsed();
-        lat.sort();
-        println!(
-            "incremental pull, nothing new, {installs} installs pulling back to back (saturation): {} pulls in {:.2} s ({:.0}/s); p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            lat.len(),
-            wall.as_secs_f64(),
-            lat.len() as f64 / wall.as_secs_f64(),
-            pct(&lat, 0.5),
-            pct(&lat, 0.99),
-            pct(&lat, 1.0)
-        );
-        // The same 200 installs, each pulling every 200 ms (1,000 pulls/s offered), staggered.
-        let t = Instant::now();
-        let mut tasks = Vec::new();
-        for (n, (id, cur)) in paced.into_iter().enumerate() {
-            let (http, base, token) = (http.clone(), base.clone(), token.clone());
-            tasks.push(tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis((n as u64 * 200) / 200)).await;
-                let mut tick = tokio::time::interval(Duration::from_millis(200));
-                let mut lat = Vec::new();
-                for _ in 0..25 {
-                    tick.tick().await;
-                    let t = Instant::now();
-                    post(&http, format!("{base}/v1/sync/pull"), &token, &json!({"client_id": id, "cursor": cur})).await;
-                    lat.push(t.elapsed());
-                }
-                lat
-            }));
-        }
-        let mut lat = Vec::new();
-        for t in tasks {
-            lat.extend(t.await.expect("join"));
-        }
-        let wall = t.elapsed();
-        lat.sort();
-        println!(
-            "incremental pull, nothing new, {installs} installs each pulling every 200 ms: {} pulls in {:.2} s ({:.0}/s); p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            lat.len(),
-            wall.as_secs_f64(),
-            lat.len() as f64 / wall.as_secs_f64(),
-            pct(&lat, 0.5),
-            pct(&lat, 0.99),
-            pct(&lat, 1.0)
-        );
+        idle_pulls(&http, &base, &token, &heads, None, &format!("{installs} installs pulling back to back (saturation)")).await;
+        // 1,000 pulls/s offered; each install starts n ms in, spreading them over the 200 ms period.
+        idle_pulls(&http, &base, &token, &heads, Some(Duration::from_millis(200)), &format!("{installs} installs each pulling every 200 ms")).await;
     });
     println!(
         "server peak RSS: {:.1} MiB",
-        peak_rss_mib(server.child.id())
+        status_mib(server.child.id(), "VmHWM:")
     );
 }
