@@ -12,14 +12,7 @@ use crate::ValidationError;
 use crate::checklist::{AnswerKind, ChecklistItem, ChecklistTemplate, Comparison};
 use crate::subject::{GeoPoint, SubjectAttributes};
 
-/// Coordinate reference of a fix: WGS-84 (GPS), GCJ-02 (most Chinese map SDKs) or BD-09 (Baidu).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Datum {
-    Wgs84,
-    Gcj02,
-    Bd09,
-}
+pub use crate::geo::Datum;
 
 /// A location fix as the phone reports it, in its own datum.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +46,11 @@ impl LocationFix {
             ));
         }
         Ok(())
+    }
+
+    /// The fix as WGS-84 (lat, lon), converted from its datum.
+    pub fn wgs84(&self) -> (f64, f64) {
+        crate::geo::to_wgs84(self.lat, self.lon, self.datum)
     }
 }
 

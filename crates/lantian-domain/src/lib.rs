@@ -8,7 +8,9 @@
 //! - [`campaign`] — campaigns (period, targets, weights) and their numbered tasks.
 //! - [`subject`] — what officers inspect, with type-specific attributes and a place.
 //! - [`checklist`] — versioned checklist templates and their items.
+//! - [`geo`] — WGS-84 / GCJ-02 / BD-09 conversion and distances.
 //! - [`inspection`] — submitted results, their validation against a template version, and scoring.
+//! - [`media`] — photo evidence as recorded and synced; evidence flags.
 //! - [`mutation`] — the commands phones queue offline (`inspection.submit`, `draft.save`, ...).
 //! - [`user`] — roles.
 //! - [`policy`] — the one authorization table (role x action x relation of the object's unit).
@@ -20,7 +22,9 @@
 pub mod campaign;
 pub mod checklist;
 pub mod error;
+pub mod geo;
 pub mod inspection;
+pub mod media;
 pub mod mutation;
 pub mod policy;
 pub mod reference;

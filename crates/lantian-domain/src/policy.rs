@@ -31,10 +31,13 @@ pub enum Action {
     ProposeSubject,
     /// `incident.report`.
     ReportIncident,
+    /// See other officers' inspections and their evidence (photos) in the subtree. An author always
+    /// sees their own inspections, whatever the role: see [`may_read_inspection`].
+    ReadInspection,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::ReadUnit,
         Action::ReadCampaign,
         Action::ReadTemplate,
@@ -47,6 +50,7 @@ impl Action {
         Action::SubmitInspection,
         Action::ProposeSubject,
         Action::ReportIncident,
+        Action::ReadInspection,
     ];
 }
 
@@ -55,15 +59,6 @@ impl Action {
 /// through proposals in the sync protocol, which a unit admin accepts.
 const GRANTS: &[(Role, &[Action])] = {
     use Action::*;
-    // Everyone reads reference data of their subtree, registers their app and syncs.
-    const READ: [Action; 6] = [
-        ReadUnit,
-        ReadCampaign,
-        ReadTemplate,
-        ReadSubject,
-        RegisterClient,
-        Sync,
-    ];
     // Those who inspect on site: officers, and the supervisors and assessors who check in person.
     const FIELD: [Action; 9] = [
         ReadUnit,
@@ -76,11 +71,36 @@ const GRANTS: &[(Role, &[Action])] = {
         ProposeSubject,
         ReportIncident,
     ];
+    // Supervisors and assessors also read the inspections (and evidence) of their subtree.
+    const OVERSIGHT: [Action; 10] = [
+        ReadUnit,
+        ReadCampaign,
+        ReadTemplate,
+        ReadSubject,
+        RegisterClient,
+        Sync,
+        SubmitInspection,
+        ProposeSubject,
+        ReportIncident,
+        ReadInspection,
+    ];
     &[
         (Role::Inspector, &FIELD),
-        (Role::Supervisor, &FIELD),
-        (Role::Assessor, &FIELD),
-        (Role::Viewer, &READ),
+        (Role::Supervisor, &OVERSIGHT),
+        (Role::Assessor, &OVERSIGHT),
+        // Viewers read everything of their subtree, inspections included, and change nothing.
+        (
+            Role::Viewer,
+            &[
+                ReadUnit,
+                ReadCampaign,
+                ReadTemplate,
+                ReadSubject,
+                RegisterClient,
+                Sync,
+                ReadInspection,
+            ],
+        ),
         (
             Role::UnitAdmin,
             &[
@@ -109,6 +129,7 @@ const GRANTS: &[(Role, &[Action])] = {
                 SubmitInspection,
                 ProposeSubject,
                 ReportIncident,
+                ReadInspection,
             ],
         ),
     ]
@@ -141,6 +162,16 @@ pub fn decide(role: Role, action: Action, relation: Relation) -> Decision {
     } else {
         Decision::Forbidden
     }
+}
+
+/// Whether a user may see an inspection (and its photos): its author always; others when their
+/// role reads inspections and the inspection's unit is in their subtree. Anything else is 404.
+pub fn may_read_inspection(
+    role: Role,
+    is_author: bool,
+    relation: Relation,
+) -> bool {
+    is_author || decide(role, Action::ReadInspection, relation) == Decision::Allow
 }
 
 #[cfg(test)]
@@ -184,5 +215,17 @@ mod tests {
             decide(Role::Viewer, Action::UpdateSubject, Relation::Own),
             Decision::Forbidden
         );
+    }
+
+    #[test]
+    fn officers_see_only_their_own_inspections_and_oversight_sees_the_subtree() {
+        assert!(may_read_inspection(Role::Inspector, true, Relation::Own));
+        assert!(!may_read_inspection(Role::Inspector, false, Relation::Own));
+        assert!(!may_read_inspection(Role::UnitAdmin, false, Relation::Own));
+        for role in [Role::Supervisor, Role::Assessor, Role::Viewer, Role::Admin] {
+            assert!(may_read_inspection(role, false, Relation::Descendant));
+            assert!(!may_read_inspection(role, false, Relation::Unrelated));
+            assert!(!may_read_inspection(role, false, Relation::Ancestor));
+        }
     }
 }

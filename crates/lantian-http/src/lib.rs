@@ -21,9 +21,10 @@ pub mod extract;
 mod handlers;
 mod hasher;
 pub mod limiter;
+pub mod media;
 pub mod metrics;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +63,7 @@ pub struct HttpConfig {
     pub hash_concurrency: usize,
     /// Soft byte budget of one pull page (a page never splits one write's changes).
     pub pull_page_bytes: usize,
+    pub media: media::MediaConfig,
 }
 
 impl Default for HttpConfig {
@@ -81,6 +83,7 @@ impl Default for HttpConfig {
             },
             hash_concurrency: 2,
             pull_page_bytes: 1024 * 1024,
+            media: media::MediaConfig::in_dir(std::path::Path::new("lantian-data/media")),
         }
     }
 }
@@ -92,6 +95,8 @@ pub enum StartError {
     Hash(String),
     #[error("hashing threads: {0}")]
     Threads(#[from] std::io::Error),
+    #[error("photo storage: {0}")]
+    Media(#[from] lantian_media::MediaError),
 }
 
 /// Shared state of every handler. Cheap to clone.
@@ -107,6 +112,7 @@ struct StateInner {
     limiter: Limiter,
     metrics: Metrics,
     hasher: hasher::Hasher,
+    media: Arc<media::Media>,
     /// Verified against when a username does not exist, so a miss costs what a hit costs.
     dummy_hash: String,
 }
@@ -118,6 +124,7 @@ impl AppState {
         Ok(AppState {
             inner: Arc::new(StateInner {
                 hasher: hasher::Hasher::start(config.hash_concurrency)?,
+                media: Arc::new(media::Media::start(config.media.clone())?),
                 store,
                 keys,
                 config,
@@ -145,6 +152,26 @@ impl AppState {
     pub(crate) fn dummy_hash(&self) -> &str {
         &self.inner.dummy_hash
     }
+    pub(crate) fn media(&self) -> &media::Media {
+        &self.inner.media
+    }
+    pub(crate) fn media_arc(&self) -> &Arc<media::Media> {
+        &self.inner.media
+    }
+
+    /// Starts the background jobs of photo evidence (renditions; expiry of abandoned uploads every
+    /// `sweep_every`). Call once, inside the runtime.
+    pub fn start_jobs(&self, sweep_every: Duration) {
+        let m = Arc::clone(&self.inner.media);
+        tokio::spawn(m.rendition_job(self.inner.store.clone()));
+        let m = Arc::clone(&self.inner.media);
+        tokio::spawn(m.expiry_job(self.inner.store.clone(), sweep_every));
+    }
+
+    /// Runs one expiry pass of abandoned uploads now; returns how many expired.
+    pub async fn sweep_uploads(&self) -> Result<usize, lantian_store::StoreError> {
+        self.inner.media.sweep(&self.inner.store).await
+    }
 
     /// Runs a password verification (or hash) on the hashing threads: at most `hash_concurrency`
     /// at a time, off the async threads, with bounded memory.
@@ -164,6 +191,9 @@ impl AppState {
 pub(crate) struct Routes {
     by_path: BTreeMap<&'static str, MethodRouter<AppState>>,
     table: Vec<(Method, &'static str)>,
+    /// Paths whose bodies stream (tus uploads): no body limit, no whole-request timeout (an idle
+    /// timeout per read instead), tus headers on every response.
+    streaming: BTreeSet<&'static str>,
 }
 
 impl Routes {
@@ -171,7 +201,18 @@ impl Routes {
         Self {
             by_path: BTreeMap::new(),
             table: Vec::new(),
+            streaming: BTreeSet::new(),
         }
+    }
+
+    /// [`Routes::on`] for a tus upload path.
+    pub(crate) fn on_upload<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.streaming.insert(path);
+        self.on(method, path, handler)
     }
 
     pub(crate) fn on<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
@@ -209,11 +250,17 @@ pub fn route_table() -> Vec<(String, String)> {
 pub fn router(state: AppState) -> Router {
     let routes = handlers::routes(Routes::new());
     let mut app = Router::new();
+    let mut uploads = Router::new();
     for (path, mr) in routes.by_path {
-        app = app.route(path, mr);
+        if routes.streaming.contains(path) {
+            uploads = uploads.route(path, mr);
+        } else {
+            app = app.route(path, mr);
+        }
     }
     let config = state.config().clone();
-    app.fallback(|| async { error::ApiError::new("route_not_found") })
+    let app = app
+        .fallback(|| async { error::ApiError::new("route_not_found") })
         // Innermost first: limits and the timeout sit inside `localize`, so their bare 413/408
         // responses get the JSON error shape too.
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -221,7 +268,12 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
-        ))
+        ));
+    // Uploads bound what they read themselves: the upload's declared length, and an idle timeout.
+    let uploads = uploads
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(handlers::tus_headers));
+    app.merge(uploads)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::from_fn(error::localize))
         .layer(CompressionLayer::new())

@@ -34,3 +34,14 @@ pub(crate) fn path(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Vec<Stri
         .map(str::to_owned)
         .collect())
 }
+
+/// A column holding a count or size (never negative).
+pub(crate) fn count(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
+    let v: i64 = r.get(i)?;
+    u64::try_from(v).map_err(|_| crate::corrupt(i, format!("negative count {v}")))
+}
+
+/// A count or size as SQLite's integer (sizes here are far below 2^63).
+pub(crate) fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}

@@ -11,6 +11,7 @@
 //! - `migrate`: the embedded `migrations/NNNN_name.sql` files and their bookkeeping.
 //! - [`audit`] — the append-only, hash-chained audit log.
 //! - [`org`], [`subjects`], [`templates`], [`identity`] — typed queries by area.
+//! - [`media`] — uploads in progress, verified photos, media completion of inspections.
 //! - [`seed`] — loading reference and demo data.
 //!
 //! Returns domain types and [`StoreError`]; no HTTP types. Must not depend on axum or tokio beyond
@@ -21,6 +22,7 @@ mod cols;
 mod conn;
 mod error;
 pub mod identity;
+pub mod media;
 mod migrate;
 pub mod org;
 pub mod pull;
@@ -137,7 +139,12 @@ impl Store {
 
 /// Current time as stored: RFC 3339, UTC, milliseconds.
 pub fn now_text() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    time_text(chrono::Utc::now())
+}
+
+/// A time as stored: RFC 3339, UTC, milliseconds.
+pub(crate) fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 pub(crate) fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {

@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         include_str!("../../../migrations/0001_foundation.sql"),
     ),
     (2, "sync", include_str!("../../../migrations/0002_sync.sql")),
+    (3, "media", include_str!("../../../migrations/0003_media.sql")),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::identity::UserRecord;
 use crate::sync::{self, Group};
-use crate::{StoreError, audit, cols, org, sha256_hex, subjects, templates};
+use crate::{StoreError, audit, cols, org, sha256_hex, subjects, templates, time_text};
 
 /// A mutation as pushed.
 #[derive(Debug, Clone)]
@@ -112,10 +112,6 @@ fn reject(code: &'static str, field: &str, message: impl Into<String>) -> Failur
 
 fn args_hash(name: &str, args: &serde_json::Value) -> String {
     sha256_hex(format!("{name}\n{args}").as_bytes())
-}
-
-fn time_text(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// The registered client `client_id` of `user_id`: (row id, last_mutation_id).

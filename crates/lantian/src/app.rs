@@ -141,7 +141,10 @@ pub async fn start(
     }
     let keys = load_or_create_key(&config.data_dir)?;
     let state = lantian_http::AppState::new(store.clone(), keys, config.http())
-        .map_err(|e| anyhow::anyhow!("cannot initialise password hashing: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot start the HTTP layer: {e}"))?;
+    state.start_jobs(std::time::Duration::from_secs(
+        config.photos.expiry_sweep_secs.max(1),
+    ));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Where the database, the signing key and (later) photos live.
+    /// Where the database, the signing key and photos (`media/`) live.
     pub data_dir: PathBuf,
     /// Address to listen on. Loopback by default: exposing lantian is a deliberate act.
     pub listen: SocketAddr,
@@ -33,6 +33,49 @@ pub struct Config {
     /// How long the change log keeps removals and old changes; older cursors get a reset.
     pub tombstone_retention_days: u64,
     pub login: LoginLimits,
+    pub photos: PhotoSettings,
+}
+
+/// Photo evidence: upload and decode limits, upload expiry, evidence-flag thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhotoSettings {
+    /// Largest photo file, bytes (advertised as `Tus-Max-Size`).
+    pub max_bytes: u64,
+    /// Largest width or height, pixels.
+    pub max_side: u32,
+    /// Largest pixel area (width x height). A decode holds about 3 bytes per pixel.
+    pub max_pixels: u64,
+    /// An upload not written to for this long expires (its partial file is deleted).
+    pub upload_expiry_secs: u64,
+    /// How often expired uploads are cleaned.
+    pub expiry_sweep_secs: u64,
+    /// A chunk that sends nothing for this long is ended and its upload unlocked.
+    pub idle_timeout_secs: u64,
+    /// Images decoded at once; 0 = half the cores (at least 1).
+    pub decode_threads: usize,
+    /// EXIF time further than this from the inspection's time is flagged.
+    pub exif_time_far_secs: i64,
+    /// EXIF position further than this from the form's position is flagged.
+    pub exif_position_far_m: f64,
+}
+
+impl Default for PhotoSettings {
+    fn default() -> Self {
+        let limits = lantian_media::Limits::default();
+        let th = lantian_domain::media::EvidenceThresholds::default();
+        Self {
+            max_bytes: limits.max_bytes,
+            max_side: limits.max_side,
+            max_pixels: limits.max_pixels,
+            upload_expiry_secs: 24 * 3600,
+            expiry_sweep_secs: 600,
+            idle_timeout_secs: 30,
+            decode_threads: 0,
+            exif_time_far_secs: th.time_far_s,
+            exif_position_far_m: th.position_far_m,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +113,7 @@ impl Default for Config {
             pull_page_bytes: 1024 * 1024,
             tombstone_retention_days: 90,
             login: LoginLimits::default(),
+            photos: PhotoSettings::default(),
         }
     }
 }
@@ -113,7 +157,29 @@ impl Config {
                 n => n,
             },
             pull_page_bytes: self.pull_page_bytes.max(16 * 1024),
+            media: self.media(),
         }
+    }
+
+    fn media(&self) -> lantian_http::media::MediaConfig {
+        let p = &self.photos;
+        let mut m = lantian_http::media::MediaConfig::in_dir(&self.data_dir.join("media"));
+        m.limits = lantian_media::Limits {
+            max_bytes: p.max_bytes.max(1),
+            max_side: p.max_side.max(1),
+            max_pixels: p.max_pixels.max(1),
+        };
+        m.upload_ttl = Duration::from_secs(p.upload_expiry_secs.max(1));
+        m.idle_timeout = Duration::from_secs(p.idle_timeout_secs.max(1));
+        m.decode_threads = match p.decode_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            n => n,
+        };
+        m.thresholds = lantian_domain::media::EvidenceThresholds {
+            time_far_s: p.exif_time_far_secs.max(0),
+            position_far_m: p.exif_position_far_m.max(0.0),
+        };
+        m
     }
 }
 

@@ -2,9 +2,13 @@
 
 mod auth;
 mod health;
+mod photos;
 mod reference;
 mod subjects;
 mod sync;
+mod uploads;
+
+pub(crate) use uploads::tus_headers;
 
 use axum::http::Method;
 
@@ -48,4 +52,14 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .on(Method::POST, "/v1/sync/push", sync::push)
         .on(Method::POST, "/v1/sync/pull", sync::pull)
         .on(Method::GET, "/v1/sync/status", sync::status)
+        .on_upload(Method::OPTIONS, "/v1/uploads", uploads::options)
+        .on_upload(Method::POST, "/v1/uploads", uploads::create)
+        .on_upload(Method::HEAD, "/v1/uploads/{id}", uploads::head)
+        .on_upload(Method::PATCH, "/v1/uploads/{id}", uploads::patch)
+        .on_upload(Method::DELETE, "/v1/uploads/{id}", uploads::terminate)
+        .on(Method::GET, "/v1/photos/{id}", photos::get)
+        .on(Method::GET, "/v1/photos/{id}/original", photos::original)
+        .on(Method::GET, "/v1/photos/{id}/thumbnail", photos::thumbnail)
+        .on(Method::GET, "/v1/photos/{id}/review", photos::review)
+        .on(Method::GET, "/v1/photos/by-hash/{sha256}", photos::by_hash)
 }

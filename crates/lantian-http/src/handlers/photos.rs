@@ -1,0 +1,301 @@
+//! Reading photo evidence: a photo's record, its original (byte-exact, with Range), its renditions,
+//! and the photos that share a hash. Access follows access to the inspection: its author, or a
+//! role that reads inspections in the inspection's subtree. Knowing a hash or an id grants nothing
+//! (404), and every read is written to the audit log.
+
+use std::ops::Range;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use lantian_domain::media::{PhotoView, RenditionState};
+use lantian_domain::policy::may_read_inspection;
+use lantian_domain::unit::relation;
+use lantian_media::blob::{Blobs, Kind};
+use lantian_store::media::{self, PhotoRecord};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{AppPath, Caller};
+
+fn may_see(caller: &Caller, p: &PhotoRecord) -> bool {
+    may_read_inspection(
+        caller.0.role,
+        p.author_id == caller.0.id,
+        relation(&caller.0.unit_path, &p.unit_path),
+    )
+}
+
+/// The photo if the caller may see it; 404 otherwise, unknown and foreign alike.
+async fn visible(state: &AppState, caller: &Caller, id: Uuid) -> Result<PhotoRecord, ApiError> {
+    state
+        .store()
+        .read(move |c| media::photo(c, id))
+        .await?
+        .filter(|p| may_see(caller, p))
+        .ok_or_else(ApiError::not_found)
+}
+
+async fn audit_read(state: &AppState, caller: &Caller, id: Uuid, what: &'static str) -> Result<(), ApiError> {
+    let actor = caller.0.uuid;
+    state
+        .store()
+        .write(move |c| media::record_read(c, actor, id, what))
+        .await?;
+    Ok(())
+}
+
+/// `GET /v1/photos/{id}`: the photo's record (hash, EXIF, flags, renditions).
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<Json<PhotoView>, ApiError> {
+    let p = visible(&state, &caller, id).await?;
+    audit_read(&state, &caller, id, "metadata").await?;
+    Ok(Json(p.view))
+}
+
+#[derive(Serialize)]
+pub(crate) struct PhotoList {
+    photos: Vec<PhotoView>,
+}
+
+/// `GET /v1/photos/by-hash/{sha256}`: the photos with these bytes that the caller may see (where
+/// else was this picture used?). 404 when there are none the caller may see.
+pub(crate) async fn by_hash(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(sha256): AppPath<String>,
+) -> Result<Json<PhotoList>, ApiError> {
+    let sha = sha256.to_ascii_lowercase();
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::not_found());
+    }
+    let photos: Vec<PhotoView> = state
+        .store()
+        .read(move |c| media::photos_by_hash(c, &sha))
+        .await?
+        .into_iter()
+        .filter(|p| may_see(&caller, p))
+        .map(|p| p.view)
+        .collect();
+    if photos.is_empty() {
+        return Err(ApiError::not_found());
+    }
+    for p in &photos {
+        audit_read(&state, &caller, p.id, "metadata").await?;
+    }
+    Ok(Json(PhotoList { photos }))
+}
+
+/// `GET /v1/photos/{id}/original`: the bytes as uploaded.
+pub(crate) async fn original(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = visible(&state, &caller, id).await?;
+    audit_read(&state, &caller, id, "original").await?;
+    serve(
+        &state,
+        &headers,
+        Blobs::original(&p.view.sha256),
+        format!("\"{}\"", p.view.sha256),
+        p.view.format.content_type(),
+    )
+    .await
+}
+
+/// `GET /v1/photos/{id}/thumbnail`.
+pub(crate) async fn thumbnail(
+    state: State<AppState>,
+    caller: Caller,
+    id: AppPath<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    rendition(state, caller, id, headers, Kind::Thumb).await
+}
+
+/// `GET /v1/photos/{id}/review`.
+pub(crate) async fn review(
+    state: State<AppState>,
+    caller: Caller,
+    id: AppPath<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    rendition(state, caller, id, headers, Kind::Review).await
+}
+
+async fn rendition(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<Uuid>,
+    headers: HeaderMap,
+    kind: Kind,
+) -> Result<Response, ApiError> {
+    let p = visible(&state, &caller, id).await?;
+    match p.view.renditions {
+        RenditionState::Pending => return Err(ApiError::new("rendition_pending").retry_after(2)),
+        RenditionState::Failed => return Err(ApiError::new("rendition_failed")),
+        RenditionState::Ready => {}
+    }
+    let (what, suffix) = match kind {
+        Kind::Thumb => ("thumbnail", "thumb"),
+        Kind::Review => ("review", "review"),
+    };
+    audit_read(&state, &caller, id, what).await?;
+    serve(
+        &state,
+        &headers,
+        Blobs::rendition(kind, &p.view.sha256),
+        format!("\"{}-{suffix}\"", p.view.sha256),
+        "image/jpeg",
+    )
+    .await
+}
+
+/// What a `Range` header asks of an object of `size` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Want {
+    All,
+    Part(Range<u64>),
+    Unsatisfiable,
+}
+
+/// One `bytes=` range (`a-b`, `a-`, `-n`). Several ranges, or a unit other than bytes, are
+/// answered with the whole object, as RFC 9110 allows.
+fn want(range: Option<&str>, size: u64) -> Want {
+    let Some(spec) = range.and_then(|r| r.trim().strip_prefix("bytes=")) else {
+        return Want::All;
+    };
+    if spec.contains(',') {
+        return Want::All;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Want::All;
+    };
+    let parse = |s: &str| s.trim().parse::<u64>().ok();
+    let r = match (a.trim().is_empty(), b.trim().is_empty()) {
+        (true, false) => match parse(b) {
+            Some(0) | None => return Want::Unsatisfiable,
+            Some(n) => size.saturating_sub(n)..size,
+        },
+        (false, true) => match parse(a) {
+            Some(start) => start..size,
+            None => return Want::All,
+        },
+        (false, false) => match (parse(a), parse(b)) {
+            (Some(start), Some(end)) if start <= end => start..end.saturating_add(1).min(size),
+            _ => return Want::All,
+        },
+        (true, true) => return Want::All,
+    };
+    if r.start >= size {
+        Want::Unsatisfiable
+    } else {
+        Want::Part(r)
+    }
+}
+
+/// Streams a stored object with ETag, conditional GET, Range and `nosniff`.
+async fn serve(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: object_store::path::Path,
+    etag: String,
+    content_type: &'static str,
+) -> Result<Response, ApiError> {
+    let blobs = &state.media().blobs;
+    let storage = |e: lantian_media::MediaError| {
+        tracing::error!(error = %e, "cannot read a stored photo");
+        ApiError::new("unavailable").retry_after(2)
+    };
+    let size = blobs
+        .size(&path)
+        .await
+        .map_err(storage)?
+        .ok_or_else(|| {
+            tracing::error!(path = %path, "a recorded photo is missing from storage");
+            ApiError::internal()
+        })?;
+    let etag_value = HeaderValue::from_str(&etag).map_err(|_| ApiError::internal())?;
+    let mut base = Response::builder()
+        .header(header::ETAG, etag_value.clone())
+        .header(header::CONTENT_TYPE, content_type)
+        .header("x-content-type-options", "nosniff")
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CACHE_CONTROL, "private, max-age=86400, immutable");
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if not_modified {
+        return base
+            .status(StatusCode::NOT_MODIFIED)
+            .body(Body::empty())
+            .map_err(|_| ApiError::internal());
+    }
+    // If-Range with another validator: the object changed (it cannot, but obey): whole object.
+    let if_range_ok = headers
+        .get(header::IF_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.trim() == etag);
+    let range = if if_range_ok {
+        want(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), size)
+    } else {
+        Want::All
+    };
+    let (status, r) = match range {
+        Want::Unsatisfiable => {
+            return base
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{size}"))
+                .body(Body::empty())
+                .map_err(|_| ApiError::internal());
+        }
+        Want::All => (StatusCode::OK, None),
+        Want::Part(r) => {
+            base = base.header(
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{size}", r.start, r.end - 1),
+            );
+            (StatusCode::PARTIAL_CONTENT, Some(r))
+        }
+    };
+    let got = blobs
+        .get(&path, r.clone())
+        .await
+        .map_err(storage)?
+        .ok_or_else(ApiError::internal)?;
+    let len = r.map_or(size, |r| r.end - r.start);
+    base.status(status)
+        .header(header::CONTENT_LENGTH, len)
+        .body(Body::from_stream(got.into_stream()))
+        .map_err(|_| ApiError::internal())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        assert_eq!(want(None, 100), Want::All);
+        assert_eq!(want(Some("bytes=0-9"), 100), Want::Part(0..10));
+        assert_eq!(want(Some("bytes=90-"), 100), Want::Part(90..100));
+        assert_eq!(want(Some("bytes=-10"), 100), Want::Part(90..100));
+        assert_eq!(want(Some("bytes=-500"), 100), Want::Part(0..100));
+        assert_eq!(want(Some("bytes=50-500"), 100), Want::Part(50..100));
+        assert_eq!(want(Some("bytes=100-"), 100), Want::Unsatisfiable);
+        assert_eq!(want(Some("bytes=-0"), 100), Want::Unsatisfiable);
+        assert_eq!(want(Some("bytes=0-1,5-6"), 100), Want::All);
+        assert_eq!(want(Some("items=0-1"), 100), Want::All);
+        assert_eq!(want(Some("bytes=9-3"), 100), Want::All);
+    }
+}

@@ -1,0 +1,143 @@
+//! The EXIF fields lantian keeps. Parsing is kamadak-exif's (it refuses IFD loops and lengths past
+//! the end of the block); this module refuses what it would otherwise misread as evidence: GPS
+//! rationals with a zero denominator or out of range, an orientation outside 1-8.
+
+use std::io::{BufRead, Seek};
+
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use exif::{Field, In, Tag, Value};
+use lantian_domain::geo::Datum;
+use lantian_domain::media::{ExifGps, ExifInfo};
+
+use crate::MediaError;
+
+/// Reads EXIF from a JPEG, PNG or WebP container. `Ok(None)` when the file has none.
+pub fn read<R: BufRead + Seek>(r: &mut R) -> Result<Option<ExifInfo>, MediaError> {
+    let exif = match exif::Reader::new().read_from_container(r) {
+        Ok(e) => e,
+        Err(exif::Error::NotFound(_) | exif::Error::BlankValue(_)) => return Ok(None),
+        Err(e) => return Err(MediaError::ExifMalformed(e.to_string())),
+    };
+    let field = |tag| exif.get_field(tag, In::PRIMARY);
+    let orientation = match field(Tag::Orientation).map(|f| f.value.get_uint(0)) {
+        None => 1,
+        Some(Some(o @ 1..=8)) => o as u16,
+        Some(o) => {
+            return Err(MediaError::ExifMalformed(format!(
+                "orientation {o:?} is not 1 to 8"
+            )));
+        }
+    };
+    let (taken_at, taken_at_offset_assumed) =
+        match taken_at(field(Tag::DateTimeOriginal).or_else(|| field(Tag::DateTime)), field(Tag::OffsetTimeOriginal).or_else(|| field(Tag::OffsetTime))) {
+            Some((t, assumed)) => (Some(t), assumed),
+            None => (None, false),
+        };
+    let gps = gps(&exif)?;
+    Ok(Some(ExifInfo {
+        taken_at,
+        taken_at_offset_assumed,
+        gps,
+        make: field(Tag::Make).and_then(ascii),
+        model: field(Tag::Model).and_then(ascii),
+        orientation,
+    }))
+}
+
+/// The first ASCII value of a field, trimmed, control characters dropped, at most 64 characters.
+fn ascii(f: &Field) -> Option<String> {
+    match &f.value {
+        Value::Ascii(v) => v.first().map(|b| {
+            String::from_utf8_lossy(b)
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect::<String>()
+                .trim()
+                .to_owned()
+        }),
+        _ => None,
+    }
+    .filter(|s| !s.is_empty())
+}
+
+/// The time taken. An unset or impossible date (cameras write `0000:00:00 00:00:00`) counts as
+/// absent, not malformed. Without an offset tag, China Standard Time is assumed and said so.
+fn taken_at(dt: Option<&Field>, offset: Option<&Field>) -> Option<(DateTime<Utc>, bool)> {
+    let Value::Ascii(v) = &dt?.value else {
+        return None;
+    };
+    let mut d = exif::DateTime::from_ascii(v.first()?).ok()?;
+    if let Some(Value::Ascii(o)) = offset.map(|f| &f.value)
+        && let Some(o) = o.first()
+    {
+        let _ = d.parse_offset(o);
+    }
+    let naive = NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))?
+        .and_hms_opt(u32::from(d.hour), u32::from(d.minute), u32::from(d.second))?;
+    let (minutes, assumed) = match d.offset {
+        Some(m) => (i32::from(m), false),
+        None => (8 * 60, true),
+    };
+    let tz = FixedOffset::east_opt(minutes * 60)?;
+    let local = tz.from_local_datetime(&naive).single()?;
+    Some((local.with_timezone(&Utc), assumed))
+}
+
+fn gps(exif: &exif::Exif) -> Result<Option<ExifGps>, MediaError> {
+    let field = |tag| exif.get_field(tag, In::PRIMARY);
+    let (Some(lat), Some(lon)) = (field(Tag::GPSLatitude), field(Tag::GPSLongitude)) else {
+        return Ok(None);
+    };
+    let mut lat = degrees(lat)?;
+    let mut lon = degrees(lon)?;
+    let reference = |tag| field(tag).and_then(ascii).unwrap_or_default();
+    if reference(Tag::GPSLatitudeRef).eq_ignore_ascii_case("S") {
+        lat = -lat;
+    }
+    if reference(Tag::GPSLongitudeRef).eq_ignore_ascii_case("W") {
+        lon = -lon;
+    }
+    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+        return Err(MediaError::ExifMalformed(format!(
+            "GPS position {lat},{lon} is out of range"
+        )));
+    }
+    let datum_text = reference(Tag::GPSMapDatum).to_ascii_uppercase();
+    let datum = if datum_text.contains("GCJ") {
+        Datum::Gcj02
+    } else if datum_text.contains("BD") {
+        Datum::Bd09
+    } else {
+        Datum::Wgs84
+    };
+    Ok(Some(ExifGps { lat, lon, datum }))
+}
+
+/// Degrees from the three rationals (degrees, minutes, seconds) of a GPS coordinate.
+fn degrees(f: &Field) -> Result<f64, MediaError> {
+    let Value::Rational(v) = &f.value else {
+        return Err(MediaError::ExifMalformed(format!(
+            "{} is not rational",
+            f.tag
+        )));
+    };
+    if v.is_empty() || v.len() > 3 {
+        return Err(MediaError::ExifMalformed(format!(
+            "{} has {} components",
+            f.tag,
+            v.len()
+        )));
+    }
+    let mut total = 0.0;
+    for (r, scale) in v.iter().zip([1.0, 60.0, 3600.0]) {
+        if r.denom == 0 {
+            return Err(MediaError::ExifMalformed(format!(
+                "{} has a zero denominator",
+                f.tag
+            )));
+        }
+        total += f64::from(r.num) / f64::from(r.denom) / scale;
+    }
+    Ok(total)
+}

@@ -1,0 +1,43 @@
+//! lantian-media: photo evidence, from bytes on disk to a verified photo and its renditions.
+//!
+//! # Layout
+//! - [`probe`] — validation before any decode: size, format sniffed from the bytes, dimensions and
+//!   pixel area from the header, the container structure walked to its end (truncation), EXIF.
+//! - [`exif`] — the EXIF fields lantian keeps (GPS and its datum, time taken, camera, orientation).
+//! - [`render`] — thumbnail and review renditions with the orientation applied, decode limits set.
+//! - [`pool`] — the bounded pool of threads that decodes, off the async threads.
+//! - [`blob`] — content-addressed storage (SHA-256) behind `object_store`, fsynced on the local disk.
+//! - [`tus`] — parsing of tus 1.0 headers (`Upload-Metadata`, `Upload-Checksum`).
+//!
+//! No SQL and no HTTP: the store records what this crate finds, the HTTP crate speaks tus.
+
+pub mod blob;
+pub mod exif;
+mod error;
+pub mod pool;
+pub mod probe;
+pub mod render;
+pub mod tus;
+
+pub use error::MediaError;
+
+/// Limits checked before anything is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest file accepted, bytes.
+    pub max_bytes: u64,
+    /// Largest width or height, pixels.
+    pub max_side: u32,
+    /// Largest width x height.
+    pub max_pixels: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 32 * 1024 * 1024,
+            max_side: 12_000,
+            max_pixels: 50_000_000,
+        }
+    }
+}

@@ -1,0 +1,497 @@
+//! Photo evidence in the database: uploads in progress, verified photos, and what a verified photo
+//! changes (its inspection's media state, what syncs down, the audit log).
+//!
+//! An upload is bound at creation to one expected photo of one inspection, by that inspection's
+//! author. A photo row is written once, when the complete file matched its declared SHA-256 and
+//! passed the probe; the same transaction syncs the photo down to its author (who may then delete
+//! the phone's copy) and, when it was the last expected photo, marks the inspection complete.
+
+use chrono::{DateTime, Utc};
+use lantian_domain::inspection::LocationFix;
+use lantian_domain::media::{
+    EvidenceThresholds, ExifInfo, PhotoFormat, PhotoView, RenditionState, evidence_flags,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use crate::identity::UserRecord;
+use crate::sync::{self, Group};
+use crate::{StoreError, audit, cols, now_text, push};
+
+/// An upload in progress (or completed: `completed`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadRow {
+    pub id: String,
+    pub photo_id: Uuid,
+    pub inspection_id: Uuid,
+    pub user_id: i64,
+    pub length: u64,
+    pub offset: u64,
+    pub sha256: String,
+    pub content_type: Option<String>,
+    pub taken_at: Option<DateTime<Utc>>,
+    /// The `Upload-Metadata` header as created, echoed on HEAD.
+    pub metadata: String,
+    pub expires_at: DateTime<Utc>,
+    pub completed: bool,
+}
+
+/// An upload to create.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub id: String,
+    pub photo_id: Uuid,
+    pub inspection_id: Uuid,
+    pub length: u64,
+    pub sha256: String,
+    pub content_type: Option<String>,
+    pub taken_at: Option<DateTime<Utc>>,
+    pub metadata: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why an upload cannot be created: a stable API code, or a storage failure.
+#[derive(Debug, Clone)]
+pub enum CreateError {
+    /// `inspection_not_found`, `photo_not_expected`, `upload_conflict`.
+    Refused(&'static str),
+    Store(StoreError),
+}
+
+impl From<StoreError> for CreateError {
+    fn from(e: StoreError) -> Self {
+        CreateError::Store(e)
+    }
+}
+
+impl From<rusqlite::Error> for CreateError {
+    fn from(e: rusqlite::Error) -> Self {
+        CreateError::Store(e.into())
+    }
+}
+
+const UPLOAD_COLUMNS: &str = "up.id, up.photo_id, i.uuid, up.user_id, up.length, up.\"offset\", up.sha256, up.content_type,
+     up.taken_at, up.metadata, up.expires_at, up.completed_at";
+
+fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRow> {
+    let taken: Option<String> = r.get(8)?;
+    Ok(UploadRow {
+        id: r.get(0)?,
+        photo_id: cols::uuid(r, 1)?,
+        inspection_id: cols::uuid(r, 2)?,
+        user_id: r.get(3)?,
+        length: cols::count(r, 4)?,
+        offset: cols::count(r, 5)?,
+        sha256: r.get(6)?,
+        content_type: r.get(7)?,
+        taken_at: taken
+            .map(|t| crate::parse_time(&t).map_err(|e| crate::corrupt(8, e.to_string())))
+            .transpose()?,
+        metadata: r.get(9)?,
+        expires_at: cols::time(r, 10)?,
+        completed: r.get::<_, Option<String>>(11)?.is_some(),
+    })
+}
+
+fn upload_where(conn: &Connection, clause: &str, key: &str) -> Result<Option<UploadRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {UPLOAD_COLUMNS} FROM uploads up JOIN inspections i ON i.id = up.inspection_id WHERE {clause}"
+        ))?
+        .query_row([key], upload_from_row)
+        .optional()?)
+}
+
+/// The upload with this id.
+pub fn upload(conn: &Connection, id: &str) -> Result<Option<UploadRow>, StoreError> {
+    upload_where(conn, "up.id = ?1", id)
+}
+
+/// The upload of this photo, if any.
+pub fn upload_by_photo(conn: &Connection, photo: Uuid) -> Result<Option<UploadRow>, StoreError> {
+    upload_where(conn, "up.photo_id = ?1", &photo.to_string())
+}
+
+/// Creates an upload for one expected photo of one of `user`'s inspections, or returns the upload
+/// that already exists for that photo when it is the same file (same length and hash): creating
+/// again is how a phone that lost the answer finds its upload and offset.
+pub fn create_upload(
+    conn: &Connection,
+    user: &UserRecord,
+    n: &NewUpload,
+) -> Result<UploadRow, CreateError> {
+    let inspection: Option<(i64, i64, String)> = conn
+        .prepare_cached("SELECT id, user_id, expected_photos FROM inspections WHERE uuid = ?1")?
+        .query_row([n.inspection_id.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((row, author, expected)) = inspection.filter(|(_, author, _)| *author == user.id)
+    else {
+        return Err(CreateError::Refused("inspection_not_found"));
+    };
+    let _ = author;
+    let expected: Vec<Uuid> = serde_json::from_str(&expected).map_err(StoreError::from)?;
+    if !expected.contains(&n.photo_id) {
+        return Err(CreateError::Refused("photo_not_expected"));
+    }
+    if let Some(existing) = upload_by_photo(conn, n.photo_id)? {
+        let same = existing.user_id == user.id
+            && existing.inspection_id == n.inspection_id
+            && existing.length == n.length
+            && existing.sha256 == n.sha256;
+        return if same {
+            Ok(existing)
+        } else {
+            Err(CreateError::Refused("upload_conflict"))
+        };
+    }
+    conn.prepare_cached(
+        "INSERT INTO uploads (id, photo_id, inspection_id, user_id, length, sha256, content_type, taken_at, metadata, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        n.id,
+        n.photo_id.to_string(),
+        row,
+        user.id,
+        cols::int(n.length),
+        n.sha256,
+        n.content_type,
+        n.taken_at.map(crate::time_text),
+        n.metadata,
+        now_text(),
+        crate::time_text(n.expires_at),
+    ])?;
+    upload(conn, &n.id)?.ok_or(CreateError::Store(StoreError::NotFound))
+}
+
+/// Moves an open upload's offset from `from` to `to` and pushes its expiry out. `false` if the
+/// offset was not `from` any more (nothing changes then).
+pub fn advance(
+    conn: &Connection,
+    id: &str,
+    from: u64,
+    to: u64,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE uploads SET \"offset\" = ?3, expires_at = ?4
+             WHERE id = ?1 AND \"offset\" = ?2 AND completed_at IS NULL",
+        )?
+        .execute(params![id, cols::int(from), cols::int(to), crate::time_text(expires_at)])?;
+    Ok(n == 1)
+}
+
+/// Deletes an open upload (termination, refusal, expiry). A completed upload is evidence's receipt
+/// and stays: `false` then.
+pub fn delete_upload(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached("DELETE FROM uploads WHERE id = ?1 AND completed_at IS NULL")?
+        .execute([id])?;
+    Ok(n == 1)
+}
+
+/// Deletes the open uploads whose expiry has passed; returns their ids (their files go next).
+pub fn take_expired(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "DELETE FROM uploads WHERE completed_at IS NULL AND expires_at < ?1 RETURNING id",
+        )?
+        .query_map([crate::time_text(now)], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
+/// Ids of the open uploads (to tell orphaned partial files from live ones).
+pub fn open_upload_ids(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM uploads WHERE completed_at IS NULL")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
+}
+
+/// What verification established about a complete file.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub sha256: String,
+    pub size: u64,
+    pub format: PhotoFormat,
+    pub width: u32,
+    pub height: u32,
+    pub exif: Option<ExifInfo>,
+}
+
+/// Records a verified photo for a complete upload (in one transaction): the evidence row with its
+/// flags, the upload marked complete, the audit entry, the photo synced to its author, and the
+/// inspection marked complete if this was its last expected photo.
+pub fn record_photo(
+    conn: &Connection,
+    up: &UploadRow,
+    v: &Verified,
+    thresholds: EvidenceThresholds,
+) -> Result<PhotoView, StoreError> {
+    let (inspection_row, location, occurred, author): (i64, LocationFix, DateTime<Utc>, Uuid) = conn
+        .prepare_cached(
+            "SELECT i.id, i.location, i.occurred_at, us.uuid FROM inspections i JOIN users us ON us.id = i.user_id
+             WHERE i.uuid = ?1",
+        )?
+        .query_row([up.inspection_id.to_string()], |r| {
+            Ok((r.get(0)?, cols::json(r, 1)?, cols::time(r, 2)?, cols::uuid(r, 3)?))
+        })?;
+    let reused: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM photos WHERE sha256 = ?1 AND inspection_id != ?2)",
+        )?
+        .query_row(params![v.sha256, inspection_row], |r| r.get(0))?;
+    let check = evidence_flags(
+        v.exif.as_ref(),
+        location.wgs84(),
+        occurred,
+        reused,
+        thresholds,
+    );
+    let verified_at = Utc::now();
+    let exif_json = v.exif.as_ref().map(serde_json::to_string).transpose()?;
+    conn.prepare_cached(
+        "INSERT INTO photos (uuid, inspection_id, user_id, sha256, size, format, width, height, exif, flags,
+             exif_time_diff_s, exif_distance_m, declared_content_type, declared_taken_at, verified_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        up.photo_id.to_string(),
+        inspection_row,
+        up.user_id,
+        v.sha256,
+        cols::int(v.size),
+        v.format.as_str(),
+        v.width,
+        v.height,
+        exif_json,
+        serde_json::to_string(&check.flags)?,
+        check.time_diff_s,
+        check.distance_m,
+        up.content_type,
+        up.taken_at.map(crate::time_text),
+        crate::time_text(verified_at),
+    ])?;
+    conn.prepare_cached(
+        "UPDATE uploads SET \"offset\" = length, completed_at = ?2 WHERE id = ?1",
+    )?
+    .execute(params![up.id, now_text()])?;
+    audit::record(
+        conn,
+        &author.to_string(),
+        "photo.verify",
+        "photo",
+        &up.photo_id.to_string(),
+        None,
+        Some(v.sha256.clone()),
+    )?;
+    let g = Group::new();
+    let view = publish_photo(conn, g, up.photo_id)?.ok_or(StoreError::NotFound)?;
+    complete_media_if_ready(conn, g, inspection_row, up.inspection_id, author)?;
+    Ok(view)
+}
+
+/// Marks an inspection's media complete once every expected photo is verified, and syncs it.
+fn complete_media_if_ready(
+    conn: &Connection,
+    g: Group,
+    row: i64,
+    inspection: Uuid,
+    author: Uuid,
+) -> Result<(), StoreError> {
+    let missing: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM inspections i, json_each(i.expected_photos) e
+             WHERE i.id = ?1 AND NOT EXISTS (SELECT 1 FROM photos p WHERE p.uuid = e.value)",
+        )?
+        .query_row([row], |r| r.get(0))?;
+    if missing > 0 {
+        return Ok(());
+    }
+    let changed = conn
+        .prepare_cached(
+            "UPDATE inspections SET media_state = 'complete' WHERE id = ?1 AND media_state != 'complete'",
+        )?
+        .execute([row])?;
+    if changed == 0 {
+        return Ok(());
+    }
+    let view = push::load_view(conn, inspection)?;
+    let data = serde_json::to_string(&view)?;
+    audit::record(
+        conn,
+        "system",
+        "inspection.media_complete",
+        "inspection",
+        &inspection.to_string(),
+        None,
+        Some(crate::sha256_hex(data.as_bytes())),
+    )?;
+    sync::put_text(
+        conn,
+        g,
+        &lantian_domain::sync::user_scope(author),
+        "inspection",
+        &inspection.to_string(),
+        data,
+    )
+}
+
+/// Syncs the current view of a photo to its author's devices.
+fn publish_photo(conn: &Connection, g: Group, id: Uuid) -> Result<Option<PhotoView>, StoreError> {
+    let Some(found) = photo(conn, id)? else {
+        return Ok(None);
+    };
+    sync::put(
+        conn,
+        g,
+        &lantian_domain::sync::user_scope(found.author_uuid),
+        "photo",
+        &id.to_string(),
+        &found.view,
+    )?;
+    Ok(Some(found.view))
+}
+
+/// A photo with what deciding access to it needs: its inspection's author and unit.
+#[derive(Debug, Clone)]
+pub struct PhotoRecord {
+    pub view: PhotoView,
+    pub author_id: i64,
+    pub author_uuid: Uuid,
+    pub unit_path: Vec<String>,
+}
+
+const PHOTO_COLUMNS: &str = "p.uuid, i.uuid, p.sha256, p.size, p.format, p.width, p.height, p.exif, p.flags,
+     p.exif_time_diff_s, p.exif_distance_m, p.declared_content_type, p.declared_taken_at, p.verified_at, p.renditions,
+     i.user_id, us.uuid, u.path";
+const PHOTO_FROM: &str = "photos p JOIN inspections i ON i.id = p.inspection_id JOIN users us ON us.id = i.user_id
+     JOIN units u ON u.id = i.unit_id";
+
+fn photo_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PhotoRecord> {
+    let format: String = r.get(4)?;
+    let exif: Option<String> = r.get(7)?;
+    let declared_taken: Option<String> = r.get(12)?;
+    let renditions: String = r.get(14)?;
+    Ok(PhotoRecord {
+        view: PhotoView {
+            id: cols::uuid(r, 0)?,
+            inspection_id: cols::uuid(r, 1)?,
+            state: "verified".into(),
+            sha256: r.get(2)?,
+            size: cols::count(r, 3)?,
+            format: PhotoFormat::parse(&format)
+                .ok_or_else(|| crate::corrupt(4, format!("unknown format {format}")))?,
+            width: r.get(5)?,
+            height: r.get(6)?,
+            exif: exif
+                .map(|e| serde_json::from_str(&e).map_err(|e| crate::corrupt(7, e.to_string())))
+                .transpose()?,
+            flags: cols::json(r, 8)?,
+            exif_time_diff_s: r.get(9)?,
+            exif_distance_m: r.get(10)?,
+            declared_content_type: r.get(11)?,
+            declared_taken_at: declared_taken
+                .map(|t| crate::parse_time(&t).map_err(|e| crate::corrupt(12, e.to_string())))
+                .transpose()?,
+            verified_at: cols::time(r, 13)?,
+            renditions: match renditions.as_str() {
+                "ready" => RenditionState::Ready,
+                "failed" => RenditionState::Failed,
+                _ => RenditionState::Pending,
+            },
+        },
+        author_id: r.get(15)?,
+        author_uuid: cols::uuid(r, 16)?,
+        unit_path: cols::path(r, 17)?,
+    })
+}
+
+/// One photo by its id.
+pub fn photo(conn: &Connection, id: Uuid) -> Result<Option<PhotoRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {PHOTO_COLUMNS} FROM {PHOTO_FROM} WHERE p.uuid = ?1"
+        ))?
+        .query_row([id.to_string()], photo_from_row)
+        .optional()?)
+}
+
+/// Every photo with these bytes (callers filter by access).
+pub fn photos_by_hash(conn: &Connection, sha256: &str) -> Result<Vec<PhotoRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {PHOTO_COLUMNS} FROM {PHOTO_FROM} WHERE p.sha256 = ?1 ORDER BY p.id"
+        ))?
+        .query_map([sha256], photo_from_row)?
+        .collect::<Result<_, _>>()?)
+}
+
+/// A photo waiting for its renditions.
+#[derive(Debug, Clone)]
+pub struct PendingRendition {
+    pub id: Uuid,
+    pub sha256: String,
+    pub format: PhotoFormat,
+    pub orientation: u16,
+}
+
+/// Up to `limit` photos whose renditions are still to be made, oldest first.
+pub fn pending_renditions(
+    conn: &Connection,
+    limit: usize,
+) -> Result<Vec<PendingRendition>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT uuid, sha256, format, coalesce(json_extract(exif, '$.orientation'), 1)
+             FROM photos WHERE renditions = 'pending' ORDER BY id LIMIT ?1",
+        )?
+        .query_map([limit as i64], |r| {
+            let format: String = r.get(2)?;
+            Ok(PendingRendition {
+                id: cols::uuid(r, 0)?,
+                sha256: r.get(1)?,
+                format: PhotoFormat::parse(&format)
+                    .ok_or_else(|| crate::corrupt(2, format!("unknown format {format}")))?,
+                orientation: r.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?)
+}
+
+/// Records the outcome of making a photo's renditions and syncs the photo again.
+pub fn set_renditions(
+    conn: &Connection,
+    id: Uuid,
+    state: RenditionState,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE photos SET renditions = ?2 WHERE uuid = ?1")?
+        .execute(params![id.to_string(), state.as_str()])?;
+    publish_photo(conn, Group::new(), id)?;
+    Ok(())
+}
+
+/// Records that `actor` read evidence (`what`: `original`, `thumbnail`, `review`, `metadata`).
+pub fn record_read(
+    conn: &Connection,
+    actor: Uuid,
+    photo: Uuid,
+    what: &str,
+) -> Result<(), StoreError> {
+    audit::append(
+        conn,
+        &audit::Entry {
+            actor: &actor.to_string(),
+            action: &format!("photo.read.{what}"),
+            object_type: "photo",
+            object_id: &photo.to_string(),
+            before_hash: None,
+            after_hash: None,
+        },
+    )?;
+    Ok(())
+}
