@@ -4,6 +4,7 @@ mod auth;
 mod errors;
 mod import;
 mod lifecycle;
+mod photos;
 mod policy;
 mod spec;
 mod subjects;

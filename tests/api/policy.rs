@@ -8,7 +8,7 @@ use lantian_domain::subject::{
     GeoPoint, Restaurant, RestaurantGrade, SubjectAttributes, SubjectDraft,
 };
 use lantian_domain::user::Role;
-use lantian_tests::{TestApp, spawn_app};
+use lantian_tests::{TestApp, photos, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -52,6 +52,34 @@ const OBJECT_ROUTES: &[(&str, &str, [u16; 6])] = &[
     ("GET", "/v1/subjects/{id}", [200, 200, 200, 200, 200, 200]),
     ("PUT", "/v1/subjects/{id}", [403, 403, 403, 200, 200, 403]),
     ("POST", "/v1/subjects", [403, 403, 403, 201, 201, 403]),
+    // Photos follow their inspection (by an officer of that unit): officers see only their own,
+    // unit admins manage reference data, not evidence.
+    ("GET", "/v1/photos/{id}", [404, 200, 200, 404, 200, 200]),
+    (
+        "GET",
+        "/v1/photos/{id}/original",
+        [404, 200, 200, 404, 200, 200],
+    ),
+    (
+        "GET",
+        "/v1/photos/{id}/thumbnail",
+        [404, 200, 200, 404, 200, 200],
+    ),
+    (
+        "GET",
+        "/v1/photos/{id}/review",
+        [404, 200, 200, 404, 200, 200],
+    ),
+    (
+        "GET",
+        "/v1/photos/by-hash/{sha256}",
+        [404, 200, 200, 404, 200, 200],
+    ),
+    // Uploads belong to the officer who created them: nobody else, whatever the role.
+    ("POST", "/v1/uploads", [404, 404, 404, 404, 404, 404]),
+    ("HEAD", "/v1/uploads/{id}", [404, 404, 404, 404, 404, 404]),
+    ("PATCH", "/v1/uploads/{id}", [404, 404, 404, 404, 404, 404]),
+    ("DELETE", "/v1/uploads/{id}", [404, 404, 404, 404, 404, 404]),
 ];
 
 /// Routes on global objects (or the caller's own subtree as a whole).
@@ -97,6 +125,7 @@ const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/auth/refresh"),
     ("POST", "/v1/auth/logout"),
     ("HEAD", "/v1/sync"),
+    ("OPTIONS", "/v1/uploads"),
 ];
 
 fn restaurant_fields(unit: &str) -> Value {
@@ -148,20 +177,114 @@ fn template_draft() -> Value {
                       "answer": {"kind": "pass_fail", "allow_na": false}}]})
 }
 
+/// Per relation: a subject, and an inspection by an officer of that unit with one verified photo
+/// and one upload in progress.
+struct Fixture {
+    rel: Rel,
+    subject: Uuid,
+    inspection: Uuid,
+    photo: Uuid,
+    photo_sha: String,
+    pending_photo: Uuid,
+    upload_path: String,
+}
+
+async fn fixture(app: &TestApp, rel: Rel) -> Fixture {
+    let subject = subject_in(app, rel.unit()).await;
+    let author = photos::officer(
+        app,
+        &format!("author_{}", rel.unit()),
+        Role::Inspector,
+        rel.unit(),
+    )
+    .await;
+    let (s, expected) = photos::submitted_in(&author, 40 + rel as u64, Some(rel.unit())).await;
+    let bytes = lantian_media::testing::jpeg(400 + rel as u32 * 8, 300, None);
+    let r = photos::upload(
+        app,
+        &author.token,
+        s.inspection_id,
+        expected[0],
+        &bytes,
+        64 * 1024,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(
+        photos::renditions_settled(app, &author.token, expected[0]).await,
+        "ready"
+    );
+    let created = photos::create(
+        app,
+        &author.token,
+        s.inspection_id,
+        expected[1],
+        bytes.len(),
+        &photos::sha256_hex(&bytes),
+    )
+    .await;
+    Fixture {
+        rel,
+        subject,
+        inspection: s.inspection_id,
+        photo: expected[0],
+        photo_sha: photos::sha256_hex(&bytes),
+        pending_photo: expected[1],
+        upload_path: photos::location(&created),
+    }
+}
+
 async fn call(
     app: &TestApp,
     token: Option<&str>,
     method: &str,
     route: &str,
     rel: Option<Rel>,
-    ids: &[(Rel, Uuid)],
+    fixtures: &[Fixture],
 ) -> StatusCode {
-    let id_of = |r: Rel| {
-        ids.iter()
-            .find(|(x, _)| *x == r)
-            .map(|(_, id)| *id)
-            .expect("object per relation")
+    let fx = |r: Rel| {
+        fixtures
+            .iter()
+            .find(|f| f.rel == r)
+            .expect("fixture per relation")
     };
+    let id_of = |r: Rel| fx(r).subject;
+    let tus = [("tus-resumable", "1.0.0")];
+    if route.starts_with("/v1/uploads") {
+        let f = fx(rel.expect("rel"));
+        let (m, path, headers): (Method, String, Vec<(&str, String)>) = match (method, route) {
+            ("POST", _) => (
+                Method::POST,
+                route.to_owned(),
+                vec![
+                    ("upload-length", "1000".to_owned()),
+                    (
+                        "upload-metadata",
+                        format!(
+                            "photo_id {},inspection_id {},sha256 {}",
+                            photos::b64(&f.pending_photo.to_string()),
+                            photos::b64(&f.inspection.to_string()),
+                            photos::b64(&f.photo_sha)
+                        ),
+                    ),
+                ],
+            ),
+            ("PATCH", _) => (
+                Method::PATCH,
+                f.upload_path.clone(),
+                vec![
+                    ("upload-offset", "0".to_owned()),
+                    ("content-type", "application/offset+octet-stream".to_owned()),
+                ],
+            ),
+            ("HEAD", _) => (Method::HEAD, f.upload_path.clone(), vec![]),
+            ("DELETE", _) => (Method::DELETE, f.upload_path.clone(), vec![]),
+            other => panic!("no request for {other:?}"),
+        };
+        let mut hs: Vec<(&str, &str)> = tus.to_vec();
+        hs.extend(headers.iter().map(|(k, v)| (*k, v.as_str())));
+        return app.request(m, &path, token, None, &hs).await.status;
+    }
     let (m, path, body, if_match): (Method, String, Option<Value>, Option<String>) = match (
         method, route,
     ) {
@@ -268,6 +391,18 @@ async fn call(
                 ),
             }
         }
+        ("GET", "/v1/photos/by-hash/{sha256}") => (
+            Method::GET,
+            format!("/v1/photos/by-hash/{}", fx(rel.expect("rel")).photo_sha),
+            None,
+            None,
+        ),
+        ("GET", p) if p.starts_with("/v1/photos/{id}") => (
+            Method::GET,
+            p.replace("{id}", &fx(rel.expect("rel")).photo.to_string()),
+            None,
+            None,
+        ),
         ("GET", p) => (Method::GET, p.to_owned(), None, None),
         other => panic!("no request for {other:?}"),
     };
@@ -290,7 +425,7 @@ async fn every_role_route_and_relation_answers_as_the_policy_says() {
     }
     let mut ids = Vec::new();
     for rel in RELS {
-        ids.push((rel, subject_in(&app, rel.unit()).await));
+        ids.push(fixture(&app, rel).await);
     }
 
     let mut mismatches = Vec::new();

@@ -16,7 +16,10 @@
 //! Depends on the domain (checklist scoring, shared checksums) and protocol crates only.
 
 mod local;
+mod photos;
 pub mod sim;
+
+pub use photos::{LocalPhoto, UploadSummary};
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -54,6 +57,8 @@ pub struct ClientConfig {
     /// A new TCP connection per request (for fault-injection proxies that act per connection).
     pub fresh_connections: bool,
     pub request_timeout: Duration,
+    /// Bytes per tus PATCH.
+    pub upload_chunk: usize,
 }
 
 impl ClientConfig {
@@ -68,6 +73,7 @@ impl ClientConfig {
             pull_limit: 1000,
             fresh_connections: false,
             request_timeout: Duration::from_secs(30),
+            upload_chunk: 256 * 1024,
         }
     }
 }
@@ -135,6 +141,8 @@ pub struct Queued {
 
 pub struct Client {
     db: Mutex<Connection>,
+    /// The folder of the local store (photos waiting to upload live under it).
+    dir: std::path::PathBuf,
     http: reqwest::Client,
     cfg: ClientConfig,
     client_id: Uuid,
@@ -167,6 +175,15 @@ impl Client {
             .map_err(|e| ClientError::Local(e.to_string()))?;
         Ok(Client {
             db: Mutex::new(conn),
+            dir: path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+                .join(format!(
+                    "{}.files",
+                    path.file_name()
+                        .map_or("client".into(), |n| n.to_string_lossy())
+                )),
             http,
             cfg,
             client_id,
@@ -176,6 +193,11 @@ impl Client {
 
     pub fn client_id(&self) -> Uuid {
         self.client_id
+    }
+
+    /// This install's own folder (next to its database).
+    pub(crate) fn local_dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -552,10 +574,15 @@ impl Client {
         })
     }
 
-    /// Push, then pull. If the pull shows the server lost mutations it had acknowledged (it was
+    /// Push, upload photos, then pull. If the pull shows the server lost mutations it had acknowledged (it was
     /// restored from an older backup), they are pushed again from the outbox and pulled once more.
     pub async fn sync(&self) -> Result<(PushSummary, PullSummary), ClientError> {
         let mut push = self.push().await?;
+        // Photos travel after their inspection; a network failure leaves them queued.
+        match self.upload_photos().await {
+            Ok(_) | Err(ClientError::Offline(_)) => {}
+            Err(e) => return Err(e),
+        }
         let mut pull = self.pull().await?;
         if self.pending()? > 0 {
             let again = self.push().await?;
@@ -572,6 +599,7 @@ impl Client {
             pull.repaired.extend(more.repaired);
             pull.diverged = more.diverged;
         }
+        self.release_verified()?;
         Ok((push, pull))
     }
 

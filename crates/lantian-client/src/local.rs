@@ -4,6 +4,8 @@
 //! - `outbox`: every queued mutation, kept after the server confirmed it (so a server restored from
 //!   an older backup can be given them again), with the server's verdict.
 //! - `entities`: the pulled data, with the exact JSON text the server sent (checksums cover it).
+//! - `photos`: photos waiting to upload, with the tus upload's URL; the local copy is deleted only
+//!   once the server's `photo` entity, verified, has been pulled.
 
 use std::path::Path;
 
@@ -32,7 +34,17 @@ pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
              data      TEXT NOT NULL,
              PRIMARY KEY (entity, entity_id)
          );
-         CREATE INDEX IF NOT EXISTS entities_scope ON entities(scope);",
+         CREATE INDEX IF NOT EXISTS entities_scope ON entities(scope);
+         CREATE TABLE IF NOT EXISTS photos (
+             photo_id      TEXT PRIMARY KEY,
+             inspection_id TEXT NOT NULL,
+             path          TEXT NOT NULL,
+             sha256        TEXT NOT NULL,
+             length        INTEGER NOT NULL,
+             upload_url    TEXT,
+             state         TEXT NOT NULL DEFAULT 'queued',
+             code          TEXT
+         );",
     )?;
     Ok(conn)
 }

@@ -179,16 +179,27 @@ mod tests {
         for (lat, lon) in POINTS {
             let gcj = wgs84_to_gcj02(lat, lon);
             let d = distance_m((lat, lon), gcj);
-            assert!((100.0..1000.0).contains(&d), "GCJ-02 offset {d} m at {lat},{lon}");
+            assert!(
+                (100.0..1000.0).contains(&d),
+                "GCJ-02 offset {d} m at {lat},{lon}"
+            );
             let bd = from_wgs84(lat, lon, Datum::Bd09);
             let d = distance_m((lat, lon), bd);
-            assert!((500.0..2000.0).contains(&d), "BD-09 offset {d} m at {lat},{lon}");
+            assert!(
+                (500.0..2000.0).contains(&d),
+                "BD-09 offset {d} m at {lat},{lon}"
+            );
         }
     }
 
     #[test]
     fn points_outside_china_are_untouched() {
-        for (lat, lon) in [(51.5074, -0.1278), (35.6762, 139.6503), (-33.86, 151.21), (0.0, 0.0)] {
+        for (lat, lon) in [
+            (51.5074, -0.1278),
+            (35.6762, 139.6503),
+            (-33.86, 151.21),
+            (0.0, 0.0),
+        ] {
             for datum in [Datum::Wgs84, Datum::Gcj02, Datum::Bd09] {
                 assert_eq!(to_wgs84(lat, lon, datum), (lat, lon));
                 assert_eq!(from_wgs84(lat, lon, datum), (lat, lon));

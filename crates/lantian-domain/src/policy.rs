@@ -166,11 +166,7 @@ pub fn decide(role: Role, action: Action, relation: Relation) -> Decision {
 
 /// Whether a user may see an inspection (and its photos): its author always; others when their
 /// role reads inspections and the inspection's unit is in their subtree. Anything else is 404.
-pub fn may_read_inspection(
-    role: Role,
-    is_author: bool,
-    relation: Relation,
-) -> bool {
+pub fn may_read_inspection(role: Role, is_author: bool, relation: Relation) -> bool {
     is_author || decide(role, Action::ReadInspection, relation) == Decision::Allow
 }
 

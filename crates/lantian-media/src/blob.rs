@@ -51,7 +51,10 @@ impl Blobs {
 
     /// Where the original with this SHA-256 (lowercase hex) lives.
     pub fn original(sha256: &str) -> Path {
-        Path::from(format!("originals/{}/{sha256}", &sha256[..2.min(sha256.len())]))
+        Path::from(format!(
+            "originals/{}/{sha256}",
+            &sha256[..2.min(sha256.len())]
+        ))
     }
 
     /// Where a rendition of the original with this SHA-256 lives.
@@ -74,7 +77,11 @@ impl Blobs {
 
     /// Stores the file at `local` as the original with hash `sha256`, streaming it in 1 MiB parts.
     /// Identical bytes are stored once: returns `false` if they were already there.
-    pub async fn put_original(&self, sha256: &str, local: &std::path::Path) -> Result<bool, MediaError> {
+    pub async fn put_original(
+        &self,
+        sha256: &str,
+        local: &std::path::Path,
+    ) -> Result<bool, MediaError> {
         let path = Blobs::original(sha256);
         if self.exists(&path).await? {
             return Ok(false);
@@ -99,7 +106,12 @@ impl Blobs {
     }
 
     /// Stores a rendition.
-    pub async fn put_rendition(&self, kind: Kind, sha256: &str, bytes: Vec<u8>) -> Result<(), MediaError> {
+    pub async fn put_rendition(
+        &self,
+        kind: Kind,
+        sha256: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), MediaError> {
         self.store
             .put(&Blobs::rendition(kind, sha256), Bytes::from(bytes).into())
             .await?;
@@ -107,7 +119,11 @@ impl Blobs {
     }
 
     /// Reads an object, or a byte range of it. `None` if it does not exist.
-    pub async fn get(&self, path: &Path, range: Option<Range<u64>>) -> Result<Option<GetResult>, MediaError> {
+    pub async fn get(
+        &self,
+        path: &Path,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<GetResult>, MediaError> {
         let opts = GetOptions {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()
@@ -172,6 +188,12 @@ mod tests {
             .await
             .expect("bytes");
         assert_eq!(part.as_ref(), &data[1_000_000..1_000_010]);
-        assert!(blobs.get(&Blobs::original("00ff"), None).await.expect("get").is_none());
+        assert!(
+            blobs
+                .get(&Blobs::original("00ff"), None)
+                .await
+                .expect("get")
+                .is_none()
+        );
     }
 }

@@ -28,11 +28,13 @@ pub fn read<R: BufRead + Seek>(r: &mut R) -> Result<Option<ExifInfo>, MediaError
             )));
         }
     };
-    let (taken_at, taken_at_offset_assumed) =
-        match taken_at(field(Tag::DateTimeOriginal).or_else(|| field(Tag::DateTime)), field(Tag::OffsetTimeOriginal).or_else(|| field(Tag::OffsetTime))) {
-            Some((t, assumed)) => (Some(t), assumed),
-            None => (None, false),
-        };
+    let (taken_at, taken_at_offset_assumed) = match taken_at(
+        field(Tag::DateTimeOriginal).or_else(|| field(Tag::DateTime)),
+        field(Tag::OffsetTimeOriginal).or_else(|| field(Tag::OffsetTime)),
+    ) {
+        Some((t, assumed)) => (Some(t), assumed),
+        None => (None, false),
+    };
     let gps = gps(&exif)?;
     Ok(Some(ExifInfo {
         taken_at,
@@ -140,4 +142,99 @@ fn degrees(f: &Field) -> Result<f64, MediaError> {
         total += f64::from(r.num) / f64::from(r.denom) / scale;
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+    use crate::testing::{Breakage, ExifSpec, jpeg};
+
+    fn spec() -> ExifSpec {
+        ExifSpec {
+            make: Some("Xiaomi".into()),
+            model: Some("Redmi Note 12".into()),
+            orientation: Some(6),
+            taken: Some("2026:11:02 10:15:30".into()),
+            offset: Some("+08:00".into()),
+            gps: Some((36.4567, 115.9854)),
+            map_datum: Some("WGS-84".into()),
+            breakage: None,
+        }
+    }
+
+    fn read_jpeg(bytes: &[u8]) -> Result<Option<ExifInfo>, MediaError> {
+        read(&mut Cursor::new(bytes))
+    }
+
+    #[test]
+    fn reads_what_the_camera_wrote() {
+        let e = read_jpeg(&jpeg(32, 32, Some(&spec())))
+            .expect("read")
+            .expect("exif");
+        assert_eq!(e.make.as_deref(), Some("Xiaomi"));
+        assert_eq!(e.model.as_deref(), Some("Redmi Note 12"));
+        assert_eq!(e.orientation, 6);
+        assert_eq!(
+            e.taken_at.map(|t| t.to_rfc3339()),
+            Some("2026-11-02T02:15:30+00:00".into())
+        );
+        assert!(!e.taken_at_offset_assumed);
+        let g = e.gps.expect("gps");
+        assert!((g.lat - 36.4567).abs() < 1e-6 && (g.lon - 115.9854).abs() < 1e-6);
+        assert_eq!(g.datum, Datum::Wgs84);
+    }
+
+    #[test]
+    fn no_offset_means_china_time_assumed_and_said() {
+        let s = ExifSpec {
+            offset: None,
+            ..spec()
+        };
+        let e = read_jpeg(&jpeg(32, 32, Some(&s)))
+            .expect("read")
+            .expect("exif");
+        assert!(e.taken_at_offset_assumed);
+        assert_eq!(
+            e.taken_at.map(|t| t.to_rfc3339()),
+            Some("2026-11-02T02:15:30+00:00".into())
+        );
+    }
+
+    #[test]
+    fn a_photo_without_exif_has_none() {
+        assert_eq!(read_jpeg(&jpeg(32, 32, None)).expect("read"), None);
+    }
+
+    #[test]
+    fn loops_absurd_counts_and_zero_denominators_are_refused() {
+        for b in [
+            Breakage::LoopedIfd,
+            Breakage::AbsurdCount,
+            Breakage::ZeroDenominator,
+        ] {
+            let s = ExifSpec {
+                breakage: Some(b),
+                ..spec()
+            };
+            let r = read_jpeg(&jpeg(32, 32, Some(&s)));
+            assert!(
+                matches!(r, Err(MediaError::ExifMalformed(_))),
+                "{b:?}: {r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_orientation_outside_one_to_eight_is_refused() {
+        let s = ExifSpec {
+            orientation: Some(9),
+            ..spec()
+        };
+        assert!(matches!(
+            read_jpeg(&jpeg(32, 32, Some(&s))),
+            Err(MediaError::ExifMalformed(_))
+        ));
+    }
 }

@@ -7,16 +7,19 @@
 //! - [`render`] — thumbnail and review renditions with the orientation applied, decode limits set.
 //! - [`pool`] — the bounded pool of threads that decodes, off the async threads.
 //! - [`blob`] — content-addressed storage (SHA-256) behind `object_store`, fsynced on the local disk.
+//! - `testing` (feature `testing`) — JPEG fixtures with chosen or malformed EXIF.
 //! - [`tus`] — parsing of tus 1.0 headers (`Upload-Metadata`, `Upload-Checksum`).
 //!
 //! No SQL and no HTTP: the store records what this crate finds, the HTTP crate speaks tus.
 
 pub mod blob;
-pub mod exif;
 mod error;
+pub mod exif;
 pub mod pool;
 pub mod probe;
 pub mod render;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod tus;
 
 pub use error::MediaError;

@@ -45,7 +45,10 @@ impl Pool {
 
     /// Runs `f` on a pool thread, waiting (asynchronously) for a free one. `None` if the pool has
     /// stopped or `f` panicked.
-    pub async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
         let _permit = self.permits.acquire().await.ok()?;
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move || {

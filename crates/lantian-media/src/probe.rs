@@ -70,9 +70,10 @@ pub fn probe(path: &Path, declared_len: u64, limits: &Limits) -> Result<Probe, M
     let n = read_up_to(&mut f, &mut head)?;
     let format = sniff(&head[..n]).ok_or(MediaError::FormatUnsupported)?;
     f.seek(SeekFrom::Start(0))?;
-    let (width, height) = image::ImageReader::with_format(BufReader::new(&mut f), image_format(format))
-        .into_dimensions()
-        .map_err(|e| MediaError::Corrupt(e.to_string()))?;
+    let (width, height) =
+        image::ImageReader::with_format(BufReader::new(&mut f), image_format(format))
+            .into_dimensions()
+            .map_err(|e| MediaError::Corrupt(e.to_string()))?;
     if width == 0
         || height == 0
         || width > limits.max_side
@@ -259,7 +260,8 @@ mod tests {
     }
 
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
-        let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 90]));
+        let img =
+            image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 90]));
         let mut out = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
             .encode_image(&img)
@@ -270,7 +272,8 @@ mod tests {
     fn png(w: u32, h: u32) -> Vec<u8> {
         let img = image::RgbImage::from_fn(w, h, |x, _| image::Rgb([x as u8, 10, 20]));
         let mut out = std::io::Cursor::new(Vec::new());
-        img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+        img.write_to(&mut out, image::ImageFormat::Png)
+            .expect("png");
         out.into_inner()
     }
 

@@ -46,7 +46,8 @@ pub fn render(
     let src = decoded.into_rgb8();
     let review = shrink(&src, REVIEW_EDGE)?;
     let thumb = shrink(&review, THUMB_EDGE)?;
-    let orientation = Orientation::from_exif(orientation as u8).unwrap_or(Orientation::NoTransforms);
+    let orientation =
+        Orientation::from_exif(orientation as u8).unwrap_or(Orientation::NoTransforms);
     Ok(Renditions {
         thumb: encode(thumb, orientation)?,
         review: encode(review, orientation)?,
@@ -90,7 +91,9 @@ mod tests {
     use super::*;
 
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
-        let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+        });
         let mut out = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
             .encode_image(&img)
@@ -99,7 +102,10 @@ mod tests {
     }
 
     fn dims(bytes: &[u8]) -> (u32, u32) {
-        image::load_from_memory(bytes).expect("decode").into_rgb8().dimensions()
+        image::load_from_memory(bytes)
+            .expect("decode")
+            .into_rgb8()
+            .dimensions()
     }
 
     #[test]

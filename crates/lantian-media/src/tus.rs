@@ -56,7 +56,10 @@ pub enum ChecksumError {
 
 /// `Upload-Checksum: <algorithm> <base64 digest>`.
 pub fn parse_checksum(header: &str) -> Result<Checksum, ChecksumError> {
-    let (name, value) = header.trim().split_once(' ').ok_or(ChecksumError::Malformed)?;
+    let (name, value) = header
+        .trim()
+        .split_once(' ')
+        .ok_or(ChecksumError::Malformed)?;
     let algorithm = match name {
         "sha1" => Algorithm::Sha1,
         "sha256" => Algorithm::Sha256,

@@ -70,7 +70,8 @@ impl From<rusqlite::Error> for CreateError {
     }
 }
 
-const UPLOAD_COLUMNS: &str = "up.id, up.photo_id, i.uuid, up.user_id, up.length, up.\"offset\", up.sha256, up.content_type,
+const UPLOAD_COLUMNS: &str =
+    "up.id, up.photo_id, i.uuid, up.user_id, up.length, up.\"offset\", up.sha256, up.content_type,
      up.taken_at, up.metadata, up.expires_at, up.completed_at";
 
 fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRow> {
@@ -93,7 +94,11 @@ fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRow> {
     })
 }
 
-fn upload_where(conn: &Connection, clause: &str, key: &str) -> Result<Option<UploadRow>, StoreError> {
+fn upload_where(
+    conn: &Connection,
+    clause: &str,
+    key: &str,
+) -> Result<Option<UploadRow>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {UPLOAD_COLUMNS} FROM uploads up JOIN inspections i ON i.id = up.inspection_id WHERE {clause}"
@@ -180,7 +185,12 @@ pub fn advance(
             "UPDATE uploads SET \"offset\" = ?3, expires_at = ?4
              WHERE id = ?1 AND \"offset\" = ?2 AND completed_at IS NULL",
         )?
-        .execute(params![id, cols::int(from), cols::int(to), crate::time_text(expires_at)])?;
+        .execute(params![
+            id,
+            cols::int(from),
+            cols::int(to),
+            crate::time_text(expires_at)
+        ])?;
     Ok(n == 1)
 }
 
@@ -276,10 +286,8 @@ pub fn record_photo(
         up.taken_at.map(crate::time_text),
         crate::time_text(verified_at),
     ])?;
-    conn.prepare_cached(
-        "UPDATE uploads SET \"offset\" = length, completed_at = ?2 WHERE id = ?1",
-    )?
-    .execute(params![up.id, now_text()])?;
+    conn.prepare_cached("UPDATE uploads SET \"offset\" = length, completed_at = ?2 WHERE id = ?1")?
+        .execute(params![up.id, now_text()])?;
     audit::record(
         conn,
         &author.to_string(),
@@ -369,7 +377,8 @@ pub struct PhotoRecord {
 const PHOTO_COLUMNS: &str = "p.uuid, i.uuid, p.sha256, p.size, p.format, p.width, p.height, p.exif, p.flags,
      p.exif_time_diff_s, p.exif_distance_m, p.declared_content_type, p.declared_taken_at, p.verified_at, p.renditions,
      i.user_id, us.uuid, u.path";
-const PHOTO_FROM: &str = "photos p JOIN inspections i ON i.id = p.inspection_id JOIN users us ON us.id = i.user_id
+const PHOTO_FROM: &str =
+    "photos p JOIN inspections i ON i.id = p.inspection_id JOIN users us ON us.id = i.user_id
      JOIN units u ON u.id = i.unit_id";
 
 fn photo_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PhotoRecord> {

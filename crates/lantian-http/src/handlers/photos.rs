@@ -40,7 +40,12 @@ async fn visible(state: &AppState, caller: &Caller, id: Uuid) -> Result<PhotoRec
         .ok_or_else(ApiError::not_found)
 }
 
-async fn audit_read(state: &AppState, caller: &Caller, id: Uuid, what: &'static str) -> Result<(), ApiError> {
+async fn audit_read(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    what: &'static str,
+) -> Result<(), ApiError> {
     let actor = caller.0.uuid;
     state
         .store()
@@ -216,14 +221,10 @@ async fn serve(
         tracing::error!(error = %e, "cannot read a stored photo");
         ApiError::new("unavailable").retry_after(2)
     };
-    let size = blobs
-        .size(&path)
-        .await
-        .map_err(storage)?
-        .ok_or_else(|| {
-            tracing::error!(path = %path, "a recorded photo is missing from storage");
-            ApiError::internal()
-        })?;
+    let size = blobs.size(&path).await.map_err(storage)?.ok_or_else(|| {
+        tracing::error!(path = %path, "a recorded photo is missing from storage");
+        ApiError::internal()
+    })?;
     let etag_value = HeaderValue::from_str(&etag).map_err(|_| ApiError::internal())?;
     let mut base = Response::builder()
         .header(header::ETAG, etag_value.clone())
@@ -247,7 +248,10 @@ async fn serve(
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v.trim() == etag);
     let range = if if_range_ok {
-        want(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), size)
+        want(
+            headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
+            size,
+        )
     } else {
         Want::All
     };

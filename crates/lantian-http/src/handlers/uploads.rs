@@ -71,7 +71,10 @@ pub(crate) async fn options(State(state): State<AppState>) -> Response {
     let hs = r.headers_mut();
     hs.insert(h("tus-version"), HeaderValue::from_static(TUS_VERSION));
     hs.insert(h("tus-extension"), HeaderValue::from_static(EXTENSIONS));
-    hs.insert(h("tus-max-size"), num(state.media().config.limits.max_bytes));
+    hs.insert(
+        h("tus-max-size"),
+        num(state.media().config.limits.max_bytes),
+    );
     hs.insert(
         h("tus-checksum-algorithm"),
         HeaderValue::from_static(tus::ALGORITHMS),
@@ -95,7 +98,10 @@ fn meta_text(m: &std::collections::BTreeMap<String, Vec<u8>>, key: &str) -> Opti
         .filter(|s| !s.is_empty())
 }
 
-fn meta_uuid(m: &std::collections::BTreeMap<String, Vec<u8>>, key: &'static str) -> Result<Uuid, ApiError> {
+fn meta_uuid(
+    m: &std::collections::BTreeMap<String, Vec<u8>>,
+    key: &'static str,
+) -> Result<Uuid, ApiError> {
     meta_text(m, key)
         .and_then(|s| Uuid::parse_str(&s).ok())
         .ok_or_else(|| {
@@ -120,7 +126,9 @@ pub(crate) async fn create(
         .get(header::CONTENT_LENGTH)
         .is_some_and(|v| v.as_bytes() != b"0")
     {
-        return Err(ApiError::new("bad_request").note("creation takes no body; send chunks with PATCH"));
+        return Err(
+            ApiError::new("bad_request").note("creation takes no body; send chunks with PATCH")
+        );
     }
     let media = state.media();
     let length = header_u64(&headers, "upload-length")?;
@@ -135,8 +143,11 @@ pub(crate) async fn create(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let meta = tus::parse_metadata(&raw_meta)
-        .map_err(|e| ApiError::new("bad_request").field("Upload-Metadata").note(e))?;
+    let meta = tus::parse_metadata(&raw_meta).map_err(|e| {
+        ApiError::new("bad_request")
+            .field("Upload-Metadata")
+            .note(e)
+    })?;
     let photo_id = meta_uuid(&meta, "photo_id")?;
     let inspection_id = meta_uuid(&meta, "inspection_id")?;
     let sha256 = meta_text(&meta, "sha256")
@@ -269,7 +280,9 @@ pub(crate) async fn terminate(
         return Err(ApiError::new("upload_complete"));
     }
     let media = state.media();
-    let _lock = media.try_lock(&row.id).ok_or_else(|| ApiError::new("upload_locked"))?;
+    let _lock = media
+        .try_lock(&row.id)
+        .ok_or_else(|| ApiError::new("upload_locked"))?;
     let key = row.id.clone();
     state
         .store()
@@ -338,11 +351,17 @@ pub(crate) async fn patch(
         return Ok(mismatch(row.offset));
     }
     let media = Arc::clone(state.media_arc());
-    let lock = media.try_lock(&row.id).ok_or_else(|| ApiError::new("upload_locked"))?;
+    let lock = media
+        .try_lock(&row.id)
+        .ok_or_else(|| ApiError::new("upload_locked"))?;
     // The offset may have moved while this request waited for the lock.
     let row = owned_upload(&state, &caller, &id).await?;
     if row.completed || offset != row.offset {
-        return Ok(mismatch(if row.completed { row.length } else { row.offset }));
+        return Ok(mismatch(if row.completed {
+            row.length
+        } else {
+            row.offset
+        }));
     }
     let remaining = row.length - row.offset;
     if let Some(declared) = headers
@@ -359,11 +378,21 @@ pub(crate) async fn patch(
     let Some(mut file) = open_part(&path, row.offset).map_err(|e| io_error(&e))? else {
         // The partial file is gone (a disk was swapped, a crash lost it): start over.
         let key = row.id.clone();
-        state.store().write(move |c| media::delete_upload(c, &key)).await?;
+        state
+            .store()
+            .write(move |c| media::delete_upload(c, &key))
+            .await?;
         return Err(ApiError::new("upload_expired"));
     };
     let mut hasher = checksum.as_ref().map(|c| tus::Hasher::new(c.algorithm));
-    let received = receive(body, &mut file, remaining, media.config.idle_timeout, &mut hasher).await;
+    let received = receive(
+        body,
+        &mut file,
+        remaining,
+        media.config.idle_timeout,
+        &mut hasher,
+    )
+    .await;
     let (written, cut) = match received {
         Ok(Received::Whole(n)) => (n, None),
         Ok(Received::Cut(n, why)) => (n, Some(why)),
@@ -405,7 +434,11 @@ pub(crate) async fn patch(
     drop(lock);
     match cut {
         Some(why) => Err(why),
-        None => Ok(offset_response(StatusCode::NO_CONTENT, new_offset, Some(expires_at))),
+        None => Ok(offset_response(
+            StatusCode::NO_CONTENT,
+            new_offset,
+            Some(expires_at),
+        )),
     }
 }
 
@@ -480,21 +513,27 @@ async fn finish(state: &AppState, media: &Arc<Media>, row: &UploadRow) -> Result
     let (declared, length) = (row.sha256.clone(), row.length);
     let checked = {
         let path = path.clone();
-        tokio::task::spawn_blocking(move || -> Result<Verified, (Option<&'static str>, String)> {
-            let sha = probe::sha256_file(&path).map_err(|e| (e.code(), e.to_string()))?;
-            if sha != declared {
-                return Err((Some("photo_hash_mismatch"), format!("the file's SHA-256 is {sha}")));
-            }
-            let p = probe::probe(&path, length, &limits).map_err(|e| (e.code(), e.to_string()))?;
-            Ok(Verified {
-                sha256: sha,
-                size: p.size,
-                format: p.format,
-                width: p.width,
-                height: p.height,
-                exif: p.exif,
-            })
-        })
+        tokio::task::spawn_blocking(
+            move || -> Result<Verified, (Option<&'static str>, String)> {
+                let sha = probe::sha256_file(&path).map_err(|e| (e.code(), e.to_string()))?;
+                if sha != declared {
+                    return Err((
+                        Some("photo_hash_mismatch"),
+                        format!("the file's SHA-256 is {sha}"),
+                    ));
+                }
+                let p =
+                    probe::probe(&path, length, &limits).map_err(|e| (e.code(), e.to_string()))?;
+                Ok(Verified {
+                    sha256: sha,
+                    size: p.size,
+                    format: p.format,
+                    width: p.width,
+                    height: p.height,
+                    exif: p.exif,
+                })
+            },
+        )
         .await
         .map_err(|_| ApiError::internal())?
     };
@@ -502,7 +541,10 @@ async fn finish(state: &AppState, media: &Arc<Media>, row: &UploadRow) -> Result
         Ok(v) => v,
         Err((Some(code), why)) => {
             let key = row.id.clone();
-            state.store().write(move |c| media::delete_upload(c, &key)).await?;
+            state
+                .store()
+                .write(move |c| media::delete_upload(c, &key))
+                .await?;
             remove_quietly(&path);
             return Err(ApiError::new(code).note(why));
         }
