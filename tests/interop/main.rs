@@ -1,0 +1,119 @@
+//! Interop with stock clients: tests that run a third-party tool against a real server. They are
+//! `#[ignore]`d for a bare `cargo test` (the tools are not Rust); `scripts/test` installs the tools
+//! into `target/tools-venv` and runs them with `--ignored`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use lantian_domain::user::Role;
+use lantian_media::testing::{self, ExifSpec};
+use lantian_tests::photos::{self, media_state, sha256_hex};
+use lantian_tests::proxy::Proxy;
+use lantian_tests::spawn_app;
+use reqwest::StatusCode;
+
+fn tools_python() -> PathBuf {
+    if let Ok(p) = std::env::var("LANTIAN_TOOLS_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join("../target/tools-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test, which installs tuspy there",
+        python.display()
+    );
+    python
+}
+
+#[tokio::test]
+#[ignore = "needs tuspy from PyPI: scripts/test installs it and runs the interop tests"]
+async fn tuspy_uploads_through_a_cut_connection_and_resumes_to_a_verified_photo() {
+    let app = spawn_app().await;
+    let o = photos::officer(&app, "interop_tuspy", Role::Inspector, "dongchangfu").await;
+    let (s, expected) = photos::submitted(&o, 21).await;
+    let spec = ExifSpec {
+        make: Some("OPPO".into()),
+        taken: Some("2026:11:29 09:30:00".into()),
+        offset: Some("+08:00".into()),
+        gps: Some((s.location.lat, s.location.lon)),
+        ..ExifSpec::default()
+    };
+    let bytes = testing::jpeg(900, 700, Some(&spec));
+    assert!(
+        bytes.len() > 4 * 32 * 1024,
+        "the photo spans several chunks"
+    );
+    let file = app.dir.path().join("tuspy.jpg");
+    std::fs::write(&file, &bytes).expect("photo written");
+    let addr: std::net::SocketAddr = app
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let proxy = Proxy::start(addr, 7).await;
+    // tuspy opens a connection per request: creation, then one PATCH per 32 KiB chunk. The third
+    // PATCH dies after its headers and ~10 KB of its body.
+    proxy.cut_after(3, 10_500);
+    let child = tokio::process::Command::new(tools_python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/interop/tus_upload.py"
+        ))
+        .args(["--endpoint", &format!("{}/v1/uploads", proxy.url())])
+        .args(["--token", &o.token])
+        .arg("--file")
+        .arg(&file)
+        .args(["--photo-id", &expected[0].to_string()])
+        .args(["--inspection-id", &s.inspection_id.to_string()])
+        .args(["--sha256", &sha256_hex(&bytes)])
+        .args(["--chunk", "32768"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python runs");
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("tuspy finishes within two minutes")
+        .expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "tuspy failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(proxy.cuts(), 1, "{report}");
+    assert!(
+        report["cut"].is_string(),
+        "the cut reached tuspy as an error: {report}"
+    );
+    let from = report["resumed_from"].as_u64().expect("resumed_from");
+    assert_eq!(
+        from,
+        2 * 32768,
+        "resumed after the two whole chunks: {report}"
+    );
+    assert_eq!(report["final"].as_u64(), Some(bytes.len() as u64));
+    let p = app
+        .get(&format!("/v1/photos/{}", expected[0]), &o.token)
+        .await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(p.body["sha256"], sha256_hex(&bytes));
+    assert_eq!(p.body["exif"]["make"], "OPPO");
+    assert_eq!(p.body["declared_content_type"], "image/jpeg");
+    let original = app
+        .client
+        .get(format!("{}/v1/photos/{}/original", app.base, expected[0]))
+        .bearer_auth(&o.token)
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert_eq!(original.as_ref(), &bytes[..]);
+    assert_eq!(media_state(&app, s.inspection_id).await, "awaiting_media");
+}
