@@ -1,7 +1,7 @@
 //! The photo service the upload and photo handlers share: where partial uploads live, the blob
 //! store, the decode pool, the per-upload locks, and the two background jobs (renditions, expiry).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,7 +11,8 @@ use lantian_media::blob::{Blobs, Kind};
 use lantian_media::pool::Pool;
 use lantian_media::{Limits, MediaError, render};
 use lantian_store::{Store, media};
-use tokio::sync::Notify;
+use sha2::Digest;
+use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
 /// Settings of photo evidence.
 #[derive(Debug, Clone)]
@@ -50,6 +51,16 @@ pub(crate) struct Media {
     pub(crate) blobs: Blobs,
     pool: Pool,
     locks: Arc<Mutex<HashSet<String>>>,
+    /// Per upload in progress: the SHA-256 of its first `offset` bytes, carried from chunk to chunk
+    /// so completion need not read the file again. Lost on restart; then the file is hashed.
+    running: Mutex<HashMap<String, (u64, sha2::Sha256)>>,
+    /// Completions (hash, probe, store, record) at once: bounds their memory whatever the number
+    /// of uploads finishing together.
+    completions: Semaphore,
+    /// Chunk bodies read at once. A body not being read stays in the kernel's socket buffers (and
+    /// hyper reads ahead only for bodies being read), so the server's memory for uploads is bounded
+    /// by this, not by the number of phones uploading.
+    streams: Semaphore,
     wake: Notify,
 }
 
@@ -78,6 +89,9 @@ impl Media {
             blobs,
             pool,
             locks: Arc::default(),
+            running: Mutex::default(),
+            completions: Semaphore::new(2),
+            streams: Semaphore::new(16),
             wake: Notify::new(),
         })
     }
@@ -94,6 +108,40 @@ impl Media {
             id: id.to_owned(),
             locks: Arc::clone(&self.locks),
         })
+    }
+
+    /// The running SHA-256 of upload `id` if it covers exactly its first `offset` bytes (taken out:
+    /// the request that holds the upload's lock owns it until [`Media::keep_hash`]).
+    pub(crate) fn take_hash(&self, id: &str, offset: u64) -> Option<sha2::Sha256> {
+        let mut m = self.running.lock().ok()?;
+        match m.remove(id) {
+            Some((o, h)) if o == offset => Some(h),
+            _ if offset == 0 => Some(sha2::Sha256::new()),
+            _ => None,
+        }
+    }
+
+    /// Keeps the running SHA-256 of upload `id`'s first `offset` bytes.
+    pub(crate) fn keep_hash(&self, id: &str, offset: u64, h: sha2::Sha256) {
+        if let Ok(mut m) = self.running.lock() {
+            m.insert(id.to_owned(), (offset, h));
+        }
+    }
+
+    pub(crate) fn forget_hash(&self, id: &str) {
+        if let Ok(mut m) = self.running.lock() {
+            m.remove(id);
+        }
+    }
+
+    /// Waits for a slot to read a chunk body.
+    pub(crate) async fn stream_permit(&self) -> Option<SemaphorePermit<'_>> {
+        self.streams.acquire().await.ok()
+    }
+
+    /// Waits for a completion slot.
+    pub(crate) async fn completion_permit(&self) -> Option<SemaphorePermit<'_>> {
+        self.completions.acquire().await.ok()
     }
 
     /// Tells the rendition job there is work.
@@ -208,6 +256,7 @@ impl Media {
         let now = chrono::Utc::now();
         let expired = store.write(move |c| media::take_expired(c, now)).await?;
         for id in &expired {
+            self.forget_hash(id);
             remove_quietly(&self.part_path(id));
         }
         // List the files before reading the live ids: an upload's row is committed before its

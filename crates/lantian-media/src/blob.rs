@@ -33,20 +33,30 @@ impl Kind {
 #[derive(Clone)]
 pub struct Blobs {
     store: Arc<dyn ObjectStore>,
+    /// The root on the local disk, when the store is `LocalFileSystem`: an original already on the
+    /// same disk is linked into place instead of copied.
+    local_root: Option<std::path::PathBuf>,
 }
 
-const PART: usize = 1024 * 1024;
+/// Bytes per part when streaming an original into the store; at most two parts are in memory.
+const PART: usize = 512 * 1024;
 
 impl Blobs {
     /// A store on the local disk under `root` (created if missing), fsyncing every write.
     pub fn local(root: &std::path::Path) -> Result<Blobs, MediaError> {
         std::fs::create_dir_all(root)?;
         let fs = LocalFileSystem::new_with_prefix(root)?.with_fsync(true);
-        Ok(Blobs::new(Arc::new(fs)))
+        Ok(Blobs {
+            store: Arc::new(fs),
+            local_root: Some(std::fs::canonicalize(root)?),
+        })
     }
 
     pub fn new(store: Arc<dyn ObjectStore>) -> Blobs {
-        Blobs { store }
+        Blobs {
+            store,
+            local_root: None,
+        }
     }
 
     /// Where the original with this SHA-256 (lowercase hex) lives.
@@ -75,8 +85,10 @@ impl Blobs {
         }
     }
 
-    /// Stores the file at `local` as the original with hash `sha256`, streaming it in 1 MiB parts.
-    /// Identical bytes are stored once: returns `false` if they were already there.
+    /// Stores the file at `local` as the original with hash `sha256`. On the local disk it is
+    /// fsynced and hard-linked into place (no copy; `local` stays until the caller removes it);
+    /// elsewhere it streams in 512 KiB parts. Identical bytes are stored once: returns `false` if
+    /// they were already there.
     pub async fn put_original(
         &self,
         sha256: &str,
@@ -85,6 +97,19 @@ impl Blobs {
         let path = Blobs::original(sha256);
         if self.exists(&path).await? {
             return Ok(false);
+        }
+        if let Some(root) = &self.local_root {
+            let target = root.join(path.as_ref());
+            let source = local.to_path_buf();
+            let linked = tokio::task::spawn_blocking(move || link_durably(&source, &target))
+                .await
+                .map_err(|e| MediaError::Storage(e.to_string()))?;
+            match linked {
+                Ok(()) => return Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+                // Another file system (EXDEV), or links unsupported: copy instead.
+                Err(e) => tracing::debug!(error = %e, "cannot link an original; copying"),
+            }
         }
         let upload = self.store.put_multipart(&path).await?;
         let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
@@ -95,7 +120,7 @@ impl Blobs {
             if n == 0 {
                 break;
             }
-            w.wait_for_capacity(2).await?;
+            w.wait_for_capacity(1).await?;
             w.write(&buf[..n]);
             if n < buf.len() {
                 break;
@@ -148,6 +173,17 @@ impl Blobs {
     pub async fn read_all(&self, path: &Path) -> Result<Bytes, MediaError> {
         Ok(self.store.get(path).await?.bytes().await?)
     }
+}
+
+/// fsync `source`, hard-link it as `target` (creating its folder), fsync the folder.
+fn link_durably(source: &std::path::Path, target: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(source)?.sync_all()?;
+    let dir = target
+        .parent()
+        .ok_or_else(|| std::io::Error::other("an object path has a folder"))?;
+    std::fs::create_dir_all(dir)?;
+    std::fs::hard_link(source, target)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -33,11 +33,11 @@ pub fn sniff(head: &[u8]) -> Option<PhotoFormat> {
     }
 }
 
-/// SHA-256 of a file, lowercase hex, read in 256 KiB blocks.
+/// SHA-256 of a file, lowercase hex, read in 64 KiB blocks.
 pub fn sha256_file(path: &Path) -> Result<String, MediaError> {
     let mut f = File::open(path)?;
     let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
@@ -70,10 +70,24 @@ pub fn probe(path: &Path, declared_len: u64, limits: &Limits) -> Result<Probe, M
     let n = read_up_to(&mut f, &mut head)?;
     let format = sniff(&head[..n]).ok_or(MediaError::FormatUnsupported)?;
     f.seek(SeekFrom::Start(0))?;
-    let (width, height) =
-        image::ImageReader::with_format(BufReader::new(&mut f), image_format(format))
-            .into_dimensions()
-            .map_err(|e| MediaError::Corrupt(e.to_string()))?;
+    // Dimensions from the header and the structure walked to its end; nothing is decoded. JPEG
+    // headers are read by the walk itself (the decoder's header reader would load the whole file).
+    let (width, height) = match format {
+        PhotoFormat::Jpeg => walk_jpeg(&mut BufReader::with_capacity(64 * 1024, &mut f))?,
+        PhotoFormat::Png | PhotoFormat::Webp => {
+            let dims =
+                image::ImageReader::with_format(BufReader::new(&mut f), image_format(format))
+                    .into_dimensions()
+                    .map_err(|e| MediaError::Corrupt(e.to_string()))?;
+            f.seek(SeekFrom::Start(0))?;
+            if format == PhotoFormat::Png {
+                walk_png(&mut f, size)?;
+            } else {
+                walk_webp(&mut f, size)?;
+            }
+            dims
+        }
+    };
     if width == 0
         || height == 0
         || width > limits.max_side
@@ -81,12 +95,6 @@ pub fn probe(path: &Path, declared_len: u64, limits: &Limits) -> Result<Probe, M
         || u64::from(width) * u64::from(height) > limits.max_pixels
     {
         return Err(MediaError::DimensionsTooLarge { width, height });
-    }
-    f.seek(SeekFrom::Start(0))?;
-    match format {
-        PhotoFormat::Jpeg => walk_jpeg(&mut BufReader::with_capacity(64 * 1024, &mut f))?,
-        PhotoFormat::Png => walk_png(&mut f, size)?,
-        PhotoFormat::Webp => walk_webp(&mut f, size)?,
     }
     f.seek(SeekFrom::Start(0))?;
     let exif = crate::exif::read(&mut BufReader::new(&mut f))?;
@@ -140,13 +148,15 @@ fn skip(r: &mut impl BufRead, mut n: u64) -> Result<(), MediaError> {
     Ok(())
 }
 
-/// Walks JPEG segments and entropy-coded data to the EOI marker. Bytes after EOI are allowed (phones
-/// append motion-photo and vendor trailers there).
-fn walk_jpeg(r: &mut impl BufRead) -> Result<(), MediaError> {
+/// Walks JPEG segments and entropy-coded data to the EOI marker; returns the (width, height) of the
+/// first frame header. Bytes after EOI are allowed (phones append motion-photo and vendor trailers
+/// there).
+fn walk_jpeg(r: &mut impl BufRead) -> Result<(u32, u32), MediaError> {
     if byte(r)? != 0xFF || byte(r)? != 0xD8 {
         return Err(MediaError::Corrupt("no JPEG start marker".into()));
     }
     let mut pending: Option<u8> = None;
+    let mut frame: Option<(u32, u32)> = None;
     loop {
         let marker = match pending.take() {
             Some(m) => m,
@@ -162,15 +172,35 @@ fn walk_jpeg(r: &mut impl BufRead) -> Result<(), MediaError> {
             }
         };
         match marker {
-            0xD9 => return Ok(()),
+            0xD9 => {
+                return frame.ok_or_else(|| MediaError::Corrupt("no JPEG frame header".into()));
+            }
             0x01 | 0xD0..=0xD7 => {}
             _ => {
                 let len = u16::from_be_bytes([byte(r)?, byte(r)?]);
                 if len < 2 {
                     return Err(MediaError::Corrupt("JPEG segment length below 2".into()));
                 }
-                skip(r, u64::from(len) - 2)?;
+                let mut rest = u64::from(len) - 2;
+                // Start-of-frame markers (all but DHT C4, JPG C8, DAC CC): precision, height, width.
+                let sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+                if sof && frame.is_none() {
+                    if rest < 5 {
+                        return Err(MediaError::Corrupt("JPEG frame header too short".into()));
+                    }
+                    let _precision = byte(r)?;
+                    let h = u16::from_be_bytes([byte(r)?, byte(r)?]);
+                    let w = u16::from_be_bytes([byte(r)?, byte(r)?]);
+                    frame = Some((u32::from(w), u32::from(h)));
+                    rest -= 5;
+                }
+                skip(r, rest)?;
                 if marker == 0xDA {
+                    if frame.is_none() {
+                        return Err(MediaError::Corrupt(
+                            "JPEG scan before its frame header".into(),
+                        ));
+                    }
                     pending = Some(scan_entropy(r)?);
                 }
             }

@@ -28,12 +28,13 @@ pub struct Renditions {
 
 /// Decodes `bytes` (already probed) with strict limits, and makes both renditions.
 pub fn render(
-    bytes: &[u8],
+    bytes: impl AsRef<[u8]>,
     format: PhotoFormat,
     orientation: u16,
     limits: &Limits,
 ) -> Result<Renditions, MediaError> {
-    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(format));
+    let mut reader =
+        image::ImageReader::with_format(Cursor::new(bytes.as_ref()), image_format(format));
     let mut l = image::Limits::default();
     l.max_image_width = Some(limits.max_side);
     l.max_image_height = Some(limits.max_side);
@@ -43,8 +44,11 @@ pub fn render(
     let decoded = reader
         .decode()
         .map_err(|e| MediaError::Undecodable(e.to_string()))?;
+    drop(bytes);
     let src = decoded.into_rgb8();
     let review = shrink(&src, REVIEW_EDGE)?;
+    // The full-size pixels are the largest buffer: gone before anything else is made.
+    drop(src);
     let thumb = shrink(&review, THUMB_EDGE)?;
     let orientation =
         Orientation::from_exif(orientation as u8).unwrap_or(Orientation::NoTransforms);
@@ -122,7 +126,7 @@ mod tests {
 
     #[test]
     fn small_images_are_not_enlarged() {
-        let r = render(&jpeg(200, 100), PhotoFormat::Jpeg, 1, &Limits::default()).expect("render");
+        let r = render(jpeg(200, 100), PhotoFormat::Jpeg, 1, &Limits::default()).expect("render");
         assert_eq!(dims(&r.review), (200, 100));
         assert_eq!(dims(&r.thumb), (200, 100));
     }

@@ -21,6 +21,7 @@ use http_body_util::BodyExt;
 use lantian_media::tus::{self, ChecksumError};
 use lantian_media::{MediaError, probe};
 use lantian_store::media::{self, CreateError, NewUpload, UploadRow, Verified};
+use sha2::Digest;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -288,6 +289,7 @@ pub(crate) async fn terminate(
         .store()
         .write(move |c| media::delete_upload(c, &key))
         .await?;
+    media.forget_hash(&row.id);
     remove_quietly(&media.part_path(&row.id));
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -385,14 +387,18 @@ pub(crate) async fn patch(
         return Err(ApiError::new("upload_expired"));
     };
     let mut hasher = checksum.as_ref().map(|c| tus::Hasher::new(c.algorithm));
+    let mut running = media.take_hash(&row.id, row.offset);
+    let stream_slot = media.stream_permit().await.ok_or_else(ApiError::internal)?;
     let received = receive(
         body,
         &mut file,
         remaining,
         media.config.idle_timeout,
         &mut hasher,
+        &mut running,
     )
     .await;
+    drop(stream_slot);
     let (written, cut) = match received {
         Ok(Received::Whole(n)) => (n, None),
         Ok(Received::Cut(n, why)) => (n, Some(why)),
@@ -409,10 +415,14 @@ pub(crate) async fn patch(
         }
     }
     let new_offset = row.offset + written;
-    file.sync_data().map_err(|e| io_error(&e))?;
-    drop(file);
+    // The chunk is durable before its offset is recorded. fsync blocks: off the async threads.
+    tokio::task::spawn_blocking(move || file.sync_data())
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(|e| io_error(&e))?;
     if new_offset == row.length && cut.is_none() {
-        let done = finish(&state, &media, &row).await;
+        let whole = running.map(|h| hex::encode(h.finalize()));
+        let done = finish(&state, &media, &row, whole).await;
         drop(lock);
         return done.map(|()| offset_response(StatusCode::NO_CONTENT, row.length, None));
     }
@@ -431,6 +441,9 @@ pub(crate) async fn patch(
             return Err(ApiError::internal());
         }
     }
+    if let Some(h) = running {
+        media.keep_hash(&row.id, new_offset, h);
+    }
     drop(lock);
     match cut {
         Some(why) => Err(why),
@@ -444,6 +457,7 @@ pub(crate) async fn patch(
 
 /// Opens the partial file positioned at `offset`, cutting anything beyond it (bytes written by a
 /// request that failed before its offset was recorded). `None` if the file is shorter than `offset`.
+/// A file that shares its bytes with a stored original is copied first (see below).
 fn open_part(path: &std::path::Path, offset: u64) -> std::io::Result<Option<std::fs::File>> {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
@@ -451,7 +465,18 @@ fn open_part(path: &std::path::Path, offset: u64) -> std::io::Result<Option<std:
         .read(true)
         .write(true)
         .open(path)?;
-    let len = f.metadata()?.len();
+    let meta = f.metadata()?;
+    #[cfg(unix)]
+    if std::os::unix::fs::MetadataExt::nlink(&meta) > 1 {
+        // A completion linked this file into the photo store and then failed to record it: the
+        // stored original shares these bytes, so never write through this name again.
+        drop(f);
+        let copy = path.with_extension("part.copy");
+        std::fs::copy(path, &copy)?;
+        std::fs::rename(&copy, path)?;
+        return open_part(path, offset);
+    }
+    let len = meta.len();
     if len < offset {
         return Ok(None);
     }
@@ -474,6 +499,7 @@ async fn receive(
     remaining: u64,
     idle: std::time::Duration,
     hasher: &mut Option<tus::Hasher>,
+    running: &mut Option<sha2::Sha256>,
 ) -> Result<Received, ApiError> {
     let mut written = 0u64;
     loop {
@@ -501,13 +527,27 @@ async fn receive(
         if let Some(h) = hasher.as_mut() {
             h.update(&data);
         }
+        if let Some(h) = running.as_mut() {
+            h.update(&data);
+        }
         written += data.len() as u64;
     }
 }
 
-/// The whole file is here: check its hash, probe it, store it, record the photo. A refused file
-/// ends the upload (the phone creates it again).
-async fn finish(state: &AppState, media: &Arc<Media>, row: &UploadRow) -> Result<(), ApiError> {
+/// The whole file is here: check its hash (`whole`, when it was carried through the chunks, else
+/// read from disk), probe it, store it, record the photo. A refused file ends the upload (the phone
+/// creates it again).
+async fn finish(
+    state: &AppState,
+    media: &Arc<Media>,
+    row: &UploadRow,
+    whole: Option<String>,
+) -> Result<(), ApiError> {
+    let _slot = media
+        .completion_permit()
+        .await
+        .ok_or_else(ApiError::internal)?;
+    media.forget_hash(&row.id);
     let path = media.part_path(&row.id);
     let limits = media.config.limits;
     let (declared, length) = (row.sha256.clone(), row.length);
@@ -515,7 +555,10 @@ async fn finish(state: &AppState, media: &Arc<Media>, row: &UploadRow) -> Result
         let path = path.clone();
         tokio::task::spawn_blocking(
             move || -> Result<Verified, (Option<&'static str>, String)> {
-                let sha = probe::sha256_file(&path).map_err(|e| (e.code(), e.to_string()))?;
+                let sha = match whole {
+                    Some(h) => h,
+                    None => probe::sha256_file(&path).map_err(|e| (e.code(), e.to_string()))?,
+                };
                 if sha != declared {
                     return Err((
                         Some("photo_hash_mismatch"),
