@@ -60,8 +60,23 @@ enum Command {
         lon: f64,
         #[arg(long, default_value_t = 10.0)]
         accuracy: f64,
+        /// The officer's signature, as an image file.
+        #[arg(long)]
+        signature: Option<PathBuf>,
+        /// `ITEM=FILE`: the photo of an item's failure (repeatable).
+        #[arg(long = "photo", value_name = "ITEM=FILE")]
+        photos: Vec<String>,
     },
-    /// Push queued mutations, then pull.
+    /// Attach a photo file to an inspection already queued (by the ids `inspect` printed).
+    Photo {
+        #[arg(long)]
+        inspection: uuid::Uuid,
+        #[arg(long)]
+        photo_id: uuid::Uuid,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Push queued mutations, upload photos, then pull.
     Sync,
     /// Queue, verdicts and local data.
     Status,
@@ -229,6 +244,8 @@ async fn main() -> anyhow::Result<()> {
             lat,
             lon,
             accuracy,
+            signature,
+            photos,
         } => {
             let client = Client::open(
                 &cli.db,
@@ -266,7 +283,34 @@ async fn main() -> anyhow::Result<()> {
                 started_at: None,
                 signature_photo_id: uuid::Uuid::now_v7(),
             };
+            let mut files = std::collections::BTreeMap::new();
+            for p in &photos {
+                let (item, file) = p
+                    .split_once('=')
+                    .with_context(|| format!("--photo {p}: expected ITEM=FILE"))?;
+                files.insert(item.to_owned(), PathBuf::from(file));
+            }
             let (mid, score) = client.submit_inspection(&submit)?;
+            if let Some(f) = &signature {
+                client.attach_photo(submit.inspection_id, submit.signature_photo_id, f)?;
+            }
+            for r in &submit.results {
+                for id in &r.photos {
+                    match files.get(&r.item) {
+                        Some(f) => client.attach_photo(submit.inspection_id, *id, f)?,
+                        None => println!(
+                            "item {} expects photo {id}: lantian-field photo --inspection {} --photo-id {id} --file FILE",
+                            r.item, submit.inspection_id
+                        ),
+                    }
+                }
+            }
+            if signature.is_none() {
+                println!(
+                    "the signature is photo {}: lantian-field photo --inspection {} --photo-id {} --file FILE",
+                    submit.signature_photo_id, submit.inspection_id, submit.signature_photo_id
+                );
+            }
             println!(
                 "queued as mutation {mid}: {}/{} ({:.1}%), {}",
                 score.earned,
@@ -278,6 +322,18 @@ async fn main() -> anyhow::Result<()> {
                     format!("failed {}", score.failed.join(", "))
                 }
             );
+        }
+        Command::Photo {
+            inspection,
+            photo_id,
+            file,
+        } => {
+            let client = Client::open(
+                &cli.db,
+                ClientConfig::new(server_of(&cli.server, &cli.db).unwrap_or_default()),
+            )?;
+            client.attach_photo(inspection, photo_id, &file)?;
+            println!("photo {photo_id} queued; `sync` uploads it");
         }
         Command::Sync => {
             let client =
@@ -317,6 +373,18 @@ async fn main() -> anyhow::Result<()> {
                     q.mid,
                     q.name,
                     q.code.as_deref().unwrap_or("?")
+                );
+            }
+            for p in client.photos()?.iter().filter(|p| p.state != "verified") {
+                println!(
+                    "  photo {} of inspection {}: {}{}",
+                    p.photo_id,
+                    p.inspection_id,
+                    p.state,
+                    p.code
+                        .as_deref()
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default()
                 );
             }
             for (scope, n, sum) in client.scope_sums()? {
