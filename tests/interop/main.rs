@@ -14,7 +14,7 @@ use lantian_tests::spawn_app;
 use reqwest::StatusCode;
 
 fn tools_python() -> PathBuf {
-    if let Ok(p) = std::env::var("LANTIAN_TOOLS_PYTHON") {
+    if let Ok(p) = std::env::var("INTEROP_PYTHON") {
         return PathBuf::from(p);
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

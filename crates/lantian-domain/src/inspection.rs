@@ -386,6 +386,9 @@ pub struct InspectionView {
     pub amendments: Vec<AmendmentView>,
     pub media_state: MediaState,
     pub review_state: String,
+    /// Was it done where it claims? Recomputed when photos bring EXIF positions.
+    #[serde(default)]
+    pub verdict: Option<crate::geo::Verdict>,
 }
 
 #[cfg(test)]

@@ -336,6 +336,18 @@ impl GeoPoint {
                 "coordinate is not a finite number",
             ));
         }
+        // Latitude and longitude swapped: the latitude is out of range and the swapped pair is a
+        // place in China (every Chinese longitude exceeds 73).
+        if self.lat.abs() > 90.0
+            && (-90.0..=90.0).contains(&self.lon)
+            && !crate::geo::out_of_china(self.lon, self.lat)
+        {
+            return Err(ValidationError::new(
+                "coordinate_swapped",
+                field,
+                "latitude and longitude look swapped (latitude first)",
+            ));
+        }
         if !(-90.0..=90.0).contains(&self.lat) || !(-180.0..=180.0).contains(&self.lon) {
             return Err(ValidationError::new(
                 "coordinate_out_of_range",

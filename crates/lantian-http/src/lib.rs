@@ -64,6 +64,8 @@ pub struct HttpConfig {
     /// Soft byte budget of one pull page (a page never splits one write's changes).
     pub pull_page_bytes: usize,
     pub media: media::MediaConfig,
+    /// Thresholds of inspections' location verdicts.
+    pub verdicts: lantian_domain::geo::VerdictThresholds,
 }
 
 impl Default for HttpConfig {
@@ -84,6 +86,7 @@ impl Default for HttpConfig {
             hash_concurrency: 2,
             pull_page_bytes: 1024 * 1024,
             media: media::MediaConfig::in_dir(std::path::Path::new("lantian-data/media")),
+            verdicts: lantian_domain::geo::VerdictThresholds::default(),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - `migrate`: the embedded `migrations/NNNN_name.sql` files and their bookkeeping.
 //! - [`audit`] — the append-only, hash-chained audit log.
 //! - [`org`], [`subjects`], [`templates`], [`identity`] — typed queries by area.
+//! - [`geo`] — location verdicts of inspections, the subject revision, positions for the index.
 //! - [`media`] — uploads in progress, verified photos, media completion of inspections.
 //! - [`seed`] — loading reference and demo data.
 //!
@@ -21,6 +22,7 @@ pub mod audit;
 mod cols;
 mod conn;
 mod error;
+pub mod geo;
 pub mod identity;
 pub mod media;
 mod migrate;
@@ -51,6 +53,8 @@ pub struct StoreConfig {
     pub readers: usize,
     /// Most requests committed in one transaction.
     pub max_batch: usize,
+    /// Thresholds of location verdicts, for inspections recorded before verdicts existed.
+    pub verdicts: lantian_domain::geo::VerdictThresholds,
 }
 
 impl StoreConfig {
@@ -59,6 +63,7 @@ impl StoreConfig {
             path: path.into(),
             readers: 4,
             max_batch: 256,
+            verdicts: lantian_domain::geo::VerdictThresholds::default(),
         }
     }
 }
@@ -85,6 +90,7 @@ impl Store {
             let tx =
                 write_conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             sync::backfill(&tx)?;
+            geo::backfill(&tx, &config.verdicts)?;
             tx.commit()?;
         }
         let readers = readers::Readers::open(&config.path, config.readers.max(1))?;

@@ -7,6 +7,7 @@
 //! the phone's copy) and, when it was the last expected photo, marks the inspection complete.
 
 use chrono::{DateTime, Utc};
+use lantian_domain::geo::VerdictThresholds;
 use lantian_domain::inspection::LocationFix;
 use lantian_domain::media::{
     EvidenceThresholds, ExifInfo, PhotoFormat, PhotoView, RenditionState, evidence_flags,
@@ -241,6 +242,7 @@ pub fn record_photo(
     up: &UploadRow,
     v: &Verified,
     thresholds: EvidenceThresholds,
+    verdicts: &VerdictThresholds,
 ) -> Result<PhotoView, StoreError> {
     let (inspection_row, location, occurred, author): (i64, LocationFix, DateTime<Utc>, Uuid) = conn
         .prepare_cached(
@@ -299,46 +301,47 @@ pub fn record_photo(
     )?;
     let g = Group::new();
     let view = publish_photo(conn, g, up.photo_id)?.ok_or(StoreError::NotFound)?;
-    complete_media_if_ready(conn, g, inspection_row, up.inspection_id, author)?;
+    inspection_after_photo(conn, g, inspection_row, up.inspection_id, author, verdicts)?;
     Ok(view)
 }
 
-/// Marks an inspection's media complete once every expected photo is verified, and syncs it.
-fn complete_media_if_ready(
+/// After a photo is verified: the inspection's verdict is recomputed (the photo's EXIF position
+/// counts), its media marked complete once every expected photo is verified, and it syncs again.
+fn inspection_after_photo(
     conn: &Connection,
     g: Group,
     row: i64,
     inspection: Uuid,
     author: Uuid,
+    verdicts: &VerdictThresholds,
 ) -> Result<(), StoreError> {
+    crate::geo::refresh_verdict(conn, row, verdicts)?;
     let missing: i64 = conn
         .prepare_cached(
             "SELECT count(*) FROM inspections i, json_each(i.expected_photos) e
              WHERE i.id = ?1 AND NOT EXISTS (SELECT 1 FROM photos p WHERE p.uuid = e.value)",
         )?
         .query_row([row], |r| r.get(0))?;
-    if missing > 0 {
-        return Ok(());
-    }
-    let changed = conn
-        .prepare_cached(
-            "UPDATE inspections SET media_state = 'complete' WHERE id = ?1 AND media_state != 'complete'",
-        )?
-        .execute([row])?;
-    if changed == 0 {
-        return Ok(());
-    }
+    let completed = missing == 0
+        && conn
+            .prepare_cached(
+                "UPDATE inspections SET media_state = 'complete' WHERE id = ?1 AND media_state != 'complete'",
+            )?
+            .execute([row])?
+            > 0;
     let view = push::load_view(conn, inspection)?;
     let data = serde_json::to_string(&view)?;
-    audit::record(
-        conn,
-        "system",
-        "inspection.media_complete",
-        "inspection",
-        &inspection.to_string(),
-        None,
-        Some(crate::sha256_hex(data.as_bytes())),
-    )?;
+    if completed {
+        audit::record(
+            conn,
+            "system",
+            "inspection.media_complete",
+            "inspection",
+            &inspection.to_string(),
+            None,
+            Some(crate::sha256_hex(data.as_bytes())),
+        )?;
+    }
     sync::put_text(
         conn,
         g,

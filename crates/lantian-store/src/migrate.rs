@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "media",
         include_str!("../../../migrations/0003_media.sql"),
     ),
+    (4, "geo", include_str!("../../../migrations/0004_geo.sql")),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

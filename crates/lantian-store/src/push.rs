@@ -49,6 +49,8 @@ pub struct Context {
     pub received_at: DateTime<Utc>,
     /// Device clock minus server clock, from the push's `sent_at`.
     pub clock_offset_ms: i64,
+    /// Thresholds of the location verdicts given to submitted inspections.
+    pub verdicts: lantian_domain::geo::VerdictThresholds,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -634,6 +636,7 @@ fn submit(
         amendments: Vec::new(),
         media_state: MediaState::AwaitingMedia,
         review_state: "received".into(),
+        verdict: None,
     };
     conn.prepare_cached(
         "INSERT INTO inspections (uuid, user_id, client_row, mid, subject_id, unit_id, template_code, template_version, results, notes,
@@ -673,6 +676,12 @@ fn submit(
         ])
     })
     .map_err(StoreError::from)?;
+    let mut view = view;
+    view.verdict = Some(crate::geo::refresh_verdict(
+        conn,
+        conn.last_insert_rowid(),
+        &ctx.verdicts,
+    )?);
     publish_own(
         conn,
         ctx,
@@ -797,7 +806,7 @@ pub fn load_view(conn: &Connection, id: Uuid) -> Result<InspectionView, StoreErr
             "SELECT i.id, us.uuid, s.uuid, u.code, i.template_code, i.template_version, i.results, i.notes, i.location,
                     i.signature_photo, i.expected_photos, i.device_time, i.received_at, i.clock_offset_ms, i.occurred_at,
                     i.score_earned, i.score_possible, i.failed_items, i.critical_failed, i.compliant, i.flags, i.current_version,
-                    i.media_state, i.review_state
+                    i.media_state, i.review_state, i.verdict
              FROM inspections i JOIN users us ON us.id = i.user_id JOIN subjects s ON s.id = i.subject_id
                   JOIN units u ON u.id = i.unit_id
              WHERE i.uuid = ?1",
@@ -831,6 +840,10 @@ pub fn load_view(conn: &Connection, id: Uuid) -> Result<InspectionView, StoreErr
                 amendments: Vec::new(),
                 media_state: if media == "complete" { MediaState::Complete } else { MediaState::AwaitingMedia },
                 review_state: r.get(23)?,
+                verdict: r
+                    .get::<_, Option<String>>(24)?
+                    .map(|v| serde_json::from_str(&v).map_err(|e| crate::corrupt(24, e.to_string())))
+                    .transpose()?,
             };
             Ok((r.get::<_, i64>(0)?, view))
         })?;

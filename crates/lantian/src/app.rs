@@ -50,6 +50,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     })?;
     let mut sc = StoreConfig::new(config.db_path());
     sc.readers = config.readers.max(1);
+    sc.verdicts = config.geo.thresholds();
     let store =
         Store::open(&sc).with_context(|| format!("cannot open {}", config.db_path().display()))?;
     let data = reference::liaocheng()

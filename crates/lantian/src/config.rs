@@ -34,6 +34,52 @@ pub struct Config {
     pub tombstone_retention_days: u64,
     pub login: LoginLimits,
     pub photos: PhotoSettings,
+    pub geo: GeoSettings,
+}
+
+/// Where location verdicts draw their lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoSettings {
+    /// Further than this from the subject (after allowing for accuracy): doubtful (`off_site`).
+    pub near_m: f64,
+    /// Further than this: implausible (`far_from_subject`).
+    pub far_m: f64,
+    /// A fix less accurate than this: doubtful (`poor_accuracy`).
+    pub poor_accuracy_m: f64,
+    /// Faster than this since the officer's previous inspection: doubtful (`fast_travel`).
+    pub fast_kmh: f64,
+    /// Faster than this: implausible (`impossible_speed`).
+    pub impossible_kmh: f64,
+    /// A photo's EXIF position further than this from the fix: doubtful (`exif_position_far`).
+    pub exif_far_m: f64,
+}
+
+impl Default for GeoSettings {
+    fn default() -> Self {
+        let t = lantian_domain::geo::VerdictThresholds::default();
+        Self {
+            near_m: t.near_m,
+            far_m: t.far_m,
+            poor_accuracy_m: t.poor_accuracy_m,
+            fast_kmh: t.fast_kmh,
+            impossible_kmh: t.impossible_kmh,
+            exif_far_m: t.exif_far_m,
+        }
+    }
+}
+
+impl GeoSettings {
+    pub fn thresholds(&self) -> lantian_domain::geo::VerdictThresholds {
+        lantian_domain::geo::VerdictThresholds {
+            near_m: self.near_m.max(0.0),
+            far_m: self.far_m.max(self.near_m).max(0.0),
+            poor_accuracy_m: self.poor_accuracy_m.max(0.0),
+            fast_kmh: self.fast_kmh.max(0.0),
+            impossible_kmh: self.impossible_kmh.max(self.fast_kmh).max(0.0),
+            exif_far_m: self.exif_far_m.max(0.0),
+        }
+    }
 }
 
 /// Photo evidence: upload and decode limits, upload expiry, evidence-flag thresholds.
@@ -114,6 +160,7 @@ impl Default for Config {
             tombstone_retention_days: 90,
             login: LoginLimits::default(),
             photos: PhotoSettings::default(),
+            geo: GeoSettings::default(),
         }
     }
 }
@@ -158,6 +205,7 @@ impl Config {
             },
             pull_page_bytes: self.pull_page_bytes.max(16 * 1024),
             media: self.media(),
+            verdicts: self.geo.thresholds(),
         }
     }
 

@@ -80,6 +80,7 @@ pub(crate) async fn push(
         client_id: req.client_id,
         received_at,
         clock_offset_ms: offset,
+        verdicts: state.config().verdicts,
     };
     let incoming: Vec<push::Incoming> = req
         .mutations

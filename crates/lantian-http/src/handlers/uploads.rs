@@ -605,10 +605,11 @@ async fn finish(
             ApiError::new("unavailable").retry_after(5)
         })?;
     let thresholds = media.config.thresholds;
+    let verdicts = state.config().verdicts;
     let up = row.clone();
     state
         .store()
-        .write(move |c| media::record_photo(c, &up, &verified, thresholds))
+        .write(move |c| media::record_photo(c, &up, &verified, thresholds, &verdicts))
         .await?;
     remove_quietly(&path);
     media.wake();

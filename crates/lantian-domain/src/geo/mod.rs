@@ -1,4 +1,5 @@
-//! Coordinates: the three datums Chinese phones report in, and distances.
+//! Coordinates: the three datums Chinese phones report in, distances, subject shapes, location
+//! verdicts, and the spatial index of subjects.
 //!
 //! Most map SDKs sold in China return GCJ-02 (WGS-84 with a deliberate, position-dependent offset of
 //! a few hundred metres); Baidu's return BD-09 (GCJ-02 shifted again). The server converts every fix
@@ -6,6 +7,14 @@
 //! inverse has no closed form, so [`gcj02_to_wgs84`] inverts it by fixed-point iteration to well
 //! under a millimetre. Outside China's bounding box every datum is taken as WGS-84 unchanged, as the
 //! SDKs themselves do.
+
+mod index;
+mod shape;
+mod verdict;
+
+pub use index::{Nearby, SpatialIndex};
+pub use shape::{Shape, ShapeDistance};
+pub use verdict::{PreviousFix, Verdict, VerdictInput, VerdictLevel, VerdictThresholds, verdict};
 
 use std::f64::consts::PI;
 
@@ -205,6 +214,44 @@ mod tests {
                 assert_eq!(from_wgs84(lat, lon, datum), (lat, lon));
             }
         }
+    }
+
+    /// An independent implementation (the `coordtransform` crate, which takes lon, lat) agrees on a
+    /// grid over China to a millimetre in both directions.
+    #[test]
+    fn conversions_agree_with_an_independent_implementation() {
+        let mut compared = 0;
+        for i in 0..40 {
+            for j in 0..40 {
+                let lat = 18.5 + f64::from(i) * 0.9;
+                let lon = 75.0 + f64::from(j) * 1.5;
+                // Their region is China's outline; ours its bounding box (as the SDKs do). Compare
+                // where both convert.
+                if !coordtransform::is_in_mainland_china(lon, lat) {
+                    continue;
+                }
+                compared += 1;
+                let (olon, olat) = coordtransform::wgs84_to_gcj02(lon, lat);
+                let ours = wgs84_to_gcj02(lat, lon);
+                assert!(
+                    distance_m(ours, (olat, olon)) < 0.001,
+                    "wgs84->gcj02 at {lat},{lon}"
+                );
+                let (blon, blat) = coordtransform::gcj02_to_bd09(lon, lat);
+                assert!(
+                    distance_m(gcj02_to_bd09(lat, lon), (blat, blon)) < 0.001,
+                    "gcj02->bd09 at {lat},{lon}"
+                );
+                // Their inverse is the common one-step approximation: ours is exact, so the two
+                // differ by that approximation's error (a few metres at most).
+                let (ilon, ilat) = coordtransform::gcj02_to_wgs84(lon, lat);
+                assert!(
+                    distance_m(gcj02_to_wgs84(lat, lon), (ilat, ilon)) < 10.0,
+                    "gcj02->wgs84 at {lat},{lon}"
+                );
+            }
+        }
+        assert!(compared > 300, "{compared} points compared");
     }
 
     #[test]
