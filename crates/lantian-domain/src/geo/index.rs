@@ -135,7 +135,7 @@ mod tests {
             };
             let radius = [50.0, 300.0, 1000.0, 5000.0][q % 4];
             let limit = [5, 50, 500][q % 3];
-            let keep = |i: &u32| i % 7 != 0;
+            let keep = |i: &u32| !i.is_multiple_of(7);
             let mut brute: Vec<(f64, u32)> = items
                 .iter()
                 .filter(|(_, _, i)| keep(i))
