@@ -2,6 +2,7 @@
 
 mod auth;
 mod errors;
+mod geo;
 mod import;
 mod lifecycle;
 mod photos;

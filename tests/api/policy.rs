@@ -87,6 +87,7 @@ const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
     ("GET", "/v1/me", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/units", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/subjects", [200, 200, 200, 200, 200, 200]),
+    ("GET", "/v1/subjects/nearby", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/departments", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/campaigns", [200, 200, 200, 200, 200, 200]),
     (
@@ -400,6 +401,12 @@ async fn call(
         ("GET", p) if p.starts_with("/v1/photos/{id}") => (
             Method::GET,
             p.replace("{id}", &fx(rel.expect("rel")).photo.to_string()),
+            None,
+            None,
+        ),
+        ("GET", "/v1/subjects/nearby") => (
+            Method::GET,
+            "/v1/subjects/nearby?lat=36.44&lon=115.98&radius=500".into(),
             None,
             None,
         ),

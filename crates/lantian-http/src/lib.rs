@@ -23,6 +23,7 @@ mod hasher;
 pub mod limiter;
 pub mod media;
 pub mod metrics;
+mod spatial;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -116,6 +117,7 @@ struct StateInner {
     metrics: Metrics,
     hasher: hasher::Hasher,
     media: Arc<media::Media>,
+    subjects: spatial::SubjectIndex,
     /// Verified against when a username does not exist, so a miss costs what a hit costs.
     dummy_hash: String,
 }
@@ -128,6 +130,7 @@ impl AppState {
             inner: Arc::new(StateInner {
                 hasher: hasher::Hasher::start(config.hash_concurrency)?,
                 media: Arc::new(media::Media::start(config.media.clone())?),
+                subjects: spatial::SubjectIndex::new(),
                 store,
                 keys,
                 config,
@@ -160,6 +163,9 @@ impl AppState {
     }
     pub(crate) fn media_arc(&self) -> &Arc<media::Media> {
         &self.inner.media
+    }
+    pub(crate) fn subject_index(&self) -> &spatial::SubjectIndex {
+        &self.inner.subjects
     }
 
     /// Starts the background jobs of photo evidence (renditions; expiry of abandoned uploads every

@@ -46,6 +46,7 @@ pub(crate) fn routes(r: Routes) -> Routes {
         )
         .on(Method::GET, "/v1/subjects", subjects::list)
         .on(Method::POST, "/v1/subjects", subjects::create)
+        .on(Method::GET, "/v1/subjects/nearby", subjects::nearby)
         .on(Method::GET, "/v1/subjects/{id}", subjects::get)
         .on(Method::PUT, "/v1/subjects/{id}", subjects::update)
         .on(Method::HEAD, "/v1/sync", sync::preflight)

@@ -1,0 +1,269 @@
+//! Geography over HTTP: nearby search, coordinates refused with their codes, location verdicts on
+//! inspections (and their update when a photo brings an EXIF position), GeoJSON out and back in,
+//! coverage.
+
+use lantian_domain::geo::{self, Datum};
+use lantian_domain::user::Role;
+use lantian_media::testing::{self, ExifSpec};
+use lantian_tests::photos::{self, sha256_hex};
+use lantian_tests::{TestApp, spawn_app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A point in dongchangfu, away from the demo subjects' streets.
+const P: (f64, f64) = (36.4711, 115.9433);
+
+async fn create_restaurant(
+    app: &TestApp,
+    token: &str,
+    unit: &str,
+    at: (f64, f64),
+    name: &str,
+) -> String {
+    let r = app
+        .post(
+            "/v1/subjects",
+            Some(token),
+            json!({"name": name, "unit": unit, "kind": "restaurant", "attributes": {"grade": "b"},
+                   "location": {"lat": at.0, "lon": at.1}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body["id"].as_str().expect("id").to_owned()
+}
+
+fn ids(body: &Value) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["subject"]["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn nearby_finds_the_subject_in_front_of_the_officer_in_any_datum_and_only_their_own() {
+    let app = spawn_app().await;
+    let admin = app.demo_token(Role::Admin).await;
+    let officer = app.demo_token(Role::Inspector).await; // dongchangfu
+    let here = create_restaurant(&app, &admin, "dongchangfu_gulou", P, "眼前的饭店").await;
+    let north = (P.0 + 150.0 / 111_195.0, P.1);
+    let near = create_restaurant(&app, &admin, "dongchangfu", north, "北边的饭店").await;
+    let foreign = create_restaurant(&app, &admin, "yanggu", P, "外县同址饭店").await;
+
+    let r = app
+        .get(
+            &format!("/v1/subjects/nearby?lat={}&lon={}&radius=300", P.0, P.1),
+            &officer,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let found = ids(&r.body);
+    assert_eq!(found.first(), Some(&here), "{found:?}");
+    assert!(found.contains(&near));
+    assert!(
+        !found.contains(&foreign),
+        "another county's subject is not the officer's"
+    );
+    let distances: Vec<f64> = r.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["distance_m"].as_f64().expect("distance"))
+        .collect();
+    assert!(
+        distances.windows(2).all(|w| w[0] <= w[1]),
+        "nearest first: {distances:?}"
+    );
+    assert!(distances.iter().all(|d| *d <= 300.0));
+
+    // The phone's map SDK reports GCJ-02: converted, the same subject is right here.
+    for datum in [Datum::Gcj02, Datum::Bd09] {
+        let (lat, lon) = geo::from_wgs84(P.0, P.1, datum);
+        let name = match datum {
+            Datum::Gcj02 => "gcj02",
+            Datum::Bd09 => "bd09",
+            Datum::Wgs84 => "wgs84",
+        };
+        let r = app
+            .get(
+                &format!("/v1/subjects/nearby?lat={lat}&lon={lon}&datum={name}&radius=50"),
+                &officer,
+            )
+            .await;
+        assert_eq!(ids(&r.body).first(), Some(&here), "{name}");
+        assert!(r.body["items"][0]["distance_m"].as_f64().expect("d") < 1.0);
+    }
+    // A radius too small for the northern one; a kind filter.
+    let r = app
+        .get(
+            &format!("/v1/subjects/nearby?lat={}&lon={}&radius=100", P.0, P.1),
+            &officer,
+        )
+        .await;
+    assert!(!ids(&r.body).contains(&near));
+    let r = app
+        .get(
+            &format!(
+                "/v1/subjects/nearby?lat={}&lon={}&radius=300&kind=construction_site",
+                P.0, P.1
+            ),
+            &officer,
+        )
+        .await;
+    assert!(!ids(&r.body).contains(&here));
+
+    // The index follows changes: the subject moved away is no longer nearby.
+    let moved = app
+        .put(
+            &format!("/v1/subjects/{here}"),
+            &admin,
+            Some("\"1\""),
+            json!({"name": "搬走的饭店", "unit": "dongchangfu_gulou", "kind": "restaurant", "attributes": {"grade": "b"},
+                   "location": {"lat": P.0 + 0.05, "lon": P.1}}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+    let r = app
+        .get(
+            &format!("/v1/subjects/nearby?lat={}&lon={}&radius=300", P.0, P.1),
+            &officer,
+        )
+        .await;
+    assert!(!ids(&r.body).contains(&here));
+}
+
+#[tokio::test]
+async fn impossible_coordinates_are_refused_each_with_its_code() {
+    let app = spawn_app().await;
+    let officer = app.demo_token(Role::Inspector).await;
+    for (lat, lon, code) in [
+        ("NaN", "115.98", "coordinate_not_finite"),
+        ("36.4", "inf", "coordinate_not_finite"),
+        ("95.0", "115.98", "coordinate_out_of_range"),
+        ("36.4", "181", "coordinate_out_of_range"),
+        ("115.98", "36.45", "coordinate_swapped"),
+        ("0", "0", "coordinate_null_island"),
+    ] {
+        let r = app
+            .get(
+                &format!("/v1/subjects/nearby?lat={lat}&lon={lon}"),
+                &officer,
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{lat},{lon}: {:?}",
+            r.body
+        );
+        assert_eq!(r.body["error"]["detail"], code, "{lat},{lon}");
+    }
+    // In a submitted inspection: rejected with the same codes, nothing recorded.
+    let o = photos::officer(&app, "geo_coords", Role::Inspector, "dongchangfu").await;
+    for ((lat, lon), code) in [
+        ((115.98, 36.45), "coordinate_swapped"),
+        ((0.0, 0.0), "coordinate_null_island"),
+        ((-91.0, 10.0), "coordinate_out_of_range"),
+    ] {
+        let mut s = photos::draft(&o, 31);
+        s.location.lat = lat;
+        s.location.lon = lon;
+        o.client.submit_inspection(&s).expect("queued");
+        let summary = o.client.push().await.expect("push");
+        assert_eq!(summary.rejected, 1, "{code}");
+        let last = o.client.outbox().expect("outbox").pop().expect("queued");
+        assert_eq!(last.code.as_deref(), Some(code));
+    }
+}
+
+#[tokio::test]
+async fn every_inspection_carries_a_verdict_that_photos_can_change() {
+    let app = spawn_app().await;
+    let o = photos::officer(&app, "geo_verdict", Role::Inspector, "dongchangfu").await;
+    // On site, in GCJ-02 as a map SDK would report it.
+    let mut s = photos::draft(&o, 32);
+    let subject: lantian_domain::subject::Subject = o
+        .client
+        .entity("subject", &s.subject_id.to_string())
+        .expect("local")
+        .expect("subject");
+    let site = subject.location.expect("point");
+    let (glat, glon) = geo::wgs84_to_gcj02(site.lat + 0.0002, site.lon);
+    s.location.lat = glat;
+    s.location.lon = glon;
+    s.location.datum = Datum::Gcj02;
+    photos::submit(&o, &s).await;
+    o.client.pull().await.expect("pull");
+    let view: lantian_domain::inspection::InspectionView = o
+        .client
+        .entity("inspection", &s.inspection_id.to_string())
+        .expect("local")
+        .expect("synced");
+    let v = view.verdict.expect("verdict");
+    assert_eq!(v.level, geo::VerdictLevel::Ok, "{v:?}");
+    assert!(
+        v.distance_to_point_m
+            .is_some_and(|d| (15.0..30.0).contains(&d)),
+        "{v:?}"
+    );
+    assert_eq!(view.location.datum, Datum::Gcj02, "the original is kept");
+    assert!((view.location.lat - glat).abs() < 1e-12);
+
+    // A photo whose EXIF says it was taken 3 km away makes the verdict doubtful.
+    let expected = lantian_domain::inspection::expected_photos(&s.results, s.signature_photo_id)
+        .expect("photos");
+    let far = testing::jpeg(
+        320,
+        240,
+        Some(&ExifSpec {
+            gps: Some((site.lat + 0.027, site.lon)),
+            ..ExifSpec::default()
+        }),
+    );
+    let r = photos::upload(
+        &app,
+        &o.token,
+        s.inspection_id,
+        expected[0].0,
+        &far,
+        100_000,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    o.client.pull().await.expect("pull");
+    let view: lantian_domain::inspection::InspectionView = o
+        .client
+        .entity("inspection", &s.inspection_id.to_string())
+        .expect("local")
+        .expect("synced");
+    let v = view.verdict.expect("verdict");
+    assert_eq!(v.level, geo::VerdictLevel::Doubtful);
+    assert_eq!(v.reasons, ["exif_position_far"]);
+    let _ = sha256_hex(&far);
+
+    // 2 km off the subject, the next inspection is implausible.
+    let mut s2 = photos::draft(&o, 33);
+    let subject2: lantian_domain::subject::Subject = o
+        .client
+        .entity("subject", &s2.subject_id.to_string())
+        .expect("local")
+        .expect("subject");
+    let p2 = subject2.location.expect("point");
+    s2.location.lat = p2.lat + 0.018;
+    s2.location.lon = p2.lon;
+    s2.location.datum = Datum::Wgs84;
+    photos::submit(&o, &s2).await;
+    let level: String = app
+        .store
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT verdict_level FROM inspections WHERE uuid = ?1",
+                [s2.inspection_id.to_string()],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .expect("level");
+    assert_eq!(level, "implausible");
+}
