@@ -6,6 +6,8 @@ ALTER TABLE inspections ADD COLUMN verdict TEXT;
 ALTER TABLE inspections ADD COLUMN verdict_level TEXT CHECK (verdict_level IN ('ok', 'doubtful', 'implausible'));
 -- The officer's previous fix, for the speed between two inspections.
 CREATE INDEX inspections_user_time ON inspections(user_id, occurred_at);
+-- Coverage: how often each subject was inspected in a period.
+CREATE INDEX inspections_subject_time ON inspections(subject_id, occurred_at);
 
 CREATE TABLE subject_revision (
     id  INTEGER PRIMARY KEY CHECK (id = 1),

@@ -267,3 +267,201 @@ async fn every_inspection_carries_a_verdict_that_photos_can_change() {
         .expect("level");
     assert_eq!(level, "implausible");
 }
+
+/// The fields a GeoJSON round trip must keep, by id.
+fn comparable(list: &Value) -> std::collections::BTreeMap<String, Value> {
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().expect("id").to_owned(),
+                json!([
+                    s["name"],
+                    s["unit"],
+                    s["kind"],
+                    s["attributes"],
+                    s["location"],
+                    s["geometry"]
+                ]),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn subjects_exported_as_geojson_and_imported_elsewhere_are_the_same_subjects() {
+    let app = spawn_app().await;
+    let admin = app.demo_token(Role::Admin).await;
+    let site = app
+        .post(
+            "/v1/subjects",
+            Some(&admin),
+            json!({"name": "东昌湖工地", "unit": "yanggu", "kind": "construction_site",
+                   "attributes": {"project_name": "湖滨路改造", "linear": false},
+                   "location": {"lat": 36.1151, "lon": 115.7902},
+                   "geometry": {"type": "Polygon", "coordinates": [[[115.789, 36.114], [115.7915, 36.114], [115.7915, 36.1162], [115.789, 36.1162], [115.789, 36.114]]]}}),
+        )
+        .await;
+    assert_eq!(site.status, StatusCode::CREATED, "{:?}", site.body);
+    let road = app
+        .post(
+            "/v1/subjects",
+            Some(&admin),
+            json!({"name": "振兴路段", "unit": "yanggu", "kind": "road_section",
+                   "attributes": {"road_name": "振兴路", "road_class": "main"},
+                   "location": {"lat": 36.112, "lon": 115.79},
+                   "geometry": {"type": "LineString", "coordinates": [[115.78, 36.11], [115.79, 36.112], [115.80, 36.113]]}}),
+        )
+        .await;
+    assert_eq!(road.status, StatusCode::CREATED, "{:?}", road.body);
+    let truck = app
+        .post(
+            "/v1/subjects",
+            Some(&admin),
+            json!({"name": "渣土车", "unit": "yanggu", "kind": "muck_truck",
+                   "attributes": {"plate_number": "鲁P·B7788", "approval_status": "approved"}}),
+        )
+        .await;
+    assert_eq!(truck.status, StatusCode::CREATED, "{:?}", truck.body);
+
+    let resp = app
+        .client
+        .get(format!("{}/v1/export/subjects?unit=yanggu", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/geo+json");
+    let bytes = resp.bytes().await.expect("body");
+    let doc: Value = serde_json::from_slice(&bytes).expect("valid JSON");
+    let features = doc["features"].as_array().expect("features");
+    let before = comparable(
+        &app.get("/v1/subjects?unit=yanggu&limit=500", &admin)
+            .await
+            .body,
+    );
+    assert_eq!(features.len(), before.len());
+    assert!(before.len() > 3);
+    for f in features {
+        if let Some(c) = f["geometry"]["coordinates"].as_array()
+            && f["geometry"]["type"] == "Point"
+        {
+            assert!(
+                c[0].as_f64().expect("lon") > 100.0,
+                "RFC 7946 order is [lon, lat]"
+            );
+        }
+    }
+
+    // Into a server that has never seen these subjects.
+    let other = lantian_tests::spawn_app_with(|_| {}, false).await;
+    let rows = lantian::import::parse_geojson(&bytes).expect("the export parses as an import");
+    let n = lantian::import::import(&other.store, rows, "test")
+        .await
+        .expect("imported");
+    assert_eq!(n, before.len());
+    other
+        .add_user("rt_admin", Role::Admin, "lcucb", photos::PASSWORD)
+        .await;
+    let t = other
+        .tokens("rt_admin", photos::PASSWORD)
+        .await
+        .access_token;
+    let after = comparable(
+        &other
+            .get("/v1/subjects?unit=yanggu&limit=500", &t)
+            .await
+            .body,
+    );
+    assert_eq!(after, before);
+}
+
+#[tokio::test]
+async fn inspections_export_filters_by_verdict_and_month_and_coverage_counts_subjects() {
+    let app = spawn_app().await;
+    let o = photos::officer(&app, "geo_export", Role::Inspector, "dongchangfu").await;
+    let (on_site, _) = photos::submitted(&o, 34).await;
+    let mut far = photos::draft(&o, 35);
+    far.location.lat += 0.05;
+    photos::submit(&o, &far).await;
+
+    let export = |q: &'static str, token: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .get(format!("{}/v1/export/inspections{q}", app.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("export");
+            assert_eq!(r.status(), StatusCode::OK);
+            let doc: Value = r.json().await.expect("geojson");
+            doc["features"]
+                .as_array()
+                .expect("features")
+                .iter()
+                .map(|f| f["properties"]["id"].as_str().expect("id").to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let month = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("cst"))
+        .format("%Y-%m")
+        .to_string();
+    let all = export("", o.token.clone()).await;
+    assert_eq!(all.len(), 2);
+    let implausible = export("?verdict=implausible", o.token.clone()).await;
+    assert_eq!(implausible, [far.inspection_id.to_string()]);
+    let ok = export("?verdict=ok", o.token.clone()).await;
+    assert_eq!(ok, [on_site.inspection_id.to_string()]);
+    assert!(export("?month=2019-12", o.token.clone()).await.is_empty());
+    // Another officer of the unit exports nothing of theirs; their supervisor sees both.
+    let peer = photos::officer(&app, "geo_export_peer", Role::Inspector, "dongchangfu").await;
+    assert!(export("", peer.token.clone()).await.is_empty());
+    let sup = app.demo_token(Role::Supervisor).await;
+    assert_eq!(export("", sup.clone()).await.len(), 2);
+
+    let r = app
+        .get(&format!("/v1/coverage?month={month}&detail=true"), &sup)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let units = r.body["units"].as_array().expect("units");
+    let inspected: i64 = units
+        .iter()
+        .map(|u| u["inspected"].as_i64().expect("n"))
+        .sum();
+    let inspections: i64 = units
+        .iter()
+        .map(|u| u["inspections"].as_i64().expect("n"))
+        .sum();
+    let distinct = if on_site.subject_id == far.subject_id {
+        1
+    } else {
+        2
+    };
+    assert_eq!(inspected, distinct);
+    assert_eq!(inspections, 2);
+    let counted: i64 = units
+        .iter()
+        .flat_map(|u| u["by_subject"].as_array().expect("detail").iter())
+        .filter(|s| s["id"] == on_site.subject_id.to_string())
+        .map(|s| s["inspections"].as_i64().expect("n"))
+        .sum();
+    assert!(counted >= 1);
+    let none = app.get("/v1/coverage?month=2019-12", &sup).await;
+    assert!(
+        none.body["units"]
+            .as_array()
+            .expect("units")
+            .iter()
+            .all(|u| u["inspections"] == 0)
+    );
+    let officer = app
+        .get(&format!("/v1/coverage?month={month}"), &o.token)
+        .await;
+    assert_eq!(officer.status, StatusCode::FORBIDDEN);
+}

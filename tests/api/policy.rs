@@ -112,6 +112,14 @@ const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
         [403, 403, 403, 403, 201, 403],
     ),
     ("POST", "/v1/clients", [201, 201, 201, 201, 201, 201]),
+    ("GET", "/v1/export/subjects", [200, 200, 200, 200, 200, 200]),
+    // Officers export their own inspections; unit admins do not see evidence.
+    (
+        "GET",
+        "/v1/export/inspections",
+        [200, 200, 200, 403, 200, 200],
+    ),
+    ("GET", "/v1/coverage", [403, 200, 200, 403, 200, 200]),
     ("POST", "/v1/sync/push", [200, 200, 200, 200, 200, 200]),
     ("POST", "/v1/sync/pull", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/sync/status", [200, 200, 200, 200, 200, 200]),
@@ -404,6 +412,7 @@ async fn call(
             None,
             None,
         ),
+        ("GET", "/v1/coverage") => (Method::GET, "/v1/coverage?month=2026-11".into(), None, None),
         ("GET", "/v1/subjects/nearby") => (
             Method::GET,
             "/v1/subjects/nearby?lat=36.44&lon=115.98&radius=500".into(),

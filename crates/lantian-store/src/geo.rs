@@ -141,3 +141,205 @@ pub fn subject_index(conn: &Connection) -> Result<(i64, SpatialIndex<Placed>), S
         .collect::<Result<Vec<_>, _>>()?;
     Ok((rev, SpatialIndex::build(items)))
 }
+
+/// Which inspections an export covers.
+#[derive(Debug, Clone, Default)]
+pub struct InspectionFilter {
+    /// Unit subtree (path codes, root first).
+    pub within: Vec<String>,
+    /// Only this author (officers see their own inspections only).
+    pub author: Option<i64>,
+    pub kind: Option<SubjectKind>,
+    /// `occurred_at` in [from, to), UTC.
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub verdict: Option<String>,
+}
+
+/// One inspection as exported: where it was done and what was found there.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ExportedInspection {
+    pub id: Uuid,
+    pub subject_id: Uuid,
+    pub subject_name: String,
+    pub kind: String,
+    pub unit: String,
+    pub author: String,
+    pub occurred_at: String,
+    pub score_earned: i64,
+    pub score_possible: i64,
+    pub compliant: bool,
+    pub media_state: String,
+    pub review_state: String,
+    pub location: LocationFix,
+    pub verdict: Option<Verdict>,
+}
+
+fn path_text(p: &[String]) -> String {
+    format!("/{}/", p.join("/"))
+}
+
+/// A page of inspections for export, after internal id `after`; returns the last id for the next.
+pub fn export_inspections(
+    conn: &Connection,
+    f: &InspectionFilter,
+    after: i64,
+    limit: usize,
+) -> Result<(Vec<ExportedInspection>, Option<i64>), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT i.id, i.uuid, s.uuid, s.name, s.kind, u.code, us.username, i.occurred_at, i.score_earned,
+                i.score_possible, i.compliant, i.media_state, i.review_state, i.location, i.verdict
+         FROM inspections i JOIN subjects s ON s.id = i.subject_id JOIN units u ON u.id = i.unit_id
+              JOIN users us ON us.id = i.user_id
+         WHERE substr(u.path, 1, length(?1)) = ?1
+           AND (?2 IS NULL OR i.user_id = ?2)
+           AND (?3 IS NULL OR s.kind = ?3)
+           AND (?4 IS NULL OR i.occurred_at >= ?4)
+           AND (?5 IS NULL OR i.occurred_at < ?5)
+           AND (?6 IS NULL OR i.verdict_level = ?6)
+           AND i.id > ?7
+         ORDER BY i.id LIMIT ?8",
+    )?;
+    let rows: Vec<(i64, ExportedInspection)> = stmt
+        .query_map(
+            params![
+                path_text(&f.within),
+                f.author,
+                f.kind.map(|k| k.as_str()),
+                f.from.map(crate::time_text),
+                f.to.map(crate::time_text),
+                f.verdict,
+                after,
+                limit as i64
+            ],
+            |r| {
+                let verdict: Option<String> = r.get(14)?;
+                Ok((
+                    r.get(0)?,
+                    ExportedInspection {
+                        id: cols::uuid(r, 1)?,
+                        subject_id: cols::uuid(r, 2)?,
+                        subject_name: r.get(3)?,
+                        kind: r.get(4)?,
+                        unit: r.get(5)?,
+                        author: r.get(6)?,
+                        occurred_at: r.get(7)?,
+                        score_earned: r.get(8)?,
+                        score_possible: r.get(9)?,
+                        compliant: r.get(10)?,
+                        media_state: r.get(11)?,
+                        review_state: r.get(12)?,
+                        location: cols::json(r, 13)?,
+                        verdict: verdict
+                            .map(|v| {
+                                serde_json::from_str(&v)
+                                    .map_err(|e| crate::corrupt(14, e.to_string()))
+                            })
+                            .transpose()?,
+                    },
+                ))
+            },
+        )?
+        .collect::<Result<_, _>>()?;
+    let last = if rows.len() == limit {
+        rows.last().map(|(id, _)| *id)
+    } else {
+        None
+    };
+    Ok((rows.into_iter().map(|(_, e)| e).collect(), last))
+}
+
+/// How often one subject was inspected in a period.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SubjectCoverage {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub inspections: i64,
+}
+
+/// Coverage of one unit in a period.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UnitCoverage {
+    pub unit: String,
+    pub name: String,
+    pub subjects: i64,
+    /// Subjects inspected at least once.
+    pub inspected: i64,
+    pub inspections: i64,
+    /// `inspected / subjects` (1 for a unit without subjects).
+    pub ratio: f64,
+    pub by_subject: Vec<SubjectCoverage>,
+}
+
+/// Per unit of the subtree (each unit on its own, not summed over its children): which subjects
+/// were inspected how often with `occurred_at` in [from, to).
+pub fn coverage(
+    conn: &Connection,
+    within: &[String],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<UnitCoverage>, StoreError> {
+    let mut units: Vec<UnitCoverage> = conn
+        .prepare_cached(
+            "SELECT code, name_zh FROM units WHERE substr(path, 1, length(?1)) = ?1 ORDER BY path",
+        )?
+        .query_map([path_text(within)], |r| {
+            Ok(UnitCoverage {
+                unit: r.get(0)?,
+                name: r.get(1)?,
+                subjects: 0,
+                inspected: 0,
+                inspections: 0,
+                ratio: 1.0,
+                by_subject: Vec::new(),
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let index: std::collections::HashMap<String, usize> = units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.unit.clone(), i))
+        .collect();
+    let mut stmt = conn.prepare_cached(
+        "SELECT u.code, s.uuid, s.name, s.kind,
+                (SELECT count(*) FROM inspections i
+                  WHERE i.subject_id = s.id AND i.occurred_at >= ?2 AND i.occurred_at < ?3)
+         FROM subjects s JOIN units u ON u.id = s.unit_id
+         WHERE substr(u.path, 1, length(?1)) = ?1
+         ORDER BY u.path, s.id",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            path_text(within),
+            crate::time_text(from),
+            crate::time_text(to)
+        ],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                SubjectCoverage {
+                    id: cols::uuid(r, 1)?,
+                    name: r.get(2)?,
+                    kind: r.get(3)?,
+                    inspections: r.get(4)?,
+                },
+            ))
+        },
+    )?;
+    for row in rows {
+        let (unit, s) = row?;
+        if let Some(u) = index.get(&unit).and_then(|i| units.get_mut(*i)) {
+            u.subjects += 1;
+            u.inspections += s.inspections;
+            u.inspected += i64::from(s.inspections > 0);
+            u.by_subject.push(s);
+        }
+    }
+    for u in &mut units {
+        if u.subjects > 0 {
+            u.ratio = u.inspected as f64 / u.subjects as f64;
+        }
+    }
+    Ok(units)
+}

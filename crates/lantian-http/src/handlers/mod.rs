@@ -1,6 +1,7 @@
 //! Handlers, one module per area, and the one list of routes.
 
 mod auth;
+mod export;
 mod health;
 mod photos;
 mod reference;
@@ -63,4 +64,11 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .on(Method::GET, "/v1/photos/{id}/thumbnail", photos::thumbnail)
         .on(Method::GET, "/v1/photos/{id}/review", photos::review)
         .on(Method::GET, "/v1/photos/by-hash/{sha256}", photos::by_hash)
+        .on(Method::GET, "/v1/export/subjects", export::subjects_geojson)
+        .on(
+            Method::GET,
+            "/v1/export/inspections",
+            export::inspections_geojson,
+        )
+        .on(Method::GET, "/v1/coverage", export::coverage)
 }

@@ -1,0 +1,340 @@
+//! GeoJSON (RFC 7946) out: subjects with their point and boundary, inspections at their WGS-84 fix
+//! with verdicts, streamed page by page so a city's data never sits in memory whole. And coverage:
+//! how often each subject was inspected in a period, by unit.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use lantian_domain::policy::{Action, Decision, decide, grants};
+use lantian_domain::subject::{Subject, SubjectKind};
+use lantian_domain::unit::relation;
+use lantian_store::geo::{self, ExportedInspection, InspectionFilter, UnitCoverage};
+use lantian_store::org;
+use lantian_store::subjects::{self, SubjectFilter};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{AppQuery, Caller};
+
+const PAGE: usize = 500;
+
+/// The subtree to export: the caller's own, or a unit of it (else 404).
+async fn subtree(
+    state: &AppState,
+    caller: &Caller,
+    unit: Option<String>,
+    action: Action,
+) -> Result<Vec<String>, ApiError> {
+    match unit {
+        None => Ok(caller.0.unit_path.clone()),
+        Some(code) => {
+            let u = state
+                .store()
+                .read(move |c| org::unit_by_code(c, &code))
+                .await?
+                .ok_or_else(ApiError::not_found)?;
+            match decide(
+                caller.0.role,
+                action,
+                relation(&caller.0.unit_path, &u.unit.path),
+            ) {
+                Decision::NotFound => Err(ApiError::not_found()),
+                // A role that may read the unit but not this kind of data: 403, as everywhere.
+                Decision::Forbidden | Decision::Allow => Ok(u.unit.path),
+            }
+        }
+    }
+}
+
+fn parse_kind(k: Option<&str>) -> Result<Option<SubjectKind>, ApiError> {
+    k.map(|k| {
+        SubjectKind::parse(k).ok_or_else(|| {
+            ApiError::new("bad_request")
+                .field("kind")
+                .detail("kind_unknown")
+        })
+    })
+    .transpose()
+}
+
+/// `YYYY-MM` as a UTC range of that month in China Standard Time (UTC+8, no daylight saving).
+fn month_range(m: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let bad = || ApiError::new("bad_request").field("month").note("YYYY-MM");
+    let (y, mo) = m.split_once('-').ok_or_else(bad)?;
+    let (y, mo): (i32, u32) = (
+        y.parse().map_err(|_| bad())?,
+        mo.parse().map_err(|_| bad())?,
+    );
+    let start = NaiveDate::from_ymd_opt(y, mo, 1).ok_or_else(bad)?;
+    let next = if mo == 12 {
+        NaiveDate::from_ymd_opt(y + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(y, mo + 1, 1)
+    }
+    .ok_or_else(bad)?;
+    let cst = chrono::FixedOffset::east_opt(8 * 3600).ok_or_else(bad)?;
+    let at = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .and_then(|t| cst.from_local_datetime(&t).single())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(bad)
+    };
+    Ok((at(start)?, at(next)?))
+}
+
+/// A GeoJSON FeatureCollection streamed from pages `next(after) -> (features, next after)`.
+fn stream_collection<F, Fut>(next: F) -> Response
+where
+    F: Fn(i64) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(Vec<Value>, Option<i64>), ApiError>> + Send,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        if tx
+            .send(Ok(Bytes::from_static(
+                b"{\"type\":\"FeatureCollection\",\"features\":[\n",
+            )))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let mut after = 0;
+        let mut first = true;
+        for _ in 0..1_000_000 {
+            let (features, more) = match next(after).await {
+                Ok(p) => p,
+                Err(e) => {
+                    // Headers are gone: end the body early; the client sees invalid JSON, not a
+                    // silently short file.
+                    tracing::error!(code = e.code, "export page failed");
+                    let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+                    return;
+                }
+            };
+            let mut chunk = Vec::with_capacity(features.len() * 512);
+            for f in features {
+                if !first {
+                    chunk.extend_from_slice(b",\n");
+                }
+                first = false;
+                if serde_json::to_writer(&mut chunk, &f).is_err() {
+                    let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+                    return;
+                }
+            }
+            if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+                return;
+            }
+            match more {
+                Some(a) => after = a,
+                None => break,
+            }
+        }
+        let _ = tx.send(Ok(Bytes::from_static(b"\n]}\n"))).await;
+    });
+    // Fused: the body may be polled again after its end.
+    let stream =
+        futures_util::StreamExt::fuse(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        }));
+    let mut resp = Body::from_stream(stream).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/geo+json"),
+    );
+    resp
+}
+
+/// A subject as a Feature: its boundary or route as the geometry when it has one (the point then in
+/// `lat`/`lon`), else its point, else none (muck trucks). `lantian import subjects` reads it back.
+fn subject_feature(s: &Subject) -> Value {
+    let v = serde_json::to_value(s).unwrap_or(Value::Null);
+    let point = s
+        .location
+        .map(|p| json!({"type": "Point", "coordinates": [p.lon, p.lat]}));
+    let geometry = s.geometry.clone().or(point).unwrap_or(Value::Null);
+    let mut props = json!({
+        "id": s.id, "name": s.name, "kind": v.get("kind"), "unit": s.unit,
+        "attributes": v.get("attributes"), "version": s.version,
+    });
+    if let (Some(p), Some(m)) = (s.location, props.as_object_mut())
+        && s.geometry.is_some()
+    {
+        m.insert("lat".into(), json!(p.lat));
+        m.insert("lon".into(), json!(p.lon));
+    }
+    json!({"type": "Feature", "id": s.id, "geometry": geometry, "properties": props})
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SubjectExportQuery {
+    unit: Option<String>,
+    kind: Option<String>,
+}
+
+/// `GET /v1/export/subjects`: the caller's subjects (or a unit's) as GeoJSON.
+pub(crate) async fn subjects_geojson(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppQuery(q): AppQuery<SubjectExportQuery>,
+) -> Result<Response, ApiError> {
+    let within = subtree(&state, &caller, q.unit, Action::ReadSubject).await?;
+    caller.may(Action::ReadSubject, Some(&within))?;
+    let kind = parse_kind(q.kind.as_deref())?;
+    Ok(stream_collection(move |after| {
+        let (state, within) = (state.clone(), within.clone());
+        async move {
+            let filter = SubjectFilter {
+                within,
+                kind,
+                text: None,
+                after: Some(after),
+                limit: PAGE as u32,
+            };
+            let page = state
+                .store()
+                .read(move |c| subjects::list(c, &filter))
+                .await?;
+            Ok((page.items.iter().map(subject_feature).collect(), page.next))
+        }
+    }))
+}
+
+fn inspection_feature(i: &ExportedInspection) -> Value {
+    let (lat, lon) = i
+        .verdict
+        .as_ref()
+        .map(|v| v.wgs84)
+        .unwrap_or_else(|| i.location.wgs84());
+    let v = i.verdict.as_ref();
+    json!({"type": "Feature", "id": i.id, "geometry": {"type": "Point", "coordinates": [lon, lat]},
+    "properties": {
+        "id": i.id, "subject_id": i.subject_id, "subject_name": i.subject_name, "kind": i.kind,
+        "unit": i.unit, "author": i.author, "occurred_at": i.occurred_at,
+        "score_earned": i.score_earned, "score_possible": i.score_possible, "compliant": i.compliant,
+        "media_state": i.media_state, "review_state": i.review_state,
+        "verdict": v.map(|v| v.level.as_str()),
+        "verdict_reasons": v.map(|v| v.reasons.join(",")),
+        "distance_to_subject_m": v.and_then(|v| v.distance_to_point_m),
+        "inside_boundary": v.and_then(|v| v.inside_boundary),
+        "accuracy_m": i.location.accuracy_m, "mock": i.location.mock,
+        "sent_datum": i.location.datum, "sent_lat": i.location.lat, "sent_lon": i.location.lon,
+    }})
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InspectionExportQuery {
+    unit: Option<String>,
+    kind: Option<String>,
+    /// `YYYY-MM`, China Standard Time.
+    month: Option<String>,
+    /// `ok`, `doubtful` or `implausible`.
+    verdict: Option<String>,
+}
+
+/// `GET /v1/export/inspections`: inspections as GeoJSON points at their WGS-84 fix, with verdicts.
+/// Officers export their own; supervisors, assessors, viewers and admins their subtree's.
+pub(crate) async fn inspections_geojson(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppQuery(q): AppQuery<InspectionExportQuery>,
+) -> Result<Response, ApiError> {
+    let within = subtree(&state, &caller, q.unit, Action::ReadSubject).await?;
+    caller.may(Action::ReadSubject, Some(&within))?;
+    let author = if grants(caller.0.role, Action::ReadInspection) {
+        None
+    } else if grants(caller.0.role, Action::SubmitInspection) {
+        Some(caller.0.id)
+    } else {
+        return Err(ApiError::forbidden());
+    };
+    if let Some(v) = q.verdict.as_deref()
+        && !matches!(v, "ok" | "doubtful" | "implausible")
+    {
+        return Err(ApiError::new("bad_request")
+            .field("verdict")
+            .note("ok, doubtful or implausible"));
+    }
+    let (from, to) = match q.month.as_deref() {
+        Some(m) => {
+            let (a, b) = month_range(m)?;
+            (Some(a), Some(b))
+        }
+        None => (None, None),
+    };
+    let filter = InspectionFilter {
+        within,
+        author,
+        kind: parse_kind(q.kind.as_deref())?,
+        from,
+        to,
+        verdict: q.verdict,
+    };
+    Ok(stream_collection(move |after| {
+        let (state, filter) = (state.clone(), filter.clone());
+        async move {
+            let (items, next) = state
+                .store()
+                .read(move |c| geo::export_inspections(c, &filter, after, PAGE))
+                .await?;
+            Ok((items.iter().map(inspection_feature).collect(), next))
+        }
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CoverageQuery {
+    unit: Option<String>,
+    /// `YYYY-MM`, China Standard Time.
+    month: String,
+    /// Include every subject's count (default: totals per unit only).
+    #[serde(default)]
+    detail: bool,
+}
+
+/// `GET /v1/coverage`: per unit of the subtree, how many subjects were inspected how often in a
+/// month. For those who oversee inspections.
+pub(crate) async fn coverage(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppQuery(q): AppQuery<CoverageQuery>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let within = subtree(&state, &caller, q.unit, Action::ReadInspection).await?;
+    caller.may(Action::ReadInspection, Some(&within))?;
+    let (from, to) = month_range(&q.month)?;
+    let mut units: Vec<UnitCoverage> = state
+        .store()
+        .read(move |c| geo::coverage(c, &within, from, to))
+        .await?;
+    if !q.detail {
+        for u in &mut units {
+            u.by_subject.clear();
+        }
+    }
+    Ok(axum::Json(
+        json!({"month": q.month, "from": from, "to": to, "units": units}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_are_china_standard_time() {
+        let (a, b) = month_range("2019-12").expect("month");
+        assert_eq!(a.to_rfc3339(), "2019-11-30T16:00:00+00:00");
+        assert_eq!(b.to_rfc3339(), "2019-12-31T16:00:00+00:00");
+        assert!(month_range("2019-13").is_err());
+        assert!(month_range("12-2019").is_err());
+    }
+}
