@@ -117,3 +117,106 @@ async fn tuspy_uploads_through_a_cut_connection_and_resumes_to_a_verified_photo(
     assert_eq!(original.as_ref(), &bytes[..]);
     assert_eq!(media_state(&app, s.inspection_id).await, "awaiting_media");
 }
+
+#[tokio::test]
+#[ignore = "needs pyogrio (GDAL) from PyPI: scripts/test installs it and runs the interop tests"]
+async fn gdal_reads_the_geojson_exports_of_subjects_and_inspections() {
+    let app = spawn_app().await;
+    let admin = app.demo_token(Role::Admin).await;
+    let site = app
+        .post(
+            "/v1/subjects",
+            Some(&admin),
+            serde_json::json!({"name": "GDAL 工地", "unit": "dongchangfu", "kind": "construction_site",
+                   "attributes": {"project_name": "测试"}, "location": {"lat": 36.45, "lon": 115.98},
+                   "geometry": {"type": "Polygon", "coordinates": [[[115.979, 36.449], [115.981, 36.449], [115.981, 36.451], [115.979, 36.449]]]}}),
+        )
+        .await;
+    assert_eq!(site.status, StatusCode::CREATED, "{:?}", site.body);
+    let o = photos::officer(&app, "interop_gdal", Role::Inspector, "dongchangfu").await;
+    for seed in 50..53 {
+        photos::submitted(&o, seed).await;
+    }
+    let mut files = Vec::new();
+    let mut expected = Vec::new();
+    for (name, path) in [
+        ("subjects", "/v1/export/subjects"),
+        ("inspections", "/v1/export/inspections"),
+    ] {
+        let r = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("export");
+        assert_eq!(r.status(), StatusCode::OK);
+        let bytes = r.bytes().await.expect("body");
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        expected.push(doc["features"].as_array().expect("features").len());
+        let file = app.dir.path().join(format!("{name}.geojson"));
+        std::fs::write(&file, &bytes).expect("write");
+        files.push(file);
+    }
+    assert!(expected[0] > 300 && expected[1] == 3, "{expected:?}");
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(tools_python())
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/interop/gdal_read.py"))
+            .args(&files)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("GDAL finishes within two minutes")
+    .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "GDAL failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON line per file"))
+        .collect();
+    assert_eq!(reports.len(), 2);
+    for (r, n) in reports.iter().zip(&expected) {
+        assert_eq!(r["driver"], "GeoJSON", "{r}");
+        assert_eq!(r["features"].as_u64(), Some(*n as u64), "{r}");
+        assert_eq!(r["read"].as_u64(), Some(*n as u64), "{r}");
+        assert!(
+            r["crs"].as_str().is_some_and(|c| c.contains("4326")),
+            "RFC 7946 is WGS-84: {r}"
+        );
+    }
+    let fields = |r: &serde_json::Value| -> Vec<String> {
+        r["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .map(|f| f.as_str().expect("name").to_owned())
+            .collect()
+    };
+    for f in ["id", "name", "kind", "unit", "attributes"] {
+        assert!(
+            fields(&reports[0]).contains(&f.to_owned()),
+            "subjects lack {f}: {}",
+            reports[0]
+        );
+    }
+    for f in [
+        "subject_id",
+        "verdict",
+        "verdict_reasons",
+        "occurred_at",
+        "sent_datum",
+    ] {
+        assert!(
+            fields(&reports[1]).contains(&f.to_owned()),
+            "inspections lack {f}: {}",
+            reports[1]
+        );
+    }
+    assert_eq!(reports[1]["geometry_type"], "Point", "{}", reports[1]);
+}
