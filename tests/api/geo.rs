@@ -94,6 +94,18 @@ async fn nearby_finds_the_subject_in_front_of_the_officer_in_any_datum_and_only_
         assert_eq!(ids(&r.body).first(), Some(&here), "{name}");
         assert!(r.body["items"][0]["distance_m"].as_f64().expect("d") < 1.0);
     }
+    // The reference client asks the same question.
+    let o = photos::officer(&app, "geo_nearby_cli", Role::Inspector, "dongchangfu").await;
+    let (glat, glon) = geo::wgs84_to_gcj02(P.0, P.1);
+    let found = o
+        .client
+        .nearby(glat, glon, Datum::Gcj02, 300.0, 5)
+        .await
+        .expect("nearby");
+    assert_eq!(
+        found.first().map(|(_, s)| s.id.to_string()),
+        Some(here.clone())
+    );
     // A radius too small for the northern one; a kind filter.
     let r = app
         .get(

@@ -240,28 +240,45 @@ impl Client {
         body: &B,
         auth: bool,
     ) -> Result<R, ClientError> {
-        match self.send(path, body, auth).await {
+        match self.send(path, Some(body), auth).await {
             Err(ClientError::Server {
                 status: 401, code, ..
             }) if auth && code == "token_expired" => {
                 self.refresh().await?;
-                self.send(path, body, auth).await
+                self.send(path, Some(body), auth).await
             }
             other => other,
         }
     }
 
-    /// One JSON request, retried on network failures and transient answers with backoff.
+    /// An authenticated GET with retries (and one token refresh).
+    async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {
+        match self.send::<(), R>(path, None, true).await {
+            Err(ClientError::Server {
+                status: 401, code, ..
+            }) if code == "token_expired" => {
+                self.refresh().await?;
+                self.send::<(), R>(path, None, true).await
+            }
+            other => other,
+        }
+    }
+
+    /// One JSON request (a POST of `body`, or a GET without), retried on network failures and
+    /// transient answers with backoff.
     async fn send<B: Serialize, R: DeserializeOwned>(
         &self,
         path: &str,
-        body: &B,
+        body: Option<&B>,
         auth: bool,
     ) -> Result<R, ClientError> {
         let url = format!("{}{path}", self.cfg.base_url);
         let mut last_err = String::new();
         for attempt in 0..self.cfg.max_attempts.max(1) {
-            let mut req = self.http.post(&url).json(body);
+            let mut req = match body {
+                Some(b) => self.http.post(&url).json(b),
+                None => self.http.get(&url),
+            };
             if auth {
                 let token = self
                     .with_db(|c| Ok(local::get_meta(c, "access_token")?))?
@@ -330,7 +347,7 @@ impl Client {
         let t: TokenResponse = self
             .send(
                 "/v1/auth/refresh",
-                &serde_json::json!({"refresh_token": token}),
+                Some(&serde_json::json!({"refresh_token": token})),
                 false,
             )
             .await?;
@@ -601,6 +618,39 @@ impl Client {
         }
         self.release_verified()?;
         Ok((push, pull))
+    }
+
+    /// The registered subjects within `radius_m` of a point in `datum`, nearest first, as the server's
+    /// spatial index finds them (online: it sees subjects registered since the last pull).
+    pub async fn nearby(
+        &self,
+        lat: f64,
+        lon: f64,
+        datum: lantian_domain::geo::Datum,
+        radius_m: f64,
+        limit: u32,
+    ) -> Result<Vec<(f64, Subject)>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Item {
+            distance_m: f64,
+            subject: Subject,
+        }
+        #[derive(serde::Deserialize)]
+        struct Page {
+            items: Vec<Item>,
+        }
+        let datum = serde_json::to_value(datum)?;
+        let page: Page = self
+            .get(&format!(
+                "/v1/subjects/nearby?lat={lat}&lon={lon}&datum={}&radius={radius_m}&limit={limit}",
+                datum.as_str().unwrap_or("wgs84")
+            ))
+            .await?;
+        Ok(page
+            .items
+            .into_iter()
+            .map(|i| (i.distance_m, i.subject))
+            .collect())
     }
 
     /// Count and checksum of every scope held locally.

@@ -46,6 +46,20 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Ask the server which registered subjects are around a point (online).
+    Nearby {
+        #[arg(long)]
+        lat: f64,
+        #[arg(long)]
+        lon: f64,
+        /// `wgs84`, `gcj02` (most Chinese map apps) or `bd09` (Baidu).
+        #[arg(long, default_value = "wgs84")]
+        datum: String,
+        #[arg(long, default_value_t = 300.0)]
+        radius: f64,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
     /// Fill an inspection of a subject: from a JSON file of results, or item by item on the terminal.
     /// It is queued; `sync` sends it.
     Inspect {
@@ -322,6 +336,28 @@ async fn main() -> anyhow::Result<()> {
                     format!("failed {}", score.failed.join(", "))
                 }
             );
+        }
+        Command::Nearby {
+            lat,
+            lon,
+            datum,
+            radius,
+            limit,
+        } => {
+            let client =
+                Client::open(&cli.db, ClientConfig::new(server_of(&cli.server, &cli.db)?))?;
+            let datum: Datum = serde_json::from_value(serde_json::Value::String(datum.clone()))
+                .with_context(|| format!("unknown datum {datum:?}: wgs84, gcj02 or bd09"))?;
+            for (d, s) in client.nearby(lat, lon, datum, radius, limit).await? {
+                println!(
+                    "{:>7.1} m  {}  {:<18} {:<20} {}",
+                    d,
+                    s.id,
+                    s.attributes.kind().as_str(),
+                    s.unit,
+                    s.name
+                );
+            }
         }
         Command::Photo {
             inspection,
