@@ -4,6 +4,8 @@
 
 ALTER TABLE inspections ADD COLUMN verdict TEXT;
 ALTER TABLE inspections ADD COLUMN verdict_level TEXT CHECK (verdict_level IN ('ok', 'doubtful', 'implausible'));
+-- Inspections recorded before verdicts existed, found at start without a scan.
+CREATE INDEX inspections_without_verdict ON inspections(id) WHERE verdict IS NULL;
 -- The officer's previous fix, for the speed between two inspections.
 CREATE INDEX inspections_user_time ON inspections(user_id, occurred_at);
 -- Coverage: how often each subject was inspected in a period.

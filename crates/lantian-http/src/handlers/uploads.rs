@@ -420,7 +420,9 @@ pub(crate) async fn patch(
         .await
         .map_err(|_| ApiError::internal())?
         .map_err(|e| io_error(&e))?;
-    if new_offset == row.length && cut.is_none() {
+    // Every byte is here (even if the connection failed after the last one): the offset moves to
+    // the end only with the recorded photo, never on its own.
+    if new_offset == row.length {
         let whole = running.map(|h| hex::encode(h.finalize()));
         let done = finish(&state, &media, &row, whole).await;
         drop(lock);
