@@ -296,6 +296,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 started_at: None,
                 signature_photo_id: uuid::Uuid::now_v7(),
+                rectification_id: None,
             };
             let mut files = std::collections::BTreeMap::new();
             for p in &photos {

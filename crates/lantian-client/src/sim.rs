@@ -131,6 +131,7 @@ pub fn random_inspection(
         },
         started_at: None,
         signature_photo_id: rng.uuid(),
+        rectification_id: None,
     }
 }
 

@@ -389,6 +389,9 @@ pub struct InspectionView {
     /// Was it done where it claims? Recomputed when photos bring EXIF positions.
     #[serde(default)]
     pub verdict: Option<crate::geo::Verdict>,
+    /// Supervisors' decisions, oldest first (the last one is `review_state`).
+    #[serde(default)]
+    pub reviews: Vec<crate::rectification::ReviewView>,
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! - [`user`] — roles.
 //! - [`policy`] — the one authorization table (role x action x relation of the object's unit).
 //! - [`sync`] — scope names and the entity hash and scope checksum that server and client share.
+//! - [`rectification`] — review decisions, rectification orders and their working-day deadlines.
 //! - [`reference`] — the 2019-2020 Liaocheng campaign as data, and the deterministic demo data set.
 //!
 //! Must not depend on: rusqlite, tokio, axum, or any crate that does IO.
@@ -27,6 +28,7 @@ pub mod inspection;
 pub mod media;
 pub mod mutation;
 pub mod policy;
+pub mod rectification;
 pub mod reference;
 pub mod subject;
 pub mod sync;

@@ -26,6 +26,10 @@ pub struct InspectionSubmit {
     pub started_at: Option<DateTime<Utc>>,
     /// The officer's signature, taken as a photo.
     pub signature_photo_id: Uuid,
+    /// A re-inspection (核查) of this rectification order: its result for the order's item closes
+    /// the order or sends it back. Must be by someone other than the officer who found the problem.
+    #[serde(default)]
+    pub rectification_id: Option<Uuid>,
 }
 
 /// `inspection.amend`: a correction, naming the version it starts from. Kept alongside the

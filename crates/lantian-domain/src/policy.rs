@@ -34,10 +34,14 @@ pub enum Action {
     /// See other officers' inspections and their evidence (photos) in the subtree. An author always
     /// sees their own inspections, whatever the role: see [`may_read_inspection`].
     ReadInspection,
+    /// Review inspections, open rectification orders, decide on extension and deferral requests.
+    Supervise,
+    /// Report an order of one's unit handled; ask for an extension or a deferral.
+    HandleRectification,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 15] = [
         Action::ReadUnit,
         Action::ReadCampaign,
         Action::ReadTemplate,
@@ -51,6 +55,8 @@ impl Action {
         Action::ProposeSubject,
         Action::ReportIncident,
         Action::ReadInspection,
+        Action::Supervise,
+        Action::HandleRectification,
     ];
 }
 
@@ -59,8 +65,8 @@ impl Action {
 /// through proposals in the sync protocol, which a unit admin accepts.
 const GRANTS: &[(Role, &[Action])] = {
     use Action::*;
-    // Those who inspect on site: officers, and the supervisors and assessors who check in person.
-    const FIELD: [Action; 9] = [
+    // Officers: inspect on site, and handle their unit's rectification orders.
+    const INSPECTOR: [Action; 10] = [
         ReadUnit,
         ReadCampaign,
         ReadTemplate,
@@ -70,9 +76,11 @@ const GRANTS: &[(Role, &[Action])] = {
         SubmitInspection,
         ProposeSubject,
         ReportIncident,
+        HandleRectification,
     ];
-    // Supervisors and assessors also read the inspections (and evidence) of their subtree.
-    const OVERSIGHT: [Action; 10] = [
+    // Supervisors and assessors also read the inspections (and evidence) of their subtree, review
+    // them and run rectification.
+    const OVERSIGHT: [Action; 12] = [
         ReadUnit,
         ReadCampaign,
         ReadTemplate,
@@ -83,9 +91,11 @@ const GRANTS: &[(Role, &[Action])] = {
         ProposeSubject,
         ReportIncident,
         ReadInspection,
+        Supervise,
+        HandleRectification,
     ];
     &[
-        (Role::Inspector, &FIELD),
+        (Role::Inspector, &INSPECTOR),
         (Role::Supervisor, &OVERSIGHT),
         (Role::Assessor, &OVERSIGHT),
         // Viewers read everything of their subtree, inspections included, and change nothing.
@@ -112,6 +122,7 @@ const GRANTS: &[(Role, &[Action])] = {
                 Sync,
                 CreateSubject,
                 UpdateSubject,
+                HandleRectification,
             ],
         ),
         (
@@ -130,6 +141,8 @@ const GRANTS: &[(Role, &[Action])] = {
                 ProposeSubject,
                 ReportIncident,
                 ReadInspection,
+                Supervise,
+                HandleRectification,
             ],
         ),
     ]

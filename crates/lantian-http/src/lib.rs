@@ -67,6 +67,8 @@ pub struct HttpConfig {
     pub media: media::MediaConfig,
     /// Thresholds of inspections' location verdicts.
     pub verdicts: lantian_domain::geo::VerdictThresholds,
+    /// Severities, deadlines and the working calendar of rectification orders.
+    pub rectify: Arc<lantian_domain::rectification::RectifyPolicy>,
 }
 
 impl Default for HttpConfig {
@@ -88,6 +90,7 @@ impl Default for HttpConfig {
             pull_page_bytes: 1024 * 1024,
             media: media::MediaConfig::in_dir(std::path::Path::new("lantian-data/media")),
             verdicts: lantian_domain::geo::VerdictThresholds::default(),
+            rectify: Arc::default(),
         }
     }
 }
@@ -175,6 +178,36 @@ impl AppState {
         tokio::spawn(m.rendition_job(self.inner.store.clone()));
         let m = Arc::clone(&self.inner.media);
         tokio::spawn(m.expiry_job(self.inner.store.clone(), sweep_every));
+    }
+
+    /// Starts the job that marks overdue rectification orders (and resumes deferred ones) and
+    /// records the audit chain's head at each month's end, every `every`. Call once, in the runtime.
+    pub fn start_oversight_job(&self, every: Duration) {
+        let store = self.inner.store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let now = chrono::Utc::now();
+                match store
+                    .write(move |c| lantian_store::rectify::sweep(c, now))
+                    .await
+                {
+                    Ok(marked) if !marked.is_empty() => {
+                        tracing::info!(count = marked.len(), "rectification orders overdue")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "overdue sweep failed"),
+                }
+                if let Err(e) = store
+                    .write(move |c| lantian_store::audit::record_month_heads(c, now))
+                    .await
+                {
+                    tracing::warn!(error = %e, "recording audit heads failed");
+                }
+            }
+        });
     }
 
     /// Runs one expiry pass of abandoned uploads now; returns how many expired.

@@ -62,10 +62,44 @@ pub struct Verification {
     /// The first row whose content, link or sequence does not hold, if any.
     pub first_broken: Option<i64>,
     pub head: String,
+    /// A recorded head (label, seq) beyond the log's last row: its tail was cut off.
+    pub truncated: Option<(String, i64)>,
 }
 
-/// Walks the whole chain in order.
+impl Verification {
+    pub fn ok(&self) -> bool {
+        self.first_broken.is_none() && self.truncated.is_none()
+    }
+}
+
+/// Walks the whole chain in order, then checks it against every recorded head: a head's row must
+/// still exist with the recorded hash, or the log was cut or rewritten after it was recorded.
 pub fn verify(conn: &Connection) -> Result<Verification, StoreError> {
+    let mut walked = walk(conn)?;
+    if walked.first_broken.is_some() {
+        return Ok(walked);
+    }
+    let heads: Vec<(String, i64, String)> = conn
+        .prepare("SELECT label, seq, row_hash FROM audit_heads ORDER BY seq, id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (label, seq, hash) in heads {
+        if seq > walked.rows as i64 {
+            walked.truncated = Some((label, seq));
+            break;
+        }
+        let stored: Option<String> = conn
+            .query_row("SELECT row_hash FROM audit_log WHERE seq = ?1", [seq], |r| r.get(0))
+            .optional()?;
+        if stored.as_deref() != Some(hash.as_str()) {
+            walked.first_broken = Some(seq);
+            break;
+        }
+    }
+    Ok(walked)
+}
+
+fn walk(conn: &Connection) -> Result<Verification, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT seq, at, actor, action, object_type, object_id, before_hash, after_hash, prev_hash, row_hash
          FROM audit_log ORDER BY seq",
@@ -97,6 +131,7 @@ pub fn verify(conn: &Connection) -> Result<Verification, StoreError> {
                 rows: count,
                 first_broken: Some(seq),
                 head: prev,
+                truncated: None,
             });
         }
         prev = stored_hash;
@@ -107,7 +142,81 @@ pub fn verify(conn: &Connection) -> Result<Verification, StoreError> {
         rows: count,
         first_broken: None,
         head: prev,
+        truncated: None,
     })
+}
+
+/// Records the chain's current head under `label` (a checkpoint). Returns (seq, hash); `None` for
+/// an empty log or a label already recorded.
+pub fn record_head(conn: &Connection, label: &str) -> Result<Option<(i64, String)>, StoreError> {
+    let last: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((seq, hash)) = last else {
+        return Ok(None);
+    };
+    let n = conn.execute(
+        "INSERT INTO audit_heads (label, seq, row_hash, recorded_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(label) DO NOTHING",
+        rusqlite::params![label, seq, hash, now_text()],
+    )?;
+    Ok((n == 1).then_some((seq, hash)))
+}
+
+/// Records the head at the end of every finished month (China Standard Time) not recorded yet:
+/// the last row written before the month ended. Returns the labels recorded.
+pub fn record_month_heads(
+    conn: &Connection,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<String>, StoreError> {
+    use chrono::{Datelike, TimeZone};
+    let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    let first: Option<String> = conn
+        .query_row("SELECT at FROM audit_log ORDER BY seq LIMIT 1", [], |r| r.get(0))
+        .optional()?;
+    let Some(first) = first else {
+        return Ok(Vec::new());
+    };
+    let first = crate::parse_time(&first)?.with_timezone(&cst);
+    let now = now.with_timezone(&cst);
+    let (mut y, mut m) = (first.year(), first.month());
+    let mut recorded = Vec::new();
+    // Bounded: at most the months between the first row and now (a few hundred in a lifetime).
+    for _ in 0..1200 {
+        if (y, m) >= (now.year(), now.month()) {
+            break;
+        }
+        let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        let end = cst
+            .with_ymd_and_hms(ny, nm, 1, 0, 0, 0)
+            .single()
+            .map(|t| crate::time_text(t.with_timezone(&chrono::Utc)))
+            .ok_or_else(|| StoreError::Corrupt("month end out of range".into()))?;
+        let label = format!("{y:04}-{m:02}");
+        let last: Option<(i64, String)> = conn
+            .query_row(
+                "SELECT seq, row_hash FROM audit_log WHERE at < ?1 ORDER BY seq DESC LIMIT 1",
+                [&end],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((seq, hash)) = last {
+            let n = conn.execute(
+                "INSERT INTO audit_heads (label, seq, row_hash, recorded_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(label) DO NOTHING",
+                rusqlite::params![label, seq, hash, now_text()],
+            )?;
+            if n == 1 {
+                recorded.push(label);
+            }
+        }
+        (y, m) = (ny, nm);
+    }
+    Ok(recorded)
 }
 
 /// SHA-256 of an object's canonical JSON, for `before_hash` / `after_hash`.

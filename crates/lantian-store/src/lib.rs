@@ -13,6 +13,7 @@
 //! - [`org`], [`subjects`], [`templates`], [`identity`] — typed queries by area.
 //! - [`geo`] — location verdicts of inspections, the subject revision, positions for the index.
 //! - [`media`] — uploads in progress, verified photos, media completion of inspections.
+//! - [`review`] — the review queue and decisions; [`rectify`] — rectification orders.
 //! - [`seed`] — loading reference and demo data.
 //!
 //! Returns domain types and [`StoreError`]; no HTTP types. Must not depend on axum or tokio beyond
@@ -29,6 +30,8 @@ mod migrate;
 pub mod org;
 pub mod pull;
 pub mod push;
+pub mod rectify;
+pub mod review;
 mod readers;
 pub mod seed;
 pub mod subjects;

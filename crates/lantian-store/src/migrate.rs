@@ -22,6 +22,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         include_str!("../../../migrations/0003_media.sql"),
     ),
     (4, "geo", include_str!("../../../migrations/0004_geo.sql")),
+    (
+        5,
+        "review",
+        include_str!("../../../migrations/0005_review.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

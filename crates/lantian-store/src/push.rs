@@ -51,6 +51,8 @@ pub struct Context {
     pub clock_offset_ms: i64,
     /// Thresholds of the location verdicts given to submitted inspections.
     pub verdicts: lantian_domain::geo::VerdictThresholds,
+    /// How rectification orders are opened and timed (failed critical items may open them).
+    pub rectify: std::sync::Arc<lantian_domain::rectification::RectifyPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -637,6 +639,7 @@ fn submit(
         media_state: MediaState::AwaitingMedia,
         review_state: "received".into(),
         verdict: None,
+        reviews: Vec::new(),
     };
     conn.prepare_cached(
         "INSERT INTO inspections (uuid, user_id, client_row, mid, subject_id, unit_id, template_code, template_version, results, notes,
@@ -682,6 +685,10 @@ fn submit(
         conn.last_insert_rowid(),
         &ctx.verdicts,
     )?);
+    if let Some(order) = s.rectification_id {
+        crate::rectify::verify_with(conn, g, order, view.id, ctx.user.id, ctx.user.uuid)?;
+    }
+    crate::rectify::auto_open(conn, g, view.id, &view.score.critical_failed, &ctx.rectify)?;
     publish_own(
         conn,
         ctx,
@@ -844,6 +851,7 @@ pub fn load_view(conn: &Connection, id: Uuid) -> Result<InspectionView, StoreErr
                     .get::<_, Option<String>>(24)?
                     .map(|v| serde_json::from_str(&v).map_err(|e| crate::corrupt(24, e.to_string())))
                     .transpose()?,
+                reviews: Vec::new(),
             };
             Ok((r.get::<_, i64>(0)?, view))
         })?;
@@ -872,5 +880,6 @@ pub fn load_view(conn: &Connection, id: Uuid) -> Result<InspectionView, StoreErr
             })
         })?
         .collect::<Result<_, _>>()?;
+    view.reviews = crate::review::reviews_of(conn, row)?;
     Ok(view)
 }

@@ -338,6 +338,7 @@ fn writer_only(batches: Vec<Vec<Value>>) -> f64 {
                 received_at: chrono::Utc::now(),
                 clock_offset_ms: 0,
                 verdicts: lantian_domain::geo::VerdictThresholds::default(),
+                rectify: std::sync::Arc::default(),
             };
             let out = store
                 .write(move |c| lantian_store::push::push(c, &ctx, &batch))

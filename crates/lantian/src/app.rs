@@ -146,6 +146,9 @@ pub async fn start(
     state.start_jobs(std::time::Duration::from_secs(
         config.photos.expiry_sweep_secs.max(1),
     ));
+    state.start_oversight_job(std::time::Duration::from_secs(
+        config.rectification.sweep_secs.max(1),
+    ));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

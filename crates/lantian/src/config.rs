@@ -35,6 +35,57 @@ pub struct Config {
     pub login: LoginLimits,
     pub photos: PhotoSettings,
     pub geo: GeoSettings,
+    pub rectification: RectifySettings,
+}
+
+/// Rectification orders: deadlines per severity, which items have which, the working calendar.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RectifySettings {
+    /// A failed critical item opens an order by itself.
+    pub auto_open_critical: bool,
+    /// Severity name -> time limit: `{ hours = 24 }` or `{ working_days = 3 }`.
+    pub severities: std::collections::BTreeMap<String, lantian_domain::rectification::TimeLimit>,
+    /// Item code -> severity name (others: by criticality).
+    pub items: std::collections::BTreeMap<String, String>,
+    pub default_severity: String,
+    pub critical_severity: String,
+    /// Public holidays (not working days), `YYYY-MM-DD`.
+    pub holidays: Vec<chrono::NaiveDate>,
+    /// Make-up working days on weekends (调休), `YYYY-MM-DD`.
+    pub workdays: Vec<chrono::NaiveDate>,
+    /// How often overdue orders are marked (and audit heads recorded).
+    pub sweep_secs: u64,
+}
+
+impl Default for RectifySettings {
+    fn default() -> Self {
+        let p = lantian_domain::rectification::RectifyPolicy::default();
+        Self {
+            auto_open_critical: p.auto_open_critical,
+            severities: p.limits,
+            items: p.item_severity,
+            default_severity: p.default_severity,
+            critical_severity: p.critical_severity,
+            holidays: p.holidays,
+            workdays: p.workdays,
+            sweep_secs: 300,
+        }
+    }
+}
+
+impl RectifySettings {
+    pub fn policy(&self) -> lantian_domain::rectification::RectifyPolicy {
+        lantian_domain::rectification::RectifyPolicy {
+            auto_open_critical: self.auto_open_critical,
+            limits: self.severities.clone(),
+            item_severity: self.items.clone(),
+            default_severity: self.default_severity.clone(),
+            critical_severity: self.critical_severity.clone(),
+            holidays: self.holidays.clone(),
+            workdays: self.workdays.clone(),
+        }
+    }
 }
 
 /// Where location verdicts draw their lines.
@@ -161,6 +212,7 @@ impl Default for Config {
             login: LoginLimits::default(),
             photos: PhotoSettings::default(),
             geo: GeoSettings::default(),
+            rectification: RectifySettings::default(),
         }
     }
 }
@@ -206,6 +258,7 @@ impl Config {
             pull_page_bytes: self.pull_page_bytes.max(16 * 1024),
             media: self.media(),
             verdicts: self.geo.thresholds(),
+            rectify: std::sync::Arc::new(self.rectification.policy()),
         }
     }
 

@@ -9,6 +9,7 @@
 //! - [`users`] — `lantian user add`.
 
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod import;
 pub mod users;

@@ -54,6 +54,22 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and compare it with the recorded heads; exit 1 on the first problem.
+    Verify,
+    /// Record the chain's current head (keep the printed hash elsewhere too).
+    Checkpoint {
+        #[arg(long)]
+        label: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -194,6 +210,20 @@ async fn main() -> anyhow::Result<()> {
                 user.unit,
                 user.uuid
             );
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let v = lantian::audit::verify(&config).await?;
+            println!("{}", lantian::audit::describe(&v));
+            if !v.ok() {
+                std::process::exit(1);
+            }
+        }
+        Command::Audit {
+            command: AuditCommand::Checkpoint { label },
+        } => {
+            println!("{}", lantian::audit::checkpoint(&config, label).await?);
         }
         Command::Import {
             command: ImportCommand::Subjects { file },

@@ -5,6 +5,7 @@ mod export;
 mod health;
 mod photos;
 mod reference;
+mod review;
 mod subjects;
 mod sync;
 mod uploads;
@@ -71,4 +72,30 @@ pub(crate) fn routes(r: Routes) -> Routes {
             export::inspections_geojson,
         )
         .on(Method::GET, "/v1/coverage", export::coverage)
+        .on(Method::GET, "/v1/review/queue", review::queue)
+        .on(Method::GET, "/v1/inspections/{id}", review::get_inspection)
+        .on(
+            Method::POST,
+            "/v1/inspections/{id}/review",
+            review::review_inspection,
+        )
+        .on(Method::POST, "/v1/rectifications", review::open_order)
+        .on(Method::GET, "/v1/rectifications", review::list_orders)
+        .on(Method::GET, "/v1/rectifications/stats", review::stats)
+        .on(Method::GET, "/v1/rectifications/{id}", review::get_order)
+        .on(
+            Method::POST,
+            "/v1/rectifications/{id}/handled",
+            review::report_handled,
+        )
+        .on(
+            Method::POST,
+            "/v1/rectifications/{id}/requests",
+            review::request,
+        )
+        .on(
+            Method::POST,
+            "/v1/rectifications/{id}/requests/decision",
+            review::decide_request,
+        )
 }

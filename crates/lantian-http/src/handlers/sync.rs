@@ -81,6 +81,7 @@ pub(crate) async fn push(
         received_at,
         clock_offset_ms: offset,
         verdicts: state.config().verdicts,
+        rectify: state.config().rectify.clone(),
     };
     let incoming: Vec<push::Incoming> = req
         .mutations

@@ -1,0 +1,419 @@
+//! Review and rectification: the supervisors' queue, review decisions (compare-and-set), orders
+//! from failed items and their life: handled, requests for extension or deferral and their
+//! decisions, the overdue list, and the counts the assessment needs.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use lantian_domain::inspection::InspectionView;
+use lantian_domain::policy::{Action, may_read_inspection};
+use lantian_domain::rectification::{OrderState, OrderView, RequestKind, ReviewDecision};
+use lantian_domain::subject::SubjectKind;
+use lantian_domain::unit::relation;
+use lantian_store::rectify::{self, OrderFilter, OrderStats};
+use lantian_store::review::{self, QueueEntry, QueueFilter};
+use lantian_store::org;
+use lantian_store::sync::Group;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{AppJson, AppPath, AppQuery, Caller};
+
+fn encode_cursor(after: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("r:{after}"))
+}
+
+fn decode_cursor(c: Option<&str>) -> Result<i64, ApiError> {
+    let Some(c) = c else { return Ok(0) };
+    let bad = || ApiError::new("bad_request").field("cursor").detail("cursor_invalid");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .map_err(|_| bad())?;
+    String::from_utf8(bytes)
+        .ok()
+        .and_then(|t| t.strip_prefix("r:").and_then(|n| n.parse().ok()))
+        .filter(|n: &i64| *n >= 0)
+        .ok_or_else(bad)
+}
+
+/// The subtree of unit `code` (or the caller's own) if the caller may do `action` there.
+async fn scope(
+    state: &AppState,
+    caller: &Caller,
+    unit: Option<String>,
+    action: Action,
+) -> Result<Vec<String>, ApiError> {
+    let path = match unit {
+        None => caller.0.unit_path.clone(),
+        Some(code) => {
+            state
+                .store()
+                .read(move |c| org::unit_by_code(c, &code))
+                .await?
+                .ok_or_else(ApiError::not_found)?
+                .unit
+                .path
+        }
+    };
+    caller.may(action, Some(&path))?;
+    Ok(path)
+}
+
+fn limit_of(l: Option<u32>, default: u32) -> Result<usize, ApiError> {
+    match l.unwrap_or(default) {
+        n @ 1..=200 => Ok(n as usize),
+        _ => Err(ApiError::new("bad_request").field("limit").note("1 to 200")),
+    }
+}
+
+fn parse_time(field: &'static str, t: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    t.map(|t| {
+        DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| ApiError::new("bad_request").field(field).note("an RFC 3339 time"))
+    })
+    .transpose()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct QueueQuery {
+    unit: Option<String>,
+    kind: Option<String>,
+    /// Review state (default `received`).
+    state: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    verdict: Option<String>,
+    /// Comma-separated: `awaiting_media`, `reused_photo`, `clock_skew`, `mock_location`,
+    /// `critical_failed`.
+    flags: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct QueuePage {
+    items: Vec<QueueEntry>,
+    next: Option<String>,
+}
+
+/// `GET /v1/review/queue`: inspections of the caller's subtree waiting for review, oldest first.
+pub(crate) async fn queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppQuery(q): AppQuery<QueueQuery>,
+) -> Result<Json<QueuePage>, ApiError> {
+    let within = scope(&state, &caller, q.unit, Action::Supervise).await?;
+    let flags: Vec<String> = q
+        .flags
+        .as_deref()
+        .map(|f| f.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    for f in &flags {
+        if !matches!(
+            f.as_str(),
+            "awaiting_media" | "reused_photo" | "clock_skew" | "mock_location" | "critical_failed"
+        ) {
+            return Err(ApiError::new("bad_request").field("flags").note(format!("unknown flag {f}")));
+        }
+    }
+    if let Some(s) = q.state.as_deref()
+        && !matches!(s, "received" | "approved" | "has_issues" | "rejected")
+    {
+        return Err(ApiError::new("bad_request").field("state"));
+    }
+    if let Some(v) = q.verdict.as_deref()
+        && !matches!(v, "ok" | "doubtful" | "implausible")
+    {
+        return Err(ApiError::new("bad_request").field("verdict"));
+    }
+    let filter = QueueFilter {
+        within,
+        kind: q
+            .kind
+            .as_deref()
+            .map(|k| SubjectKind::parse(k).ok_or_else(|| ApiError::new("bad_request").field("kind").detail("kind_unknown")))
+            .transpose()?,
+        state: q.state,
+        from: parse_time("from", q.from.as_deref())?,
+        to: parse_time("to", q.to.as_deref())?,
+        verdict: q.verdict,
+        flags,
+    };
+    let after = decode_cursor(q.cursor.as_deref())?;
+    let limit = limit_of(q.limit, 20)?;
+    let (items, next) = state
+        .store()
+        .read(move |c| review::queue(c, &filter, after, limit))
+        .await?;
+    Ok(Json(QueuePage {
+        items,
+        next: next.map(encode_cursor),
+    }))
+}
+
+/// The inspection if the caller may see it (its author, or oversight of its subtree), else 404.
+async fn visible_inspection(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<review::InspectionAccess, ApiError> {
+    let a = state
+        .store()
+        .read(move |c| review::access(c, id))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if !may_read_inspection(
+        caller.0.role,
+        a.author_id == caller.0.id,
+        relation(&caller.0.unit_path, &a.unit_path),
+    ) {
+        return Err(ApiError::not_found());
+    }
+    Ok(a)
+}
+
+/// `GET /v1/inspections/{id}`: one inspection with its amendments, verdict and reviews.
+pub(crate) async fn get_inspection(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<Json<InspectionView>, ApiError> {
+    visible_inspection(&state, &caller, id).await?;
+    let view = state
+        .store()
+        .read(move |c| lantian_store::push::load_view(c, id))
+        .await?;
+    Ok(Json(view))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReviewRequest {
+    /// The review state the supervisor saw; the decision applies only if it is still that.
+    expected_state: String,
+    decision: ReviewDecision,
+    comment: Option<String>,
+}
+
+/// `POST /v1/inspections/{id}/review`: a decision, compare-and-set on the expected state.
+pub(crate) async fn review_inspection(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(r): AppJson<ReviewRequest>,
+) -> Result<Json<InspectionView>, ApiError> {
+    let a = visible_inspection(&state, &caller, id).await?;
+    caller.may(Action::Supervise, Some(&a.unit_path))?;
+    if a.author_id == caller.0.id {
+        return Err(ApiError::forbidden().note("nobody reviews their own inspection"));
+    }
+    let reviewer = caller.0.clone();
+    let view = state
+        .store()
+        .write(move |c| review::decide(c, id, &reviewer, &r.expected_state, r.decision, r.comment))
+        .await?;
+    Ok(Json(view))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OpenOrder {
+    inspection_id: Uuid,
+    item: String,
+    /// A severity of the configured table (default: the item's, or by criticality).
+    severity: Option<String>,
+}
+
+/// `POST /v1/rectifications`: a supervisor opens an order for a failed item.
+pub(crate) async fn open_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(o): AppJson<OpenOrder>,
+) -> Result<impl IntoResponse, ApiError> {
+    let a = visible_inspection(&state, &caller, o.inspection_id).await?;
+    caller.may(Action::Supervise, Some(&a.unit_path))?;
+    let policy = state.config().rectify.clone();
+    let actor = caller.0.uuid.to_string();
+    let view = state
+        .store()
+        .write(move |c| {
+            rectify::open(c, Group::new(), o.inspection_id, &o.item, o.severity.as_deref(), &actor, &policy)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OrderQuery {
+    unit: Option<String>,
+    state: Option<String>,
+    overdue: Option<bool>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct OrderPage {
+    items: Vec<OrderView>,
+    next: Option<String>,
+}
+
+/// `GET /v1/rectifications`: orders of the caller's subtree (`overdue=true`: the escalation list for
+/// the unit's leaders and the assessment section).
+pub(crate) async fn list_orders(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppQuery(q): AppQuery<OrderQuery>,
+) -> Result<Json<OrderPage>, ApiError> {
+    let within = scope(&state, &caller, q.unit, Action::ReadSubject).await?;
+    let filter = OrderFilter {
+        within,
+        state: q
+            .state
+            .as_deref()
+            .map(|s| OrderState::parse(s).ok_or_else(|| ApiError::new("bad_request").field("state")))
+            .transpose()?,
+        overdue: q.overdue,
+    };
+    let after = decode_cursor(q.cursor.as_deref())?;
+    let limit = limit_of(q.limit, 50)?;
+    let (items, next) = state
+        .store()
+        .read(move |c| rectify::list(c, &filter, after, limit))
+        .await?;
+    Ok(Json(OrderPage {
+        items,
+        next: next.map(encode_cursor),
+    }))
+}
+
+/// The order if the caller's subtree holds its unit (and the role may `action` there), else 404/403.
+async fn order_for(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    action: Action,
+) -> Result<rectify::OrderRecord, ApiError> {
+    let o = state
+        .store()
+        .read(move |c| rectify::get(c, id))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    caller.may(Action::ReadSubject, Some(&o.unit_path))?;
+    caller.may(action, Some(&o.unit_path))?;
+    Ok(o)
+}
+
+/// `GET /v1/rectifications/{id}`: one order with its history.
+pub(crate) async fn get_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<Json<OrderView>, ApiError> {
+    Ok(Json(order_for(&state, &caller, id, Action::ReadSubject).await?.view))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Handled {
+    note: String,
+}
+
+/// `POST /v1/rectifications/{id}/handled`: the responsible unit reports it fixed.
+pub(crate) async fn report_handled(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(h): AppJson<Handled>,
+) -> Result<Json<OrderView>, ApiError> {
+    order_for(&state, &caller, id, Action::HandleRectification).await?;
+    let actor = caller.0.uuid;
+    Ok(Json(
+        state
+            .store()
+            .write(move |c| rectify::report_handled(c, id, actor, &h.note))
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OrderRequest {
+    kind: RequestKind,
+    until: DateTime<Utc>,
+    reason: String,
+}
+
+/// `POST /v1/rectifications/{id}/requests`: ask for an extension (延期) or a deferral (缓办).
+pub(crate) async fn request(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(r): AppJson<OrderRequest>,
+) -> Result<Json<OrderView>, ApiError> {
+    order_for(&state, &caller, id, Action::HandleRectification).await?;
+    let actor = caller.0.uuid;
+    Ok(Json(
+        state
+            .store()
+            .write(move |c| rectify::request(c, id, actor, r.kind, r.until, &r.reason))
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RequestDecision {
+    approve: bool,
+    comment: Option<String>,
+}
+
+/// `POST /v1/rectifications/{id}/requests/decision`: a supervisor approves or denies the request.
+pub(crate) async fn decide_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(d): AppJson<RequestDecision>,
+) -> Result<Json<OrderView>, ApiError> {
+    order_for(&state, &caller, id, Action::Supervise).await?;
+    let actor = caller.0.uuid;
+    Ok(Json(
+        state
+            .store()
+            .write(move |c| rectify::decide_request(c, id, actor, d.approve, d.comment.as_deref()))
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StatsQuery {
+    unit: Option<String>,
+    from: String,
+    to: String,
+}
+
+/// `GET /v1/rectifications/stats`: counts of the orders due in [from, to) for the assessment.
+pub(crate) async fn stats(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppQuery(q): AppQuery<StatsQuery>,
+) -> Result<Json<OrderStats>, ApiError> {
+    let within = scope(&state, &caller, q.unit, Action::ReadInspection).await?;
+    let from = parse_time("from", Some(&q.from))?.ok_or_else(|| ApiError::new("bad_request").field("from"))?;
+    let to = parse_time("to", Some(&q.to))?.ok_or_else(|| ApiError::new("bad_request").field("to"))?;
+    Ok(Json(
+        state
+            .store()
+            .read(move |c| rectify::stats(c, &within, from, to))
+            .await?,
+    ))
+}

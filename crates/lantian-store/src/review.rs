@@ -1,0 +1,253 @@
+//! Review of inspections: the supervisors' queue, and decisions made by compare-and-set on the
+//! state the supervisor saw, so of two supervisors deciding at once exactly one wins.
+
+use chrono::{DateTime, Utc};
+use lantian_domain::ValidationError;
+use lantian_domain::inspection::InspectionView;
+use lantian_domain::media::RenditionState;
+use lantian_domain::rectification::{ReviewDecision, ReviewView, review_allowed_from};
+use lantian_domain::subject::{Subject, SubjectKind};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::identity::UserRecord;
+use crate::sync::{self, Group};
+use crate::{StoreError, audit, cols, push, subjects};
+
+/// Who may see an inspection: its author, and its unit (for the subtree rule).
+#[derive(Debug, Clone)]
+pub struct InspectionAccess {
+    pub row: i64,
+    pub author_id: i64,
+    pub unit_path: Vec<String>,
+    pub review_state: String,
+}
+
+pub fn access(conn: &Connection, id: Uuid) -> Result<Option<InspectionAccess>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT i.id, i.user_id, u.path, i.review_state FROM inspections i JOIN units u ON u.id = i.unit_id
+             WHERE i.uuid = ?1",
+        )?
+        .query_row([id.to_string()], |r| {
+            Ok(InspectionAccess {
+                row: r.get(0)?,
+                author_id: r.get(1)?,
+                unit_path: cols::path(r, 2)?,
+                review_state: r.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// The review decisions of inspection `row`, oldest first.
+pub(crate) fn reviews_of(conn: &Connection, row: i64) -> Result<Vec<ReviewView>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT r.decision, r.from_state, r.comment, u.uuid, r.decided_at FROM reviews r
+             JOIN users u ON u.id = r.reviewer_id WHERE r.inspection_id = ?1 ORDER BY r.id",
+        )?
+        .query_map([row], |r| {
+            let d: String = r.get(0)?;
+            Ok(ReviewView {
+                decision: match d.as_str() {
+                    "approved" => ReviewDecision::Approved,
+                    "rejected" => ReviewDecision::Rejected,
+                    _ => ReviewDecision::HasIssues,
+                },
+                from_state: r.get(1)?,
+                comment: r.get(2)?,
+                reviewer: cols::uuid(r, 3)?,
+                decided_at: cols::time(r, 4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?)
+}
+
+/// Decides on an inspection whose state the reviewer saw as `expected`. Errors: `Conflict
+/// ("review_conflict")` when the state moved since (another supervisor decided), `Conflict
+/// ("review_final")` when it is approved or rejected, `Invalid(comment_required)`.
+pub fn decide(
+    conn: &Connection,
+    id: Uuid,
+    reviewer: &UserRecord,
+    expected: &str,
+    decision: ReviewDecision,
+    comment: Option<String>,
+) -> Result<InspectionView, StoreError> {
+    let comment = comment.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+    if decision.needs_comment() && comment.is_none() {
+        return Err(ValidationError::new(
+            "comment_required",
+            "comment",
+            "sending back or rejecting needs a comment",
+        )
+        .into());
+    }
+    if comment.as_ref().is_some_and(|c| c.chars().count() > 2000) {
+        return Err(ValidationError::new("comment_too_long", "comment", "at most 2000 characters").into());
+    }
+    let a = access(conn, id)?.ok_or(StoreError::NotFound)?;
+    if a.review_state != expected {
+        return Err(StoreError::Conflict("review_conflict"));
+    }
+    if !review_allowed_from(expected) {
+        return Err(StoreError::Conflict("review_final"));
+    }
+    let moved = conn
+        .prepare_cached(
+            "UPDATE inspections SET review_state = ?3 WHERE id = ?1 AND review_state = ?2",
+        )?
+        .execute(params![a.row, expected, decision.as_str()])?;
+    if moved != 1 {
+        return Err(StoreError::Conflict("review_conflict"));
+    }
+    conn.prepare_cached(
+        "INSERT INTO reviews (inspection_id, decision, from_state, comment, reviewer_id, decided_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        a.row,
+        decision.as_str(),
+        expected,
+        comment,
+        reviewer.id,
+        crate::now_text()
+    ])?;
+    let view = push::load_view(conn, id)?;
+    let data = serde_json::to_string(&view)?;
+    audit::record(
+        conn,
+        &reviewer.uuid.to_string(),
+        &format!("inspection.review.{}", decision.as_str()),
+        "inspection",
+        &id.to_string(),
+        None,
+        Some(crate::sha256_hex(data.as_bytes())),
+    )?;
+    sync::put_text(
+        conn,
+        Group::new(),
+        &lantian_domain::sync::user_scope(view.author),
+        "inspection",
+        &id.to_string(),
+        data,
+    )?;
+    Ok(view)
+}
+
+/// What the queue can be narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter {
+    pub within: Vec<String>,
+    pub kind: Option<SubjectKind>,
+    /// Review state; default `received`.
+    pub state: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub verdict: Option<String>,
+    /// `awaiting_media`, `reused_photo`, `clock_skew`, `mock_location`, `critical_failed`.
+    pub flags: Vec<String>,
+}
+
+/// A photo in a queue entry: enough to show its thumbnail and its flags.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueuePhoto {
+    pub id: Uuid,
+    pub renditions: RenditionState,
+    pub flags: Vec<String>,
+    pub thumbnail: String,
+}
+
+/// One entry of the review queue: the inspection (results, verdict, reviews), its subject, its
+/// photos.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueEntry {
+    pub inspection: InspectionView,
+    pub subject: Subject,
+    pub photos: Vec<QueuePhoto>,
+}
+
+fn path_text(p: &[String]) -> String {
+    format!("/{}/", p.join("/"))
+}
+
+/// A page of the queue after internal id `after`, oldest first; returns the last id when more follow.
+pub fn queue(
+    conn: &Connection,
+    f: &QueueFilter,
+    after: i64,
+    limit: usize,
+) -> Result<(Vec<QueueEntry>, Option<i64>), StoreError> {
+    let has = |flag: &str| f.flags.iter().any(|x| x == flag);
+    let mut stmt = conn.prepare_cached(
+        "SELECT i.id, i.uuid, s.uuid FROM inspections i JOIN subjects s ON s.id = i.subject_id
+              JOIN units u ON u.id = i.unit_id
+         WHERE substr(u.path, 1, length(?1)) = ?1
+           AND i.review_state = ?2
+           AND (?3 IS NULL OR s.kind = ?3)
+           AND (?4 IS NULL OR i.occurred_at >= ?4)
+           AND (?5 IS NULL OR i.occurred_at < ?5)
+           AND (?6 IS NULL OR i.verdict_level = ?6)
+           AND (?7 = 0 OR i.media_state = 'awaiting_media')
+           AND (?8 = 0 OR EXISTS (SELECT 1 FROM photos p, json_each(p.flags) fl
+                                  WHERE p.inspection_id = i.id AND fl.value = 'reused_evidence'))
+           AND (?9 = 0 OR EXISTS (SELECT 1 FROM json_each(i.flags) fl WHERE fl.value = 'clock_skew'))
+           AND (?10 = 0 OR EXISTS (SELECT 1 FROM json_each(i.flags) fl WHERE fl.value = 'mock_location'))
+           AND (?11 = 0 OR json_array_length(i.critical_failed) > 0)
+           AND i.id > ?12
+         ORDER BY i.id LIMIT ?13",
+    )?;
+    let rows: Vec<(i64, Uuid, Uuid)> = stmt
+        .query_map(
+            params![
+                path_text(&f.within),
+                f.state.as_deref().unwrap_or("received"),
+                f.kind.map(|k| k.as_str()),
+                f.from.map(crate::time_text),
+                f.to.map(crate::time_text),
+                f.verdict,
+                has("awaiting_media"),
+                has("reused_photo"),
+                has("clock_skew"),
+                has("mock_location"),
+                has("critical_failed"),
+                after,
+                limit as i64
+            ],
+            |r| Ok((r.get(0)?, cols::uuid(r, 1)?, cols::uuid(r, 2)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    let next = (rows.len() == limit).then(|| rows.last().map(|r| r.0)).flatten();
+    let mut out = Vec::with_capacity(rows.len());
+    for (row, id, subject) in rows {
+        let inspection = push::load_view(conn, id)?;
+        let subject = subjects::get(conn, subject)?
+            .ok_or(StoreError::NotFound)?
+            .subject;
+        let photos = conn
+            .prepare_cached("SELECT uuid, renditions, flags FROM photos WHERE inspection_id = ?1 ORDER BY id")?
+            .query_map([row], |r| {
+                let id = cols::uuid(r, 0)?;
+                let state: String = r.get(1)?;
+                Ok(QueuePhoto {
+                    id,
+                    renditions: match state.as_str() {
+                        "ready" => RenditionState::Ready,
+                        "failed" => RenditionState::Failed,
+                        _ => RenditionState::Pending,
+                    },
+                    flags: cols::json(r, 2)?,
+                    thumbnail: format!("/v1/photos/{id}/thumbnail"),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        out.push(QueueEntry {
+            inspection,
+            subject,
+            photos,
+        });
+    }
+    Ok((out, next))
+}
