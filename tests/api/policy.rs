@@ -75,6 +75,40 @@ const OBJECT_ROUTES: &[(&str, &str, [u16; 6])] = &[
         "/v1/photos/by-hash/{sha256}",
         [404, 200, 200, 404, 200, 200],
     ),
+    // Inspections: visible like their photos; decisions and orders for those who supervise. Bodies
+    // that fail validation (a decision without its comment, an item that did not fail, an empty
+    // note or reason) show that authorization passed without changing anything.
+    (
+        "GET",
+        "/v1/inspections/{id}",
+        [404, 200, 200, 404, 200, 200],
+    ),
+    (
+        "POST",
+        "/v1/inspections/{id}/review",
+        [404, 422, 422, 404, 422, 403],
+    ),
+    ("POST", "/v1/rectifications", [404, 422, 422, 404, 422, 403]),
+    (
+        "GET",
+        "/v1/rectifications/{id}",
+        [200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "POST",
+        "/v1/rectifications/{id}/handled",
+        [422, 422, 422, 422, 422, 403],
+    ),
+    (
+        "POST",
+        "/v1/rectifications/{id}/requests",
+        [422, 422, 422, 422, 422, 403],
+    ),
+    (
+        "POST",
+        "/v1/rectifications/{id}/requests/decision",
+        [403, 409, 409, 403, 409, 403],
+    ),
     // Uploads belong to the officer who created them: nobody else, whatever the role.
     ("POST", "/v1/uploads", [404, 404, 404, 404, 404, 404]),
     ("HEAD", "/v1/uploads/{id}", [404, 404, 404, 404, 404, 404]),
@@ -120,6 +154,13 @@ const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
         [200, 200, 200, 403, 200, 200],
     ),
     ("GET", "/v1/coverage", [403, 200, 200, 403, 200, 200]),
+    ("GET", "/v1/review/queue", [403, 200, 200, 403, 200, 403]),
+    ("GET", "/v1/rectifications", [200, 200, 200, 200, 200, 200]),
+    (
+        "GET",
+        "/v1/rectifications/stats",
+        [403, 200, 200, 403, 200, 200],
+    ),
     ("POST", "/v1/sync/push", [200, 200, 200, 200, 200, 200]),
     ("POST", "/v1/sync/pull", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/sync/status", [200, 200, 200, 200, 200, 200]),
@@ -196,6 +237,7 @@ struct Fixture {
     photo_sha: String,
     pending_photo: Uuid,
     upload_path: String,
+    order: Uuid,
 }
 
 async fn fixture(app: &TestApp, rel: Rel) -> Fixture {
@@ -232,8 +274,46 @@ async fn fixture(app: &TestApp, rel: Rel) -> Fixture {
         &photos::sha256_hex(&bytes),
     )
     .await;
+    let failed = s
+        .results
+        .iter()
+        .find(|r| !r.photos.is_empty())
+        .expect("a failed item with a photo")
+        .item
+        .clone();
+    let inspection = s.inspection_id;
+    let order = app
+        .store
+        .write(move |c| {
+            let policy = lantian_domain::rectification::RectifyPolicy::default();
+            match lantian_store::rectify::open(
+                c,
+                lantian_store::sync::Group::new(),
+                inspection,
+                &failed,
+                None,
+                "system",
+                &policy,
+            ) {
+                Ok(v) => Ok(v.id),
+                Err(lantian_store::StoreError::Conflict("order_exists")) => {
+                    Ok(c.query_row(
+                        "SELECT r.uuid FROM rectifications r JOIN inspections i ON i.id = r.inspection_id
+                         WHERE i.uuid = ?1 AND r.item = ?2",
+                        [inspection.to_string(), failed.clone()],
+                        |r| r.get::<_, String>(0),
+                    )?
+                    .parse()
+                    .map_err(|_| lantian_store::StoreError::Corrupt("uuid".into()))?)
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .expect("an order for the fixture");
     Fixture {
         rel,
+        order,
         subject,
         inspection: s.inspection_id,
         photo: expected[0],
@@ -413,6 +493,63 @@ async fn call(
             None,
         ),
         ("GET", "/v1/coverage") => (Method::GET, "/v1/coverage?month=2026-11".into(), None, None),
+        ("GET", "/v1/rectifications/stats") => (
+            Method::GET,
+            "/v1/rectifications/stats?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z".into(),
+            None,
+            None,
+        ),
+        ("GET", "/v1/inspections/{id}") => (
+            Method::GET,
+            format!("/v1/inspections/{}", fx(rel.expect("rel")).inspection),
+            None,
+            None,
+        ),
+        ("POST", "/v1/inspections/{id}/review") => (
+            Method::POST,
+            format!(
+                "/v1/inspections/{}/review",
+                fx(rel.expect("rel")).inspection
+            ),
+            Some(json!({"expected_state": "received", "decision": "has_issues"})),
+            None,
+        ),
+        ("POST", "/v1/rectifications") => (
+            Method::POST,
+            "/v1/rectifications".into(),
+            Some(json!({"inspection_id": fx(rel.expect("rel")).inspection, "item": "NOT_AN_ITEM"})),
+            None,
+        ),
+        ("GET", "/v1/rectifications/{id}") => (
+            Method::GET,
+            format!("/v1/rectifications/{}", fx(rel.expect("rel")).order),
+            None,
+            None,
+        ),
+        ("POST", "/v1/rectifications/{id}/handled") => (
+            Method::POST,
+            format!("/v1/rectifications/{}/handled", fx(rel.expect("rel")).order),
+            Some(json!({"note": " "})),
+            None,
+        ),
+        ("POST", "/v1/rectifications/{id}/requests") => (
+            Method::POST,
+            format!(
+                "/v1/rectifications/{}/requests",
+                fx(rel.expect("rel")).order
+            ),
+            Some(json!({"kind": "extension", "until": "2030-01-01T00:00:00Z", "reason": ""})),
+            None,
+        ),
+        ("POST", "/v1/rectifications/{id}/requests/decision") => (
+            Method::POST,
+            format!(
+                "/v1/rectifications/{}/requests/decision",
+                fx(rel.expect("rel")).order
+            ),
+            Some(json!({"approve": true})),
+            None,
+        ),
         ("GET", "/v1/subjects/nearby") => (
             Method::GET,
             "/v1/subjects/nearby?lat=36.44&lon=115.98&radius=500".into(),

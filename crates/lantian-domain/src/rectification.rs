@@ -302,6 +302,9 @@ impl RectifyPolicy {
             .get(&name)
             .copied()
             .unwrap_or(TimeLimit::WorkingDays(5));
-        (name, deadline(opened, limit, &self.holidays, &self.workdays))
+        (
+            name,
+            deadline(opened, limit, &self.holidays, &self.workdays),
+        )
     }
 }

@@ -89,7 +89,11 @@ pub fn verify(conn: &Connection) -> Result<Verification, StoreError> {
             break;
         }
         let stored: Option<String> = conn
-            .query_row("SELECT row_hash FROM audit_log WHERE seq = ?1", [seq], |r| r.get(0))
+            .query_row(
+                "SELECT row_hash FROM audit_log WHERE seq = ?1",
+                [seq],
+                |r| r.get(0),
+            )
             .optional()?;
         if stored.as_deref() != Some(hash.as_str()) {
             walked.first_broken = Some(seq);
@@ -176,7 +180,9 @@ pub fn record_month_heads(
     use chrono::{Datelike, TimeZone};
     let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
     let first: Option<String> = conn
-        .query_row("SELECT at FROM audit_log ORDER BY seq LIMIT 1", [], |r| r.get(0))
+        .query_row("SELECT at FROM audit_log ORDER BY seq LIMIT 1", [], |r| {
+            r.get(0)
+        })
         .optional()?;
     let Some(first) = first else {
         return Ok(Vec::new());

@@ -82,7 +82,9 @@ fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, OrderView, Vec<Str
 /// One order, with its history.
 pub fn get(conn: &Connection, id: Uuid) -> Result<Option<OrderRecord>, StoreError> {
     let found = conn
-        .prepare_cached(&format!("SELECT {COLUMNS}, r.finder_id FROM {FROM} WHERE r.uuid = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS}, r.finder_id FROM {FROM} WHERE r.uuid = ?1"
+        ))?
         .query_row([id.to_string()], |r| {
             let (row, view, path) = order_row(r)?;
             Ok((row, view, path, r.get::<_, i64>(23)?))
@@ -149,7 +151,13 @@ fn record(
 }
 
 /// Moves an order by compare-and-set on its version; `Conflict("order_changed")` if it moved.
-fn set(conn: &Connection, row: i64, version: u32, sql_set: &str, args: &[&dyn rusqlite::ToSql]) -> Result<(), StoreError> {
+fn set(
+    conn: &Connection,
+    row: i64,
+    version: u32,
+    sql_set: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<(), StoreError> {
     let sql = format!(
         "UPDATE rectifications SET {sql_set}, version = version + 1 WHERE id = ?1 AND version = ?2"
     );
@@ -246,7 +254,11 @@ pub fn report_handled(
     let o = get(conn, id)?.ok_or(StoreError::NotFound)?;
     let note = note.trim();
     if note.is_empty() || note.chars().count() > 2000 {
-        return Err(invalid("note_required", "note", "say what was done (at most 2000 characters)"));
+        return Err(invalid(
+            "note_required",
+            "note",
+            "say what was done (at most 2000 characters)",
+        ));
     }
     if o.view.state != OrderState::Open {
         return Err(StoreError::Conflict("order_not_open"));
@@ -258,7 +270,15 @@ pub fn report_handled(
         "state = 'reported_handled', handled_note = ?3",
         &[&note],
     )?;
-    record(conn, Group::new(), o.row, id, "reported_handled", &actor.to_string(), Some(note))
+    record(
+        conn,
+        Group::new(),
+        o.row,
+        id,
+        "reported_handled",
+        &actor.to_string(),
+        Some(note),
+    )
 }
 
 /// The responsible unit asks for an extension or a deferral until `until`.
@@ -273,7 +293,11 @@ pub fn request(
     let o = get(conn, id)?.ok_or(StoreError::NotFound)?;
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 2000 {
-        return Err(invalid("reason_required", "reason", "a request needs a reason"));
+        return Err(invalid(
+            "reason_required",
+            "reason",
+            "a request needs a reason",
+        ));
     }
     if !matches!(o.view.state, OrderState::Open | OrderState::ReportedHandled) {
         return Err(StoreError::Conflict("order_not_open"));
@@ -282,7 +306,11 @@ pub fn request(
         return Err(StoreError::Conflict("request_pending"));
     }
     if until <= o.view.deadline.max(Utc::now()) {
-        return Err(invalid("until_too_early", "until", "must be after the current deadline"));
+        return Err(invalid(
+            "until_too_early",
+            "until",
+            "must be after the current deadline",
+        ));
     }
     let pending = PendingRequest {
         kind,
@@ -302,7 +330,15 @@ pub fn request(
         RequestKind::Extension => "extension_requested",
         RequestKind::Deferral => "deferral_requested",
     };
-    record(conn, Group::new(), o.row, id, event, &actor.to_string(), Some(reason))
+    record(
+        conn,
+        Group::new(),
+        o.row,
+        id,
+        event,
+        &actor.to_string(),
+        Some(reason),
+    )
 }
 
 /// A supervisor approves or denies the pending request.
@@ -340,7 +376,15 @@ pub fn decide_request(
         (RequestKind::Extension, false) => "extension_denied",
         (RequestKind::Deferral, false) => "deferral_denied",
     };
-    record(conn, Group::new(), o.row, id, event, &actor.to_string(), comment)
+    record(
+        conn,
+        Group::new(),
+        o.row,
+        id,
+        event,
+        &actor.to_string(),
+        comment,
+    )
 }
 
 /// A re-inspection linked to order `id` arrived (inside the push that carries it): it must be of the
@@ -357,9 +401,19 @@ pub fn verify_with(
 ) -> Result<OrderView, ValidationError> {
     let store = |e: StoreError| match e {
         StoreError::Invalid(v) => v,
-        other => ValidationError::new("rectification_unavailable", "rectification_id", other.to_string()),
+        other => ValidationError::new(
+            "rectification_unavailable",
+            "rectification_id",
+            other.to_string(),
+        ),
     };
-    let not_found = || ValidationError::new("rectification_not_found", "rectification_id", "no such order");
+    let not_found = || {
+        ValidationError::new(
+            "rectification_not_found",
+            "rectification_id",
+            "no such order",
+        )
+    };
     let o = get(conn, id).map_err(store)?.ok_or_else(not_found)?;
     let re = push::load_view(conn, inspection).map_err(store)?;
     if re.subject_id != o.view.subject_id {
@@ -377,7 +431,11 @@ pub fn verify_with(
         ));
     }
     if matches!(o.view.state, OrderState::Closed) {
-        return Err(ValidationError::new("rectification_closed", "rectification_id", "the order is closed"));
+        return Err(ValidationError::new(
+            "rectification_closed",
+            "rectification_id",
+            "the order is closed",
+        ));
     }
     if !re.results.iter().any(|r| r.item == o.view.item) {
         return Err(ValidationError::new(
@@ -388,8 +446,14 @@ pub fn verify_with(
     }
     let actor = author.to_string();
     let passed = !re.score.failed.iter().any(|f| f == &o.view.item);
-    set(conn, o.row, o.view.version, "state = 'verifying', verified_by = ?3", &[&inspection.to_string()])
-        .map_err(store)?;
+    set(
+        conn,
+        o.row,
+        o.view.version,
+        "state = 'verifying', verified_by = ?3",
+        &[&inspection.to_string()],
+    )
+    .map_err(store)?;
     record(conn, g, o.row, id, "verifying", &actor, None).map_err(store)?;
     let version = o.view.version + 1;
     if passed {
@@ -425,10 +489,18 @@ pub fn sweep(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<Uuid>, StoreEr
             "SELECT id, uuid, version, deferred_until FROM rectifications
              WHERE state = 'deferred' AND deferred_until <= ?1",
         )?
-        .query_map([&now_t], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .query_map([&now_t], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
         .collect::<Result<_, _>>()?;
     for (row, id, version, until) in resumed {
-        set(conn, row, version, "state = 'open', deadline = max(deadline, ?3), deferred_until = NULL", &[&until])?;
+        set(
+            conn,
+            row,
+            version,
+            "state = 'open', deadline = max(deadline, ?3), deferred_until = NULL",
+            &[&until],
+        )?;
         let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         record(conn, Group::new(), row, id, "resumed", "system", None)?;
     }
@@ -482,7 +554,9 @@ pub fn list(
             order_row,
         )?
         .collect::<Result<_, _>>()?;
-    let next = (rows.len() == limit).then(|| rows.last().map(|r| r.0)).flatten();
+    let next = (rows.len() == limit)
+        .then(|| rows.last().map(|r| r.0))
+        .flatten();
     Ok((rows.into_iter().map(|(_, v, _)| v).collect(), next))
 }
 
@@ -521,7 +595,11 @@ pub fn stats(
              WHERE substr(u.path, 1, length(?1)) = ?1 AND r.deadline >= ?2 AND r.deadline < ?3",
         )?
         .query_row(
-            params![format!("/{}/", within.join("/")), time_text(from), time_text(to)],
+            params![
+                format!("/{}/", within.join("/")),
+                time_text(from),
+                time_text(to)
+            ],
             |r| {
                 Ok(OrderStats {
                     due: r.get(0)?,

@@ -76,7 +76,9 @@ pub fn decide(
     decision: ReviewDecision,
     comment: Option<String>,
 ) -> Result<InspectionView, StoreError> {
-    let comment = comment.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+    let comment = comment
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
     if decision.needs_comment() && comment.is_none() {
         return Err(ValidationError::new(
             "comment_required",
@@ -86,7 +88,9 @@ pub fn decide(
         .into());
     }
     if comment.as_ref().is_some_and(|c| c.chars().count() > 2000) {
-        return Err(ValidationError::new("comment_too_long", "comment", "at most 2000 characters").into());
+        return Err(
+            ValidationError::new("comment_too_long", "comment", "at most 2000 characters").into(),
+        );
     }
     let a = access(conn, id)?.ok_or(StoreError::NotFound)?;
     if a.review_state != expected {
@@ -219,7 +223,9 @@ pub fn queue(
             |r| Ok((r.get(0)?, cols::uuid(r, 1)?, cols::uuid(r, 2)?)),
         )?
         .collect::<Result<_, _>>()?;
-    let next = (rows.len() == limit).then(|| rows.last().map(|r| r.0)).flatten();
+    let next = (rows.len() == limit)
+        .then(|| rows.last().map(|r| r.0))
+        .flatten();
     let mut out = Vec::with_capacity(rows.len());
     for (row, id, subject) in rows {
         let inspection = push::load_view(conn, id)?;
@@ -227,7 +233,9 @@ pub fn queue(
             .ok_or(StoreError::NotFound)?
             .subject;
         let photos = conn
-            .prepare_cached("SELECT uuid, renditions, flags FROM photos WHERE inspection_id = ?1 ORDER BY id")?
+            .prepare_cached(
+                "SELECT uuid, renditions, flags FROM photos WHERE inspection_id = ?1 ORDER BY id",
+            )?
             .query_map([row], |r| {
                 let id = cols::uuid(r, 0)?;
                 let state: String = r.get(1)?;

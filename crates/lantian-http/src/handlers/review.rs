@@ -13,9 +13,9 @@ use lantian_domain::policy::{Action, may_read_inspection};
 use lantian_domain::rectification::{OrderState, OrderView, RequestKind, ReviewDecision};
 use lantian_domain::subject::SubjectKind;
 use lantian_domain::unit::relation;
+use lantian_store::org;
 use lantian_store::rectify::{self, OrderFilter, OrderStats};
 use lantian_store::review::{self, QueueEntry, QueueFilter};
-use lantian_store::org;
 use lantian_store::sync::Group;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -30,7 +30,11 @@ fn encode_cursor(after: i64) -> String {
 
 fn decode_cursor(c: Option<&str>) -> Result<i64, ApiError> {
     let Some(c) = c else { return Ok(0) };
-    let bad = || ApiError::new("bad_request").field("cursor").detail("cursor_invalid");
+    let bad = || {
+        ApiError::new("bad_request")
+            .field("cursor")
+            .detail("cursor_invalid")
+    };
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(c)
         .map_err(|_| bad())?;
@@ -75,7 +79,11 @@ fn parse_time(field: &'static str, t: Option<&str>) -> Result<Option<DateTime<Ut
     t.map(|t| {
         DateTime::parse_from_rfc3339(t)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| ApiError::new("bad_request").field(field).note("an RFC 3339 time"))
+            .map_err(|_| {
+                ApiError::new("bad_request")
+                    .field(field)
+                    .note("an RFC 3339 time")
+            })
     })
     .transpose()
 }
@@ -113,14 +121,21 @@ pub(crate) async fn queue(
     let flags: Vec<String> = q
         .flags
         .as_deref()
-        .map(|f| f.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+        .map(|f| {
+            f.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     for f in &flags {
         if !matches!(
             f.as_str(),
             "awaiting_media" | "reused_photo" | "clock_skew" | "mock_location" | "critical_failed"
         ) {
-            return Err(ApiError::new("bad_request").field("flags").note(format!("unknown flag {f}")));
+            return Err(ApiError::new("bad_request")
+                .field("flags")
+                .note(format!("unknown flag {f}")));
         }
     }
     if let Some(s) = q.state.as_deref()
@@ -138,7 +153,13 @@ pub(crate) async fn queue(
         kind: q
             .kind
             .as_deref()
-            .map(|k| SubjectKind::parse(k).ok_or_else(|| ApiError::new("bad_request").field("kind").detail("kind_unknown")))
+            .map(|k| {
+                SubjectKind::parse(k).ok_or_else(|| {
+                    ApiError::new("bad_request")
+                        .field("kind")
+                        .detail("kind_unknown")
+                })
+            })
             .transpose()?,
         state: q.state,
         from: parse_time("from", q.from.as_deref())?,
@@ -244,7 +265,15 @@ pub(crate) async fn open_order(
     let view = state
         .store()
         .write(move |c| {
-            rectify::open(c, Group::new(), o.inspection_id, &o.item, o.severity.as_deref(), &actor, &policy)
+            rectify::open(
+                c,
+                Group::new(),
+                o.inspection_id,
+                &o.item,
+                o.severity.as_deref(),
+                &actor,
+                &policy,
+            )
         })
         .await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -279,7 +308,9 @@ pub(crate) async fn list_orders(
         state: q
             .state
             .as_deref()
-            .map(|s| OrderState::parse(s).ok_or_else(|| ApiError::new("bad_request").field("state")))
+            .map(|s| {
+                OrderState::parse(s).ok_or_else(|| ApiError::new("bad_request").field("state"))
+            })
             .transpose()?,
         overdue: q.overdue,
     };
@@ -318,7 +349,11 @@ pub(crate) async fn get_order(
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<OrderView>, ApiError> {
-    Ok(Json(order_for(&state, &caller, id, Action::ReadSubject).await?.view))
+    Ok(Json(
+        order_for(&state, &caller, id, Action::ReadSubject)
+            .await?
+            .view,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -408,8 +443,10 @@ pub(crate) async fn stats(
     AppQuery(q): AppQuery<StatsQuery>,
 ) -> Result<Json<OrderStats>, ApiError> {
     let within = scope(&state, &caller, q.unit, Action::ReadInspection).await?;
-    let from = parse_time("from", Some(&q.from))?.ok_or_else(|| ApiError::new("bad_request").field("from"))?;
-    let to = parse_time("to", Some(&q.to))?.ok_or_else(|| ApiError::new("bad_request").field("to"))?;
+    let from = parse_time("from", Some(&q.from))?
+        .ok_or_else(|| ApiError::new("bad_request").field("from"))?;
+    let to =
+        parse_time("to", Some(&q.to))?.ok_or_else(|| ApiError::new("bad_request").field("to"))?;
     Ok(Json(
         state
             .store()
