@@ -7,6 +7,7 @@ mod import;
 mod lifecycle;
 mod photos;
 mod policy;
+mod review;
 mod spec;
 mod subjects;
 mod sync;

@@ -1,0 +1,656 @@
+//! Review and rectification over HTTP: the loop from a failed critical item to a closed order,
+//! its variants (rework, extension, deferral, overdue), who may verify, concurrent decisions,
+//! county boundaries, and the audit chain under tampering.
+
+use lantian_client::sim;
+use lantian_domain::inspection::{Answer, ItemResult};
+use lantian_domain::mutation::InspectionSubmit;
+use lantian_domain::subject::{Subject, SubjectAttributes};
+use lantian_domain::user::Role;
+use lantian_tests::photos::{self, Officer};
+use lantian_tests::{TestApp, spawn_app_with};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A construction site of the officer's unit subtree (dongchangfu).
+fn site(o: &Officer) -> Subject {
+    o.client
+        .entities("subject")
+        .expect("subjects")
+        .into_iter()
+        .filter_map(|v| serde_json::from_value::<Subject>(v).ok())
+        .find(|s| {
+            matches!(s.attributes, SubjectAttributes::ConstructionSite(_))
+                && s.unit.starts_with("dongchangfu")
+                && s.location.is_some()
+        })
+        .expect("a construction site in dongchangfu")
+}
+
+/// An inspection of `subject` where every item passes except CS1 (critical) when `cs1_fails`.
+fn inspection_of(
+    o: &Officer,
+    subject: &Subject,
+    cs1_fails: bool,
+    order: Option<Uuid>,
+) -> InspectionSubmit {
+    let t = sim::latest_templates(&o.client)
+        .expect("templates")
+        .into_iter()
+        .find(|t| t.subject_kind == subject.attributes.kind())
+        .expect("template");
+    let linear = matches!(&subject.attributes, SubjectAttributes::ConstructionSite(c) if c.linear);
+    let results = t
+        .items
+        .iter()
+        .filter(|i| i.code != "CS_NOTE" && (i.code != "CS7" || linear))
+        .map(|i| {
+            let fail = cs1_fails && i.code == "CS1";
+            ItemResult {
+                item: i.code.clone(),
+                answer: if fail { Answer::Fail } else { Answer::Pass },
+                note: None,
+                photos: if fail { vec![Uuid::now_v7()] } else { vec![] },
+            }
+        })
+        .collect();
+    let p = subject.location.expect("point");
+    let mut rng = sim::Rng(u64::from(cs1_fails) + 7);
+    let mut s = sim::random_inspection(&mut rng, subject, &t, None);
+    s.inspection_id = Uuid::now_v7();
+    s.signature_photo_id = Uuid::now_v7();
+    s.results = results;
+    s.location.lat = p.lat;
+    s.location.lon = p.lon;
+    s.rectification_id = order;
+    s
+}
+
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> lantian_tests::Reply {
+    app.request(method, path, Some(token), body, &[]).await
+}
+
+async fn order_of(app: &TestApp, token: &str, inspection: Uuid) -> Value {
+    let r = send(
+        app,
+        Method::GET,
+        "/v1/rectifications?limit=200",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|o| o["inspection_id"] == inspection.to_string())
+        .cloned()
+        .expect("an order for the inspection")
+}
+
+fn stats_path() -> String {
+    let from = chrono::Utc::now() - chrono::Duration::days(30);
+    let to = chrono::Utc::now() + chrono::Duration::days(400);
+    format!(
+        "/v1/rectifications/stats?from={}&to={}",
+        from.format("%Y-%m-%dT%H:%M:%SZ"),
+        to.format("%Y-%m-%dT%H:%M:%SZ")
+    )
+}
+
+/// Submits `s` from `o`; returns the server's verdict on the mutation (applied or a code).
+async fn push_one(o: &Officer, s: &InspectionSubmit) -> Option<String> {
+    o.client.submit_inspection(s).expect("queued");
+    o.client.push().await.expect("push");
+    o.client
+        .outbox()
+        .expect("outbox")
+        .pop()
+        .expect("queued")
+        .code
+}
+
+#[tokio::test]
+async fn a_failed_critical_item_becomes_an_order_that_a_second_officers_reinspection_closes_on_time()
+ {
+    let app = spawn_app_with(|_| {}, true).await;
+    let finder = photos::officer(&app, "rv_finder", Role::Inspector, "dongchangfu").await;
+    let checker = photos::officer(&app, "rv_checker", Role::Inspector, "dongchangfu").await;
+    let sup = app.demo_token(Role::Supervisor).await;
+    let subject = site(&finder);
+    let found = inspection_of(&finder, &subject, true, None);
+    assert_eq!(push_one(&finder, &found).await, None);
+
+    // CS1 is critical: the order opened by itself, addressed to the subject's unit, due in 24 h.
+    let order = order_of(&app, &sup, found.inspection_id).await;
+    assert_eq!(order["item"], "CS1");
+    assert_eq!(order["unit"], subject.unit);
+    assert_eq!(order["severity"], "urgent");
+    assert_eq!(order["state"], "open");
+    assert_eq!(order["opened_by"], "system");
+    let opened: chrono::DateTime<chrono::Utc> =
+        order["opened_at"].as_str().expect("t").parse().expect("t");
+    let deadline: chrono::DateTime<chrono::Utc> =
+        order["deadline"].as_str().expect("t").parse().expect("t");
+    assert_eq!(deadline - opened, chrono::Duration::hours(24));
+    let id = order["id"].as_str().expect("id").to_owned();
+    // Opening it again is a conflict.
+    let again = send(
+        &app,
+        Method::POST,
+        "/v1/rectifications",
+        &sup,
+        Some(json!({"inspection_id": found.inspection_id, "item": "CS1"})),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+
+    // The unit reports it handled.
+    let handled = send(
+        &app,
+        Method::POST,
+        &format!("/v1/rectifications/{id}/handled"),
+        &checker.token,
+        Some(json!({"note": "已覆盖防尘网"})),
+    )
+    .await;
+    assert_eq!(handled.status, StatusCode::OK, "{:?}", handled.body);
+    assert_eq!(handled.body["state"], "reported_handled");
+
+    // The finder may not verify their own finding; the mutation is rejected with its code.
+    let own = inspection_of(&finder, &subject, false, Some(id.parse().expect("uuid")));
+    assert_eq!(
+        push_one(&finder, &own).await.as_deref(),
+        Some("verifier_is_finder")
+    );
+
+    // Another officer's re-inspection passes CS1: closed, on time.
+    let re = inspection_of(&checker, &subject, false, Some(id.parse().expect("uuid")));
+    assert_eq!(push_one(&checker, &re).await, None);
+    let closed = send(
+        &app,
+        Method::GET,
+        &format!("/v1/rectifications/{id}"),
+        &sup,
+        None,
+    )
+    .await;
+    assert_eq!(closed.body["state"], "closed", "{:?}", closed.body);
+    assert_eq!(closed.body["closed_on_time"], true);
+    assert_eq!(closed.body["verified_by"], re.inspection_id.to_string());
+    let events: Vec<&str> = closed.body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["event"].as_str().expect("e"))
+        .collect();
+    assert_eq!(
+        events,
+        ["opened", "reported_handled", "verifying", "closed"]
+    );
+    // The order synced to the unit's officers.
+    checker.client.pull().await.expect("pull");
+    let synced: lantian_domain::rectification::OrderView = checker
+        .client
+        .entity("rectification", &id)
+        .expect("local")
+        .expect("synced");
+    assert_eq!(
+        synced.state,
+        lantian_domain::rectification::OrderState::Closed
+    );
+
+    let stats = send(&app, Method::GET, &stats_path(), &sup, None).await;
+    assert_eq!(stats.body["due"], 1, "{:?}", stats.body);
+    assert_eq!(stats.body["closed_on_time"], 1);
+    assert_eq!(stats.body["reworks"], 0);
+}
+
+#[tokio::test]
+async fn rework_extension_deferral_and_overdue_each_leave_their_counts() {
+    let app = spawn_app_with(
+        |c| {
+            c.rectification.auto_open_critical = false;
+            c.rectification.severities.insert(
+                "instant".into(),
+                lantian_domain::rectification::TimeLimit::Hours(0),
+            );
+        },
+        true,
+    )
+    .await;
+    let finder = photos::officer(&app, "rw_finder", Role::Inspector, "dongchangfu").await;
+    let checker = photos::officer(&app, "rw_checker", Role::Inspector, "dongchangfu").await;
+    let sup = app.demo_token(Role::Supervisor).await;
+    let subject = site(&finder);
+    let mut orders = Vec::new();
+    for severity in ["normal", "normal", "normal", "instant"] {
+        let s = inspection_of(&finder, &subject, true, None);
+        assert_eq!(push_one(&finder, &s).await, None);
+        let r = send(
+            &app,
+            Method::POST,
+            "/v1/rectifications",
+            &sup,
+            Some(json!({"inspection_id": s.inspection_id, "item": "CS1", "severity": severity})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        orders.push(r.body["id"].as_str().expect("id").to_owned());
+    }
+    let path = |id: &str, rest: &str| format!("/v1/rectifications/{id}{rest}");
+
+    // Rework: the re-inspection still fails CS1; the order goes back to open with a count.
+    let fail_again = inspection_of(
+        &checker,
+        &subject,
+        true,
+        Some(orders[0].parse().expect("uuid")),
+    );
+    assert_eq!(push_one(&checker, &fail_again).await, None);
+    let o = send(&app, Method::GET, &path(&orders[0], ""), &sup, None).await;
+    assert_eq!(
+        (o.body["state"].as_str(), o.body["rework_count"].as_u64()),
+        (Some("open"), Some(1))
+    );
+    let pass = inspection_of(
+        &checker,
+        &subject,
+        false,
+        Some(orders[0].parse().expect("uuid")),
+    );
+    assert_eq!(push_one(&checker, &pass).await, None);
+    assert_eq!(
+        send(&app, Method::GET, &path(&orders[0], ""), &sup, None)
+            .await
+            .body["state"],
+        "closed"
+    );
+
+    // Extension: asked by the unit, approved by the supervisor: a later deadline, counted.
+    let before = send(&app, Method::GET, &path(&orders[1], ""), &sup, None)
+        .await
+        .body["deadline"]
+        .clone();
+    let until = (chrono::Utc::now() + chrono::Duration::days(30))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let asked = send(
+        &app,
+        Method::POST,
+        &path(&orders[1], "/requests"),
+        &checker.token,
+        Some(json!({"kind": "extension", "until": until, "reason": "雨季停工"})),
+    )
+    .await;
+    assert_eq!(asked.status, StatusCode::OK, "{:?}", asked.body);
+    let twice = send(
+        &app,
+        Method::POST,
+        &path(&orders[1], "/requests"),
+        &checker.token,
+        Some(json!({"kind": "extension", "until": until, "reason": "again"})),
+    )
+    .await;
+    assert_eq!(twice.body["error"]["detail"], "request_pending");
+    let approved = send(
+        &app,
+        Method::POST,
+        &path(&orders[1], "/requests/decision"),
+        &sup,
+        Some(json!({"approve": true})),
+    )
+    .await;
+    assert_eq!(approved.status, StatusCode::OK, "{:?}", approved.body);
+    assert_eq!(approved.body["extension_count"], 1);
+    assert_ne!(approved.body["deadline"], before);
+
+    // Deferral: approved, the order is deferred and leaves the on-time denominator.
+    let asked = send(
+        &app,
+        Method::POST,
+        &path(&orders[2], "/requests"),
+        &checker.token,
+        Some(json!({"kind": "deferral", "until": until, "reason": "待工程二期"})),
+    )
+    .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    let deferred = send(
+        &app,
+        Method::POST,
+        &path(&orders[2], "/requests/decision"),
+        &sup,
+        Some(json!({"approve": true})),
+    )
+    .await;
+    assert_eq!(deferred.body["state"], "deferred");
+
+    // Overdue: the instant order is past its deadline when the job runs; it is on the escalation
+    // list, and closing it now is late.
+    let marked = app
+        .store
+        .write(|c| lantian_store::rectify::sweep(c, chrono::Utc::now()))
+        .await
+        .expect("sweep");
+    assert_eq!(marked.len(), 1);
+    let list = send(
+        &app,
+        Method::GET,
+        "/v1/rectifications?overdue=true",
+        &sup,
+        None,
+    )
+    .await;
+    let ids: Vec<&str> = list.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|o| o["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, [orders[3].as_str()]);
+    let late = inspection_of(
+        &checker,
+        &subject,
+        false,
+        Some(orders[3].parse().expect("uuid")),
+    );
+    assert_eq!(push_one(&checker, &late).await, None);
+    let o = send(&app, Method::GET, &path(&orders[3], ""), &sup, None).await;
+    assert_eq!(
+        (o.body["state"].as_str(), o.body["closed_on_time"].as_bool()),
+        (Some("closed"), Some(false))
+    );
+
+    let stats = send(&app, Method::GET, &stats_path(), &sup, None).await;
+    assert_eq!(
+        stats.body,
+        json!({"due": 3, "closed_on_time": 1, "closed_late": 1, "overdue_open": 0, "deferred": 1, "reworks": 1, "extensions": 1})
+    );
+}
+
+#[tokio::test]
+async fn of_two_supervisors_deciding_at_once_exactly_one_wins_and_the_officer_hears_of_it() {
+    let app = spawn_app_with(|_| {}, true).await;
+    let o = photos::officer(&app, "cc_officer", Role::Inspector, "dongchangfu").await;
+    app.add_user(
+        "cc_sup_a",
+        Role::Supervisor,
+        "dongchangfu",
+        photos::PASSWORD,
+    )
+    .await;
+    app.add_user("cc_sup_b", Role::Supervisor, "lcucb", photos::PASSWORD)
+        .await;
+    let a = app.tokens("cc_sup_a", photos::PASSWORD).await.access_token;
+    let b = app.tokens("cc_sup_b", photos::PASSWORD).await.access_token;
+    for round in 0..5 {
+        let s = inspection_of(&o, &site(&o), false, None);
+        assert_eq!(push_one(&o, &s).await, None);
+        let path = format!("/v1/inspections/{}/review", s.inspection_id);
+        let (ra, rb) = tokio::join!(
+            send(
+                &app,
+                Method::POST,
+                &path,
+                &a,
+                Some(json!({"expected_state": "received", "decision": "approved"}))
+            ),
+            send(
+                &app,
+                Method::POST,
+                &path,
+                &b,
+                Some(
+                    json!({"expected_state": "received", "decision": "rejected", "comment": "照片不清"})
+                )
+            )
+        );
+        let mut statuses = [ra.status.as_u16(), rb.status.as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "round {round}");
+        let loser = if ra.status == StatusCode::CONFLICT {
+            &ra
+        } else {
+            &rb
+        };
+        assert_eq!(loser.body["error"]["detail"], "review_conflict");
+        let id = s.inspection_id;
+        let n: i64 = app
+            .store
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM reviews r JOIN inspections i ON i.id = r.inspection_id WHERE i.uuid = ?1",
+                    [id.to_string()],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .expect("count");
+        assert_eq!(n, 1);
+    }
+    // The decision and its comment reach the officer's device.
+    let s = inspection_of(&o, &site(&o), false, None);
+    assert_eq!(push_one(&o, &s).await, None);
+    let r = send(
+        &app,
+        Method::POST,
+        &format!("/v1/inspections/{}/review", s.inspection_id),
+        &a,
+        Some(json!({"expected_state": "received", "decision": "has_issues"})),
+    )
+    .await;
+    assert_eq!(r.body["error"]["detail"], "comment_required");
+    let r = send(
+        &app,
+        Method::POST,
+        &format!("/v1/inspections/{}/review", s.inspection_id),
+        &a,
+        Some(json!({"expected_state": "received", "decision": "approved"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    o.client.pull().await.expect("pull");
+    let view: lantian_domain::inspection::InspectionView = o
+        .client
+        .entity("inspection", &s.inspection_id.to_string())
+        .expect("local")
+        .expect("synced");
+    assert_eq!(view.review_state, "approved");
+    assert_eq!(view.reviews.len(), 1);
+    // After a final decision an amendment is refused with its code.
+    o.client
+        .enqueue(
+            "inspection.amend",
+            &json!({"inspection_id": s.inspection_id, "base_version": 1, "results": s.results, "reason": "补充"}),
+        )
+        .expect("queued");
+    o.client.push().await.expect("push");
+    assert_eq!(
+        o.client
+            .outbox()
+            .expect("outbox")
+            .pop()
+            .expect("q")
+            .code
+            .as_deref(),
+        Some("inspection_final")
+    );
+    // And a final decision is final.
+    let r = send(
+        &app,
+        Method::POST,
+        &format!("/v1/inspections/{}/review", s.inspection_id),
+        &b,
+        Some(json!({"expected_state": "approved", "decision": "rejected", "comment": "x"})),
+    )
+    .await;
+    assert_eq!(r.body["error"]["detail"], "review_final");
+}
+
+#[tokio::test]
+async fn another_countys_supervisor_neither_sees_nor_decides() {
+    let app = spawn_app_with(|_| {}, true).await;
+    let o = photos::officer(&app, "cty_officer", Role::Inspector, "dongchangfu").await;
+    app.add_user("cty_sup", Role::Supervisor, "yanggu", photos::PASSWORD)
+        .await;
+    let other = app.tokens("cty_sup", photos::PASSWORD).await.access_token;
+    let s = inspection_of(&o, &site(&o), true, None);
+    assert_eq!(push_one(&o, &s).await, None);
+    let get = send(
+        &app,
+        Method::GET,
+        &format!("/v1/inspections/{}", s.inspection_id),
+        &other,
+        None,
+    )
+    .await;
+    assert_eq!(get.status, StatusCode::NOT_FOUND);
+    let decide = send(
+        &app,
+        Method::POST,
+        &format!("/v1/inspections/{}/review", s.inspection_id),
+        &other,
+        Some(json!({"expected_state": "received", "decision": "approved"})),
+    )
+    .await;
+    assert_eq!(decide.status, StatusCode::NOT_FOUND);
+    let queue = send(
+        &app,
+        Method::GET,
+        "/v1/review/queue?limit=200",
+        &other,
+        None,
+    )
+    .await;
+    assert!(
+        queue.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|e| e["inspection"]["id"] != s.inspection_id.to_string())
+    );
+    let mine = send(
+        &app,
+        Method::GET,
+        "/v1/review/queue?flags=critical_failed&limit=200",
+        &app.demo_token(Role::Supervisor).await,
+        None,
+    )
+    .await;
+    let entry = mine.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|e| e["inspection"]["id"] == s.inspection_id.to_string())
+        .expect("in the own county's queue");
+    assert_eq!(entry["subject"]["kind"], "construction_site");
+    assert!(entry["inspection"]["verdict"]["level"].is_string());
+    let order = order_of(
+        &app,
+        &app.demo_token(Role::Supervisor).await,
+        s.inspection_id,
+    )
+    .await;
+    let id = order["id"].as_str().expect("id");
+    let foreign = send(
+        &app,
+        Method::GET,
+        &format!("/v1/rectifications/{id}"),
+        &other,
+        None,
+    )
+    .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn audit_verify_finds_an_edited_a_deleted_and_a_reordered_row_and_a_cut_tail() {
+    let app = spawn_app_with(|_| {}, true).await;
+    let o = photos::officer(&app, "au_officer", Role::Inspector, "dongchangfu").await;
+    for _ in 0..3 {
+        let s = inspection_of(&o, &site(&o), true, None);
+        assert_eq!(push_one(&o, &s).await, None);
+    }
+    let (dir, config) = app.stop().await;
+    let clean = lantian::audit::verify(&config).await.expect("verify");
+    assert!(clean.ok(), "{clean:?}");
+    assert!(clean.rows > 20);
+    let db = config.db_path();
+    let copy = |name: &str| {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(&p).expect("dir");
+        // The database with its write-ahead log: a copy of the main file alone may miss the tail.
+        for suffix in ["", "-wal", "-shm"] {
+            let from = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+            if from.exists() {
+                std::fs::copy(&from, p.join(format!("lantian.db{suffix}"))).expect("copy");
+            }
+        }
+        let mut c = config.clone();
+        c.data_dir = p;
+        c
+    };
+    let tamper = |c: &lantian::config::Config, sql: &str| {
+        let conn = rusqlite::Connection::open(c.db_path()).expect("open");
+        conn.execute_batch(&format!(
+            "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; {sql}"
+        ))
+        .expect("tamper");
+    };
+    let edited = copy("edited");
+    tamper(
+        &edited,
+        "UPDATE audit_log SET actor = 'someone-else' WHERE seq = 10;",
+    );
+    assert_eq!(
+        lantian::audit::verify(&edited)
+            .await
+            .expect("v")
+            .first_broken,
+        Some(10)
+    );
+    let deleted = copy("deleted");
+    tamper(&deleted, "DELETE FROM audit_log WHERE seq = 12;");
+    assert_eq!(
+        lantian::audit::verify(&deleted)
+            .await
+            .expect("v")
+            .first_broken,
+        Some(13)
+    );
+    let reordered = copy("reordered");
+    tamper(
+        &reordered,
+        "UPDATE audit_log SET seq = -1 WHERE seq = 14; UPDATE audit_log SET seq = 14 WHERE seq = 15; UPDATE audit_log SET seq = 15 WHERE seq = -1;",
+    );
+    assert_eq!(
+        lantian::audit::verify(&reordered)
+            .await
+            .expect("v")
+            .first_broken,
+        Some(14)
+    );
+    // A cut tail leaves a valid chain: only the recorded head shows it.
+    let cut = copy("cut");
+    let head = lantian::audit::checkpoint(&cut, Some("before-cut".into()))
+        .await
+        .expect("checkpoint");
+    assert!(head.contains("before-cut"));
+    let rows = lantian::audit::verify(&cut).await.expect("v").rows as i64;
+    tamper(
+        &cut,
+        &format!("DELETE FROM audit_log WHERE seq > {};", rows - 5),
+    );
+    let v = lantian::audit::verify(&cut).await.expect("v");
+    assert_eq!(v.first_broken, None);
+    assert_eq!(v.truncated, Some(("before-cut".to_owned(), rows)));
+    assert!(lantian::audit::describe(&v).contains("TRUNCATED"));
+}
