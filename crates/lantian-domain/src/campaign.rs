@@ -18,7 +18,52 @@ pub struct Campaign {
     pub ends_on: NaiveDate,
     pub targets: Vec<Target>,
     pub weights: ScoreWeights,
+    /// Required inspection frequencies and the rework deduction of the monthly assessment.
+    #[serde(default)]
+    pub assessment: AssessmentRules,
     pub tasks: Vec<Task>,
+}
+
+/// How often a kind of subject (of a grade, for graded kinds) must be inspected each month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageRule {
+    /// Subject kind, e.g. `construction_site`.
+    pub kind: String,
+    /// For graded kinds (restaurants): the grade the rule applies to; absent = every grade.
+    #[serde(default)]
+    pub grade: Option<String>,
+    pub per_month: u32,
+}
+
+/// The assessment's rules that are campaign data, not code (see `docs/scoring.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssessmentRules {
+    pub coverage: Vec<CoverageRule>,
+    /// Each rework (返工) deducts this share of one on-time closure from the rectification score.
+    pub rework_penalty: f64,
+}
+
+impl Default for AssessmentRules {
+    fn default() -> Self {
+        Self {
+            coverage: Vec::new(),
+            rework_penalty: 0.5,
+        }
+    }
+}
+
+impl AssessmentRules {
+    /// Inspections a subject of `kind` (and `grade`) needs in a month; a grade-specific rule wins
+    /// over a kind-wide one; 0 when no rule names the kind.
+    pub fn required(&self, kind: &str, grade: Option<&str>) -> u32 {
+        self.coverage
+            .iter()
+            .filter(|r| r.kind == kind && r.grade.as_deref().is_none_or(|g| Some(g) == grade))
+            .max_by_key(|r| r.grade.is_some())
+            .map_or(0, |r| r.per_month)
+    }
 }
 
 /// An outcome the campaign aims for, e.g. PM2.5 average down 5% year on year.

@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //! - [`unit`] — the organisation as a tree of units, peer groups for ranking, supervising departments.
+//! - [`assessment`] — the monthly indicators, composite score, ranks and revision diffs.
 //! - [`campaign`] — campaigns (period, targets, weights) and their numbered tasks.
 //! - [`subject`] — what officers inspect, with type-specific attributes and a place.
 //! - [`checklist`] — versioned checklist templates and their items.
@@ -20,6 +21,7 @@
 //!
 //! Must not depend on: rusqlite, tokio, axum, or any crate that does IO.
 
+pub mod assessment;
 pub mod campaign;
 pub mod checklist;
 pub mod error;

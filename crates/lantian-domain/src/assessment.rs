@@ -1,0 +1,538 @@
+//! The monthly assessment (考评): per-unit indicators, the composite score and the rank within a
+//! peer group, computed by pure functions from a snapshot of one month. Every formula is in
+//! `docs/scoring.md`, with a worked example that the tests below check figure by figure.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::campaign::{AssessmentRules, ScoreWeights};
+
+/// A unit as the assessment sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitInfo {
+    pub code: String,
+    pub name: String,
+    /// Codes from the root to this unit.
+    pub path: Vec<String>,
+    pub peer_group: Option<String>,
+}
+
+/// One inspection that took place in the month (its latest version's score).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectionFact {
+    /// The unit responsible for the subject.
+    pub unit: String,
+    pub subject: u64,
+    pub earned: u32,
+    pub possible: u32,
+    pub critical_failed: bool,
+    /// Rejected by a supervisor: left out of every indicator.
+    pub rejected: bool,
+    pub verdict_ok: bool,
+    pub media_complete: bool,
+}
+
+/// A registered subject at the month's end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubjectFact {
+    pub id: u64,
+    pub unit: String,
+    pub kind: String,
+    pub grade: Option<String>,
+}
+
+/// A rectification order whose deadline falls in the month.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderFact {
+    pub unit: String,
+    pub closed: bool,
+    pub closed_on_time: bool,
+    pub deferred: bool,
+    pub rework_count: u32,
+    pub extended: bool,
+}
+
+/// An order overdue at the month's end, for the bulletin's list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverdueOrder {
+    pub id: String,
+    pub unit: String,
+    pub item: String,
+    pub deadline: String,
+}
+
+/// Everything one month's assessment needs, as the store reads it.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub units: Vec<UnitInfo>,
+    pub inspections: Vec<InspectionFact>,
+    pub subjects: Vec<SubjectFact>,
+    pub orders: Vec<OrderFact>,
+    pub overdue: Vec<OverdueOrder>,
+}
+
+/// The raw counts behind every rate: a figure can be checked by hand from these.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Inspections counted (rejected ones left out).
+    pub inspections: u64,
+    /// Sum of points earned, inspections with a failed critical item counting 0.
+    pub earned: u64,
+    /// Sum of points possible (N/A items already excluded by each inspection's score).
+    pub possible: u64,
+    pub critical_failures: u64,
+    /// Subjects with a required frequency, and those inspected at least that often.
+    pub subjects_due: u64,
+    pub subjects_covered: u64,
+    /// Orders due in the month, deferred ones excluded.
+    pub orders_due: u64,
+    pub orders_closed: u64,
+    pub orders_closed_on_time: u64,
+    pub reworks: u64,
+    pub orders_extended: u64,
+    pub orders_deferred: u64,
+    /// Inspections with an `ok` location verdict and all photos verified.
+    pub evidence_ok: u64,
+}
+
+/// Rates in [0, 1] (rework may exceed 1), rounded to 4 decimals.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    pub compliance: f64,
+    pub coverage: f64,
+    /// 结案率
+    pub closed: f64,
+    /// 按期结案率
+    pub on_time: f64,
+    /// 返工率
+    pub rework: f64,
+    /// 延期率
+    pub extension: f64,
+    /// The rectification indicator: on time, less the rework penalty.
+    pub rectification: f64,
+    pub evidence_quality: f64,
+}
+
+/// One unit's month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitResult {
+    pub unit: String,
+    pub name: String,
+    pub peer_group: Option<String>,
+    pub counts: Counts,
+    pub rates: Rates,
+    /// Composite, 0 to 100, two decimals.
+    pub score: f64,
+    /// Rank within the peer group (1 = best; equal scores share a rank); none outside any group.
+    pub rank: Option<u32>,
+    pub ranked_among: u32,
+    /// Score minus last month's, when there was one.
+    pub change: Option<f64>,
+    pub overdue: Vec<OverdueOrder>,
+}
+
+/// Rounds half away from zero to `d` decimals.
+pub fn round(x: f64, d: i32) -> f64 {
+    let f = 10f64.powi(d);
+    (x * f).round() / f
+}
+
+fn ratio(n: u64, d: u64, empty: f64) -> f64 {
+    if d == 0 { empty } else { n as f64 / d as f64 }
+}
+
+/// The month's results for every unit, each over its whole subtree, ranked within peer groups.
+/// `previous` is last month's results (for the change).
+pub fn rollup(
+    s: &Snapshot,
+    weights: &ScoreWeights,
+    rules: &AssessmentRules,
+    previous: Option<&[UnitResult]>,
+) -> Vec<UnitResult> {
+    // Counts per unit of its own facts, then added to every ancestor: O(facts x depth).
+    let paths: HashMap<&str, &[String]> = s
+        .units
+        .iter()
+        .map(|u| (u.code.as_str(), u.path.as_slice()))
+        .collect();
+    let mut counts: HashMap<&str, Counts> = HashMap::new();
+    let mut add = |unit: &str, f: &dyn Fn(&mut Counts)| {
+        if let Some(path) = paths.get(unit) {
+            for code in path.iter() {
+                if let Some((k, _)) = paths.get_key_value(code.as_str()) {
+                    f(counts.entry(k).or_default());
+                }
+            }
+        }
+    };
+    let mut per_subject: HashMap<u64, u32> = HashMap::new();
+    for i in s.inspections.iter().filter(|i| !i.rejected) {
+        *per_subject.entry(i.subject).or_default() += 1;
+        let earned = if i.critical_failed { 0 } else { u64::from(i.earned) };
+        let possible = u64::from(i.possible);
+        let evidence = u64::from(i.verdict_ok && i.media_complete);
+        let critical = u64::from(i.critical_failed);
+        add(&i.unit, &|c: &mut Counts| {
+            c.inspections += 1;
+            c.earned += earned;
+            c.possible += possible;
+            c.critical_failures += critical;
+            c.evidence_ok += evidence;
+        });
+    }
+    for subj in &s.subjects {
+        let required = rules.required(&subj.kind, subj.grade.as_deref());
+        if required == 0 {
+            continue;
+        }
+        let covered = u64::from(per_subject.get(&subj.id).copied().unwrap_or(0) >= required);
+        add(&subj.unit, &|c: &mut Counts| {
+            c.subjects_due += 1;
+            c.subjects_covered += covered;
+        });
+    }
+    for o in &s.orders {
+        let (deferred, due) = (u64::from(o.deferred), u64::from(!o.deferred));
+        let closed = u64::from(!o.deferred && o.closed);
+        let on_time = u64::from(!o.deferred && o.closed && o.closed_on_time);
+        let reworks = if o.deferred { 0 } else { u64::from(o.rework_count) };
+        let extended = u64::from(!o.deferred && o.extended);
+        add(&o.unit, &|c: &mut Counts| {
+            c.orders_deferred += deferred;
+            c.orders_due += due;
+            c.orders_closed += closed;
+            c.orders_closed_on_time += on_time;
+            c.reworks += reworks;
+            c.orders_extended += extended;
+        });
+    }
+    let total_weight = f64::from(
+        weights.inspection_compliance + weights.coverage + weights.rectification_on_time + weights.evidence_quality,
+    )
+    .max(1.0);
+    let prev: HashMap<&str, f64> = previous
+        .unwrap_or_default()
+        .iter()
+        .map(|u| (u.unit.as_str(), u.score))
+        .collect();
+    let mut out: Vec<UnitResult> = s
+        .units
+        .iter()
+        .map(|u| {
+            let c = counts.remove(u.code.as_str()).unwrap_or_default();
+            let on_time = ratio(c.orders_closed_on_time, c.orders_due, 1.0);
+            let rework = ratio(c.reworks, c.orders_due, 0.0);
+            let rates = Rates {
+                compliance: ratio(c.earned, c.possible, 0.0),
+                coverage: ratio(c.subjects_covered, c.subjects_due, 1.0),
+                closed: ratio(c.orders_closed, c.orders_due, 1.0),
+                on_time,
+                rework,
+                extension: ratio(c.orders_extended, c.orders_due, 0.0),
+                rectification: (on_time - rules.rework_penalty * rework).clamp(0.0, 1.0),
+                evidence_quality: ratio(c.evidence_ok, c.inspections, 0.0),
+            };
+            let score = round(
+                100.0
+                    * (f64::from(weights.inspection_compliance) * rates.compliance
+                        + f64::from(weights.coverage) * rates.coverage
+                        + f64::from(weights.rectification_on_time) * rates.rectification
+                        + f64::from(weights.evidence_quality) * rates.evidence_quality)
+                    / total_weight,
+                2,
+            );
+            let rates = Rates {
+                compliance: round(rates.compliance, 4),
+                coverage: round(rates.coverage, 4),
+                closed: round(rates.closed, 4),
+                on_time: round(rates.on_time, 4),
+                rework: round(rates.rework, 4),
+                extension: round(rates.extension, 4),
+                rectification: round(rates.rectification, 4),
+                evidence_quality: round(rates.evidence_quality, 4),
+            };
+            UnitResult {
+                unit: u.code.clone(),
+                name: u.name.clone(),
+                peer_group: u.peer_group.clone(),
+                counts: c,
+                rates,
+                score,
+                rank: None,
+                ranked_among: 0,
+                change: prev.get(u.code.as_str()).map(|p| round(score - p, 2)),
+                overdue: s
+                    .overdue
+                    .iter()
+                    .filter(|o| paths.get(o.unit.as_str()).is_some_and(|p| p.contains(&u.code)))
+                    .cloned()
+                    .collect(),
+            }
+        })
+        .collect();
+    // Competition ranking within each peer group: 1, 2, 2, 4.
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, u) in out.iter().enumerate() {
+        if let Some(g) = &u.peer_group {
+            groups.entry(g.clone()).or_default().push(i);
+        }
+    }
+    for members in groups.values() {
+        for &i in members {
+            let better = members.iter().filter(|&&j| out[j].score > out[i].score).count();
+            out[i].rank = Some(better as u32 + 1);
+            out[i].ranked_among = members.len() as u32;
+        }
+    }
+    out
+}
+
+/// One changed figure between two results of a month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub unit: String,
+    /// e.g. `score`, `counts.inspections`, `rates.coverage`, `rank`.
+    pub figure: String,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+}
+
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, serde_json::Value>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&key, x, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_owned(), other.clone());
+        }
+    }
+}
+
+/// Every figure that differs between two results of the same month (units added or removed
+/// included), in unit then figure order.
+pub fn diff(before: &[UnitResult], after: &[UnitResult]) -> Vec<Change> {
+    let by_unit = |rs: &[UnitResult]| -> BTreeMap<String, BTreeMap<String, serde_json::Value>> {
+        rs.iter()
+            .map(|u| {
+                let mut m = BTreeMap::new();
+                flatten("", &serde_json::to_value(u).unwrap_or_default(), &mut m);
+                (u.unit.clone(), m)
+            })
+            .collect()
+    };
+    let (b, a) = (by_unit(before), by_unit(after));
+    let mut out = Vec::new();
+    let units: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+    let empty = BTreeMap::new();
+    for unit in units {
+        let (bu, au) = (b.get(unit).unwrap_or(&empty), a.get(unit).unwrap_or(&empty));
+        let figures: std::collections::BTreeSet<&String> = bu.keys().chain(au.keys()).collect();
+        for f in figures {
+            let (x, y) = (bu.get(f), au.get(f));
+            if x != y {
+                out.push(Change {
+                    unit: unit.clone(),
+                    figure: f.clone(),
+                    before: x.cloned().unwrap_or(serde_json::Value::Null),
+                    after: y.cloned().unwrap_or(serde_json::Value::Null),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::CoverageRule;
+
+    /// The worked example of `docs/scoring.md`: a city bureau with two counties in one peer group
+    /// and a town under the first county.
+    fn example() -> Snapshot {
+        let unit = |code: &str, path: &[&str], group: Option<&str>| UnitInfo {
+            code: code.into(),
+            name: code.into(),
+            path: path.iter().map(|p| p.to_string()).collect(),
+            peer_group: group.map(str::to_owned),
+        };
+        let insp = |unit: &str, subject: u64, earned: u32, possible: u32, critical: bool, ok: bool| InspectionFact {
+            unit: unit.into(),
+            subject,
+            earned,
+            possible,
+            critical_failed: critical,
+            rejected: false,
+            verdict_ok: ok,
+            media_complete: true,
+        };
+        let subj = |id: u64, unit: &str, kind: &str, grade: Option<&str>| SubjectFact {
+            id,
+            unit: unit.into(),
+            kind: kind.into(),
+            grade: grade.map(str::to_owned),
+        };
+        let order = |unit: &str, closed: bool, on_time: bool, deferred: bool, rework: u32, extended: bool| OrderFact {
+            unit: unit.into(),
+            closed,
+            closed_on_time: on_time,
+            deferred,
+            rework_count: rework,
+            extended,
+        };
+        let mut rejected = insp("east", 1, 100, 100, false, true);
+        rejected.rejected = true;
+        Snapshot {
+            units: vec![
+                unit("city", &["city"], None),
+                unit("east", &["city", "east"], Some("county")),
+                unit("east_town", &["city", "east", "east_town"], None),
+                unit("west", &["city", "west"], Some("county")),
+            ],
+            inspections: vec![
+                // east: site 1 twice (80/100, 90/100), restaurant 2 once with a critical failure.
+                insp("east", 1, 80, 100, false, true),
+                insp("east", 1, 90, 100, false, false),
+                insp("east_town", 2, 30, 40, true, true),
+                rejected,
+                // west: site 3 four times, all 100/100, one with a doubtful verdict.
+                insp("west", 3, 100, 100, false, true),
+                insp("west", 3, 100, 100, false, true),
+                insp("west", 3, 100, 100, false, true),
+                insp("west", 3, 100, 100, false, false),
+            ],
+            subjects: vec![
+                subj(1, "east", "construction_site", None),
+                subj(2, "east_town", "restaurant", Some("b")),
+                subj(3, "west", "construction_site", None),
+                subj(4, "west", "muck_truck", None),
+            ],
+            orders: vec![
+                order("east", true, true, false, 0, false),
+                order("east", true, false, false, 1, true),
+                order("east_town", false, false, false, 0, false),
+                order("east", false, false, true, 0, false),
+                order("west", true, true, false, 0, false),
+            ],
+            overdue: vec![OverdueOrder {
+                id: "o3".into(),
+                unit: "east_town".into(),
+                item: "RE1".into(),
+                deadline: "2019-11-20T16:00:00Z".into(),
+            }],
+        }
+    }
+
+    fn rules() -> AssessmentRules {
+        AssessmentRules {
+            coverage: vec![
+                CoverageRule { kind: "construction_site".into(), grade: None, per_month: 4 },
+                CoverageRule { kind: "restaurant".into(), grade: Some("b".into()), per_month: 1 },
+            ],
+            rework_penalty: 0.5,
+        }
+    }
+
+    const WEIGHTS: ScoreWeights = ScoreWeights {
+        inspection_compliance: 40,
+        coverage: 25,
+        rectification_on_time: 25,
+        evidence_quality: 10,
+    };
+
+    #[test]
+    fn the_worked_example_of_the_scoring_document_holds_figure_by_figure() {
+        let r = rollup(&example(), &WEIGHTS, &rules(), None);
+        let get = |code: &str| r.iter().find(|u| u.unit == code).expect("unit");
+        let east = get("east");
+        // Compliance: (80 + 90 + 0) / (100 + 100 + 40) = 170 / 240; the rejected one is left out.
+        assert_eq!(east.counts.inspections, 3);
+        assert_eq!((east.counts.earned, east.counts.possible), (170, 240));
+        assert_eq!(east.rates.compliance, 0.7083);
+        // Coverage: site 1 needs 4 (had 2), restaurant 2 (grade b) needs 1 (had 1): 1 / 2.
+        assert_eq!((east.counts.subjects_covered, east.counts.subjects_due), (1, 2));
+        // Orders due 3 (the deferred one excluded): closed 2, on time 1, 1 rework, 1 extended.
+        assert_eq!(
+            (east.counts.orders_due, east.counts.orders_closed, east.counts.orders_closed_on_time),
+            (3, 2, 1)
+        );
+        assert_eq!((east.counts.reworks, east.counts.orders_extended, east.counts.orders_deferred), (1, 1, 1));
+        assert_eq!(east.rates.closed, 0.6667);
+        assert_eq!(east.rates.on_time, 0.3333);
+        assert_eq!(east.rates.rework, 0.3333);
+        assert_eq!(east.rates.extension, 0.3333);
+        // Rectification: 1/3 - 0.5 x 1/3 = 1/6.
+        assert_eq!(east.rates.rectification, 0.1667);
+        // Evidence: 2 of 3 inspections ok and complete.
+        assert_eq!(east.rates.evidence_quality, 0.6667);
+        // Score: (40 x 170/240 + 25 x 1/2 + 25 x 1/6 + 10 x 2/3) / 100 x 100 = 51.67.
+        assert_eq!(east.score, 51.67);
+        assert_eq!(east.overdue.len(), 1);
+
+        let west = get("west");
+        // Compliance 400/400; coverage: site 3 inspected 4 times (needed 4); the muck truck has no
+        // rule: 1/1; one order closed on time; evidence 3/4.
+        assert_eq!(west.rates.compliance, 1.0);
+        assert_eq!(west.rates.coverage, 1.0);
+        assert_eq!(west.rates.rectification, 1.0);
+        assert_eq!(west.rates.evidence_quality, 0.75);
+        // (40 + 25 + 25 + 10 x 0.75) = 97.5
+        assert_eq!(west.score, 97.5);
+        assert_eq!((west.rank, east.rank), (Some(1), Some(2)));
+        assert_eq!(west.ranked_among, 2);
+
+        // The town alone: 0 earned of 40 (critical failure); its restaurant covered; one order due,
+        // open, so on time 0/1.
+        let town = get("east_town");
+        assert_eq!(town.rates.compliance, 0.0);
+        assert_eq!(town.rates.coverage, 1.0);
+        assert_eq!(town.rates.on_time, 0.0);
+        assert_eq!(town.score, 35.0);
+        assert_eq!(town.rank, None);
+        // The city sums everything below it.
+        let city = get("city");
+        assert_eq!(city.counts.inspections, 7);
+        assert_eq!((city.counts.earned, city.counts.possible), (570, 640));
+    }
+
+    #[test]
+    fn last_month_gives_the_change_and_a_diff_lists_exactly_what_moved() {
+        let first = rollup(&example(), &WEIGHTS, &rules(), None);
+        let mut later = example();
+        // A late inspection of site 1 arrives.
+        later.inspections.push(InspectionFact {
+            unit: "east".into(),
+            subject: 1,
+            earned: 100,
+            possible: 100,
+            critical_failed: false,
+            rejected: false,
+            verdict_ok: true,
+            media_complete: true,
+        });
+        let second = rollup(&later, &WEIGHTS, &rules(), None);
+        let d = diff(&first, &second);
+        let east: Vec<&str> = d.iter().filter(|c| c.unit == "east").map(|c| c.figure.as_str()).collect();
+        assert_eq!(
+            east,
+            [
+                "counts.earned",
+                "counts.evidence_ok",
+                "counts.inspections",
+                "counts.possible",
+                "rates.compliance",
+                "rates.evidence_quality",
+                "score"
+            ]
+        );
+        assert!(d.iter().all(|c| c.unit == "east" || c.unit == "city"), "{d:?}");
+        assert!(diff(&first, &first).is_empty());
+        let next = rollup(&example(), &WEIGHTS, &rules(), Some(&second));
+        let e = next.iter().find(|u| u.unit == "east").expect("east");
+        assert!(e.change.is_some_and(|c| c < 0.0));
+    }
+}
