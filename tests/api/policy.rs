@@ -155,6 +155,11 @@ const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
     ),
     ("GET", "/v1/coverage", [403, 200, 200, 403, 200, 200]),
     ("GET", "/v1/review/queue", [403, 200, 200, 403, 200, 403]),
+    (
+        "GET",
+        "/v1/assessment/{month}",
+        [403, 200, 200, 403, 200, 200],
+    ),
     ("GET", "/v1/rectifications", [200, 200, 200, 200, 200, 200]),
     (
         "GET",
@@ -321,6 +326,14 @@ async fn fixture(app: &TestApp, rel: Rel) -> Fixture {
         pending_photo: expected[1],
         upload_path: photos::location(&created),
     }
+}
+
+/// The current month in China Standard Time.
+fn this_month() -> String {
+    chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("cst"))
+        .format("%Y-%m")
+        .to_string()
 }
 
 async fn call(
@@ -493,6 +506,12 @@ async fn call(
             None,
         ),
         ("GET", "/v1/coverage") => (Method::GET, "/v1/coverage?month=2026-11".into(), None, None),
+        ("GET", "/v1/assessment/{month}") => (
+            Method::GET,
+            format!("/v1/assessment/{}", this_month()),
+            None,
+            None,
+        ),
         ("GET", "/v1/rectifications/stats") => (
             Method::GET,
             "/v1/rectifications/stats?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z".into(),
@@ -580,6 +599,9 @@ async fn every_role_route_and_relation_answers_as_the_policy_says() {
     for rel in RELS {
         ids.push(fixture(&app, rel).await);
     }
+    lantian::assessment::run(&app.store, &this_month(), true)
+        .await
+        .expect("this month's rollup");
 
     let mut mismatches = Vec::new();
     let mut cells = 0;

@@ -132,6 +132,43 @@ pub struct UnitResult {
     pub overdue: Vec<OverdueOrder>,
 }
 
+/// The UTC bounds [start, end) of month `YYYY-MM` in China Standard Time (UTC+8, no daylight
+/// saving): the assessment's months, and exports' month filter.
+pub fn month_bounds(
+    month: &str,
+) -> Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+    use chrono::{NaiveDate, TimeZone};
+    let (y, m) = month.split_once('-')?;
+    if y.len() != 4 || m.len() != 2 {
+        return None;
+    }
+    let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
+    let start = NaiveDate::from_ymd_opt(y, m, 1)?;
+    let next = if m == 12 {
+        NaiveDate::from_ymd_opt(y + 1, 1, 1)?
+    } else {
+        NaiveDate::from_ymd_opt(y, m + 1, 1)?
+    };
+    let cst = chrono::FixedOffset::east_opt(8 * 3600)?;
+    let at = |d: NaiveDate| {
+        cst.from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
+            .single()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    Some((at(start)?, at(next)?))
+}
+
+/// The month before `YYYY-MM`.
+pub fn previous_month(month: &str) -> Option<String> {
+    let (y, m) = month.split_once('-')?;
+    let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
+    Some(if m <= 1 {
+        format!("{:04}-12", y - 1)
+    } else {
+        format!("{y:04}-{:02}", m - 1)
+    })
+}
+
 /// Rounds half away from zero to `d` decimals.
 pub fn round(x: f64, d: i32) -> f64 {
     let f = 10f64.powi(d);
@@ -169,7 +206,11 @@ pub fn rollup(
     let mut per_subject: HashMap<u64, u32> = HashMap::new();
     for i in s.inspections.iter().filter(|i| !i.rejected) {
         *per_subject.entry(i.subject).or_default() += 1;
-        let earned = if i.critical_failed { 0 } else { u64::from(i.earned) };
+        let earned = if i.critical_failed {
+            0
+        } else {
+            u64::from(i.earned)
+        };
         let possible = u64::from(i.possible);
         let evidence = u64::from(i.verdict_ok && i.media_complete);
         let critical = u64::from(i.critical_failed);
@@ -196,7 +237,11 @@ pub fn rollup(
         let (deferred, due) = (u64::from(o.deferred), u64::from(!o.deferred));
         let closed = u64::from(!o.deferred && o.closed);
         let on_time = u64::from(!o.deferred && o.closed && o.closed_on_time);
-        let reworks = if o.deferred { 0 } else { u64::from(o.rework_count) };
+        let reworks = if o.deferred {
+            0
+        } else {
+            u64::from(o.rework_count)
+        };
         let extended = u64::from(!o.deferred && o.extended);
         add(&o.unit, &|c: &mut Counts| {
             c.orders_deferred += deferred;
@@ -208,7 +253,10 @@ pub fn rollup(
         });
     }
     let total_weight = f64::from(
-        weights.inspection_compliance + weights.coverage + weights.rectification_on_time + weights.evidence_quality,
+        weights.inspection_compliance
+            + weights.coverage
+            + weights.rectification_on_time
+            + weights.evidence_quality,
     )
     .max(1.0);
     let prev: HashMap<&str, f64> = previous
@@ -265,7 +313,11 @@ pub fn rollup(
                 overdue: s
                     .overdue
                     .iter()
-                    .filter(|o| paths.get(o.unit.as_str()).is_some_and(|p| p.contains(&u.code)))
+                    .filter(|o| {
+                        paths
+                            .get(o.unit.as_str())
+                            .is_some_and(|p| p.contains(&u.code))
+                    })
                     .cloned()
                     .collect(),
             }
@@ -280,7 +332,10 @@ pub fn rollup(
     }
     for members in groups.values() {
         for &i in members {
-            let better = members.iter().filter(|&&j| out[j].score > out[i].score).count();
+            let better = members
+                .iter()
+                .filter(|&&j| out[j].score > out[i].score)
+                .count();
             out[i].rank = Some(better as u32 + 1);
             out[i].ranked_among = members.len() as u32;
         }
@@ -302,7 +357,11 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, serde
     match v {
         serde_json::Value::Object(m) => {
             for (k, x) in m {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, x, out);
             }
         }
@@ -360,23 +419,31 @@ mod tests {
             path: path.iter().map(|p| p.to_string()).collect(),
             peer_group: group.map(str::to_owned),
         };
-        let insp = |unit: &str, subject: u64, earned: u32, possible: u32, critical: bool, ok: bool| InspectionFact {
-            unit: unit.into(),
-            subject,
-            earned,
-            possible,
-            critical_failed: critical,
-            rejected: false,
-            verdict_ok: ok,
-            media_complete: true,
-        };
+        let insp =
+            |unit: &str, subject: u64, earned: u32, possible: u32, critical: bool, ok: bool| {
+                InspectionFact {
+                    unit: unit.into(),
+                    subject,
+                    earned,
+                    possible,
+                    critical_failed: critical,
+                    rejected: false,
+                    verdict_ok: ok,
+                    media_complete: true,
+                }
+            };
         let subj = |id: u64, unit: &str, kind: &str, grade: Option<&str>| SubjectFact {
             id,
             unit: unit.into(),
             kind: kind.into(),
             grade: grade.map(str::to_owned),
         };
-        let order = |unit: &str, closed: bool, on_time: bool, deferred: bool, rework: u32, extended: bool| OrderFact {
+        let order = |unit: &str,
+                     closed: bool,
+                     on_time: bool,
+                     deferred: bool,
+                     rework: u32,
+                     extended: bool| OrderFact {
             unit: unit.into(),
             closed,
             closed_on_time: on_time,
@@ -430,8 +497,16 @@ mod tests {
     fn rules() -> AssessmentRules {
         AssessmentRules {
             coverage: vec![
-                CoverageRule { kind: "construction_site".into(), grade: None, per_month: 4 },
-                CoverageRule { kind: "restaurant".into(), grade: Some("b".into()), per_month: 1 },
+                CoverageRule {
+                    kind: "construction_site".into(),
+                    grade: None,
+                    per_month: 4,
+                },
+                CoverageRule {
+                    kind: "restaurant".into(),
+                    grade: Some("b".into()),
+                    per_month: 1,
+                },
             ],
             rework_penalty: 0.5,
         }
@@ -454,13 +529,27 @@ mod tests {
         assert_eq!((east.counts.earned, east.counts.possible), (170, 240));
         assert_eq!(east.rates.compliance, 0.7083);
         // Coverage: site 1 needs 4 (had 2), restaurant 2 (grade b) needs 1 (had 1): 1 / 2.
-        assert_eq!((east.counts.subjects_covered, east.counts.subjects_due), (1, 2));
+        assert_eq!(
+            (east.counts.subjects_covered, east.counts.subjects_due),
+            (1, 2)
+        );
         // Orders due 3 (the deferred one excluded): closed 2, on time 1, 1 rework, 1 extended.
         assert_eq!(
-            (east.counts.orders_due, east.counts.orders_closed, east.counts.orders_closed_on_time),
+            (
+                east.counts.orders_due,
+                east.counts.orders_closed,
+                east.counts.orders_closed_on_time
+            ),
             (3, 2, 1)
         );
-        assert_eq!((east.counts.reworks, east.counts.orders_extended, east.counts.orders_deferred), (1, 1, 1));
+        assert_eq!(
+            (
+                east.counts.reworks,
+                east.counts.orders_extended,
+                east.counts.orders_deferred
+            ),
+            (1, 1, 1)
+        );
         assert_eq!(east.rates.closed, 0.6667);
         assert_eq!(east.rates.on_time, 0.3333);
         assert_eq!(east.rates.rework, 0.3333);
@@ -500,6 +589,17 @@ mod tests {
     }
 
     #[test]
+    fn months_are_china_standard_time() {
+        let (a, b) = month_bounds("2019-12").expect("month");
+        assert_eq!(a.to_rfc3339(), "2019-11-30T16:00:00+00:00");
+        assert_eq!(b.to_rfc3339(), "2019-12-31T16:00:00+00:00");
+        assert!(month_bounds("2019-13").is_none());
+        assert!(month_bounds("12-2019").is_none());
+        assert_eq!(previous_month("2020-01").as_deref(), Some("2019-12"));
+        assert_eq!(previous_month("2019-11").as_deref(), Some("2019-10"));
+    }
+
+    #[test]
     fn last_month_gives_the_change_and_a_diff_lists_exactly_what_moved() {
         let first = rollup(&example(), &WEIGHTS, &rules(), None);
         let mut later = example();
@@ -516,7 +616,11 @@ mod tests {
         });
         let second = rollup(&later, &WEIGHTS, &rules(), None);
         let d = diff(&first, &second);
-        let east: Vec<&str> = d.iter().filter(|c| c.unit == "east").map(|c| c.figure.as_str()).collect();
+        let east: Vec<&str> = d
+            .iter()
+            .filter(|c| c.unit == "east")
+            .map(|c| c.figure.as_str())
+            .collect();
         assert_eq!(
             east,
             [
@@ -529,7 +633,10 @@ mod tests {
                 "score"
             ]
         );
-        assert!(d.iter().all(|c| c.unit == "east" || c.unit == "city"), "{d:?}");
+        assert!(
+            d.iter().all(|c| c.unit == "east" || c.unit == "city"),
+            "{d:?}"
+        );
         assert!(diff(&first, &first).is_empty());
         let next = rollup(&example(), &WEIGHTS, &rules(), Some(&second));
         let e = next.iter().find(|u| u.unit == "east").expect("east");

@@ -24,6 +24,18 @@ pub struct Campaign {
     pub tasks: Vec<Task>,
 }
 
+/// The campaign that runs during `month` (`YYYY-MM`): the first (newest, as listed) whose period
+/// overlaps it; else the first. `None` without campaigns or for a malformed month.
+pub fn for_month<'a>(campaigns: &'a [Campaign], month: &str) -> Option<&'a Campaign> {
+    let (from, to) = crate::assessment::month_bounds(month)?;
+    let first = (from + chrono::Duration::hours(8)).date_naive();
+    let last = (to + chrono::Duration::hours(8) - chrono::Duration::days(1)).date_naive();
+    campaigns
+        .iter()
+        .find(|c| c.starts_on <= last && c.ends_on >= first)
+        .or_else(|| campaigns.first())
+}
+
 /// How often a kind of subject (of a grade, for graded kinds) must be inspected each month.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

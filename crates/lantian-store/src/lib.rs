@@ -9,6 +9,7 @@
 //! - [`Store`] — open, migrate, `read`/`write`, and the typed operations the server uses.
 //! - `writer`: the group-committing writer thread; `readers`: the reader pool.
 //! - `migrate`: the embedded `migrations/NNNN_name.sql` files and their bookkeeping.
+//! - [`assessment`] — month snapshots, rollups and their revisions, job runs.
 //! - [`audit`] — the append-only, hash-chained audit log.
 //! - [`org`], [`subjects`], [`templates`], [`identity`] — typed queries by area.
 //! - [`geo`] — location verdicts of inspections, the subject revision, positions for the index.
@@ -19,6 +20,7 @@
 //! Returns domain types and [`StoreError`]; no HTTP types. Must not depend on axum or tokio beyond
 //! its channels and blocking pool.
 
+pub mod assessment;
 pub mod audit;
 mod cols;
 mod conn;

@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "review",
         include_str!("../../../migrations/0005_review.sql"),
     ),
+    (
+        6,
+        "assessment",
+        include_str!("../../../migrations/0006_assessment.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

@@ -134,7 +134,7 @@ pub fn departments(conn: &Connection) -> Result<Vec<Department>, StoreError> {
 pub fn insert_campaign(conn: &Connection, g: Group, c: &Campaign) -> Result<i64, StoreError> {
     c.validate()?;
     conn.execute(
-        "INSERT INTO campaigns (code, name_zh, name_en, starts_on, ends_on, targets, weights) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO campaigns (code, name_zh, name_en, starts_on, ends_on, targets, weights, assessment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             c.code,
             c.name_zh,
@@ -142,7 +142,8 @@ pub fn insert_campaign(conn: &Connection, g: Group, c: &Campaign) -> Result<i64,
             c.starts_on.to_string(),
             c.ends_on.to_string(),
             serde_json::to_string(&c.targets)?,
-            serde_json::to_string(&c.weights)?
+            serde_json::to_string(&c.weights)?,
+            serde_json::to_string(&c.assessment)?
         ],
     )?;
     let campaign_id = conn.last_insert_rowid();
@@ -206,7 +207,7 @@ pub fn campaigns(conn: &Connection) -> Result<Vec<Campaign>, StoreError> {
 pub fn campaign(conn: &Connection, code: &str) -> Result<Option<Campaign>, StoreError> {
     let row = conn
         .query_row(
-            "SELECT id, code, name_zh, name_en, starts_on, ends_on, targets, weights FROM campaigns WHERE code = ?1",
+            "SELECT id, code, name_zh, name_en, starts_on, ends_on, targets, weights, assessment FROM campaigns WHERE code = ?1",
             [code],
             |r| {
                 Ok((
@@ -218,11 +219,12 @@ pub fn campaign(conn: &Connection, code: &str) -> Result<Option<Campaign>, Store
                     r.get::<_, String>(5)?,
                     r.get::<_, String>(6)?,
                     r.get::<_, String>(7)?,
+                    r.get::<_, Option<String>>(8)?,
                 ))
             },
         )
         .optional()?;
-    let Some((id, code, name_zh, name_en, starts, ends, targets, weights)) = row else {
+    let Some((id, code, name_zh, name_en, starts, ends, targets, weights, assessment)) = row else {
         return Ok(None);
     };
     let mut stmt = conn.prepare(
@@ -271,6 +273,10 @@ pub fn campaign(conn: &Connection, code: &str) -> Result<Option<Campaign>, Store
         ends_on: parse_date(&ends)?,
         targets: serde_json::from_str(&targets)?,
         weights: serde_json::from_str(&weights)?,
+        assessment: assessment
+            .map(|a| serde_json::from_str(&a))
+            .transpose()?
+            .unwrap_or_default(),
         tasks,
     }))
 }

@@ -27,6 +27,14 @@ fn mark(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
 /// were already there.
 pub fn load_reference(conn: &Connection, r: &ReferenceData) -> Result<bool, StoreError> {
     let key = format!("reference:{}", r.campaign.code);
+    // Assessment rules arrived after the first campaigns were loaded: fill them in where missing.
+    conn.execute(
+        "UPDATE campaigns SET assessment = ?2 WHERE code = ?1 AND assessment IS NULL",
+        rusqlite::params![
+            r.campaign.code,
+            serde_json::to_string(&r.campaign.assessment)?
+        ],
+    )?;
     if loaded(conn, &key)? {
         return Ok(false);
     }

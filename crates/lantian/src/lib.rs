@@ -9,6 +9,7 @@
 //! - [`users`] — `lantian user add`.
 
 pub mod app;
+pub mod assessment;
 pub mod audit;
 pub mod config;
 pub mod import;

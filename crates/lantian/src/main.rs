@@ -54,6 +54,15 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// Compute a month's assessment: official (a new revision only if a figure changed) or
+    /// provisional.
+    Rollup {
+        /// `YYYY-MM` (China Standard Time).
+        #[arg(long)]
+        month: String,
+        #[arg(long)]
+        provisional: bool,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -210,6 +219,48 @@ async fn main() -> anyhow::Result<()> {
                 user.unit,
                 user.uuid
             );
+        }
+        Command::Rollup { month, provisional } => {
+            let store = lantian::app::open_store(&config).await?;
+            let r = lantian::assessment::run(&store, &month, !provisional).await?;
+            println!(
+                "{} {} {}: {}",
+                r.campaign,
+                r.month,
+                if r.official {
+                    "official"
+                } else {
+                    "provisional"
+                },
+                if !r.official {
+                    "stored".to_owned()
+                } else if r.new_revision {
+                    format!(
+                        "published revision {} ({} figures changed)",
+                        r.revision, r.changes
+                    )
+                } else {
+                    format!("unchanged (revision {})", r.revision)
+                }
+            );
+            println!(
+                "{:<24} {:>7} {:>5}  {:>9} {:>8} {:>8} {:>8}",
+                "unit", "score", "rank", "complian.", "coverage", "on time", "evidence"
+            );
+            for u in &r.units {
+                println!(
+                    "{:<24} {:>7.2} {:>5}  {:>9.4} {:>8.4} {:>8.4} {:>8.4}",
+                    u.unit,
+                    u.score,
+                    u.rank
+                        .map(|r| format!("{r}/{}", u.ranked_among))
+                        .unwrap_or_default(),
+                    u.rates.compliance,
+                    u.rates.coverage,
+                    u.rates.on_time,
+                    u.rates.evidence_quality
+                );
+            }
         }
         Command::Audit {
             command: AuditCommand::Verify,

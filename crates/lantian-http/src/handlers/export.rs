@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use lantian_domain::policy::{Action, Decision, decide, grants};
 use lantian_domain::subject::{Subject, SubjectKind};
 use lantian_domain::unit::relation;
@@ -62,29 +62,10 @@ fn parse_kind(k: Option<&str>) -> Result<Option<SubjectKind>, ApiError> {
     .transpose()
 }
 
-/// `YYYY-MM` as a UTC range of that month in China Standard Time (UTC+8, no daylight saving).
+/// `YYYY-MM` as a UTC range of that month in China Standard Time.
 fn month_range(m: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
-    let bad = || ApiError::new("bad_request").field("month").note("YYYY-MM");
-    let (y, mo) = m.split_once('-').ok_or_else(bad)?;
-    let (y, mo): (i32, u32) = (
-        y.parse().map_err(|_| bad())?,
-        mo.parse().map_err(|_| bad())?,
-    );
-    let start = NaiveDate::from_ymd_opt(y, mo, 1).ok_or_else(bad)?;
-    let next = if mo == 12 {
-        NaiveDate::from_ymd_opt(y + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(y, mo + 1, 1)
-    }
-    .ok_or_else(bad)?;
-    let cst = chrono::FixedOffset::east_opt(8 * 3600).ok_or_else(bad)?;
-    let at = |d: NaiveDate| {
-        d.and_hms_opt(0, 0, 0)
-            .and_then(|t| cst.from_local_datetime(&t).single())
-            .map(|t| t.with_timezone(&Utc))
-            .ok_or_else(bad)
-    };
-    Ok((at(start)?, at(next)?))
+    lantian_domain::assessment::month_bounds(m)
+        .ok_or_else(|| ApiError::new("bad_request").field("month").note("YYYY-MM"))
 }
 
 /// A GeoJSON FeatureCollection streamed from pages `next(after) -> (features, next after)`.
@@ -323,18 +304,4 @@ pub(crate) async fn coverage(
     Ok(axum::Json(
         json!({"month": q.month, "from": from, "to": to, "units": units}),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn months_are_china_standard_time() {
-        let (a, b) = month_range("2019-12").expect("month");
-        assert_eq!(a.to_rfc3339(), "2019-11-30T16:00:00+00:00");
-        assert_eq!(b.to_rfc3339(), "2019-12-31T16:00:00+00:00");
-        assert!(month_range("2019-13").is_err());
-        assert!(month_range("12-2019").is_err());
-    }
 }

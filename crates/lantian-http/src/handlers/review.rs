@@ -454,3 +454,53 @@ pub(crate) async fn stats(
             .await?,
     ))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AssessmentQuery {
+    /// `official` (default: the latest revision) or `provisional`.
+    kind: Option<String>,
+}
+
+/// `GET /v1/assessment/{month}`: the month's figures for the units of the caller's subtree, with
+/// the raw counts, ranks, change from last month, the overdue list and the diff of the revision.
+pub(crate) async fn assessment(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(month): AppPath<String>,
+    AppQuery(q): AppQuery<AssessmentQuery>,
+) -> Result<Json<lantian_store::assessment::StoredRollup>, ApiError> {
+    caller.may(Action::ReadInspection, Some(&caller.0.unit_path))?;
+    let kind = q.kind.unwrap_or_else(|| "official".into());
+    if !matches!(kind.as_str(), "official" | "provisional") {
+        return Err(ApiError::new("bad_request").field("kind"));
+    }
+    if lantian_domain::assessment::month_bounds(&month).is_none() {
+        return Err(ApiError::not_found());
+    }
+    let mine = caller.0.unit_path.clone();
+    let mut r = state
+        .store()
+        .read(move |c| {
+            let campaigns = lantian_store::org::campaigns(c)?;
+            let Some(campaign) = lantian_domain::campaign::for_month(&campaigns, &month) else {
+                return Ok(None);
+            };
+            let units = lantian_store::org::units_in_subtree(c, &mine)?;
+            Ok(
+                lantian_store::assessment::latest(c, &campaign.code, &month, &kind)?
+                    .map(|r| (r, units)),
+            )
+        })
+        .await?
+        .ok_or_else(ApiError::not_found)
+        .map(|(mut r, units)| {
+            let visible: std::collections::HashSet<String> =
+                units.into_iter().map(|u| u.code).collect();
+            r.units.retain(|u| visible.contains(&u.unit));
+            r.diff.retain(|d| visible.contains(&d.unit));
+            r
+        })?;
+    r.units.sort_by(|a, b| a.unit.cmp(&b.unit));
+    Ok(Json(r))
+}

@@ -1,0 +1,288 @@
+//! The monthly assessment in the database: the snapshot a month's figures are computed from (read
+//! in one read transaction, so it is consistent), the stored rollups and their revisions, and the
+//! record of job runs.
+
+use chrono::{DateTime, Utc};
+use lantian_domain::assessment::{
+    Change, InspectionFact, OrderFact, OverdueOrder, Snapshot, SubjectFact, UnitInfo, UnitResult,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::{StoreError, cols, time_text};
+
+/// Reads the month [from, to) (UTC bounds of the Asia/Shanghai month) in one read transaction.
+pub fn snapshot(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Snapshot, StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    let (f, t) = (time_text(from), time_text(to));
+    let units = tx
+        .prepare("SELECT code, name_zh, path, peer_group FROM units ORDER BY path")?
+        .query_map([], |r| {
+            Ok(UnitInfo {
+                code: r.get(0)?,
+                name: r.get(1)?,
+                path: cols::path(r, 2)?,
+                peer_group: r.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    // The latest version's score: the last amendment's if any.
+    let inspections = tx
+        .prepare(
+            "SELECT u.code, i.subject_id,
+                    coalesce(a.score_earned, i.score_earned), coalesce(a.score_possible, i.score_possible),
+                    json_array_length(coalesce(a.critical_failed, i.critical_failed)) > 0,
+                    i.review_state = 'rejected', coalesce(i.verdict_level = 'ok', 0), i.media_state = 'complete'
+             FROM inspections i JOIN units u ON u.id = i.unit_id
+             LEFT JOIN inspection_amendments a ON a.inspection_id = i.id AND a.version = i.current_version
+             WHERE i.occurred_at >= ?1 AND i.occurred_at < ?2",
+        )?
+        .query_map(params![f, t], |r| {
+            Ok(InspectionFact {
+                unit: r.get(0)?,
+                subject: r.get::<_, i64>(1)? as u64,
+                earned: r.get(2)?,
+                possible: r.get(3)?,
+                critical_failed: r.get(4)?,
+                rejected: r.get(5)?,
+                verdict_ok: r.get(6)?,
+                media_complete: r.get(7)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let subjects = tx
+        .prepare(
+            "SELECT s.id, u.code, s.kind, json_extract(s.attributes, '$.grade') FROM subjects s
+             JOIN units u ON u.id = s.unit_id WHERE s.created_at < ?1",
+        )?
+        .query_map([&t], |r| {
+            Ok(SubjectFact {
+                id: r.get::<_, i64>(0)? as u64,
+                unit: r.get(1)?,
+                kind: r.get(2)?,
+                grade: r.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let orders = tx
+        .prepare(
+            "SELECT u.code, r.state = 'closed', coalesce(r.closed_on_time, 0), r.state = 'deferred',
+                    r.rework_count, r.extension_count > 0
+             FROM rectifications r JOIN units u ON u.id = r.unit_id
+             WHERE r.deadline >= ?1 AND r.deadline < ?2",
+        )?
+        .query_map(params![f, t], |r| {
+            Ok(OrderFact {
+                unit: r.get(0)?,
+                closed: r.get(1)?,
+                closed_on_time: r.get(2)?,
+                deferred: r.get(3)?,
+                rework_count: r.get(4)?,
+                extended: r.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let overdue = tx
+        .prepare(
+            "SELECT r.uuid, u.code, r.item, r.deadline FROM rectifications r JOIN units u ON u.id = r.unit_id
+             WHERE r.overdue = 1 AND r.state NOT IN ('closed', 'deferred') AND r.deadline < ?1 ORDER BY r.deadline, r.id",
+        )?
+        .query_map([&t], |r| {
+            Ok(OverdueOrder {
+                id: r.get(0)?,
+                unit: r.get(1)?,
+                item: r.get(2)?,
+                deadline: r.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    tx.finish()?;
+    Ok(Snapshot {
+        units,
+        inspections,
+        subjects,
+        orders,
+        overdue,
+    })
+}
+
+/// A stored rollup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredRollup {
+    pub campaign: String,
+    pub month: String,
+    pub kind: String,
+    pub revision: u32,
+    pub units: Vec<UnitResult>,
+    /// What changed against the previous revision (empty for the first).
+    pub diff: Vec<Change>,
+    pub audit_head: String,
+    pub computed_at: DateTime<Utc>,
+}
+
+/// The latest rollup of a kind for a month (`official`: the highest revision).
+pub fn latest(
+    conn: &Connection,
+    campaign: &str,
+    month: &str,
+    kind: &str,
+) -> Result<Option<StoredRollup>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT revision, data, diff, audit_head, computed_at FROM rollups
+             WHERE campaign = ?1 AND month = ?2 AND kind = ?3 ORDER BY revision DESC LIMIT 1",
+        )?
+        .query_row(params![campaign, month, kind], |r| {
+            let diff: Option<String> = r.get(2)?;
+            Ok(StoredRollup {
+                campaign: campaign.to_owned(),
+                month: month.to_owned(),
+                kind: kind.to_owned(),
+                revision: r.get(0)?,
+                units: cols::json(r, 1)?,
+                diff: diff
+                    .map(|d| serde_json::from_str(&d).map_err(|e| crate::corrupt(2, e.to_string())))
+                    .transpose()?
+                    .unwrap_or_default(),
+                audit_head: r.get(3)?,
+                computed_at: cols::time(r, 4)?,
+            })
+        })
+        .optional()?)
+}
+
+/// What storing a rollup did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stored {
+    pub revision: u32,
+    /// False when the figures equal the latest official revision's (nothing was written).
+    pub new_revision: bool,
+    pub changes: usize,
+}
+
+/// Publishes official figures for a month: revision 1 the first time; later, a new revision with
+/// the diff only if some figure changed. The published revisions are never changed.
+pub fn publish_official(
+    conn: &Connection,
+    campaign: &str,
+    month: &str,
+    units: &[UnitResult],
+    audit_head: &str,
+) -> Result<Stored, StoreError> {
+    let prev = latest(conn, campaign, month, "official")?;
+    let diff = match &prev {
+        Some(p) => lantian_domain::assessment::diff(&p.units, units),
+        None => Vec::new(),
+    };
+    if let Some(p) = &prev
+        && diff.is_empty()
+    {
+        return Ok(Stored {
+            revision: p.revision,
+            new_revision: false,
+            changes: 0,
+        });
+    }
+    let revision = prev.as_ref().map_or(1, |p| p.revision + 1);
+    conn.prepare_cached(
+        "INSERT INTO rollups (campaign, month, kind, revision, data, diff, audit_head, computed_at)
+         VALUES (?1, ?2, 'official', ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        campaign,
+        month,
+        revision,
+        serde_json::to_string(units)?,
+        prev.as_ref()
+            .map(|_| serde_json::to_string(&diff))
+            .transpose()?,
+        audit_head,
+        crate::now_text()
+    ])?;
+    crate::audit::record(
+        conn,
+        "system",
+        "assessment.publish",
+        "rollup",
+        &format!("{campaign}/{month}/{revision}"),
+        None,
+        Some(crate::sha256_hex(serde_json::to_string(units)?.as_bytes())),
+    )?;
+    Ok(Stored {
+        revision,
+        new_revision: true,
+        changes: diff.len(),
+    })
+}
+
+/// Replaces the month's provisional figures (nightly, before the official rollup).
+pub fn store_provisional(
+    conn: &Connection,
+    campaign: &str,
+    month: &str,
+    units: &[UnitResult],
+    audit_head: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO rollups (campaign, month, kind, revision, data, diff, audit_head, computed_at)
+         VALUES (?1, ?2, 'provisional', 0, ?3, NULL, ?4, ?5)
+         ON CONFLICT (campaign, month, kind, revision) DO UPDATE
+         SET data = excluded.data, audit_head = excluded.audit_head, computed_at = excluded.computed_at",
+    )?
+    .execute(params![
+        campaign,
+        month,
+        serde_json::to_string(units)?,
+        audit_head,
+        crate::now_text()
+    ])?;
+    Ok(())
+}
+
+/// The audit chain's current head (the bulletin cites it).
+pub fn audit_head(conn: &Connection) -> Result<String, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT row_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or_else(|| crate::audit::GENESIS.to_owned()))
+}
+
+/// Records the start of a job run; returns its id.
+pub fn job_started(conn: &Connection, job: &str, key: &str) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO job_runs (job, run_key, started_at) VALUES (?1, ?2, ?3)",
+        params![job, key, crate::now_text()],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Records the end of a job run.
+pub fn job_ended(
+    conn: &Connection,
+    id: i64,
+    outcome: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE job_runs SET ended_at = ?2, outcome = ?3, detail = ?4 WHERE id = ?1",
+        params![id, crate::now_text(), outcome, detail],
+    )?;
+    Ok(())
+}
+
+/// Whether a run of `job` for `key` ended well.
+pub fn job_done(conn: &Connection, job: &str, key: &str) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM job_runs WHERE job = ?1 AND run_key = ?2 AND outcome = 'ok')",
+        params![job, key],
+        |r| r.get(0),
+    )?)
+}
