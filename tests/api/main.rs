@@ -1,5 +1,6 @@
 //! lantian's integration tests: one binary, real servers on 127.0.0.1:0, one data folder each.
 
+mod assessment;
 mod auth;
 mod errors;
 mod geo;

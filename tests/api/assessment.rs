@@ -1,0 +1,137 @@
+//! The monthly assessment over a real server: rollups are idempotent, late data makes a new
+//! revision whose diff lists exactly the changed figures, and only oversight reads the figures.
+
+use lantian_domain::user::Role;
+use lantian_tests::photos;
+use lantian_tests::spawn_app;
+use reqwest::StatusCode;
+
+fn this_month() -> String {
+    chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("cst"))
+        .format("%Y-%m")
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_rollup_run_twice_is_identical_and_late_data_makes_a_revision_with_its_exact_diff() {
+    let app = spawn_app().await;
+    let o = photos::officer(&app, "as_officer", Role::Inspector, "dongchangfu_gulou").await;
+    for seed in 60..63 {
+        photos::submitted_in(&o, seed, Some("dongchangfu_gulou")).await;
+    }
+    let month = this_month();
+    let first = lantian::assessment::run(&app.store, &month, true)
+        .await
+        .expect("rollup");
+    assert_eq!((first.revision, first.new_revision), (1, true));
+    let again = lantian::assessment::run(&app.store, &month, true)
+        .await
+        .expect("rollup");
+    assert_eq!(
+        (again.revision, again.new_revision, again.changes),
+        (1, false, 0)
+    );
+    assert_eq!(
+        serde_json::to_value(&first.units).expect("json"),
+        serde_json::to_value(&again.units).expect("json"),
+        "the same data gives the same figures"
+    );
+    let gulou = first
+        .units
+        .iter()
+        .find(|u| u.unit == "dongchangfu_gulou")
+        .expect("unit");
+    assert_eq!(gulou.counts.inspections, 3);
+
+    // An officer's late inspection of the same month arrives after the official rollup.
+    photos::submitted_in(&o, 63, Some("dongchangfu_gulou")).await;
+    let late = lantian::assessment::run(&app.store, &month, true)
+        .await
+        .expect("rollup");
+    assert_eq!((late.revision, late.new_revision), (2, true));
+    // The month's campaign: the one running then, else the newest loaded (here the reference one).
+    let stored = app
+        .store
+        .read(move |c| {
+            lantian_store::assessment::latest(c, "autumn-winter-2019", &this_month(), "official")
+        })
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.revision, 2);
+    assert_eq!(stored.diff.len(), late.changes);
+    // Only the unit that received the inspection and the units above it changed; and what changed
+    // is exactly what differs between the two revisions' figures.
+    let changed_units: std::collections::BTreeSet<&str> =
+        stored.diff.iter().map(|c| c.unit.as_str()).collect();
+    assert_eq!(
+        changed_units,
+        ["dongchangfu", "dongchangfu_gulou", "lcucb"]
+            .into_iter()
+            .collect()
+    );
+    let expected = lantian_domain::assessment::diff(&first.units, &late.units);
+    assert_eq!(stored.diff, expected);
+    assert!(stored.diff.iter().any(|c| c.unit == "dongchangfu_gulou"
+        && c.figure == "counts.inspections"
+        && c.before == 3
+        && c.after == 4));
+    // Revision 1 is still there, unchanged.
+    let n: i64 = app
+        .store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM rollups WHERE kind = 'official'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .expect("count");
+    assert_eq!(n, 2);
+    let edit = app
+        .store
+        .write(|c| Ok(c.execute("UPDATE rollups SET data = '[]' WHERE kind = 'official'", [])?))
+        .await;
+    assert!(
+        edit.is_err(),
+        "a published revision is never changed in place"
+    );
+
+    // Read through the API: oversight sees its subtree's units; an officer may not.
+    app.add_user("as_sup", Role::Supervisor, "dongchangfu", photos::PASSWORD)
+        .await;
+    let sup = app.tokens("as_sup", photos::PASSWORD).await.access_token;
+    let r = app.get(&format!("/v1/assessment/{month}"), &sup).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["revision"], 2);
+    let units: Vec<&str> = r.body["units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .map(|u| u["unit"].as_str().expect("u"))
+        .collect();
+    assert!(
+        units.contains(&"dongchangfu_gulou")
+            && !units.contains(&"yanggu")
+            && !units.contains(&"lcucb"),
+        "{units:?}"
+    );
+    let officer = app.get(&format!("/v1/assessment/{month}"), &o.token).await;
+    assert_eq!(officer.status, StatusCode::FORBIDDEN);
+    let none = app.get("/v1/assessment/2001-01", &sup).await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND);
+    let runs: i64 = app
+        .store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM job_runs WHERE job = 'rollup.official' AND outcome = 'ok'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .expect("runs");
+    assert_eq!(runs, 3);
+}
