@@ -135,3 +135,74 @@ async fn a_rollup_run_twice_is_identical_and_late_data_makes_a_revision_with_its
         .expect("runs");
     assert_eq!(runs, 3);
 }
+
+#[tokio::test]
+async fn jobs_missed_while_down_run_once_on_start_and_a_backup_restores() {
+    let app = spawn_app().await;
+    let o = photos::officer(&app, "job_officer", Role::Inspector, "dongchangfu").await;
+    let (kept, _) = photos::submitted(&o, 70).await;
+    let s = lantian::config::JobSettings::default().schedule();
+    let now = lantian::jobs::shanghai(2026, 11, 29, 12).expect("time");
+    let ran = lantian::jobs::catch_up(&app.config, &app.store, now, &s)
+        .await
+        .expect("catch up");
+    assert_eq!(
+        ran,
+        [
+            "rollup.official 2026-10",
+            "rollup.provisional 2026-11-29",
+            "backup 2026-11-29"
+        ]
+    );
+    let again = lantian::jobs::catch_up(&app.config, &app.store, now, &s)
+        .await
+        .expect("catch up");
+    assert!(again.is_empty(), "{again:?}");
+    let runs: Vec<(String, String)> = app
+        .store
+        .read(|c| {
+            let mut st = c.prepare("SELECT job, outcome FROM job_runs ORDER BY id")?;
+            Ok(st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?)
+        })
+        .await
+        .expect("runs");
+    assert!(runs.iter().all(|(_, o)| o == "ok"), "{runs:?}");
+    assert_eq!(runs.iter().filter(|(j, _)| j == "backup").count(), 1);
+
+    // The backup holds the inspection made before it; one made after is gone once restored.
+    let backups: Vec<_> = std::fs::read_dir(lantian::backup::backup_dir(&app.config))
+        .expect("backups")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "db"))
+        .collect();
+    assert_eq!(backups.len(), 1);
+    let (after, _) = photos::submitted(&o, 71).await;
+    let (dir, config) = app.stop().await;
+    let r = lantian::backup::restore(&config, &backups[0]).expect("restore");
+    assert!(r.previous.is_some());
+    assert!(r.missing_photos.is_empty());
+    assert_eq!(
+        lantian_store::integrity_check(&config.db_path()).expect("check"),
+        "ok"
+    );
+    let app = lantian_tests::start_in(dir, config, true).await;
+    let ids: Vec<String> = app
+        .store
+        .read(|c| {
+            let mut st = c.prepare("SELECT uuid FROM inspections")?;
+            Ok(st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+        })
+        .await
+        .expect("ids");
+    assert!(ids.contains(&kept.inspection_id.to_string()));
+    assert!(!ids.contains(&after.inspection_id.to_string()));
+    let v = app
+        .store
+        .read(lantian_store::audit::verify)
+        .await
+        .expect("verify");
+    assert!(v.ok(), "{v:?}");
+}

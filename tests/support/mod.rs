@@ -45,6 +45,11 @@ pub fn test_config(dir: &Path) -> Config {
         data_dir: dir.to_path_buf(),
         listen: "127.0.0.1:0".parse().expect("addr"),
         readers: 2,
+        // Scheduled jobs run where a test asks for them (`lantian::jobs::catch_up`), not at every start.
+        jobs: lantian::config::JobSettings {
+            enabled: false,
+            ..Default::default()
+        },
         ..Config::default()
     }
 }

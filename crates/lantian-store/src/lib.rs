@@ -178,3 +178,38 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// Copies the database at `db` to `dest` with SQLite's online backup API, from a connection of its
+/// own: a consistent copy while the server keeps writing. `dest` must not exist.
+pub fn backup_database(db: &Path, dest: &Path) -> Result<(), StoreError> {
+    if dest.exists() {
+        return Err(StoreError::Conflict("backup_exists"));
+    }
+    let src = rusqlite::Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    src.busy_timeout(std::time::Duration::from_secs(5))?;
+    src.backup(
+        rusqlite::MAIN_DB,
+        dest,
+        None::<fn(rusqlite::backup::Progress)>,
+    )?;
+    Ok(())
+}
+
+/// `PRAGMA integrity_check` of the database file at `path` ("ok" when sound).
+pub fn integrity_check(path: &Path) -> Result<String, StoreError> {
+    let c =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+}
+
+/// The SHA-256 of every verified photo's original, for a backup's manifest (photos are kept by
+/// reference: the blob store is content-addressed and never rewritten).
+pub fn photo_hashes(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    Ok(conn
+        .prepare("SELECT DISTINCT sha256 FROM photos ORDER BY sha256")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
+}

@@ -19,6 +19,8 @@ use crate::config::Config;
 pub struct Running {
     pub addr: SocketAddr,
     pub store: Store,
+    /// The scheduled jobs (kept alive with the server).
+    _scheduler: Option<tokio_cron_scheduler::JobScheduler>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -149,6 +151,11 @@ pub async fn start(
     state.start_oversight_job(std::time::Duration::from_secs(
         config.rectification.sweep_secs.max(1),
     ));
+    let scheduler = if config.jobs.enabled {
+        Some(crate::jobs::start(config, &store, config.jobs.schedule()).await?)
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -168,6 +175,7 @@ pub async fn start(
     Ok(Running {
         addr,
         store,
+        _scheduler: scheduler,
         shutdown: Some(tx),
         task,
     })

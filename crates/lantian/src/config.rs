@@ -36,6 +36,51 @@ pub struct Config {
     pub photos: PhotoSettings,
     pub geo: GeoSettings,
     pub rectification: RectifySettings,
+    pub jobs: JobSettings,
+}
+
+/// Scheduled jobs, in Asia/Shanghai time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobSettings {
+    /// Run the scheduler (and its catch-up on start).
+    pub enabled: bool,
+    /// The official rollup of a month runs on this day of the next month (the grace period for
+    /// offline phones)...
+    pub official_day: u32,
+    /// ...at this hour.
+    pub official_hour: u32,
+    /// The nightly provisional rollup of the current month.
+    pub provisional_hour: u32,
+    /// The nightly backup (into `DATA_DIR/backups`).
+    pub backup_hour: u32,
+    /// Backups kept.
+    pub backups_keep: usize,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            official_day: 3,
+            official_hour: 2,
+            provisional_hour: 1,
+            backup_hour: 3,
+            backups_keep: 7,
+        }
+    }
+}
+
+impl JobSettings {
+    pub fn schedule(&self) -> crate::jobs::Schedule {
+        crate::jobs::Schedule {
+            official_day: self.official_day.clamp(1, 28),
+            official_hour: self.official_hour.min(23),
+            provisional_hour: self.provisional_hour.min(23),
+            backup_hour: self.backup_hour.min(23),
+            backups_keep: self.backups_keep.max(1),
+        }
+    }
 }
 
 /// Rectification orders: deadlines per severity, which items have which, the working calendar.
@@ -213,6 +258,7 @@ impl Default for Config {
             photos: PhotoSettings::default(),
             geo: GeoSettings::default(),
             rectification: RectifySettings::default(),
+            jobs: JobSettings::default(),
         }
     }
 }

@@ -11,6 +11,8 @@
 pub mod app;
 pub mod assessment;
 pub mod audit;
+pub mod backup;
 pub mod config;
 pub mod import;
+pub mod jobs;
 pub mod users;

@@ -63,6 +63,13 @@ enum Command {
         #[arg(long)]
         provisional: bool,
     },
+    /// Take a backup of the database now (the server may be running).
+    Backup,
+    /// Restore a backup into the data folder (stop the server first).
+    Restore {
+        /// A `DATA_DIR/backups/lantian-*.db` file (its `.json` manifest beside it).
+        file: PathBuf,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -259,6 +266,24 @@ async fn main() -> anyhow::Result<()> {
                     u.rates.coverage,
                     u.rates.on_time,
                     u.rates.evidence_quality
+                );
+            }
+        }
+        Command::Backup => {
+            let store = lantian::app::open_store(&config).await?;
+            let p = lantian::backup::run(&config, &store, config.jobs.backups_keep.max(1)).await?;
+            println!("backup written: {}", p.display());
+        }
+        Command::Restore { file } => {
+            let r = lantian::backup::restore(&config, &file)?;
+            println!("restored {} from {}", r.database.display(), file.display());
+            if let Some(p) = r.previous {
+                println!("the previous database is kept as {}", p.display());
+            }
+            if !r.missing_photos.is_empty() {
+                println!(
+                    "WARNING: {} photos named by the backup are missing from the photo store",
+                    r.missing_photos.len()
                 );
             }
         }

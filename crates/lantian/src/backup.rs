@@ -1,0 +1,156 @@
+//! Backups: a consistent copy of the database (SQLite's online backup API, taken while the server
+//! runs) with a manifest naming every photo by its hash. Photos are kept by reference: the blob
+//! store is content-addressed and never rewritten, so the backup needs only the hashes to check a
+//! restore against. Older backups beyond the retention are removed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+
+/// What a backup holds, written next to it as `<name>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub created_at: String,
+    pub database: String,
+    pub database_sha256: String,
+    /// SHA-256 of every verified photo's original (in `media/blobs/originals/`).
+    pub photos: Vec<String>,
+}
+
+pub fn backup_dir(config: &Config) -> PathBuf {
+    config.data_dir.join("backups")
+}
+
+fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        sha2::Digest::update(&mut h, &buf[..n]);
+    }
+    Ok(hex::encode(sha2::Digest::finalize(h)))
+}
+
+/// Takes a backup now; keeps the newest `keep`. Returns the backup's path.
+pub async fn run(
+    config: &Config,
+    store: &lantian_store::Store,
+    keep: usize,
+) -> anyhow::Result<PathBuf> {
+    let dir = backup_dir(config);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S%.3f").to_string();
+    let name = format!("lantian-{stamp}.db");
+    let dest = dir.join(&name);
+    let partial = dir.join(format!("{name}.partial"));
+    let db = config.db_path();
+    let photos = store.read(lantian_store::photo_hashes).await?;
+    let (p, d) = (partial.clone(), db.clone());
+    tokio::task::spawn_blocking(move || lantian_store::backup_database(&d, &p)).await??;
+    let check = lantian_store::integrity_check(&partial)?;
+    anyhow::ensure!(
+        check == "ok",
+        "the backup copy failed its integrity check: {check}"
+    );
+    std::fs::File::open(&partial)?.sync_all()?;
+    std::fs::rename(&partial, &dest)?;
+    let manifest = Manifest {
+        created_at: lantian_store::now_text(),
+        database: name.clone(),
+        database_sha256: sha256_file(&dest)?,
+        photos,
+    };
+    let m = dir.join(format!("{name}.json"));
+    std::fs::write(&m, serde_json::to_vec_pretty(&manifest)?)?;
+    std::fs::File::open(&m)?.sync_all()?;
+    prune(&dir, keep.max(1))?;
+    Ok(dest)
+}
+
+/// Removes all but the newest `keep` backups (names sort by time).
+fn prune(dir: &Path, keep: usize) -> anyhow::Result<()> {
+    let mut dbs: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "db"))
+        .collect();
+    dbs.sort();
+    let excess = dbs.len().saturating_sub(keep);
+    for old in dbs.into_iter().take(excess) {
+        std::fs::remove_file(&old)?;
+        let _ = std::fs::remove_file(old.with_extension("db.json"));
+    }
+    Ok(())
+}
+
+/// What a restore found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    pub database: PathBuf,
+    /// The database it replaced, kept aside.
+    pub previous: Option<PathBuf>,
+    /// Photos the manifest names that the blob store does not have.
+    pub missing_photos: Vec<String>,
+}
+
+/// Restores a backup into the data folder (the server must be stopped): checks the manifest's hash
+/// and the copy's integrity, keeps the current database aside, and reports photos the blob store
+/// lacks. Phones notice the restore at their next pull (decision 0010) and push again.
+pub fn restore(config: &Config, backup: &Path) -> anyhow::Result<Restored> {
+    let manifest_path = PathBuf::from(format!("{}.json", backup.display()));
+    let manifest: Manifest = serde_json::from_slice(
+        &std::fs::read(&manifest_path)
+            .with_context(|| format!("no manifest {}", manifest_path.display()))?,
+    )?;
+    anyhow::ensure!(
+        sha256_file(backup)? == manifest.database_sha256,
+        "{} does not match its manifest",
+        backup.display()
+    );
+    let check = lantian_store::integrity_check(backup)?;
+    anyhow::ensure!(
+        check == "ok",
+        "the backup failed its integrity check: {check}"
+    );
+    let db = config.db_path();
+    let previous = if db.exists() {
+        let aside = config.data_dir.join(format!(
+            "lantian.db.before-restore-{}",
+            chrono::Utc::now().format("%Y%m%d-%H%M%S")
+        ));
+        std::fs::rename(&db, &aside)?;
+        Some(aside)
+    } else {
+        None
+    };
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(PathBuf::from(format!("{}{suffix}", db.display())));
+    }
+    let tmp = config.data_dir.join("lantian.db.restoring");
+    std::fs::copy(backup, &tmp)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, &db)?;
+    let blobs = config
+        .data_dir
+        .join("media")
+        .join("blobs")
+        .join("originals");
+    let missing_photos = manifest
+        .photos
+        .into_iter()
+        .filter(|h| !blobs.join(&h[..2.min(h.len())]).join(h).exists())
+        .collect();
+    Ok(Restored {
+        database: db,
+        previous,
+        missing_photos,
+    })
+}

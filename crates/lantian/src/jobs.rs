@@ -1,0 +1,232 @@
+//! Scheduled jobs (Asia/Shanghai): the nightly provisional rollup of the current month, the official
+//! rollup of the previous month after the grace period, and the nightly backup. Every run is
+//! recorded (`job_runs`: start, end, outcome) and idempotent; on start, a run that fell due while the
+//! server was down is made once (`catch_up`).
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
+use chrono_tz::Asia::Shanghai;
+use lantian_store::Store;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::config::Config;
+
+/// When each job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// The official rollup of a month runs on this day of the next month...
+    pub official_day: u32,
+    /// ...at this hour.
+    pub official_hour: u32,
+    pub provisional_hour: u32,
+    pub backup_hour: u32,
+    pub backups_keep: usize,
+}
+
+/// The month whose official rollup is due by `now`: the previous month once its grace period
+/// (day `official_day`, `official_hour` o'clock) has passed, else the one before.
+pub fn official_month_due(now: DateTime<Utc>, s: &Schedule) -> String {
+    let local = now.with_timezone(&Shanghai);
+    let passed = (local.day(), local.hour()) >= (s.official_day, s.official_hour);
+    let back = if passed { 1 } else { 2 };
+    let (mut y, mut m) = (local.year(), local.month() as i32 - back);
+    while m < 1 {
+        m += 12;
+        y -= 1;
+    }
+    format!("{y:04}-{m:02}")
+}
+
+fn month_of(now: DateTime<Utc>) -> String {
+    now.with_timezone(&Shanghai).format("%Y-%m").to_string()
+}
+
+fn day_key(now: DateTime<Utc>, hour: u32) -> String {
+    // The day whose run at `hour` is the latest one due by `now`.
+    let local = now.with_timezone(&Shanghai);
+    let day = if local.hour() >= hour {
+        local.date_naive()
+    } else {
+        local.date_naive() - Duration::days(1)
+    };
+    day.to_string()
+}
+
+async fn campaign_key(store: &Store, month: &str) -> anyhow::Result<String> {
+    let campaigns = store.read(lantian_store::org::campaigns).await?;
+    Ok(lantian_domain::campaign::for_month(&campaigns, month)
+        .map(|c| format!("{}/{month}", c.code))
+        .unwrap_or_default())
+}
+
+async fn done(store: &Store, job: &'static str, key: String) -> anyhow::Result<bool> {
+    Ok(store
+        .read(move |c| lantian_store::assessment::job_done(c, job, &key))
+        .await?)
+}
+
+/// Runs what fell due by `now` and has no successful run recorded: the official rollup of the month
+/// whose grace period passed, today's provisional rollup, today's backup. Returns the jobs run.
+pub async fn catch_up(
+    config: &Config,
+    store: &Store,
+    now: DateTime<Utc>,
+    s: &Schedule,
+) -> anyhow::Result<Vec<String>> {
+    let mut ran = Vec::new();
+    let official = official_month_due(now, s);
+    let key = campaign_key(store, &official).await?;
+    if !key.is_empty() && !done(store, "rollup.official", key).await? {
+        crate::assessment::run(store, &official, true).await?;
+        ran.push(format!("rollup.official {official}"));
+    }
+    let today = day_key(now, s.provisional_hour);
+    if !done(store, "rollup.provisional.night", today.clone()).await? {
+        nightly_provisional(store, now, &today).await?;
+        ran.push(format!("rollup.provisional {today}"));
+    }
+    let backup_day = day_key(now, s.backup_hour);
+    if !done(store, "backup", backup_day.clone()).await? {
+        nightly_backup(config, store, &backup_day, s.backups_keep).await?;
+        ran.push(format!("backup {backup_day}"));
+    }
+    Ok(ran)
+}
+
+/// Records a run of `job` for `key` around `f`.
+async fn recorded<F, Fut>(store: &Store, job: &'static str, key: &str, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<String>>,
+{
+    let k = key.to_owned();
+    let id = store
+        .write(move |c| lantian_store::assessment::job_started(c, job, &k))
+        .await?;
+    let out = f().await;
+    let (outcome, detail) = match &out {
+        Ok(d) => ("ok", d.clone()),
+        Err(e) => ("failed", e.to_string()),
+    };
+    store
+        .write(move |c| lantian_store::assessment::job_ended(c, id, outcome, &detail))
+        .await?;
+    out.map(|_| ())
+}
+
+async fn nightly_provisional(store: &Store, now: DateTime<Utc>, day: &str) -> anyhow::Result<()> {
+    let month = month_of(now);
+    recorded(store, "rollup.provisional.night", day, || async {
+        crate::assessment::run(store, &month, false).await?;
+        Ok(format!("month {month}"))
+    })
+    .await
+}
+
+async fn nightly_backup(
+    config: &Config,
+    store: &Store,
+    day: &str,
+    keep: usize,
+) -> anyhow::Result<()> {
+    recorded(store, "backup", day, || async {
+        let p = crate::backup::run(config, store, keep).await?;
+        Ok(p.display().to_string())
+    })
+    .await
+}
+
+/// Starts the scheduler and, in the background, the catch-up. The scheduler lives as long as the
+/// returned handle.
+pub async fn start(config: &Config, store: &Store, s: Schedule) -> anyhow::Result<JobScheduler> {
+    // In the background: the server answers at once, and what fell due while it was down runs now.
+    {
+        let (config, store) = (config.clone(), store.clone());
+        tokio::spawn(async move {
+            match catch_up(&config, &store, Utc::now(), &s).await {
+                Ok(ran) if !ran.is_empty() => tracing::info!(?ran, "jobs caught up on start"),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "catching up jobs failed; the schedule retries")
+                }
+            }
+        });
+    }
+    let sched = JobScheduler::new().await?;
+    let at = |h: u32| format!("0 0 {h} * * *");
+    let jobs: [(String, &'static str); 3] = [
+        (at(s.provisional_hour), "provisional"),
+        (
+            format!("0 0 {} {} * *", s.official_hour, s.official_day),
+            "official",
+        ),
+        (at(s.backup_hour), "backup"),
+    ];
+    for (cron, which) in jobs {
+        let (config, store) = (config.clone(), store.clone());
+        let job = Job::new_async_tz(cron.as_str(), Shanghai, move |_id, _lock| {
+            let (config, store) = (config.clone(), store.clone());
+            Box::pin(async move {
+                // The catch-up knows what is due and skips what already ran: one code path.
+                let now = Utc::now();
+                let r = match which {
+                    "official" | "provisional" | "backup" => {
+                        catch_up(&config, &store, now, &s).await
+                    }
+                    _ => Ok(Vec::new()),
+                };
+                match r {
+                    Ok(ran) => tracing::info!(job = which, ?ran, "scheduled job"),
+                    Err(e) => tracing::error!(job = which, error = %e, "scheduled job failed"),
+                }
+            })
+        })?;
+        sched.add(job).await?;
+    }
+    sched.start().await?;
+    Ok(sched)
+}
+
+/// A time in Asia/Shanghai, for tests and tools.
+pub fn shanghai(y: i32, m: u32, d: u32, h: u32) -> Option<DateTime<Utc>> {
+    Shanghai
+        .with_ymd_and_hms(y, m, d, h, 0, 0)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Schedule = Schedule {
+        official_day: 3,
+        official_hour: 2,
+        provisional_hour: 1,
+        backup_hour: 3,
+        backups_keep: 7,
+    };
+
+    #[test]
+    fn the_official_month_is_due_after_the_grace_period() {
+        let t = |d, h| shanghai(2019, 12, d, h).expect("time");
+        assert_eq!(official_month_due(t(3, 1), &S), "2019-10");
+        assert_eq!(official_month_due(t(3, 2), &S), "2019-11");
+        assert_eq!(official_month_due(t(31, 23), &S), "2019-11");
+        let jan = shanghai(2020, 1, 2, 0).expect("time");
+        assert_eq!(official_month_due(jan, &S), "2019-11");
+        let jan = shanghai(2020, 1, 3, 2).expect("time");
+        assert_eq!(official_month_due(jan, &S), "2019-12");
+    }
+
+    #[test]
+    fn a_nightly_run_belongs_to_the_day_whose_hour_has_passed() {
+        assert_eq!(
+            day_key(shanghai(2019, 12, 5, 0).expect("t"), 1),
+            "2019-12-04"
+        );
+        assert_eq!(
+            day_key(shanghai(2019, 12, 5, 1).expect("t"), 1),
+            "2019-12-05"
+        );
+    }
+}
