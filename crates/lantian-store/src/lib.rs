@@ -195,6 +195,9 @@ pub fn backup_database(db: &Path, dest: &Path) -> Result<(), StoreError> {
         dest,
         None::<fn(rusqlite::backup::Progress)>,
     )?;
+    // A backup is one self-contained file: no write-ahead log beside it.
+    let copy = rusqlite::Connection::open(dest)?;
+    copy.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
     Ok(())
 }
 
