@@ -160,6 +160,11 @@ const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
         "/v1/assessment/{month}",
         [403, 200, 200, 403, 200, 200],
     ),
+    (
+        "GET",
+        "/v1/bulletins/{month}",
+        [403, 200, 200, 403, 200, 200],
+    ),
     ("GET", "/v1/rectifications", [200, 200, 200, 200, 200, 200]),
     (
         "GET",
@@ -506,6 +511,12 @@ async fn call(
             None,
         ),
         ("GET", "/v1/coverage") => (Method::GET, "/v1/coverage?month=2026-11".into(), None, None),
+        ("GET", "/v1/bulletins/{month}") => (
+            Method::GET,
+            format!("/v1/bulletins/{}", this_month()),
+            None,
+            None,
+        ),
         ("GET", "/v1/assessment/{month}") => (
             Method::GET,
             format!("/v1/assessment/{}", this_month()),

@@ -220,3 +220,117 @@ async fn gdal_reads_the_geojson_exports_of_subjects_and_inspections() {
     }
     assert_eq!(reports[1]["geometry_type"], "Point", "{}", reports[1]);
 }
+
+#[tokio::test]
+#[ignore = "needs openpyxl from PyPI: scripts/test installs it and runs the interop tests"]
+async fn openpyxl_reads_the_bulletin_workbook_with_the_same_numbers_as_the_json() {
+    let app = spawn_app().await;
+    let o = photos::officer(&app, "interop_xlsx", Role::Inspector, "dongchangfu").await;
+    for seed in 80..84 {
+        photos::submitted(&o, seed).await;
+    }
+    let month = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("cst"))
+        .format("%Y-%m")
+        .to_string();
+    lantian::assessment::run(&app.store, &month, true)
+        .await
+        .expect("rollup");
+    let admin = app.demo_token(Role::Admin).await;
+    let fetch = |format: &'static str| {
+        let (app, admin, month) = (&app, admin.clone(), month.clone());
+        async move {
+            let r = app
+                .client
+                .get(format!("{}/v1/bulletins/{month}?format={format}", app.base))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .expect("bulletin");
+            assert_eq!(r.status(), StatusCode::OK, "{format}");
+            r.bytes().await.expect("body")
+        }
+    };
+    let json: serde_json::Value = serde_json::from_slice(&fetch("json").await).expect("json");
+    let xlsx = fetch("xlsx").await;
+    let file = app.dir.path().join("bulletin.xlsx");
+    std::fs::write(&file, &xlsx).expect("write");
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(tools_python())
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/interop/xlsx_read.py"))
+            .arg(&file)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("openpyxl finishes")
+    .expect("python runs");
+    assert!(
+        out.status.success(),
+        "openpyxl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(
+        read["sheets"],
+        serde_json::json!(["排名", "超期", "返工", "说明"])
+    );
+    let rows = read["rows"].as_array().expect("rows");
+    let expected: Vec<&serde_json::Value> = json["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .flat_map(|g| g["rows"].as_array().expect("rows").iter())
+        .collect();
+    assert_eq!(rows.len(), expected.len());
+    assert!(
+        rows.len() >= 6,
+        "the county peer group is ranked: {}",
+        rows.len()
+    );
+    for (x, j) in rows.iter().zip(expected) {
+        assert_eq!(x["unit"], j["unit"]);
+        assert_eq!(x["name"], j["name"], "Chinese text survives");
+        for f in [
+            "score",
+            "compliance",
+            "coverage",
+            "closed",
+            "on_time",
+            "rework",
+            "extension",
+            "evidence_quality",
+        ] {
+            let (a, b) = (
+                x[f].as_f64().expect("number"),
+                j[f].as_f64().expect("number"),
+            );
+            assert!(
+                (a - b).abs() < 1e-12,
+                "{} {f}: xlsx {a} json {b}",
+                j["unit"]
+            );
+        }
+        assert_eq!(x["rank"].as_f64(), j["rank"].as_f64());
+        assert_eq!(x["inspections"].as_f64(), j["inspections"].as_f64());
+    }
+    // The CSV starts with a BOM and parses to the same rows.
+    let csv = fetch("csv").await;
+    assert!(csv.starts_with(b"\xEF\xBB\xBF"));
+    let text = std::str::from_utf8(&csv[3..]).expect("utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), expected_len(&json) + 1);
+    assert!(lines[0].starts_with("组别 group,名次 rank"));
+    let html = String::from_utf8(fetch("html").await.to_vec()).expect("html");
+    assert!(html.contains("<svg") && html.contains("考评通报"));
+}
+
+fn expected_len(json: &serde_json::Value) -> usize {
+    json["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| g["rows"].as_array().expect("rows").len())
+        .sum()
+}

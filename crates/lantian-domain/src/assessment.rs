@@ -405,6 +405,143 @@ pub fn diff(before: &[UnitResult], after: &[UnitResult]) -> Vec<Change> {
     out
 }
 
+/// One row of a bulletin's ranking table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BulletinRow {
+    pub rank: Option<u32>,
+    pub unit: String,
+    pub name: String,
+    pub score: f64,
+    pub change: Option<f64>,
+    pub compliance: f64,
+    pub coverage: f64,
+    pub closed: f64,
+    pub on_time: f64,
+    pub rework: f64,
+    pub extension: f64,
+    pub evidence_quality: f64,
+    pub inspections: u64,
+    pub orders_due: u64,
+}
+
+/// A peer group's ranking, best first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BulletinGroup {
+    pub group: String,
+    pub rows: Vec<BulletinRow>,
+}
+
+/// A unit's score in a month (for the trend over the campaign).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrendPoint {
+    pub month: String,
+    pub unit: String,
+    pub score: f64,
+}
+
+/// Units with reworks in the month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReworkRow {
+    pub unit: String,
+    pub name: String,
+    pub reworks: u64,
+    pub orders_due: u64,
+}
+
+/// The monthly bulletin (考评通报): ranked tables per peer group, the overdue and rework lists,
+/// the trend, and the audit chain head the figures were published with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bulletin {
+    pub campaign: String,
+    pub month: String,
+    pub revision: u32,
+    pub audit_head: String,
+    pub groups: Vec<BulletinGroup>,
+    pub overdue: Vec<OverdueOrder>,
+    pub reworks: Vec<ReworkRow>,
+    pub trend: Vec<TrendPoint>,
+}
+
+/// Assembles the bulletin of a month from its results and the earlier months' (for the trend).
+/// Only ranked units (those in a peer group) appear in the tables and the trend.
+pub fn bulletin(
+    campaign: &str,
+    month: &str,
+    revision: u32,
+    audit_head: &str,
+    units: &[UnitResult],
+    history: &[(String, Vec<UnitResult>)],
+) -> Bulletin {
+    let mut groups: BTreeMap<String, Vec<BulletinRow>> = BTreeMap::new();
+    for u in units {
+        let Some(g) = &u.peer_group else { continue };
+        groups.entry(g.clone()).or_default().push(BulletinRow {
+            rank: u.rank,
+            unit: u.unit.clone(),
+            name: u.name.clone(),
+            score: u.score,
+            change: u.change,
+            compliance: u.rates.compliance,
+            coverage: u.rates.coverage,
+            closed: u.rates.closed,
+            on_time: u.rates.on_time,
+            rework: u.rates.rework,
+            extension: u.rates.extension,
+            evidence_quality: u.rates.evidence_quality,
+            inspections: u.counts.inspections,
+            orders_due: u.counts.orders_due,
+        });
+    }
+    let groups = groups
+        .into_iter()
+        .map(|(group, mut rows)| {
+            rows.sort_by(|a, b| a.rank.cmp(&b.rank).then(a.unit.cmp(&b.unit)));
+            BulletinGroup { group, rows }
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut overdue: Vec<OverdueOrder> = units
+        .iter()
+        .flat_map(|u| u.overdue.iter())
+        .filter(|o| seen.insert(o.id.clone()))
+        .cloned()
+        .collect();
+    overdue.sort_by(|a, b| a.deadline.cmp(&b.deadline).then(a.id.cmp(&b.id)));
+    let reworks = units
+        .iter()
+        .filter(|u| u.peer_group.is_some() && u.counts.reworks > 0)
+        .map(|u| ReworkRow {
+            unit: u.unit.clone(),
+            name: u.name.clone(),
+            reworks: u.counts.reworks,
+            orders_due: u.counts.orders_due,
+        })
+        .collect();
+    let mut trend: Vec<TrendPoint> = history
+        .iter()
+        .filter(|(m, _)| m.as_str() < month)
+        .flat_map(|(m, us)| us.iter().map(move |u| (m.as_str(), u)))
+        .chain(units.iter().map(|u| (month, u)))
+        .filter(|(_, u)| u.peer_group.is_some())
+        .map(|(m, u)| TrendPoint {
+            month: m.to_owned(),
+            unit: u.unit.clone(),
+            score: u.score,
+        })
+        .collect();
+    trend.sort_by(|a, b| a.month.cmp(&b.month).then(a.unit.cmp(&b.unit)));
+    Bulletin {
+        campaign: campaign.to_owned(),
+        month: month.to_owned(),
+        revision,
+        audit_head: audit_head.to_owned(),
+        groups,
+        overdue,
+        reworks,
+        trend,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,6 +723,29 @@ mod tests {
         let city = get("city");
         assert_eq!(city.counts.inspections, 7);
         assert_eq!((city.counts.earned, city.counts.possible), (570, 640));
+    }
+
+    #[test]
+    fn the_bulletin_ranks_each_peer_group_and_lists_what_is_late() {
+        let r = rollup(&example(), &WEIGHTS, &rules(), None);
+        let b = bulletin(
+            "c",
+            "2019-11",
+            1,
+            "head",
+            &r,
+            &[("2019-10".into(), r.clone())],
+        );
+        assert_eq!(b.groups.len(), 1);
+        let rows: Vec<(Option<u32>, &str)> = b.groups[0]
+            .rows
+            .iter()
+            .map(|r| (r.rank, r.unit.as_str()))
+            .collect();
+        assert_eq!(rows, [(Some(1), "west"), (Some(2), "east")]);
+        assert_eq!(b.overdue.len(), 1);
+        assert_eq!(b.reworks.len(), 1);
+        assert_eq!(b.trend.len(), 4);
     }
 
     #[test]

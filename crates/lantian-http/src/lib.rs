@@ -16,6 +16,7 @@
 //! Must not contain SQL: storage goes through `lantian-store`'s typed functions.
 
 pub mod auth;
+pub mod bulletin;
 pub mod error;
 pub mod extract;
 mod handlers;

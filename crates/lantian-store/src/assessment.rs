@@ -286,3 +286,35 @@ pub fn job_done(conn: &Connection, job: &str, key: &str) -> Result<bool, StoreEr
         |r| r.get(0),
     )?)
 }
+
+/// The bulletin of `month` from its latest official revision, with the trend of the campaign's
+/// earlier months (their latest official revisions). `None` before the month's official rollup.
+pub fn bulletin(
+    conn: &Connection,
+    campaign: &str,
+    month: &str,
+) -> Result<Option<lantian_domain::assessment::Bulletin>, StoreError> {
+    let Some(current) = latest(conn, campaign, month, "official")? else {
+        return Ok(None);
+    };
+    let months: Vec<String> = conn
+        .prepare_cached(
+            "SELECT DISTINCT month FROM rollups WHERE campaign = ?1 AND kind = 'official' AND month < ?2 ORDER BY month",
+        )?
+        .query_map(params![campaign, month], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut history = Vec::with_capacity(months.len());
+    for m in months {
+        if let Some(r) = latest(conn, campaign, &m, "official")? {
+            history.push((m, r.units));
+        }
+    }
+    Ok(Some(lantian_domain::assessment::bulletin(
+        campaign,
+        month,
+        current.revision,
+        &current.audit_head,
+        &current.units,
+        &history,
+    )))
+}

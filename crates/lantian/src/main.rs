@@ -63,6 +63,17 @@ enum Command {
         #[arg(long)]
         provisional: bool,
     },
+    /// Write a month's bulletin (from its latest official revision).
+    Bulletin {
+        #[arg(long)]
+        month: String,
+        /// json, csv, xlsx or html.
+        #[arg(long, default_value = "html")]
+        format: String,
+        /// Output file (default: bulletin-MONTH.FORMAT in the working directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Take a backup of the database now (the server may be running).
     Backup,
     /// Restore a backup into the data folder (stop the server first).
@@ -268,6 +279,37 @@ async fn main() -> anyhow::Result<()> {
                     u.rates.evidence_quality
                 );
             }
+        }
+        Command::Bulletin { month, format, out } => {
+            let store = lantian::app::open_store(&config).await?;
+            let m = month.clone();
+            let b = store
+                .read(move |c| {
+                    let campaigns = lantian_store::org::campaigns(c)?;
+                    match lantian_domain::campaign::for_month(&campaigns, &m) {
+                        Some(campaign) => {
+                            lantian_store::assessment::bulletin(c, &campaign.code, &m)
+                        }
+                        None => Ok(None),
+                    }
+                })
+                .await?
+                .with_context(|| {
+                    format!(
+                        "no official rollup of {month} yet: run `lantian rollup --month {month}`"
+                    )
+                })?;
+            let bytes = match format.as_str() {
+                "json" => serde_json::to_vec_pretty(&b)?,
+                "csv" => lantian_http::bulletin::to_csv(&b)?,
+                "xlsx" => lantian_http::bulletin::to_xlsx(&b)?,
+                "html" => lantian_http::bulletin::to_html(&b).into_bytes(),
+                other => anyhow::bail!("unknown format {other:?}: json, csv, xlsx or html"),
+            };
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("bulletin-{month}.{format}")));
+            std::fs::write(&out, bytes)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("wrote {}", out.display());
         }
         Command::Backup => {
             let store = lantian::app::open_store(&config).await?;

@@ -74,6 +74,7 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .on(Method::GET, "/v1/coverage", export::coverage)
         .on(Method::GET, "/v1/review/queue", review::queue)
         .on(Method::GET, "/v1/assessment/{month}", review::assessment)
+        .on(Method::GET, "/v1/bulletins/{month}", review::bulletin)
         .on(Method::GET, "/v1/inspections/{id}", review::get_inspection)
         .on(
             Method::POST,

@@ -504,3 +504,76 @@ pub(crate) async fn assessment(
     r.units.sort_by(|a, b| a.unit.cmp(&b.unit));
     Ok(Json(r))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BulletinQuery {
+    /// `json` (default), `csv`, `xlsx` or `html`.
+    format: Option<String>,
+}
+
+/// `GET /v1/bulletins/{month}`: the month's bulletin (from its latest official revision).
+pub(crate) async fn bulletin(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(month): AppPath<String>,
+    AppQuery(q): AppQuery<BulletinQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    caller.may(Action::ReadInspection, Some(&caller.0.unit_path))?;
+    let format = q.format.unwrap_or_else(|| "json".into());
+    if !matches!(format.as_str(), "json" | "csv" | "xlsx" | "html") {
+        return Err(ApiError::new("bad_request")
+            .field("format")
+            .note("json, csv, xlsx or html"));
+    }
+    if lantian_domain::assessment::month_bounds(&month).is_none() {
+        return Err(ApiError::not_found());
+    }
+    let m = month.clone();
+    let b = state
+        .store()
+        .read(move |c| {
+            let campaigns = lantian_store::org::campaigns(c)?;
+            match lantian_domain::campaign::for_month(&campaigns, &m) {
+                Some(campaign) => lantian_store::assessment::bulletin(c, &campaign.code, &m),
+                None => Ok(None),
+            }
+        })
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let fail = |e: String| {
+        tracing::error!(error = %e, "bulletin rendering failed");
+        ApiError::internal()
+    };
+    let (body, content_type, ext): (Vec<u8>, &str, &str) = match format.as_str() {
+        "csv" => (
+            crate::bulletin::to_csv(&b).map_err(|e| fail(e.to_string()))?,
+            "text/csv; charset=utf-8",
+            "csv",
+        ),
+        "xlsx" => (
+            crate::bulletin::to_xlsx(&b).map_err(|e| fail(e.to_string()))?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        ),
+        "html" => (
+            crate::bulletin::to_html(&b).into_bytes(),
+            "text/html; charset=utf-8",
+            "html",
+        ),
+        _ => (
+            serde_json::to_vec(&b).map_err(|e| fail(e.to_string()))?,
+            "application/json",
+            "json",
+        ),
+    };
+    axum::response::Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"bulletin-{month}.{ext}\""),
+        )
+        .body(axum::body::Body::from(body))
+        .map_err(|_| ApiError::internal())
+}
