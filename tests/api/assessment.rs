@@ -206,3 +206,93 @@ async fn jobs_missed_while_down_run_once_on_start_and_a_backup_restores() {
         .expect("verify");
     assert!(v.ok(), "{v:?}");
 }
+
+#[tokio::test]
+async fn an_orange_alert_raises_coverage_for_sites_in_its_region_and_syncs_to_phones() {
+    let app = spawn_app().await;
+    let admin = app.demo_token(Role::Admin).await;
+    let month = this_month();
+    let (from, to) = lantian_domain::assessment::month_bounds(&month).expect("month");
+    // A construction site in each of two counties, inspected four times this month: enough
+    // without an alert (4 a month).
+    for county in ["yanggu", "shenxian"] {
+        let r = app
+            .post(
+                "/v1/subjects",
+                Some(&admin),
+                serde_json::json!({"name": format!("{county}工地"), "unit": county, "kind": "construction_site",
+                       "attributes": {}, "location": {"lat": 36.1, "lon": 115.8}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let subject: lantian_domain::subject::Subject =
+            serde_json::from_value(r.body).expect("subject");
+        let o = photos::officer(&app, &format!("al_{county}"), Role::Inspector, county).await;
+        let t = lantian_client::sim::latest_templates(&o.client)
+            .expect("templates")
+            .into_iter()
+            .find(|t| t.subject_kind == subject.attributes.kind())
+            .expect("template");
+        let mut rng = lantian_client::sim::Rng(5);
+        for _ in 0..4 {
+            let s = lantian_client::sim::random_inspection(&mut rng, &subject, &t, None);
+            photos::submit(&o, &s).await;
+        }
+    }
+    let subjects_covered = |units: &[lantian_domain::assessment::UnitResult], code: &str| {
+        units
+            .iter()
+            .find(|u| u.unit == code)
+            .map(|u| u.counts.subjects_covered)
+            .expect("unit")
+    };
+    let before = lantian::assessment::run(&app.store, &month, false)
+        .await
+        .expect("rollup");
+    let base_y = subjects_covered(&before.units, "yanggu");
+    let base_s = subjects_covered(&before.units, "shenxian");
+    assert!(base_y >= 1 && base_s >= 1);
+
+    // An orange alert over the whole month for yanggu only: sites there need 8.
+    let r = app
+        .post(
+            "/v1/alerts",
+            Some(&admin),
+            serde_json::json!({"level": "orange", "units": ["yanggu"], "starts_at": from, "ends_at": to, "note": "重污染橙色预警"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let during = lantian::assessment::run(&app.store, &month, false)
+        .await
+        .expect("rollup");
+    assert_eq!(
+        subjects_covered(&during.units, "yanggu"),
+        base_y - 1,
+        "the yanggu site is no longer covered"
+    );
+    assert_eq!(
+        subjects_covered(&during.units, "shenxian"),
+        base_s,
+        "outside the region: unchanged"
+    );
+    // Outside its period: a month without alert days is unaffected.
+    let prev = lantian_domain::assessment::previous_month(&month).expect("prev");
+    let (pf, pt) = lantian_domain::assessment::month_bounds(&prev).expect("bounds");
+    let windows = app
+        .store
+        .read(move |c| lantian_store::assessment::alerts_between(c, pf, pt))
+        .await
+        .expect("alerts");
+    assert!(windows.is_empty());
+    // Phones receive it; officers may not declare one.
+    let o = photos::officer(&app, "al_phone", Role::Inspector, "yanggu").await;
+    assert_eq!(o.client.entity_ids("alert").expect("ids").len(), 1);
+    let refused = app
+        .post(
+            "/v1/alerts",
+            Some(&o.token),
+            serde_json::json!({"level": "red", "units": ["yanggu"], "starts_at": from, "ends_at": to}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}

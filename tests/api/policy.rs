@@ -166,6 +166,8 @@ const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
         [403, 200, 200, 403, 200, 200],
     ),
     ("GET", "/v1/rectifications", [200, 200, 200, 200, 200, 200]),
+    ("GET", "/v1/alerts", [200, 200, 200, 200, 200, 200]),
+    ("POST", "/v1/alerts", [403, 403, 403, 403, 201, 403]),
     (
         "GET",
         "/v1/rectifications/stats",
@@ -511,6 +513,15 @@ async fn call(
             None,
         ),
         ("GET", "/v1/coverage") => (Method::GET, "/v1/coverage?month=2026-11".into(), None, None),
+        ("POST", "/v1/alerts") => (
+            Method::POST,
+            "/v1/alerts".into(),
+            Some(
+                json!({"level": "yellow", "units": ["dongchangfu"], "starts_at": "2019-12-01T00:00:00Z",
+                        "ends_at": "2019-12-02T00:00:00Z"}),
+            ),
+            None,
+        ),
         ("GET", "/v1/bulletins/{month}") => (
             Method::GET,
             format!("/v1/bulletins/{}", this_month()),

@@ -62,9 +62,25 @@ pub struct OverdueOrder {
     pub deadline: String,
 }
 
+/// A pollution alert as far as one month is concerned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertWindow {
+    pub id: String,
+    pub level: String,
+    /// Units whose subtrees the alert covers.
+    pub units: Vec<String>,
+    pub starts_at: String,
+    pub ends_at: String,
+    /// Days of the month (China Standard Time) the alert touches.
+    pub days: u32,
+}
+
 /// Everything one month's assessment needs, as the store reads it.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// Days in the month.
+    pub month_days: u32,
+    pub alerts: Vec<AlertWindow>,
     pub units: Vec<UnitInfo>,
     pub inspections: Vec<InspectionFact>,
     pub subjects: Vec<SubjectFact>,
@@ -223,7 +239,15 @@ pub fn rollup(
         });
     }
     for subj in &s.subjects {
-        let required = rules.required(&subj.kind, subj.grade.as_deref());
+        let path = paths.get(subj.unit.as_str()).copied().unwrap_or_default();
+        let alerts: Vec<(&str, u32)> = s
+            .alerts
+            .iter()
+            .filter(|a| a.units.iter().any(|u| path.contains(u)))
+            .map(|a| (a.level.as_str(), a.days))
+            .collect();
+        let required =
+            rules.required_with_alerts(&subj.kind, subj.grade.as_deref(), &alerts, s.month_days);
         if required == 0 {
             continue;
         }
@@ -460,6 +484,9 @@ pub struct Bulletin {
     pub overdue: Vec<OverdueOrder>,
     pub reworks: Vec<ReworkRow>,
     pub trend: Vec<TrendPoint>,
+    /// Pollution alerts in the month: their requirements were raised.
+    #[serde(default)]
+    pub alerts: Vec<AlertWindow>,
 }
 
 /// Assembles the bulletin of a month from its results and the earlier months' (for the trend).
@@ -539,6 +566,7 @@ pub fn bulletin(
         overdue,
         reworks,
         trend,
+        alerts: Vec::new(),
     }
 }
 
@@ -591,6 +619,8 @@ mod tests {
         let mut rejected = insp("east", 1, 100, 100, false, true);
         rejected.rejected = true;
         Snapshot {
+            month_days: 30,
+            alerts: Vec::new(),
             units: vec![
                 unit("city", &["city"], None),
                 unit("east", &["city", "east"], Some("county")),
@@ -646,6 +676,7 @@ mod tests {
                 },
             ],
             rework_penalty: 0.5,
+            ..AssessmentRules::default()
         }
     }
 
@@ -746,6 +777,54 @@ mod tests {
         assert_eq!(b.overdue.len(), 1);
         assert_eq!(b.reworks.len(), 1);
         assert_eq!(b.trend.len(), 4);
+    }
+
+    #[test]
+    fn an_orange_alert_raises_coverage_in_its_region_only_and_for_its_days() {
+        // West's site 3 had 4 inspections: enough normally.
+        let mut s = example();
+        s.month_days = 30;
+        let base = rollup(&s, &WEIGHTS, &rules(), None);
+        let west = |r: &[UnitResult]| {
+            r.iter()
+                .find(|u| u.unit == "west")
+                .map(|u| u.counts.subjects_covered)
+        };
+        assert_eq!(west(&base), Some(1));
+        // An orange alert (x2 for construction sites) over 15 of the 30 days in west: 4 + ceil(4 x 1 x 15/30) = 6.
+        s.alerts = vec![AlertWindow {
+            id: "a1".into(),
+            level: "orange".into(),
+            units: vec!["west".into()],
+            starts_at: String::new(),
+            ends_at: String::new(),
+            days: 15,
+        }];
+        let during = rollup(&s, &WEIGHTS, &rules(), None);
+        assert_eq!(west(&during), Some(0));
+        // East is outside the region: unchanged.
+        let east = |r: &[UnitResult]| {
+            r.iter()
+                .find(|u| u.unit == "east")
+                .map(|u| u.counts.clone())
+        };
+        assert_eq!(east(&during), east(&base));
+        assert_eq!(
+            rules().required_with_alerts("construction_site", None, &[("orange", 15)], 30),
+            6
+        );
+        assert_eq!(
+            rules().required_with_alerts("construction_site", None, &[("orange", 30)], 30),
+            8
+        );
+        assert_eq!(
+            rules().required_with_alerts("construction_site", None, &[("orange", 0)], 30),
+            4
+        );
+        assert_eq!(
+            rules().required_with_alerts("restaurant", Some("b"), &[("orange", 30)], 30),
+            1
+        );
     }
 
     #[test]

@@ -55,6 +55,30 @@ pub struct AssessmentRules {
     pub coverage: Vec<CoverageRule>,
     /// Each rework (返工) deducts this share of one on-time closure from the rectification score.
     pub rework_penalty: f64,
+    /// During a pollution alert of a level (`yellow`, `orange`, `red`), the required frequency of a
+    /// subject kind in the alert's region is multiplied by this, for the alert's days.
+    #[serde(default = "default_alert_multipliers")]
+    pub alert_multipliers:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
+}
+
+fn default_alert_multipliers()
+-> std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>> {
+    let level = |m: f64| {
+        [
+            "construction_site",
+            "stockpile",
+            "bare_land",
+            "road_section",
+        ]
+        .into_iter()
+        .map(|k| (k.to_owned(), m))
+        .collect()
+    };
+    [("yellow", 1.5), ("orange", 2.0), ("red", 3.0)]
+        .into_iter()
+        .map(|(l, m)| (l.to_owned(), level(m)))
+        .collect()
 }
 
 impl Default for AssessmentRules {
@@ -62,6 +86,7 @@ impl Default for AssessmentRules {
         Self {
             coverage: Vec::new(),
             rework_penalty: 0.5,
+            alert_multipliers: default_alert_multipliers(),
         }
     }
 }
@@ -75,6 +100,38 @@ impl AssessmentRules {
             .filter(|r| r.kind == kind && r.grade.as_deref().is_none_or(|g| Some(g) == grade))
             .max_by_key(|r| r.grade.is_some())
             .map_or(0, |r| r.per_month)
+    }
+
+    /// The required inspections of a subject in a month of `month_days` days when alerts covering
+    /// its place ran `(level, days)` of them: the base frequency, plus for each alert
+    /// `ceil(base x (multiplier - 1) x days / month_days)`.
+    pub fn required_with_alerts(
+        &self,
+        kind: &str,
+        grade: Option<&str>,
+        alerts: &[(&str, u32)],
+        month_days: u32,
+    ) -> u32 {
+        let base = self.required(kind, grade);
+        if base == 0 || month_days == 0 {
+            return base;
+        }
+        let extra: u32 = alerts
+            .iter()
+            .map(|(level, days)| {
+                let m = self
+                    .alert_multipliers
+                    .get(*level)
+                    .and_then(|k| k.get(kind))
+                    .copied()
+                    .unwrap_or(1.0);
+                let x =
+                    f64::from(base) * (m - 1.0).max(0.0) * f64::from(*days) / f64::from(month_days);
+                // Rounded up, after removing floating-point noise (2.0000000001 is 2).
+                ((x * 1e9).round() / 1e9).ceil() as u32
+            })
+            .sum();
+        base + extra
     }
 }
 

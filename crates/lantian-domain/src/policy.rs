@@ -38,10 +38,12 @@ pub enum Action {
     Supervise,
     /// Report an order of one's unit handled; ask for an extension or a deferral.
     HandleRectification,
+    /// Declare a pollution alert for units of the subtree.
+    DeclareAlert,
 }
 
 impl Action {
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::ReadUnit,
         Action::ReadCampaign,
         Action::ReadTemplate,
@@ -57,6 +59,7 @@ impl Action {
         Action::ReadInspection,
         Action::Supervise,
         Action::HandleRectification,
+        Action::DeclareAlert,
     ];
 }
 
@@ -143,6 +146,7 @@ const GRANTS: &[(Role, &[Action])] = {
                 ReadInspection,
                 Supervise,
                 HandleRectification,
+                DeclareAlert,
             ],
         ),
     ]

@@ -298,6 +298,36 @@ pub fn to_html(b: &Bulletin) -> String {
         let rows: Vec<(String, f64)> = g.rows.iter().map(|r| (r.name.clone(), r.score)).collect();
         html.push_str(&bars(&rows));
     }
+    if !b.alerts.is_empty() {
+        html.push_str("<h2>污染预警 alerts</h2><table><tr><th>level</th><th>units</th><th>from</th><th>to</th><th>days</th></tr>");
+        for a in &b.alerts {
+            html.push_str(&format!(
+                "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td></tr>",
+                esc(&a.level),
+                esc(&a.units.join(", ")),
+                esc(&a.starts_at),
+                esc(&a.ends_at),
+                a.days
+            ));
+        }
+        html.push_str("</table>");
+    }
+    if !b.alerts.is_empty() {
+        html.push_str(
+            "<h2>污染预警 alerts</h2><table><tr><th>level</th><th>units</th><th>from</th><th>to</th><th>days</th></tr>",
+        );
+        for a in &b.alerts {
+            html.push_str(&format!(
+                "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td></tr>",
+                esc(&a.level),
+                esc(&a.units.join(", ")),
+                esc(&a.starts_at),
+                esc(&a.ends_at),
+                a.days
+            ));
+        }
+        html.push_str("</table>");
+    }
     html.push_str("<h2 class=\"pb\">趋势 trend</h2>");
     html.push_str(&trend(b));
     html.push_str("<h2>超期整改 overdue</h2><table><tr><th>order</th><th>unit</th><th>item</th><th>deadline</th></tr>");

@@ -100,14 +100,126 @@ pub fn snapshot(
             })
         })?
         .collect::<Result<_, _>>()?;
+    let alerts = alerts_between(&tx, from, to)?;
     tx.finish()?;
     Ok(Snapshot {
+        month_days: u32::try_from((to - from).num_days()).unwrap_or(30),
+        alerts,
         units,
         inspections,
         subjects,
         orders,
         overdue,
     })
+}
+
+/// A declared pollution alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: uuid::Uuid,
+    pub level: String,
+    pub units: Vec<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub note: Option<String>,
+    pub declared_by: String,
+    pub declared_at: DateTime<Utc>,
+}
+
+/// Declares an alert: recorded, audited, synced to every phone (global scope).
+pub fn declare_alert(conn: &Connection, a: &Alert) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO alerts (uuid, level, units, starts_at, ends_at, note, declared_by, declared_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            a.id.to_string(),
+            a.level,
+            serde_json::to_string(&a.units)?,
+            time_text(a.starts_at),
+            time_text(a.ends_at),
+            a.note,
+            a.declared_by,
+            time_text(a.declared_at)
+        ],
+    )?;
+    crate::audit::record(
+        conn,
+        &a.declared_by,
+        "alert.declare",
+        "alert",
+        &a.id.to_string(),
+        None,
+        Some(crate::audit::object_hash(a)?),
+    )?;
+    crate::sync::put(
+        conn,
+        crate::sync::Group::new(),
+        lantian_domain::sync::GLOBAL,
+        "alert",
+        &a.id.to_string(),
+        a,
+    )
+}
+
+/// Every alert, newest first.
+pub fn alerts(conn: &Connection) -> Result<Vec<Alert>, StoreError> {
+    Ok(conn
+        .prepare(
+            "SELECT uuid, level, units, starts_at, ends_at, note, declared_by, declared_at FROM alerts
+             ORDER BY starts_at DESC, id DESC",
+        )?
+        .query_map([], |r| {
+            Ok(Alert {
+                id: cols::uuid(r, 0)?,
+                level: r.get(1)?,
+                units: cols::json(r, 2)?,
+                starts_at: cols::time(r, 3)?,
+                ends_at: cols::time(r, 4)?,
+                note: r.get(5)?,
+                declared_by: r.get(6)?,
+                declared_at: cols::time(r, 7)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?)
+}
+
+/// The alerts that touch [from, to), each with the number of days (China Standard Time) of the
+/// range it touches.
+pub fn alerts_between(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<lantian_domain::assessment::AlertWindow>, StoreError> {
+    let all = alerts(conn)?;
+    let mut out = Vec::new();
+    for a in all
+        .into_iter()
+        .filter(|a| a.starts_at < to && a.ends_at > from)
+    {
+        // Count each day [d, d + 1) of the month the alert overlaps.
+        let mut days = 0u32;
+        let mut d = from;
+        for _ in 0..32 {
+            if d >= to {
+                break;
+            }
+            let next = d + chrono::Duration::days(1);
+            if a.starts_at < next && a.ends_at > d {
+                days += 1;
+            }
+            d = next;
+        }
+        out.push(lantian_domain::assessment::AlertWindow {
+            id: a.id.to_string(),
+            level: a.level,
+            units: a.units,
+            starts_at: time_text(a.starts_at),
+            ends_at: time_text(a.ends_at),
+            days,
+        });
+    }
+    out.sort_by(|x, y| x.starts_at.cmp(&y.starts_at).then(x.id.cmp(&y.id)));
+    Ok(out)
 }
 
 /// A stored rollup.
@@ -309,12 +421,16 @@ pub fn bulletin(
             history.push((m, r.units));
         }
     }
-    Ok(Some(lantian_domain::assessment::bulletin(
+    let mut b = lantian_domain::assessment::bulletin(
         campaign,
         month,
         current.revision,
         &current.audit_head,
         &current.units,
         &history,
-    )))
+    );
+    if let Some((from, to)) = lantian_domain::assessment::month_bounds(month) {
+        b.alerts = alerts_between(conn, from, to)?;
+    }
+    Ok(Some(b))
 }

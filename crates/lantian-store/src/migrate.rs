@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "assessment",
         include_str!("../../../migrations/0006_assessment.sql"),
     ),
+    (
+        7,
+        "alerts",
+        include_str!("../../../migrations/0007_alerts.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

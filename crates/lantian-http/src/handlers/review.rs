@@ -577,3 +577,84 @@ pub(crate) async fn bulletin(
         .body(axum::body::Body::from(body))
         .map_err(|_| ApiError::internal())
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeclareAlert {
+    /// `yellow`, `orange` or `red`.
+    level: String,
+    /// Unit codes; the alert covers their subtrees.
+    units: Vec<String>,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    note: Option<String>,
+}
+
+/// `POST /v1/alerts`: an admin declares a pollution alert; it syncs to every phone.
+pub(crate) async fn declare_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(a): AppJson<DeclareAlert>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.may(Action::DeclareAlert, Some(&caller.0.unit_path))?;
+    if !matches!(a.level.as_str(), "yellow" | "orange" | "red") {
+        return Err(ApiError::from(lantian_domain::ValidationError::new(
+            "alert_level_invalid",
+            "level",
+            "yellow, orange or red",
+        )));
+    }
+    if a.units.is_empty() || a.units.len() > 500 {
+        return Err(ApiError::from(lantian_domain::ValidationError::new(
+            "alert_units_invalid",
+            "units",
+            "1 to 500 unit codes",
+        )));
+    }
+    if a.ends_at <= a.starts_at {
+        return Err(ApiError::from(lantian_domain::ValidationError::new(
+            "alert_period_invalid",
+            "ends_at",
+            "an alert ends after it starts",
+        )));
+    }
+    for code in &a.units {
+        let c = code.clone();
+        let unit = state
+            .store()
+            .read(move |s| org::unit_by_code(s, &c))
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        caller.may(Action::DeclareAlert, Some(&unit.unit.path))?;
+    }
+    let alert = lantian_store::assessment::Alert {
+        id: Uuid::now_v7(),
+        level: a.level,
+        units: a.units,
+        starts_at: a.starts_at,
+        ends_at: a.ends_at,
+        note: a.note.map(|n| n.chars().take(2000).collect()),
+        declared_by: caller.0.uuid.to_string(),
+        declared_at: Utc::now(),
+    };
+    let stored = alert.clone();
+    state
+        .store()
+        .write(move |c| lantian_store::assessment::declare_alert(c, &stored))
+        .await?;
+    Ok((StatusCode::CREATED, Json(alert)))
+}
+
+/// `GET /v1/alerts`: every declared alert, newest first.
+pub(crate) async fn list_alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<lantian_store::assessment::Alert>>, ApiError> {
+    caller.may(Action::ReadCampaign, None)?;
+    Ok(Json(
+        state
+            .store()
+            .read(lantian_store::assessment::alerts)
+            .await?,
+    ))
+}
