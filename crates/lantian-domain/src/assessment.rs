@@ -21,8 +21,8 @@ pub struct UnitInfo {
 /// One inspection that took place in the month (its latest version's score).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InspectionFact {
-    /// The unit responsible for the subject.
-    pub unit: String,
+    /// The unit responsible for the subject (shared: a million facts name a few hundred units).
+    pub unit: std::sync::Arc<str>,
     pub subject: u64,
     pub earned: u32,
     pub possible: u32,
@@ -37,7 +37,7 @@ pub struct InspectionFact {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubjectFact {
     pub id: u64,
-    pub unit: String,
+    pub unit: std::sync::Arc<str>,
     pub kind: String,
     pub grade: Option<String>,
 }
@@ -45,7 +45,7 @@ pub struct SubjectFact {
 /// A rectification order whose deadline falls in the month.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderFact {
-    pub unit: String,
+    pub unit: std::sync::Arc<str>,
     pub closed: bool,
     pub closed_on_time: bool,
     pub deferred: bool,
@@ -239,7 +239,7 @@ pub fn rollup(
         });
     }
     for subj in &s.subjects {
-        let path = paths.get(subj.unit.as_str()).copied().unwrap_or_default();
+        let path = paths.get(&*subj.unit).copied().unwrap_or_default();
         let alerts: Vec<(&str, u32)> = s
             .alerts
             .iter()

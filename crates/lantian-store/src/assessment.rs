@@ -30,20 +30,39 @@ pub fn snapshot(
             })
         })?
         .collect::<Result<_, _>>()?;
-    // The latest version's score: the last amendment's if any.
+    // Unit codes, shared by every fact of the unit.
+    let codes: std::collections::HashMap<i64, std::sync::Arc<str>> = tx
+        .prepare("SELECT id, code FROM units")?
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                std::sync::Arc::<str>::from(r.get::<_, String>(1)?),
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let code = |id: i64| -> rusqlite::Result<std::sync::Arc<str>> {
+        codes
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| crate::corrupt(0, format!("unknown unit {id}")))
+    };
+    // The latest version's score: the last amendment's, looked up only for amended inspections.
     let inspections = tx
         .prepare(
-            "SELECT u.code, i.subject_id,
-                    coalesce(a.score_earned, i.score_earned), coalesce(a.score_possible, i.score_possible),
-                    json_array_length(coalesce(a.critical_failed, i.critical_failed)) > 0,
+            "SELECT i.unit_id, i.subject_id,
+                    CASE WHEN i.current_version > 1 THEN (SELECT a.score_earned FROM inspection_amendments a
+                         WHERE a.inspection_id = i.id AND a.version = i.current_version) ELSE i.score_earned END,
+                    CASE WHEN i.current_version > 1 THEN (SELECT a.score_possible FROM inspection_amendments a
+                         WHERE a.inspection_id = i.id AND a.version = i.current_version) ELSE i.score_possible END,
+                    CASE WHEN i.current_version > 1 THEN (SELECT a.critical_failed != '[]' FROM inspection_amendments a
+                         WHERE a.inspection_id = i.id AND a.version = i.current_version) ELSE i.critical_failed != '[]' END,
                     i.review_state = 'rejected', coalesce(i.verdict_level = 'ok', 0), i.media_state = 'complete'
-             FROM inspections i JOIN units u ON u.id = i.unit_id
-             LEFT JOIN inspection_amendments a ON a.inspection_id = i.id AND a.version = i.current_version
+             FROM inspections i
              WHERE i.occurred_at >= ?1 AND i.occurred_at < ?2",
         )?
         .query_map(params![f, t], |r| {
             Ok(InspectionFact {
-                unit: r.get(0)?,
+                unit: code(r.get(0)?)?,
                 subject: r.get::<_, i64>(1)? as u64,
                 earned: r.get(2)?,
                 possible: r.get(3)?,
@@ -56,13 +75,13 @@ pub fn snapshot(
         .collect::<Result<_, _>>()?;
     let subjects = tx
         .prepare(
-            "SELECT s.id, u.code, s.kind, json_extract(s.attributes, '$.grade') FROM subjects s
-             JOIN units u ON u.id = s.unit_id WHERE s.created_at < ?1",
+            "SELECT s.id, s.unit_id, s.kind, json_extract(s.attributes, '$.grade') FROM subjects s
+             WHERE s.created_at < ?1",
         )?
         .query_map([&t], |r| {
             Ok(SubjectFact {
                 id: r.get::<_, i64>(0)? as u64,
-                unit: r.get(1)?,
+                unit: code(r.get(1)?)?,
                 kind: r.get(2)?,
                 grade: r.get(3)?,
             })
@@ -70,14 +89,14 @@ pub fn snapshot(
         .collect::<Result<_, _>>()?;
     let orders = tx
         .prepare(
-            "SELECT u.code, r.state = 'closed', coalesce(r.closed_on_time, 0), r.state = 'deferred',
+            "SELECT r.unit_id, r.state = 'closed', coalesce(r.closed_on_time, 0), r.state = 'deferred',
                     r.rework_count, r.extension_count > 0
-             FROM rectifications r JOIN units u ON u.id = r.unit_id
+             FROM rectifications r
              WHERE r.deadline >= ?1 AND r.deadline < ?2",
         )?
         .query_map(params![f, t], |r| {
             Ok(OrderFact {
-                unit: r.get(0)?,
+                unit: code(r.get(0)?)?,
                 closed: r.get(1)?,
                 closed_on_time: r.get(2)?,
                 deferred: r.get(3)?,

@@ -17,6 +17,8 @@ use lantian_client::{Client, ClientConfig};
 use rusqlite::params;
 
 const MONTH: &str = "2026-10";
+const LOCATION: &str =
+    r#"{"lat":36.4,"lon":115.9,"accuracy_m":10.0,"datum":"wgs84","mock":false,"gps_time":null}"#;
 
 fn reset_peak() {
     // Linux: writing 5 to clear_refs resets VmHWM to the current RSS.
@@ -107,6 +109,22 @@ fn fill(db: &std::path::Path) -> (usize, usize) {
             subjects.push((tx.last_insert_rowid(), unit));
         }
     }
+    // A real verdict's JSON: the server reads it back when it loads an inspection.
+    let verdict = serde_json::to_string(&lantian_domain::geo::verdict(
+        &lantian_domain::geo::VerdictInput {
+            original: (36.4, 115.9),
+            datum: lantian_domain::geo::Datum::Wgs84,
+            accuracy_m: 10.0,
+            mock: false,
+            at: chrono::Utc::now(),
+            subject_point: Some((36.4, 115.9)),
+            subject_shape: None,
+            previous: None,
+            exif_positions: &[],
+        },
+        &lantian_domain::geo::VerdictThresholds::default(),
+    ))
+    .expect("verdict");
     let mut inspections = Vec::with_capacity(1_000_000);
     {
         let mut st = tx
@@ -114,7 +132,7 @@ fn fill(db: &std::path::Path) -> (usize, usize) {
                 "INSERT INTO inspections (uuid, user_id, client_row, mid, subject_id, unit_id, template_code, template_version,
                      results, location, signature_photo, expected_photos, device_time, received_at, clock_offset_ms, occurred_at,
                      score_earned, score_possible, failed_items, critical_failed, compliant, flags, media_state, verdict, verdict_level)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'bench', 1, '[]', '{}', ?7, '[]', ?8, ?8, 0, ?8, ?9, 100, '[]', ?10, ?11, '[]', ?12, NULL, ?13)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'bench', 1, '[]', ?14, ?7, '[]', ?8, ?8, 0, ?8, ?9, 100, '[]', ?10, ?11, '[]', ?12, ?15, ?13)",
             )
             .expect("prep");
         for i in 0..1_000_000u32 {
@@ -140,6 +158,8 @@ fn fill(db: &std::path::Path) -> (usize, usize) {
                     "complete"
                 },
                 ["ok", "ok", "ok", "doubtful", "implausible"][(i % 5) as usize],
+                LOCATION,
+                verdict.as_str(),
             ])
             .expect("inspection");
             if i % 50 == 0 {
