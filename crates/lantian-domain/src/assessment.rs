@@ -203,19 +203,34 @@ pub fn rollup(
     rules: &AssessmentRules,
     previous: Option<&[UnitResult]>,
 ) -> Vec<UnitResult> {
-    // Counts per unit of its own facts, then added to every ancestor: O(facts x depth).
+    // Counts per unit of its own facts, then added to every ancestor: O(facts x depth), with one
+    // lookup of the unit per fact and its ancestors' indexes computed once.
     let paths: HashMap<&str, &[String]> = s
         .units
         .iter()
         .map(|u| (u.code.as_str(), u.path.as_slice()))
         .collect();
-    let mut counts: HashMap<&str, Counts> = HashMap::new();
+    let index: HashMap<&str, usize> = s
+        .units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.code.as_str(), i))
+        .collect();
+    let ancestors: Vec<Vec<usize>> = s
+        .units
+        .iter()
+        .map(|u| {
+            u.path
+                .iter()
+                .filter_map(|c| index.get(c.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    let mut counts: Vec<Counts> = vec![Counts::default(); s.units.len()];
     let mut add = |unit: &str, f: &dyn Fn(&mut Counts)| {
-        if let Some(path) = paths.get(unit) {
-            for code in path.iter() {
-                if let Some((k, _)) = paths.get_key_value(code.as_str()) {
-                    f(counts.entry(k).or_default());
-                }
+        if let Some(&i) = index.get(unit) {
+            for &a in &ancestors[i] {
+                f(&mut counts[a]);
             }
         }
     };
@@ -292,7 +307,10 @@ pub fn rollup(
         .units
         .iter()
         .map(|u| {
-            let c = counts.remove(u.code.as_str()).unwrap_or_default();
+            let c = index
+                .get(u.code.as_str())
+                .map(|&i| std::mem::take(&mut counts[i]))
+                .unwrap_or_default();
             let on_time = ratio(c.orders_closed_on_time, c.orders_due, 1.0);
             let rework = ratio(c.reworks, c.orders_due, 0.0);
             let rates = Rates {

@@ -236,6 +236,24 @@ fn main() {
             t.elapsed().as_secs_f64()
         );
 
+        // Where the time goes: the snapshot read, then the pure computation.
+        let (from, to) = lantian_domain::assessment::month_bounds(MONTH).expect("month");
+        let t = Instant::now();
+        let snap = store
+            .read(move |c| lantian_store::assessment::snapshot(c, from, to))
+            .await
+            .expect("snapshot");
+        let read = t.elapsed().as_secs_f64();
+        let campaign = lantian_domain::reference::liaocheng().expect("reference").campaign;
+        let t = Instant::now();
+        let units = lantian_domain::assessment::rollup(&snap, &campaign.weights, &campaign.assessment, None);
+        println!(
+            "  snapshot read {read:.2} s ({} inspection facts), computation {:.2} s ({} units)",
+            snap.inspections.len(),
+            t.elapsed().as_secs_f64(),
+            units.len()
+        );
+        drop(snap);
         let rss_before = status_mib(me(), "VmRSS:");
         reset_peak();
         let t = Instant::now();
