@@ -296,3 +296,70 @@ async fn an_orange_alert_raises_coverage_for_sites_in_its_region_and_syncs_to_ph
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_rollup_cut_short_at_any_point_leaves_nothing_partial_and_the_next_run_equals_a_clean_one()
+ {
+    let app = spawn_app().await;
+    let o = photos::officer(&app, "cut_officer", Role::Inspector, "dongchangfu").await;
+    for seed in 90..94 {
+        photos::submitted(&o, seed).await;
+    }
+    let month = this_month();
+    let store = app.store.clone();
+    let official = || {
+        store.read(|c| {
+            let mut st = c.prepare(
+                "SELECT revision, data FROM rollups WHERE kind = 'official' ORDER BY revision",
+            )?;
+            Ok(st
+                .query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?)
+        })
+    };
+    // Cut the run off after a growing delay: at every await point, from before the snapshot to after
+    // the publication. Whatever is stored is a whole revision, never a part of one.
+    for micros in [1u64, 50, 200, 500, 1_000, 2_000, 5_000, 10_000] {
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_micros(micros),
+            lantian::assessment::run(&app.store, &month, true),
+        )
+        .await;
+        // Let a write already handed to the writer finish (it commits whole or not at all).
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let rows = official().await.expect("rows");
+        assert!(rows.len() <= 1, "{micros} us: {} revisions", rows.len());
+        for (_, data) in &rows {
+            let units: Vec<lantian_domain::assessment::UnitResult> =
+                serde_json::from_str(data).expect("whole");
+            assert!(units.len() > 20, "a whole revision has every unit");
+        }
+    }
+    // The next full run, and a clean computation from the same data, agree.
+    let done = lantian::assessment::run(&app.store, &month, true)
+        .await
+        .expect("rollup");
+    assert_eq!(
+        done.revision, 1,
+        "cut runs published at most the same figures once"
+    );
+    let (from, to) = lantian_domain::assessment::month_bounds(&month).expect("month");
+    let snapshot = app
+        .store
+        .read(move |c| lantian_store::assessment::snapshot(c, from, to))
+        .await
+        .expect("snapshot");
+    let campaign = lantian_domain::reference::liaocheng()
+        .expect("reference")
+        .campaign;
+    let clean = lantian_domain::assessment::rollup(
+        &snapshot,
+        &campaign.weights,
+        &campaign.assessment,
+        None,
+    );
+    let rows = official().await.expect("rows");
+    let stored: Vec<lantian_domain::assessment::UnitResult> =
+        serde_json::from_str(&rows.last().expect("revision").1).expect("json");
+    assert_eq!(stored, clean);
+}

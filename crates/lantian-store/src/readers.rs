@@ -31,29 +31,57 @@ impl Readers {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
+        // The permit and the connection travel with the query and come back when it ends, even if
+        // the caller stops waiting (a client that disconnects drops the request's future): the
+        // blocking task, not the caller, returns them.
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
             .map_err(|_| StoreError::Closed)?;
-        let conn = self
-            .conns
+        let conns = Arc::clone(&self.conns);
+        let conn = conns
             .lock()
             .map_err(|_| StoreError::Closed)?
             .pop()
             .ok_or(StoreError::Closed)?;
-        let (conn, result) = tokio::task::spawn_blocking(move || {
-            // The connection always comes back to the pool, even if the query panics.
+        tokio::task::spawn_blocking(move || {
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&conn)))
                 .unwrap_or_else(|_| Err(StoreError::Database("a query panicked".into())));
-            (conn, result)
+            if let Ok(mut pool) = conns.lock() {
+                pool.push(conn);
+            }
+            drop(permit);
+            result
         })
         .await
-        .map_err(|e| StoreError::Database(e.to_string()))?;
-        self.conns
-            .lock()
-            .map_err(|_| StoreError::Closed)?
-            .push(conn);
-        result
+        .map_err(|e| StoreError::Database(e.to_string()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_caller_that_stops_waiting_does_not_take_a_connection_with_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("db.sqlite");
+        crate::migrate_file(&path).expect("migrate");
+        let readers = Readers::open(&path, 2).expect("readers");
+        for _ in 0..10 {
+            let slow = readers.run(|c| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)
+            });
+            // Give up on it while it runs.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(2), slow).await;
+        }
+        for _ in 0..4 {
+            let v = readers
+                .run(|c| Ok(c.query_row("SELECT 2", [], |r| r.get::<_, i64>(0))?))
+                .await
+                .expect("the pool still has its connections");
+            assert_eq!(v, 2);
+        }
     }
 }
