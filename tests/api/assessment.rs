@@ -275,6 +275,18 @@ async fn an_orange_alert_raises_coverage_for_sites_in_its_region_and_syncs_to_ph
         base_s,
         "outside the region: unchanged"
     );
+    // Every point lost in yanggu this month was lost during the alert: it weighs 200%.
+    let counts = |units: &[lantian_domain::assessment::UnitResult], code: &str| {
+        units
+            .iter()
+            .find(|u| u.unit == code)
+            .map(|u| u.counts.clone())
+            .expect("unit")
+    };
+    let y = counts(&during.units, "yanggu");
+    assert_eq!(y.alert_extra_centi, (y.possible - y.earned) * 100);
+    assert_eq!(counts(&during.units, "shenxian").alert_extra_centi, 0);
+    assert_eq!(counts(&before.units, "yanggu").alert_extra_centi, 0);
     // Outside its period: a month without alert days is unaffected.
     let prev = lantian_domain::assessment::previous_month(&month).expect("prev");
     let (pf, pt) = lantian_domain::assessment::month_bounds(&prev).expect("bounds");

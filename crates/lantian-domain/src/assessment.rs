@@ -31,6 +31,8 @@ pub struct InspectionFact {
     pub rejected: bool,
     pub verdict_ok: bool,
     pub media_complete: bool,
+    /// The level of the strongest pollution alert covering the inspection's place at its time.
+    pub alert: Option<std::sync::Arc<str>>,
 }
 
 /// A registered subject at the month's end.
@@ -97,6 +99,10 @@ pub struct Counts {
     pub earned: u64,
     /// Sum of points possible (N/A items already excluded by each inspection's score).
     pub possible: u64,
+    /// Extra possible points, in hundredths, from violations during pollution alerts: the points an
+    /// inspection lost times (weight − 100%).
+    #[serde(default)]
+    pub alert_extra_centi: u64,
     pub critical_failures: u64,
     /// Subjects with a required frequency, and those inspected at least that often.
     pub subjects_due: u64,
@@ -245,10 +251,18 @@ pub fn rollup(
         let possible = u64::from(i.possible);
         let evidence = u64::from(i.verdict_ok && i.media_complete);
         let critical = u64::from(i.critical_failed);
+        let weight = i
+            .alert
+            .as_deref()
+            .and_then(|l| rules.alert_violation_weight.get(l))
+            .copied()
+            .unwrap_or(100);
+        let extra = possible.saturating_sub(earned) * u64::from(weight.saturating_sub(100));
         add(&i.unit, &|c: &mut Counts| {
             c.inspections += 1;
             c.earned += earned;
             c.possible += possible;
+            c.alert_extra_centi += extra;
             c.critical_failures += critical;
             c.evidence_ok += evidence;
         });
@@ -314,7 +328,11 @@ pub fn rollup(
             let on_time = ratio(c.orders_closed_on_time, c.orders_due, 1.0);
             let rework = ratio(c.reworks, c.orders_due, 0.0);
             let rates = Rates {
-                compliance: ratio(c.earned, c.possible, 0.0),
+                compliance: if c.possible == 0 {
+                    0.0
+                } else {
+                    c.earned as f64 / (c.possible as f64 + c.alert_extra_centi as f64 / 100.0)
+                },
                 coverage: ratio(c.subjects_covered, c.subjects_due, 1.0),
                 closed: ratio(c.orders_closed, c.orders_due, 1.0),
                 on_time,
@@ -613,6 +631,7 @@ mod tests {
                     rejected: false,
                     verdict_ok: ok,
                     media_complete: true,
+                    alert: None,
                 }
             };
         let subj = |id: u64, unit: &str, kind: &str, grade: Option<&str>| SubjectFact {
@@ -846,6 +865,24 @@ mod tests {
     }
 
     #[test]
+    fn violations_during_an_alert_weigh_more() {
+        let mut s = example();
+        // West's four clean inspections lose nothing: an alert changes nothing there.
+        for i in s.inspections.iter_mut().filter(|i| &*i.unit == "west") {
+            i.alert = Some("orange".into());
+        }
+        // East's 80/100 inspection took place during an orange alert: its 20 lost points weigh
+        // 200%, so it counts 80 of 120.
+        s.inspections[0].alert = Some("orange".into());
+        let r = rollup(&s, &WEIGHTS, &rules(), None);
+        let get = |code: &str| r.iter().find(|u| u.unit == code).expect("unit").clone();
+        assert_eq!(get("east").counts.alert_extra_centi, 2000);
+        // (80 + 90 + 0) / (240 + 20) = 170 / 260
+        assert_eq!(get("east").rates.compliance, 0.6538);
+        assert_eq!(get("west").rates.compliance, 1.0);
+    }
+
+    #[test]
     fn months_are_china_standard_time() {
         let (a, b) = month_bounds("2019-12").expect("month");
         assert_eq!(a.to_rfc3339(), "2019-11-30T16:00:00+00:00");
@@ -870,6 +907,7 @@ mod tests {
             rejected: false,
             verdict_ok: true,
             media_complete: true,
+            alert: None,
         });
         let second = rollup(&later, &WEIGHTS, &rules(), None);
         let d = diff(&first, &second);

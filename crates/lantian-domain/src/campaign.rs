@@ -60,6 +60,17 @@ pub struct AssessmentRules {
     #[serde(default = "default_alert_multipliers")]
     pub alert_multipliers:
         std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
+    /// During an alert of a level, the points an inspection in its region loses weigh this many
+    /// percent (200: twice): its possible points rise by the extra (see `docs/scoring.md`).
+    #[serde(default = "default_alert_violation_weight")]
+    pub alert_violation_weight: std::collections::BTreeMap<String, u32>,
+}
+
+fn default_alert_violation_weight() -> std::collections::BTreeMap<String, u32> {
+    [("yellow", 150), ("orange", 200), ("red", 300)]
+        .into_iter()
+        .map(|(l, w)| (l.to_owned(), w))
+        .collect()
 }
 
 fn default_alert_multipliers()
@@ -87,6 +98,7 @@ impl Default for AssessmentRules {
             coverage: Vec::new(),
             rework_penalty: 0.5,
             alert_multipliers: default_alert_multipliers(),
+            alert_violation_weight: default_alert_violation_weight(),
         }
     }
 }

@@ -46,6 +46,42 @@ pub fn snapshot(
             .cloned()
             .ok_or_else(|| crate::corrupt(0, format!("unknown unit {id}")))
     };
+    // Alerts of the month by the units they cover (their subtrees), strongest level first.
+    let alerts = alerts_between(&tx, from, to)?;
+    let mut covering: std::collections::HashMap<i64, Vec<(String, String, std::sync::Arc<str>)>> =
+        std::collections::HashMap::new();
+    if !alerts.is_empty() {
+        let unit_paths: Vec<(i64, Vec<String>)> = tx
+            .prepare("SELECT id, path FROM units")?
+            .query_map([], |r| Ok((r.get(0)?, cols::path(r, 1)?)))?
+            .collect::<Result<_, _>>()?;
+        let strength = |l: &str| match l {
+            "red" => 3,
+            "orange" => 2,
+            _ => 1,
+        };
+        let mut ordered = alerts.clone();
+        ordered.sort_by_key(|a| std::cmp::Reverse(strength(&a.level)));
+        for (id, path) in unit_paths {
+            for a in ordered
+                .iter()
+                .filter(|a| a.units.iter().any(|u| path.contains(u)))
+            {
+                covering.entry(id).or_default().push((
+                    a.starts_at.clone(),
+                    a.ends_at.clone(),
+                    std::sync::Arc::from(a.level.as_str()),
+                ));
+            }
+        }
+    }
+    let alert_at = |unit: i64, at: &str| -> Option<std::sync::Arc<str>> {
+        covering.get(&unit).and_then(|list| {
+            list.iter()
+                .find(|(s, e, _)| s.as_str() <= at && at < e.as_str())
+                .map(|(_, _, l)| std::sync::Arc::clone(l))
+        })
+    };
     // The latest version's score: the last amendment's, looked up only for amended inspections.
     let inspections = tx
         .prepare(
@@ -56,13 +92,21 @@ pub fn snapshot(
                          WHERE a.inspection_id = i.id AND a.version = i.current_version) ELSE i.score_possible END,
                     CASE WHEN i.current_version > 1 THEN (SELECT a.critical_failed != '[]' FROM inspection_amendments a
                          WHERE a.inspection_id = i.id AND a.version = i.current_version) ELSE i.critical_failed != '[]' END,
-                    i.review_state = 'rejected', coalesce(i.verdict_level = 'ok', 0), i.media_state = 'complete'
+                    i.review_state = 'rejected', coalesce(i.verdict_level = 'ok', 0), i.media_state = 'complete',
+                    i.occurred_at
              FROM inspections i
              WHERE i.occurred_at >= ?1 AND i.occurred_at < ?2",
         )?
         .query_map(params![f, t], |r| {
+            let unit_id: i64 = r.get(0)?;
+            let alert = if covering.is_empty() {
+                None
+            } else {
+                alert_at(unit_id, r.get_ref(8)?.as_str().unwrap_or_default())
+            };
             Ok(InspectionFact {
-                unit: code(r.get(0)?)?,
+                alert,
+                unit: code(unit_id)?,
                 subject: r.get::<_, i64>(1)? as u64,
                 earned: r.get(2)?,
                 possible: r.get(3)?,
@@ -119,7 +163,6 @@ pub fn snapshot(
             })
         })?
         .collect::<Result<_, _>>()?;
-    let alerts = alerts_between(&tx, from, to)?;
     tx.finish()?;
     Ok(Snapshot {
         month_days: u32::try_from((to - from).num_days()).unwrap_or(30),
