@@ -296,6 +296,96 @@ async fn an_orange_alert_raises_coverage_for_sites_in_its_region_and_syncs_to_ph
         .await
         .expect("alerts");
     assert!(windows.is_empty());
+    // During the alert, a yanggu site's checklist gains the emergency item: leaving it out is
+    // refused, answering it is scored (on the phone as on the server); outside the region it does
+    // not apply.
+    let em = |o: &photos::Officer, unit: &str| -> lantian_domain::mutation::InspectionSubmit {
+        let subject: lantian_domain::subject::Subject = o
+            .client
+            .entities("subject")
+            .expect("subjects")
+            .into_iter()
+            .filter_map(|v| serde_json::from_value(v).ok())
+            .find(|s: &lantian_domain::subject::Subject| s.unit == unit && s.name.ends_with("工地"))
+            .expect("the site");
+        let t = lantian_client::sim::latest_templates(&o.client)
+            .expect("templates")
+            .into_iter()
+            .find(|t| t.subject_kind == subject.attributes.kind())
+            .expect("template");
+        let mut s = lantian_client::sim::random_inspection(
+            &mut lantian_client::sim::Rng(9),
+            &subject,
+            &t,
+            None,
+        );
+        s.inspection_id = uuid::Uuid::now_v7();
+        s.signature_photo_id = uuid::Uuid::now_v7();
+        s
+    };
+    let oy = photos::officer(&app, "al_em_y", Role::Inspector, "yanggu").await;
+    let without = em(&oy, "yanggu");
+    assert!(
+        oy.client.score(&without).is_err(),
+        "the phone knows the emergency item applies"
+    );
+    oy.client
+        .enqueue(
+            "inspection.submit",
+            &serde_json::to_value(&without).expect("json"),
+        )
+        .expect("queued");
+    oy.client.push().await.expect("push");
+    assert_eq!(
+        oy.client
+            .outbox()
+            .expect("outbox")
+            .pop()
+            .expect("q")
+            .code
+            .as_deref(),
+        Some("item_missing")
+    );
+    let mut with = em(&oy, "yanggu");
+    with.results.push(lantian_domain::inspection::ItemResult {
+        item: "CS_EM1".into(),
+        answer: lantian_domain::inspection::Answer::Pass,
+        note: None,
+        photos: vec![],
+    });
+    let local = oy.client.score(&with).expect("scored on the phone");
+    photos::submit(&oy, &with).await;
+    let server = app
+        .get(&format!("/v1/inspections/{}", with.inspection_id), &admin)
+        .await;
+    assert_eq!(server.body["score"]["possible"], local.possible);
+    let os = photos::officer(&app, "al_em_s", Role::Inspector, "shenxian").await;
+    let mut outside = em(&os, "shenxian");
+    outside
+        .results
+        .push(lantian_domain::inspection::ItemResult {
+            item: "CS_EM1".into(),
+            answer: lantian_domain::inspection::Answer::Pass,
+            note: None,
+            photos: vec![],
+        });
+    os.client
+        .enqueue(
+            "inspection.submit",
+            &serde_json::to_value(&outside).expect("json"),
+        )
+        .expect("queued");
+    os.client.push().await.expect("push");
+    assert_eq!(
+        os.client
+            .outbox()
+            .expect("outbox")
+            .pop()
+            .expect("q")
+            .code
+            .as_deref(),
+        Some("item_not_applicable")
+    );
     // Phones receive it; officers may not declare one.
     let o = photos::officer(&app, "al_phone", Role::Inspector, "yanggu").await;
     assert_eq!(o.client.entity_ids("alert").expect("ids").len(), 1);

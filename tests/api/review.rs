@@ -44,7 +44,11 @@ fn inspection_of(
     let results = t
         .items
         .iter()
-        .filter(|i| i.code != "CS_NOTE" && (i.code != "CS7" || linear))
+        .filter(|i| {
+            i.code != "CS_NOTE"
+                && (i.code != "CS7" || linear)
+                && i.applies_if.as_deref() != Some(lantian_domain::inspection::ALERT_CONDITION)
+        })
         .map(|i| {
             let fail = cs1_fails && i.code == "CS1";
             ItemResult {

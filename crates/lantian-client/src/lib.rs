@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lantian_domain::inspection::{InspectionScore, evaluate};
+use lantian_domain::inspection::InspectionScore;
 use lantian_domain::mutation::InspectionSubmit;
 use lantian_domain::subject::Subject;
 use lantian_protocol::auth::{RegisterClientRequest, TokenResponse};
@@ -400,8 +400,32 @@ impl Client {
         let subject = self
             .entity::<Subject>("subject", &s.subject_id.to_string())?
             .ok_or_else(|| ClientError::Invalid("subject not pulled".into()))?;
-        evaluate(&template, &subject.attributes, &s.results)
+        let at = s.location.gps_time.unwrap_or_else(|| self.device_now());
+        let alert = self.alert_active(&subject.unit, at)?;
+        lantian_domain::inspection::evaluate_with(&template, &subject.attributes, &s.results, alert)
             .map_err(|e| ClientError::Invalid(e.to_string()))
+    }
+
+    /// Whether a pulled pollution alert covers `unit` (its subtree) at `at`: the checklist's
+    /// emergency items then apply, as the server will judge.
+    pub fn alert_active(&self, unit: &str, at: DateTime<Utc>) -> Result<bool, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Alert {
+            units: Vec<String>,
+            starts_at: DateTime<Utc>,
+            ends_at: DateTime<Utc>,
+        }
+        let path: Vec<String> = self
+            .entity::<lantian_domain::unit::Unit>("unit", unit)?
+            .map(|u| u.path)
+            .unwrap_or_else(|| vec![unit.to_owned()]);
+        Ok(self
+            .entities("alert")?
+            .into_iter()
+            .filter_map(|v| serde_json::from_value::<Alert>(v).ok())
+            .any(|a| {
+                a.starts_at <= at && at < a.ends_at && a.units.iter().any(|u| path.contains(u))
+            }))
     }
 
     /// Validates and scores an inspection locally, then queues it.

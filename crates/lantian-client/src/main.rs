@@ -126,15 +126,6 @@ fn server_of(cli_server: &Option<String>, db: &std::path::Path) -> anyhow::Resul
         .with_context(|| "no server known: pass --server http://HOST:PORT".to_string())
 }
 
-fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let r = 6_371_008.8;
-    let (la1, la2) = (a.0.to_radians(), b.0.to_radians());
-    let dla = la2 - la1;
-    let dlo = (b.1 - a.1).to_radians();
-    let h = (dla / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlo / 2.0).sin().powi(2);
-    2.0 * r * h.sqrt().asin()
-}
-
 fn ask(prompt: &str) -> anyhow::Result<String> {
     print!("{prompt}");
     std::io::stdout().flush()?;
@@ -143,9 +134,14 @@ fn ask(prompt: &str) -> anyhow::Result<String> {
     Ok(line.trim().to_owned())
 }
 
-fn interactive_results(t: &ChecklistTemplate) -> anyhow::Result<Vec<ItemResult>> {
+fn interactive_results(
+    t: &ChecklistTemplate,
+    applicable: impl Fn(&lantian_domain::checklist::ChecklistItem) -> bool,
+) -> anyhow::Result<Vec<ItemResult>> {
     let mut out = Vec::new();
-    for item in &t.items {
+    // Items that do not apply (a condition of the subject, or emergency items outside an alert)
+    // are not asked.
+    for item in t.items.iter().filter(|i| applicable(i)) {
         let answer = loop {
             let hint = match &item.answer {
                 AnswerKind::PassFail { allow_na } => {
@@ -230,7 +226,7 @@ async fn main() -> anyhow::Result<()> {
                 })
                 .transpose()?;
             let dist = |s: &Subject| match (here, s.location) {
-                (Some(h), Some(p)) => distance_m(h, (p.lat, p.lon)),
+                (Some(h), Some(p)) => lantian_domain::geo::distance_m(h, (p.lat, p.lon)),
                 _ => f64::INFINITY,
             };
             if here.is_some() {
@@ -275,7 +271,15 @@ async fn main() -> anyhow::Result<()> {
             let results: Vec<ItemResult> = match file {
                 Some(f) => serde_json::from_slice(&std::fs::read(&f)?)
                     .with_context(|| format!("{} is not a JSON array of results", f.display()))?,
-                None => interactive_results(&t)?,
+                None => {
+                    let alert = client.alert_active(&s.unit, chrono::Utc::now())?;
+                    if alert {
+                        println!("a pollution alert covers this place: the emergency items apply");
+                    }
+                    interactive_results(&t, |i| {
+                        lantian_domain::inspection::applies(i, &s.attributes, alert)
+                    })?
+                }
             };
             let submit = InspectionSubmit {
                 inspection_id: uuid::Uuid::now_v7(),

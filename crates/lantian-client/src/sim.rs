@@ -39,17 +39,6 @@ impl Rng {
     }
 }
 
-fn applies(item: &lantian_domain::checklist::ChecklistItem, subject: &Subject) -> bool {
-    let Some(attr) = &item.applies_if else {
-        return true;
-    };
-    let v = serde_json::to_value(&subject.attributes).unwrap_or_default();
-    v.get("attributes")
-        .and_then(|a| a.get(attr))
-        .and_then(|b| b.as_bool())
-        .unwrap_or(false)
-}
-
 /// A valid random inspection of `subject` against `template`: most items pass, some fail (with a
 /// photo where the template requires one), some N/A where allowed.
 pub fn random_inspection(
@@ -60,7 +49,8 @@ pub fn random_inspection(
 ) -> InspectionSubmit {
     let mut results = Vec::new();
     for item in &template.items {
-        if !applies(item, subject) {
+        // Simulated officers work outside alerts: emergency items do not apply.
+        if !lantian_domain::inspection::applies(item, &subject.attributes, false) {
             continue;
         }
         let answer = match &item.answer {

@@ -47,7 +47,8 @@ pub struct ChecklistItem {
     /// A failed answer must come with at least one photo.
     #[serde(default)]
     pub photo_required_on_fail: bool,
-    /// The item applies only when this boolean attribute of the subject is true (CS7: `linear`).
+    /// The item applies only when this boolean attribute of the subject is true (CS7: `linear`), or,
+    /// with `alert`, only while a pollution alert covers the subject's place (emergency items).
     #[serde(default)]
     pub applies_if: Option<String>,
 }
@@ -148,7 +149,11 @@ impl TemplateDraft {
                 }
                 AnswerKind::PassFail { .. } => {}
             }
-            if let Some(attr) = &item.applies_if {
+            if let Some(attr) = item
+                .applies_if
+                .as_ref()
+                .filter(|a| a.as_str() != crate::inspection::ALERT_CONDITION)
+            {
                 let known = self
                     .subject_kind
                     .attribute_fields()

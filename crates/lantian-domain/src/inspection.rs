@@ -119,10 +119,19 @@ impl InspectionScore {
     }
 }
 
-fn applies(item: &ChecklistItem, subject: &SubjectAttributes) -> bool {
+/// The `applies_if` condition of emergency items: they apply while a pollution alert covers the
+/// subject's place (earthwork stopped, trucks off the road), and not otherwise.
+pub const ALERT_CONDITION: &str = "alert";
+
+/// Whether an item applies to a subject: unconditionally, by a yes/no attribute of the subject
+/// (CS7: `linear`), or during a pollution alert (`alert`).
+pub fn applies(item: &ChecklistItem, subject: &SubjectAttributes, alert: bool) -> bool {
     let Some(attr) = &item.applies_if else {
         return true;
     };
+    if attr == ALERT_CONDITION {
+        return alert;
+    }
     let v = serde_json::to_value(subject).unwrap_or_default();
     v.get("attributes")
         .and_then(|a| a.get(attr))
@@ -145,6 +154,17 @@ pub fn evaluate(
     template: &ChecklistTemplate,
     subject: &SubjectAttributes,
     results: &[ItemResult],
+) -> Result<InspectionScore, ValidationError> {
+    evaluate_with(template, subject, results, false)
+}
+
+/// [`evaluate`] for an inspection during a pollution alert covering the subject's place (`alert`):
+/// the emergency items (`applies_if: "alert"`) then apply and must be answered.
+pub fn evaluate_with(
+    template: &ChecklistTemplate,
+    subject: &SubjectAttributes,
+    results: &[ItemResult],
+    alert: bool,
 ) -> Result<InspectionScore, ValidationError> {
     if subject.kind() != template.subject_kind {
         return Err(ValidationError::new(
@@ -192,7 +212,7 @@ pub fn evaluate(
     };
     for item in &template.items {
         let field = format!("results.{}", item.code);
-        let applicable = applies(item, subject);
+        let applicable = applies(item, subject, alert);
         let Some(result) = answered.get(item.code.as_str()) else {
             if applicable && !matches!(item.answer, AnswerKind::Text) {
                 return Err(ValidationError::new(

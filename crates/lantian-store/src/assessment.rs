@@ -245,6 +245,24 @@ pub fn alerts(conn: &Connection) -> Result<Vec<Alert>, StoreError> {
         .collect::<Result<_, _>>()?)
 }
 
+/// Whether a pollution alert covered a place (a unit's path) at a time: the emergency checklist
+/// items apply then.
+pub fn alert_active(
+    conn: &Connection,
+    unit_path: &[String],
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let t = time_text(at);
+    let mut stmt =
+        conn.prepare_cached("SELECT units FROM alerts WHERE starts_at <= ?1 AND ends_at > ?1")?;
+    let regions = stmt
+        .query_map([&t], |r| cols::json::<Vec<String>>(r, 0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(regions
+        .iter()
+        .any(|units| units.iter().any(|u| unit_path.contains(u))))
+}
+
 /// The alerts that touch [from, to), each with the number of days (China Standard Time) of the
 /// range it touches.
 pub fn alerts_between(

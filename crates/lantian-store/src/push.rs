@@ -596,7 +596,12 @@ fn submit(
             "notes are at most 4000 characters",
         ));
     }
-    let score = inspection::evaluate(&template, &subject.subject.attributes, &s.results)?;
+    // Emergency items apply while a pollution alert covers the subject's place at the time.
+    let occurred_at =
+        inspection::occurred_at(m.device_time, s.location.gps_time, ctx.clock_offset_ms);
+    let alert = crate::assessment::alert_active(conn, &subject.unit_path, occurred_at)?;
+    let score =
+        inspection::evaluate_with(&template, &subject.subject.attributes, &s.results, alert)?;
     let photos = inspection::expected_photos(&s.results, s.signature_photo_id)?;
     if exists(conn, Table::Inspections, s.inspection_id)? {
         return Err(reject(
@@ -757,7 +762,10 @@ fn amend(
     let subject_id =
         Uuid::parse_str(&subject_uuid).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let subject = subjects::get(conn, subject_id)?.ok_or(StoreError::NotFound)?;
-    let score = inspection::evaluate(&template, &subject.subject.attributes, &a.results)?;
+    let original = load_view(conn, a.inspection_id)?;
+    let alert = crate::assessment::alert_active(conn, &subject.unit_path, original.occurred_at)?;
+    let score =
+        inspection::evaluate_with(&template, &subject.subject.attributes, &a.results, alert)?;
     let new_version = current + 1;
     conn.execute(
         "INSERT INTO inspection_amendments (inspection_id, version, base_version, stale, results, notes, reason, score_earned, score_possible,
