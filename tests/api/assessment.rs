@@ -170,6 +170,10 @@ async fn jobs_missed_while_down_run_once_on_start_and_a_backup_restores() {
         .expect("runs");
     assert!(runs.iter().all(|(_, o)| o == "ok"), "{runs:?}");
     assert_eq!(runs.iter().filter(|(j, _)| j == "backup").count(), 1);
+    // The interval sweeps ran at start and are recorded too.
+    for job in ["uploads.expiry", "rectification.overdue"] {
+        assert!(runs.iter().any(|(j, _)| j == job), "{job} not recorded: {runs:?}");
+    }
 
     // The backup holds the inspection made before it; one made after is gone once restored.
     let backups: Vec<_> = std::fs::read_dir(lantian::backup::backup_dir(&app.config))

@@ -192,7 +192,16 @@ impl AppState {
                 tick.tick().await;
                 let now = chrono::Utc::now();
                 match store
-                    .write(move |c| lantian_store::rectify::sweep(c, now))
+                    .write(move |c| {
+                        let marked = lantian_store::rectify::sweep(c, now)?;
+                        lantian_store::assessment::job_ran(
+                            c,
+                            "rectification.overdue",
+                            &lantian_store::now_text(),
+                            &format!("{} marked overdue", marked.len()),
+                        )?;
+                        Ok(marked)
+                    })
                     .await
                 {
                     Ok(marked) if !marked.is_empty() => {

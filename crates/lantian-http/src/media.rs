@@ -254,7 +254,18 @@ impl Media {
     /// One expiry pass; returns how many uploads expired.
     pub(crate) async fn sweep(&self, store: &Store) -> Result<usize, lantian_store::StoreError> {
         let now = chrono::Utc::now();
-        let expired = store.write(move |c| media::take_expired(c, now)).await?;
+        let expired = store
+            .write(move |c| {
+                let ids = media::take_expired(c, now)?;
+                lantian_store::assessment::job_ran(
+                    c,
+                    "uploads.expiry",
+                    &lantian_store::now_text(),
+                    &format!("{} expired", ids.len()),
+                )?;
+                Ok(ids)
+            })
+            .await?;
         for id in &expired {
             self.forget_hash(id);
             remove_quietly(&self.part_path(id));

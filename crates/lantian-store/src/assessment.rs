@@ -447,6 +447,17 @@ pub fn audit_head(conn: &Connection) -> Result<String, StoreError> {
         .unwrap_or_else(|| crate::audit::GENESIS.to_owned()))
 }
 
+/// Records a run that starts and ends inside the caller's transaction (the interval sweeps): the
+/// record commits with the work or not at all.
+pub fn job_ran(conn: &Connection, job: &str, key: &str, detail: &str) -> Result<(), StoreError> {
+    let now = crate::now_text();
+    conn.prepare_cached(
+        "INSERT INTO job_runs (job, run_key, started_at, ended_at, outcome, detail) VALUES (?1, ?2, ?3, ?3, 'ok', ?4)",
+    )?
+    .execute(params![job, key, now, detail])?;
+    Ok(())
+}
+
 /// Records the start of a job run; returns its id.
 pub fn job_started(conn: &Connection, job: &str, key: &str) -> Result<i64, StoreError> {
     conn.execute(
