@@ -172,7 +172,10 @@ async fn jobs_missed_while_down_run_once_on_start_and_a_backup_restores() {
     assert_eq!(runs.iter().filter(|(j, _)| j == "backup").count(), 1);
     // The interval sweeps ran at start and are recorded too.
     for job in ["uploads.expiry", "rectification.overdue"] {
-        assert!(runs.iter().any(|(j, _)| j == job), "{job} not recorded: {runs:?}");
+        assert!(
+            runs.iter().any(|(j, _)| j == job),
+            "{job} not recorded: {runs:?}"
+        );
     }
 
     // The backup holds the inspection made before it; one made after is gone once restored.
