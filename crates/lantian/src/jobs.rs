@@ -76,12 +76,12 @@ pub async fn catch_up(
     let official = official_month_due(now, s);
     let key = campaign_key(store, &official).await?;
     if !key.is_empty() && !done(store, "rollup.official", key).await? {
-        crate::assessment::run(store, &official, true).await?;
+        scheduled_rollup(config, store, &official, true).await?;
         ran.push(format!("rollup.official {official}"));
     }
     let today = day_key(now, s.provisional_hour);
     if !done(store, "rollup.provisional.night", today.clone()).await? {
-        nightly_provisional(store, now, &today).await?;
+        nightly_provisional(config, store, now, &today).await?;
         ran.push(format!("rollup.provisional {today}"));
     }
     let backup_day = day_key(now, s.backup_hour);
@@ -113,13 +113,60 @@ where
     out.map(|_| ())
 }
 
-async fn nightly_provisional(store: &Store, now: DateTime<Utc>, day: &str) -> anyhow::Result<()> {
+async fn nightly_provisional(
+    config: &Config,
+    store: &Store,
+    now: DateTime<Utc>,
+    day: &str,
+) -> anyhow::Result<()> {
     let month = month_of(now);
     recorded(store, "rollup.provisional.night", day, || async {
-        crate::assessment::run(store, &month, false).await?;
+        scheduled_rollup(config, store, &month, false).await?;
         Ok(format!("month {month}"))
     })
     .await
+}
+
+/// Runs a rollup for the scheduler. From the server binary it runs as a child `lantian rollup`
+/// process at the lowest CPU priority (`nice -n 19`; the database is shared through WAL), so sync
+/// requests keep the CPU while a month is computed. Anywhere else (tests, tools), or without `nice`,
+/// it runs in this process. Either way the run records itself in `job_runs`.
+async fn scheduled_rollup(
+    config: &Config,
+    store: &Store,
+    month: &str,
+    official: bool,
+) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()
+        .ok()
+        .filter(|p| p.file_stem().is_some_and(|s| s == "lantian"));
+    if let Some(exe) = exe {
+        let mut cmd = tokio::process::Command::new("nice");
+        cmd.args(["-n", "19"])
+            .arg(exe)
+            .arg("--data-dir")
+            .arg(&config.data_dir)
+            .args(["rollup", "--month", month])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if !official {
+            cmd.arg("--provisional");
+        }
+        match cmd.output().await {
+            Ok(out) if out.status.success() => return Ok(()),
+            Ok(out) => anyhow::bail!(
+                "the rollup process failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            // No `nice` here: compute in this process.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    crate::assessment::run(store, month, official)
+        .await
+        .map(|_| ())
 }
 
 async fn nightly_backup(
