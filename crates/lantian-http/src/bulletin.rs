@@ -118,15 +118,13 @@ pub fn to_xlsx(b: &Bulletin) -> Result<Vec<u8>, XlsxError> {
         ws.set_freeze_panes(3, 0)?;
     }
     {
-        let ws = wb.add_worksheet();
-        ws.set_name("超期")?;
-        for (c, h) in ["整改单 order", "单位 unit", "检查项 item", "期限 deadline"]
-            .iter()
-            .enumerate()
-        {
-            ws.write_string_with_format(0, c as u16, *h, &head)?;
-            ws.set_column_width(c as u16, 38)?;
-        }
+        let ws = list_sheet(
+            &mut wb,
+            "超期",
+            &["整改单 order", "单位 unit", "检查项 item", "期限 deadline"],
+            38,
+            &head,
+        )?;
         for (i, o) in b.overdue.iter().enumerate() {
             let r = i as u32 + 1;
             ws.write_string_with_format(r, 0, &o.id, &cell)?;
@@ -136,15 +134,13 @@ pub fn to_xlsx(b: &Bulletin) -> Result<Vec<u8>, XlsxError> {
         }
     }
     {
-        let ws = wb.add_worksheet();
-        ws.set_name("返工")?;
-        for (c, h) in ["单位 unit", "名称 name", "返工 reworks", "应结 due"]
-            .iter()
-            .enumerate()
-        {
-            ws.write_string_with_format(0, c as u16, *h, &head)?;
-            ws.set_column_width(c as u16, 20)?;
-        }
+        let ws = list_sheet(
+            &mut wb,
+            "返工",
+            &["单位 unit", "名称 name", "返工 reworks", "应结 due"],
+            20,
+            &head,
+        )?;
         for (i, w) in b.reworks.iter().enumerate() {
             let r = i as u32 + 1;
             ws.write_string_with_format(r, 0, &w.unit, &cell)?;
@@ -165,6 +161,23 @@ pub fn to_xlsx(b: &Bulletin) -> Result<Vec<u8>, XlsxError> {
         )?;
     }
     wb.save_to_buffer()
+}
+
+/// A sheet named `name` with a header row of `headers`, each column `width` wide.
+fn list_sheet<'a>(
+    wb: &'a mut Workbook,
+    name: &str,
+    headers: &[&str],
+    width: u16,
+    head: &Format,
+) -> Result<&'a mut rust_xlsxwriter::Worksheet, XlsxError> {
+    let ws = wb.add_worksheet();
+    ws.set_name(name)?;
+    for (c, h) in headers.iter().enumerate() {
+        ws.write_string_with_format(0, c as u16, *h, head)?;
+        ws.set_column_width(c as u16, width)?;
+    }
+    Ok(ws)
 }
 
 fn esc(s: &str) -> String {

@@ -490,6 +490,15 @@ pub fn job_done(conn: &Connection, job: &str, key: &str) -> Result<bool, StoreEr
     )?)
 }
 
+/// The campaign running during `month` (see [`lantian_domain::campaign::for_month`]).
+pub fn campaign_for_month(
+    conn: &Connection,
+    month: &str,
+) -> Result<Option<lantian_domain::campaign::Campaign>, StoreError> {
+    let campaigns = crate::org::campaigns(conn)?;
+    Ok(lantian_domain::campaign::for_month(&campaigns, month).cloned())
+}
+
 /// The bulletin of `month` from its latest official revision, with the trend of the campaign's
 /// earlier months (their latest official revisions). `None` before the month's official rollup.
 pub fn bulletin(

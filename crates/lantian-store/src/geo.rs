@@ -175,10 +175,6 @@ pub struct ExportedInspection {
     pub verdict: Option<Verdict>,
 }
 
-fn path_text(p: &[String]) -> String {
-    format!("/{}/", p.join("/"))
-}
-
 /// A page of inspections for export, after internal id `after`; returns the last id for the next.
 pub fn export_inspections(
     conn: &Connection,
@@ -203,7 +199,7 @@ pub fn export_inspections(
     let rows: Vec<(i64, ExportedInspection)> = stmt
         .query_map(
             params![
-                path_text(&f.within),
+                crate::org::path_text(&f.within),
                 f.author,
                 f.kind.map(|k| k.as_str()),
                 f.from.map(crate::time_text),
@@ -284,7 +280,7 @@ pub fn coverage(
         .prepare_cached(
             "SELECT code, name_zh FROM units WHERE substr(path, 1, length(?1)) = ?1 ORDER BY path",
         )?
-        .query_map([path_text(within)], |r| {
+        .query_map([crate::org::path_text(within)], |r| {
             Ok(UnitCoverage {
                 unit: r.get(0)?,
                 name: r.get(1)?,
@@ -311,7 +307,7 @@ pub fn coverage(
     )?;
     let rows = stmt.query_map(
         params![
-            path_text(within),
+            crate::org::path_text(within),
             crate::time_text(from),
             crate::time_text(to)
         ],

@@ -596,10 +596,9 @@ fn submit(
             "notes are at most 4000 characters",
         ));
     }
+    let occurred = inspection::occurred_at(m.device_time, s.location.gps_time, ctx.clock_offset_ms);
     // Emergency items apply while a pollution alert covers the subject's place at the time.
-    let occurred_at =
-        inspection::occurred_at(m.device_time, s.location.gps_time, ctx.clock_offset_ms);
-    let alert = crate::assessment::alert_active(conn, &subject.unit_path, occurred_at)?;
+    let alert = crate::assessment::alert_active(conn, &subject.unit_path, occurred)?;
     let score =
         inspection::evaluate_with(&template, &subject.subject.attributes, &s.results, alert)?;
     let photos = inspection::expected_photos(&s.results, s.signature_photo_id)?;
@@ -610,7 +609,6 @@ fn submit(
             "an inspection with this id exists",
         ));
     }
-    let occurred = inspection::occurred_at(m.device_time, s.location.gps_time, ctx.clock_offset_ms);
     let mut flags = Vec::new();
     if ctx.clock_offset_ms.abs() > inspection::CLOCK_SKEW_FLAG_MS {
         flags.push("clock_skew".to_owned());
@@ -713,16 +711,30 @@ fn amend(
     m: &Incoming,
     a: mutation::InspectionAmend,
 ) -> Result<(), Failure> {
-    let row: Option<(i64, i64, String, u32, i64, String, String)> = conn
+    type Row = (i64, i64, String, u32, i64, String, String, DateTime<Utc>);
+    let row: Option<Row> = conn
         .query_row(
-            "SELECT i.id, i.user_id, i.template_code, i.template_version, i.current_version, i.review_state, s.uuid
+            "SELECT i.id, i.user_id, i.template_code, i.template_version, i.current_version, i.review_state, s.uuid,
+                    i.occurred_at
              FROM inspections i JOIN subjects s ON s.id = i.subject_id WHERE i.uuid = ?1",
             [a.inspection_id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    cols::time(r, 7)?,
+                ))
+            },
         )
         .optional()
         .map_err(StoreError::from)?;
-    let Some((row_id, author, code, version, current, review_state, subject_uuid)) = row else {
+    let Some((row_id, author, code, version, current, review_state, subject_uuid, occurred)) = row
+    else {
         return Err(reject(
             "inspection_not_found",
             "inspection_id",
@@ -762,8 +774,8 @@ fn amend(
     let subject_id =
         Uuid::parse_str(&subject_uuid).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let subject = subjects::get(conn, subject_id)?.ok_or(StoreError::NotFound)?;
-    let original = load_view(conn, a.inspection_id)?;
-    let alert = crate::assessment::alert_active(conn, &subject.unit_path, original.occurred_at)?;
+    // The emergency items depend on whether an alert covered the place when it took place.
+    let alert = crate::assessment::alert_active(conn, &subject.unit_path, occurred)?;
     let score =
         inspection::evaluate_with(&template, &subject.subject.attributes, &a.results, alert)?;
     let new_version = current + 1;

@@ -545,7 +545,7 @@ pub fn list(
         ))?
         .query_map(
             params![
-                format!("/{}/", f.within.join("/")),
+                crate::org::path_text(&f.within),
                 f.state.map(|s| s.as_str()),
                 f.overdue,
                 after,
@@ -596,7 +596,7 @@ pub fn stats(
         )?
         .query_row(
             params![
-                format!("/{}/", within.join("/")),
+                crate::org::path_text(within),
                 time_text(from),
                 time_text(to)
             ],

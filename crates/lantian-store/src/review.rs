@@ -173,10 +173,6 @@ pub struct QueueEntry {
     pub photos: Vec<QueuePhoto>,
 }
 
-fn path_text(p: &[String]) -> String {
-    format!("/{}/", p.join("/"))
-}
-
 /// A page of the queue after internal id `after`, oldest first; returns the last id when more follow.
 pub fn queue(
     conn: &Connection,
@@ -206,7 +202,7 @@ pub fn queue(
     let rows: Vec<(i64, Uuid, Uuid)> = stmt
         .query_map(
             params![
-                path_text(&f.within),
+                crate::org::path_text(&f.within),
                 f.state.as_deref().unwrap_or("received"),
                 f.kind.map(|k| k.as_str()),
                 f.from.map(crate::time_text),

@@ -28,9 +28,10 @@ pub struct RollupReport {
 /// nothing. A run killed midway leaves nothing (the result is written in one transaction).
 pub async fn run(store: &Store, month: &str, official: bool) -> anyhow::Result<RollupReport> {
     let (from, to) = assessment::month_bounds(month).context("a month is YYYY-MM")?;
-    let campaigns = store.read(lantian_store::org::campaigns).await?;
-    let campaign = lantian_domain::campaign::for_month(&campaigns, month)
-        .cloned()
+    let m = month.to_owned();
+    let campaign = store
+        .read(move |c| store_assessment::campaign_for_month(c, &m))
+        .await?
         .context("no campaign is loaded")?;
     let job = if official {
         "rollup.official"

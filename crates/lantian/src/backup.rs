@@ -24,21 +24,6 @@ pub fn backup_dir(config: &Config) -> PathBuf {
     config.data_dir.join("backups")
 }
 
-fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = <sha2::Sha256 as sha2::Digest>::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        sha2::Digest::update(&mut h, &buf[..n]);
-    }
-    Ok(hex::encode(sha2::Digest::finalize(h)))
-}
-
 /// Takes a backup now; keeps the newest `keep`. Returns the backup's path.
 pub async fn run(
     config: &Config,
@@ -65,7 +50,7 @@ pub async fn run(
     let manifest = Manifest {
         created_at: lantian_store::now_text(),
         database: name.clone(),
-        database_sha256: sha256_file(&dest)?,
+        database_sha256: lantian_media::probe::sha256_file(&dest)?,
         photos,
     };
     let m = dir.join(format!("{name}.json"));
@@ -111,7 +96,7 @@ pub fn restore(config: &Config, backup: &Path) -> anyhow::Result<Restored> {
             .with_context(|| format!("no manifest {}", manifest_path.display()))?,
     )?;
     anyhow::ensure!(
-        sha256_file(backup)? == manifest.database_sha256,
+        lantian_media::probe::sha256_file(backup)? == manifest.database_sha256,
         "{} does not match its manifest",
         backup.display()
     );

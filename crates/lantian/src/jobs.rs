@@ -52,8 +52,10 @@ fn day_key(now: DateTime<Utc>, hour: u32) -> String {
 }
 
 async fn campaign_key(store: &Store, month: &str) -> anyhow::Result<String> {
-    let campaigns = store.read(lantian_store::org::campaigns).await?;
-    Ok(lantian_domain::campaign::for_month(&campaigns, month)
+    let m = month.to_owned();
+    Ok(store
+        .read(move |c| lantian_store::assessment::campaign_for_month(c, &m))
+        .await?
         .map(|c| format!("{}/{month}", c.code))
         .unwrap_or_default())
 }

@@ -284,15 +284,14 @@ async fn main() -> anyhow::Result<()> {
             let store = lantian::app::open_store(&config).await?;
             let m = month.clone();
             let b = store
-                .read(move |c| {
-                    let campaigns = lantian_store::org::campaigns(c)?;
-                    match lantian_domain::campaign::for_month(&campaigns, &m) {
+                .read(
+                    move |c| match lantian_store::assessment::campaign_for_month(c, &m)? {
                         Some(campaign) => {
                             lantian_store::assessment::bulletin(c, &campaign.code, &m)
                         }
                         None => Ok(None),
-                    }
-                })
+                    },
+                )
                 .await?
                 .with_context(|| {
                     format!(

@@ -8,11 +8,9 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use lantian_domain::policy::{Action, Decision, decide, grants};
+use lantian_domain::policy::{Action, grants};
 use lantian_domain::subject::{Subject, SubjectKind};
-use lantian_domain::unit::relation;
 use lantian_store::geo::{self, ExportedInspection, InspectionFilter, UnitCoverage};
-use lantian_store::org;
 use lantian_store::subjects::{self, SubjectFilter};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -22,34 +20,6 @@ use crate::error::ApiError;
 use crate::extract::{AppQuery, Caller};
 
 const PAGE: usize = 500;
-
-/// The subtree to export: the caller's own, or a unit of it (else 404).
-async fn subtree(
-    state: &AppState,
-    caller: &Caller,
-    unit: Option<String>,
-    action: Action,
-) -> Result<Vec<String>, ApiError> {
-    match unit {
-        None => Ok(caller.0.unit_path.clone()),
-        Some(code) => {
-            let u = state
-                .store()
-                .read(move |c| org::unit_by_code(c, &code))
-                .await?
-                .ok_or_else(ApiError::not_found)?;
-            match decide(
-                caller.0.role,
-                action,
-                relation(&caller.0.unit_path, &u.unit.path),
-            ) {
-                Decision::NotFound => Err(ApiError::not_found()),
-                // A role that may read the unit but not this kind of data: 403, as everywhere.
-                Decision::Forbidden | Decision::Allow => Ok(u.unit.path),
-            }
-        }
-    }
-}
 
 fn parse_kind(k: Option<&str>) -> Result<Option<SubjectKind>, ApiError> {
     k.map(|k| {
@@ -166,8 +136,7 @@ pub(crate) async fn subjects_geojson(
     caller: Caller,
     AppQuery(q): AppQuery<SubjectExportQuery>,
 ) -> Result<Response, ApiError> {
-    let within = subtree(&state, &caller, q.unit, Action::ReadSubject).await?;
-    caller.may(Action::ReadSubject, Some(&within))?;
+    let within = super::unit_scope(&state, &caller, q.unit, Action::ReadSubject).await?;
     let kind = parse_kind(q.kind.as_deref())?;
     Ok(stream_collection(move |after| {
         let (state, within) = (state.clone(), within.clone());
@@ -228,8 +197,7 @@ pub(crate) async fn inspections_geojson(
     caller: Caller,
     AppQuery(q): AppQuery<InspectionExportQuery>,
 ) -> Result<Response, ApiError> {
-    let within = subtree(&state, &caller, q.unit, Action::ReadSubject).await?;
-    caller.may(Action::ReadSubject, Some(&within))?;
+    let within = super::unit_scope(&state, &caller, q.unit, Action::ReadSubject).await?;
     let author = if grants(caller.0.role, Action::ReadInspection) {
         None
     } else if grants(caller.0.role, Action::SubmitInspection) {
@@ -289,8 +257,7 @@ pub(crate) async fn coverage(
     caller: Caller,
     AppQuery(q): AppQuery<CoverageQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let within = subtree(&state, &caller, q.unit, Action::ReadInspection).await?;
-    caller.may(Action::ReadInspection, Some(&within))?;
+    let within = super::unit_scope(&state, &caller, q.unit, Action::ReadInspection).await?;
     let (from, to) = month_range(&q.month)?;
     let mut units: Vec<UnitCoverage> = state
         .store()

@@ -45,29 +45,6 @@ fn decode_cursor(c: Option<&str>) -> Result<i64, ApiError> {
         .ok_or_else(bad)
 }
 
-/// The subtree of unit `code` (or the caller's own) if the caller may do `action` there.
-async fn scope(
-    state: &AppState,
-    caller: &Caller,
-    unit: Option<String>,
-    action: Action,
-) -> Result<Vec<String>, ApiError> {
-    let path = match unit {
-        None => caller.0.unit_path.clone(),
-        Some(code) => {
-            state
-                .store()
-                .read(move |c| org::unit_by_code(c, &code))
-                .await?
-                .ok_or_else(ApiError::not_found)?
-                .unit
-                .path
-        }
-    };
-    caller.may(action, Some(&path))?;
-    Ok(path)
-}
-
 fn limit_of(l: Option<u32>, default: u32) -> Result<usize, ApiError> {
     match l.unwrap_or(default) {
         n @ 1..=200 => Ok(n as usize),
@@ -117,7 +94,7 @@ pub(crate) async fn queue(
     caller: Caller,
     AppQuery(q): AppQuery<QueueQuery>,
 ) -> Result<Json<QueuePage>, ApiError> {
-    let within = scope(&state, &caller, q.unit, Action::Supervise).await?;
+    let within = super::unit_scope(&state, &caller, q.unit, Action::Supervise).await?;
     let flags: Vec<String> = q
         .flags
         .as_deref()
@@ -302,7 +279,7 @@ pub(crate) async fn list_orders(
     caller: Caller,
     AppQuery(q): AppQuery<OrderQuery>,
 ) -> Result<Json<OrderPage>, ApiError> {
-    let within = scope(&state, &caller, q.unit, Action::ReadSubject).await?;
+    let within = super::unit_scope(&state, &caller, q.unit, Action::ReadSubject).await?;
     let filter = OrderFilter {
         within,
         state: q
@@ -442,7 +419,7 @@ pub(crate) async fn stats(
     caller: Caller,
     AppQuery(q): AppQuery<StatsQuery>,
 ) -> Result<Json<OrderStats>, ApiError> {
-    let within = scope(&state, &caller, q.unit, Action::ReadInspection).await?;
+    let within = super::unit_scope(&state, &caller, q.unit, Action::ReadInspection).await?;
     let from = parse_time("from", Some(&q.from))?
         .ok_or_else(|| ApiError::new("bad_request").field("from"))?;
     let to =
@@ -482,8 +459,7 @@ pub(crate) async fn assessment(
     let mut r = state
         .store()
         .read(move |c| {
-            let campaigns = lantian_store::org::campaigns(c)?;
-            let Some(campaign) = lantian_domain::campaign::for_month(&campaigns, &month) else {
+            let Some(campaign) = lantian_store::assessment::campaign_for_month(c, &month)? else {
                 return Ok(None);
             };
             let units = lantian_store::org::units_in_subtree(c, &mine)?;
@@ -533,13 +509,12 @@ pub(crate) async fn bulletin(
     let m = month.clone();
     let b = state
         .store()
-        .read(move |c| {
-            let campaigns = lantian_store::org::campaigns(c)?;
-            match lantian_domain::campaign::for_month(&campaigns, &m) {
+        .read(
+            move |c| match lantian_store::assessment::campaign_for_month(c, &m)? {
                 Some(campaign) => lantian_store::assessment::bulletin(c, &campaign.code, &m),
                 None => Ok(None),
-            }
-        })
+            },
+        )
         .await?
         .ok_or_else(ApiError::not_found)?;
     let fail = |e: String| {

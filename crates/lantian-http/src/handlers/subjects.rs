@@ -199,7 +199,7 @@ pub(crate) async fn nearby(
         q.datum.unwrap_or(lantian_domain::geo::Datum::Wgs84),
     );
     let index = state.subject_index().current(state.store()).await?;
-    let prefix = format!("/{}/", caller.0.unit_path.join("/"));
+    let prefix = org::path_text(&caller.0.unit_path);
     let found: Vec<(Uuid, f64)> = index
         .1
         .nearby(lat, lon, radius, limit as usize, |p| {
