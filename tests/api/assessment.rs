@@ -3,15 +3,8 @@
 
 use lantian_domain::user::Role;
 use lantian_tests::photos;
-use lantian_tests::spawn_app;
+use lantian_tests::{spawn_app, this_month};
 use reqwest::StatusCode;
-
-fn this_month() -> String {
-    chrono::Utc::now()
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("cst"))
-        .format("%Y-%m")
-        .to_string()
-}
 
 #[tokio::test]
 async fn a_rollup_run_twice_is_identical_and_late_data_makes_a_revision_with_its_exact_diff() {

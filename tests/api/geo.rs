@@ -420,10 +420,7 @@ async fn inspections_export_filters_by_verdict_and_month_and_coverage_counts_sub
                 .collect::<Vec<_>>()
         }
     };
-    let month = chrono::Utc::now()
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("cst"))
-        .format("%Y-%m")
-        .to_string();
+    let month = lantian_tests::this_month();
     let all = export("", o.token.clone()).await;
     assert_eq!(all.len(), 2);
     let implausible = export("?verdict=implausible", o.token.clone()).await;

@@ -419,7 +419,16 @@ async fn two_patches_racing_on_one_upload_store_one_chunk_once() {
 }
 
 /// Sends a PATCH with a full Content-Length but only `send` bytes of body, then drops the socket.
-async fn cut_patch(app: &TestApp, token: &str, path: &str, offset: u64, rest: &[u8], send: usize) {
+/// Opens a PATCH with a full Content-Length for `rest` but sends only its first `send` bytes;
+/// returns the open socket (drop it to cut the connection, keep it to leave it silent).
+async fn partial_patch(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    offset: u64,
+    rest: &[u8],
+    send: usize,
+) -> tokio::net::TcpStream {
     use tokio::io::AsyncWriteExt;
     let addr = app.base.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -431,7 +440,7 @@ async fn cut_patch(app: &TestApp, token: &str, path: &str, offset: u64, rest: &[
     s.write_all(head.as_bytes()).await.expect("head");
     s.write_all(&rest[..send]).await.expect("part");
     s.flush().await.expect("flush");
-    drop(s);
+    s
 }
 
 #[tokio::test]
@@ -466,7 +475,7 @@ async fn cut_at_twenty_random_bytes_and_resumed_it_is_one_upload_with_the_right_
         }
         let rest = &bytes[offset as usize..];
         let send = rng.below(rest.len().max(2) / 2).max(1);
-        cut_patch(&app, &o.token, &path, offset, rest, send).await;
+        drop(partial_patch(&app, &o.token, &path, offset, rest, send).await);
         progress.push(offset);
     }
     let mut done = false;
@@ -521,20 +530,12 @@ async fn a_silent_connection_does_not_keep_the_lock() {
         )
         .await,
     );
-    use tokio::io::AsyncWriteExt;
-    let addr = app.base.trim_start_matches("http://");
-    let mut stuck = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let head_text = format!(
-        "PATCH {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nTus-Resumable: 1.0.0\r\n\
-         Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
-        o.token,
-        bytes.len()
-    );
-    stuck.write_all(head_text.as_bytes()).await.expect("head");
-    stuck.write_all(&bytes[..100]).await.expect("some bytes");
-    stuck.flush().await.expect("flush");
-    // The socket stays open and silent. Within a bounded wait another PATCH gets through.
+    let stuck = partial_patch(&app, &o.token, &path, 0, &bytes, 100).await;
+    // Let the server start reading it (and take the upload's lock) before anyone else tries: a
+    // probe would itself take the lock and turn the stuck request away.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut statuses = Vec::new();
+    // The socket stays open and silent. Within a bounded wait another PATCH gets through.
     let mut through = false;
     for _ in 0..60 {
         let offset = offset_of(&head(&app, &o.token, &path).await);

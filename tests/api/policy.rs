@@ -8,7 +8,7 @@ use lantian_domain::subject::{
     GeoPoint, Restaurant, RestaurantGrade, SubjectAttributes, SubjectDraft,
 };
 use lantian_domain::user::Role;
-use lantian_tests::{TestApp, photos, spawn_app};
+use lantian_tests::{TestApp, photos, spawn_app, this_month};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -333,14 +333,6 @@ async fn fixture(app: &TestApp, rel: Rel) -> Fixture {
         pending_photo: expected[1],
         upload_path: photos::location(&created),
     }
-}
-
-/// The current month in China Standard Time.
-fn this_month() -> String {
-    chrono::Utc::now()
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("cst"))
-        .format("%Y-%m")
-        .to_string()
 }
 
 async fn call(

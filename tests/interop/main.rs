@@ -229,10 +229,7 @@ async fn openpyxl_reads_the_bulletin_workbook_with_the_same_numbers_as_the_json(
     for seed in 80..84 {
         photos::submitted(&o, seed).await;
     }
-    let month = chrono::Utc::now()
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("cst"))
-        .format("%Y-%m")
-        .to_string();
+    let month = lantian_tests::this_month();
     lantian::assessment::run(&app.store, &month, true)
         .await
         .expect("rollup");

@@ -39,6 +39,14 @@ impl Reply {
     }
 }
 
+/// The current month (`YYYY-MM`) in China Standard Time, as the assessment counts months.
+pub fn this_month() -> String {
+    chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("cst"))
+        .format("%Y-%m")
+        .to_string()
+}
+
 /// A test configuration: loopback, port 0, the given data folder; everything else default.
 pub fn test_config(dir: &Path) -> Config {
     Config {
