@@ -170,6 +170,7 @@ pub async fn start(
     let task = tokio::spawn(lantian_http::serve(
         listener,
         lantian_http::router(state),
+        std::time::Duration::from_secs(config.header_read_timeout_secs.max(1)),
         stop,
     ));
     Ok(Running {

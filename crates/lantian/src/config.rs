@@ -25,6 +25,10 @@ pub struct Config {
     pub refresh_token_ttl_days: u64,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    /// Seconds a client has to send a whole request head; a connection dripping it slower is
+    /// closed (slow-loris). Bodies are bounded by `request_timeout_secs` and, for uploads, the
+    /// photos idle timeout.
+    pub header_read_timeout_secs: u64,
     /// Password hashes computed at once; 0 = half the cores (at least 1), which leaves the other
     /// half to every other request during a burst of logins.
     pub password_hash_concurrency: usize,
@@ -251,6 +255,7 @@ impl Default for Config {
             refresh_token_ttl_days: 30,
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
             password_hash_concurrency: 0,
             pull_page_bytes: 1024 * 1024,
             tombstone_retention_days: 90,
