@@ -444,7 +444,10 @@ impl Client {
         for _ in 0..10_000 {
             let (server_last, batch) = self.with_db(|c| {
                 let last = local::get_i64(c, "server_last_mid")?;
-                let mut stmt = c.prepare("SELECT mid, name, args, device_time FROM outbox WHERE mid > ?1 ORDER BY mid LIMIT ?2")?;
+                // Also what the server took but whose answer never arrived (a pull moved
+                // `server_last_mid` past it): the server answers those from its record, and the
+                // install learns their outcome (a photo waits for its inspection's `applied`).
+                let mut stmt = c.prepare("SELECT mid, name, args, device_time FROM outbox WHERE mid > ?1 OR status IS NULL ORDER BY mid LIMIT ?2")?;
                 let rows = stmt
                     .query_map(params![last, self.cfg.push_batch as i64], |r| {
                         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
@@ -782,15 +785,15 @@ impl Client {
         })
     }
 
-    /// Mutations the server has not confirmed yet.
+    /// Mutations the server has not confirmed yet, or whose outcome this install has not heard.
     pub fn pending(&self) -> Result<i64, ClientError> {
         self.with_db(|c| {
             let last = local::get_i64(c, "server_last_mid")?;
-            Ok(
-                c.query_row("SELECT count(*) FROM outbox WHERE mid > ?1", [last], |r| {
-                    r.get(0)
-                })?,
-            )
+            Ok(c.query_row(
+                "SELECT count(*) FROM outbox WHERE mid > ?1 OR status IS NULL",
+                [last],
+                |r| r.get(0),
+            )?)
         })
     }
 
