@@ -144,7 +144,8 @@ async fn jobs_missed_while_down_run_once_on_start_and_a_backup_restores() {
         [
             "rollup.official 2026-10",
             "rollup.provisional 2026-11-29",
-            "backup 2026-11-29"
+            "backup 2026-11-29",
+            "photos.verify 2026-11-29"
         ]
     );
     let again = lantian::jobs::catch_up(&app.config, &app.store, now, &s)

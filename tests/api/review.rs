@@ -586,7 +586,7 @@ async fn audit_verify_finds_an_edited_a_deleted_and_a_reordered_row_and_a_cut_ta
     let (dir, config) = app.stop().await;
     let clean = lantian::audit::verify(&config).await.expect("verify");
     assert!(clean.ok(), "{clean:?}");
-    assert!(clean.rows > 20);
+    assert!(clean.chain.rows > 20);
     let db = config.db_path();
     let copy = |name: &str| {
         let p = dir.path().join(name);
@@ -618,6 +618,7 @@ async fn audit_verify_finds_an_edited_a_deleted_and_a_reordered_row_and_a_cut_ta
         lantian::audit::verify(&edited)
             .await
             .expect("v")
+            .chain
             .first_broken,
         Some(10)
     );
@@ -627,6 +628,7 @@ async fn audit_verify_finds_an_edited_a_deleted_and_a_reordered_row_and_a_cut_ta
         lantian::audit::verify(&deleted)
             .await
             .expect("v")
+            .chain
             .first_broken,
         Some(13)
     );
@@ -639,6 +641,7 @@ async fn audit_verify_finds_an_edited_a_deleted_and_a_reordered_row_and_a_cut_ta
         lantian::audit::verify(&reordered)
             .await
             .expect("v")
+            .chain
             .first_broken,
         Some(14)
     );
@@ -648,13 +651,13 @@ async fn audit_verify_finds_an_edited_a_deleted_and_a_reordered_row_and_a_cut_ta
         .await
         .expect("checkpoint");
     assert!(head.contains("before-cut"));
-    let rows = lantian::audit::verify(&cut).await.expect("v").rows as i64;
+    let rows = lantian::audit::verify(&cut).await.expect("v").chain.rows as i64;
     tamper(
         &cut,
         &format!("DELETE FROM audit_log WHERE seq > {};", rows - 5),
     );
     let v = lantian::audit::verify(&cut).await.expect("v");
-    assert_eq!(v.first_broken, None);
-    assert_eq!(v.truncated, Some(("before-cut".to_owned(), rows)));
+    assert_eq!(v.chain.first_broken, None);
+    assert_eq!(v.chain.truncated, Some(("before-cut".to_owned(), rows)));
     assert!(lantian::audit::describe(&v).contains("TRUNCATED"));
 }

@@ -3,3 +3,4 @@
 //! `crates/lantian/tests/`.)
 
 mod network;
+mod tamper;

@@ -35,6 +35,7 @@ pub mod push;
 mod readers;
 pub mod rectify;
 pub mod review;
+pub mod seal;
 pub mod seed;
 pub mod subjects;
 pub mod sync;

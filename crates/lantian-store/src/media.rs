@@ -288,6 +288,7 @@ pub fn record_photo(
         up.taken_at.map(crate::time_text),
         crate::time_text(verified_at),
     ])?;
+    crate::seal::seal(conn, &author.to_string(), "photo", &up.photo_id.to_string())?;
     conn.prepare_cached("UPDATE uploads SET \"offset\" = length, completed_at = ?2 WHERE id = ?1")?
         .execute(params![up.id, now_text()])?;
     audit::record(

@@ -682,12 +682,15 @@ fn submit(
         ])
     })
     .map_err(StoreError::from)?;
-    let mut view = view;
-    view.verdict = Some(crate::geo::refresh_verdict(
+    let row = conn.last_insert_rowid();
+    crate::seal::seal(
         conn,
-        conn.last_insert_rowid(),
-        &ctx.verdicts,
-    )?);
+        &ctx.user.uuid.to_string(),
+        "inspection",
+        &view.id.to_string(),
+    )?;
+    let mut view = view;
+    view.verdict = Some(crate::geo::refresh_verdict(conn, row, &ctx.verdicts)?);
     if let Some(order) = s.rectification_id {
         crate::rectify::verify_with(conn, g, order, view.id, ctx.user.id, ctx.user.uuid)?;
     }

@@ -53,18 +53,33 @@ pub async fn run(
         database_sha256: lantian_media::probe::sha256_file(&dest)?,
         photos,
     };
+    // The manifest appears whole or not at all: a backup killed mid-way leaves at most a
+    // `.partial` file, which the next backup removes.
     let m = dir.join(format!("{name}.json"));
-    std::fs::write(&m, serde_json::to_vec_pretty(&manifest)?)?;
-    std::fs::File::open(&m)?.sync_all()?;
-    prune(&dir, keep.max(1))?;
+    let m_partial = dir.join(format!("{name}.json.partial"));
+    std::fs::write(&m_partial, serde_json::to_vec_pretty(&manifest)?)?;
+    std::fs::File::open(&m_partial)?.sync_all()?;
+    std::fs::rename(&m_partial, &m)?;
+    std::fs::File::open(&dir)?.sync_all()?;
+    prune(&dir, keep.max(1), &name)?;
     Ok(dest)
 }
 
-/// Removes all but the newest `keep` backups (names sort by time).
-fn prune(dir: &Path, keep: usize) -> anyhow::Result<()> {
-    let mut dbs: Vec<PathBuf> = std::fs::read_dir(dir)?
+/// Removes all but the newest `keep` backups (names sort by time), and what backups killed
+/// mid-way left behind (`.partial` files other than this run's own).
+fn prune(dir: &Path, keep: usize, current: &str) -> anyhow::Result<()> {
+    let entries: Vec<PathBuf> = std::fs::read_dir(dir)?
         .flatten()
         .map(|e| e.path())
+        .collect();
+    for p in &entries {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.ends_with(".partial") && !name.starts_with(current) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    let mut dbs: Vec<PathBuf> = entries
+        .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "db"))
         .collect();
     dbs.sort();

@@ -307,13 +307,14 @@ impl Config {
                 n => n,
             },
             pull_page_bytes: self.pull_page_bytes.max(16 * 1024),
-            media: self.media(),
+            media: self.media_config(),
             verdicts: self.geo.thresholds(),
             rectify: std::sync::Arc::new(self.rectification.policy()),
         }
     }
 
-    fn media(&self) -> lantian_http::media::MediaConfig {
+    /// Where photos live and how they are checked.
+    pub fn media_config(&self) -> lantian_http::media::MediaConfig {
         let p = &self.photos;
         let mut m = lantian_http::media::MediaConfig::in_dir(&self.data_dir.join("media"));
         m.limits = lantian_media::Limits {

@@ -67,7 +67,7 @@ async fn done(store: &Store, job: &'static str, key: String) -> anyhow::Result<b
 }
 
 /// Runs what fell due by `now` and has no successful run recorded: the official rollup of the month
-/// whose grace period passed, today's provisional rollup, today's backup. Returns the jobs run.
+/// whose grace period passed, today's provisional rollup, today's backup, then today's check of the photo originals. Returns the jobs run.
 pub async fn catch_up(
     config: &Config,
     store: &Store,
@@ -90,6 +90,10 @@ pub async fn catch_up(
     if !done(store, "backup", backup_day.clone()).await? {
         nightly_backup(config, store, &backup_day, s.backups_keep).await?;
         ran.push(format!("backup {backup_day}"));
+    }
+    if !done(store, "photos.verify", backup_day.clone()).await? {
+        ran.push(format!("photos.verify {backup_day}"));
+        nightly_photo_check(config, store, &backup_day).await?;
     }
     Ok(ran)
 }
@@ -180,6 +184,22 @@ async fn nightly_backup(
     recorded(store, "backup", day, || async {
         let p = crate::backup::run(config, store, keep).await?;
         Ok(p.display().to_string())
+    })
+    .await
+}
+
+/// Hashes every photo original against its record after the backup. Missing or altered files make
+/// the run fail, with each one named in `job_runs` and the log; the next catch-up checks again.
+async fn nightly_photo_check(config: &Config, store: &Store, day: &str) -> anyhow::Result<()> {
+    recorded(store, "photos.verify", day, || async {
+        let p = crate::audit::verify_photo_files(config, store).await?;
+        let text = crate::audit::describe_photo_files(&p);
+        if p.findings.is_empty() {
+            Ok(text)
+        } else {
+            tracing::error!(findings = p.findings.len(), "{text}");
+            Err(anyhow::anyhow!(text))
+        }
     })
     .await
 }

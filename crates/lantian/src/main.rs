@@ -90,8 +90,12 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Walk the hash chain and compare it with the recorded heads; exit 1 on the first problem.
+    /// Walk the hash chain, compare it with the recorded heads, and recompute every evidence seal;
+    /// exit 1 on any problem.
     Verify,
+    /// Hash every photo original and compare it with what was recorded at verification; exit 1 if
+    /// one is missing or altered.
+    Photos,
     /// Record the chain's current head (keep the printed hash elsewhere too).
     Checkpoint {
         #[arg(long)]
@@ -334,6 +338,16 @@ async fn main() -> anyhow::Result<()> {
             let v = lantian::audit::verify(&config).await?;
             println!("{}", lantian::audit::describe(&v));
             if !v.ok() {
+                std::process::exit(1);
+            }
+        }
+        Command::Audit {
+            command: AuditCommand::Photos,
+        } => {
+            let store = lantian::app::open_store(&config).await?;
+            let p = lantian::audit::verify_photo_files(&config, &store).await?;
+            println!("{}", lantian::audit::describe_photo_files(&p));
+            if !p.findings.is_empty() {
                 std::process::exit(1);
             }
         }
