@@ -68,7 +68,7 @@ async fn start(data: &Path, port: u16, log: &Path) -> Child {
         .append(true)
         .open(log)
         .expect("log");
-    let child = lantian(data)
+    let mut child = lantian(data)
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(out.try_clone().expect("log"))
         .stderr(out)
@@ -88,6 +88,8 @@ async fn start(data: &Path, port: u16, log: &Path) -> Child {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!(
         "the server did not answer within 30 s:\n{}",
         std::fs::read_to_string(log).unwrap_or_default()
