@@ -50,6 +50,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
             config.data_dir.display()
         )
     })?;
+    ensure_writable(&config.data_dir)?;
     let mut sc = StoreConfig::new(config.db_path());
     sc.readers = config.readers.max(1);
     sc.verdicts = config.geo.thresholds();
@@ -59,6 +60,19 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .map_err(|e| anyhow::anyhow!("built-in reference data is invalid: {e}"))?;
     store.write(move |c| seed::load_reference(c, &data)).await?;
     Ok(store)
+}
+
+/// Fails early, and says so, when the data folder cannot take writes (mounted read-only, full, or
+/// not ours): SQLite would otherwise report only that it cannot open the database.
+fn ensure_writable(dir: &Path) -> anyhow::Result<()> {
+    let probe = dir.join(".write-probe");
+    let result = std::fs::write(&probe, b"lantian").and_then(|()| std::fs::remove_file(&probe));
+    result.with_context(|| {
+        format!(
+            "the data folder {} does not take writes (read-only, full, or not ours)",
+            dir.display()
+        )
+    })
 }
 
 /// Loads the demo users and subjects unless already there. The demo passwords are hashed in

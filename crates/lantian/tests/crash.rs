@@ -15,10 +15,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lantian_client::sim::{self, Rng};
 use lantian_client::{Client, ClientConfig};
@@ -29,83 +29,15 @@ use sha2::Digest;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lantian");
+mod process;
+use process::{env_u64, free_port, lantian, login, run_ok, start};
+
 const OFFICERS: [&str; 4] = [
     "demo_inspector",
     "crash_yanggu",
     "crash_linqing",
     "crash_gulou",
 ];
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn lantian(data: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.arg("--data-dir")
-        .arg(data)
-        .env("LANTIAN_JOBS__ENABLED", "false")
-        .stdin(Stdio::null());
-    c
-}
-
-/// Starts `lantian serve --demo` and waits (at most 30 s) until it answers.
-async fn start(data: &Path, port: u16, log: &Path) -> Child {
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log");
-    let mut child = lantian(data)
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(out.try_clone().expect("log"))
-        .stderr(out)
-        .spawn()
-        .expect("lantian starts");
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .timeout(Duration::from_millis(500))
-            .send()
-            .await
-            && r.status().is_success()
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!(
-        "the server did not answer within 30 s:\n{}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
-}
-
-fn run_ok(mut cmd: Command, what: &str) -> String {
-    let out = cmd.output().expect("runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{what} failed:\n{text}");
-    text
-}
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
@@ -219,19 +151,6 @@ async fn admin_loop(port: u16, token: String, acked: Arc<Mutex<Acked>>, stop: Ar
         }
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-}
-
-async fn login(port: u16, user: &str) -> String {
-    let r: serde_json::Value = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/v1/auth/login"))
-        .json(&serde_json::json!({"username": user, "password": DEMO_PASSWORD}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("token");
-    r["access_token"].as_str().expect("token").to_owned()
 }
 
 /// Everything checked on disk after a kill, with the server down.
