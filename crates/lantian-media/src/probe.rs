@@ -54,6 +54,16 @@ pub fn sha256_file(path: &Path) -> Result<String, MediaError> {
 pub fn probe(path: &Path, declared_len: u64, limits: &Limits) -> Result<Probe, MediaError> {
     let mut f = File::open(path)?;
     let size = f.metadata()?.len();
+    probe_reader(&mut f, size, declared_len, limits)
+}
+
+/// [`probe`] over any seekable bytes of length `size` (the fuzz target feeds it memory).
+pub fn probe_reader<R: Read + Seek>(
+    f: &mut R,
+    size: u64,
+    declared_len: u64,
+    limits: &Limits,
+) -> Result<Probe, MediaError> {
     if size > limits.max_bytes {
         return Err(MediaError::TooLarge {
             actual: size,
@@ -67,23 +77,23 @@ pub fn probe(path: &Path, declared_len: u64, limits: &Limits) -> Result<Probe, M
         });
     }
     let mut head = [0u8; 16];
-    let n = read_up_to(&mut f, &mut head)?;
+    let n = read_up_to(f, &mut head)?;
     let format = sniff(&head[..n]).ok_or(MediaError::FormatUnsupported)?;
     f.seek(SeekFrom::Start(0))?;
     // Dimensions from the header and the structure walked to its end; nothing is decoded. JPEG
     // headers are read by the walk itself (the decoder's header reader would load the whole file).
     let (width, height) = match format {
-        PhotoFormat::Jpeg => walk_jpeg(&mut BufReader::with_capacity(64 * 1024, &mut f))?,
+        PhotoFormat::Jpeg => walk_jpeg(&mut BufReader::with_capacity(64 * 1024, &mut *f))?,
         PhotoFormat::Png | PhotoFormat::Webp => {
             let dims =
-                image::ImageReader::with_format(BufReader::new(&mut f), image_format(format))
+                image::ImageReader::with_format(BufReader::new(&mut *f), image_format(format))
                     .into_dimensions()
                     .map_err(|e| MediaError::Corrupt(e.to_string()))?;
             f.seek(SeekFrom::Start(0))?;
             if format == PhotoFormat::Png {
-                walk_png(&mut f, size)?;
+                walk_png(f, size)?;
             } else {
-                walk_webp(&mut f, size)?;
+                walk_webp(f, size)?;
             }
             dims
         }
@@ -97,7 +107,7 @@ pub fn probe(path: &Path, declared_len: u64, limits: &Limits) -> Result<Probe, M
         return Err(MediaError::DimensionsTooLarge { width, height });
     }
     f.seek(SeekFrom::Start(0))?;
-    let exif = crate::exif::read(&mut BufReader::new(&mut f))?;
+    let exif = crate::exif::read(&mut BufReader::new(&mut *f))?;
     Ok(Probe {
         format,
         width,
@@ -241,7 +251,7 @@ fn scan_entropy(r: &mut impl BufRead) -> Result<u8, MediaError> {
 }
 
 /// Walks PNG chunks to IEND, checking every length against the file.
-fn walk_png(f: &mut File, size: u64) -> Result<(), MediaError> {
+fn walk_png(f: &mut (impl Read + Seek), size: u64) -> Result<(), MediaError> {
     let mut pos = 8u64;
     f.seek(SeekFrom::Start(pos))?;
     loop {
@@ -267,7 +277,7 @@ fn walk_png(f: &mut File, size: u64) -> Result<(), MediaError> {
 }
 
 /// A WebP file is one RIFF chunk; its declared size must fit in the file.
-fn walk_webp(f: &mut File, size: u64) -> Result<(), MediaError> {
+fn walk_webp(f: &mut (impl Read + Seek), size: u64) -> Result<(), MediaError> {
     f.seek(SeekFrom::Start(4))?;
     let mut b = [0u8; 4];
     f.read_exact(&mut b)?;
