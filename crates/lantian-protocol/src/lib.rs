@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod error;
 pub mod reference;
+pub mod strict;
 pub mod sync;
 
 /// Version of the HTTP API, sent in the `Lantian-Api` response header.

@@ -33,6 +33,8 @@ pub struct Mutation {
     pub mid: i64,
     /// e.g. `inspection.submit`.
     pub name: String,
+    /// Duplicate keys anywhere inside are refused (the whole request is malformed).
+    #[serde(deserialize_with = "crate::strict::value")]
     pub args: serde_json::Value,
     /// When the officer did it, by the device clock.
     pub device_time: DateTime<Utc>,
