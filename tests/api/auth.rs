@@ -1,30 +1,12 @@
 //! Login, refresh rotation and reuse detection, and every kind of bad access token.
 
-use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Algorithm;
 use lantian_domain::reference::DEMO_PASSWORD;
 use lantian_domain::user::Role;
+use lantian_tests::tokens::{b64, claims, kid_of, sign};
 use lantian_tests::{TestApp, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-
-fn b64(v: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
-}
-
-fn kid_of(key: &[u8]) -> String {
-    lantian_store::sha256_hex(key)[..16].to_owned()
-}
-
-fn claims(app_user: &str, iat: i64, exp: i64) -> Value {
-    json!({"iss": "lantian", "aud": "lantian-api", "sub": app_user, "iat": iat, "nbf": iat, "exp": exp, "jti": "t", "typ": "access"})
-}
-
-fn sign(alg: Algorithm, key: &[u8], kid: Option<&str>, claims: &Value) -> String {
-    let mut h = Header::new(alg);
-    h.kid = kid.map(str::to_owned);
-    jsonwebtoken::encode(&h, claims, &EncodingKey::from_secret(key).expect("key")).expect("sign")
-}
+use serde_json::json;
 
 async fn me(app: &TestApp, token: &str) -> (StatusCode, Option<String>) {
     let r = app.get("/v1/me", token).await;

@@ -5,3 +5,4 @@
 mod hostile;
 mod network;
 mod tamper;
+mod tokens;

@@ -3,6 +3,7 @@
 
 pub mod photos;
 pub mod proxy;
+pub mod tokens;
 
 use std::path::Path;
 
