@@ -658,6 +658,10 @@ async fn every_role_route_and_relation_answers_as_the_policy_says() {
             ));
         }
     }
+    println!(
+        "policy walk: {cells} cells, {} mismatches",
+        mismatches.len()
+    );
     assert!(
         mismatches.is_empty(),
         "{} of {cells} cells differ:\n{}",

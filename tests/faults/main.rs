@@ -2,6 +2,7 @@
 //! against real servers on 127.0.0.1:0. (Crashes and full disks need the real process: they are in
 //! `crates/lantian/tests/`.)
 
+mod authz;
 mod hostile;
 mod network;
 mod tamper;
