@@ -81,6 +81,7 @@ async fn evidence_rows_changed_or_planted_in_the_database_are_found_by_the_audit
     let o = photos::officer(&app, "tamper_rows", Role::Inspector, "dongchangfu").await;
     let mut inspections = Vec::new();
     let mut photo_ids = Vec::new();
+    let mut submits = Vec::new();
     for seed in [11, 12, 13] {
         let (s, expected) = photos::submitted(&o, 400 + seed).await;
         let bytes = lantian_media::testing::jpeg(100 + seed as u32, 80, None);
@@ -96,17 +97,67 @@ async fn evidence_rows_changed_or_planted_in_the_database_are_found_by_the_audit
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
         inspections.push(s.inspection_id);
         photo_ids.push(expected[0]);
+        submits.push(s);
     }
+    // More evidence: two review decisions, an amendment, and a rectification order's events.
+    let sup = app.demo_token(Role::Supervisor).await;
+    for id in [inspections[0], inspections[2]] {
+        let r = app
+            .post(
+                &format!("/v1/inspections/{id}/review"),
+                Some(&sup),
+                serde_json::json!({"expected_state": "received", "decision": "has_issues", "comment": "照片不清"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    o.client
+        .enqueue(
+            "inspection.amend",
+            &serde_json::json!({"inspection_id": inspections[1], "base_version": 1, "results": submits[1].results, "reason": "补充记录"}),
+        )
+        .expect("queued");
+    assert_eq!(o.client.push().await.expect("pushed").applied, 1);
+    let failed = submits
+        .iter()
+        .find_map(|s| {
+            s.results
+                .iter()
+                .find(|r| r.answer == lantian_domain::inspection::Answer::Fail)
+                .map(|r| (s.inspection_id, r.item.clone()))
+        })
+        .expect("a failed item among the three");
+    let order = app
+        .post(
+            "/v1/rectifications",
+            Some(&sup),
+            serde_json::json!({"inspection_id": failed.0, "item": failed.1}),
+        )
+        .await;
+    // Opened now, or already opened by the server for a critical item: either way it has events.
+    assert!(
+        order.status.is_success() || order.body["error"]["detail"] == "order_exists",
+        "{:?}",
+        order.body
+    );
     let (dir, config) = app.stop().await;
     let clean = lantian::audit::verify(&config).await.expect("verify");
     assert!(clean.ok(), "{}", lantian::audit::describe(&clean));
-    assert!(clean.seals.checked >= 6, "{:?}", clean.seals);
+    assert!(clean.seals.checked >= 10, "{:?}", clean.seals);
 
     // Behind the server's back: drop the guards, then change a result, move a photo's hash, plant
     // a copy of an inspection under a new id.
     let conn = rusqlite::Connection::open(config.db_path()).expect("open");
     conn.execute_batch(&format!(
         "DROP TRIGGER inspections_evidence_immutable; DROP TRIGGER photos_evidence_immutable;
+         DROP TRIGGER reviews_immutable; DROP TRIGGER reviews_no_delete;
+         DROP TRIGGER inspection_amendments_immutable; DROP TRIGGER rectification_events_immutable;
+         UPDATE reviews SET decision = 'approved', comment = NULL
+           WHERE id = (SELECT min(id) FROM reviews);
+         DELETE FROM reviews WHERE id = (SELECT max(id) FROM reviews);
+         UPDATE inspection_amendments SET reason = '原始记录';
+         UPDATE rectification_events SET at = '2019-11-01T00:00:00.000Z'
+           WHERE id = (SELECT min(id) FROM rectification_events);
          UPDATE inspections SET results = replace(results, '\"fail\"', '\"pass\"'), compliant = 1, notes = coalesce(notes, '') || ' ' WHERE uuid = '{a}';
          UPDATE inspections SET score_earned = score_possible WHERE uuid = '{b}';
          UPDATE photos SET sha256 = '{fake}' WHERE uuid = '{p}';",
@@ -136,11 +187,24 @@ async fn evidence_rows_changed_or_planted_in_the_database_are_found_by_the_audit
         .iter()
         .map(|f| (f.uuid.clone(), f.problem))
         .collect();
+    let (review, amendment, event) = {
+        let conn = rusqlite::Connection::open(config.db_path()).expect("open");
+        let one = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).expect("id");
+        (
+            one("SELECT min(id) FROM reviews"),
+            one("SELECT id FROM inspection_amendments"),
+            one("SELECT min(id) FROM rectification_events"),
+        )
+    };
     let mut expected = vec![
         (inspections[0].to_string(), "altered"),
         (inspections[1].to_string(), "altered"),
         (planted.to_string(), "unsealed"),
         (photo_ids[2].to_string(), "altered"),
+        (review.to_string(), "altered"),
+        ((review + 1).to_string(), "missing"),
+        (amendment.to_string(), "altered"),
+        (event.to_string(), "altered"),
     ];
     expected.sort();
     let mut found_sorted = found.clone();
@@ -149,5 +213,6 @@ async fn evidence_rows_changed_or_planted_in_the_database_are_found_by_the_audit
     let text = lantian::audit::describe(&report);
     assert!(text.contains("ALTERED inspection"), "{text}");
     assert!(text.contains("UNSEALED inspection"), "{text}");
+    assert!(text.contains("MISSING review"), "{text}");
     drop(dir);
 }

@@ -806,6 +806,7 @@ fn amend(
         ],
     )
     .map_err(StoreError::from)?;
+    crate::seal::seal_last(conn, &ctx.user.uuid.to_string(), "amendment")?;
     conn.execute(
         "UPDATE inspections SET current_version = ?2 WHERE id = ?1",
         params![row_id, new_version],

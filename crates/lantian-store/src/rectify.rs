@@ -128,6 +128,7 @@ fn record(
         "INSERT INTO rectification_events (order_id, event, actor, at, note) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![row, event, actor, crate::now_text(), note])?;
+    crate::seal::seal_last(conn, actor, "rectification_event")?;
     let view = get(conn, id)?.ok_or(StoreError::NotFound)?.view;
     let data = serde_json::to_string(&view)?;
     audit::record(

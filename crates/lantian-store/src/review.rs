@@ -119,6 +119,7 @@ pub fn decide(
         reviewer.id,
         crate::now_text()
     ])?;
+    crate::seal::seal_last(conn, &reviewer.uuid.to_string(), "review")?;
     let view = push::load_view(conn, id)?;
     let data = serde_json::to_string(&view)?;
     audit::record(

@@ -1,86 +1,135 @@
-//! Evidence seals: when a submitted inspection or a verified photo is written, the audit log gets a
-//! `*.seal` row whose `after_hash` is the SHA-256 of the row's evidence columns as stored (the
-//! columns the immutability triggers guard, read back through SQLite's `json_array`, so the text is
-//! canonical). [`check`] recomputes every seal: a row changed behind the server's back (triggers
-//! dropped, the file edited) no longer matches its seal, and a row planted without one has none.
+//! Evidence seals: when a row of evidence is written (a submitted inspection, a verified photo, an
+//! amendment, a review decision, a rectification event), the audit log gets a `*.seal` row whose
+//! `after_hash` is the SHA-256 of the row's evidence columns as stored (read back through SQLite's
+//! `json_array`, so the text is canonical). [`check`] recomputes every seal: a row changed behind
+//! the server's back (triggers dropped, the file edited) no longer matches its seal, a row
+//! planted without one has none, and a deleted row leaves its seal behind.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::{StoreError, audit, sha256_hex};
 
-/// What is sealed: (object type, audit action, the evidence columns as one canonical JSON array).
-const SEALED: [(&str, &str, &str, &str); 2] = [
-    (
-        "inspection",
-        "inspection.seal",
-        "inspections",
-        "json_array(uuid, user_id, client_row, mid, subject_id, unit_id, template_code, template_version, results, notes,
-             location, signature_photo, expected_photos, started_at, device_time, gps_time, received_at,
-             clock_offset_ms, occurred_at, score_earned, score_possible, failed_items, critical_failed, compliant)",
-    ),
-    (
-        "photo",
-        "photo.seal",
-        "photos",
-        "json_array(uuid, inspection_id, user_id, sha256, size, format, width, height, exif, flags, exif_time_diff_s,
-             exif_distance_m, declared_content_type, declared_taken_at, verified_at)",
-    ),
-];
-
-/// The action whose presence shows an object was written by the server before seals existed.
-fn written_by(object_type: &str) -> &'static str {
-    match object_type {
-        "inspection" => "inspection.submit",
-        _ => "photo.verify",
-    }
+/// One kind of sealed row.
+struct Sealed {
+    object_type: &'static str,
+    action: &'static str,
+    table: &'static str,
+    /// The column that names the row in the audit log (`uuid`, or the row id as text).
+    key: &'static str,
+    /// The evidence columns as one canonical JSON array.
+    columns: &'static str,
+    /// The action by which the server recorded writing such a row before seals existed, when its
+    /// object id is the same key; `None`: rows before the first seal of the table are taken as
+    /// written before seals.
+    written_by: Option<&'static str>,
 }
 
-fn spec(
-    object_type: &str,
-) -> Result<&'static (&'static str, &'static str, &'static str, &'static str), StoreError> {
+const SEALED: [Sealed; 5] = [
+    Sealed {
+        object_type: "inspection",
+        action: "inspection.seal",
+        table: "inspections",
+        key: "uuid",
+        columns: "json_array(uuid, user_id, client_row, mid, subject_id, unit_id, template_code, template_version, results, notes,
+             location, signature_photo, expected_photos, started_at, device_time, gps_time, received_at,
+             clock_offset_ms, occurred_at, score_earned, score_possible, failed_items, critical_failed, compliant)",
+        written_by: Some("inspection.submit"),
+    },
+    Sealed {
+        object_type: "photo",
+        action: "photo.seal",
+        table: "photos",
+        key: "uuid",
+        columns: "json_array(uuid, inspection_id, user_id, sha256, size, format, width, height, exif, flags, exif_time_diff_s,
+             exif_distance_m, declared_content_type, declared_taken_at, verified_at)",
+        written_by: Some("photo.verify"),
+    },
+    Sealed {
+        object_type: "amendment",
+        action: "amendment.seal",
+        table: "inspection_amendments",
+        key: "id",
+        columns: "json_array(id, inspection_id, version, base_version, stale, results, notes, reason, score_earned,
+             score_possible, failed_items, critical_failed, compliant, client_row, mid, device_time, received_at)",
+        written_by: None,
+    },
+    Sealed {
+        object_type: "review",
+        action: "review.seal",
+        table: "reviews",
+        key: "id",
+        columns: "json_array(id, inspection_id, decision, from_state, comment, reviewer_id, decided_at)",
+        written_by: None,
+    },
+    Sealed {
+        object_type: "rectification_event",
+        action: "rectification_event.seal",
+        table: "rectification_events",
+        key: "id",
+        columns: "json_array(id, order_id, event, actor, at, note)",
+        written_by: None,
+    },
+];
+
+fn spec(object_type: &str) -> Result<&'static Sealed, StoreError> {
     SEALED
         .iter()
-        .find(|s| s.0 == object_type)
+        .find(|s| s.object_type == object_type)
         .ok_or_else(|| StoreError::Corrupt(format!("{object_type} is not sealed evidence")))
 }
 
-/// The seal of one object's row as stored now; `None` if there is no such row.
+/// The seal of one row as stored now; `None` if there is no such row.
 pub fn compute(
     conn: &Connection,
     object_type: &str,
-    uuid: &str,
+    key: &str,
 ) -> Result<Option<String>, StoreError> {
-    let (_, _, table, columns) = spec(object_type)?;
+    let s = spec(object_type)?;
     let text: Option<String> = conn
-        .prepare_cached(&format!("SELECT {columns} FROM {table} WHERE uuid = ?1"))?
-        .query_row([uuid], |r| r.get(0))
+        .prepare_cached(&format!(
+            "SELECT {} FROM {} WHERE {} = ?1",
+            s.columns, s.table, s.key
+        ))?
+        .query_row([key], |r| r.get(0))
         .optional()?;
     Ok(text.map(|t| sha256_hex(t.as_bytes())))
 }
 
-/// Seals the row just written, in the caller's transaction.
+/// Seals the row just written (named by its `uuid`, or its row id for tables without one), in the
+/// caller's transaction.
 pub fn seal(
     conn: &Connection,
     actor: &str,
     object_type: &str,
-    uuid: &str,
+    key: &str,
 ) -> Result<(), StoreError> {
-    let (_, action, _, _) = spec(object_type)?;
-    let hash = compute(conn, object_type, uuid)?
-        .ok_or_else(|| StoreError::Corrupt(format!("no {object_type} {uuid} to seal")))?;
-    audit::record(conn, actor, action, object_type, uuid, None, Some(hash))?;
+    let s = spec(object_type)?;
+    let hash = compute(conn, object_type, key)?
+        .ok_or_else(|| StoreError::Corrupt(format!("no {object_type} {key} to seal")))?;
+    audit::record(conn, actor, s.action, object_type, key, None, Some(hash))?;
     Ok(())
 }
 
-/// One object whose row does not match the audit log.
+/// [`seal`] of the row the connection inserted last (tables keyed by row id).
+pub fn seal_last(conn: &Connection, actor: &str, object_type: &str) -> Result<(), StoreError> {
+    seal(
+        conn,
+        actor,
+        object_type,
+        &conn.last_insert_rowid().to_string(),
+    )
+}
+
+/// One row that does not match the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub object_type: &'static str,
+    /// The row's `uuid`, or its row id.
     pub uuid: String,
-    /// `altered` (the row's seal differs) or `unsealed` (no seal and no record of the server
-    /// writing it: planted).
+    /// `altered` (the row's seal differs), `unsealed` (no seal and no record of the server
+    /// writing it: planted) or `missing` (sealed, and no longer there: deleted).
     pub problem: &'static str,
 }
 
@@ -103,47 +152,70 @@ impl Check {
 /// Recomputes the seal of every sealed row and compares it with the latest seal in the audit log.
 pub fn check(conn: &Connection) -> Result<Check, StoreError> {
     let mut out = Check::default();
-    for (object_type, action, table, columns) in SEALED {
+    for s in &SEALED {
         let mut seals: HashMap<String, String> = HashMap::new();
         {
             let mut st = conn.prepare(
                 "SELECT object_id, after_hash FROM audit_log WHERE action = ?1 ORDER BY seq",
             )?;
-            let mut rows = st.query([action])?;
+            let mut rows = st.query([s.action])?;
             while let Some(r) = rows.next()? {
                 if let Some(h) = r.get::<_, Option<String>>(1)? {
                     seals.insert(r.get(0)?, h);
                 }
             }
         }
-        let written: std::collections::HashSet<String> = conn
-            .prepare("SELECT object_id FROM audit_log WHERE action = ?1")?
-            .query_map([written_by(object_type)], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let mut st = conn.prepare(&format!("SELECT uuid, {columns} FROM {table} ORDER BY id"))?;
+        let written: HashSet<String> = match s.written_by {
+            Some(action) => conn
+                .prepare("SELECT object_id FROM audit_log WHERE action = ?1")?
+                .query_map([action], |r| r.get(0))?
+                .collect::<Result<_, _>>()?,
+            None => HashSet::new(),
+        };
+        // For tables keyed by row id: rows before the first sealed one predate seals.
+        let first_sealed: Option<i64> = match s.written_by {
+            Some(_) => None,
+            None => seals.keys().filter_map(|k| k.parse().ok()).min(),
+        };
+        let mut st = conn.prepare(&format!(
+            "SELECT CAST({} AS TEXT), id, {} FROM {} ORDER BY id",
+            s.key, s.columns, s.table
+        ))?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
-            let uuid: String = r.get(0)?;
-            let text: String = r.get(1)?;
-            match seals.get(&uuid) {
+            let key: String = r.get(0)?;
+            let id: i64 = r.get(1)?;
+            let text: String = r.get(2)?;
+            match seals.remove(&key) {
                 Some(sealed) => {
                     out.checked += 1;
-                    if *sealed != sha256_hex(text.as_bytes()) {
+                    if sealed != sha256_hex(text.as_bytes()) {
                         out.findings.push(Finding {
-                            object_type,
-                            uuid,
+                            object_type: s.object_type,
+                            uuid: key,
                             problem: "altered",
                         });
                     }
                 }
-                None if written.contains(&uuid) => out.legacy += 1,
+                None if written.contains(&key) => out.legacy += 1,
+                None if s.written_by.is_none() && first_sealed.is_none_or(|f| id < f) => {
+                    out.legacy += 1
+                }
                 None => out.findings.push(Finding {
-                    object_type,
-                    uuid,
+                    object_type: s.object_type,
+                    uuid: key,
                     problem: "unsealed",
                 }),
             }
         }
+        // Sealed rows that are no longer there were deleted.
+        let mut gone: Vec<String> = seals.into_keys().collect();
+        gone.sort();
+        out.findings.extend(gone.into_iter().map(|key| Finding {
+            object_type: s.object_type,
+            uuid: key,
+            problem: "missing",
+        }));
     }
     Ok(out)
 }

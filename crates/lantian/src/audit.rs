@@ -62,6 +62,7 @@ pub fn describe(r: &Report) -> String {
     for f in &s.findings {
         let what = match f.problem {
             "altered" => "changed since it was sealed",
+            "missing" => "was sealed and is no longer there",
             _ => "has no seal and no record of the server writing it",
         };
         out.push_str(&format!(
