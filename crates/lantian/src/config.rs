@@ -26,8 +26,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
     /// Seconds a client has to send a whole request head; a connection dripping it slower is
-    /// closed (slow-loris). Bodies are bounded by `request_timeout_secs` and, for uploads, the
-    /// photos idle timeout.
+    /// closed (slow-loris). The clock also runs while a keep-alive connection waits for its next
+    /// request, so idle connections close after as long. Bodies are bounded by
+    /// `request_timeout_secs` and, for uploads, the photos idle timeout.
     pub header_read_timeout_secs: u64,
     /// Password hashes computed at once; 0 = half the cores (at least 1), which leaves the other
     /// half to every other request during a burst of logins.
