@@ -216,3 +216,60 @@ async fn evidence_rows_changed_or_planted_in_the_database_are_found_by_the_audit
     assert!(text.contains("MISSING review"), "{text}");
     drop(dir);
 }
+
+#[tokio::test]
+async fn a_missing_original_fails_its_renditions_instead_of_retrying_forever() {
+    let app = spawn_app().await;
+    let o = photos::officer(&app, "tamper_gone", Role::Inspector, "dongchangfu").await;
+    let (s, expected) = photos::submitted(&o, 500).await;
+    assert!(expected.len() >= 2, "{expected:?}");
+    let first = lantian_media::testing::jpeg(140, 100, None);
+    let r = photos::upload(
+        &app,
+        &o.token,
+        s.inspection_id,
+        expected[0],
+        &first,
+        64 * 1024,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        photos::renditions_settled(&app, &o.token, expected[0]).await,
+        "ready"
+    );
+    // The original disappears and its renditions are asked for again.
+    let blob_dir = app.config.media_config().blob_dir;
+    std::fs::remove_file(blob_dir.join(Blobs::original(&photos::sha256_hex(&first)).as_ref()))
+        .expect("removed");
+    let id = expected[0].to_string();
+    app.store
+        .write(move |c| {
+            Ok(c.execute(
+                "UPDATE photos SET renditions = 'pending' WHERE uuid = ?1",
+                [id],
+            )?)
+        })
+        .await
+        .expect("requeued");
+    // The next upload wakes the rendition job.
+    let second = lantian_media::testing::jpeg(150, 100, None);
+    let r = photos::upload(
+        &app,
+        &o.token,
+        s.inspection_id,
+        expected[1],
+        &second,
+        64 * 1024,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        photos::renditions_settled(&app, &o.token, expected[0]).await,
+        "failed"
+    );
+    assert_eq!(
+        photos::renditions_settled(&app, &o.token, expected[1]).await,
+        "ready"
+    );
+}

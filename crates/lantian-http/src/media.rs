@@ -195,6 +195,16 @@ impl Media {
     async fn make_renditions(&self, store: &Store, p: media::PendingRendition) -> bool {
         let bytes = match self.blobs.read_all(&Blobs::original(&p.sha256)).await {
             Ok(b) => b,
+            // Gone for good (removed behind the server's back): retrying cannot help. The photo
+            // is marked failed and the nightly photo check names it.
+            Err(MediaError::Missing(path)) => {
+                tracing::error!(photo = %p.id, %path, "a recorded original is missing; no renditions");
+                let id = p.id;
+                return store
+                    .write(move |c| media::set_renditions(c, id, RenditionState::Failed))
+                    .await
+                    .is_ok();
+            }
             Err(e) => {
                 tracing::error!(photo = %p.id, error = %e, "cannot read an original");
                 return false;

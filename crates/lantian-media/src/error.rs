@@ -21,6 +21,9 @@ pub enum MediaError {
     Undecodable(String),
     #[error("storage: {0}")]
     Storage(String),
+    /// The object is not in storage (a recorded original that is gone: `lantian audit photos`).
+    #[error("not in storage: {0}")]
+    Missing(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -36,13 +39,16 @@ impl MediaError {
             MediaError::Truncated => "photo_truncated",
             MediaError::Corrupt(_) | MediaError::Undecodable(_) => "photo_corrupt",
             MediaError::ExifMalformed(_) => "photo_exif_malformed",
-            MediaError::Storage(_) | MediaError::Io(_) => return None,
+            MediaError::Storage(_) | MediaError::Missing(_) | MediaError::Io(_) => return None,
         })
     }
 }
 
 impl From<object_store::Error> for MediaError {
     fn from(e: object_store::Error) -> Self {
-        MediaError::Storage(e.to_string())
+        match e {
+            object_store::Error::NotFound { path, .. } => MediaError::Missing(path),
+            e => MediaError::Storage(e.to_string()),
+        }
     }
 }
