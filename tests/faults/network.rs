@@ -114,9 +114,11 @@ async fn one_run(seed: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let scratch = dir.path().join("camera");
     std::fs::create_dir_all(&scratch).expect("camera folder");
-    let cfg = || {
+    // Even installs open a connection per request; odd ones keep connections alive, so a fault
+    // can also kill a connection in the middle of a run of requests.
+    let cfg = |i: usize| {
         let mut c = ClientConfig::new(proxy.url());
-        c.fresh_connections = true;
+        c.fresh_connections = i % 2 == 0;
         c.max_attempts = 2;
         c.backoff_base = Duration::from_millis(5);
         c.backoff_cap = Duration::from_millis(50);
@@ -125,7 +127,7 @@ async fn one_run(seed: u64) {
         c
     };
     let open =
-        |i: usize| Client::open(&dir.path().join(format!("net_{i}.db")), cfg()).expect("open");
+        |i: usize| Client::open(&dir.path().join(format!("net_{i}.db")), cfg(i)).expect("open");
     // Log in and take the first pull on a clean network.
     let mut clients: Vec<Option<Client>> = Vec::new();
     for i in 0..UNITS.len() {
