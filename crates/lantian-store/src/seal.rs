@@ -150,6 +150,8 @@ impl Check {
 }
 
 /// Recomputes the seal of every sealed row and compares it with the latest seal in the audit log.
+/// Run it inside one read transaction when the server may be writing (a row committed between the
+/// two reads would otherwise look unsealed).
 pub fn check(conn: &Connection) -> Result<Check, StoreError> {
     let mut out = Check::default();
     for s in &SEALED {

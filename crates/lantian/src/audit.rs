@@ -31,10 +31,15 @@ pub async fn verify(config: &Config) -> anyhow::Result<Report> {
 pub async fn verify_store(store: &lantian_store::Store) -> anyhow::Result<Report> {
     Ok(store
         .read(|c| {
-            Ok(Report {
-                chain: audit::verify(c)?,
-                seals: seal::check(c)?,
-            })
+            // One snapshot: a write committing between the two walks must not show as a row
+            // without its seal.
+            let tx = c.unchecked_transaction()?;
+            let report = Report {
+                chain: audit::verify(&tx)?,
+                seals: seal::check(&tx)?,
+            };
+            tx.finish()?;
+            Ok(report)
         })
         .await?)
 }

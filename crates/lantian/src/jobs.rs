@@ -67,7 +67,8 @@ async fn done(store: &Store, job: &'static str, key: String) -> anyhow::Result<b
 }
 
 /// Runs what fell due by `now` and has no successful run recorded: the official rollup of the month
-/// whose grace period passed, today's provisional rollup, today's backup, then today's check of the photo originals. Returns the jobs run.
+/// whose grace period passed, today's provisional rollup, today's backup, then today's check of the
+/// photo originals. Returns the jobs run.
 pub async fn catch_up(
     config: &Config,
     store: &Store,
@@ -92,8 +93,8 @@ pub async fn catch_up(
         ran.push(format!("backup {backup_day}"));
     }
     if !done(store, "photos.verify", backup_day.clone()).await? {
-        ran.push(format!("photos.verify {backup_day}"));
         nightly_photo_check(config, store, &backup_day).await?;
+        ran.push(format!("photos.verify {backup_day}"));
     }
     Ok(ran)
 }
