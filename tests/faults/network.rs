@@ -118,7 +118,7 @@ async fn one_run(seed: u64) {
     // can also kill a connection in the middle of a run of requests.
     let cfg = |i: usize| {
         let mut c = ClientConfig::new(proxy.url());
-        c.fresh_connections = i % 2 == 0;
+        c.fresh_connections = i.is_multiple_of(2);
         c.max_attempts = 2;
         c.backoff_base = Duration::from_millis(5);
         c.backoff_cap = Duration::from_millis(50);
