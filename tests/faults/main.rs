@@ -3,6 +3,7 @@
 //! `crates/lantian/tests/`.)
 
 mod authz;
+mod corpus;
 mod hostile;
 mod network;
 mod tamper;
