@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use lantian_client::sim::{self, Rng};
 use lantian_client::{Client, ClientConfig};
-use lantian_domain::inspection;
 use lantian_domain::reference::DEMO_PASSWORD;
-use lantian_domain::subject::Subject;
 use lantian_domain::user::Role;
 use lantian_tests::proxy::{Fault, Proxy};
 use lantian_tests::{photos::sha256_hex, spawn_app};
@@ -35,49 +33,12 @@ fn queue_with_photos(
     rng: &mut Rng,
     n: usize,
     scratch: &std::path::Path,
-) -> Vec<(Uuid, Vec<(Uuid, String)>)> {
-    let templates = sim::latest_templates(client).expect("templates");
-    let subjects: Vec<Subject> = client
-        .entities("subject")
-        .expect("subjects")
-        .into_iter()
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .filter(|s: &Subject| s.location.is_some())
-        .collect();
-    let mut out = Vec::new();
-    if subjects.is_empty() {
-        return out;
-    }
-    for _ in 0..n {
-        let subject = &subjects[rng.below(subjects.len())];
-        let Some(t) = templates
-            .iter()
-            .find(|t| t.subject_kind == subject.attributes.kind())
-        else {
-            continue;
-        };
-        let s = sim::random_inspection(rng, subject, t, None);
-        client.submit_inspection(&s).expect("queued");
-        let mut photos = Vec::new();
-        for (photo, _) in
-            inspection::expected_photos(&s.results, s.signature_photo_id).expect("photos")
-        {
-            // Sizes vary so chunks, cuts and trickles land at different places in each file.
-            let bytes = lantian_media::testing::jpeg(
-                64 + rng.below(400) as u32,
-                48 + rng.below(300) as u32,
-                None,
-            );
-            let path = scratch.join(format!("{photo}.jpg"));
-            std::fs::write(&path, &bytes).expect("photo written");
-            client
-                .attach_photo(s.inspection_id, photo, &path)
-                .expect("attached");
-            photos.push((photo, sha256_hex(&bytes)));
-        }
-        out.push((s.inspection_id, photos));
-    }
-    out
+) -> Vec<sim::QueuedWithPhotos> {
+    // Sizes vary so chunks, cuts and trickles land at different places in each file.
+    sim::queue_with_photos(client, rng, n, scratch, |rng| {
+        lantian_media::testing::jpeg(64 + rng.below(400) as u32, 48 + rng.below(300) as u32, None)
+    })
+    .expect("queued")
 }
 
 /// The seeds to run: `FAULT_SEEDS` (comma-separated; for the long run in docs/reliability.md), or

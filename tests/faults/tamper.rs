@@ -185,7 +185,7 @@ async fn evidence_rows_changed_or_planted_in_the_database_are_found_by_the_audit
         .seals
         .findings
         .iter()
-        .map(|f| (f.uuid.clone(), f.problem))
+        .map(|f| (f.key.clone(), f.problem))
         .collect();
     let (review, amendment, event) = {
         let conn = rusqlite::Connection::open(config.db_path()).expect("open");

@@ -172,3 +172,71 @@ pub fn queue_inspections(
 pub fn officer(dir: &Path, name: &str, cfg: crate::ClientConfig) -> Result<Client, ClientError> {
     Client::open(&dir.join(format!("{name}.db")), cfg)
 }
+
+/// One queued inspection and the photos attached to it, each with the SHA-256 of its bytes.
+pub type QueuedWithPhotos = (Uuid, Vec<(Uuid, String)>);
+
+/// Queues `n` random inspections of pulled subjects that have a location, attaching to each
+/// every photo it expects: the bytes come from `photo` and are written under `camera` first (as
+/// a phone's camera would). Returns nothing when no located subject has been pulled.
+pub fn queue_with_photos(
+    client: &Client,
+    rng: &mut Rng,
+    n: usize,
+    camera: &Path,
+    mut photo: impl FnMut(&mut Rng) -> Vec<u8>,
+) -> Result<Vec<QueuedWithPhotos>, ClientError> {
+    use sha2::Digest;
+    let templates = latest_templates(client)?;
+    let subjects: Vec<Subject> = client
+        .entities("subject")?
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .filter(|s: &Subject| s.location.is_some())
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    if subjects.is_empty() {
+        return Ok(out);
+    }
+    for _ in 0..n {
+        let subject = &subjects[rng.below(subjects.len())];
+        let Some(t) = templates
+            .iter()
+            .find(|t| t.subject_kind == subject.attributes.kind())
+        else {
+            continue;
+        };
+        let s = random_inspection(rng, subject, t, None);
+        client.submit_inspection(&s)?;
+        let mut photos = Vec::new();
+        let expected =
+            lantian_domain::inspection::expected_photos(&s.results, s.signature_photo_id)
+                .map_err(|e| ClientError::Invalid(e.to_string()))?;
+        for (id, _) in expected {
+            let bytes = photo(rng);
+            let path = camera.join(format!("{id}.jpg"));
+            std::fs::write(&path, &bytes).map_err(|e| ClientError::Local(e.to_string()))?;
+            client.attach_photo(s.inspection_id, id, &path)?;
+            photos.push((id, hex::encode(sha2::Sha256::digest(&bytes))));
+        }
+        out.push((s.inspection_id, photos));
+    }
+    Ok(out)
+}
+
+/// Syncs and uploads until nothing is pending and every photo is verified, at most `rounds`
+/// times; a failed round counts. Whether it got there is for the caller to check.
+pub async fn drain(client: &Client, rounds: usize) {
+    for _ in 0..rounds {
+        let _ = client.sync().await;
+        let _ = client.upload_photos().await;
+        let _ = client.sync().await;
+        let settled = client.pending().is_ok_and(|n| n == 0)
+            && client
+                .photos()
+                .is_ok_and(|ps| ps.iter().all(|p| p.state == "verified"));
+        if settled {
+            return;
+        }
+    }
+}

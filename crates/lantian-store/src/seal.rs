@@ -127,7 +127,7 @@ pub fn seal_last(conn: &Connection, actor: &str, object_type: &str) -> Result<()
 pub struct Finding {
     pub object_type: &'static str,
     /// The row's `uuid`, or its row id.
-    pub uuid: String,
+    pub key: String,
     /// `altered` (the row's seal differs), `unsealed` (no seal and no record of the server
     /// writing it: planted) or `missing` (sealed, and no longer there: deleted).
     pub problem: &'static str,
@@ -194,7 +194,7 @@ pub fn check(conn: &Connection) -> Result<Check, StoreError> {
                     if sealed != sha256_hex(text.as_bytes()) {
                         out.findings.push(Finding {
                             object_type: s.object_type,
-                            uuid: key,
+                            key,
                             problem: "altered",
                         });
                     }
@@ -205,7 +205,7 @@ pub fn check(conn: &Connection) -> Result<Check, StoreError> {
                 }
                 None => out.findings.push(Finding {
                     object_type: s.object_type,
-                    uuid: key,
+                    key,
                     problem: "unsealed",
                 }),
             }
@@ -215,7 +215,7 @@ pub fn check(conn: &Connection) -> Result<Check, StoreError> {
         gone.sort();
         out.findings.extend(gone.into_iter().map(|key| Finding {
             object_type: s.object_type,
-            uuid: key,
+            key,
             problem: "missing",
         }));
     }

@@ -25,10 +25,6 @@ impl Report {
 /// Walks the chain and recomputes every seal (one read transaction).
 pub async fn verify(config: &Config) -> anyhow::Result<Report> {
     let store = crate::app::open_store(config).await?;
-    verify_store(&store).await
-}
-
-pub async fn verify_store(store: &lantian_store::Store) -> anyhow::Result<Report> {
     Ok(store
         .read(|c| {
             // One snapshot: a write committing between the two walks must not show as a row
@@ -74,7 +70,7 @@ pub fn describe(r: &Report) -> String {
             "\n{} {} {}: {what}",
             f.problem.to_uppercase(),
             f.object_type,
-            f.uuid
+            f.key
         ));
     }
     if r.ok() {

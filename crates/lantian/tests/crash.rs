@@ -22,10 +22,7 @@ use std::time::Duration;
 
 use lantian_client::sim::{self, Rng};
 use lantian_client::{Client, ClientConfig};
-use lantian_domain::inspection;
 use lantian_domain::reference::DEMO_PASSWORD;
-use lantian_domain::subject::Subject;
-use sha2::Digest;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
@@ -38,10 +35,6 @@ const OFFICERS: [&str; 4] = [
     "crash_linqing",
     "crash_gulou",
 ];
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(sha2::Sha256::digest(bytes))
-}
 
 /// What the load was told was stored (2xx), shared by the load tasks.
 #[derive(Default)]
@@ -65,39 +58,13 @@ fn client_config(port: u16) -> ClientConfig {
 }
 
 fn queue_one(c: &Client, rng: &mut Rng, camera: &Path, acked: &mut Acked) {
-    let templates = sim::latest_templates(c).expect("templates");
-    let subjects: Vec<Subject> = c
-        .entities("subject")
-        .expect("subjects")
-        .into_iter()
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .filter(|s: &Subject| s.location.is_some())
-        .collect();
-    if subjects.is_empty() {
-        return;
-    }
-    let subject = &subjects[rng.below(subjects.len())];
-    let Some(t) = templates
-        .iter()
-        .find(|t| t.subject_kind == subject.attributes.kind())
-    else {
-        return;
-    };
-    let s = sim::random_inspection(rng, subject, t, None);
-    c.submit_inspection(&s).expect("queued");
-    acked.queued.insert(s.inspection_id);
-    for (photo, _) in inspection::expected_photos(&s.results, s.signature_photo_id).expect("photos")
-    {
-        let bytes = lantian_media::testing::jpeg(
-            64 + rng.below(300) as u32,
-            48 + rng.below(200) as u32,
-            None,
-        );
-        let path = camera.join(format!("{photo}.jpg"));
-        std::fs::write(&path, &bytes).expect("photo");
-        c.attach_photo(s.inspection_id, photo, &path)
-            .expect("attached");
-        acked.photos.insert(photo, sha256_hex(&bytes));
+    let queued = sim::queue_with_photos(c, rng, 1, camera, |rng| {
+        lantian_media::testing::jpeg(64 + rng.below(300) as u32, 48 + rng.below(200) as u32, None)
+    })
+    .expect("queued");
+    for (inspection, photos) in queued {
+        acked.queued.insert(inspection);
+        acked.photos.extend(photos);
     }
 }
 
@@ -317,7 +284,7 @@ fn check_after_kill(data: &Path, clients: &[Arc<Client>], acked: &Acked) -> Chec
                     .join(m["database"].as_str().expect("name"));
                 let bytes = std::fs::read(&file).expect("backup database");
                 assert_eq!(
-                    Some(sha256_hex(&bytes).as_str()),
+                    Some(lantian_store::sha256_hex(&bytes).as_str()),
                     m["database_sha256"].as_str()
                 );
                 let b = rusqlite::Connection::open(&file).expect("open backup");
@@ -406,7 +373,7 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
         .format("%Y-%m")
         .to_string();
 
-    let mut totals = Checked::default();
+    let mut backups_checked = 0;
     let (mut during_rollup, mut during_backup) = (0u32, 0u32);
     for cycle in 0..cycles {
         let stop = Arc::new(AtomicBool::new(false));
@@ -477,10 +444,7 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
         let a = acked.lock().await;
         let c = check_after_kill(&data, &clients, &a);
         drop(a);
-        totals.acked_mutations = c.acked_mutations;
-        totals.acked_photos = c.acked_photos;
-        totals.acked_subjects = c.acked_subjects;
-        totals.backups_checked += c.backups_checked;
+        backups_checked += c.backups_checked;
         // What was killed runs again to completion on the same data.
         match killed_side {
             Some("rollup") => {
@@ -500,19 +464,7 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
 
     // The network heals: every queue drains, every photo is verified.
     for c in &clients {
-        for _ in 0..8 {
-            let _ = c.sync().await;
-            let _ = c.upload_photos().await;
-            let _ = c.sync().await;
-            if c.pending().expect("pending") == 0
-                && c.photos()
-                    .expect("photos")
-                    .iter()
-                    .all(|p| p.state == "verified")
-            {
-                break;
-            }
-        }
+        sim::drain(c, 8).await;
         assert_eq!(c.pending().expect("pending"), 0);
         let stuck: Vec<_> = c
             .photos()
@@ -546,10 +498,11 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
     );
     println!(
         "crash harness, seed {seed}: {cycles} kills ({during_rollup} during a rollup, {during_backup} during a backup); \
-         {} inspections, {} photos, {} subjects acknowledged; {} backups checked; 0 lost, 0 duplicated, 0 integrity failures",
+         {} inspections ({} mutations), {} photos, {} subjects acknowledged; {} backups checked; 0 lost, 0 duplicated, 0 integrity failures",
         a.queued.len(),
+        last.acked_mutations,
         last.acked_photos,
         last.acked_subjects,
-        totals.backups_checked
+        backups_checked
     );
 }

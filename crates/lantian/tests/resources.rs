@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use lantian_client::sim::{self, Rng};
 use lantian_client::{Client, ClientConfig};
-use lantian_domain::inspection;
 use lantian_domain::reference::DEMO_PASSWORD;
-use lantian_domain::subject::Subject;
 use reqwest::StatusCode;
 
 mod process;
@@ -105,36 +103,56 @@ fn officer_config(port: u16) -> ClientConfig {
 
 /// Queues one inspection with its photos (large enough that a full disk cannot take them).
 fn queue_one(c: &Client, rng: &mut Rng, camera: &Path) -> uuid::Uuid {
-    let templates = sim::latest_templates(c).expect("templates");
-    let subjects: Vec<Subject> = c
-        .entities("subject")
-        .expect("subjects")
-        .into_iter()
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .filter(|s: &Subject| s.location.is_some())
-        .collect();
-    for _ in 0..100 {
-        let subject = &subjects[rng.below(subjects.len())];
-        let Some(t) = templates
-            .iter()
-            .find(|t| t.subject_kind == subject.attributes.kind())
-        else {
-            continue;
-        };
-        let s = sim::random_inspection(rng, subject, t, None);
-        c.submit_inspection(&s).expect("queued");
-        for (photo, _) in
-            inspection::expected_photos(&s.results, s.signature_photo_id).expect("photos")
-        {
-            let bytes = lantian_media::testing::jpeg_quality(900, 700, None, 100);
-            let path = camera.join(format!("{photo}.jpg"));
-            std::fs::write(&path, &bytes).expect("photo");
-            c.attach_photo(s.inspection_id, photo, &path)
-                .expect("attached");
-        }
-        return s.inspection_id;
+    sim::queue_with_photos(c, rng, 1, camera, |_| {
+        lantian_media::testing::jpeg_quality(900, 700, None, 100)
+    })
+    .expect("queued")
+    .pop()
+    .expect("a located subject with a template")
+    .0
+}
+
+/// A server on a tmpfs data folder of `mib` MiB, an admin's token, and a logged-in officer's
+/// install that has pulled.
+struct Scene {
+    fs: Tmpfs,
+    data: PathBuf,
+    camera: PathBuf,
+    log: PathBuf,
+    port: u16,
+    server: std::process::Child,
+    admin: String,
+    c: Client,
+    // Last: the folder outlives the mount.
+    dir: tempfile::TempDir,
+}
+
+async fn scene(mib: u32) -> Scene {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let fs = Tmpfs::mount(&data, mib);
+    let camera = dir.path().join("camera");
+    std::fs::create_dir_all(&camera).expect("camera");
+    let log = dir.path().join("server.log");
+    let port = free_port();
+    let server = start(&data, port, &log).await;
+    let admin = login(port, "demo_admin").await;
+    let c = Client::open(&dir.path().join("officer.db"), officer_config(port)).expect("open");
+    c.login("demo_inspector", DEMO_PASSWORD)
+        .await
+        .expect("login");
+    c.pull().await.expect("pull");
+    Scene {
+        fs,
+        data,
+        camera,
+        log,
+        port,
+        server,
+        admin,
+        c,
+        dir,
     }
-    panic!("no subject with a template");
 }
 
 async fn create_subject(port: u16, token: &str, n: u32) -> (StatusCode, Option<String>, bool) {
@@ -200,20 +218,17 @@ fn applied(c: &Client) -> Vec<uuid::Uuid> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "mounts a tmpfs (root); scripts/test runs it"]
 async fn a_full_disk_answers_errors_never_a_false_2xx_and_recovers_when_space_returns() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let fs = Tmpfs::mount(&data, 40);
-    let camera = dir.path().join("camera");
-    std::fs::create_dir_all(&camera).expect("camera");
-    let log = dir.path().join("server.log");
-    let port = free_port();
-    let mut server = start(&data, port, &log).await;
-    let admin = login(port, "demo_admin").await;
-    let c = Client::open(&dir.path().join("officer.db"), officer_config(port)).expect("open");
-    c.login("demo_inspector", DEMO_PASSWORD)
-        .await
-        .expect("login");
-    c.pull().await.expect("pull");
+    let Scene {
+        fs,
+        data,
+        camera,
+        log: _,
+        port,
+        mut server,
+        admin,
+        c,
+        dir: _dir,
+    } = scene(40).await;
     let mut rng = Rng(77);
 
     // Some work lands normally.
@@ -262,19 +277,7 @@ async fn a_full_disk_answers_errors_never_a_false_2xx_and_recovers_when_space_re
 
     // Space returns: the same server takes everything, without a restart.
     std::fs::remove_file(&ballast).expect("ballast removed");
-    for _ in 0..5 {
-        let _ = c.sync().await;
-        let _ = c.upload_photos().await;
-        let _ = c.sync().await;
-        if c.pending().expect("pending") == 0
-            && c.photos()
-                .expect("photos")
-                .iter()
-                .all(|p| p.state == "verified")
-        {
-            break;
-        }
-    }
+    sim::drain(&c, 5).await;
     assert_eq!(c.pending().expect("pending"), 0);
     assert!(
         c.photos()
@@ -299,20 +302,17 @@ async fn a_full_disk_answers_errors_never_a_false_2xx_and_recovers_when_space_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "mounts a tmpfs (root); scripts/test runs it"]
 async fn a_read_only_data_folder_refuses_writes_keeps_reads_and_recovers() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let fs = Tmpfs::mount(&data, 64);
-    let camera = dir.path().join("camera");
-    std::fs::create_dir_all(&camera).expect("camera");
-    let log = dir.path().join("server.log");
-    let port = free_port();
-    let mut server = start(&data, port, &log).await;
-    let admin = login(port, "demo_admin").await;
-    let c = Client::open(&dir.path().join("officer.db"), officer_config(port)).expect("open");
-    c.login("demo_inspector", DEMO_PASSWORD)
-        .await
-        .expect("login");
-    c.pull().await.expect("pull");
+    let Scene {
+        fs,
+        data,
+        camera,
+        log,
+        port,
+        mut server,
+        admin,
+        c,
+        dir: _dir,
+    } = scene(64).await;
     let mut rng = Rng(78);
     let mut queued = vec![queue_one(&c, &mut rng, &camera)];
     c.sync().await.expect("sync");
@@ -341,19 +341,7 @@ async fn a_read_only_data_folder_refuses_writes_keeps_reads_and_recovers() {
 
     // Write access returns: the same server takes the photos.
     fs.read_only(false);
-    for _ in 0..5 {
-        let _ = c.sync().await;
-        let _ = c.upload_photos().await;
-        let _ = c.sync().await;
-        if c.pending().expect("pending") == 0
-            && c.photos()
-                .expect("photos")
-                .iter()
-                .all(|p| p.state == "verified")
-        {
-            break;
-        }
-    }
+    sim::drain(&c, 5).await;
     assert_eq!(c.pending().expect("pending"), 0);
     assert!(
         c.photos()
@@ -402,14 +390,10 @@ async fn a_read_only_data_folder_refuses_writes_keeps_reads_and_recovers() {
     fs.read_only(false);
     assert_eq!(std::fs::read(data.join("lantian.db")).expect("db"), before);
     let mut server = start(&data, port, &log).await;
-    let (status, _, _) = create_subject(port, &admin_token(port).await, 99).await;
+    let (status, _, _) = create_subject(port, &login(port, "demo_admin").await, 99).await;
     assert_eq!(status, StatusCode::CREATED);
     server.kill().expect("SIGKILL");
     server.wait().expect("reaped");
     check_on_disk(&data, &queued, &subjects_acked);
     drop(fs);
-}
-
-async fn admin_token(port: u16) -> String {
-    login(port, "demo_admin").await
 }
