@@ -13,45 +13,87 @@ pub struct Limit {
     pub window: Duration,
 }
 
-#[derive(Debug, Default)]
-pub struct Limiter {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
+/// One key's window: when it started, how many events it counted, and the limit it counts under
+/// (each entry keeps its own, so pruning a per-address entry never cuts an account's lockout short).
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    count: u32,
+    limit: Limit,
 }
 
+impl Window {
+    fn expired(&self, now: Instant) -> bool {
+        now.duration_since(self.start) >= self.limit.window
+    }
+    fn blocking(&self, now: Instant) -> bool {
+        !self.expired(now) && self.count >= self.limit.max
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Limiter {
+    windows: Mutex<HashMap<String, Window>>,
+}
+
+/// Most keys kept. At the cap, expired windows go first, then windows that block nobody; if every
+/// kept window is an active lockout, a new key is refused (counted as over its limit) rather than
+/// letting a flood of new keys push lockouts out.
 const MAX_KEYS: usize = 100_000;
 
 impl Limiter {
+    /// The counters. A panic while the lock was held leaves counts that are still counts: carry on
+    /// with them rather than fail open (a poisoned lock must not lift every limit).
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
+        self.windows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Whether `key` is already over `limit`; if so, how long until its window ends.
     pub fn blocked(&self, key: &str, limit: Limit) -> Option<Duration> {
         let now = Instant::now();
-        let map = self.windows.lock().ok()?;
-        let (start, count) = map.get(key)?;
-        let elapsed = now.duration_since(*start);
-        (elapsed < limit.window && *count >= limit.max).then(|| limit.window - elapsed)
+        let map = self.map();
+        let w = map.get(key)?;
+        let elapsed = now.duration_since(w.start);
+        (elapsed < limit.window && w.count >= limit.max).then(|| limit.window - elapsed)
     }
 
     /// Counts one event for `key`; returns how long to wait if this event went over the limit.
     pub fn hit(&self, key: &str, limit: Limit) -> Option<Duration> {
-        let now = Instant::now();
-        let Ok(mut map) = self.windows.lock() else {
-            return None;
-        };
-        if map.len() >= MAX_KEYS {
-            map.retain(|_, (start, _)| now.duration_since(*start) < limit.window);
+        self.hit_at(key, limit, Instant::now(), MAX_KEYS)
+    }
+
+    fn hit_at(&self, key: &str, limit: Limit, now: Instant, cap: usize) -> Option<Duration> {
+        let mut map = self.map();
+        if !map.contains_key(key) && map.len() >= cap {
+            map.retain(|_, w| !w.expired(now));
+            if map.len() >= cap {
+                map.retain(|_, w| w.blocking(now));
+            }
+            if map.len() >= cap {
+                // Full of active lockouts: refuse, for the shortest window this key could have.
+                return Some(limit.window);
+            }
         }
-        let entry = map.entry(key.to_owned()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= limit.window {
-            *entry = (now, 0);
+        let w = map.entry(key.to_owned()).or_insert(Window {
+            start: now,
+            count: 0,
+            limit,
+        });
+        if w.expired(now) {
+            *w = Window {
+                start: now,
+                count: 0,
+                limit,
+            };
         }
-        entry.1 = entry.1.saturating_add(1);
-        let elapsed = now.duration_since(entry.0);
-        (entry.1 > limit.max).then(|| limit.window.saturating_sub(elapsed))
+        w.limit = limit;
+        w.count = w.count.saturating_add(1);
+        let elapsed = now.duration_since(w.start);
+        (w.count > limit.max).then(|| limit.window.saturating_sub(elapsed))
     }
 
     pub fn reset(&self, key: &str) {
-        if let Ok(mut map) = self.windows.lock() {
-            map.remove(key);
-        }
+        self.map().remove(key);
     }
 }
 
@@ -88,6 +130,67 @@ mod tests {
         assert!(l.blocked("b", limit).is_none());
         l.reset("a");
         assert!(l.blocked("a", limit).is_none());
+    }
+
+    #[test]
+    fn pruning_for_a_short_window_keeps_a_long_lockout() {
+        let l = Limiter::default();
+        let account = Limit {
+            max: 2,
+            window: Duration::from_secs(900),
+        };
+        let peer = Limit {
+            max: 30,
+            window: Duration::from_secs(60),
+        };
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            l.hit_at("account:officer", account, t0, 2);
+        }
+        l.hit_at("peer:10.0.0.1", peer, t0, 2);
+        // Two minutes later a new peer arrives at the cap: the expired peer window goes, the
+        // account's 15-minute lockout stays.
+        let later = t0 + Duration::from_secs(120);
+        assert!(l.hit_at("peer:10.0.0.2", peer, later, 2).is_none());
+        assert!(l.blocked("account:officer", account).is_some());
+    }
+
+    #[test]
+    fn the_cap_is_hard_and_never_evicts_an_active_lockout() {
+        let l = Limiter::default();
+        let limit = Limit {
+            max: 1,
+            window: Duration::from_secs(900),
+        };
+        let t0 = Instant::now();
+        for k in ["a", "b"] {
+            l.hit_at(k, limit, t0, 2);
+            l.hit_at(k, limit, t0, 2);
+        }
+        // Both keys are locked out; a third key is refused rather than pushing one out.
+        assert!(l.hit_at("c", limit, t0, 2).is_some());
+        assert_eq!(l.map().len(), 2);
+        assert!(l.blocked("a", limit).is_some() && l.blocked("b", limit).is_some());
+    }
+
+    #[test]
+    fn a_poisoned_lock_keeps_its_limits() {
+        let l = std::sync::Arc::new(Limiter::default());
+        let limit = Limit {
+            max: 1,
+            window: Duration::from_secs(60),
+        };
+        l.hit("a", limit);
+        l.hit("a", limit);
+        let poisoner = std::sync::Arc::clone(&l);
+        let _ = std::thread::spawn(move || {
+            let _guard = poisoner.windows.lock();
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(l.windows.is_poisoned());
+        assert!(l.blocked("a", limit).is_some());
+        assert!(l.hit("a", limit).is_some());
     }
 
     #[test]

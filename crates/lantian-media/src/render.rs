@@ -133,11 +133,24 @@ mod tests {
 
     #[test]
     fn garbage_after_a_valid_header_is_an_error_not_a_panic() {
+        // Everything after the start-of-image marker replaced: no frame header is left to decode.
+        let mut b = jpeg(300, 300);
+        let n = b.len();
+        for x in &mut b[2..n] {
+            *x = 0x5A;
+        }
+        let r = render(&b, PhotoFormat::Jpeg, 1, &Limits::default());
+        assert!(matches!(r, Err(MediaError::Undecodable(_))), "{r:?}");
+        // Garbage in the entropy-coded data: a decoder may conceal it (JPEG is lenient), but then
+        // the renditions keep the frame's size; otherwise the answer is Undecodable.
         let mut b = jpeg(300, 300);
         let n = b.len();
         for x in &mut b[600..n - 2] {
             *x = 0x5A;
         }
-        let _ = render(&b, PhotoFormat::Jpeg, 1, &Limits::default());
+        match render(&b, PhotoFormat::Jpeg, 1, &Limits::default()) {
+            Ok(r) => assert_eq!(dims(&r.review), (300, 300)),
+            Err(e) => assert!(matches!(e, MediaError::Undecodable(_)), "{e:?}"),
+        }
     }
 }
