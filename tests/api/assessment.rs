@@ -74,7 +74,7 @@ async fn a_rollup_run_twice_is_identical_and_late_data_makes_a_revision_with_its
     let n: i64 = app
         .store
         .read(|c| {
-            Ok(c.query_row(
+            Ok(c.raw().query_row(
                 "SELECT count(*) FROM rollups WHERE kind = 'official'",
                 [],
                 |r| r.get(0),
@@ -85,7 +85,10 @@ async fn a_rollup_run_twice_is_identical_and_late_data_makes_a_revision_with_its
     assert_eq!(n, 2);
     let edit = app
         .store
-        .write(|c| Ok(c.execute("UPDATE rollups SET data = '[]' WHERE kind = 'official'", [])?))
+        .write(|c| {
+            Ok(c.raw()
+                .execute("UPDATE rollups SET data = '[]' WHERE kind = 'official'", [])?)
+        })
         .await;
     assert!(
         edit.is_err(),
@@ -118,7 +121,7 @@ async fn a_rollup_run_twice_is_identical_and_late_data_makes_a_revision_with_its
     let runs: i64 = app
         .store
         .read(|c| {
-            Ok(c.query_row(
+            Ok(c.raw().query_row(
                 "SELECT count(*) FROM job_runs WHERE job = 'rollup.official' AND outcome = 'ok'",
                 [],
                 |r| r.get(0),
@@ -155,7 +158,9 @@ async fn jobs_missed_while_down_run_once_on_start_and_a_backup_restores() {
     let runs: Vec<(String, String)> = app
         .store
         .read(|c| {
-            let mut st = c.prepare("SELECT job, outcome FROM job_runs ORDER BY id")?;
+            let mut st = c
+                .raw()
+                .prepare("SELECT job, outcome FROM job_runs ORDER BY id")?;
             Ok(st
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?)
@@ -193,7 +198,7 @@ async fn jobs_missed_while_down_run_once_on_start_and_a_backup_restores() {
     let ids: Vec<String> = app
         .store
         .read(|c| {
-            let mut st = c.prepare("SELECT uuid FROM inspections")?;
+            let mut st = c.raw().prepare("SELECT uuid FROM inspections")?;
             Ok(st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
         })
         .await
@@ -412,7 +417,7 @@ async fn a_rollup_cut_short_at_any_point_leaves_nothing_partial_and_the_next_run
     let store = app.store.clone();
     let official = || {
         store.read(|c| {
-            let mut st = c.prepare(
+            let mut st = c.raw().prepare(
                 "SELECT revision, data FROM rollups WHERE kind = 'official' ORDER BY revision",
             )?;
             Ok(st

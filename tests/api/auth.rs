@@ -298,7 +298,7 @@ async fn a_disabled_or_removed_role_takes_effect_without_a_new_token() {
     assert_eq!(me(&app, &t).await.0, StatusCode::OK);
     app.store
         .write(|c| {
-            Ok(c.execute(
+            Ok(c.raw().execute(
                 "UPDATE users SET disabled = 1 WHERE username = 'demo_inspector'",
                 [],
             )?)

@@ -269,7 +269,7 @@ async fn every_inspection_carries_a_verdict_that_photos_can_change() {
     let level: String = app
         .store
         .read(move |c| {
-            Ok(c.query_row(
+            Ok(c.raw().query_row(
                 "SELECT verdict_level FROM inspections WHERE uuid = ?1",
                 [s2.inspection_id.to_string()],
                 |r| r.get(0),

@@ -18,7 +18,7 @@ async fn a_good_csv_imports_every_row() {
     assert_eq!(app.subject_count().await, before + 3);
     let plate: String = app
         .store
-        .read(|c| Ok(c.query_row("SELECT json_extract(attributes, '$.plate_number') FROM subjects WHERE kind = 'muck_truck' AND name = '渣土车 鲁PB7788'", [], |r| r.get(0))?))
+        .read(|c| Ok(c.raw().query_row("SELECT json_extract(attributes, '$.plate_number') FROM subjects WHERE kind = 'muck_truck' AND name = '渣土车 鲁PB7788'", [], |r| r.get(0))?))
         .await
         .expect("plate");
     assert_eq!(plate, "鲁PB7788", "plates are stored normalised");
@@ -54,7 +54,10 @@ async fn rows_naming_unknown_units_or_taken_ids_import_nothing() {
     let before = app.subject_count().await;
     let taken: String = app
         .store
-        .read(|c| Ok(c.query_row("SELECT uuid FROM subjects LIMIT 1", [], |r| r.get(0))?))
+        .read(|c| {
+            Ok(c.raw()
+                .query_row("SELECT uuid FROM subjects LIMIT 1", [], |r| r.get(0))?)
+        })
         .await
         .expect("an id");
     let csv = format!(

@@ -19,7 +19,7 @@ async fn a_fresh_data_folder_starts_with_the_reference_data_and_no_configuration
     let (units, tasks, templates): (i64, i64, i64) = app
         .store
         .read(|c| {
-            Ok(c.query_row(
+            Ok(c.raw().query_row(
                 "SELECT (SELECT count(*) FROM units), (SELECT count(*) FROM campaign_tasks), (SELECT count(*) FROM checklist_templates)",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -86,7 +86,7 @@ async fn every_write_lands_in_a_verifiable_audit_chain() {
         .store
         .read(move |c| {
             let v = lantian_store::audit::verify(c)?;
-            let n: i64 = c.query_row(
+            let n: i64 = c.raw().query_row(
                 "SELECT count(*) FROM audit_log WHERE action = 'subject.create' AND object_id = ?1 AND after_hash IS NOT NULL",
                 [id],
                 |r| r.get(0),

@@ -37,7 +37,7 @@ fn photo_for(s: &lantian_domain::mutation::InspectionSubmit) -> Vec<u8> {
 
 async fn count(app: &TestApp, sql: &'static str) -> i64 {
     app.store
-        .read(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .read(move |c| Ok(c.raw().query_row(sql, [], |r| r.get(0))?))
         .await
         .expect("count")
 }
@@ -932,9 +932,13 @@ async fn termination_ends_an_upload_but_a_verified_photo_is_never_deleted() {
     // Not through SQL either.
     let attempt = app
         .store
-        .write(|c| Ok(c.execute("DELETE FROM photos", [])?))
+        .write(|c| Ok(c.raw().execute("DELETE FROM photos", [])?))
         .await;
-    assert!(attempt.is_err());
+    let refused = attempt.expect_err("a photo deleted").to_string();
+    assert!(
+        refused.contains("verified photos are evidence and are never deleted"),
+        "{refused}"
+    );
     // Identical bytes under another photo id of the same inspection: both recorded.
     let r = upload(
         &app,

@@ -309,7 +309,7 @@ async fn fixture(app: &TestApp, rel: Rel) -> Fixture {
             ) {
                 Ok(v) => Ok(v.id),
                 Err(lantian_store::StoreError::Conflict("order_exists")) => {
-                    Ok(c.query_row(
+                    Ok(c.raw().query_row(
                         "SELECT r.uuid FROM rectifications r JOIN inspections i ON i.id = r.inspection_id
                          WHERE i.uuid = ?1 AND r.item = ?2",
                         [inspection.to_string(), failed.clone()],

@@ -430,7 +430,7 @@ async fn of_two_supervisors_deciding_at_once_exactly_one_wins_and_the_officer_he
         let n: i64 = app
             .store
             .read(move |c| {
-                Ok(c.query_row(
+                Ok(c.raw().query_row(
                     "SELECT count(*) FROM reviews r JOIN inspections i ON i.id = r.inspection_id WHERE i.uuid = ?1",
                     [id.to_string()],
                     |r| r.get(0),

@@ -188,9 +188,13 @@ async fn templates_publish_new_immutable_versions() {
     // The database itself refuses to change a published version.
     let edit = app
         .store
-        .write(|c| Ok(c.execute("UPDATE checklist_templates SET title_zh = 'x' WHERE code = 'stockpile' AND version = 1", [])?))
+        .write(|c| Ok(c.raw().execute("UPDATE checklist_templates SET title_zh = 'x' WHERE code = 'stockpile' AND version = 1", [])?))
         .await;
-    assert!(edit.is_err());
+    let refused = edit.expect_err("a published version changed").to_string();
+    assert!(
+        refused.contains("published template versions are immutable"),
+        "{refused}"
+    );
 }
 
 #[tokio::test]

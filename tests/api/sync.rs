@@ -41,7 +41,7 @@ async fn server_view(
         .read(move |c| {
             let user = lantian_store::identity::user_by_username(c, &name)?.expect("user");
             let scopes = lantian_store::pull::scopes_for(c, &user)?;
-            let mut stmt = c.prepare(
+            let mut stmt = c.raw().prepare(
                 "SELECT entity, entity_id, scope, data FROM entities WHERE scope IN (SELECT value FROM json_each(?1))",
             )?;
             let rows = stmt
@@ -63,7 +63,7 @@ fn client_view(c: &Client) -> BTreeMap<(String, String), (String, String)> {
 
 async fn count(app: &TestApp, sql: &'static str) -> i64 {
     app.store
-        .read(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .read(move |c| Ok(c.raw().query_row(sql, [], |r| r.get(0))?))
         .await
         .expect("count")
 }
@@ -72,7 +72,7 @@ async fn count(app: &TestApp, sql: &'static str) -> i64 {
 async fn inspection_ids(app: &TestApp) -> Vec<String> {
     app.store
         .read(|c| {
-            let mut s = c.prepare("SELECT uuid FROM inspections")?;
+            let mut s = c.raw().prepare("SELECT uuid FROM inspections")?;
             Ok(s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
         })
         .await
@@ -194,7 +194,10 @@ async fn a_used_mutation_id_with_another_payload_is_reported_not_applied() {
     assert_eq!(count(&app, "SELECT count(*) FROM inspections").await, 1);
     let stored: String = app
         .store
-        .read(|c| Ok(c.query_row("SELECT uuid FROM inspections", [], |r| r.get(0))?))
+        .read(|c| {
+            Ok(c.raw()
+                .query_row("SELECT uuid FROM inspections", [], |r| r.get(0))?)
+        })
         .await
         .expect("uuid");
     assert_eq!(stored, subs[0].inspection_id.to_string());
@@ -409,7 +412,7 @@ async fn an_officer_moved_while_offline_gets_explicit_verdicts_and_the_new_units
             .any(|(e, _, scope, _)| e == "subject" && scope == "unit:dongchangfu")
     );
     app.store
-        .write(|c| Ok(c.execute("UPDATE users SET unit_id = (SELECT id FROM units WHERE code = 'yanggu') WHERE username = 'demo_inspector'", [])?))
+        .write(|c| Ok(c.raw().execute("UPDATE users SET unit_id = (SELECT id FROM units WHERE code = 'yanggu') WHERE username = 'demo_inspector'", [])?))
         .await
         .expect("move");
     let (push, pull) = c.sync().await.expect("sync");
@@ -659,17 +662,21 @@ async fn amendments_keep_the_original_flag_stale_bases_and_stop_after_a_final_re
     let edit = app
         .store
         .write(move |c| {
-            Ok(c.execute(
+            Ok(c.raw().execute(
                 "UPDATE inspections SET results = '[]' WHERE uuid = ?1",
                 [id],
             )?)
         })
         .await;
-    assert!(edit.is_err());
+    let refused = edit.expect_err("evidence changed").to_string();
+    assert!(
+        refused.contains("submitted inspections are evidence and never change"),
+        "{refused}"
+    );
     let id = s.inspection_id.to_string();
     app.store
         .write(move |c| {
-            Ok(c.execute(
+            Ok(c.raw().execute(
                 "UPDATE inspections SET review_state = 'approved' WHERE uuid = ?1",
                 [id],
             )?)

@@ -31,7 +31,7 @@ async fn token_in(app: &TestApp, name: &str, role: Role, unit: &str) -> String {
 
 async fn count(app: &TestApp, sql: &'static str, arg: String) -> i64 {
     app.store
-        .read(move |c| Ok(c.query_row(sql, [arg], |r| r.get(0))?))
+        .read(move |c| Ok(c.raw().query_row(sql, [arg], |r| r.get(0))?))
         .await
         .expect("count")
 }
@@ -374,7 +374,7 @@ async fn a_user_moved_to_another_unit_keeps_a_token_but_not_the_old_units_object
     );
     app.store
         .write(|c| {
-            Ok(c.execute(
+            Ok(c.raw().execute(
                 "UPDATE users SET unit_id = (SELECT id FROM units WHERE code = 'yanggu') WHERE username = 'moving_supervisor'",
                 [],
             )?)

@@ -162,11 +162,10 @@ async fn json_bombs_are_refused_with_4xx_and_hurt_no_one() {
     let subjects_named_x: i64 = app
         .store
         .read(|c| {
-            Ok(
-                c.query_row("SELECT count(*) FROM subjects WHERE name = 'x'", [], |r| {
+            Ok(c.raw()
+                .query_row("SELECT count(*) FROM subjects WHERE name = 'x'", [], |r| {
                     r.get(0)
-                })?,
-            )
+                })?)
         })
         .await
         .expect("count");

@@ -162,7 +162,7 @@ async fn one_run(seed: u64) {
     let on_server: Vec<Uuid> = app
         .store
         .read(|c| {
-            let mut st = c.prepare("SELECT uuid FROM inspections")?;
+            let mut st = c.raw().prepare("SELECT uuid FROM inspections")?;
             let ids = st
                 .query_map([], |r| r.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()?;

@@ -59,7 +59,7 @@ async fn changed_or_missing_photo_files_are_found_by_the_nightly_check() {
     let (outcome, detail): (String, String) = app
         .store
         .read(|c| {
-            Ok(c.query_row(
+            Ok(c.raw().query_row(
                 "SELECT outcome, detail FROM job_runs WHERE job = 'photos.verify' ORDER BY id DESC LIMIT 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -245,7 +245,7 @@ async fn a_missing_original_fails_its_renditions_instead_of_retrying_forever() {
     let id = expected[0].to_string();
     app.store
         .write(move |c| {
-            Ok(c.execute(
+            Ok(c.raw().execute(
                 "UPDATE photos SET renditions = 'pending' WHERE uuid = ?1",
                 [id],
             )?)

@@ -202,7 +202,10 @@ impl TestApp {
 
     pub async fn subject_count(&self) -> i64 {
         self.store
-            .read(|c| Ok(c.query_row("SELECT count(*) FROM subjects", [], |r| r.get(0))?))
+            .read(|c| {
+                Ok(c.raw()
+                    .query_row("SELECT count(*) FROM subjects", [], |r| r.get(0))?)
+            })
             .await
             .expect("count")
     }

@@ -287,7 +287,7 @@ pub async fn renditions_settled(app: &TestApp, token: &str, photo: Uuid) -> Stri
 pub async fn media_state(app: &TestApp, inspection: Uuid) -> String {
     app.store
         .read(move |c| {
-            Ok(c.query_row(
+            Ok(c.raw().query_row(
                 "SELECT media_state FROM inspections WHERE uuid = ?1",
                 [inspection.to_string()],
                 |r| r.get(0),

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::campaign::{AssessmentRules, ScoreWeights};
@@ -603,6 +604,73 @@ pub fn bulletin(
         reworks,
         trend,
         alerts: Vec::new(),
+    }
+}
+
+/// A rollup of a month as kept: official revisions and the provisional figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollup {
+    pub campaign: String,
+    pub month: String,
+    pub kind: String,
+    pub revision: u32,
+    pub units: Vec<UnitResult>,
+    /// What changed against the previous revision (empty for the first).
+    pub diff: Vec<Change>,
+    pub audit_head: String,
+    pub computed_at: DateTime<Utc>,
+}
+
+/// A declared pollution alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: uuid::Uuid,
+    pub level: String,
+    pub units: Vec<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub note: Option<String>,
+    pub declared_by: String,
+    pub declared_at: DateTime<Utc>,
+}
+
+/// Pollution alert levels (黄色, 橙色, 红色预警), weakest first.
+pub const ALERT_LEVELS: [&str; 3] = ["yellow", "orange", "red"];
+
+impl Alert {
+    /// Whether a declaration is well formed: a known level, 1 to 500 units, an end after the
+    /// start; the note is cut to the limit of a note. Unit codes are checked against the organisation by the
+    /// caller, which also asks whether the declarer may cover them.
+    pub fn check(
+        level: &str,
+        units: &[String],
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        note: Option<String>,
+    ) -> Result<Option<String>, crate::ValidationError> {
+        use crate::ValidationError as V;
+        if !ALERT_LEVELS.contains(&level) {
+            return Err(V::new(
+                "alert_level_invalid",
+                "level",
+                "yellow, orange or red",
+            ));
+        }
+        if units.is_empty() || units.len() > 500 {
+            return Err(V::new(
+                "alert_units_invalid",
+                "units",
+                "1 to 500 unit codes",
+            ));
+        }
+        if ends_at <= starts_at {
+            return Err(V::new(
+                "alert_period_invalid",
+                "ends_at",
+                "an alert ends after it starts",
+            ));
+        }
+        Ok(note.map(|n| n.chars().take(crate::limits::NOTE_CHARS).collect()))
     }
 }
 

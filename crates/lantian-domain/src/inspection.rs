@@ -405,13 +405,13 @@ pub struct InspectionView {
     pub version: u32,
     pub amendments: Vec<AmendmentView>,
     pub media_state: MediaState,
-    pub review_state: String,
+    pub review_state: crate::review::ReviewState,
     /// Was it done where it claims? Recomputed when photos bring EXIF positions.
     #[serde(default)]
     pub verdict: Option<crate::geo::Verdict>,
     /// Supervisors' decisions, oldest first (the last one is `review_state`).
     #[serde(default)]
-    pub reviews: Vec<crate::rectification::ReviewView>,
+    pub reviews: Vec<crate::review::ReviewView>,
 }
 
 #[cfg(test)]

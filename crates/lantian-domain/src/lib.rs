@@ -16,7 +16,10 @@
 //! - [`user`] — roles.
 //! - [`policy`] — the one authorization table (role x action x relation of the object's unit).
 //! - [`sync`] — scope names and the entity hash and scope checksum that server and client share.
-//! - [`rectification`] — review decisions, rectification orders and their working-day deadlines.
+//! - [`limits`] — the length and count limits of what people type.
+//! - [`review`] — review states, decisions and the rules of a decision.
+//! - [`rectification`] — rectification orders: the state machine of their events, severities and
+//!   working-day deadlines.
 //! - [`reference`] — the 2019-2020 Liaocheng campaign as data, and the deterministic demo data set.
 //!
 //! Must not depend on: rusqlite, tokio, axum, or any crate that does IO.
@@ -27,11 +30,13 @@ pub mod checklist;
 pub mod error;
 pub mod geo;
 pub mod inspection;
+pub mod limits;
 pub mod media;
 pub mod mutation;
 pub mod policy;
 pub mod rectification;
 pub mod reference;
+pub mod review;
 pub mod subject;
 pub mod sync;
 pub mod unit;

@@ -82,6 +82,15 @@ impl RenditionState {
             RenditionState::Failed => "failed",
         }
     }
+    pub fn parse(s: &str) -> Option<RenditionState> {
+        [
+            RenditionState::Pending,
+            RenditionState::Ready,
+            RenditionState::Failed,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
 }
 
 /// A verified photo, as recorded and synced to its author: once the phone sees it, it may delete

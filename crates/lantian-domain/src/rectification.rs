@@ -1,49 +1,9 @@
-//! Review of inspections and rectification orders (整改): their states, the rules between them, and
-//! deadlines in the Asia/Shanghai working calendar.
+//! Rectification orders (整改): their states, the events that move them and the rules between them
+//! ([`OrderView::apply`]), severities and deadlines in the Asia/Shanghai working calendar.
 
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, TimeZone, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-/// A supervisor's decision on an inspection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewDecision {
-    Approved,
-    /// Sent back to the officer: amend it, or open orders for what it found.
-    HasIssues,
-    Rejected,
-}
-
-impl ReviewDecision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReviewDecision::Approved => "approved",
-            ReviewDecision::HasIssues => "has_issues",
-            ReviewDecision::Rejected => "rejected",
-        }
-    }
-    /// `has_issues` and `rejected` need a comment saying why.
-    pub fn needs_comment(self) -> bool {
-        !matches!(self, ReviewDecision::Approved)
-    }
-}
-
-/// Whether a review may move an inspection from `from`: a received inspection, or one sent back
-/// (after its amendment). Approved and rejected are final.
-pub fn review_allowed_from(from: &str) -> bool {
-    matches!(from, "received" | "has_issues")
-}
-
-/// One review decision, as synced to the inspection's author.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReviewView {
-    pub decision: ReviewDecision,
-    pub from_state: String,
-    pub comment: Option<String>,
-    pub reviewer: Uuid,
-    pub decided_at: DateTime<Utc>,
-}
 
 /// Where a rectification order stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +104,308 @@ pub struct OrderView {
     pub events: Vec<OrderEvent>,
 }
 
+/// What happens to an order. Each command the order accepts becomes one event of its history.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderCommand {
+    /// The responsible unit says it is fixed, and what was done.
+    ReportHandled { note: String },
+    /// The responsible unit asks for an extension or a deferral until `until`.
+    Request {
+        kind: RequestKind,
+        until: DateTime<Utc>,
+        reason: String,
+        by: Uuid,
+    },
+    /// A supervisor approves or denies the pending request, with a comment kept on the event.
+    DecideRequest {
+        approve: bool,
+        comment: Option<String>,
+    },
+    /// A re-inspection linked to the order arrived; what it found follows as [`OrderCommand::Verified`].
+    StartVerifying { inspection: Uuid },
+    /// The re-inspection's verdict on the order's item, and when it took place.
+    Verified {
+        passed: bool,
+        occurred_at: DateTime<Utc>,
+    },
+    /// The deadline passed with the order not closed (the overdue sweep).
+    MarkOverdue,
+    /// A deferral's date came: the order is open again.
+    Resume,
+}
+
+/// Why an order does not accept a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderRefusal {
+    /// The input breaks a rule (a note missing, a date too early); the code is stable.
+    Invalid(crate::ValidationError),
+    /// The order's state does not allow it (`order_not_open`, `request_pending`,
+    /// `no_pending_request`, `order_not_due`, `order_not_deferred`).
+    Conflict(&'static str),
+}
+
+/// An accepted command: the event to append to the history, its note, and the order after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub event: &'static str,
+    pub note: Option<String>,
+    pub next: OrderView,
+}
+
+fn invalid(code: &'static str, field: &str, message: &str) -> OrderRefusal {
+    OrderRefusal::Invalid(crate::ValidationError::new(code, field, message))
+}
+
+impl OrderState {
+    /// Whether a deadline still runs for an order in this state (it can become overdue).
+    pub fn is_running(self) -> bool {
+        matches!(
+            self,
+            OrderState::Open | OrderState::ReportedHandled | OrderState::Verifying
+        )
+    }
+}
+
+impl OrderView {
+    /// Applies `cmd` at `now`: the order's one state machine. The version moves by one per event;
+    /// the store writes the result by compare-and-set on the version it read.
+    ///
+    /// ```text
+    /// open ──handled──> reported_handled ──re-inspection──> verifying ──pass──> closed
+    ///   ^                                                      └──fail──> open (返工, rework + 1)
+    ///   └── deferred <──deferral approved── open | reported_handled ──extension approved──> (new deadline)
+    /// ```
+    pub fn apply(&self, cmd: OrderCommand, now: DateTime<Utc>) -> Result<Transition, OrderRefusal> {
+        let mut next = self.clone();
+        next.version = self.version + 1;
+        let (event, note) = match cmd {
+            OrderCommand::ReportHandled { note } => {
+                let note = crate::limits::required(
+                    &note,
+                    crate::limits::NOTE_CHARS,
+                    "note_required",
+                    "note",
+                    "say what was done (at most 2000 characters)",
+                )
+                .map_err(OrderRefusal::Invalid)?
+                .to_owned();
+                if self.state != OrderState::Open {
+                    return Err(OrderRefusal::Conflict("order_not_open"));
+                }
+                next.state = OrderState::ReportedHandled;
+                next.handled_note = Some(note.clone());
+                ("reported_handled", Some(note))
+            }
+            OrderCommand::Request {
+                kind,
+                until,
+                reason,
+                by,
+            } => {
+                let reason = crate::limits::required(
+                    &reason,
+                    crate::limits::NOTE_CHARS,
+                    "reason_required",
+                    "reason",
+                    "a request needs a reason",
+                )
+                .map_err(OrderRefusal::Invalid)?
+                .to_owned();
+                if !matches!(self.state, OrderState::Open | OrderState::ReportedHandled) {
+                    return Err(OrderRefusal::Conflict("order_not_open"));
+                }
+                if self.pending_request.is_some() {
+                    return Err(OrderRefusal::Conflict("request_pending"));
+                }
+                if until <= self.deadline.max(now) {
+                    return Err(invalid(
+                        "until_too_early",
+                        "until",
+                        "must be after the current deadline",
+                    ));
+                }
+                next.pending_request = Some(PendingRequest {
+                    kind,
+                    until,
+                    reason: reason.clone(),
+                    by,
+                    at: now,
+                });
+                let event = match kind {
+                    RequestKind::Extension => "extension_requested",
+                    RequestKind::Deferral => "deferral_requested",
+                };
+                (event, Some(reason))
+            }
+            OrderCommand::DecideRequest { approve, comment } => {
+                let comment = crate::limits::optional(
+                    comment,
+                    crate::limits::NOTE_CHARS,
+                    "comment_too_long",
+                    "comment",
+                )
+                .map_err(OrderRefusal::Invalid)?;
+                let Some(p) = self.pending_request.clone() else {
+                    return Err(OrderRefusal::Conflict("no_pending_request"));
+                };
+                next.pending_request = None;
+                let event = match (p.kind, approve) {
+                    (RequestKind::Extension, true) => {
+                        next.deadline = p.until;
+                        next.extension_count += 1;
+                        next.overdue = false;
+                        "extension_approved"
+                    }
+                    (RequestKind::Deferral, true) => {
+                        next.state = OrderState::Deferred;
+                        next.deferred_until = Some(p.until);
+                        next.overdue = false;
+                        "deferral_approved"
+                    }
+                    (RequestKind::Extension, false) => "extension_denied",
+                    (RequestKind::Deferral, false) => "deferral_denied",
+                };
+                (event, comment)
+            }
+            OrderCommand::StartVerifying { inspection } => {
+                if self.state == OrderState::Closed {
+                    return Err(invalid(
+                        "rectification_closed",
+                        "rectification_id",
+                        "the order is closed",
+                    ));
+                }
+                next.state = OrderState::Verifying;
+                next.verified_by = Some(inspection);
+                ("verifying", None)
+            }
+            OrderCommand::Verified {
+                passed,
+                occurred_at,
+            } => {
+                if self.state != OrderState::Verifying {
+                    return Err(OrderRefusal::Conflict("order_not_verifying"));
+                }
+                if passed {
+                    next.state = OrderState::Closed;
+                    next.closed_at = Some(occurred_at);
+                    next.closed_on_time = Some(occurred_at <= self.deadline);
+                    next.overdue = false;
+                    next.pending_request = None;
+                    ("closed", None)
+                } else {
+                    next.state = OrderState::Open;
+                    next.rework_count += 1;
+                    next.handled_note = None;
+                    ("rework", None)
+                }
+            }
+            OrderCommand::MarkOverdue => {
+                if !self.state.is_running() || self.overdue || self.deadline >= now {
+                    return Err(OrderRefusal::Conflict("order_not_due"));
+                }
+                next.overdue = true;
+                ("overdue", None)
+            }
+            OrderCommand::Resume => {
+                let Some(until) = self
+                    .deferred_until
+                    .filter(|u| self.state == OrderState::Deferred && *u <= now)
+                else {
+                    return Err(OrderRefusal::Conflict("order_not_deferred"));
+                };
+                next.state = OrderState::Open;
+                next.deadline = self.deadline.max(until);
+                next.deferred_until = None;
+                ("resumed", None)
+            }
+        };
+        Ok(Transition { event, note, next })
+    }
+
+    /// Whether a re-inspection may verify this order: of the order's subject, by someone other than
+    /// the officer who found the problem, not of a closed order, and answering the order's item.
+    pub fn check_reinspection(
+        &self,
+        subject_id: Uuid,
+        by_finder: bool,
+        answers_item: bool,
+    ) -> Result<(), crate::ValidationError> {
+        use crate::ValidationError as V;
+        if subject_id != self.subject_id {
+            return Err(V::new(
+                "rectification_subject_mismatch",
+                "rectification_id",
+                "a re-inspection inspects the order's subject",
+            ));
+        }
+        if by_finder {
+            return Err(V::new(
+                "verifier_is_finder",
+                "rectification_id",
+                "the officer who found the problem cannot verify its rectification",
+            ));
+        }
+        if self.state == OrderState::Closed {
+            return Err(V::new(
+                "rectification_closed",
+                "rectification_id",
+                "the order is closed",
+            ));
+        }
+        if !answers_item {
+            return Err(V::new(
+                "rectification_item_missing",
+                "results",
+                "the re-inspection does not answer the order's item",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An order about to be opened: what the policy gives a failed item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opening {
+    pub severity: String,
+    pub deadline: DateTime<Utc>,
+}
+
+/// Whether an order may be opened for `item` of an inspection whose latest version scored
+/// `score`, and with which severity and deadline when opened at `opened`.
+pub fn opening(
+    score: &crate::inspection::InspectionScore,
+    item: &str,
+    named_severity: Option<&str>,
+    policy: &RectifyPolicy,
+    opened: DateTime<Utc>,
+) -> Result<Opening, crate::ValidationError> {
+    if !score.failed.iter().any(|f| f == item) {
+        return Err(crate::ValidationError::new(
+            "item_not_failed",
+            "item",
+            "only a failed item of the inspection's latest version opens an order",
+        ));
+    }
+    let critical = score.critical_failed.iter().any(|f| f == item);
+    let (severity, deadline) = policy.schedule(item, critical, named_severity, opened);
+    Ok(Opening { severity, deadline })
+}
+
+/// The counts the monthly assessment takes from orders due in a period.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderStats {
+    /// Orders whose deadline falls in the period, deferred ones excluded (按期结案率's denominator).
+    pub due: i64,
+    pub closed_on_time: i64,
+    pub closed_late: i64,
+    /// Due, not closed, and overdue.
+    pub overdue_open: i64,
+    pub deferred: i64,
+    pub reworks: i64,
+    pub extensions: i64,
+}
+
 /// How long a unit has to fix a problem of a severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -208,6 +470,214 @@ mod tests {
         s.parse().expect("date")
     }
 
+    fn order(deadline: &str) -> OrderView {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().expect("t");
+        OrderView {
+            id: Uuid::nil(),
+            inspection_id: Uuid::nil(),
+            finder: Uuid::nil(),
+            item: "CS1".into(),
+            subject_id: Uuid::nil(),
+            unit: "yanggu".into(),
+            severity: "normal".into(),
+            opened_by: "system".into(),
+            opened_at: t("2019-11-01T00:00:00Z"),
+            deadline: t(deadline),
+            state: OrderState::Open,
+            overdue: false,
+            rework_count: 0,
+            extension_count: 0,
+            deferred_until: None,
+            pending_request: None,
+            handled_note: None,
+            verified_by: None,
+            closed_at: None,
+            closed_on_time: None,
+            version: 1,
+            events: Vec::new(),
+        }
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("time")
+    }
+
+    #[test]
+    fn an_order_goes_from_handled_through_rework_to_closed_late() {
+        let o = order("2019-11-08T16:00:00Z");
+        let now = at("2019-11-05T00:00:00Z");
+        let blank = o.apply(OrderCommand::ReportHandled { note: "  ".into() }, now);
+        assert!(matches!(blank, Err(OrderRefusal::Invalid(ref e)) if e.code == "note_required"));
+        let h = o
+            .apply(
+                OrderCommand::ReportHandled {
+                    note: " swept ".into(),
+                },
+                now,
+            )
+            .expect("handled");
+        assert_eq!(
+            (h.event, h.next.state, h.next.version),
+            ("reported_handled", OrderState::ReportedHandled, 2)
+        );
+        assert_eq!(h.next.handled_note.as_deref(), Some("swept"));
+        assert_eq!(
+            h.next.apply(
+                OrderCommand::ReportHandled {
+                    note: "again".into()
+                },
+                now
+            ),
+            Err(OrderRefusal::Conflict("order_not_open"))
+        );
+        let v = h
+            .next
+            .apply(
+                OrderCommand::StartVerifying {
+                    inspection: Uuid::max(),
+                },
+                now,
+            )
+            .expect("v");
+        let rework = v
+            .next
+            .apply(
+                OrderCommand::Verified {
+                    passed: false,
+                    occurred_at: now,
+                },
+                now,
+            )
+            .expect("rework");
+        assert_eq!(
+            (rework.event, rework.next.state, rework.next.rework_count),
+            ("rework", OrderState::Open, 1)
+        );
+        assert_eq!(rework.next.handled_note, None);
+        // Overdue once its deadline passed, and only once.
+        let late = at("2019-11-10T00:00:00Z");
+        assert_eq!(
+            rework.next.apply(OrderCommand::MarkOverdue, now),
+            Err(OrderRefusal::Conflict("order_not_due"))
+        );
+        let overdue = rework
+            .next
+            .apply(OrderCommand::MarkOverdue, late)
+            .expect("overdue");
+        assert!(overdue.next.overdue);
+        assert!(overdue.next.apply(OrderCommand::MarkOverdue, late).is_err());
+        let v = overdue
+            .next
+            .apply(
+                OrderCommand::StartVerifying {
+                    inspection: Uuid::max(),
+                },
+                late,
+            )
+            .expect("v");
+        let closed = v
+            .next
+            .apply(
+                OrderCommand::Verified {
+                    passed: true,
+                    occurred_at: late,
+                },
+                late,
+            )
+            .expect("closed");
+        assert_eq!(closed.next.state, OrderState::Closed);
+        assert_eq!(closed.next.closed_on_time, Some(false));
+        assert!(!closed.next.overdue);
+        assert!(
+            closed
+                .next
+                .apply(
+                    OrderCommand::StartVerifying {
+                        inspection: Uuid::max()
+                    },
+                    late
+                )
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn requests_wait_for_one_decision_and_a_deferral_resumes_on_its_date() {
+        let o = order("2019-11-08T16:00:00Z");
+        let now = at("2019-11-05T00:00:00Z");
+        let ask = |kind, until: &str| OrderCommand::Request {
+            kind,
+            until: at(until),
+            reason: "rain".into(),
+            by: Uuid::nil(),
+        };
+        assert!(matches!(
+            o.apply(ask(RequestKind::Extension, "2019-11-08T00:00:00Z"), now),
+            Err(OrderRefusal::Invalid(ref e)) if e.code == "until_too_early"
+        ));
+        let r = o
+            .apply(ask(RequestKind::Extension, "2019-11-20T00:00:00Z"), now)
+            .expect("asked");
+        assert_eq!(r.event, "extension_requested");
+        assert_eq!(
+            r.next
+                .apply(ask(RequestKind::Deferral, "2019-12-20T00:00:00Z"), now),
+            Err(OrderRefusal::Conflict("request_pending"))
+        );
+        let ok = r
+            .next
+            .apply(
+                OrderCommand::DecideRequest {
+                    approve: true,
+                    comment: None,
+                },
+                now,
+            )
+            .expect("ok");
+        assert_eq!(
+            (ok.event, ok.next.deadline, ok.next.extension_count),
+            ("extension_approved", at("2019-11-20T00:00:00Z"), 1)
+        );
+        assert_eq!(
+            ok.next.apply(
+                OrderCommand::DecideRequest {
+                    approve: true,
+                    comment: None
+                },
+                now
+            ),
+            Err(OrderRefusal::Conflict("no_pending_request"))
+        );
+        let d = ok
+            .next
+            .apply(ask(RequestKind::Deferral, "2019-12-20T00:00:00Z"), now)
+            .expect("asked");
+        let deferred = d
+            .next
+            .apply(
+                OrderCommand::DecideRequest {
+                    approve: true,
+                    comment: None,
+                },
+                now,
+            )
+            .expect("deferred");
+        assert_eq!(deferred.next.state, OrderState::Deferred);
+        assert_eq!(
+            deferred.next.apply(OrderCommand::Resume, now),
+            Err(OrderRefusal::Conflict("order_not_deferred"))
+        );
+        let back = deferred
+            .next
+            .apply(OrderCommand::Resume, at("2019-12-21T00:00:00Z"))
+            .expect("resumed");
+        assert_eq!(
+            (back.event, back.next.state, back.next.deadline),
+            ("resumed", OrderState::Open, at("2019-12-20T00:00:00Z"))
+        );
+        assert_eq!(back.next.deferred_until, None);
+    }
+
     #[test]
     fn working_days_skip_weekends_and_holidays_and_end_at_local_midnight() {
         // Friday 2019-11-29 10:00 in Liaocheng; three working days: Mon, Tue, Wed.
@@ -224,16 +694,6 @@ mod tests {
             deadline(opened, TimeLimit::Hours(24), &[], &[]).to_rfc3339(),
             "2019-11-30T02:00:00+00:00"
         );
-    }
-
-    #[test]
-    fn final_reviews_are_final() {
-        assert!(review_allowed_from("received"));
-        assert!(review_allowed_from("has_issues"));
-        assert!(!review_allowed_from("approved"));
-        assert!(!review_allowed_from("rejected"));
-        assert!(ReviewDecision::Rejected.needs_comment());
-        assert!(!ReviewDecision::Approved.needs_comment());
     }
 }
 

@@ -1,5 +1,5 @@
-//! Credentials: argon2id password hashes, HS256 access tokens with pinned algorithm and claims, and
-//! opaque refresh tokens of which only a SHA-256 is stored.
+//! Credentials: HS256 access tokens with pinned algorithm and claims, and opaque refresh tokens of
+//! which only a SHA-256 is stored. Passwords are `lantian_app::password`'s.
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
@@ -114,65 +114,6 @@ struct AccessClaims {
     typ: String,
 }
 
-/// Hashes a password with argon2id (default parameters: 19 MiB, 2 passes). Slow on purpose: call
-/// it off the async threads.
-pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
-    use argon2::PasswordHasher;
-    Ok(argon2::Argon2::default()
-        .hash_password(password.as_bytes())?
-        .to_string())
-}
-
-thread_local! {
-    /// argon2's working memory, kept by each hashing thread and reused for every verification:
-    /// allocating 19 MiB per login leaves freed chunks in malloc arenas (measured: RSS held at
-    /// ~110 MB after a few logins), reusing one buffer per thread keeps it at 19 MiB per thread.
-    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Checks a password against a stored PHC string, in constant time over the output. Any malformed
-/// hash is a mismatch.
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    let Ok(parsed) = argon2::PasswordHash::new(phc) else {
-        return false;
-    };
-    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
-        return false;
-    };
-    let Ok(algorithm) = argon2::Algorithm::try_from(parsed.algorithm.as_str()) else {
-        return false;
-    };
-    let version = match parsed.version.map(argon2::Version::try_from) {
-        None => argon2::Version::default(),
-        Some(Ok(v)) => v,
-        Some(Err(_)) => return false,
-    };
-    let Ok(params) = argon2::Params::try_from(&parsed) else {
-        return false;
-    };
-    let blocks = params.block_count();
-    let ctx = argon2::Argon2::new(algorithm, version, params);
-    let mut out = vec![0u8; expected.len()];
-    let computed = BLOCKS.with(|cell| {
-        let mut memory = cell.borrow_mut();
-        if memory.len() < blocks {
-            memory.resize(blocks, argon2::Block::new());
-        }
-        ctx.hash_password_into_with_memory(
-            password.as_bytes(),
-            salt.as_ref(),
-            &mut out,
-            &mut memory[..blocks],
-        )
-    });
-    computed.is_ok()
-        && out
-            .iter()
-            .zip(expected.as_bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
-
 /// A fresh refresh token: 32 random bytes, base64url, with a prefix that makes leaked tokens easy
 /// to spot in logs and scanners.
 pub fn new_refresh_token() -> Result<String, ApiError> {
@@ -232,33 +173,5 @@ mod tests {
             .sign_access(Uuid::now_v7(), chrono::Utc::now().timestamp(), 60)
             .expect("sign");
         assert!(keys().verify_access(&t).is_err());
-    }
-
-    #[test]
-    fn passwords_verify_only_against_their_own_hash() {
-        let h = hash_password("correct horse").expect("hash");
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &h));
-        assert!(!verify_password("wrong horse", &h));
-        assert!(!verify_password("correct horse", "not a hash"));
-        // The same password against a hash whose output was altered.
-        let last = h.chars().last().expect("non-empty");
-        let altered = format!(
-            "{}{}",
-            &h[..h.len() - 1],
-            if last == 'A' { 'B' } else { 'A' }
-        );
-        assert!(!verify_password("correct horse", &altered));
-        // Agrees with the crate's own verifier on a hash made with other parameters.
-        use argon2::PasswordHasher;
-        let other = argon2::Argon2::new(
-            argon2::Algorithm::Argon2id,
-            argon2::Version::V0x13,
-            argon2::Params::new(8192, 3, 1, None).expect("params"),
-        )
-        .hash_password(b"correct horse")
-        .expect("hash")
-        .to_string();
-        assert!(verify_password("correct horse", &other));
     }
 }

@@ -127,6 +127,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<lantian_app::AppError> for ApiError {
+    fn from(e: lantian_app::AppError) -> Self {
+        ApiError {
+            code: e.code,
+            field: e.field,
+            detail: e.detail,
+            note: e.note,
+            retry_after: e.retry_after,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = self.render(false);

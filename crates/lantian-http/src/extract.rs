@@ -6,9 +6,8 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use lantian_domain::policy::{Action, Decision, decide};
-use lantian_domain::unit::{Relation, relation};
-use lantian_store::identity::UserRecord;
+use lantian_app::Actor;
+use lantian_domain::policy::Action;
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
@@ -115,7 +114,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
 /// The authenticated caller, loaded from the database on every request: a disabled user or a
 /// changed role or unit takes effect at once, whatever the token says.
 #[derive(Debug, Clone)]
-pub struct Caller(pub UserRecord);
+pub struct Caller(pub Actor);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -138,7 +137,7 @@ impl FromRequestParts<AppState> for Caller {
             .await?
             .filter(|u| !u.disabled)
             .ok_or_else(ApiError::unauthenticated)?;
-        Ok(Caller(user))
+        Ok(Caller(Actor(user)))
     }
 }
 
@@ -146,15 +145,7 @@ impl Caller {
     /// The policy decision for `action` on an object in the unit with `object_path` (`None` for
     /// global objects), as a result a handler can `?`.
     pub fn may(&self, action: Action, object_path: Option<&[String]>) -> Result<(), ApiError> {
-        let rel = match object_path {
-            Some(p) => relation(&self.0.unit_path, p),
-            None => Relation::Global,
-        };
-        match decide(self.0.role, action, rel) {
-            Decision::Allow => Ok(()),
-            Decision::Forbidden => Err(ApiError::forbidden()),
-            Decision::NotFound => Err(ApiError::not_found()),
-        }
+        Ok(self.0.may(action, object_path)?)
     }
 }
 

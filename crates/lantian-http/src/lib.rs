@@ -7,20 +7,19 @@
 //! # Layout
 //! - [`error`] — the JSON error shape, stable codes, `Accept-Language`.
 //! - [`extract`] — body/query/path extractors with API rejections; the authenticated [`extract::Caller`].
-//! - [`auth`] — password hashing, access tokens, refresh tokens. [`limiter`]: login rate limits.
+//! - [`auth`] — access tokens, refresh tokens. [`limiter`]: login rate limits.
 //! - [`metrics`] — Prometheus text metrics.
 //! - `handlers`: one module per area.
 //!
-//! Every handler that names an object asks [`extract::Caller::may`], which consults the domain's
-//! policy table with the object's unit as read from the database.
-//! Must not contain SQL: storage goes through `lantian-store`'s typed functions.
+//! Handlers parse the request, call one operation of the application layer (`lantian_app::App`),
+//! and render its answer; the operations ask the policy table and run the store. Handlers not yet
+//! moved there ask [`extract::Caller::may`] themselves, with the object's unit as read from the
+//! database. Must not contain SQL or rules: those live in the store and the domain.
 
 pub mod auth;
-pub mod bulletin;
 pub mod error;
 pub mod extract;
 mod handlers;
-mod hasher;
 pub mod limiter;
 pub mod media;
 pub mod metrics;
@@ -113,12 +112,13 @@ pub struct AppState {
 }
 
 struct StateInner {
+    app: lantian_app::App,
     store: Store,
     keys: JwtKeys,
     config: HttpConfig,
     limiter: Limiter,
     metrics: Metrics,
-    hasher: hasher::Hasher,
+    hasher: lantian_app::password::Hasher,
     media: Arc<media::Media>,
     subjects: spatial::SubjectIndex,
     /// Verified against when a username does not exist, so a miss costs what a hit costs.
@@ -127,11 +127,19 @@ struct StateInner {
 
 impl AppState {
     pub fn new(store: Store, keys: JwtKeys, config: HttpConfig) -> Result<AppState, StartError> {
-        let dummy_hash = auth::hash_password("lantian-timing-equaliser")
+        let dummy_hash = lantian_app::password::hash("lantian-timing-equaliser")
             .map_err(|e| StartError::Hash(e.to_string()))?;
         Ok(AppState {
             inner: Arc::new(StateInner {
-                hasher: hasher::Hasher::start(config.hash_concurrency)?,
+                hasher: lantian_app::password::Hasher::start(config.hash_concurrency)?,
+                app: lantian_app::App::new(
+                    store.clone(),
+                    lantian_app::AppConfig {
+                        rectify: config.rectify.clone(),
+                        verdicts: config.verdicts,
+                        pull_page_bytes: config.pull_page_bytes,
+                    },
+                ),
                 media: Arc::new(media::Media::start(config.media.clone())?),
                 subjects: spatial::SubjectIndex::new(),
                 store,
@@ -145,6 +153,10 @@ impl AppState {
     }
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+    /// The application layer: the operations handlers call.
+    pub fn app(&self) -> &lantian_app::App {
+        &self.inner.app
     }
     pub fn keys(&self) -> &JwtKeys {
         &self.inner.keys

@@ -6,6 +6,7 @@
 //! - [`auth`] — login, refresh, logout, client registration.
 //! - [`sync`] — push, pull and status of the offline sync protocol.
 //! - [`reference`] — units, subjects and templates as the API reads and writes them.
+//! - [`review`] — the review queue, orders, the assessment and alerts.
 //!
 //! Every request type refuses unknown fields: a misspelt field is an error, never silently dropped.
 //! Depends on the domain crate only; must not depend on the store or on HTTP crates.
@@ -13,6 +14,7 @@
 pub mod auth;
 pub mod error;
 pub mod reference;
+pub mod review;
 pub mod strict;
 pub mod sync;
 

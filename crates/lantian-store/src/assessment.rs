@@ -2,22 +2,20 @@
 //! in one read transaction, so it is consistent), the stored rollups and their revisions, and the
 //! record of job runs.
 
+use crate::Tx;
 use chrono::{DateTime, Utc};
 use lantian_domain::assessment::{
-    Change, InspectionFact, OrderFact, OverdueOrder, Snapshot, SubjectFact, UnitInfo, UnitResult,
+    Alert, InspectionFact, OrderFact, OverdueOrder, Rollup, Snapshot, SubjectFact, UnitInfo,
+    UnitResult,
 };
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
 
 use crate::{StoreError, cols, time_text};
 
 /// Reads the month [from, to) (UTC bounds of the Asia/Shanghai month) in one read transaction.
-pub fn snapshot(
-    conn: &Connection,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Snapshot, StoreError> {
-    let tx = conn.unchecked_transaction()?;
+pub fn snapshot(conn: &Tx, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Snapshot, StoreError> {
+    let tx = conn.begin_read()?;
     let (f, t) = (time_text(from), time_text(to));
     let units = tx
         .prepare("SELECT code, name_zh, path, peer_group FROM units ORDER BY path")?
@@ -163,7 +161,7 @@ pub fn snapshot(
             })
         })?
         .collect::<Result<_, _>>()?;
-    tx.finish()?;
+    tx.commit()?;
     Ok(Snapshot {
         month_days: u32::try_from((to - from).num_days()).unwrap_or(30),
         alerts,
@@ -175,21 +173,8 @@ pub fn snapshot(
     })
 }
 
-/// A declared pollution alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Alert {
-    pub id: uuid::Uuid,
-    pub level: String,
-    pub units: Vec<String>,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub note: Option<String>,
-    pub declared_by: String,
-    pub declared_at: DateTime<Utc>,
-}
-
 /// Declares an alert: recorded, audited, synced to every phone (global scope).
-pub fn declare_alert(conn: &Connection, a: &Alert) -> Result<(), StoreError> {
+pub fn declare_alert(conn: &Tx, a: &Alert) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO alerts (uuid, level, units, starts_at, ends_at, note, declared_by, declared_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -224,7 +209,7 @@ pub fn declare_alert(conn: &Connection, a: &Alert) -> Result<(), StoreError> {
 }
 
 /// Every alert, newest first.
-pub fn alerts(conn: &Connection) -> Result<Vec<Alert>, StoreError> {
+pub fn alerts(conn: &Tx) -> Result<Vec<Alert>, StoreError> {
     Ok(conn
         .prepare(
             "SELECT uuid, level, units, starts_at, ends_at, note, declared_by, declared_at FROM alerts
@@ -248,7 +233,7 @@ pub fn alerts(conn: &Connection) -> Result<Vec<Alert>, StoreError> {
 /// Whether a pollution alert covered a place (a unit's path) at a time: the emergency checklist
 /// items apply then.
 pub fn alert_active(
-    conn: &Connection,
+    conn: &Tx,
     unit_path: &[String],
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
@@ -266,7 +251,7 @@ pub fn alert_active(
 /// The alerts that touch [from, to), each with the number of days (China Standard Time) of the
 /// range it touches.
 pub fn alerts_between(
-    conn: &Connection,
+    conn: &Tx,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<lantian_domain::assessment::AlertWindow>, StoreError> {
@@ -302,27 +287,13 @@ pub fn alerts_between(
     Ok(out)
 }
 
-/// A stored rollup.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredRollup {
-    pub campaign: String,
-    pub month: String,
-    pub kind: String,
-    pub revision: u32,
-    pub units: Vec<UnitResult>,
-    /// What changed against the previous revision (empty for the first).
-    pub diff: Vec<Change>,
-    pub audit_head: String,
-    pub computed_at: DateTime<Utc>,
-}
-
 /// The latest rollup of a kind for a month (`official`: the highest revision).
 pub fn latest(
-    conn: &Connection,
+    conn: &Tx,
     campaign: &str,
     month: &str,
     kind: &str,
-) -> Result<Option<StoredRollup>, StoreError> {
+) -> Result<Option<Rollup>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT revision, data, diff, audit_head, computed_at FROM rollups
@@ -330,7 +301,7 @@ pub fn latest(
         )?
         .query_row(params![campaign, month, kind], |r| {
             let diff: Option<String> = r.get(2)?;
-            Ok(StoredRollup {
+            Ok(Rollup {
                 campaign: campaign.to_owned(),
                 month: month.to_owned(),
                 kind: kind.to_owned(),
@@ -359,7 +330,7 @@ pub struct Stored {
 /// Publishes official figures for a month: revision 1 the first time; later, a new revision with
 /// the diff only if some figure changed. The published revisions are never changed.
 pub fn publish_official(
-    conn: &Connection,
+    conn: &Tx,
     campaign: &str,
     month: &str,
     units: &[UnitResult],
@@ -413,7 +384,7 @@ pub fn publish_official(
 
 /// Replaces the month's provisional figures (nightly, before the official rollup).
 pub fn store_provisional(
-    conn: &Connection,
+    conn: &Tx,
     campaign: &str,
     month: &str,
     units: &[UnitResult],
@@ -436,7 +407,7 @@ pub fn store_provisional(
 }
 
 /// The audit chain's current head (the bulletin cites it).
-pub fn audit_head(conn: &Connection) -> Result<String, StoreError> {
+pub fn audit_head(conn: &Tx) -> Result<String, StoreError> {
     Ok(conn
         .query_row(
             "SELECT row_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
@@ -449,7 +420,7 @@ pub fn audit_head(conn: &Connection) -> Result<String, StoreError> {
 
 /// Records a run that starts and ends inside the caller's transaction (the interval sweeps): the
 /// record commits with the work or not at all.
-pub fn job_ran(conn: &Connection, job: &str, key: &str, detail: &str) -> Result<(), StoreError> {
+pub fn job_ran(conn: &Tx, job: &str, key: &str, detail: &str) -> Result<(), StoreError> {
     let now = crate::now_text();
     conn.prepare_cached(
         "INSERT INTO job_runs (job, run_key, started_at, ended_at, outcome, detail) VALUES (?1, ?2, ?3, ?3, 'ok', ?4)",
@@ -459,7 +430,7 @@ pub fn job_ran(conn: &Connection, job: &str, key: &str, detail: &str) -> Result<
 }
 
 /// Records the start of a job run; returns its id.
-pub fn job_started(conn: &Connection, job: &str, key: &str) -> Result<i64, StoreError> {
+pub fn job_started(conn: &Tx, job: &str, key: &str) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO job_runs (job, run_key, started_at) VALUES (?1, ?2, ?3)",
         params![job, key, crate::now_text()],
@@ -468,12 +439,7 @@ pub fn job_started(conn: &Connection, job: &str, key: &str) -> Result<i64, Store
 }
 
 /// Records the end of a job run.
-pub fn job_ended(
-    conn: &Connection,
-    id: i64,
-    outcome: &str,
-    detail: &str,
-) -> Result<(), StoreError> {
+pub fn job_ended(conn: &Tx, id: i64, outcome: &str, detail: &str) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE job_runs SET ended_at = ?2, outcome = ?3, detail = ?4 WHERE id = ?1",
         params![id, crate::now_text(), outcome, detail],
@@ -482,7 +448,7 @@ pub fn job_ended(
 }
 
 /// Whether a run of `job` for `key` ended well.
-pub fn job_done(conn: &Connection, job: &str, key: &str) -> Result<bool, StoreError> {
+pub fn job_done(conn: &Tx, job: &str, key: &str) -> Result<bool, StoreError> {
     Ok(conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM job_runs WHERE job = ?1 AND run_key = ?2 AND outcome = 'ok')",
         params![job, key],
@@ -492,7 +458,7 @@ pub fn job_done(conn: &Connection, job: &str, key: &str) -> Result<bool, StoreEr
 
 /// The campaign running during `month` (see [`lantian_domain::campaign::for_month`]).
 pub fn campaign_for_month(
-    conn: &Connection,
+    conn: &Tx,
     month: &str,
 ) -> Result<Option<lantian_domain::campaign::Campaign>, StoreError> {
     let campaigns = crate::org::campaigns(conn)?;
@@ -502,7 +468,7 @@ pub fn campaign_for_month(
 /// The bulletin of `month` from its latest official revision, with the trend of the campaign's
 /// earlier months (their latest official revisions). `None` before the month's official rollup.
 pub fn bulletin(
-    conn: &Connection,
+    conn: &Tx,
     campaign: &str,
     month: &str,
 ) -> Result<Option<lantian_domain::assessment::Bulletin>, StoreError> {

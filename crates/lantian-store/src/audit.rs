@@ -3,7 +3,8 @@
 //! its content and the previous row's hash, so an edited, removed or reordered row breaks the chain.
 //! SQL triggers refuse UPDATE and DELETE on the table.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::Tx;
+use rusqlite::{OptionalExtension, params};
 
 use crate::{StoreError, now_text, sha256_hex};
 
@@ -37,7 +38,7 @@ fn row_hash(prev: &str, seq: i64, at: &str, e: &Entry<'_>) -> String {
 }
 
 /// Appends `entry`; must run inside the writer's transaction so it commits with the effect.
-pub fn append(conn: &Connection, entry: &Entry<'_>) -> Result<i64, StoreError> {
+pub fn append(conn: &Tx, entry: &Entry<'_>) -> Result<i64, StoreError> {
     let last: Option<(i64, String)> = conn
         .prepare_cached("SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -74,7 +75,7 @@ impl Verification {
 
 /// Walks the whole chain in order, then checks it against every recorded head: a head's row must
 /// still exist with the recorded hash, or the log was cut or rewritten after it was recorded.
-pub fn verify(conn: &Connection) -> Result<Verification, StoreError> {
+pub fn verify(conn: &Tx) -> Result<Verification, StoreError> {
     let mut walked = walk(conn)?;
     if walked.first_broken.is_some() {
         return Ok(walked);
@@ -103,7 +104,7 @@ pub fn verify(conn: &Connection) -> Result<Verification, StoreError> {
     Ok(walked)
 }
 
-fn walk(conn: &Connection) -> Result<Verification, StoreError> {
+fn walk(conn: &Tx) -> Result<Verification, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT seq, at, actor, action, object_type, object_id, before_hash, after_hash, prev_hash, row_hash
          FROM audit_log ORDER BY seq",
@@ -152,7 +153,7 @@ fn walk(conn: &Connection) -> Result<Verification, StoreError> {
 
 /// Records the chain's current head under `label` (a checkpoint). Returns (seq, hash); `None` for
 /// an empty log or a label already recorded.
-pub fn record_head(conn: &Connection, label: &str) -> Result<Option<(i64, String)>, StoreError> {
+pub fn record_head(conn: &Tx, label: &str) -> Result<Option<(i64, String)>, StoreError> {
     let last: Option<(i64, String)> = conn
         .query_row(
             "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
@@ -174,7 +175,7 @@ pub fn record_head(conn: &Connection, label: &str) -> Result<Option<(i64, String
 /// Records the head at the end of every finished month (China Standard Time) not recorded yet:
 /// the last row written before the month ended. Returns the labels recorded.
 pub fn record_month_heads(
-    conn: &Connection,
+    conn: &Tx,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<String>, StoreError> {
     use chrono::{Datelike, TimeZone};
@@ -232,7 +233,7 @@ pub fn object_hash<T: serde::Serialize>(value: &T) -> Result<String, StoreError>
 
 /// Appends inside a write closure; shorthand for the common case.
 pub fn record(
-    conn: &Connection,
+    conn: &Tx,
     actor: &str,
     action: &str,
     object_type: &str,
@@ -257,11 +258,11 @@ pub fn record(
 mod tests {
     use super::*;
 
-    fn db() -> (tempfile::TempDir, Connection) {
+    fn db() -> (tempfile::TempDir, Tx) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("db.sqlite");
         crate::migrate_file(&path).expect("migrate");
-        let conn = Connection::open(&path).expect("open");
+        let conn = Tx::new(rusqlite::Connection::open(&path).expect("open"));
         (dir, conn)
     }
 
@@ -292,10 +293,12 @@ mod tests {
     fn the_log_refuses_updates_and_deletes() {
         let (_d, conn) = db();
         record(&conn, "cli", "x", "y", "z", None, None).expect("append");
-        assert!(
-            conn.execute("UPDATE audit_log SET actor = 'm'", [])
-                .is_err()
-        );
-        assert!(conn.execute("DELETE FROM audit_log", []).is_err());
+        for sql in ["UPDATE audit_log SET actor = 'm'", "DELETE FROM audit_log"] {
+            let refused = conn.execute(sql, []).expect_err(sql).to_string();
+            assert!(
+                refused.contains("the audit log is append-only"),
+                "{refused}"
+            );
+        }
     }
 }

@@ -25,6 +25,26 @@ pub(crate) fn uuid(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
     Uuid::parse_str(&text).map_err(|e| crate::corrupt(i, e.to_string()))
 }
 
+/// A column holding a review state; an unknown name is corrupt data, never some other state.
+pub(crate) fn review_state(
+    r: &rusqlite::Row<'_>,
+    i: usize,
+) -> rusqlite::Result<lantian_domain::review::ReviewState> {
+    let text: String = r.get(i)?;
+    lantian_domain::review::ReviewState::parse(&text)
+        .ok_or_else(|| crate::corrupt(i, format!("unknown review state {text:?}")))
+}
+
+/// A column holding a review decision; an unknown name is corrupt data.
+pub(crate) fn review_decision(
+    r: &rusqlite::Row<'_>,
+    i: usize,
+) -> rusqlite::Result<lantian_domain::review::ReviewDecision> {
+    let text: String = r.get(i)?;
+    lantian_domain::review::ReviewDecision::parse(&text)
+        .ok_or_else(|| crate::corrupt(i, format!("unknown review decision {text:?}")))
+}
+
 /// A column holding a unit path (`/root/child/`), as codes root first.
 pub(crate) fn path(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Vec<String>> {
     let text: String = r.get(i)?;

@@ -2,6 +2,7 @@
 //! subject's place, the officer's previous inspection and the photos' EXIF positions), and what the
 //! in-memory spatial index of subjects is built from.
 
+use crate::Tx;
 use chrono::{DateTime, Utc};
 use lantian_domain::geo::{
     PreviousFix, Shape, SpatialIndex, Verdict, VerdictInput, VerdictThresholds, to_wgs84, verdict,
@@ -9,17 +10,13 @@ use lantian_domain::geo::{
 use lantian_domain::inspection::LocationFix;
 use lantian_domain::media::ExifGps;
 use lantian_domain::subject::SubjectKind;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::{StoreError, cols};
 
 /// Computes the verdict of inspection `row` from the database and stores it with the inspection.
-pub fn refresh_verdict(
-    conn: &Connection,
-    row: i64,
-    t: &VerdictThresholds,
-) -> Result<Verdict, StoreError> {
+pub fn refresh_verdict(conn: &Tx, row: i64, t: &VerdictThresholds) -> Result<Verdict, StoreError> {
     let (user, location, at, lat, lon, geometry): (
         i64,
         LocationFix,
@@ -90,7 +87,7 @@ pub fn refresh_verdict(
 }
 
 /// Gives every inspection recorded before verdicts existed its verdict (at start, once).
-pub fn backfill(conn: &Connection, t: &VerdictThresholds) -> Result<usize, StoreError> {
+pub fn backfill(conn: &Tx, t: &VerdictThresholds) -> Result<usize, StoreError> {
     let rows: Vec<i64> = conn
         .prepare("SELECT id FROM inspections WHERE verdict IS NULL ORDER BY id")?
         .query_map([], |r| r.get(0))?
@@ -102,7 +99,7 @@ pub fn backfill(conn: &Connection, t: &VerdictThresholds) -> Result<usize, Store
 }
 
 /// The subjects' revision: changes whenever any subject is inserted, updated or deleted.
-pub fn subject_revision(conn: &Connection) -> Result<i64, StoreError> {
+pub fn subject_revision(conn: &Tx) -> Result<i64, StoreError> {
     Ok(conn
         .prepare_cached("SELECT rev FROM subject_revision WHERE id = 1")?
         .query_row([], |r| r.get(0))?)
@@ -118,7 +115,7 @@ pub struct Placed {
 }
 
 /// The spatial index of every subject with a point, and the revision it reflects.
-pub fn subject_index(conn: &Connection) -> Result<(i64, SpatialIndex<Placed>), StoreError> {
+pub fn subject_index(conn: &Tx) -> Result<(i64, SpatialIndex<Placed>), StoreError> {
     let rev = subject_revision(conn)?;
     let mut stmt = conn.prepare(
         "SELECT s.uuid, s.kind, u.path, s.lat, s.lon FROM subjects s JOIN units u ON u.id = s.unit_id
@@ -177,7 +174,7 @@ pub struct ExportedInspection {
 
 /// A page of inspections for export, after internal id `after`; returns the last id for the next.
 pub fn export_inspections(
-    conn: &Connection,
+    conn: &Tx,
     f: &InspectionFilter,
     after: i64,
     limit: usize,
@@ -271,7 +268,7 @@ pub struct UnitCoverage {
 /// Per unit of the subtree (each unit on its own, not summed over its children): which subjects
 /// were inspected how often with `occurred_at` in [from, to).
 pub fn coverage(
-    conn: &Connection,
+    conn: &Tx,
     within: &[String],
     from: DateTime<Utc>,
     to: DateTime<Utc>,

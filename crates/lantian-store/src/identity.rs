@@ -2,8 +2,9 @@
 //!
 //! Password hashing and token crypto live in the HTTP crate; this module stores what they produce.
 
+use crate::Tx;
 use lantian_domain::user::Role;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::org::unit_by_code;
@@ -40,7 +41,7 @@ pub fn valid_username(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-pub fn create_user(conn: &Connection, u: &NewUser) -> Result<UserRecord, StoreError> {
+pub fn create_user(conn: &Tx, u: &NewUser) -> Result<UserRecord, StoreError> {
     if !valid_username(&u.username) {
         return Err(StoreError::Invalid(lantian_domain::ValidationError::new(
             "username_invalid",
@@ -77,10 +78,7 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
     })
 }
 
-pub fn user_by_username(
-    conn: &Connection,
-    username: &str,
-) -> Result<Option<UserRecord>, StoreError> {
+pub fn user_by_username(conn: &Tx, username: &str) -> Result<Option<UserRecord>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.username = ?1"
     );
@@ -90,7 +88,7 @@ pub fn user_by_username(
         .optional()?)
 }
 
-pub fn user_by_uuid(conn: &Connection, uuid: Uuid) -> Result<Option<UserRecord>, StoreError> {
+pub fn user_by_uuid(conn: &Tx, uuid: Uuid) -> Result<Option<UserRecord>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.uuid = ?1"
     );
@@ -100,13 +98,13 @@ pub fn user_by_uuid(conn: &Connection, uuid: Uuid) -> Result<Option<UserRecord>,
         .optional()?)
 }
 
-pub fn user_count(conn: &Connection) -> Result<i64, StoreError> {
+pub fn user_count(conn: &Tx) -> Result<i64, StoreError> {
     Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
 }
 
 /// Stores a new refresh token (its hash) in `family`.
 pub fn insert_refresh(
-    conn: &Connection,
+    conn: &Tx,
     family: &str,
     user_id: i64,
     token_hash: &str,
@@ -137,7 +135,7 @@ pub enum Rotation {
 
 /// Rotates the refresh token with hash `presented` to `new_hash`, atomically (inside the writer).
 pub fn rotate_refresh(
-    conn: &Connection,
+    conn: &Tx,
     presented: &str,
     new_hash: &str,
     new_expires_at: &str,
@@ -185,7 +183,7 @@ pub fn rotate_refresh(
 }
 
 /// Revokes every token of `family`. Returns how many were still live.
-pub fn revoke_family(conn: &Connection, family: &str) -> Result<usize, StoreError> {
+pub fn revoke_family(conn: &Tx, family: &str) -> Result<usize, StoreError> {
     Ok(conn.execute(
         "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family = ?1 AND revoked_at IS NULL",
         params![family, now_text()],
@@ -193,7 +191,7 @@ pub fn revoke_family(conn: &Connection, family: &str) -> Result<usize, StoreErro
 }
 
 /// The family of a token, if it is known.
-pub fn family_of(conn: &Connection, token_hash: &str) -> Result<Option<(String, i64)>, StoreError> {
+pub fn family_of(conn: &Tx, token_hash: &str) -> Result<Option<(String, i64)>, StoreError> {
     Ok(conn
         .query_row(
             "SELECT family, user_id FROM refresh_tokens WHERE token_hash = ?1",
@@ -215,7 +213,7 @@ pub struct ClientRecord {
 /// Registers `client_id` for `user_id`. Registering again by the same user is idempotent (the
 /// app version is updated); a client id bound to another user is a conflict.
 pub fn register_client(
-    conn: &Connection,
+    conn: &Tx,
     client_id: Uuid,
     user_id: i64,
     app_version: &str,

@@ -40,6 +40,7 @@ pub mod seed;
 pub mod subjects;
 pub mod sync;
 pub mod templates;
+mod tx;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -47,7 +48,7 @@ use std::sync::Arc;
 
 pub use error::StoreError;
 pub use migrate::{MIGRATIONS, migrate_file};
-pub use rusqlite::Connection;
+pub use tx::Tx;
 pub use writer::WriterStats;
 
 /// Settings of a store.
@@ -92,12 +93,16 @@ impl Store {
         conn::ensure_parent_dir(&config.path)?;
         let mut write_conn = conn::open(&config.path, false)?;
         migrate::apply(&mut write_conn)?;
-        {
-            let tx =
-                write_conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            sync::backfill(&tx)?;
-            geo::backfill(&tx, &config.verdicts)?;
-            tx.commit()?;
+        let write_conn = Tx::new(write_conn);
+        write_conn.execute_batch("BEGIN IMMEDIATE")?;
+        let filled = sync::backfill(&write_conn)
+            .and_then(|()| geo::backfill(&write_conn, &config.verdicts).map(|_| ()));
+        match filled {
+            Ok(()) => write_conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = write_conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
         }
         let readers = readers::Readers::open(&config.path, config.readers.max(1))?;
         let writer = writer::Writer::start(write_conn, config.max_batch.max(1))?;
@@ -119,7 +124,7 @@ impl Store {
     /// savepoint is rolled back.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Tx) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         self.inner.writer.submit(f).await
@@ -128,7 +133,7 @@ impl Store {
     /// Runs a query on a reader connection, off the async threads.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Tx) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         self.inner.readers.run(f).await
@@ -211,7 +216,7 @@ pub fn integrity_check(path: &Path) -> Result<String, StoreError> {
 
 /// The SHA-256 of every verified photo's original, for a backup's manifest (photos are kept by
 /// reference: the blob store is content-addressed and never rewritten).
-pub fn photo_hashes(conn: &Connection) -> Result<Vec<String>, StoreError> {
+pub fn photo_hashes(conn: &Tx) -> Result<Vec<String>, StoreError> {
     Ok(conn
         .prepare("SELECT DISTINCT sha256 FROM photos ORDER BY sha256")?
         .query_map([], |r| r.get(0))?

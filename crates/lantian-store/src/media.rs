@@ -6,13 +6,14 @@
 //! passed the probe; the same transaction syncs the photo down to its author (who may then delete
 //! the phone's copy) and, when it was the last expected photo, marks the inspection complete.
 
+use crate::Tx;
 use chrono::{DateTime, Utc};
 use lantian_domain::geo::VerdictThresholds;
 use lantian_domain::inspection::LocationFix;
 use lantian_domain::media::{
     EvidenceThresholds, ExifInfo, PhotoFormat, PhotoView, RenditionState, evidence_flags,
 };
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::identity::UserRecord;
@@ -95,11 +96,7 @@ fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRow> {
     })
 }
 
-fn upload_where(
-    conn: &Connection,
-    clause: &str,
-    key: &str,
-) -> Result<Option<UploadRow>, StoreError> {
+fn upload_where(conn: &Tx, clause: &str, key: &str) -> Result<Option<UploadRow>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {UPLOAD_COLUMNS} FROM uploads up JOIN inspections i ON i.id = up.inspection_id WHERE {clause}"
@@ -109,12 +106,12 @@ fn upload_where(
 }
 
 /// The upload with this id.
-pub fn upload(conn: &Connection, id: &str) -> Result<Option<UploadRow>, StoreError> {
+pub fn upload(conn: &Tx, id: &str) -> Result<Option<UploadRow>, StoreError> {
     upload_where(conn, "up.id = ?1", id)
 }
 
 /// The upload of this photo, if any.
-pub fn upload_by_photo(conn: &Connection, photo: Uuid) -> Result<Option<UploadRow>, StoreError> {
+pub fn upload_by_photo(conn: &Tx, photo: Uuid) -> Result<Option<UploadRow>, StoreError> {
     upload_where(conn, "up.photo_id = ?1", &photo.to_string())
 }
 
@@ -122,7 +119,7 @@ pub fn upload_by_photo(conn: &Connection, photo: Uuid) -> Result<Option<UploadRo
 /// that already exists for that photo when it is the same file (same length and hash): creating
 /// again is how a phone that lost the answer finds its upload and offset.
 pub fn create_upload(
-    conn: &Connection,
+    conn: &Tx,
     user: &UserRecord,
     n: &NewUpload,
 ) -> Result<UploadRow, CreateError> {
@@ -175,7 +172,7 @@ pub fn create_upload(
 /// Moves an open upload's offset from `from` to `to` and pushes its expiry out. `false` if the
 /// offset was not `from` any more (nothing changes then).
 pub fn advance(
-    conn: &Connection,
+    conn: &Tx,
     id: &str,
     from: u64,
     to: u64,
@@ -197,7 +194,7 @@ pub fn advance(
 
 /// Deletes an open upload (termination, refusal, expiry). A completed upload is evidence's receipt
 /// and stays: `false` then.
-pub fn delete_upload(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+pub fn delete_upload(conn: &Tx, id: &str) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached("DELETE FROM uploads WHERE id = ?1 AND completed_at IS NULL")?
         .execute([id])?;
@@ -205,7 +202,7 @@ pub fn delete_upload(conn: &Connection, id: &str) -> Result<bool, StoreError> {
 }
 
 /// Deletes the open uploads whose expiry has passed; returns their ids (their files go next).
-pub fn take_expired(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+pub fn take_expired(conn: &Tx, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
     let ids: Vec<String> = conn
         .prepare_cached(
             "DELETE FROM uploads WHERE completed_at IS NULL AND expires_at < ?1 RETURNING id",
@@ -216,7 +213,7 @@ pub fn take_expired(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<String>
 }
 
 /// Ids of the open uploads (to tell orphaned partial files from live ones).
-pub fn open_upload_ids(conn: &Connection) -> Result<Vec<String>, StoreError> {
+pub fn open_upload_ids(conn: &Tx) -> Result<Vec<String>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT id FROM uploads WHERE completed_at IS NULL")?
         .query_map([], |r| r.get(0))?
@@ -238,7 +235,7 @@ pub struct Verified {
 /// flags, the upload marked complete, the audit entry, the photo synced to its author, and the
 /// inspection marked complete if this was its last expected photo.
 pub fn record_photo(
-    conn: &Connection,
+    conn: &Tx,
     up: &UploadRow,
     v: &Verified,
     thresholds: EvidenceThresholds,
@@ -309,7 +306,7 @@ pub fn record_photo(
 /// After a photo is verified: the inspection's verdict is recomputed (the photo's EXIF position
 /// counts), its media marked complete once every expected photo is verified, and it syncs again.
 fn inspection_after_photo(
-    conn: &Connection,
+    conn: &Tx,
     g: Group,
     row: i64,
     inspection: Uuid,
@@ -354,7 +351,7 @@ fn inspection_after_photo(
 }
 
 /// Syncs the current view of a photo to its author's devices.
-fn publish_photo(conn: &Connection, g: Group, id: Uuid) -> Result<Option<PhotoView>, StoreError> {
+fn publish_photo(conn: &Tx, g: Group, id: Uuid) -> Result<Option<PhotoView>, StoreError> {
     let Some(found) = photo(conn, id)? else {
         return Ok(None);
     };
@@ -425,7 +422,7 @@ fn photo_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PhotoRecord> {
 }
 
 /// One photo by its id.
-pub fn photo(conn: &Connection, id: Uuid) -> Result<Option<PhotoRecord>, StoreError> {
+pub fn photo(conn: &Tx, id: Uuid) -> Result<Option<PhotoRecord>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {PHOTO_COLUMNS} FROM {PHOTO_FROM} WHERE p.uuid = ?1"
@@ -435,7 +432,7 @@ pub fn photo(conn: &Connection, id: Uuid) -> Result<Option<PhotoRecord>, StoreEr
 }
 
 /// Every photo with these bytes (callers filter by access).
-pub fn photos_by_hash(conn: &Connection, sha256: &str) -> Result<Vec<PhotoRecord>, StoreError> {
+pub fn photos_by_hash(conn: &Tx, sha256: &str) -> Result<Vec<PhotoRecord>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {PHOTO_COLUMNS} FROM {PHOTO_FROM} WHERE p.sha256 = ?1 ORDER BY p.id"
@@ -454,10 +451,7 @@ pub struct PendingRendition {
 }
 
 /// Up to `limit` photos whose renditions are still to be made, oldest first.
-pub fn pending_renditions(
-    conn: &Connection,
-    limit: usize,
-) -> Result<Vec<PendingRendition>, StoreError> {
+pub fn pending_renditions(conn: &Tx, limit: usize) -> Result<Vec<PendingRendition>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT uuid, sha256, format, coalesce(json_extract(exif, '$.orientation'), 1)
@@ -477,11 +471,7 @@ pub fn pending_renditions(
 }
 
 /// Records the outcome of making a photo's renditions and syncs the photo again.
-pub fn set_renditions(
-    conn: &Connection,
-    id: Uuid,
-    state: RenditionState,
-) -> Result<(), StoreError> {
+pub fn set_renditions(conn: &Tx, id: Uuid, state: RenditionState) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE photos SET renditions = ?2 WHERE uuid = ?1")?
         .execute(params![id.to_string(), state.as_str()])?;
     publish_photo(conn, Group::new(), id)?;
@@ -489,12 +479,7 @@ pub fn set_renditions(
 }
 
 /// Records that `actor` read evidence (`what`: `original`, `thumbnail`, `review`, `metadata`).
-pub fn record_read(
-    conn: &Connection,
-    actor: Uuid,
-    photo: Uuid,
-    what: &str,
-) -> Result<(), StoreError> {
+pub fn record_read(conn: &Tx, actor: Uuid, photo: Uuid, what: &str) -> Result<(), StoreError> {
     audit::append(
         conn,
         &audit::Entry {
@@ -507,4 +492,12 @@ pub fn record_read(
         },
     )?;
     Ok(())
+}
+/// Every verified photo's id, SHA-256 and length as recorded at verification, oldest first (for
+/// the check of the photo files).
+pub fn originals(conn: &Tx) -> Result<Vec<(String, String, i64)>, StoreError> {
+    Ok(conn
+        .prepare("SELECT uuid, sha256, size FROM photos ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<Vec<_>, _>>()?)
 }

@@ -1,10 +1,11 @@
 //! The organisation and campaigns: units (a tree stored with root-first paths), departments,
 //! campaigns and their tasks.
 
+use crate::Tx;
 use lantian_domain::campaign::{Campaign, Task};
 use lantian_domain::reference::UnitSpec;
 use lantian_domain::unit::{Department, Unit, UnitKind};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
 use crate::StoreError;
 use crate::sync::{self, Group};
@@ -54,7 +55,7 @@ fn unit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UnitRow> {
     })
 }
 
-pub fn unit_by_code(conn: &Connection, code: &str) -> Result<Option<UnitRow>, StoreError> {
+pub fn unit_by_code(conn: &Tx, code: &str) -> Result<Option<UnitRow>, StoreError> {
     let sql = format!(
         "SELECT {UNIT_COLUMNS} FROM units u LEFT JOIN units p ON p.id = u.parent_id WHERE u.code = ?1"
     );
@@ -65,7 +66,7 @@ pub fn unit_by_code(conn: &Connection, code: &str) -> Result<Option<UnitRow>, St
 }
 
 /// Units in the subtree whose root has `path` (itself included), root-first order.
-pub fn units_in_subtree(conn: &Connection, path: &[String]) -> Result<Vec<Unit>, StoreError> {
+pub fn units_in_subtree(conn: &Tx, path: &[String]) -> Result<Vec<Unit>, StoreError> {
     let sql = format!(
         "SELECT {UNIT_COLUMNS} FROM units u LEFT JOIN units p ON p.id = u.parent_id
          WHERE substr(u.path, 1, length(?1)) = ?1 ORDER BY u.path"
@@ -76,7 +77,7 @@ pub fn units_in_subtree(conn: &Connection, path: &[String]) -> Result<Vec<Unit>,
 }
 
 /// Inserts a unit under its parent (which must exist). Returns the new id.
-pub fn insert_unit(conn: &Connection, g: Group, spec: &UnitSpec) -> Result<i64, StoreError> {
+pub fn insert_unit(conn: &Tx, g: Group, spec: &UnitSpec) -> Result<i64, StoreError> {
     let (parent_id, path) = match &spec.parent {
         Some(code) => {
             let parent =
@@ -99,7 +100,7 @@ pub fn insert_unit(conn: &Connection, g: Group, spec: &UnitSpec) -> Result<i64, 
 }
 
 /// Puts a unit in its own scope: a user sees the units of their subtree.
-pub fn publish_unit(conn: &Connection, g: Group, u: &Unit) -> Result<(), StoreError> {
+pub fn publish_unit(conn: &Tx, g: Group, u: &Unit) -> Result<(), StoreError> {
     sync::put(
         conn,
         g,
@@ -110,7 +111,7 @@ pub fn publish_unit(conn: &Connection, g: Group, u: &Unit) -> Result<(), StoreEr
     )
 }
 
-pub fn insert_department(conn: &Connection, d: &Department) -> Result<i64, StoreError> {
+pub fn insert_department(conn: &Tx, d: &Department) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO departments (code, name_zh, name_en) VALUES (?1, ?2, ?3)",
         params![d.code, d.name_zh, d.name_en],
@@ -118,7 +119,7 @@ pub fn insert_department(conn: &Connection, d: &Department) -> Result<i64, Store
     Ok(conn.last_insert_rowid())
 }
 
-pub fn departments(conn: &Connection) -> Result<Vec<Department>, StoreError> {
+pub fn departments(conn: &Tx) -> Result<Vec<Department>, StoreError> {
     let mut stmt = conn.prepare("SELECT code, name_zh, name_en FROM departments ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
         Ok(Department {
@@ -131,7 +132,7 @@ pub fn departments(conn: &Connection) -> Result<Vec<Department>, StoreError> {
 }
 
 /// Inserts a campaign with its tasks and their links; every code must exist.
-pub fn insert_campaign(conn: &Connection, g: Group, c: &Campaign) -> Result<i64, StoreError> {
+pub fn insert_campaign(conn: &Tx, g: Group, c: &Campaign) -> Result<i64, StoreError> {
     c.validate()?;
     conn.execute(
         "INSERT INTO campaigns (code, name_zh, name_en, starts_on, ends_on, targets, weights, assessment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -191,7 +192,7 @@ fn parse_date(s: &str) -> Result<chrono::NaiveDate, StoreError> {
 }
 
 /// Every campaign, newest first, with its tasks.
-pub fn campaigns(conn: &Connection) -> Result<Vec<Campaign>, StoreError> {
+pub fn campaigns(conn: &Tx) -> Result<Vec<Campaign>, StoreError> {
     let codes: Vec<String> = {
         let mut stmt =
             conn.prepare("SELECT code FROM campaigns ORDER BY starts_on DESC, id DESC")?;
@@ -204,7 +205,7 @@ pub fn campaigns(conn: &Connection) -> Result<Vec<Campaign>, StoreError> {
         .collect()
 }
 
-pub fn campaign(conn: &Connection, code: &str) -> Result<Option<Campaign>, StoreError> {
+pub fn campaign(conn: &Tx, code: &str) -> Result<Option<Campaign>, StoreError> {
     let row = conn
         .query_row(
             "SELECT id, code, name_zh, name_en, starts_on, ends_on, targets, weights, assessment FROM campaigns WHERE code = ?1",

@@ -6,7 +6,8 @@
 //! scope's count and checksum as of that transaction, which is exactly the state the client holds
 //! once it has applied everything it was sent.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::Tx;
+use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
@@ -85,7 +86,7 @@ pub fn scopes_hash(scopes: &[String], role: &str) -> String {
     crate::sha256_hex(format!("{role}\n{}", scopes.join("\n")).as_bytes())[..16].to_owned()
 }
 
-fn tag_at(conn: &Connection, seq: i64) -> Result<Option<i64>, StoreError> {
+fn tag_at(conn: &Tx, seq: i64) -> Result<Option<i64>, StoreError> {
     Ok(conn
         .query_row("SELECT grp FROM changes WHERE seq = ?1", [seq], |r| {
             r.get(0)
@@ -93,12 +94,12 @@ fn tag_at(conn: &Connection, seq: i64) -> Result<Option<i64>, StoreError> {
         .optional()?)
 }
 
-fn min_seq(conn: &Connection) -> Result<Option<i64>, StoreError> {
+fn min_seq(conn: &Tx) -> Result<Option<i64>, StoreError> {
     Ok(conn.query_row("SELECT min(seq) FROM changes", [], |r| r.get(0))?)
 }
 
 fn fresh_snapshot(
-    conn: &Connection,
+    conn: &Tx,
     scopes_id: &str,
     only: Option<Vec<String>>,
     resume_seq: i64,
@@ -117,7 +118,7 @@ fn fresh_snapshot(
 
 /// Why a changes-phase cursor cannot continue, if it cannot.
 fn check_cursor(
-    conn: &Connection,
+    conn: &Tx,
     c: &Cursor,
     scopes_id: &str,
     head: i64,
@@ -148,14 +149,14 @@ fn check_cursor(
 /// One page for a caller who sees `scopes` (sorted) with `role`. `resync` asks for a snapshot of
 /// those scopes. A change of scopes or role since the cursor was made resets the client.
 pub fn pull(
-    conn: &Connection,
+    conn: &Tx,
     scopes: &[String],
     role: &str,
     cursor: Option<Cursor>,
     resync: &[String],
     limits: Limits,
 ) -> Result<Page, StoreError> {
-    let tx = conn.unchecked_transaction()?;
+    let tx = conn.begin_read()?;
     let scopes_id = scopes_hash(scopes, role);
     let head = crate::sync::head(&tx)?;
     let mut reset = None;
@@ -367,7 +368,7 @@ pub fn pull(
 }
 
 /// Count and checksum of each scope (zero for scopes with nothing in them).
-pub fn scope_sums(conn: &Connection, scopes: &[String]) -> Result<Vec<ScopeSum>, StoreError> {
+pub fn scope_sums(conn: &Tx, scopes: &[String]) -> Result<Vec<ScopeSum>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT count, checksum FROM scope_state WHERE scope = ?1")?;
     scopes
@@ -388,7 +389,7 @@ pub fn scope_sums(conn: &Connection, scopes: &[String]) -> Result<Vec<ScopeSum>,
 
 /// The scopes a user sees: global, each unit of their subtree, and their own.
 pub fn scopes_for(
-    conn: &Connection,
+    conn: &Tx,
     user: &crate::identity::UserRecord,
 ) -> Result<Vec<String>, StoreError> {
     let mut v: Vec<String> = crate::org::units_in_subtree(conn, &user.unit_path)?

@@ -22,8 +22,9 @@ use lantian_domain::policy::{Action, Decision, decide};
 use lantian_domain::unit::relation;
 use std::collections::HashMap;
 
+use crate::Tx;
 use lantian_domain::checklist::ChecklistTemplate;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -119,11 +120,7 @@ fn args_hash(name: &str, args: &serde_json::Value) -> String {
 }
 
 /// The registered client `client_id` of `user_id`: (row id, last_mutation_id).
-pub fn client(
-    conn: &Connection,
-    client_id: Uuid,
-    user_id: i64,
-) -> Result<Option<(i64, i64)>, StoreError> {
+pub fn client(conn: &Tx, client_id: Uuid, user_id: i64) -> Result<Option<(i64, i64)>, StoreError> {
     Ok(conn
         .query_row(
             "SELECT id, last_mutation_id FROM clients WHERE client_id = ?1 AND user_id = ?2",
@@ -145,7 +142,7 @@ struct Cache {
 impl Cache {
     fn template(
         &mut self,
-        conn: &Connection,
+        conn: &Tx,
         code: &str,
         version: u32,
     ) -> Result<Option<ChecklistTemplate>, StoreError> {
@@ -160,7 +157,7 @@ impl Cache {
 
     fn subject(
         &mut self,
-        conn: &Connection,
+        conn: &Tx,
         id: Uuid,
     ) -> Result<Option<subjects::SubjectRecord>, StoreError> {
         if let Some(s) = self.subjects.get(&id) {
@@ -172,11 +169,7 @@ impl Cache {
     }
 }
 
-pub fn push(
-    conn: &Connection,
-    ctx: &Context,
-    mutations: &[Incoming],
-) -> Result<Outcome, StoreError> {
+pub fn push(conn: &Tx, ctx: &Context, mutations: &[Incoming]) -> Result<Outcome, StoreError> {
     let mut cache = Cache::default();
     let mut last: i64 = conn.query_row(
         "SELECT last_mutation_id FROM clients WHERE id = ?1",
@@ -254,7 +247,7 @@ pub fn push(
     })
 }
 
-fn replay(conn: &Connection, client_row: i64, mid: i64, hash: &str) -> Result<Report, StoreError> {
+fn replay(conn: &Tx, client_row: i64, mid: i64, hash: &str) -> Result<Report, StoreError> {
     type Row = (
         String,
         String,
@@ -297,7 +290,7 @@ fn replay(conn: &Connection, client_row: i64, mid: i64, hash: &str) -> Result<Re
 }
 
 fn record(
-    conn: &Connection,
+    conn: &Tx,
     ctx: &Context,
     m: &Incoming,
     hash: &str,
@@ -325,7 +318,7 @@ fn record(
 /// Puts an entity the mutation created or changed into the officer's scope and audits it, from one
 /// serialisation: the same text is synced, checksummed and hashed for the audit log.
 fn publish_own<T: Serialize>(
-    conn: &Connection,
+    conn: &Tx,
     ctx: &Context,
     g: Group,
     action: &str,
@@ -355,7 +348,7 @@ fn publish_own<T: Serialize>(
 }
 
 /// Whether a row with this UUID exists in one of the tables mutations create rows in.
-fn exists(conn: &Connection, table: Table, id: Uuid) -> Result<bool, StoreError> {
+fn exists(conn: &Tx, table: Table, id: Uuid) -> Result<bool, StoreError> {
     let sql = match table {
         Table::Inspections => "SELECT 1 FROM inspections WHERE uuid = ?1",
         Table::Proposals => "SELECT 1 FROM subject_proposals WHERE uuid = ?1",
@@ -388,7 +381,7 @@ fn may(ctx: &Context, action: Action, unit_path: &[String]) -> Result<(), Failur
 }
 
 fn apply(
-    conn: &Connection,
+    conn: &Tx,
     ctx: &Context,
     cache: &mut Cache,
     g: Group,
@@ -569,7 +562,7 @@ fn apply(
 }
 
 fn submit(
-    conn: &Connection,
+    conn: &Tx,
     ctx: &Context,
     cache: &mut Cache,
     g: Group,
@@ -640,7 +633,7 @@ fn submit(
         version: 1,
         amendments: Vec::new(),
         media_state: MediaState::AwaitingMedia,
-        review_state: "received".into(),
+        review_state: lantian_domain::review::ReviewState::Received,
         verdict: None,
         reviews: Vec::new(),
     };
@@ -708,7 +701,7 @@ fn submit(
 }
 
 fn amend(
-    conn: &Connection,
+    conn: &Tx,
     ctx: &Context,
     g: Group,
     m: &Incoming,
@@ -751,7 +744,10 @@ fn amend(
             "no such inspection",
         ));
     }
-    if matches!(review_state.as_str(), "approved" | "rejected") {
+    let final_review = lantian_domain::review::ReviewState::parse(&review_state)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown review state {review_state:?}")))?
+        .is_final();
+    if final_review {
         return Err(reject(
             "inspection_final",
             "inspection_id",
@@ -831,7 +827,7 @@ fn to_json<T: Serialize>(v: &T) -> rusqlite::Result<String> {
 }
 
 /// The synced view of an inspection, with its amendments.
-pub fn load_view(conn: &Connection, id: Uuid) -> Result<InspectionView, StoreError> {
+pub fn load_view(conn: &Tx, id: Uuid) -> Result<InspectionView, StoreError> {
     let (row, mut view) = conn
         .prepare_cached(
             "SELECT i.id, us.uuid, s.uuid, u.code, i.template_code, i.template_version, i.results, i.notes, i.location,
@@ -870,7 +866,7 @@ pub fn load_view(conn: &Connection, id: Uuid) -> Result<InspectionView, StoreErr
                 version: r.get(21)?,
                 amendments: Vec::new(),
                 media_state: if media == "complete" { MediaState::Complete } else { MediaState::AwaitingMedia },
-                review_state: r.get(23)?,
+                review_state: cols::review_state(r, 23)?,
                 verdict: r
                     .get::<_, Option<String>>(24)?
                     .map(|v| serde_json::from_str(&v).map_err(|e| crate::corrupt(24, e.to_string())))

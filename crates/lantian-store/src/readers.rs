@@ -4,21 +4,20 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::Connection;
 use tokio::sync::Semaphore;
 
-use crate::StoreError;
+use crate::{StoreError, Tx};
 
 #[derive(Clone)]
 pub(crate) struct Readers {
-    conns: Arc<Mutex<Vec<Connection>>>,
+    conns: Arc<Mutex<Vec<Tx>>>,
     permits: Arc<Semaphore>,
 }
 
 impl Readers {
     pub(crate) fn open(path: &Path, n: usize) -> Result<Readers, StoreError> {
         let conns = (0..n)
-            .map(|_| crate::conn::open(path, true))
+            .map(|_| crate::conn::open(path, true).map(Tx::new))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Readers {
             conns: Arc::new(Mutex::new(conns)),
@@ -28,7 +27,7 @@ impl Readers {
 
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Tx) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         // The permit and the connection travel with the query and come back when it ends, even if

@@ -1,22 +1,27 @@
-//! Rectification orders (整改): opened from failed items, handled by the responsible unit, verified
-//! by a re-inspection from another officer, with extensions, deferrals and overdue marking. Every
-//! step is an event in the append-only history, an audit row, and a sync of the order to the
-//! responsible unit's scope, in one transaction.
+//! Rectification orders (整改) as stored: the order row, its append-only history, and the sync of
+//! the order to the responsible unit's scope. Which steps an order may take is the domain's state
+//! machine (`OrderView::apply`); this module writes a step the domain accepted, by compare-and-set
+//! on the version it was read at, with its event row, seal and audit row, in one transaction.
 
+use crate::Tx;
 use chrono::{DateTime, Utc};
 use lantian_domain::ValidationError;
 use lantian_domain::rectification::{
-    OrderEvent, OrderState, OrderView, PendingRequest, RectifyPolicy, RequestKind,
+    Opening, OrderCommand, OrderEvent, OrderRefusal, OrderState, OrderStats, OrderView,
+    RectifyPolicy, Transition,
 };
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
+use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::sync::{self, Group};
 use crate::{StoreError, audit, cols, push, time_text};
 
-fn invalid(code: &'static str, field: &str, message: &str) -> StoreError {
-    ValidationError::new(code, field, message).into()
+/// A refusal of the domain's state machine, as the store reports it.
+pub fn refused(r: OrderRefusal) -> StoreError {
+    match r {
+        OrderRefusal::Invalid(v) => StoreError::Invalid(v),
+        OrderRefusal::Conflict(code) => StoreError::Conflict(code),
+    }
 }
 
 const COLUMNS: &str = "r.id, r.uuid, i.uuid, f.uuid, r.item, s.uuid, u.code, r.severity, r.opened_by, r.opened_at,
@@ -80,7 +85,7 @@ fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, OrderView, Vec<Str
 }
 
 /// One order, with its history.
-pub fn get(conn: &Connection, id: Uuid) -> Result<Option<OrderRecord>, StoreError> {
+pub fn get(conn: &Tx, id: Uuid) -> Result<Option<OrderRecord>, StoreError> {
     let found = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS}, r.finder_id FROM {FROM} WHERE r.uuid = ?1"
@@ -116,7 +121,7 @@ pub fn get(conn: &Connection, id: Uuid) -> Result<Option<OrderRecord>, StoreErro
 
 /// Appends an event, audits it, and syncs the order to its unit.
 fn record(
-    conn: &Connection,
+    conn: &Tx,
     g: Group,
     row: i64,
     id: Uuid,
@@ -151,29 +156,69 @@ fn record(
     Ok(view)
 }
 
-/// Moves an order by compare-and-set on its version; `Conflict("order_changed")` if it moved.
-fn set(
-    conn: &Connection,
-    row: i64,
-    version: u32,
-    sql_set: &str,
-    args: &[&dyn rusqlite::ToSql],
-) -> Result<(), StoreError> {
-    let sql = format!(
-        "UPDATE rectifications SET {sql_set}, version = version + 1 WHERE id = ?1 AND version = ?2"
-    );
-    let mut all: Vec<&dyn rusqlite::ToSql> = vec![&row, &version];
-    all.extend_from_slice(args);
-    if conn.prepare_cached(&sql)?.execute(all.as_slice())? != 1 {
+/// Writes the order after a step the domain accepted, by compare-and-set on the version it was read
+/// at (`Conflict("order_changed")` if it moved since), then appends the step's event.
+pub fn save(
+    conn: &Tx,
+    g: Group,
+    o: &OrderRecord,
+    t: &Transition,
+    actor: &str,
+) -> Result<OrderView, StoreError> {
+    let n = &t.next;
+    let pending = n
+        .pending_request
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE rectifications SET state = ?3, deadline = ?4, overdue = ?5, rework_count = ?6,
+                 extension_count = ?7, deferred_until = ?8, pending_request = ?9, handled_note = ?10,
+                 verified_by = ?11, closed_at = ?12, closed_on_time = ?13, version = ?14
+             WHERE id = ?1 AND version = ?2",
+        )?
+        .execute(params![
+            o.row,
+            o.view.version,
+            n.state.as_str(),
+            time_text(n.deadline),
+            n.overdue,
+            n.rework_count,
+            n.extension_count,
+            n.deferred_until.map(time_text),
+            pending,
+            n.handled_note,
+            n.verified_by.map(|v| v.to_string()),
+            n.closed_at.map(time_text),
+            n.closed_on_time,
+            n.version,
+        ])?;
+    if changed != 1 {
         return Err(StoreError::Conflict("order_changed"));
     }
-    Ok(())
+    record(conn, g, o.row, n.id, t.event, actor, t.note.as_deref())
+}
+
+/// Applies `cmd` to order `id` by the domain's state machine and saves the step.
+pub fn step(
+    conn: &Tx,
+    g: Group,
+    id: Uuid,
+    cmd: OrderCommand,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<OrderView, StoreError> {
+    let o = get(conn, id)?.ok_or(StoreError::NotFound)?;
+    let t = o.view.apply(cmd, now).map_err(refused)?;
+    save(conn, g, &o, &t, actor)
 }
 
 /// Opens an order for a failed item of an inspection (the latest version's results), addressed to
-/// the subject's unit, with a deadline from the policy. `actor` is a user UUID or `system`.
+/// the subject's unit, with the severity and deadline of the domain's `opening` rule. `actor` is a
+/// user UUID or `system`.
 pub fn open(
-    conn: &Connection,
+    conn: &Tx,
     g: Group,
     inspection: Uuid,
     item: &str,
@@ -187,22 +232,15 @@ pub fn open(
         .last()
         .map(|a| &a.score)
         .unwrap_or(&view.score);
-    if !score.failed.iter().any(|f| f == item) {
-        return Err(invalid(
-            "item_not_failed",
-            "item",
-            "only a failed item of the inspection's latest version opens an order",
-        ));
-    }
-    let critical = score.critical_failed.iter().any(|f| f == item);
     let now = Utc::now();
-    let (severity, deadline) = policy.schedule(item, critical, severity, now);
+    let Opening { severity, deadline } =
+        lantian_domain::rectification::opening(score, item, severity, policy, now)?;
     let id = Uuid::now_v7();
     let inserted = conn
         .prepare_cached(
             "INSERT INTO rectifications (uuid, inspection_id, item, subject_id, unit_id, finder_id, severity, opened_by,
                  opened_at, deadline, state)
-             SELECT ?1, i.id, ?2, i.subject_id, s.unit_id, i.user_id, ?3, ?4, ?5, ?6, 'open'
+             SELECT ?1, i.id, ?2, i.subject_id, s.unit_id, i.user_id, ?3, ?4, ?5, ?6, ?8
              FROM inspections i JOIN subjects s ON s.id = i.subject_id WHERE i.uuid = ?7
              ON CONFLICT(inspection_id, item) DO NOTHING",
         )?
@@ -213,7 +251,8 @@ pub fn open(
             actor,
             time_text(now),
             time_text(deadline),
-            inspection.to_string()
+            inspection.to_string(),
+            OrderState::Open.as_str(),
         ])?;
     if inserted != 1 {
         return Err(StoreError::Conflict("order_exists"));
@@ -225,7 +264,7 @@ pub fn open(
 /// Opens orders for every failed critical item of a just-submitted inspection, when the policy
 /// says so (the item already having an order is not an error).
 pub fn auto_open(
-    conn: &Connection,
+    conn: &Tx,
     g: Group,
     inspection: Uuid,
     critical_failed: &[String],
@@ -245,279 +284,95 @@ pub fn auto_open(
     Ok(out)
 }
 
-/// The responsible unit reports the problem fixed, with a note of what was done.
-pub fn report_handled(
-    conn: &Connection,
-    id: Uuid,
-    actor: Uuid,
-    note: &str,
-) -> Result<OrderView, StoreError> {
-    let o = get(conn, id)?.ok_or(StoreError::NotFound)?;
-    let note = note.trim();
-    if note.is_empty() || note.chars().count() > 2000 {
-        return Err(invalid(
-            "note_required",
-            "note",
-            "say what was done (at most 2000 characters)",
-        ));
-    }
-    if o.view.state != OrderState::Open {
-        return Err(StoreError::Conflict("order_not_open"));
-    }
-    set(
-        conn,
-        o.row,
-        o.view.version,
-        "state = 'reported_handled', handled_note = ?3",
-        &[&note],
-    )?;
-    record(
-        conn,
-        Group::new(),
-        o.row,
-        id,
-        "reported_handled",
-        &actor.to_string(),
-        Some(note),
-    )
-}
-
-/// The responsible unit asks for an extension or a deferral until `until`.
-pub fn request(
-    conn: &Connection,
-    id: Uuid,
-    actor: Uuid,
-    kind: RequestKind,
-    until: DateTime<Utc>,
-    reason: &str,
-) -> Result<OrderView, StoreError> {
-    let o = get(conn, id)?.ok_or(StoreError::NotFound)?;
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 2000 {
-        return Err(invalid(
-            "reason_required",
-            "reason",
-            "a request needs a reason",
-        ));
-    }
-    if !matches!(o.view.state, OrderState::Open | OrderState::ReportedHandled) {
-        return Err(StoreError::Conflict("order_not_open"));
-    }
-    if o.view.pending_request.is_some() {
-        return Err(StoreError::Conflict("request_pending"));
-    }
-    if until <= o.view.deadline.max(Utc::now()) {
-        return Err(invalid(
-            "until_too_early",
-            "until",
-            "must be after the current deadline",
-        ));
-    }
-    let pending = PendingRequest {
-        kind,
-        until,
-        reason: reason.to_owned(),
-        by: actor,
-        at: Utc::now(),
-    };
-    set(
-        conn,
-        o.row,
-        o.view.version,
-        "pending_request = ?3",
-        &[&serde_json::to_string(&pending)?],
-    )?;
-    let event = match kind {
-        RequestKind::Extension => "extension_requested",
-        RequestKind::Deferral => "deferral_requested",
-    };
-    record(
-        conn,
-        Group::new(),
-        o.row,
-        id,
-        event,
-        &actor.to_string(),
-        Some(reason),
-    )
-}
-
-/// A supervisor approves or denies the pending request.
-pub fn decide_request(
-    conn: &Connection,
-    id: Uuid,
-    actor: Uuid,
-    approve: bool,
-    comment: Option<&str>,
-) -> Result<OrderView, StoreError> {
-    let o = get(conn, id)?.ok_or(StoreError::NotFound)?;
-    let Some(p) = o.view.pending_request.clone() else {
-        return Err(StoreError::Conflict("no_pending_request"));
-    };
-    match (p.kind, approve) {
-        (RequestKind::Extension, true) => set(
-            conn,
-            o.row,
-            o.view.version,
-            "pending_request = NULL, deadline = ?3, extension_count = extension_count + 1, overdue = 0",
-            &[&time_text(p.until)],
-        )?,
-        (RequestKind::Deferral, true) => set(
-            conn,
-            o.row,
-            o.view.version,
-            "pending_request = NULL, state = 'deferred', deferred_until = ?3, overdue = 0",
-            &[&time_text(p.until)],
-        )?,
-        (_, false) => set(conn, o.row, o.view.version, "pending_request = NULL", &[])?,
-    }
-    let event = match (p.kind, approve) {
-        (RequestKind::Extension, true) => "extension_approved",
-        (RequestKind::Deferral, true) => "deferral_approved",
-        (RequestKind::Extension, false) => "extension_denied",
-        (RequestKind::Deferral, false) => "deferral_denied",
-    };
-    record(
-        conn,
-        Group::new(),
-        o.row,
-        id,
-        event,
-        &actor.to_string(),
-        comment,
-    )
-}
-
-/// A re-inspection linked to order `id` arrived (inside the push that carries it): it must be of the
-/// order's subject, by someone other than the finder, and answer the item. The item passing closes
-/// the order (on time if the re-inspection took place by the deadline); failing sends it back
-/// (返工) with its rework count raised.
+/// A re-inspection linked to order `id` arrived (inside the push that carries it). The domain says
+/// whether it may verify the order (`OrderView::check_reinspection`); its item passing closes the
+/// order (on time if the re-inspection took place by the deadline), failing sends it back (返工).
+/// A broken rule is `StoreError::Invalid` (the mutation is rejected); a missing order answers as
+/// `rectification_not_found`; any other error is the store's own (a busy or full disk aborts the
+/// whole push, never rejects the officer's inspection).
 pub fn verify_with(
-    conn: &Connection,
+    conn: &Tx,
     g: Group,
     id: Uuid,
     inspection: Uuid,
     author_id: i64,
     author: Uuid,
-) -> Result<OrderView, ValidationError> {
-    let store = |e: StoreError| match e {
-        StoreError::Invalid(v) => v,
-        other => ValidationError::new(
-            "rectification_unavailable",
-            "rectification_id",
-            other.to_string(),
-        ),
-    };
-    let not_found = || {
+) -> Result<OrderView, StoreError> {
+    let o = get(conn, id)?.ok_or_else(|| {
         ValidationError::new(
             "rectification_not_found",
             "rectification_id",
             "no such order",
         )
-    };
-    let o = get(conn, id).map_err(store)?.ok_or_else(not_found)?;
-    let re = push::load_view(conn, inspection).map_err(store)?;
-    if re.subject_id != o.view.subject_id {
-        return Err(ValidationError::new(
-            "rectification_subject_mismatch",
-            "rectification_id",
-            "a re-inspection inspects the order's subject",
-        ));
-    }
-    if author_id == o.finder_id {
-        return Err(ValidationError::new(
-            "verifier_is_finder",
-            "rectification_id",
-            "the officer who found the problem cannot verify its rectification",
-        ));
-    }
-    if matches!(o.view.state, OrderState::Closed) {
-        return Err(ValidationError::new(
-            "rectification_closed",
-            "rectification_id",
-            "the order is closed",
-        ));
-    }
-    if !re.results.iter().any(|r| r.item == o.view.item) {
-        return Err(ValidationError::new(
-            "rectification_item_missing",
-            "results",
-            "the re-inspection does not answer the order's item",
-        ));
-    }
+    })?;
+    let re = push::load_view(conn, inspection)?;
+    let answers = re.results.iter().any(|r| r.item == o.view.item);
+    o.view
+        .check_reinspection(re.subject_id, author_id == o.finder_id, answers)?;
     let actor = author.to_string();
+    let now = Utc::now();
+    let verifying = o
+        .view
+        .apply(OrderCommand::StartVerifying { inspection }, now)
+        .map_err(refused)?;
+    save(conn, g, &o, &verifying, &actor)?;
+    let o = OrderRecord {
+        view: verifying.next,
+        ..o
+    };
     let passed = !re.score.failed.iter().any(|f| f == &o.view.item);
-    set(
-        conn,
-        o.row,
-        o.view.version,
-        "state = 'verifying', verified_by = ?3",
-        &[&inspection.to_string()],
-    )
-    .map_err(store)?;
-    record(conn, g, o.row, id, "verifying", &actor, None).map_err(store)?;
-    let version = o.view.version + 1;
-    if passed {
-        let on_time = re.occurred_at <= o.view.deadline;
-        set(
-            conn,
-            o.row,
-            version,
-            "state = 'closed', closed_at = ?3, closed_on_time = ?4, overdue = 0, pending_request = NULL",
-            &[&time_text(re.occurred_at), &on_time],
+    let verdict = o
+        .view
+        .apply(
+            OrderCommand::Verified {
+                passed,
+                occurred_at: re.occurred_at,
+            },
+            now,
         )
-        .map_err(store)?;
-        record(conn, g, o.row, id, "closed", &actor, None).map_err(store)
-    } else {
-        set(
-            conn,
-            o.row,
-            version,
-            "state = 'open', rework_count = rework_count + 1, handled_note = NULL",
-            &[],
-        )
-        .map_err(store)?;
-        record(conn, g, o.row, id, "rework", &actor, None).map_err(store)
-    }
+        .map_err(refused)?;
+    save(conn, g, &o, &verdict, &actor)
 }
 
-/// Marks orders past their deadline overdue, and resumes deferred orders whose date has come.
-/// Returns the orders marked overdue.
-pub fn sweep(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<Uuid>, StoreError> {
+/// Marks orders past their deadline overdue, and resumes deferred orders whose date has come, by the
+/// domain's rules (`MarkOverdue`, `Resume`). Returns the orders marked overdue.
+pub fn sweep(conn: &Tx, now: DateTime<Utc>) -> Result<Vec<Uuid>, StoreError> {
     let now_t = time_text(now);
-    let resumed: Vec<(i64, String, u32, String)> = conn
+    // Candidates by the columns alone; the domain decides each.
+    let resumable: Vec<String> = conn
         .prepare_cached(
-            "SELECT id, uuid, version, deferred_until FROM rectifications
-             WHERE state = 'deferred' AND deferred_until <= ?1",
+            "SELECT uuid FROM rectifications WHERE deferred_until IS NOT NULL AND deferred_until <= ?1",
         )?
-        .query_map([&now_t], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?
+        .query_map([&now_t], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    for (row, id, version, until) in resumed {
-        set(
-            conn,
-            row,
-            version,
-            "state = 'open', deadline = max(deadline, ?3), deferred_until = NULL",
-            &[&until],
-        )?;
+    for id in resumable {
         let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        record(conn, Group::new(), row, id, "resumed", "system", None)?;
+        match step(conn, Group::new(), id, OrderCommand::Resume, "system", now) {
+            Ok(_) | Err(StoreError::Conflict("order_not_deferred")) => {}
+            Err(e) => return Err(e),
+        }
     }
-    let due: Vec<(i64, String, u32)> = conn
+    let due: Vec<String> = conn
         .prepare_cached(
-            "SELECT id, uuid, version FROM rectifications
-             WHERE state IN ('open', 'reported_handled', 'verifying') AND overdue = 0 AND deadline < ?1",
+            "SELECT uuid FROM rectifications WHERE overdue = 0 AND deadline < ?1 ORDER BY id",
         )?
-        .query_map([&now_t], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map([&now_t], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let mut marked = Vec::with_capacity(due.len());
-    for (row, id, version) in due {
-        set(conn, row, version, "overdue = 1", &[])?;
+    for id in due {
         let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        record(conn, Group::new(), row, id, "overdue", "system", None)?;
-        marked.push(id);
+        match step(
+            conn,
+            Group::new(),
+            id,
+            OrderCommand::MarkOverdue,
+            "system",
+            now,
+        ) {
+            Ok(_) => marked.push(id),
+            Err(StoreError::Conflict("order_not_due")) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(marked)
 }
@@ -532,7 +387,7 @@ pub struct OrderFilter {
 
 /// A page of orders (without history), oldest first.
 pub fn list(
-    conn: &Connection,
+    conn: &Tx,
     f: &OrderFilter,
     after: i64,
     limit: usize,
@@ -561,23 +416,9 @@ pub fn list(
     Ok((rows.into_iter().map(|(_, v, _)| v).collect(), next))
 }
 
-/// The counts the monthly assessment takes from orders due in a period.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct OrderStats {
-    /// Orders whose deadline falls in the period, deferred ones excluded (按期结案率's denominator).
-    pub due: i64,
-    pub closed_on_time: i64,
-    pub closed_late: i64,
-    /// Due, not closed, and overdue.
-    pub overdue_open: i64,
-    pub deferred: i64,
-    pub reworks: i64,
-    pub extensions: i64,
-}
-
 /// Order counts for the subtree `within`, for orders due in [from, to).
 pub fn stats(
-    conn: &Connection,
+    conn: &Tx,
     within: &[String],
     from: DateTime<Utc>,
     to: DateTime<Utc>,

@@ -1,16 +1,17 @@
-//! Review of inspections: the supervisors' queue, and decisions made by compare-and-set on the
-//! state the supervisor saw, so of two supervisors deciding at once exactly one wins.
+//! Review of inspections: the supervisors' queue, and decisions recorded by compare-and-set on the
+//! state the supervisor saw, so of two supervisors deciding at once exactly one wins. Which
+//! decisions may be taken is the domain's rule (`lantian_domain::review::decide`).
 
 use chrono::{DateTime, Utc};
-use lantian_domain::ValidationError;
+use lantian_domain::geo::VerdictLevel;
 use lantian_domain::inspection::InspectionView;
 use lantian_domain::media::RenditionState;
-use lantian_domain::rectification::{ReviewDecision, ReviewView, review_allowed_from};
+use lantian_domain::review::{QueueFlag, ReviewState, ReviewStep, ReviewView};
 use lantian_domain::subject::{Subject, SubjectKind};
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
+use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
+use crate::Tx;
 use crate::identity::UserRecord;
 use crate::sync::{self, Group};
 use crate::{StoreError, audit, cols, push, subjects};
@@ -21,10 +22,10 @@ pub struct InspectionAccess {
     pub row: i64,
     pub author_id: i64,
     pub unit_path: Vec<String>,
-    pub review_state: String,
+    pub review_state: ReviewState,
 }
 
-pub fn access(conn: &Connection, id: Uuid) -> Result<Option<InspectionAccess>, StoreError> {
+pub fn access(conn: &Tx, id: Uuid) -> Result<Option<InspectionAccess>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT i.id, i.user_id, u.path, i.review_state FROM inspections i JOIN units u ON u.id = i.unit_id
@@ -35,28 +36,23 @@ pub fn access(conn: &Connection, id: Uuid) -> Result<Option<InspectionAccess>, S
                 row: r.get(0)?,
                 author_id: r.get(1)?,
                 unit_path: cols::path(r, 2)?,
-                review_state: r.get(3)?,
+                review_state: cols::review_state(r, 3)?,
             })
         })
         .optional()?)
 }
 
 /// The review decisions of inspection `row`, oldest first.
-pub(crate) fn reviews_of(conn: &Connection, row: i64) -> Result<Vec<ReviewView>, StoreError> {
+pub(crate) fn reviews_of(conn: &Tx, row: i64) -> Result<Vec<ReviewView>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT r.decision, r.from_state, r.comment, u.uuid, r.decided_at FROM reviews r
              JOIN users u ON u.id = r.reviewer_id WHERE r.inspection_id = ?1 ORDER BY r.id",
         )?
         .query_map([row], |r| {
-            let d: String = r.get(0)?;
             Ok(ReviewView {
-                decision: match d.as_str() {
-                    "approved" => ReviewDecision::Approved,
-                    "rejected" => ReviewDecision::Rejected,
-                    _ => ReviewDecision::HasIssues,
-                },
-                from_state: r.get(1)?,
+                decision: cols::review_decision(r, 0)?,
+                from_state: cols::review_state(r, 1)?,
                 comment: r.get(2)?,
                 reviewer: cols::uuid(r, 3)?,
                 decided_at: cols::time(r, 4)?,
@@ -65,45 +61,21 @@ pub(crate) fn reviews_of(conn: &Connection, row: i64) -> Result<Vec<ReviewView>,
         .collect::<Result<_, _>>()?)
 }
 
-/// Decides on an inspection whose state the reviewer saw as `expected`. Errors: `Conflict
-/// ("review_conflict")` when the state moved since (another supervisor decided), `Conflict
-/// ("review_final")` when it is approved or rejected, `Invalid(comment_required)`.
-pub fn decide(
-    conn: &Connection,
+/// Records a decision the domain allowed on inspection `id` (read as `a`): moves its state by
+/// compare-and-set from `step.from` (`Conflict("review_conflict")` if another decision came first),
+/// keeps the decision, seals and audits it, and syncs the inspection to its author.
+pub fn record_decision(
+    conn: &Tx,
     id: Uuid,
+    a: &InspectionAccess,
     reviewer: &UserRecord,
-    expected: &str,
-    decision: ReviewDecision,
-    comment: Option<String>,
+    step: &ReviewStep,
 ) -> Result<InspectionView, StoreError> {
-    let comment = comment
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty());
-    if decision.needs_comment() && comment.is_none() {
-        return Err(ValidationError::new(
-            "comment_required",
-            "comment",
-            "sending back or rejecting needs a comment",
-        )
-        .into());
-    }
-    if comment.as_ref().is_some_and(|c| c.chars().count() > 2000) {
-        return Err(
-            ValidationError::new("comment_too_long", "comment", "at most 2000 characters").into(),
-        );
-    }
-    let a = access(conn, id)?.ok_or(StoreError::NotFound)?;
-    if a.review_state != expected {
-        return Err(StoreError::Conflict("review_conflict"));
-    }
-    if !review_allowed_from(expected) {
-        return Err(StoreError::Conflict("review_final"));
-    }
     let moved = conn
         .prepare_cached(
             "UPDATE inspections SET review_state = ?3 WHERE id = ?1 AND review_state = ?2",
         )?
-        .execute(params![a.row, expected, decision.as_str()])?;
+        .execute(params![a.row, step.from.as_str(), step.to.as_str()])?;
     if moved != 1 {
         return Err(StoreError::Conflict("review_conflict"));
     }
@@ -113,9 +85,9 @@ pub fn decide(
     )?
     .execute(params![
         a.row,
-        decision.as_str(),
-        expected,
-        comment,
+        step.to.as_str(),
+        step.from.as_str(),
+        step.comment,
         reviewer.id,
         crate::now_text()
     ])?;
@@ -125,7 +97,7 @@ pub fn decide(
     audit::record(
         conn,
         &reviewer.uuid.to_string(),
-        &format!("inspection.review.{}", decision.as_str()),
+        &format!("inspection.review.{}", step.to.as_str()),
         "inspection",
         &id.to_string(),
         None,
@@ -148,26 +120,23 @@ pub struct QueueFilter {
     pub within: Vec<String>,
     pub kind: Option<SubjectKind>,
     /// Review state; default `received`.
-    pub state: Option<String>,
+    pub state: Option<ReviewState>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
-    pub verdict: Option<String>,
-    /// `awaiting_media`, `reused_photo`, `clock_skew`, `mock_location`, `critical_failed`.
-    pub flags: Vec<String>,
+    pub verdict: Option<VerdictLevel>,
+    pub flags: Vec<QueueFlag>,
 }
 
-/// A photo in a queue entry: enough to show its thumbnail and its flags.
-#[derive(Debug, Clone, Serialize)]
+/// A photo of a queued inspection: its id, renditions and evidence flags.
+#[derive(Debug, Clone)]
 pub struct QueuePhoto {
     pub id: Uuid,
     pub renditions: RenditionState,
     pub flags: Vec<String>,
-    pub thumbnail: String,
 }
 
-/// One entry of the review queue: the inspection (results, verdict, reviews), its subject, its
-/// photos.
-#[derive(Debug, Clone, Serialize)]
+/// One inspection of the review queue (results, verdict, reviews), its subject, its photos.
+#[derive(Debug, Clone)]
 pub struct QueueEntry {
     pub inspection: InspectionView,
     pub subject: Subject,
@@ -176,12 +145,12 @@ pub struct QueueEntry {
 
 /// A page of the queue after internal id `after`, oldest first; returns the last id when more follow.
 pub fn queue(
-    conn: &Connection,
+    conn: &Tx,
     f: &QueueFilter,
     after: i64,
     limit: usize,
 ) -> Result<(Vec<QueueEntry>, Option<i64>), StoreError> {
-    let has = |flag: &str| f.flags.iter().any(|x| x == flag);
+    let has = |flag: QueueFlag| f.flags.contains(&flag);
     let mut stmt = conn.prepare_cached(
         "SELECT i.id, i.uuid, s.uuid FROM inspections i JOIN subjects s ON s.id = i.subject_id
               JOIN units u ON u.id = i.unit_id
@@ -204,16 +173,16 @@ pub fn queue(
         .query_map(
             params![
                 crate::org::path_text(&f.within),
-                f.state.as_deref().unwrap_or("received"),
+                f.state.unwrap_or(ReviewState::Received).as_str(),
                 f.kind.map(|k| k.as_str()),
                 f.from.map(crate::time_text),
                 f.to.map(crate::time_text),
-                f.verdict,
-                has("awaiting_media"),
-                has("reused_photo"),
-                has("clock_skew"),
-                has("mock_location"),
-                has("critical_failed"),
+                f.verdict.map(|v| v.as_str()),
+                has(QueueFlag::AwaitingMedia),
+                has(QueueFlag::ReusedPhoto),
+                has(QueueFlag::ClockSkew),
+                has(QueueFlag::MockLocation),
+                has(QueueFlag::CriticalFailed),
                 after,
                 limit as i64
             ],
@@ -238,13 +207,10 @@ pub fn queue(
                 let state: String = r.get(1)?;
                 Ok(QueuePhoto {
                     id,
-                    renditions: match state.as_str() {
-                        "ready" => RenditionState::Ready,
-                        "failed" => RenditionState::Failed,
-                        _ => RenditionState::Pending,
-                    },
+                    renditions: RenditionState::parse(&state).ok_or_else(|| {
+                        crate::corrupt(1, format!("unknown rendition state {state:?}"))
+                    })?,
                     flags: cols::json(r, 2)?,
-                    thumbnail: format!("/v1/photos/{id}/thumbnail"),
                 })
             })?
             .collect::<Result<_, _>>()?;

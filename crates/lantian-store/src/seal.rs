@@ -7,7 +7,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{Connection, OptionalExtension};
+use crate::Tx;
+use rusqlite::OptionalExtension;
 
 use crate::{StoreError, audit, sha256_hex};
 
@@ -81,11 +82,7 @@ fn spec(object_type: &str) -> Result<&'static Sealed, StoreError> {
 }
 
 /// The seal of one row as stored now; `None` if there is no such row.
-pub fn compute(
-    conn: &Connection,
-    object_type: &str,
-    key: &str,
-) -> Result<Option<String>, StoreError> {
+pub fn compute(conn: &Tx, object_type: &str, key: &str) -> Result<Option<String>, StoreError> {
     let s = spec(object_type)?;
     let text: Option<String> = conn
         .prepare_cached(&format!(
@@ -99,12 +96,7 @@ pub fn compute(
 
 /// Seals the row just written (named by its `uuid`, or its row id for tables without one), in the
 /// caller's transaction.
-pub fn seal(
-    conn: &Connection,
-    actor: &str,
-    object_type: &str,
-    key: &str,
-) -> Result<(), StoreError> {
+pub fn seal(conn: &Tx, actor: &str, object_type: &str, key: &str) -> Result<(), StoreError> {
     let s = spec(object_type)?;
     let hash = compute(conn, object_type, key)?
         .ok_or_else(|| StoreError::Corrupt(format!("no {object_type} {key} to seal")))?;
@@ -113,7 +105,7 @@ pub fn seal(
 }
 
 /// [`seal`] of the row the connection inserted last (tables keyed by row id).
-pub fn seal_last(conn: &Connection, actor: &str, object_type: &str) -> Result<(), StoreError> {
+pub fn seal_last(conn: &Tx, actor: &str, object_type: &str) -> Result<(), StoreError> {
     seal(
         conn,
         actor,
@@ -152,7 +144,7 @@ impl Check {
 /// Recomputes the seal of every sealed row and compares it with the latest seal in the audit log.
 /// Run it inside one read transaction when the server may be writing (a row committed between the
 /// two reads would otherwise look unsealed).
-pub fn check(conn: &Connection) -> Result<Check, StoreError> {
+pub fn check(conn: &Tx) -> Result<Check, StoreError> {
     let mut out = Check::default();
     for s in &SEALED {
         let mut seals: HashMap<String, String> = HashMap::new();
@@ -220,4 +212,13 @@ pub fn check(conn: &Connection) -> Result<Check, StoreError> {
         }));
     }
     Ok(out)
+}
+/// The audit chain walked and every seal recomputed in one read snapshot: a write committing
+/// between the two walks must not show as a row without its seal.
+pub fn verify_all(conn: &Tx) -> Result<(crate::audit::Verification, Check), StoreError> {
+    let tx = conn.begin_read()?;
+    let chain = crate::audit::verify(&tx)?;
+    let seals = check(&tx)?;
+    tx.commit()?;
+    Ok((chain, seals))
 }

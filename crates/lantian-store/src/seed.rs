@@ -1,21 +1,22 @@
 //! Loading reference data and demo data. Both are idempotent: a marker in `meta` records what was
 //! loaded, so a restart does not load it twice.
 
+use crate::Tx;
 use lantian_domain::reference::{Demo, ReferenceData};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
 use crate::identity::{NewUser, create_user};
 use crate::sync::Group;
 use crate::{StoreError, audit, org, subjects, templates};
 
-fn loaded(conn: &Connection, key: &str) -> Result<bool, StoreError> {
+fn loaded(conn: &Tx, key: &str) -> Result<bool, StoreError> {
     Ok(conn
         .query_row("SELECT 1 FROM meta WHERE key = ?1", [key], |_| Ok(()))
         .optional()?
         .is_some())
 }
 
-fn mark(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+fn mark(conn: &Tx, key: &str, value: &str) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)",
         params![key, value],
@@ -25,7 +26,7 @@ fn mark(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
 
 /// Loads the organisation, departments, campaign and checklist templates. Returns false if they
 /// were already there.
-pub fn load_reference(conn: &Connection, r: &ReferenceData) -> Result<bool, StoreError> {
+pub fn load_reference(conn: &Tx, r: &ReferenceData) -> Result<bool, StoreError> {
     let key = format!("reference:{}", r.campaign.code);
     // Assessment rules arrived after the first campaigns were loaded: fill them in where missing.
     conn.execute(
@@ -77,11 +78,7 @@ pub fn load_reference(conn: &Connection, r: &ReferenceData) -> Result<bool, Stor
 /// Loads the demo streets, users and subjects. `password_hashes[i]` is the hash for `demo.users[i]`
 /// (hashing is slow and happens before the write, off the writer thread). Returns false if the demo
 /// data was already there.
-pub fn load_demo(
-    conn: &Connection,
-    demo: &Demo,
-    password_hashes: &[String],
-) -> Result<bool, StoreError> {
+pub fn load_demo(conn: &Tx, demo: &Demo, password_hashes: &[String]) -> Result<bool, StoreError> {
     if loaded(conn, "demo")? {
         return Ok(false);
     }
@@ -132,6 +129,6 @@ pub fn load_demo(
 }
 
 /// Whether the demo data has been loaded.
-pub fn demo_loaded(conn: &Connection) -> Result<bool, StoreError> {
+pub fn demo_loaded(conn: &Tx) -> Result<bool, StoreError> {
     loaded(conn, "demo")
 }

@@ -1,9 +1,10 @@
 //! Subjects: insert, edit with optimistic versions, get, and filtered listing with a cursor.
 
+use crate::Tx;
 use lantian_domain::subject::{
     GeoPoint, Subject, SubjectAttributes, SubjectDraft, SubjectKind, normalize_plate,
 };
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::org::{path_text, unit_by_code};
@@ -107,7 +108,7 @@ fn attributes_json(a: &SubjectAttributes) -> Result<String, StoreError> {
         .to_string())
 }
 
-pub fn get(conn: &Connection, id: Uuid) -> Result<Option<SubjectRecord>, StoreError> {
+pub fn get(conn: &Tx, id: Uuid) -> Result<Option<SubjectRecord>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM subjects s JOIN units u ON u.id = s.unit_id WHERE s.uuid = ?1"
     );
@@ -120,7 +121,7 @@ pub fn get(conn: &Connection, id: Uuid) -> Result<Option<SubjectRecord>, StoreEr
 
 /// Inserts a validated subject. Fails with `Conflict("subject_exists")` if the id is taken.
 pub fn insert(
-    conn: &Connection,
+    conn: &Tx,
     g: Group,
     id: Uuid,
     draft: SubjectDraft,
@@ -163,7 +164,7 @@ pub fn insert(
 
 /// Replaces a subject's editable fields if its version is still `expected_version`.
 pub fn update(
-    conn: &Connection,
+    conn: &Tx,
     g: Group,
     id: Uuid,
     expected_version: i64,
@@ -202,7 +203,7 @@ pub fn update(
 }
 
 /// Puts the subject in its unit's scope (and takes it out of its old unit's, if it moved).
-pub fn publish(conn: &Connection, g: Group, s: &Subject) -> Result<(), StoreError> {
+pub fn publish(conn: &Tx, g: Group, s: &Subject) -> Result<(), StoreError> {
     sync::put(
         conn,
         g,
@@ -213,7 +214,7 @@ pub fn publish(conn: &Connection, g: Group, s: &Subject) -> Result<(), StoreErro
     )
 }
 
-pub fn list(conn: &Connection, f: &SubjectFilter) -> Result<SubjectPage, StoreError> {
+pub fn list(conn: &Tx, f: &SubjectFilter) -> Result<SubjectPage, StoreError> {
     let limit = f.limit.clamp(1, 500);
     let text = f.text.as_ref().map(|t| {
         // A plate typed loosely ("鲁p·a1234") searches for its normal form, as stored.

@@ -6,8 +6,9 @@
 //! (per-scope count and wrapping hash sum, for checkpoints) up to date, all in the same transaction
 //! as the effect. A [`Group`] ties the changes of one write together: a pull page never splits it.
 
+use crate::Tx;
 use lantian_domain::sync::entity_hash;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::{StoreError, now_text};
@@ -35,7 +36,7 @@ impl Default for Group {
 }
 
 fn adjust_scope(
-    conn: &Connection,
+    conn: &Tx,
     scope: &str,
     count_delta: i64,
     hash_add: u64,
@@ -57,7 +58,7 @@ fn adjust_scope(
 }
 
 fn log(
-    conn: &Connection,
+    conn: &Tx,
     g: Group,
     scope: &str,
     entity: &str,
@@ -74,7 +75,7 @@ fn log(
 /// Records that `entity`/`id` now has `value`, in `scope`. If it was in another scope before, that
 /// scope gets a `remove` (a scope exit).
 pub fn put<T: Serialize>(
-    conn: &Connection,
+    conn: &Tx,
     g: Group,
     scope: &str,
     entity: &str,
@@ -86,7 +87,7 @@ pub fn put<T: Serialize>(
 
 /// [`put`] for a value already serialised (its exact text is what phones store and checksum).
 pub fn put_text(
-    conn: &Connection,
+    conn: &Tx,
     g: Group,
     scope: &str,
     entity: &str,
@@ -129,7 +130,7 @@ pub fn put_text(
 }
 
 /// Records that `entity`/`id` is gone. A no-op if it was not synced.
-pub fn remove(conn: &Connection, g: Group, entity: &str, id: &str) -> Result<(), StoreError> {
+pub fn remove(conn: &Tx, g: Group, entity: &str, id: &str) -> Result<(), StoreError> {
     let existing: Option<(i64, String, i64)> = conn
         .prepare_cached(
             "SELECT id, scope, hash FROM entities WHERE entity = ?1 AND entity_id = ?2",
@@ -148,7 +149,7 @@ pub fn remove(conn: &Connection, g: Group, entity: &str, id: &str) -> Result<(),
 }
 
 /// The newest seq in the log (0 if empty).
-pub fn head(conn: &Connection) -> Result<i64, StoreError> {
+pub fn head(conn: &Tx) -> Result<i64, StoreError> {
     Ok(conn
         .prepare_cached("SELECT coalesce(max(seq), 0) FROM changes")?
         .query_row([], |r| r.get(0))?)
@@ -156,7 +157,7 @@ pub fn head(conn: &Connection) -> Result<i64, StoreError> {
 
 /// Deletes changes older than `cutoff` (RFC 3339), always keeping the newest row. Returns how many
 /// went. Cursors that pointed before the oldest remaining change get a `cursor_too_old` reset.
-pub fn prune(conn: &Connection, cutoff: &str) -> Result<usize, StoreError> {
+pub fn prune(conn: &Tx, cutoff: &str) -> Result<usize, StoreError> {
     let head = head(conn)?;
     Ok(conn
         .prepare_cached("DELETE FROM changes WHERE at < ?1 AND seq < ?2")?
@@ -165,7 +166,7 @@ pub fn prune(conn: &Connection, cutoff: &str) -> Result<usize, StoreError> {
 
 /// Emits the current state of every synced entity that existed before sync did (units, subjects,
 /// templates, campaigns), once. Runs at open, after migrations.
-pub(crate) fn backfill(conn: &Connection) -> Result<(), StoreError> {
+pub(crate) fn backfill(conn: &Tx) -> Result<(), StoreError> {
     let done = conn
         .prepare_cached("SELECT 1 FROM meta WHERE key = 'sync:backfilled'")?
         .query_row([], |_| Ok(()))
@@ -228,7 +229,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("db.sqlite");
         crate::migrate_file(&path).expect("migrate");
-        let conn = Connection::open(&path).expect("open");
+        let conn = Tx::new(rusqlite::Connection::open(&path).expect("open"));
         let g = Group::new();
         for i in 0..20 {
             put(

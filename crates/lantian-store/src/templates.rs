@@ -1,8 +1,9 @@
 //! Checklist templates: publishing immutable versions, and reading them.
 
+use crate::Tx;
 use lantian_domain::checklist::{ChecklistTemplate, TemplateDraft};
 use lantian_domain::subject::SubjectKind;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
 use crate::sync::{self, Group};
 use crate::{StoreError, now_text, parse_time, sha256_hex};
@@ -10,7 +11,7 @@ use crate::{StoreError, now_text, parse_time, sha256_hex};
 /// Publishes `draft` as the next version of template `code` (version 1 if new). A later version
 /// must keep the subject kind of the first.
 pub fn publish(
-    conn: &Connection,
+    conn: &Tx,
     g: Group,
     code: &str,
     draft: &TemplateDraft,
@@ -51,11 +52,7 @@ pub fn publish(
 }
 
 /// Puts a template version in the global scope, as `template` `code@version`.
-pub fn publish_entity(
-    conn: &Connection,
-    g: Group,
-    t: &ChecklistTemplate,
-) -> Result<(), StoreError> {
+pub fn publish_entity(conn: &Tx, g: Group, t: &ChecklistTemplate) -> Result<(), StoreError> {
     let id = format!("{}@{}", t.code, t.version);
     sync::put(conn, g, lantian_domain::sync::GLOBAL, "template", &id, t)
 }
@@ -80,11 +77,7 @@ fn decode(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChecklistTemplate> {
     })
 }
 
-pub fn get(
-    conn: &Connection,
-    code: &str,
-    version: u32,
-) -> Result<Option<ChecklistTemplate>, StoreError> {
+pub fn get(conn: &Tx, code: &str, version: u32) -> Result<Option<ChecklistTemplate>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM checklist_templates WHERE code = ?1 AND version = ?2");
     Ok(conn
         .prepare_cached(&sql)?
@@ -93,7 +86,7 @@ pub fn get(
 }
 
 /// The latest version of every template.
-pub fn latest(conn: &Connection) -> Result<Vec<ChecklistTemplate>, StoreError> {
+pub fn latest(conn: &Tx) -> Result<Vec<ChecklistTemplate>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM checklist_templates t
          WHERE version = (SELECT max(version) FROM checklist_templates WHERE code = t.code) ORDER BY code"
@@ -103,7 +96,7 @@ pub fn latest(conn: &Connection) -> Result<Vec<ChecklistTemplate>, StoreError> {
 }
 
 /// Every version of one template, oldest first.
-pub fn versions(conn: &Connection, code: &str) -> Result<Vec<ChecklistTemplate>, StoreError> {
+pub fn versions(conn: &Tx, code: &str) -> Result<Vec<ChecklistTemplate>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM checklist_templates WHERE code = ?1 ORDER BY version");
     let mut stmt = conn.prepare(&sql)?;
     Ok(stmt.query_map([code], decode)?.collect::<Result<_, _>>()?)

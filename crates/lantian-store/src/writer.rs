@@ -10,15 +10,14 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::StoreError;
+use crate::{StoreError, Tx};
 
 /// Called once the batch's fate is known: `Ok` after a successful commit.
 type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// Runs one request against the connection (or learns it cannot run); says whether it succeeded.
-type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> (bool, Finisher) + Send>;
+type Job = Box<dyn FnOnce(Result<&Tx, StoreError>) -> (bool, Finisher) + Send>;
 
 #[derive(Debug, Default)]
 pub struct WriterStats {
@@ -48,7 +47,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(conn: Connection, max_batch: usize) -> Result<Writer, StoreError> {
+    pub(crate) fn start(conn: Tx, max_batch: usize) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel::<Job>(4096);
         let stats = Arc::new(WriterStats::default());
         let running = Arc::new(AtomicBool::new(true));
@@ -73,7 +72,7 @@ impl Writer {
 
     pub(crate) async fn submit<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Tx) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         let (done_tx, done_rx) = oneshot::channel::<Result<T, StoreError>>();
@@ -103,7 +102,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize, stats: &WriterStats) {
+fn run(conn: Tx, mut rx: mpsc::Receiver<Job>, max_batch: usize, stats: &WriterStats) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -118,7 +117,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize, stats: &
     tracing::debug!("writer stopped: all senders dropped");
 }
 
-fn run_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats) {
+fn run_batch(conn: &Tx, batch: &mut Vec<Job>, stats: &WriterStats) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let err = StoreError::from(e);
         for job in batch.drain(..) {
@@ -165,7 +164,7 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats) {
         Err(e) => {
             stats.failed_commits.fetch_add(1, Ordering::Relaxed);
             tracing::error!(error = %e, "batch transaction failed; rolling back");
-            if !conn.is_autocommit() {
+            if !conn.conn().is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
         }

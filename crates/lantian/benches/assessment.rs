@@ -228,7 +228,7 @@ fn main() {
         .await
         .expect("fill");
         let units: i64 = store
-            .read(|c| Ok(c.query_row("SELECT count(*) FROM units", [], |r| r.get(0))?))
+            .read(|c| Ok(c.raw().query_row("SELECT count(*) FROM units", [], |r| r.get(0))?))
             .await
             .expect("units");
         println!(

@@ -91,7 +91,7 @@ pub async fn load_demo(store: &Store) -> anyhow::Result<bool> {
                 .map(|range| {
                     scope.spawn(move || {
                         range
-                            .map(|_| lantian_http::auth::hash_password(reference::DEMO_PASSWORD))
+                            .map(|_| lantian_app::password::hash(reference::DEMO_PASSWORD))
                             .collect::<Vec<_>>()
                     })
                 })

@@ -27,15 +27,8 @@ pub async fn verify(config: &Config) -> anyhow::Result<Report> {
     let store = crate::app::open_store(config).await?;
     Ok(store
         .read(|c| {
-            // One snapshot: a write committing between the two walks must not show as a row
-            // without its seal.
-            let tx = c.unchecked_transaction()?;
-            let report = Report {
-                chain: audit::verify(&tx)?,
-                seals: seal::check(&tx)?,
-            };
-            tx.finish()?;
-            Ok(report)
+            let (chain, seals) = seal::verify_all(c)?;
+            Ok(Report { chain, seals })
         })
         .await?)
 }
@@ -114,15 +107,7 @@ pub async fn verify_photo_files(
     config: &Config,
     store: &lantian_store::Store,
 ) -> anyhow::Result<PhotoFiles> {
-    let rows: Vec<(String, String, i64)> = store
-        .read(|c| {
-            let mut st = c.prepare("SELECT uuid, sha256, size FROM photos ORDER BY id")?;
-            let rows = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .await?;
+    let rows: Vec<(String, String, i64)> = store.read(lantian_store::media::originals).await?;
     let blob_dir = config.media_config().blob_dir;
     tokio::task::spawn_blocking(move || {
         let mut by_hash: BTreeMap<String, (i64, Vec<String>)> = BTreeMap::new();

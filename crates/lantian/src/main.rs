@@ -304,9 +304,9 @@ async fn main() -> anyhow::Result<()> {
                 })?;
             let bytes = match format.as_str() {
                 "json" => serde_json::to_vec_pretty(&b)?,
-                "csv" => lantian_http::bulletin::to_csv(&b)?,
-                "xlsx" => lantian_http::bulletin::to_xlsx(&b)?,
-                "html" => lantian_http::bulletin::to_html(&b).into_bytes(),
+                "csv" => lantian_app::bulletin::to_csv(&b)?,
+                "xlsx" => lantian_app::bulletin::to_xlsx(&b)?,
+                "html" => lantian_app::bulletin::to_html(&b).into_bytes(),
                 other => anyhow::bail!("unknown format {other:?}: json, csv, xlsx or html"),
             };
             let out = out.unwrap_or_else(|| PathBuf::from(format!("bulletin-{month}.{format}")));

@@ -19,7 +19,7 @@ pub async fn add_user(
         "the password must be at least 10 characters"
     );
     let pw = password.to_owned();
-    let hash = tokio::task::spawn_blocking(move || lantian_http::auth::hash_password(&pw))
+    let hash = tokio::task::spawn_blocking(move || lantian_app::password::hash(&pw))
         .await?
         .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
     let new = NewUser {

@@ -23,6 +23,15 @@ impl VerdictLevel {
             VerdictLevel::Implausible => "implausible",
         }
     }
+    pub fn parse(s: &str) -> Option<VerdictLevel> {
+        [
+            VerdictLevel::Ok,
+            VerdictLevel::Doubtful,
+            VerdictLevel::Implausible,
+        ]
+        .into_iter()
+        .find(|l| l.as_str() == s)
+    }
 }
 
 /// Where the lines are drawn (configurable).

@@ -13,10 +13,11 @@ use lantian_store::audit;
 use lantian_store::identity::{self, Rotation, UserRecord};
 
 use crate::AppState;
-use crate::auth::{new_refresh_token, refresh_token_hash, verify_password};
+use crate::auth::{new_refresh_token, refresh_token_hash};
 use crate::error::ApiError;
 use crate::extract::{AppJson, Caller, PeerAddr};
 use crate::limiter::peer_key;
+use lantian_app::password::verify as verify_password;
 
 pub(crate) fn user_view(u: &UserRecord) -> UserView {
     UserView {

@@ -1,0 +1,167 @@
+//! The monthly assessment (考评) as people read it, the bulletin (考评通报), and pollution alerts.
+
+use chrono::Utc;
+use lantian_domain::assessment::{Alert, Rollup, month_bounds};
+use lantian_domain::policy::Action;
+use lantian_protocol::review::DeclareAlert;
+use lantian_store::assessment as stored;
+use uuid::Uuid;
+
+use crate::{Actor, App, AppError};
+
+/// Formats of the bulletin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulletinFormat {
+    Json,
+    Csv,
+    Xlsx,
+    Html,
+}
+
+impl BulletinFormat {
+    /// `json` (default when `None`), `csv`, `xlsx` or `html`; else `bad_request` on `format`.
+    pub fn parse(s: Option<&str>) -> Result<BulletinFormat, AppError> {
+        Ok(match s.unwrap_or("json") {
+            "json" => BulletinFormat::Json,
+            "csv" => BulletinFormat::Csv,
+            "xlsx" => BulletinFormat::Xlsx,
+            "html" => BulletinFormat::Html,
+            _ => {
+                return Err(AppError::bad_request("format").note("json, csv, xlsx or html"));
+            }
+        })
+    }
+    pub fn extension(self) -> &'static str {
+        match self {
+            BulletinFormat::Json => "json",
+            BulletinFormat::Csv => "csv",
+            BulletinFormat::Xlsx => "xlsx",
+            BulletinFormat::Html => "html",
+        }
+    }
+    pub fn content_type(self) -> &'static str {
+        match self {
+            BulletinFormat::Json => "application/json",
+            BulletinFormat::Csv => "text/csv; charset=utf-8",
+            BulletinFormat::Xlsx => {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
+            BulletinFormat::Html => "text/html; charset=utf-8",
+        }
+    }
+}
+
+/// A rendered bulletin.
+#[derive(Debug, Clone)]
+pub struct RenderedBulletin {
+    pub format: BulletinFormat,
+    pub body: Vec<u8>,
+}
+
+impl App {
+    /// The month's figures (`official`, the latest revision, or `provisional`) for the units of
+    /// the caller's subtree, sorted by unit code.
+    pub async fn assessment(
+        &self,
+        actor: &Actor,
+        month: String,
+        kind: Option<String>,
+    ) -> Result<Rollup, AppError> {
+        actor.may(Action::ReadInspection, Some(&actor.unit_path))?;
+        let kind = kind.unwrap_or_else(|| "official".into());
+        if !matches!(kind.as_str(), "official" | "provisional") {
+            return Err(AppError::bad_request("kind"));
+        }
+        if month_bounds(&month).is_none() {
+            return Err(AppError::not_found());
+        }
+        let mine = actor.unit_path.clone();
+        let (mut r, units) = self
+            .store()
+            .read(move |c| {
+                let Some(campaign) = stored::campaign_for_month(c, &month)? else {
+                    return Ok(None);
+                };
+                let units = lantian_store::org::units_in_subtree(c, &mine)?;
+                Ok(stored::latest(c, &campaign.code, &month, &kind)?.map(|r| (r, units)))
+            })
+            .await?
+            .ok_or_else(AppError::not_found)?;
+        let visible: std::collections::HashSet<String> =
+            units.into_iter().map(|u| u.code).collect();
+        r.units.retain(|u| visible.contains(&u.unit));
+        r.diff.retain(|d| visible.contains(&d.unit));
+        r.units.sort_by(|a, b| a.unit.cmp(&b.unit));
+        Ok(r)
+    }
+
+    /// The month's bulletin from its latest official revision, rendered in `format`.
+    pub async fn bulletin(
+        &self,
+        actor: &Actor,
+        month: String,
+        format: BulletinFormat,
+    ) -> Result<RenderedBulletin, AppError> {
+        actor.may(Action::ReadInspection, Some(&actor.unit_path))?;
+        if month_bounds(&month).is_none() {
+            return Err(AppError::not_found());
+        }
+        let b = self
+            .store()
+            .read(move |c| match stored::campaign_for_month(c, &month)? {
+                Some(campaign) => stored::bulletin(c, &campaign.code, &month),
+                None => Ok(None),
+            })
+            .await?
+            .ok_or_else(AppError::not_found)?;
+        let fail = |e: String| {
+            tracing::error!(error = %e, "bulletin rendering failed");
+            AppError::internal()
+        };
+        let body = match format {
+            BulletinFormat::Csv => crate::bulletin::to_csv(&b).map_err(|e| fail(e.to_string()))?,
+            BulletinFormat::Xlsx => {
+                crate::bulletin::to_xlsx(&b).map_err(|e| fail(e.to_string()))?
+            }
+            BulletinFormat::Html => crate::bulletin::to_html(&b).into_bytes(),
+            BulletinFormat::Json => serde_json::to_vec(&b).map_err(|e| fail(e.to_string()))?,
+        };
+        Ok(RenderedBulletin { format, body })
+    }
+
+    /// An admin declares a pollution alert over units of its subtree; it syncs to every phone.
+    pub async fn declare_alert(&self, actor: &Actor, a: DeclareAlert) -> Result<Alert, AppError> {
+        actor.may(Action::DeclareAlert, Some(&actor.unit_path))?;
+        let note = Alert::check(&a.level, &a.units, a.starts_at, a.ends_at, a.note)?;
+        for code in &a.units {
+            let c = code.clone();
+            let unit = self
+                .store()
+                .read(move |s| lantian_store::org::unit_by_code(s, &c))
+                .await?
+                .ok_or_else(AppError::not_found)?;
+            actor.may(Action::DeclareAlert, Some(&unit.unit.path))?;
+        }
+        let alert = Alert {
+            id: Uuid::now_v7(),
+            level: a.level,
+            units: a.units,
+            starts_at: a.starts_at,
+            ends_at: a.ends_at,
+            note,
+            declared_by: actor.uuid.to_string(),
+            declared_at: Utc::now(),
+        };
+        let stored_alert = alert.clone();
+        self.store()
+            .write(move |c| stored::declare_alert(c, &stored_alert))
+            .await?;
+        Ok(alert)
+    }
+
+    /// Every declared alert, newest first.
+    pub async fn alerts(&self, actor: &Actor) -> Result<Vec<Alert>, AppError> {
+        actor.may(Action::ReadCampaign, None)?;
+        Ok(self.store().read(stored::alerts).await?)
+    }
+}

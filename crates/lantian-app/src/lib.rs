@@ -1,0 +1,136 @@
+//! lantian-app: the application layer. Every use of the system is one named operation here:
+//! review an inspection, open an order, report it handled, decide a request, read the month's
+//! assessment, declare an alert, ... Each takes the caller ([`Actor`]) and typed input, asks the
+//! policy table, lets the domain decide, runs one store transaction, and returns domain or
+//! protocol types. HTTP handlers, console pages and CLI commands are adapters that parse, call one
+//! operation, and render; none composes store calls or writes a rule of its own.
+//!
+//! The rule of the layers: rules in the domain, orchestration here, SQL in the store, HTTP in
+//! `lantian-http`.
+//!
+//! # Layout
+//! - [`App`] — the store and the settings operations need; cheap to clone.
+//! - [`Actor`] — the authenticated caller and its policy question [`Actor::may`].
+//! - [`error`] — [`AppError`], the one failure type of operations, with stable codes.
+//! - [`review`] — the review queue, one inspection, review decisions.
+//! - [`rectify`] — rectification orders: open, list, read, handled, requests, decisions, stats.
+//! - [`sync`] — push, pull and status of the offline sync protocol.
+//! - [`assessment`] — the month's figures, the bulletin, pollution alerts.
+//! - [`bulletin`] — the bulletin rendered as CSV, XLSX and HTML (for HTTP and the CLI alike).
+//! - [`password`] — argon2id hashing on a bounded pool of threads.
+//! - [`page`] — the opaque cursor of paged lists.
+//!
+//! Write operations take the shape "prepare outside the writer (parse, validate, decide what can be
+//! decided), then commit inside it (compare-and-set, existence checks, inserts, the authorization
+//! re-checked on what the transaction reads)".
+//!
+//! Must not depend on axum, hyper or any HTTP type, nor on rusqlite: the store's interface is typed.
+
+pub mod assessment;
+pub mod bulletin;
+pub mod error;
+pub mod page;
+pub mod password;
+pub mod rectify;
+pub mod review;
+pub mod sync;
+
+use std::sync::Arc;
+
+use lantian_domain::policy::{Action, Decision, decide};
+use lantian_domain::rectification::RectifyPolicy;
+use lantian_domain::unit::{Relation, relation};
+use lantian_store::Store;
+use lantian_store::identity::UserRecord;
+
+pub use error::AppError;
+
+/// The authenticated caller, as read from the database for this request (a disabled user or a
+/// changed role or unit takes effect at once).
+#[derive(Debug, Clone)]
+pub struct Actor(pub UserRecord);
+
+impl std::ops::Deref for Actor {
+    type Target = UserRecord;
+    fn deref(&self) -> &UserRecord {
+        &self.0
+    }
+}
+
+impl Actor {
+    /// The policy table's answer for `action` on an object in the unit with `object_path` (`None`
+    /// for global objects): outside the caller's subtree is not found, inside without the right
+    /// is forbidden.
+    pub fn may(&self, action: Action, object_path: Option<&[String]>) -> Result<(), AppError> {
+        let rel = match object_path {
+            Some(p) => relation(&self.0.unit_path, p),
+            None => Relation::Global,
+        };
+        match decide(self.0.role, action, rel) {
+            Decision::Allow => Ok(()),
+            Decision::Forbidden => Err(AppError::forbidden()),
+            Decision::NotFound => Err(AppError::not_found()),
+        }
+    }
+}
+
+/// Settings of the operations.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Severities, deadlines and the working calendar of rectification orders.
+    pub rectify: Arc<RectifyPolicy>,
+    /// Thresholds of inspections' location verdicts.
+    pub verdicts: lantian_domain::geo::VerdictThresholds,
+    /// Soft byte budget of one pull page (a page never splits one write's changes).
+    pub pull_page_bytes: usize,
+}
+
+/// The application: the store and the settings. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    config: AppConfig,
+}
+
+impl App {
+    pub fn new(store: Store, config: AppConfig) -> App {
+        App {
+            inner: Arc::new(Inner { store, config }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &AppConfig {
+        &self.inner.config
+    }
+
+    /// The subtree of unit `code` (or the caller's own unit when `None`) if the caller may do
+    /// `action` there; a unit that does not exist answers like one outside the subtree.
+    pub async fn unit_scope(
+        &self,
+        actor: &Actor,
+        unit: Option<String>,
+        action: Action,
+    ) -> Result<Vec<String>, AppError> {
+        let path = match unit {
+            None => actor.unit_path.clone(),
+            Some(code) => {
+                self.store()
+                    .read(move |c| lantian_store::org::unit_by_code(c, &code))
+                    .await?
+                    .ok_or_else(AppError::not_found)?
+                    .unit
+                    .path
+            }
+        };
+        actor.may(action, Some(&path))?;
+        Ok(path)
+    }
+}

@@ -1,0 +1,205 @@
+//! The sync protocol v1 (`docs/sync-protocol.md`): push, pull and status of an app install.
+
+use base64::Engine;
+use lantian_domain::policy::Action;
+use lantian_protocol::sync::{
+    Change, Checkpoint, Gap, MAX_PUSH_MUTATIONS, MutationResult, MutationStatus, Op,
+    PROTOCOL_VERSION, PullRequest, PullResponse, PushRequest, PushResponse, Reset, ScopeChecksum,
+    StatusResponse,
+};
+use lantian_store::{pull, push};
+use uuid::Uuid;
+
+use crate::{Actor, App, AppError};
+
+fn encode_cursor(c: &pull::Cursor) -> Result<String, AppError> {
+    let json = serde_json::to_vec(c).map_err(|_| AppError::internal())?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+}
+
+fn decode_cursor(s: &str) -> Result<pull::Cursor, AppError> {
+    let bad = || AppError::bad_request("cursor").detail("cursor_invalid");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| bad())?;
+    serde_json::from_slice(&bytes).map_err(|_| bad())
+}
+
+fn sums(s: Vec<pull::ScopeSum>) -> Vec<ScopeChecksum> {
+    s.into_iter()
+        .map(|s| ScopeChecksum {
+            scope: s.scope,
+            count: s.count,
+            checksum: lantian_domain::sync::checksum_text(s.checksum),
+        })
+        .collect()
+}
+
+fn not_registered() -> AppError {
+    AppError::not_found()
+        .field("client_id")
+        .detail("client_not_registered")
+}
+
+impl App {
+    /// The caller's registered install row and its last mutation id; `not_found` if the install is
+    /// not the caller's (or not registered).
+    async fn client_of(&self, actor: &Actor, client_id: Uuid) -> Result<(i64, i64), AppError> {
+        let user_id = actor.id;
+        self.store()
+            .read(move |c| push::client(c, client_id, user_id))
+            .await?
+            .ok_or_else(not_registered)
+    }
+
+    /// Applies an install's batch of mutations: each in order, once (`docs/sync-protocol.md`).
+    pub async fn push(&self, actor: &Actor, req: PushRequest) -> Result<PushResponse, AppError> {
+        actor.may(Action::Sync, None)?;
+        if req.protocol_version != PROTOCOL_VERSION {
+            return Err(AppError::new("protocol_unsupported").field("protocol_version"));
+        }
+        if req.mutations.len() > MAX_PUSH_MUTATIONS {
+            return Err(AppError::new("validation_failed")
+                .field("mutations")
+                .detail("too_many_mutations"));
+        }
+        if req.mutations.first().is_some_and(|m| m.mid < 1)
+            || req.mutations.windows(2).any(|w| w[1].mid <= w[0].mid)
+        {
+            return Err(AppError::new("validation_failed")
+                .field("mutations")
+                .detail("mutations_not_ascending"));
+        }
+        let (client_row, _) = self.client_of(actor, req.client_id).await?;
+        let received_at = chrono::Utc::now();
+        let offset = lantian_domain::inspection::clock_offset_ms(req.sent_at, received_at);
+        let ctx = push::Context {
+            user: actor.0.clone(),
+            client_row,
+            client_id: req.client_id,
+            received_at,
+            clock_offset_ms: offset,
+            verdicts: self.config().verdicts,
+            rectify: self.config().rectify.clone(),
+        };
+        let incoming: Vec<push::Incoming> = req
+            .mutations
+            .into_iter()
+            .map(|m| push::Incoming {
+                mid: m.mid,
+                name: m.name,
+                args: m.args,
+                device_time: m.device_time,
+            })
+            .collect();
+        let outcome = self
+            .store()
+            .write(move |c| push::push(c, &ctx, &incoming))
+            .await?;
+        let results = outcome
+            .results
+            .into_iter()
+            .map(|r| MutationResult {
+                mid: r.mid,
+                status: match r.status {
+                    push::Status::Applied => MutationStatus::Applied,
+                    push::Status::Rejected => MutationStatus::Rejected,
+                    push::Status::Mismatch => MutationStatus::Mismatch,
+                },
+                duplicate: r.duplicate,
+                code: r.code,
+                field: r.field,
+                message: r.message,
+            })
+            .collect();
+        Ok(PushResponse {
+            last_mutation_id: outcome.last_mutation_id,
+            results,
+            gap: outcome.gap_expected.map(|expected| Gap { expected }),
+            clock_offset_ms: offset,
+        })
+    }
+
+    /// A page of changes of the caller's scopes after the cursor (a snapshot after a reset).
+    pub async fn pull(&self, actor: &Actor, req: PullRequest) -> Result<PullResponse, AppError> {
+        actor.may(Action::Sync, None)?;
+        self.client_of(actor, req.client_id).await?;
+        let cursor = req.cursor.as_deref().map(decode_cursor).transpose()?;
+        if req.resync_scopes.len() > 1000 {
+            return Err(AppError::new("validation_failed")
+                .field("resync_scopes")
+                .detail("too_many_scopes"));
+        }
+        let limits = pull::Limits {
+            max_changes: req.limit.unwrap_or(1000).clamp(1, 5000) as usize,
+            max_bytes: self.config().pull_page_bytes,
+        };
+        let user = actor.0.clone();
+        let resync = req.resync_scopes;
+        let client_id = req.client_id;
+        let (page, last_mid) = self
+            .store()
+            .read(move |c| {
+                let scopes = pull::scopes_for(c, &user)?;
+                let page = pull::pull(c, &scopes, user.role.as_str(), cursor, &resync, limits)?;
+                let last = push::client(c, client_id, user.id)?.map(|(_, last)| last);
+                Ok((page, last))
+            })
+            .await?;
+        let last_mid = last_mid.ok_or_else(not_registered)?;
+        let mut changes = Vec::with_capacity(page.changes.len());
+        for ch in page.changes {
+            let data = match ch.data {
+                Some(d) => Some(serde_json::value::RawValue::from_string(d).map_err(|e| {
+                    tracing::error!(error = %e, "stored entity is not JSON");
+                    AppError::internal()
+                })?),
+                None => None,
+            };
+            let op = if ch.op == "put" { Op::Put } else { Op::Remove };
+            changes.push(Change {
+                seq: ch.seq,
+                scope: ch.scope,
+                entity: ch.entity,
+                id: ch.id,
+                op,
+                data,
+            });
+        }
+        Ok(PullResponse {
+            reset: page.reset.map(|r| Reset {
+                reason: r.reason,
+                scopes: r.scopes,
+            }),
+            changes,
+            cursor: encode_cursor(&page.cursor)?,
+            has_more: page.has_more,
+            last_mutation_id: last_mid,
+            checkpoint: page.checkpoint.map(|s| Checkpoint { scopes: sums(s) }),
+        })
+    }
+
+    /// Per-scope count and checksum of the caller's scopes, for diagnostics.
+    pub async fn sync_status(
+        &self,
+        actor: &Actor,
+        client_id: Uuid,
+    ) -> Result<StatusResponse, AppError> {
+        actor.may(Action::Sync, None)?;
+        let (_, last) = self.client_of(actor, client_id).await?;
+        let user = actor.0.clone();
+        let (head, scopes) = self
+            .store()
+            .read(move |c| {
+                let scopes = pull::scopes_for(c, &user)?;
+                Ok((lantian_store::sync::head(c)?, pull::scope_sums(c, &scopes)?))
+            })
+            .await?;
+        Ok(StatusResponse {
+            client_id,
+            last_mutation_id: last,
+            head,
+            scopes: sums(scopes),
+        })
+    }
+}
