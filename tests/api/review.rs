@@ -661,3 +661,89 @@ async fn audit_verify_finds_an_edited_a_deleted_and_a_reordered_row_and_a_cut_ta
     assert_eq!(v.chain.truncated, Some(("before-cut".to_owned(), rows)));
     assert!(lantian::audit::describe(&v).contains("TRUNCATED"));
 }
+
+#[tokio::test]
+async fn a_storage_failure_while_verifying_a_reinspection_is_transient_not_a_rejection() {
+    let app = spawn_app_with(|_| {}, true).await;
+    let finder = photos::officer(&app, "tf_finder", Role::Inspector, "dongchangfu").await;
+    let checker = photos::officer(&app, "tf_checker", Role::Inspector, "dongchangfu").await;
+    let sup = app.demo_token(Role::Supervisor).await;
+    let subject = site(&finder);
+    let found = inspection_of(&finder, &subject, true, None);
+    assert_eq!(push_one(&finder, &found).await, None);
+    let order: Uuid = order_of(&app, &sup, found.inspection_id).await["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    // A plain inspection by another officer, answering the order's item.
+    let re = inspection_of(&checker, &subject, false, None);
+    assert_eq!(push_one(&checker, &re).await, None);
+    let checker_id = app
+        .store
+        .read(|c| lantian_store::identity::user_by_username(c, "tf_checker"))
+        .await
+        .expect("read")
+        .expect("user");
+    // Verified on a connection that cannot write (as a full or read-only disk answers): the
+    // failure is the store's and transient, so a push would answer 503 and apply nothing, never
+    // reject the officer's inspection for good.
+    let (row, uuid, inspection) = (checker_id.id, checker_id.uuid, re.inspection_id);
+    let failed = app
+        .store
+        .read(move |c| {
+            lantian_store::rectify::verify_with(
+                c,
+                lantian_store::sync::Group::new(),
+                order,
+                inspection,
+                row,
+                uuid,
+            )
+        })
+        .await
+        .expect_err("a read-only connection cannot verify");
+    assert!(failed.is_transient(), "{failed:?}");
+    // The order is as it was.
+    let now = send(
+        &app,
+        Method::GET,
+        &format!("/v1/rectifications/{order}"),
+        &sup,
+        None,
+    )
+    .await;
+    assert_eq!(now.body["state"], "open", "{:?}", now.body);
+}
+
+#[tokio::test]
+async fn nobody_reviews_their_own_inspection() {
+    let app = spawn_app_with(|_| {}, true).await;
+    // A supervisor who also inspects: their own inspection is not theirs to review.
+    let both = photos::officer(&app, "rv_both", Role::Supervisor, "dongchangfu").await;
+    let subject = site(&both);
+    let s = inspection_of(&both, &subject, false, None);
+    assert_eq!(push_one(&both, &s).await, None);
+    let r = send(
+        &app,
+        Method::POST,
+        &format!("/v1/inspections/{}/review", s.inspection_id),
+        &both.token,
+        Some(json!({"expected_state": "received", "decision": "approved"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "forbidden");
+    // Another supervisor may.
+    let sup = app.demo_token(Role::Supervisor).await;
+    let r = send(
+        &app,
+        Method::POST,
+        &format!("/v1/inspections/{}/review", s.inspection_id),
+        &sup,
+        Some(json!({"expected_state": "received", "decision": "approved"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["review_state"], "approved");
+}
