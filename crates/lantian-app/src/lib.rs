@@ -14,9 +14,11 @@
 //! - [`error`] — [`AppError`], the one failure type of operations, with stable codes.
 //! - [`review`] — the review queue, one inspection, review decisions.
 //! - [`rectify`] — rectification orders: open, list, read, handled, requests, decisions, stats.
+//! - [`auth`] — passwords checked, refresh-token families, app installs registered.
 //! - [`sync`] — push, pull and status of the offline sync protocol.
 //! - [`assessment`] — the month's figures, the bulletin, pollution alerts.
 //! - [`bulletin`] — the bulletin rendered as CSV, XLSX and HTML (for HTTP and the CLI alike).
+//! - [`evidence`] — the photo service: uploads (create, complete), renditions, expiry.
 //! - [`password`] — argon2id hashing on a bounded pool of threads.
 //! - [`page`] — the opaque cursor of paged lists.
 //!
@@ -27,8 +29,10 @@
 //! Must not depend on axum, hyper or any HTTP type, nor on rusqlite: the store's interface is typed.
 
 pub mod assessment;
+pub mod auth;
 pub mod bulletin;
 pub mod error;
+pub mod evidence;
 pub mod page;
 pub mod password;
 pub mod rectify;
@@ -83,6 +87,8 @@ pub struct AppConfig {
     pub verdicts: lantian_domain::geo::VerdictThresholds,
     /// Soft byte budget of one pull page (a page never splits one write's changes).
     pub pull_page_bytes: usize,
+    /// Password hashes computed at once; the rest wait. Keeps argon2 from taking every core.
+    pub hash_concurrency: usize,
 }
 
 /// The application: the store and the settings. Cheap to clone.
@@ -94,13 +100,44 @@ pub struct App {
 struct Inner {
     store: Store,
     config: AppConfig,
+    media: Arc<evidence::Media>,
+    hasher: password::Hasher,
+    /// Verified against when a username does not exist, so a miss costs what a hit costs.
+    dummy_hash: String,
+}
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("password hashing: {0}")]
+    Hash(String),
+    #[error("hashing threads: {0}")]
+    Threads(#[from] std::io::Error),
+    #[error("photo storage: {0}")]
+    Media(#[from] lantian_media::MediaError),
 }
 
 impl App {
-    pub fn new(store: Store, config: AppConfig) -> App {
-        App {
-            inner: Arc::new(Inner { store, config }),
-        }
+    /// The application over `store`, with the photo service started from `media` (its upload
+    /// folder created, its decode pool running) and the password hashing threads.
+    pub fn new(
+        store: Store,
+        config: AppConfig,
+        media: evidence::MediaConfig,
+    ) -> Result<App, StartError> {
+        let media = Arc::new(evidence::Media::start(media)?);
+        let dummy_hash = password::hash("lantian-timing-equaliser")
+            .map_err(|e| StartError::Hash(e.to_string()))?;
+        let hasher = password::Hasher::start(config.hash_concurrency)?;
+        Ok(App {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                media,
+                hasher,
+                dummy_hash,
+            }),
+        })
     }
 
     pub fn store(&self) -> &Store {

@@ -159,4 +159,34 @@ impl App {
             .read(move |c| stored::stats(c, &within, from, to))
             .await?)
     }
+
+    /// Marks orders past their deadline overdue and resumes deferred orders whose date has come
+    /// (the overdue sweep), recording the run; returns the orders marked overdue.
+    pub async fn sweep_orders(&self, now: chrono::DateTime<Utc>) -> Result<Vec<Uuid>, AppError> {
+        Ok(self
+            .store()
+            .write(move |c| {
+                let marked = stored::sweep(c, now)?;
+                lantian_store::assessment::job_ran(
+                    c,
+                    "rectification.overdue",
+                    &lantian_store::now_text(),
+                    &format!("{} marked overdue", marked.len()),
+                )?;
+                Ok(marked)
+            })
+            .await?)
+    }
+
+    /// Records the audit chain's head at the end of each month that ended by `now`; returns the
+    /// months recorded.
+    pub async fn record_month_heads(
+        &self,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Vec<String>, AppError> {
+        Ok(self
+            .store()
+            .write(move |c| lantian_store::audit::record_month_heads(c, now))
+            .await?)
+    }
 }

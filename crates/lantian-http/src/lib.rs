@@ -21,7 +21,6 @@ pub mod error;
 pub mod extract;
 mod handlers;
 pub mod limiter;
-pub mod media;
 pub mod metrics;
 mod spatial;
 
@@ -63,7 +62,7 @@ pub struct HttpConfig {
     pub hash_concurrency: usize,
     /// Soft byte budget of one pull page (a page never splits one write's changes).
     pub pull_page_bytes: usize,
-    pub media: media::MediaConfig,
+    pub media: lantian_app::evidence::MediaConfig,
     /// Thresholds of inspections' location verdicts.
     pub verdicts: lantian_domain::geo::VerdictThresholds,
     /// Severities, deadlines and the working calendar of rectification orders.
@@ -87,23 +86,17 @@ impl Default for HttpConfig {
             },
             hash_concurrency: 2,
             pull_page_bytes: 1024 * 1024,
-            media: media::MediaConfig::in_dir(std::path::Path::new("lantian-data/media")),
+            media: lantian_app::evidence::MediaConfig::in_dir(std::path::Path::new(
+                "lantian-data/media",
+            )),
             verdicts: lantian_domain::geo::VerdictThresholds::default(),
             rectify: Arc::default(),
         }
     }
 }
 
-/// Why the HTTP state could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("password hashing: {0}")]
-    Hash(String),
-    #[error("hashing threads: {0}")]
-    Threads(#[from] std::io::Error),
-    #[error("photo storage: {0}")]
-    Media(#[from] lantian_media::MediaError),
-}
+/// Why the HTTP state could not be built: the application layer did not start.
+pub use lantian_app::StartError;
 
 /// Shared state of every handler. Cheap to clone.
 #[derive(Clone)]
@@ -118,36 +111,29 @@ struct StateInner {
     config: HttpConfig,
     limiter: Limiter,
     metrics: Metrics,
-    hasher: lantian_app::password::Hasher,
-    media: Arc<media::Media>,
     subjects: spatial::SubjectIndex,
-    /// Verified against when a username does not exist, so a miss costs what a hit costs.
-    dummy_hash: String,
 }
 
 impl AppState {
     pub fn new(store: Store, keys: JwtKeys, config: HttpConfig) -> Result<AppState, StartError> {
-        let dummy_hash = lantian_app::password::hash("lantian-timing-equaliser")
-            .map_err(|e| StartError::Hash(e.to_string()))?;
         Ok(AppState {
             inner: Arc::new(StateInner {
-                hasher: lantian_app::password::Hasher::start(config.hash_concurrency)?,
                 app: lantian_app::App::new(
                     store.clone(),
                     lantian_app::AppConfig {
                         rectify: config.rectify.clone(),
                         verdicts: config.verdicts,
                         pull_page_bytes: config.pull_page_bytes,
+                        hash_concurrency: config.hash_concurrency,
                     },
-                ),
-                media: Arc::new(media::Media::start(config.media.clone())?),
+                    config.media.clone(),
+                )?,
                 subjects: spatial::SubjectIndex::new(),
                 store,
                 keys,
                 config,
                 limiter: Limiter::default(),
                 metrics: Metrics::default(),
-                dummy_hash,
             }),
         })
     }
@@ -170,83 +156,11 @@ impl AppState {
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
-    pub(crate) fn dummy_hash(&self) -> &str {
-        &self.inner.dummy_hash
-    }
-    pub(crate) fn media(&self) -> &media::Media {
-        &self.inner.media
-    }
-    pub(crate) fn media_arc(&self) -> &Arc<media::Media> {
-        &self.inner.media
+    pub(crate) fn media(&self) -> &lantian_app::evidence::Media {
+        self.inner.app.media()
     }
     pub(crate) fn subject_index(&self) -> &spatial::SubjectIndex {
         &self.inner.subjects
-    }
-
-    /// Starts the background jobs of photo evidence (renditions; expiry of abandoned uploads every
-    /// `sweep_every`). Call once, inside the runtime.
-    pub fn start_jobs(&self, sweep_every: Duration) {
-        let m = Arc::clone(&self.inner.media);
-        tokio::spawn(m.rendition_job(self.inner.store.clone()));
-        let m = Arc::clone(&self.inner.media);
-        tokio::spawn(m.expiry_job(self.inner.store.clone(), sweep_every));
-    }
-
-    /// Starts the job that marks overdue rectification orders (and resumes deferred ones) and
-    /// records the audit chain's head at each month's end, every `every`. Call once, in the runtime.
-    pub fn start_oversight_job(&self, every: Duration) {
-        let store = self.inner.store.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let now = chrono::Utc::now();
-                match store
-                    .write(move |c| {
-                        let marked = lantian_store::rectify::sweep(c, now)?;
-                        lantian_store::assessment::job_ran(
-                            c,
-                            "rectification.overdue",
-                            &lantian_store::now_text(),
-                            &format!("{} marked overdue", marked.len()),
-                        )?;
-                        Ok(marked)
-                    })
-                    .await
-                {
-                    Ok(marked) if !marked.is_empty() => {
-                        tracing::info!(count = marked.len(), "rectification orders overdue")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "overdue sweep failed"),
-                }
-                if let Err(e) = store
-                    .write(move |c| lantian_store::audit::record_month_heads(c, now))
-                    .await
-                {
-                    tracing::warn!(error = %e, "recording audit heads failed");
-                }
-            }
-        });
-    }
-
-    /// Runs one expiry pass of abandoned uploads now; returns how many expired.
-    pub async fn sweep_uploads(&self) -> Result<usize, lantian_store::StoreError> {
-        self.inner.media.sweep(&self.inner.store).await
-    }
-
-    /// Runs a password verification (or hash) on the hashing threads: at most `hash_concurrency`
-    /// at a time, off the async threads, with bounded memory.
-    pub(crate) async fn with_hash_permit<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, error::ApiError> {
-        self.inner
-            .hasher
-            .run(f)
-            .await
-            .ok_or_else(error::ApiError::internal)
     }
 }
 

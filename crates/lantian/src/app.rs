@@ -159,12 +159,11 @@ pub async fn start(
     let keys = load_or_create_key(&config.data_dir)?;
     let state = lantian_http::AppState::new(store.clone(), keys, config.http())
         .map_err(|e| anyhow::anyhow!("cannot start the HTTP layer: {e}"))?;
-    state.start_jobs(std::time::Duration::from_secs(
-        config.photos.expiry_sweep_secs.max(1),
-    ));
-    state.start_oversight_job(std::time::Duration::from_secs(
-        config.rectification.sweep_secs.max(1),
-    ));
+    crate::jobs::start_background(
+        state.app(),
+        std::time::Duration::from_secs(config.photos.expiry_sweep_secs.max(1)),
+        std::time::Duration::from_secs(config.rectification.sweep_secs.max(1)),
+    );
     let scheduler = if config.jobs.enabled {
         Some(crate::jobs::start(config, &store, config.jobs.schedule()).await?)
     } else {

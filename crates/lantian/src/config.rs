@@ -315,9 +315,9 @@ impl Config {
     }
 
     /// Where photos live and how they are checked.
-    pub fn media_config(&self) -> lantian_http::media::MediaConfig {
+    pub fn media_config(&self) -> lantian_app::evidence::MediaConfig {
         let p = &self.photos;
-        let mut m = lantian_http::media::MediaConfig::in_dir(&self.data_dir.join("media"));
+        let mut m = lantian_app::evidence::MediaConfig::in_dir(&self.data_dir.join("media"));
         m.limits = lantian_media::Limits {
             max_bytes: p.max_bytes.max(1),
             max_side: p.max_side.max(1),

@@ -1,7 +1,12 @@
-//! Scheduled jobs (Asia/Shanghai): the nightly provisional rollup of the current month, the official
-//! rollup of the previous month after the grace period, and the nightly backup. Every run is
-//! recorded (`job_runs`: start, end, outcome) and idempotent; on start, a run that fell due while the
-//! server was down is made once (`catch_up`).
+//! Every background job of the server, started from here and nowhere else.
+//!
+//! - Scheduled (Asia/Shanghai): the nightly provisional rollup of the current month, the official
+//!   rollup of the previous month after the grace period, and the nightly backup. Every run is
+//!   recorded (`job_runs`: start, end, outcome) and idempotent; on start, a run that fell due while
+//!   the server was down is made once (`catch_up`).
+//! - Continuous ([`start_background`]): photo renditions, the expiry of abandoned uploads, and the
+//!   oversight sweep (overdue orders, deferrals resumed, the audit chain's month heads). Their work
+//!   is `lantian_app`'s; this module only runs it on its timers.
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
 use chrono_tz::Asia::Shanghai;
@@ -262,6 +267,38 @@ pub fn shanghai(y: i32, m: u32, d: u32, h: u32) -> Option<DateTime<Utc>> {
         .with_ymd_and_hms(y, m, d, h, 0, 0)
         .single()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// Starts the continuous jobs: renditions (woken by each verified photo), the upload expiry every
+/// `uploads_every`, and the oversight sweep every `oversight_every`. Call once, in the runtime.
+pub fn start_background(
+    app: &lantian_app::App,
+    uploads_every: std::time::Duration,
+    oversight_every: std::time::Duration,
+) {
+    let media = std::sync::Arc::clone(app.media());
+    tokio::spawn(media.rendition_job(app.store().clone()));
+    let media = std::sync::Arc::clone(app.media());
+    tokio::spawn(media.expiry_job(app.store().clone(), uploads_every));
+    let app = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(oversight_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = Utc::now();
+            match app.sweep_orders(now).await {
+                Ok(marked) if !marked.is_empty() => {
+                    tracing::info!(count = marked.len(), "rectification orders overdue")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "overdue sweep failed"),
+            }
+            if let Err(e) = app.record_month_heads(now).await {
+                tracing::warn!(error = %e, "recording audit heads failed");
+            }
+        }
+    });
 }
 
 #[cfg(test)]

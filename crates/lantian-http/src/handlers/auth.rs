@@ -1,23 +1,22 @@
-//! Login, refresh rotation, logout, the caller's own profile, and client registration.
+//! Login, refresh rotation, logout, the caller's own profile, and client registration: the login
+//! limits and access tokens here, what is checked, stored and audited in `lantian_app::auth`.
 
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use lantian_domain::policy::Action;
+use lantian_app::auth::Refreshed;
 use lantian_protocol::auth::{
-    ClientView, LoginRequest, RefreshRequest, RegisterClientRequest, TokenResponse, UserView,
+    LoginRequest, RefreshRequest, RegisterClientRequest, TokenResponse, UserView,
 };
-use lantian_store::audit;
-use lantian_store::identity::{self, Rotation, UserRecord};
+use lantian_store::identity::UserRecord;
 
 use crate::AppState;
 use crate::auth::{new_refresh_token, refresh_token_hash};
 use crate::error::ApiError;
 use crate::extract::{AppJson, Caller, PeerAddr};
 use crate::limiter::peer_key;
-use lantian_app::password::verify as verify_password;
 
 pub(crate) fn user_view(u: &UserRecord) -> UserView {
     UserView {
@@ -80,26 +79,13 @@ pub(crate) async fn login(
     if let Some(wait) = state.limiter().blocked(&account_key, cfg.account_failures) {
         return Err(rate_limited(&state, wait));
     }
-    let username = req.username.clone();
-    let user = if identity::valid_username(&username) {
-        state
-            .store()
-            .read(move |c| identity::user_by_username(c, &username))
-            .await?
-    } else {
-        None
-    };
-    let hash = user.as_ref().map_or_else(
-        || state.dummy_hash().to_owned(),
-        |u| u.password_hash.clone(),
-    );
-    let password = req.password;
-    let matches = state
-        .with_hash_permit(move || verify_password(&password, &hash))
-        .await?;
-    let user = match user {
-        Some(u) if matches && !u.disabled => u,
-        _ => {
+    let user = match state
+        .app()
+        .check_password(req.username.clone(), req.password)
+        .await?
+    {
+        Some(u) => u,
+        None => {
             state
                 .metrics()
                 .login_failure
@@ -111,24 +97,13 @@ pub(crate) async fn login(
     };
     state.limiter().reset(&account_key);
     let refresh = new_refresh_token()?;
-    let (hash, user_id, uuid) = (refresh_token_hash(&refresh), user.id, user.uuid.to_string());
-    let expires = expires_at(cfg.refresh_ttl);
     state
-        .store()
-        .write(move |c| {
-            let family = uuid::Uuid::now_v7().to_string();
-            identity::insert_refresh(c, &family, user_id, &hash, &expires)?;
-            audit::record(
-                c,
-                &uuid,
-                "auth.login",
-                "refresh_family",
-                &family,
-                None,
-                None,
-            )?;
-            Ok(())
-        })
+        .app()
+        .open_refresh_family(
+            &user,
+            refresh_token_hash(&refresh),
+            expires_at(cfg.refresh_ttl),
+        )
         .await?;
     state
         .metrics()
@@ -147,49 +122,17 @@ pub(crate) async fn refresh(
     let next = new_refresh_token()?;
     let next_hash = refresh_token_hash(&next);
     let expires = expires_at(state.config().refresh_ttl);
-    let outcome = state
-        .store()
-        .write(move |c| {
-            let r = identity::rotate_refresh(c, &presented, &next_hash, &expires)?;
-            match &r {
-                Rotation::Rotated { user, family } => {
-                    audit::record(
-                        c,
-                        &user.uuid.to_string(),
-                        "auth.refresh",
-                        "refresh_family",
-                        family,
-                        None,
-                        None,
-                    )?;
-                }
-                Rotation::Reused => {
-                    if let Some((family, _)) = identity::family_of(c, &presented)? {
-                        audit::record(
-                            c,
-                            "system",
-                            "auth.refresh_reuse_revoked",
-                            "refresh_family",
-                            &family,
-                            None,
-                            None,
-                        )?;
-                    }
-                }
-                _ => {}
-            }
-            Ok(r)
-        })
-        .await?;
-    match outcome {
-        Rotation::Rotated { user, .. } => Ok(axum::Json(tokens(&state, &user, next)?)),
-        Rotation::Reused => {
+    match state
+        .app()
+        .rotate_refresh(presented, next_hash, expires)
+        .await?
+    {
+        Refreshed::Rotated(user) => Ok(axum::Json(tokens(&state, &user, next)?)),
+        Refreshed::Reused => {
             tracing::warn!("a rotated refresh token was presented again; its family is revoked");
             Err(ApiError::new("refresh_token_reused"))
         }
-        Rotation::Revoked | Rotation::Expired | Rotation::Unknown => {
-            Err(ApiError::new("refresh_token_invalid"))
-        }
+        Refreshed::Invalid => Err(ApiError::new("refresh_token_invalid")),
     }
 }
 
@@ -199,25 +142,9 @@ pub(crate) async fn logout(
     State(state): State<AppState>,
     AppJson(req): AppJson<RefreshRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let presented = refresh_token_hash(&req.refresh_token);
     state
-        .store()
-        .write(move |c| {
-            if let Some((family, user_id)) = identity::family_of(c, &presented)?
-                && identity::revoke_family(c, &family)? > 0
-            {
-                audit::record(
-                    c,
-                    &format!("user:{user_id}"),
-                    "auth.logout",
-                    "refresh_family",
-                    &family,
-                    None,
-                    None,
-                )?;
-            }
-            Ok(())
-        })
+        .app()
+        .logout(refresh_token_hash(&req.refresh_token))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -234,50 +161,7 @@ pub(crate) async fn register_client(
     caller: Caller,
     AppJson(req): AppJson<RegisterClientRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    caller.may(Action::RegisterClient, None)?;
-    if req.app_version.trim().is_empty() || req.app_version.len() > 64 {
-        return Err(ApiError::new("validation_failed")
-            .field("app_version")
-            .detail("app_version_invalid"));
-    }
-    if req.device_model.as_ref().is_some_and(|d| d.len() > 128) {
-        return Err(ApiError::new("validation_failed")
-            .field("device_model")
-            .detail("device_model_too_long"));
-    }
-    let user = caller.0.clone();
-    let (rec, created) = state
-        .store()
-        .write(move |c| {
-            let (rec, created) = identity::register_client(
-                c,
-                req.client_id,
-                user.id,
-                &req.app_version,
-                req.device_model.as_deref(),
-            )?;
-            audit::record(
-                c,
-                &user.uuid.to_string(),
-                if created {
-                    "client.register"
-                } else {
-                    "client.update"
-                },
-                "client",
-                &req.client_id.to_string(),
-                None,
-                Some(audit::object_hash(&rec)?),
-            )?;
-            Ok((rec, created))
-        })
-        .await?;
-    let view = ClientView {
-        client_id: rec.client_id,
-        app_version: rec.app_version,
-        device_model: rec.device_model,
-        registered_at: rec.registered_at,
-    };
+    let (view, created) = state.app().register_client(&caller.0, req).await?;
     Ok((
         if created {
             StatusCode::CREATED

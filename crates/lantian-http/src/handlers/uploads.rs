@@ -8,7 +8,7 @@
 //! only counted once the whole file matched its declared SHA-256 and passed the probe: then the photo
 //! is recorded, in the same transaction that moves the offset to the end.
 
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -19,15 +19,14 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
 use lantian_media::tus::{self, ChecksumError};
-use lantian_media::{MediaError, probe};
-use lantian_store::media::{self, CreateError, NewUpload, UploadRow, Verified};
+use lantian_store::media::{NewUpload, UploadRow};
 use sha2::Digest;
+use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{AppPath, Caller};
-use crate::media::{Media, remove_quietly};
 
 const TUS_VERSION: &str = "1.0.0";
 const EXTENSIONS: &str = "creation,checksum,expiration,termination";
@@ -185,33 +184,7 @@ pub(crate) async fn create(
         metadata: raw_meta,
         expires_at: Utc::now() + ttl,
     };
-    let user = caller.0.clone();
-    let created = state
-        .store()
-        .write(move |c| {
-            // An expired upload of this photo gives way to a new one.
-            if let Some(old) = media::upload_by_photo(c, new.photo_id)?
-                && !old.completed
-                && old.expires_at < Utc::now()
-            {
-                media::delete_upload(c, &old.id)?;
-            }
-            Ok(media::create_upload(c, &user, &new))
-        })
-        .await?;
-    let row = match created {
-        Ok(row) => row,
-        Err(CreateError::Refused(code)) => return Err(ApiError::new(code)),
-        Err(CreateError::Store(e)) => return Err(e.into()),
-    };
-    if !row.completed {
-        let path = media.part_path(&row.id);
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| io_error(&e))?;
-    }
+    let row = state.app().create_upload(&caller.0, new).await?;
     let mut r = StatusCode::CREATED.into_response();
     let hs = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&format!("/v1/uploads/{}", row.id)) {
@@ -231,20 +204,7 @@ fn io_error(e: &std::io::Error) -> ApiError {
 
 /// The caller's upload `id`, or 404 (unknown, foreign, or not even an id the server makes).
 async fn owned_upload(state: &AppState, caller: &Caller, id: &str) -> Result<UploadRow, ApiError> {
-    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::not_found());
-    }
-    let key = id.to_owned();
-    let row = state
-        .store()
-        .read(move |c| media::upload(c, &key))
-        .await?
-        .filter(|u| u.user_id == caller.0.id)
-        .ok_or_else(ApiError::not_found)?;
-    if !row.completed && row.expires_at < Utc::now() {
-        return Err(ApiError::new("upload_expired"));
-    }
-    Ok(row)
+    Ok(state.app().upload(&caller.0, id).await?)
 }
 
 /// `HEAD /v1/uploads/{id}`: the offset to resume from.
@@ -276,21 +236,7 @@ pub(crate) async fn terminate(
     caller: Caller,
     AppPath(id): AppPath<String>,
 ) -> Result<Response, ApiError> {
-    let row = owned_upload(&state, &caller, &id).await?;
-    if row.completed {
-        return Err(ApiError::new("upload_complete"));
-    }
-    let media = state.media();
-    let _lock = media
-        .try_lock(&row.id)
-        .ok_or_else(|| ApiError::new("upload_locked"))?;
-    let key = row.id.clone();
-    state
-        .store()
-        .write(move |c| media::delete_upload(c, &key))
-        .await?;
-    media.forget_hash(&row.id);
-    remove_quietly(&media.part_path(&row.id));
+    state.app().terminate_upload(&caller.0, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -352,7 +298,7 @@ pub(crate) async fn patch(
     if offset != row.offset {
         return Ok(mismatch(row.offset));
     }
-    let media = Arc::clone(state.media_arc());
+    let media = Arc::clone(state.app().media());
     let lock = media
         .try_lock(&row.id)
         .ok_or_else(|| ApiError::new("upload_locked"))?;
@@ -377,15 +323,18 @@ pub(crate) async fn patch(
     }
 
     let path = media.part_path(&row.id);
-    let Some(mut file) = open_part(&path, row.offset).map_err(|e| io_error(&e))? else {
+    let at = row.offset;
+    // Opening may copy the whole partial file (up to the largest photo): off the async threads.
+    let opened = tokio::task::spawn_blocking(move || open_part(&path, at))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(|e| io_error(&e))?;
+    let Some(file) = opened else {
         // The partial file is gone (a disk was swapped, a crash lost it): start over.
-        let key = row.id.clone();
-        state
-            .store()
-            .write(move |c| media::delete_upload(c, &key))
-            .await?;
+        state.app().forget_upload(&row.id).await?;
         return Err(ApiError::new("upload_expired"));
     };
+    let mut file = tokio::fs::File::from_std(file);
     let mut hasher = checksum.as_ref().map(|c| tus::Hasher::new(c.algorithm));
     let mut running = media.take_hash(&row.id, row.offset);
     let stream_slot = media.stream_permit().await.ok_or_else(ApiError::internal)?;
@@ -403,46 +352,42 @@ pub(crate) async fn patch(
         Ok(Received::Whole(n)) => (n, None),
         Ok(Received::Cut(n, why)) => (n, Some(why)),
         Err(e) => {
-            truncate(&mut file, row.offset).map_err(|e| io_error(&e))?;
+            truncate(&mut file, row.offset)
+                .await
+                .map_err(|e| io_error(&e))?;
             return Err(e);
         }
     };
     if let (Some(c), Some(h)) = (&checksum, hasher) {
         // A checksummed chunk is all or nothing.
         if cut.is_some() || h.finish() != c.digest {
-            truncate(&mut file, row.offset).map_err(|e| io_error(&e))?;
+            truncate(&mut file, row.offset)
+                .await
+                .map_err(|e| io_error(&e))?;
             return Err(cut.unwrap_or_else(|| ApiError::new("checksum_mismatch")));
         }
     }
     let new_offset = row.offset + written;
-    // The chunk is durable before its offset is recorded. fsync blocks: off the async threads.
-    tokio::task::spawn_blocking(move || file.sync_data())
-        .await
-        .map_err(|_| ApiError::internal())?
-        .map_err(|e| io_error(&e))?;
+    // The chunk is durable before its offset is recorded (tokio runs the fsync on its blocking
+    // threads).
+    file.flush().await.map_err(|e| io_error(&e))?;
+    file.sync_data().await.map_err(|e| io_error(&e))?;
+    drop(file);
     // Every byte is here (even if the connection failed after the last one): the offset moves to
     // the end only with the recorded photo, never on its own.
     if new_offset == row.length {
         let whole = running.map(|h| hex::encode(h.finalize()));
-        let done = finish(&state, &media, &row, whole).await;
+        let done = state.app().complete_upload(&row, whole).await;
         drop(lock);
-        return done.map(|()| offset_response(StatusCode::NO_CONTENT, row.length, None));
+        return done
+            .map(|()| offset_response(StatusCode::NO_CONTENT, row.length, None))
+            .map_err(ApiError::from);
     }
-    let ttl = chrono::Duration::from_std(media.config.upload_ttl)
-        .unwrap_or_else(|_| chrono::Duration::hours(24));
-    let expires_at = Utc::now() + ttl;
-    if written > 0 {
-        let key = row.id.clone();
-        let from = row.offset;
-        let moved = state
-            .store()
-            .write(move |c| media::advance(c, &key, from, new_offset, expires_at))
-            .await?;
-        if !moved {
-            tracing::error!(upload = %row.id, "offset moved under a held lock");
-            return Err(ApiError::internal());
-        }
-    }
+    let expires_at = if written > 0 {
+        state.app().advance_upload(&row, new_offset).await?
+    } else {
+        row.expires_at
+    };
     if let Some(h) = running {
         media.keep_hash(&row.id, new_offset, h);
     }
@@ -489,15 +434,16 @@ fn open_part(path: &std::path::Path, offset: u64) -> std::io::Result<Option<std:
     Ok(Some(f))
 }
 
-fn truncate(f: &mut std::fs::File, offset: u64) -> std::io::Result<()> {
-    f.set_len(offset)?;
-    f.sync_data()
+async fn truncate(f: &mut tokio::fs::File, offset: u64) -> std::io::Result<()> {
+    f.flush().await?;
+    f.set_len(offset).await?;
+    f.sync_data().await
 }
 
 /// Streams the body into `file`, at most `remaining` bytes, giving up after `idle` without a byte.
 async fn receive(
     mut body: Body,
-    file: &mut std::fs::File,
+    file: &mut tokio::fs::File,
     remaining: u64,
     idle: std::time::Duration,
     hasher: &mut Option<tus::Hasher>,
@@ -524,8 +470,8 @@ async fn receive(
             return Err(ApiError::new("payload_too_large")
                 .note(format!("{remaining} bytes remain of this upload")));
         }
-        // Small synchronous writes to the page cache; the fsync happens once, off this loop.
-        file.write_all(&data).map_err(|e| io_error(&e))?;
+        // Written through tokio's file (its blocking threads), the fsync once after the loop.
+        file.write_all(&data).await.map_err(|e| io_error(&e))?;
         if let Some(h) = hasher.as_mut() {
             h.update(&data);
         }
@@ -534,86 +480,4 @@ async fn receive(
         }
         written += data.len() as u64;
     }
-}
-
-/// The whole file is here: check its hash (`whole`, when it was carried through the chunks, else
-/// read from disk), probe it, store it, record the photo. A refused file ends the upload (the phone
-/// creates it again).
-async fn finish(
-    state: &AppState,
-    media: &Arc<Media>,
-    row: &UploadRow,
-    whole: Option<String>,
-) -> Result<(), ApiError> {
-    let _slot = media
-        .completion_permit()
-        .await
-        .ok_or_else(ApiError::internal)?;
-    media.forget_hash(&row.id);
-    let path = media.part_path(&row.id);
-    let limits = media.config.limits;
-    let (declared, length) = (row.sha256.clone(), row.length);
-    let checked = {
-        let path = path.clone();
-        tokio::task::spawn_blocking(
-            move || -> Result<Verified, (Option<&'static str>, String)> {
-                let sha = match whole {
-                    Some(h) => h,
-                    None => probe::sha256_file(&path).map_err(|e| (e.code(), e.to_string()))?,
-                };
-                if sha != declared {
-                    return Err((
-                        Some("photo_hash_mismatch"),
-                        format!("the file's SHA-256 is {sha}"),
-                    ));
-                }
-                let p =
-                    probe::probe(&path, length, &limits).map_err(|e| (e.code(), e.to_string()))?;
-                Ok(Verified {
-                    sha256: sha,
-                    size: p.size,
-                    format: p.format,
-                    width: p.width,
-                    height: p.height,
-                    exif: p.exif,
-                })
-            },
-        )
-        .await
-        .map_err(|_| ApiError::internal())?
-    };
-    let verified = match checked {
-        Ok(v) => v,
-        Err((Some(code), why)) => {
-            let key = row.id.clone();
-            state
-                .store()
-                .write(move |c| media::delete_upload(c, &key))
-                .await?;
-            remove_quietly(&path);
-            return Err(ApiError::new(code).note(why));
-        }
-        Err((None, why)) => {
-            tracing::error!(upload = %row.id, error = %why, "cannot verify an upload");
-            return Err(ApiError::new("unavailable").retry_after(5));
-        }
-    };
-    media
-        .blobs
-        .put_original(&verified.sha256, &path)
-        .await
-        .map_err(|e: MediaError| {
-            tracing::error!(upload = %row.id, error = %e, "cannot store an original");
-            ApiError::new("unavailable").retry_after(5)
-        })?;
-    let thresholds = media.config.thresholds;
-    let verdicts = state.config().verdicts;
-    let up = row.clone();
-    state
-        .store()
-        .write(move |c| media::record_photo(c, &up, &verified, thresholds, &verdicts))
-        .await?;
-    remove_quietly(&path);
-    media.wake();
-    Ok(())
 }

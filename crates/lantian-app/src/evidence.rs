@@ -1,16 +1,21 @@
-//! The photo service the upload and photo handlers share: where partial uploads live, the blob
-//! store, the decode pool, the per-upload locks, and the two background jobs (renditions, expiry).
+//! Photo evidence as a service: where partial uploads live, the blob store, the decode pool, the
+//! per-upload locks and running hashes, upload creation and completion (hash, probe, store,
+//! record), and the work of the two photo jobs (renditions, expiry), which the binary starts.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::Utc;
 use lantian_domain::media::{EvidenceThresholds, RenditionState};
 use lantian_media::blob::{Blobs, Kind};
 use lantian_media::pool::Pool;
-use lantian_media::{Limits, MediaError, render};
+use lantian_media::{Limits, MediaError, probe, render};
+use lantian_store::media::{CreateError, NewUpload, UploadRow, Verified};
 use lantian_store::{Store, media};
+
+use crate::{Actor, App, AppError};
 use sha2::Digest;
 use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
@@ -46,9 +51,9 @@ impl MediaConfig {
     }
 }
 
-pub(crate) struct Media {
-    pub(crate) config: MediaConfig,
-    pub(crate) blobs: Blobs,
+pub struct Media {
+    pub config: MediaConfig,
+    pub blobs: Blobs,
     pool: Pool,
     locks: Arc<Mutex<HashSet<String>>>,
     /// Per upload in progress: the SHA-256 of its first `offset` bytes, carried from chunk to chunk
@@ -66,7 +71,7 @@ pub(crate) struct Media {
 
 /// Holds an upload's lock; dropping it (the handler ended, however: done, failed, or the
 /// connection died and the future was dropped) releases it.
-pub(crate) struct UploadLock {
+pub struct UploadLock {
     id: String,
     locks: Arc<Mutex<HashSet<String>>>,
 }
@@ -80,7 +85,7 @@ impl Drop for UploadLock {
 }
 
 impl Media {
-    pub(crate) fn start(config: MediaConfig) -> Result<Media, MediaError> {
+    pub fn start(config: MediaConfig) -> Result<Media, MediaError> {
         std::fs::create_dir_all(&config.upload_dir)?;
         let blobs = Blobs::local(&config.blob_dir)?;
         let pool = Pool::start(config.decode_threads)?;
@@ -97,12 +102,12 @@ impl Media {
     }
 
     /// The partial file of upload `id` (an id the server made: 32 hex digits).
-    pub(crate) fn part_path(&self, id: &str) -> PathBuf {
+    pub fn part_path(&self, id: &str) -> PathBuf {
         self.config.upload_dir.join(format!("{id}.part"))
     }
 
     /// Takes the lock of upload `id`, or `None` if a request holds it.
-    pub(crate) fn try_lock(&self, id: &str) -> Option<UploadLock> {
+    pub fn try_lock(&self, id: &str) -> Option<UploadLock> {
         let mut l = self.locks.lock().ok()?;
         l.insert(id.to_owned()).then(|| UploadLock {
             id: id.to_owned(),
@@ -112,7 +117,7 @@ impl Media {
 
     /// The running SHA-256 of upload `id` if it covers exactly its first `offset` bytes (taken out:
     /// the request that holds the upload's lock owns it until [`Media::keep_hash`]).
-    pub(crate) fn take_hash(&self, id: &str, offset: u64) -> Option<sha2::Sha256> {
+    pub fn take_hash(&self, id: &str, offset: u64) -> Option<sha2::Sha256> {
         let mut m = self.running.lock().ok()?;
         match m.remove(id) {
             Some((o, h)) if o == offset => Some(h),
@@ -122,36 +127,36 @@ impl Media {
     }
 
     /// Keeps the running SHA-256 of upload `id`'s first `offset` bytes.
-    pub(crate) fn keep_hash(&self, id: &str, offset: u64, h: sha2::Sha256) {
+    pub fn keep_hash(&self, id: &str, offset: u64, h: sha2::Sha256) {
         if let Ok(mut m) = self.running.lock() {
             m.insert(id.to_owned(), (offset, h));
         }
     }
 
-    pub(crate) fn forget_hash(&self, id: &str) {
+    pub fn forget_hash(&self, id: &str) {
         if let Ok(mut m) = self.running.lock() {
             m.remove(id);
         }
     }
 
     /// Waits for a slot to read a chunk body.
-    pub(crate) async fn stream_permit(&self) -> Option<SemaphorePermit<'_>> {
+    pub async fn stream_permit(&self) -> Option<SemaphorePermit<'_>> {
         self.streams.acquire().await.ok()
     }
 
     /// Waits for a completion slot.
-    pub(crate) async fn completion_permit(&self) -> Option<SemaphorePermit<'_>> {
+    pub async fn completion_permit(&self) -> Option<SemaphorePermit<'_>> {
         self.completions.acquire().await.ok()
     }
 
     /// Tells the rendition job there is work.
-    pub(crate) fn wake(&self) {
+    pub fn wake(&self) {
         self.wake.notify_one();
     }
 
     /// Makes the renditions of photos waiting for them, `decode_threads` at a time, until the
     /// process ends. Survives restarts: the queue is the `photos.renditions` column.
-    pub(crate) async fn rendition_job(self: Arc<Self>, store: Store) {
+    pub async fn rendition_job(self: Arc<Self>, store: Store) {
         let batch = self.config.decode_threads.max(1) * 2;
         loop {
             let pending = match store
@@ -250,7 +255,7 @@ impl Media {
 
     /// Deletes expired open uploads and their partial files, and partial files no upload owns
     /// (left by a crash between the two), every `every`.
-    pub(crate) async fn expiry_job(self: Arc<Self>, store: Store, every: Duration) {
+    pub async fn expiry_job(self: Arc<Self>, store: Store, every: Duration) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -262,7 +267,7 @@ impl Media {
     }
 
     /// One expiry pass; returns how many uploads expired.
-    pub(crate) async fn sweep(&self, store: &Store) -> Result<usize, lantian_store::StoreError> {
+    pub async fn sweep(&self, store: &Store) -> Result<usize, lantian_store::StoreError> {
         let now = chrono::Utc::now();
         let expired = store
             .write(move |c| {
@@ -312,10 +317,227 @@ impl Media {
     }
 }
 
-pub(crate) fn remove_quietly(path: &Path) {
+pub fn remove_quietly(path: &Path) {
     if let Err(e) = std::fs::remove_file(path)
         && e.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(path = %path.display(), error = %e, "cannot remove a partial upload");
+    }
+}
+
+fn io_error(e: &std::io::Error) -> AppError {
+    tracing::error!(error = %e, "upload file failure");
+    AppError::new("unavailable").retry_after(5)
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| AppError::internal())?
+        .map_err(|e| io_error(&e))
+}
+
+impl App {
+    /// The photo service.
+    pub fn media(&self) -> &Arc<Media> {
+        &self.inner.media
+    }
+
+    /// Creates the upload of a photo the caller's inspection (or incident, or amendment) expects,
+    /// or returns the one already created for that photo: creating again is idempotent. An expired
+    /// upload of the photo gives way to a new one.
+    pub async fn create_upload(
+        &self,
+        actor: &Actor,
+        new: NewUpload,
+    ) -> Result<UploadRow, AppError> {
+        let user = actor.0.clone();
+        let created = self
+            .store()
+            .write(move |c| {
+                if let Some(old) = media::upload_by_photo(c, new.photo_id)?
+                    && !old.completed
+                    && old.expires_at < Utc::now()
+                {
+                    media::delete_upload(c, &old.id)?;
+                }
+                Ok(media::create_upload(c, &user, &new))
+            })
+            .await?;
+        let row = match created {
+            Ok(row) => row,
+            Err(CreateError::Refused(code)) => return Err(AppError::new(code)),
+            Err(CreateError::Store(e)) => return Err(e.into()),
+        };
+        if !row.completed {
+            let path = self.media().part_path(&row.id);
+            blocking(move || {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map(drop)
+            })
+            .await?;
+        }
+        Ok(row)
+    }
+
+    /// The caller's upload `id`; `not_found` when unknown, another user's, or not even an id the
+    /// server makes; `upload_expired` when it ran out before completing.
+    pub async fn upload(&self, actor: &Actor, id: &str) -> Result<UploadRow, AppError> {
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AppError::not_found());
+        }
+        let key = id.to_owned();
+        let row = self
+            .store()
+            .read(move |c| media::upload(c, &key))
+            .await?
+            .filter(|u| u.user_id == actor.id)
+            .ok_or_else(AppError::not_found)?;
+        if !row.completed && row.expires_at < Utc::now() {
+            return Err(AppError::new("upload_expired"));
+        }
+        Ok(row)
+    }
+
+    /// Gives up the caller's upload in progress; a verified photo is evidence (`upload_complete`).
+    pub async fn terminate_upload(&self, actor: &Actor, id: &str) -> Result<(), AppError> {
+        let row = self.upload(actor, id).await?;
+        if row.completed {
+            return Err(AppError::new("upload_complete"));
+        }
+        let media = self.media();
+        let _lock = media
+            .try_lock(&row.id)
+            .ok_or_else(|| AppError::new("upload_locked"))?;
+        self.forget_upload(&row.id).await
+    }
+
+    /// Deletes upload `id`'s record, running hash and partial file (the caller holds its lock).
+    pub async fn forget_upload(&self, id: &str) -> Result<(), AppError> {
+        let key = id.to_owned();
+        self.store()
+            .write(move |c| media::delete_upload(c, &key))
+            .await?;
+        let media = Arc::clone(self.media());
+        media.forget_hash(id);
+        let path = media.part_path(id);
+        blocking(move || {
+            remove_quietly(&path);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records that upload `row` holds `new_offset` durable bytes (the caller holds its lock and
+    /// has synced them), and when it now expires.
+    pub async fn advance_upload(
+        &self,
+        row: &UploadRow,
+        new_offset: u64,
+    ) -> Result<chrono::DateTime<Utc>, AppError> {
+        let ttl = chrono::Duration::from_std(self.media().config.upload_ttl)
+            .unwrap_or_else(|_| chrono::Duration::hours(24));
+        let expires_at = Utc::now() + ttl;
+        let (key, from) = (row.id.clone(), row.offset);
+        let moved = self
+            .store()
+            .write(move |c| media::advance(c, &key, from, new_offset, expires_at))
+            .await?;
+        if !moved {
+            tracing::error!(upload = %row.id, "offset moved under a held lock");
+            return Err(AppError::internal());
+        }
+        Ok(expires_at)
+    }
+
+    /// The whole file of upload `row` is here: check its hash (`whole`, when it was carried through
+    /// the chunks, else read from disk), probe it, store the original, record the photo. A refused
+    /// file ends the upload (the phone creates it again).
+    pub async fn complete_upload(
+        &self,
+        row: &UploadRow,
+        whole: Option<String>,
+    ) -> Result<(), AppError> {
+        let media = Arc::clone(self.media());
+        let _slot = media
+            .completion_permit()
+            .await
+            .ok_or_else(AppError::internal)?;
+        media.forget_hash(&row.id);
+        let path = media.part_path(&row.id);
+        let limits = media.config.limits;
+        let (declared, length) = (row.sha256.clone(), row.length);
+        let checked = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(
+                move || -> Result<Verified, (Option<&'static str>, String)> {
+                    let sha = match whole {
+                        Some(h) => h,
+                        None => probe::sha256_file(&path).map_err(|e| (e.code(), e.to_string()))?,
+                    };
+                    if sha != declared {
+                        return Err((
+                            Some("photo_hash_mismatch"),
+                            format!("the file's SHA-256 is {sha}"),
+                        ));
+                    }
+                    let p = probe::probe(&path, length, &limits)
+                        .map_err(|e| (e.code(), e.to_string()))?;
+                    Ok(Verified {
+                        sha256: sha,
+                        size: p.size,
+                        format: p.format,
+                        width: p.width,
+                        height: p.height,
+                        exif: p.exif,
+                    })
+                },
+            )
+            .await
+            .map_err(|_| AppError::internal())?
+        };
+        let verified = match checked {
+            Ok(v) => v,
+            Err((Some(code), why)) => {
+                self.forget_upload(&row.id).await?;
+                return Err(AppError::new(code).note(why));
+            }
+            Err((None, why)) => {
+                tracing::error!(upload = %row.id, error = %why, "cannot verify an upload");
+                return Err(AppError::new("unavailable").retry_after(5));
+            }
+        };
+        media
+            .blobs
+            .put_original(&verified.sha256, &path)
+            .await
+            .map_err(|e: MediaError| {
+                tracing::error!(upload = %row.id, error = %e, "cannot store an original");
+                AppError::new("unavailable").retry_after(5)
+            })?;
+        let thresholds = media.config.thresholds;
+        let verdicts = self.config().verdicts;
+        let up = row.clone();
+        self.store()
+            .write(move |c| media::record_photo(c, &up, &verified, thresholds, &verdicts))
+            .await?;
+        blocking(move || {
+            remove_quietly(&path);
+            Ok(())
+        })
+        .await?;
+        media.wake();
+        Ok(())
+    }
+
+    /// One expiry pass of abandoned uploads now; returns how many expired.
+    pub async fn sweep_uploads(&self) -> Result<usize, lantian_store::StoreError> {
+        self.media().sweep(self.store()).await
     }
 }
