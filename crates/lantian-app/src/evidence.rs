@@ -541,3 +541,108 @@ impl App {
         self.media().sweep(self.store()).await
     }
 }
+
+/// Which part of a photo is read (each read of evidence is audited with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhotoPart {
+    /// The record: hash, EXIF, flags, renditions.
+    Metadata,
+    /// The bytes as uploaded.
+    Original,
+    Thumbnail,
+    /// The review-size rendition.
+    Review,
+}
+
+impl PhotoPart {
+    fn audit_name(self) -> &'static str {
+        match self {
+            PhotoPart::Metadata => "metadata",
+            PhotoPart::Original => "original",
+            PhotoPart::Thumbnail => "thumbnail",
+            PhotoPart::Review => "review",
+        }
+    }
+}
+
+/// Whether `actor` may see photo `p`: access to a photo follows access to its inspection.
+fn may_see(actor: &Actor, p: &media::PhotoRecord) -> bool {
+    lantian_domain::policy::may_read_inspection(
+        actor.role,
+        p.author_id == actor.id,
+        lantian_domain::unit::relation(&actor.unit_path, &p.unit_path),
+    )
+}
+
+impl App {
+    /// Photo `id` if the caller may see it (`not_found` otherwise, unknown and foreign alike), with
+    /// the read of `part` audited. A rendition not made yet is `rendition_pending`, one that could
+    /// not be made `rendition_failed`.
+    pub async fn photo(
+        &self,
+        actor: &Actor,
+        id: uuid::Uuid,
+        part: PhotoPart,
+    ) -> Result<media::PhotoRecord, AppError> {
+        let p = self
+            .store()
+            .read(move |c| media::photo(c, id))
+            .await?
+            .filter(|p| may_see(actor, p))
+            .ok_or_else(AppError::not_found)?;
+        if matches!(part, PhotoPart::Thumbnail | PhotoPart::Review) {
+            match p.view.renditions {
+                RenditionState::Pending => {
+                    return Err(AppError::new("rendition_pending").retry_after(2));
+                }
+                RenditionState::Failed => return Err(AppError::new("rendition_failed")),
+                RenditionState::Ready => {}
+            }
+        }
+        self.audit_photo_read(actor, id, part).await?;
+        Ok(p)
+    }
+
+    async fn audit_photo_read(
+        &self,
+        actor: &Actor,
+        id: uuid::Uuid,
+        part: PhotoPart,
+    ) -> Result<(), AppError> {
+        let who = actor.uuid;
+        let what = part.audit_name();
+        Ok(self
+            .store()
+            .write(move |c| media::record_read(c, who, id, what))
+            .await?)
+    }
+
+    /// The photos with these bytes that the caller may see (where else was this picture used?);
+    /// `not_found` when there are none.
+    pub async fn photos_by_hash(
+        &self,
+        actor: &Actor,
+        sha256: &str,
+    ) -> Result<Vec<lantian_domain::media::PhotoView>, AppError> {
+        let sha = sha256.to_ascii_lowercase();
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AppError::not_found());
+        }
+        let photos: Vec<_> = self
+            .store()
+            .read(move |c| media::photos_by_hash(c, &sha))
+            .await?
+            .into_iter()
+            .filter(|p| may_see(actor, p))
+            .map(|p| p.view)
+            .collect();
+        if photos.is_empty() {
+            return Err(AppError::not_found());
+        }
+        for p in &photos {
+            self.audit_photo_read(actor, p.id, PhotoPart::Metadata)
+                .await?;
+        }
+        Ok(photos)
+    }
+}

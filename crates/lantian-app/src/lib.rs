@@ -15,6 +15,7 @@
 //! - [`review`] — the review queue, one inspection, review decisions.
 //! - [`rectify`] — rectification orders: open, list, read, handled, requests, decisions, stats.
 //! - [`auth`] — passwords checked, refresh-token families, app installs registered.
+//! - [`subjects`] — the ledger's subjects: list, read, create, edit.
 //! - [`sync`] — push, pull and status of the offline sync protocol.
 //! - [`assessment`] — the month's figures, the bulletin, pollution alerts.
 //! - [`bulletin`] — the bulletin rendered as CSV, XLSX and HTML (for HTTP and the CLI alike).
@@ -37,6 +38,7 @@ pub mod page;
 pub mod password;
 pub mod rectify;
 pub mod review;
+pub mod subjects;
 pub mod sync;
 
 use std::sync::Arc;

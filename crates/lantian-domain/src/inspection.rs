@@ -2,6 +2,7 @@
 //! names, and its score. Pure: the server records this score, and the offline client computes the
 //! same one on site.
 
+use crate::limits;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -195,7 +196,11 @@ pub fn evaluate_with(
                 format!("{} is answered twice", r.item),
             ));
         }
-        if r.note.as_ref().is_some_and(|n| n.chars().count() > 2000) || r.photos.len() > 20 {
+        if r.note
+            .as_deref()
+            .is_some_and(|n| !limits::within(n, limits::NOTE_CHARS))
+            || r.photos.len() > limits::PHOTOS_PER_ITEM
+        {
             return Err(ValidationError::new(
                 "item_too_large",
                 field,
@@ -269,7 +274,7 @@ pub fn evaluate_with(
                 Some(within_limit(*value, *limit, *comparison))
             }
             (AnswerKind::Text, Answer::Text { value }) => {
-                if value.chars().count() > 4000 {
+                if !limits::within(value, limits::TEXT_CHARS) {
                     return Err(ValidationError::new(
                         "item_too_large",
                         field,

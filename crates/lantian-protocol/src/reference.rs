@@ -4,6 +4,18 @@ use lantian_domain::subject::Subject;
 pub use lantian_domain::subject::SubjectFields;
 use serde::{Deserialize, Serialize};
 
+/// `GET /v1/subjects?kind&unit&q&cursor&limit`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectQuery {
+    pub kind: Option<String>,
+    pub unit: Option<String>,
+    /// Case-insensitive substring of the name, plate number, project or road name.
+    pub q: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SubjectPage {
     pub items: Vec<Subject>,

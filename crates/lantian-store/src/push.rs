@@ -24,6 +24,7 @@ use std::collections::HashMap;
 
 use crate::Tx;
 use lantian_domain::checklist::ChecklistTemplate;
+use lantian_domain::limits;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use uuid::Uuid;
@@ -511,7 +512,7 @@ fn apply(
             may(ctx, Action::ReportIncident, &ctx.user.unit_path)?;
             i.location.validate()?;
             let len = i.description.trim().chars().count();
-            if len == 0 || len > 4000 || i.photos.len() > 20 {
+            if len == 0 || len > limits::TEXT_CHARS || i.photos.len() > limits::PHOTOS_PER_ITEM {
                 return Err(reject(
                     "incident_invalid",
                     "description",
@@ -582,7 +583,10 @@ fn submit(
         .template(conn, &s.template.code, s.template.version)?
         .ok_or_else(|| reject("template_unknown", "template", "no such template version"))?;
     s.location.validate()?;
-    if s.notes.as_ref().is_some_and(|n| n.chars().count() > 4000) {
+    if s.notes
+        .as_deref()
+        .is_some_and(|n| !limits::within(n, limits::TEXT_CHARS))
+    {
         return Err(reject(
             "notes_too_long",
             "notes",
@@ -762,7 +766,7 @@ fn amend(
             format!("base_version must be 1 to {current}"),
         ));
     }
-    if a.reason.trim().is_empty() || a.reason.chars().count() > 2000 {
+    if a.reason.trim().is_empty() || !limits::within(&a.reason, limits::NOTE_CHARS) {
         return Err(reject(
             "reason_required",
             "reason",

@@ -10,11 +10,9 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use lantian_domain::media::{PhotoView, RenditionState};
-use lantian_domain::policy::may_read_inspection;
-use lantian_domain::unit::relation;
+use lantian_app::evidence::PhotoPart;
+use lantian_domain::media::PhotoView;
 use lantian_media::blob::{Blobs, Kind};
-use lantian_store::media::{self, PhotoRecord};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -22,46 +20,16 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{AppPath, Caller};
 
-fn may_see(caller: &Caller, p: &PhotoRecord) -> bool {
-    may_read_inspection(
-        caller.0.role,
-        p.author_id == caller.0.id,
-        relation(&caller.0.unit_path, &p.unit_path),
-    )
-}
-
-/// The photo if the caller may see it; 404 otherwise, unknown and foreign alike.
-async fn visible(state: &AppState, caller: &Caller, id: Uuid) -> Result<PhotoRecord, ApiError> {
-    state
-        .store()
-        .read(move |c| media::photo(c, id))
-        .await?
-        .filter(|p| may_see(caller, p))
-        .ok_or_else(ApiError::not_found)
-}
-
-async fn audit_read(
-    state: &AppState,
-    caller: &Caller,
-    id: Uuid,
-    what: &'static str,
-) -> Result<(), ApiError> {
-    let actor = caller.0.uuid;
-    state
-        .store()
-        .write(move |c| media::record_read(c, actor, id, what))
-        .await?;
-    Ok(())
-}
-
 /// `GET /v1/photos/{id}`: the photo's record (hash, EXIF, flags, renditions).
 pub(crate) async fn get(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<PhotoView>, ApiError> {
-    let p = visible(&state, &caller, id).await?;
-    audit_read(&state, &caller, id, "metadata").await?;
+    let p = state
+        .app()
+        .photo(&caller.0, id, PhotoPart::Metadata)
+        .await?;
     Ok(Json(p.view))
 }
 
@@ -77,24 +45,7 @@ pub(crate) async fn by_hash(
     caller: Caller,
     AppPath(sha256): AppPath<String>,
 ) -> Result<Json<PhotoList>, ApiError> {
-    let sha = sha256.to_ascii_lowercase();
-    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::not_found());
-    }
-    let photos: Vec<PhotoView> = state
-        .store()
-        .read(move |c| media::photos_by_hash(c, &sha))
-        .await?
-        .into_iter()
-        .filter(|p| may_see(&caller, p))
-        .map(|p| p.view)
-        .collect();
-    if photos.is_empty() {
-        return Err(ApiError::not_found());
-    }
-    for p in &photos {
-        audit_read(&state, &caller, p.id, "metadata").await?;
-    }
+    let photos = state.app().photos_by_hash(&caller.0, &sha256).await?;
     Ok(Json(PhotoList { photos }))
 }
 
@@ -105,8 +56,10 @@ pub(crate) async fn original(
     AppPath(id): AppPath<Uuid>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let p = visible(&state, &caller, id).await?;
-    audit_read(&state, &caller, id, "original").await?;
+    let p = state
+        .app()
+        .photo(&caller.0, id, PhotoPart::Original)
+        .await?;
     serve(
         &state,
         &headers,
@@ -144,17 +97,11 @@ async fn rendition(
     headers: HeaderMap,
     kind: Kind,
 ) -> Result<Response, ApiError> {
-    let p = visible(&state, &caller, id).await?;
-    match p.view.renditions {
-        RenditionState::Pending => return Err(ApiError::new("rendition_pending").retry_after(2)),
-        RenditionState::Failed => return Err(ApiError::new("rendition_failed")),
-        RenditionState::Ready => {}
-    }
-    let (what, suffix) = match kind {
-        Kind::Thumb => ("thumbnail", "thumb"),
-        Kind::Review => ("review", "review"),
+    let (part, suffix) = match kind {
+        Kind::Thumb => (PhotoPart::Thumbnail, "thumb"),
+        Kind::Review => (PhotoPart::Review, "review"),
     };
-    audit_read(&state, &caller, id, what).await?;
+    let p = state.app().photo(&caller.0, id, part).await?;
     serve(
         &state,
         &headers,

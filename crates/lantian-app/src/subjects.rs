@@ -1,0 +1,166 @@
+//! Subjects (台账): listed and read within the caller's subtree, created and edited by the units
+//! that may, every change audited with the hashes before and after.
+
+use lantian_domain::policy::Action;
+use lantian_domain::subject::{Subject, SubjectKind};
+use lantian_protocol::reference::{SubjectFields, SubjectPage, SubjectQuery};
+use lantian_store::subjects::{self, SubjectFilter};
+use lantian_store::sync::Group;
+use lantian_store::{audit, org};
+use uuid::Uuid;
+
+use crate::page::{self, List};
+use crate::{Actor, App, AppError};
+
+impl App {
+    /// The path of unit `code` if the caller may `action` there, else `not_found` on `unit`
+    /// (unknown and foreign look the same).
+    async fn unit_path_for(
+        &self,
+        actor: &Actor,
+        code: String,
+        action: Action,
+    ) -> Result<Vec<String>, AppError> {
+        let unit = self
+            .store()
+            .read(move |c| org::unit_by_code(c, &code))
+            .await?
+            .ok_or_else(|| AppError::not_found().field("unit"))?;
+        actor.may(action, Some(&unit.unit.path)).map_err(|e| {
+            if e.code == "not_found" {
+                e.field("unit")
+            } else {
+                e
+            }
+        })?;
+        Ok(unit.unit.path)
+    }
+
+    /// Subjects of the caller's subtree (or of a unit within it), filtered, cursor-paged.
+    pub async fn subjects(&self, actor: &Actor, q: SubjectQuery) -> Result<SubjectPage, AppError> {
+        let within = match q.unit {
+            Some(code) => self.unit_path_for(actor, code, Action::ReadSubject).await?,
+            None => {
+                actor.may(Action::ReadSubject, Some(&actor.unit_path))?;
+                actor.unit_path.clone()
+            }
+        };
+        let kind = q
+            .kind
+            .as_deref()
+            .map(|k| {
+                SubjectKind::parse(k)
+                    .ok_or_else(|| AppError::bad_request("kind").detail("kind_unknown"))
+            })
+            .transpose()?;
+        let text = q.q.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        if text
+            .as_deref()
+            .is_some_and(|t| !lantian_domain::limits::within(t, 100))
+        {
+            return Err(AppError::bad_request("q").detail("query_too_long"));
+        }
+        let filter = SubjectFilter {
+            within,
+            kind,
+            text,
+            after: q
+                .cursor
+                .as_deref()
+                .map(|c| page::decode(List::Subjects, Some(c)))
+                .transpose()?,
+            limit: q.limit.unwrap_or(100).clamp(1, 500),
+        };
+        let found = self
+            .store()
+            .read(move |c| subjects::list(c, &filter))
+            .await?;
+        Ok(SubjectPage {
+            items: found.items,
+            next_cursor: found.next.map(|n| page::encode(List::Subjects, n)),
+        })
+    }
+
+    /// One subject, if the caller may read its unit.
+    pub async fn subject(&self, actor: &Actor, id: Uuid) -> Result<Subject, AppError> {
+        let rec = self
+            .store()
+            .read(move |c| subjects::get(c, id))
+            .await?
+            .ok_or_else(AppError::not_found)?;
+        actor.may(Action::ReadSubject, Some(&rec.unit_path))?;
+        Ok(rec.subject)
+    }
+
+    /// Creates a subject in a unit of the caller's subtree.
+    pub async fn create_subject(
+        &self,
+        actor: &Actor,
+        fields: SubjectFields,
+    ) -> Result<Subject, AppError> {
+        let draft = fields.into_draft()?;
+        self.unit_path_for(actor, draft.unit.clone(), Action::CreateSubject)
+            .await?;
+        let who = actor.uuid.to_string();
+        let id = Uuid::now_v7();
+        let rec = self
+            .store()
+            .write(move |c| {
+                let rec = subjects::insert(c, Group::new(), id, draft)?;
+                audit::record(
+                    c,
+                    &who,
+                    "subject.create",
+                    "subject",
+                    &id.to_string(),
+                    None,
+                    Some(audit::object_hash(&rec.subject)?),
+                )?;
+                Ok(rec)
+            })
+            .await?;
+        Ok(rec.subject)
+    }
+
+    /// Edits subject `id` at version `expected` (`version_conflict` if it moved). Both the
+    /// subject's current unit and the unit it is moved to must lie in the caller's subtree.
+    pub async fn update_subject(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        expected: Result<i64, AppError>,
+        fields: SubjectFields,
+    ) -> Result<Subject, AppError> {
+        let current = self
+            .store()
+            .read(move |c| subjects::get(c, id))
+            .await?
+            .ok_or_else(AppError::not_found)?;
+        actor.may(Action::UpdateSubject, Some(&current.unit_path))?;
+        let expected = expected?;
+        let draft = fields.into_draft()?;
+        if draft.unit != current.subject.unit {
+            self.unit_path_for(actor, draft.unit.clone(), Action::UpdateSubject)
+                .await?;
+        }
+        let who = actor.uuid.to_string();
+        let rec = self
+            .store()
+            .write(move |c| {
+                let before = subjects::get(c, id)?.ok_or(lantian_store::StoreError::NotFound)?;
+                let after = subjects::update(c, Group::new(), id, expected, draft)?;
+                audit::record(
+                    c,
+                    &who,
+                    "subject.update",
+                    "subject",
+                    &id.to_string(),
+                    Some(audit::object_hash(&before.subject)?),
+                    Some(audit::object_hash(&after.subject)?),
+                )?;
+                Ok(after)
+            })
+            .await?;
+        Ok(rec.subject)
+    }
+}
