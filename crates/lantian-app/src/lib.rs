@@ -15,11 +15,13 @@
 //! - [`review`] — the review queue, one inspection, review decisions.
 //! - [`rectify`] — rectification orders: open, list, read, handled, requests, decisions, stats.
 //! - [`auth`] — passwords checked, refresh-token families, app installs registered.
+//! - [`reference`] — units, departments, campaigns, checklist templates.
 //! - [`subjects`] — the ledger's subjects: list, read, create, edit.
 //! - [`sync`] — push, pull and status of the offline sync protocol.
 //! - [`assessment`] — the month's figures, the bulletin, pollution alerts.
 //! - [`bulletin`] — the bulletin rendered as CSV, XLSX and HTML (for HTTP and the CLI alike).
 //! - [`evidence`] — the photo service: uploads (create, complete), renditions, expiry.
+//! - [`export`] — GeoJSON exports read page by page, and coverage.
 //! - [`password`] — argon2id hashing on a bounded pool of threads.
 //! - [`page`] — the opaque cursor of paged lists.
 //!
@@ -34,10 +36,13 @@ pub mod auth;
 pub mod bulletin;
 pub mod error;
 pub mod evidence;
+pub mod export;
 pub mod page;
 pub mod password;
 pub mod rectify;
+pub mod reference;
 pub mod review;
+mod spatial;
 pub mod subjects;
 pub mod sync;
 
@@ -104,6 +109,7 @@ struct Inner {
     config: AppConfig,
     media: Arc<evidence::Media>,
     hasher: password::Hasher,
+    subjects: spatial::SubjectIndex,
     /// Verified against when a username does not exist, so a miss costs what a hit costs.
     dummy_hash: String,
 }
@@ -138,6 +144,7 @@ impl App {
                 media,
                 hasher,
                 dummy_hash,
+                subjects: spatial::SubjectIndex::new(),
             }),
         })
     }
@@ -148,6 +155,17 @@ impl App {
 
     pub fn config(&self) -> &AppConfig {
         &self.inner.config
+    }
+
+    /// The caller a verified access token names, as the database has them now: a user who is gone
+    /// or disabled is `unauthenticated`, and a changed role or unit takes effect at once.
+    pub async fn actor(&self, user: uuid::Uuid) -> Result<Actor, AppError> {
+        self.store()
+            .read(move |c| lantian_store::identity::user_by_uuid(c, user))
+            .await?
+            .filter(|u| !u.disabled)
+            .map(Actor)
+            .ok_or_else(|| AppError::new("unauthenticated"))
     }
 
     /// The subtree of unit `code` (or the caller's own unit when `None`) if the caller may do

@@ -3,7 +3,9 @@
 
 use lantian_domain::policy::Action;
 use lantian_domain::subject::{Subject, SubjectKind};
-use lantian_protocol::reference::{SubjectFields, SubjectPage, SubjectQuery};
+use lantian_protocol::reference::{
+    NearbyPage, NearbyQuery, NearbySubject, SubjectFields, SubjectPage, SubjectQuery,
+};
 use lantian_store::subjects::{self, SubjectFilter};
 use lantian_store::sync::Group;
 use lantian_store::{audit, org};
@@ -162,5 +164,67 @@ impl App {
             })
             .await?;
         Ok(rec.subject)
+    }
+
+    /// The subjects the caller may see within `radius` metres of a point (in any datum), nearest
+    /// first, from the spatial index (rebuilt when the subjects changed).
+    pub async fn nearby(&self, actor: &Actor, q: NearbyQuery) -> Result<NearbyPage, AppError> {
+        actor.may(Action::ReadSubject, Some(&actor.unit_path))?;
+        lantian_domain::subject::GeoPoint {
+            lat: q.lat,
+            lon: q.lon,
+        }
+        .validate("lat")?;
+        let radius = q.radius.unwrap_or(300.0);
+        if !radius.is_finite() || radius <= 0.0 || radius > 5000.0 {
+            return Err(AppError::bad_request("radius").note("1 to 5000 metres"));
+        }
+        let limit = q.limit.unwrap_or(20);
+        if limit == 0 || limit > 200 {
+            return Err(AppError::bad_request("limit").note("1 to 200"));
+        }
+        let kind = q
+            .kind
+            .as_deref()
+            .map(|k| {
+                SubjectKind::parse(k)
+                    .ok_or_else(|| AppError::bad_request("kind").detail("kind_unknown"))
+            })
+            .transpose()?;
+        let (lat, lon) = lantian_domain::geo::to_wgs84(
+            q.lat,
+            q.lon,
+            q.datum.unwrap_or(lantian_domain::geo::Datum::Wgs84),
+        );
+        let index = self.inner.subjects.current(self.store()).await?;
+        let prefix = org::path_text(&actor.unit_path);
+        let found: Vec<(Uuid, f64)> = index
+            .1
+            .nearby(lat, lon, radius, limit as usize, |p| {
+                p.unit_path.starts_with(&prefix) && kind.is_none_or(|k| p.kind == k)
+            })
+            .into_iter()
+            .map(|n| (n.item.id, n.distance_m))
+            .collect();
+        let items = self
+            .store()
+            .read(move |c| {
+                let mut out = Vec::with_capacity(found.len());
+                for (id, d) in found {
+                    // A subject deleted since the index was built is simply left out.
+                    if let Some(rec) = subjects::get(c, id)? {
+                        out.push(NearbySubject {
+                            distance_m: (d * 10.0).round() / 10.0,
+                            subject: rec.subject,
+                        });
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        Ok(NearbyPage {
+            wgs84: [lat, lon],
+            items,
+        })
     }
 }

@@ -131,13 +131,7 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(ApiError::unauthenticated)?
             .trim();
         let user_id = state.keys().verify_access(token)?;
-        let user = state
-            .store()
-            .read(move |c| lantian_store::identity::user_by_uuid(c, user_id))
-            .await?
-            .filter(|u| !u.disabled)
-            .ok_or_else(ApiError::unauthenticated)?;
-        Ok(Caller(Actor(user)))
+        Ok(Caller(state.app().actor(user_id).await?))
     }
 }
 

@@ -22,7 +22,6 @@ pub mod extract;
 mod handlers;
 pub mod limiter;
 pub mod metrics;
-mod spatial;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -111,7 +110,6 @@ struct StateInner {
     config: HttpConfig,
     limiter: Limiter,
     metrics: Metrics,
-    subjects: spatial::SubjectIndex,
 }
 
 impl AppState {
@@ -128,7 +126,6 @@ impl AppState {
                     },
                     config.media.clone(),
                 )?,
-                subjects: spatial::SubjectIndex::new(),
                 store,
                 keys,
                 config,
@@ -158,9 +155,6 @@ impl AppState {
     }
     pub(crate) fn media(&self) -> &lantian_app::evidence::Media {
         self.inner.app.media()
-    }
-    pub(crate) fn subject_index(&self) -> &spatial::SubjectIndex {
-        &self.inner.subjects
     }
 }
 

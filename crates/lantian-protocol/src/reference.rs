@@ -28,3 +28,30 @@ pub struct SubjectPage {
 pub struct Page<T> {
     pub items: Vec<T>,
 }
+
+/// `GET /v1/subjects/nearby`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NearbyQuery {
+    pub lat: f64,
+    pub lon: f64,
+    pub datum: Option<lantian_domain::geo::Datum>,
+    /// Metres; default 300, at most 5000.
+    pub radius: Option<f64>,
+    pub limit: Option<u32>,
+    pub kind: Option<String>,
+}
+
+/// A subject near the query point.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NearbySubject {
+    pub distance_m: f64,
+    pub subject: Subject,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NearbyPage {
+    /// The query point as WGS-84 (converted from `datum`).
+    pub wgs84: [f64; 2],
+    pub items: Vec<NearbySubject>,
+}

@@ -7,36 +7,14 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
-use lantian_domain::policy::{Action, grants};
-use lantian_domain::subject::{Subject, SubjectKind};
-use lantian_store::geo::{self, ExportedInspection, InspectionFilter, UnitCoverage};
-use lantian_store::subjects::{self, SubjectFilter};
+use lantian_domain::subject::Subject;
+use lantian_store::geo::ExportedInspection;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{AppQuery, Caller};
-
-const PAGE: usize = 500;
-
-fn parse_kind(k: Option<&str>) -> Result<Option<SubjectKind>, ApiError> {
-    k.map(|k| {
-        SubjectKind::parse(k).ok_or_else(|| {
-            ApiError::new("bad_request")
-                .field("kind")
-                .detail("kind_unknown")
-        })
-    })
-    .transpose()
-}
-
-/// `YYYY-MM` as a UTC range of that month in China Standard Time.
-fn month_range(m: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
-    lantian_domain::assessment::month_bounds(m)
-        .ok_or_else(|| ApiError::new("bad_request").field("month").note("YYYY-MM"))
-}
 
 /// A GeoJSON FeatureCollection streamed from pages `next(after) -> (features, next after)`.
 fn stream_collection<F, Fut>(next: F) -> Response
@@ -136,23 +114,15 @@ pub(crate) async fn subjects_geojson(
     caller: Caller,
     AppQuery(q): AppQuery<SubjectExportQuery>,
 ) -> Result<Response, ApiError> {
-    let within = super::unit_scope(&state, &caller, q.unit, Action::ReadSubject).await?;
-    let kind = parse_kind(q.kind.as_deref())?;
+    let export = state
+        .app()
+        .export_subjects(&caller.0, q.unit, q.kind)
+        .await?;
     Ok(stream_collection(move |after| {
-        let (state, within) = (state.clone(), within.clone());
+        let export = export.clone();
         async move {
-            let filter = SubjectFilter {
-                within,
-                kind,
-                text: None,
-                after: Some(after),
-                limit: PAGE as u32,
-            };
-            let page = state
-                .store()
-                .read(move |c| subjects::list(c, &filter))
-                .await?;
-            Ok((page.items.iter().map(subject_feature).collect(), page.next))
+            let (items, next) = export.page(after).await?;
+            Ok((items.iter().map(subject_feature).collect(), next))
         }
     }))
 }
@@ -197,43 +167,14 @@ pub(crate) async fn inspections_geojson(
     caller: Caller,
     AppQuery(q): AppQuery<InspectionExportQuery>,
 ) -> Result<Response, ApiError> {
-    let within = super::unit_scope(&state, &caller, q.unit, Action::ReadSubject).await?;
-    let author = if grants(caller.0.role, Action::ReadInspection) {
-        None
-    } else if grants(caller.0.role, Action::SubmitInspection) {
-        Some(caller.0.id)
-    } else {
-        return Err(ApiError::forbidden());
-    };
-    if let Some(v) = q.verdict.as_deref()
-        && !matches!(v, "ok" | "doubtful" | "implausible")
-    {
-        return Err(ApiError::new("bad_request")
-            .field("verdict")
-            .note("ok, doubtful or implausible"));
-    }
-    let (from, to) = match q.month.as_deref() {
-        Some(m) => {
-            let (a, b) = month_range(m)?;
-            (Some(a), Some(b))
-        }
-        None => (None, None),
-    };
-    let filter = InspectionFilter {
-        within,
-        author,
-        kind: parse_kind(q.kind.as_deref())?,
-        from,
-        to,
-        verdict: q.verdict,
-    };
+    let export = state
+        .app()
+        .export_inspections(&caller.0, q.unit, q.kind, q.month, q.verdict)
+        .await?;
     Ok(stream_collection(move |after| {
-        let (state, filter) = (state.clone(), filter.clone());
+        let export = export.clone();
         async move {
-            let (items, next) = state
-                .store()
-                .read(move |c| geo::export_inspections(c, &filter, after, PAGE))
-                .await?;
+            let (items, next) = export.page(after).await?;
             Ok((items.iter().map(inspection_feature).collect(), next))
         }
     }))
@@ -257,17 +198,10 @@ pub(crate) async fn coverage(
     caller: Caller,
     AppQuery(q): AppQuery<CoverageQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let within = super::unit_scope(&state, &caller, q.unit, Action::ReadInspection).await?;
-    let (from, to) = month_range(&q.month)?;
-    let mut units: Vec<UnitCoverage> = state
-        .store()
-        .read(move |c| geo::coverage(c, &within, from, to))
+    let (from, to, units) = state
+        .app()
+        .coverage(&caller.0, q.unit, &q.month, q.detail)
         .await?;
-    if !q.detail {
-        for u in &mut units {
-            u.by_subject.clear();
-        }
-    }
     Ok(axum::Json(
         json!({"month": q.month, "from": from, "to": to, "units": units}),
     ))

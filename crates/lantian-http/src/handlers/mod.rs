@@ -13,35 +13,8 @@ mod uploads;
 pub(crate) use uploads::tus_headers;
 
 use axum::http::Method;
-use lantian_domain::policy::Action;
-use lantian_store::org;
 
-use crate::error::ApiError;
-use crate::extract::Caller;
-use crate::{AppState, Routes};
-
-/// The subtree of unit `code` (or the caller's own) if the caller may do `action` there.
-pub(crate) async fn unit_scope(
-    state: &AppState,
-    caller: &Caller,
-    unit: Option<String>,
-    action: Action,
-) -> Result<Vec<String>, ApiError> {
-    let path = match unit {
-        None => caller.0.unit_path.clone(),
-        Some(code) => {
-            state
-                .store()
-                .read(move |c| org::unit_by_code(c, &code))
-                .await?
-                .ok_or_else(ApiError::not_found)?
-                .unit
-                .path
-        }
-    };
-    caller.may(action, Some(&path))?;
-    Ok(path)
-}
+use crate::Routes;
 
 pub(crate) fn routes(r: Routes) -> Routes {
     r.on(Method::GET, "/healthz", health::healthz)

@@ -17,7 +17,7 @@ pub(crate) struct SubjectIndex {
 }
 
 impl SubjectIndex {
-    pub(crate) fn new() -> SubjectIndex {
+    pub fn new() -> SubjectIndex {
         SubjectIndex {
             current: RwLock::new(Arc::new((-1, SpatialIndex::build(Vec::new())))),
             rebuild: tokio::sync::Mutex::new(()),
@@ -32,7 +32,7 @@ impl SubjectIndex {
     }
 
     /// The index as of the database's current subject revision.
-    pub(crate) async fn current(&self, store: &Store) -> Result<Built, StoreError> {
+    pub async fn current(&self, store: &Store) -> Result<Built, StoreError> {
         let rev = store.read(geo::subject_revision).await?;
         let now = self.snapshot();
         if now.0 == rev {
