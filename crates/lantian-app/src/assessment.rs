@@ -1,10 +1,17 @@
-//! The monthly assessment (考评) as people read it, the bulletin (考评通报), and pollution alerts.
+//! The monthly assessment (考评): rolling a month up (`rollup`: snapshot in one read transaction,
+//! pure computation off the async threads, one write that publishes or leaves the revision, and a
+//! record of the run; `lantian rollup` and the scheduler both come here), the figures as people
+//! read them, the bulletin (考评通报), and pollution alerts.
 
 use chrono::Utc;
-use lantian_domain::assessment::{Alert, Rollup, month_bounds};
+use lantian_domain::assessment::{self, Alert, Rollup, UnitResult, month_bounds};
+use lantian_domain::campaign::Campaign;
 use lantian_domain::policy::Action;
 use lantian_protocol::review::DeclareAlert;
+use lantian_store::Store;
+use lantian_store::assessment as store_assessment;
 use lantian_store::assessment as stored;
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{Actor, App, AppError};
@@ -164,4 +171,114 @@ impl App {
         actor.may(Action::ReadCampaign, None)?;
         Ok(self.store().read(stored::alerts).await?)
     }
+}
+
+/// What a rollup run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollupReport {
+    pub campaign: String,
+    pub month: String,
+    pub official: bool,
+    /// The official revision now published (0 for provisional figures).
+    pub revision: u32,
+    /// A new official revision was published by this run.
+    pub new_revision: bool,
+    pub changes: usize,
+    pub units: Vec<UnitResult>,
+}
+
+/// Rolls up a month: computes `month` and publishes it as official (a new revision only if a figure changed) or
+/// stores it as the provisional figures. Idempotent: running it again with the same data changes
+/// nothing. A run killed midway leaves nothing (the result is written in one transaction).
+pub async fn rollup(store: &Store, month: &str, official: bool) -> Result<RollupReport, AppError> {
+    let (from, to) = assessment::month_bounds(month)
+        .ok_or_else(|| AppError::bad_request("month").note("YYYY-MM"))?;
+    let m = month.to_owned();
+    let campaign = store
+        .read(move |c| store_assessment::campaign_for_month(c, &m))
+        .await?
+        .ok_or_else(|| AppError::not_found().note("no campaign is loaded"))?;
+    let job = if official {
+        "rollup.official"
+    } else {
+        "rollup.provisional"
+    };
+    let key = format!("{}/{month}", campaign.code);
+    let (j, k) = (job.to_owned(), key.clone());
+    let run_id = store
+        .write(move |c| store_assessment::job_started(c, &j, &k))
+        .await?;
+    let outcome = compute_and_store(store, &campaign, month, from, to, official).await;
+    let (text, detail) = match &outcome {
+        Ok(r) => (
+            "ok",
+            format!("revision {} ({} changes)", r.revision, r.changes),
+        ),
+        Err(e) => ("failed", e.to_string()),
+    };
+    store
+        .write(move |c| store_assessment::job_ended(c, run_id, text, &detail))
+        .await?;
+    outcome
+}
+
+async fn compute_and_store(
+    store: &Store,
+    campaign: &Campaign,
+    month: &str,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+    official: bool,
+) -> Result<RollupReport, AppError> {
+    let snapshot = store
+        .read(move |c| store_assessment::snapshot(c, from, to))
+        .await?;
+    let code = campaign.code.clone();
+    let previous = match assessment::previous_month(month) {
+        Some(p) => {
+            let code = code.clone();
+            store
+                .read(move |c| store_assessment::latest(c, &code, &p, "official"))
+                .await?
+        }
+        None => None,
+    };
+    let (weights, rules) = (campaign.weights, campaign.assessment.clone());
+    let units = tokio::task::spawn_blocking(move || {
+        assessment::rollup(
+            &snapshot,
+            &weights,
+            &rules,
+            previous.as_ref().map(|p| p.units.as_slice()),
+        )
+    })
+    .await
+    .map_err(|_| AppError::internal())?;
+    let (m, u) = (month.to_owned(), units.clone());
+    let (revision, new_revision, changes) = if official {
+        let s = store
+            .write(move |c| {
+                let head = store_assessment::audit_head(c)?;
+                store_assessment::publish_official(c, &code, &m, &u, &head)
+            })
+            .await?;
+        (s.revision, s.new_revision, s.changes)
+    } else {
+        store
+            .write(move |c| {
+                let head = store_assessment::audit_head(c)?;
+                store_assessment::store_provisional(c, &code, &m, &u, &head)
+            })
+            .await?;
+        (0, false, 0)
+    };
+    Ok(RollupReport {
+        campaign: campaign.code.clone(),
+        month: month.to_owned(),
+        official,
+        revision,
+        new_revision,
+        changes,
+        units,
+    })
 }
