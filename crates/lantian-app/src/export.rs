@@ -13,13 +13,6 @@ use crate::{Actor, App, AppError};
 /// Rows read per page of an export.
 pub const PAGE: usize = 500;
 
-fn parse_kind(k: Option<&str>) -> Result<Option<SubjectKind>, AppError> {
-    k.map(|k| {
-        SubjectKind::parse(k).ok_or_else(|| AppError::bad_request("kind").detail("kind_unknown"))
-    })
-    .transpose()
-}
-
 /// `YYYY-MM` as a UTC range of that month in China Standard Time.
 pub fn month_range(m: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), AppError> {
     lantian_domain::assessment::month_bounds(m)
@@ -87,7 +80,7 @@ impl App {
         Ok(SubjectExport {
             app: self.clone(),
             within,
-            kind: parse_kind(kind.as_deref())?,
+            kind: crate::parse_kind(kind.as_deref())?,
         })
     }
 
@@ -127,7 +120,7 @@ impl App {
             filter: InspectionFilter {
                 within,
                 author,
-                kind: parse_kind(kind.as_deref())?,
+                kind: crate::parse_kind(kind.as_deref())?,
                 from,
                 to,
                 verdict,

@@ -85,6 +85,18 @@ impl Actor {
     }
 }
 
+/// A subject kind named in a query (`bad_request` on `kind`, `kind_unknown`, for a name that is
+/// not one).
+pub(crate) fn parse_kind(
+    k: Option<&str>,
+) -> Result<Option<lantian_domain::subject::SubjectKind>, AppError> {
+    k.map(|k| {
+        lantian_domain::subject::SubjectKind::parse(k)
+            .ok_or_else(|| AppError::bad_request("kind").detail("kind_unknown"))
+    })
+    .transpose()
+}
+
 /// Settings of the operations.
 #[derive(Debug, Clone)]
 pub struct AppConfig {

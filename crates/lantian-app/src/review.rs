@@ -5,7 +5,6 @@ use lantian_domain::geo::VerdictLevel;
 use lantian_domain::inspection::InspectionView;
 use lantian_domain::policy::{Action, may_read_inspection};
 use lantian_domain::review::{self, QueueFlag, ReviewRefusal, ReviewState};
-use lantian_domain::subject::SubjectKind;
 use lantian_domain::unit::relation;
 use lantian_protocol::review::{QueueEntry, QueuePage, QueuePhoto, QueueQuery, ReviewRequest};
 use lantian_store::review::{self as stored, InspectionAccess, QueueFilter};
@@ -84,14 +83,7 @@ impl App {
             .as_deref()
             .map(|v| VerdictLevel::parse(v).ok_or_else(|| AppError::bad_request("verdict")))
             .transpose()?;
-        let kind = q
-            .kind
-            .as_deref()
-            .map(|k| {
-                SubjectKind::parse(k)
-                    .ok_or_else(|| AppError::bad_request("kind").detail("kind_unknown"))
-            })
-            .transpose()?;
+        let kind = crate::parse_kind(q.kind.as_deref())?;
         let filter = QueueFilter {
             within,
             kind,

@@ -2,7 +2,7 @@
 //! that may, every change audited with the hashes before and after.
 
 use lantian_domain::policy::Action;
-use lantian_domain::subject::{Subject, SubjectKind};
+use lantian_domain::subject::Subject;
 use lantian_protocol::reference::{
     NearbyPage, NearbyQuery, NearbySubject, SubjectFields, SubjectPage, SubjectQuery,
 };
@@ -47,14 +47,7 @@ impl App {
                 actor.unit_path.clone()
             }
         };
-        let kind = q
-            .kind
-            .as_deref()
-            .map(|k| {
-                SubjectKind::parse(k)
-                    .ok_or_else(|| AppError::bad_request("kind").detail("kind_unknown"))
-            })
-            .transpose()?;
+        let kind = crate::parse_kind(q.kind.as_deref())?;
         let text = q.q.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
         if text
             .as_deref()
@@ -183,14 +176,7 @@ impl App {
         if limit == 0 || limit > 200 {
             return Err(AppError::bad_request("limit").note("1 to 200"));
         }
-        let kind = q
-            .kind
-            .as_deref()
-            .map(|k| {
-                SubjectKind::parse(k)
-                    .ok_or_else(|| AppError::bad_request("kind").detail("kind_unknown"))
-            })
-            .transpose()?;
+        let kind = crate::parse_kind(q.kind.as_deref())?;
         let (lat, lon) = lantian_domain::geo::to_wgs84(
             q.lat,
             q.lon,

@@ -638,6 +638,44 @@ pub struct Alert {
 pub const ALERT_LEVELS: [&str; 3] = ["yellow", "orange", "red"];
 
 impl Alert {
+    /// Whether the alert covers a place in the unit with path `unit_path` at `at`: it has begun
+    /// and not yet ended (it ends at `ends_at`, exclusive), and one of its units is the place's
+    /// unit or above it.
+    pub fn applies(&self, unit_path: &[String], at: DateTime<Utc>) -> bool {
+        self.starts_at <= at
+            && at < self.ends_at
+            && self.units.iter().any(|u| unit_path.contains(u))
+    }
+
+    /// The alert as far as the period [from, to) is concerned (a month: at most 31 days), with the
+    /// number of days [d, d + 1) of the period it overlaps; `None` when it does not touch it.
+    pub fn window(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<AlertWindow> {
+        if self.starts_at >= to || self.ends_at <= from {
+            return None;
+        }
+        let mut days = 0u32;
+        let mut d = from;
+        for _ in 0..32 {
+            if d >= to {
+                break;
+            }
+            let next = d + chrono::Duration::days(1);
+            if self.starts_at < next && self.ends_at > d {
+                days += 1;
+            }
+            d = next;
+        }
+        let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        Some(AlertWindow {
+            id: self.id.to_string(),
+            level: self.level.clone(),
+            units: self.units.clone(),
+            starts_at: text(self.starts_at),
+            ends_at: text(self.ends_at),
+            days,
+        })
+    }
+
     /// Whether a declaration is well formed: a known level, 1 to 500 units, an end after the
     /// start; the note is cut to the limit of a note. Unit codes are checked against the organisation by the
     /// caller, which also asks whether the declarer may cover them.
@@ -677,6 +715,37 @@ impl Alert {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn alert(starts: &str, ends: &str) -> Alert {
+        Alert {
+            id: uuid::Uuid::nil(),
+            level: "orange".into(),
+            units: vec!["yanggu".into()],
+            starts_at: starts.parse().expect("t"),
+            ends_at: ends.parse().expect("t"),
+            note: None,
+            declared_by: "x".into(),
+            declared_at: starts.parse().expect("t"),
+        }
+    }
+
+    #[test]
+    fn an_alert_applies_below_its_units_until_its_end_and_counts_the_days_it_touches() {
+        let a = alert("2019-11-03T16:00:00Z", "2019-11-05T16:00:00Z");
+        let place = ["lcucb".to_owned(), "yanggu".to_owned()];
+        let t = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().expect("t");
+        assert!(a.applies(&place, t("2019-11-04T00:00:00Z")));
+        assert!(
+            !a.applies(&place, t("2019-11-05T16:00:00Z")),
+            "the end is exclusive"
+        );
+        assert!(!a.applies(&["lcucb".to_owned()], t("2019-11-04T00:00:00Z")));
+        let (from, to) = month_bounds("2019-11").expect("month");
+        assert_eq!(a.window(from, to).map(|w| w.days), Some(2));
+        // Ending at a midnight, it does not touch the next day.
+        let (from, to) = month_bounds("2019-12").expect("month");
+        assert!(a.window(from, to).is_none());
+    }
     use crate::campaign::CoverageRule;
 
     /// The worked example of `docs/scoring.md`: a city bureau with two counties in one peer group

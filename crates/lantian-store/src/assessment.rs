@@ -208,81 +208,60 @@ pub fn declare_alert(conn: &Tx, a: &Alert) -> Result<(), StoreError> {
     )
 }
 
+const ALERT_COLUMNS: &str =
+    "uuid, level, units, starts_at, ends_at, note, declared_by, declared_at";
+
+fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
+    Ok(Alert {
+        id: cols::uuid(r, 0)?,
+        level: r.get(1)?,
+        units: cols::json(r, 2)?,
+        starts_at: cols::time(r, 3)?,
+        ends_at: cols::time(r, 4)?,
+        note: r.get(5)?,
+        declared_by: r.get(6)?,
+        declared_at: cols::time(r, 7)?,
+    })
+}
+
 /// Every alert, newest first.
 pub fn alerts(conn: &Tx) -> Result<Vec<Alert>, StoreError> {
     Ok(conn
-        .prepare(
-            "SELECT uuid, level, units, starts_at, ends_at, note, declared_by, declared_at FROM alerts
-             ORDER BY starts_at DESC, id DESC",
-        )?
-        .query_map([], |r| {
-            Ok(Alert {
-                id: cols::uuid(r, 0)?,
-                level: r.get(1)?,
-                units: cols::json(r, 2)?,
-                starts_at: cols::time(r, 3)?,
-                ends_at: cols::time(r, 4)?,
-                note: r.get(5)?,
-                declared_by: r.get(6)?,
-                declared_at: cols::time(r, 7)?,
-            })
-        })?
+        .prepare_cached(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts ORDER BY starts_at DESC, id DESC"
+        ))?
+        .query_map([], alert_row)?
         .collect::<Result<_, _>>()?)
 }
 
-/// Whether a pollution alert covered a place (a unit's path) at a time: the emergency checklist
-/// items apply then.
+/// Whether a pollution alert covered a place (a unit's path) at a time, by the domain's rule
+/// (`Alert::applies`): the emergency checklist items apply then.
 pub fn alert_active(
     conn: &Tx,
     unit_path: &[String],
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let t = time_text(at);
-    let mut stmt =
-        conn.prepare_cached("SELECT units FROM alerts WHERE starts_at <= ?1 AND ends_at > ?1")?;
-    let regions = stmt
-        .query_map([&t], |r| cols::json::<Vec<String>>(r, 0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(regions
-        .iter()
-        .any(|units| units.iter().any(|u| unit_path.contains(u))))
+    // The candidates by time alone; the domain decides.
+    let candidates: Vec<Alert> = conn
+        .prepare_cached(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE starts_at <= ?1 AND ends_at > ?1"
+        ))?
+        .query_map([time_text(at)], alert_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(candidates.iter().any(|a| a.applies(unit_path, at)))
 }
 
-/// The alerts that touch [from, to), each with the number of days (China Standard Time) of the
-/// range it touches.
+/// The alerts that touch [from, to), each with the days of the range it touches
+/// (`Alert::window`), in order of their start.
 pub fn alerts_between(
     conn: &Tx,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<lantian_domain::assessment::AlertWindow>, StoreError> {
-    let all = alerts(conn)?;
-    let mut out = Vec::new();
-    for a in all
-        .into_iter()
-        .filter(|a| a.starts_at < to && a.ends_at > from)
-    {
-        // Count each day [d, d + 1) of the month the alert overlaps.
-        let mut days = 0u32;
-        let mut d = from;
-        for _ in 0..32 {
-            if d >= to {
-                break;
-            }
-            let next = d + chrono::Duration::days(1);
-            if a.starts_at < next && a.ends_at > d {
-                days += 1;
-            }
-            d = next;
-        }
-        out.push(lantian_domain::assessment::AlertWindow {
-            id: a.id.to_string(),
-            level: a.level,
-            units: a.units,
-            starts_at: time_text(a.starts_at),
-            ends_at: time_text(a.ends_at),
-            days,
-        });
-    }
+    let mut out: Vec<_> = alerts(conn)?
+        .iter()
+        .filter_map(|a| a.window(from, to))
+        .collect();
     out.sort_by(|x, y| x.starts_at.cmp(&y.starts_at).then(x.id.cmp(&y.id)));
     Ok(out)
 }
