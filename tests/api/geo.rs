@@ -181,7 +181,16 @@ async fn impossible_coordinates_are_refused_each_with_its_code() {
         let mut s = photos::draft(&o, 31);
         s.location.lat = lat;
         s.location.lon = lon;
-        o.client.submit_inspection(&s).expect("queued");
+        // The field client refuses it before queueing, with the server's code...
+        let offline = o.client.submit_inspection(&s).expect_err("refused offline");
+        assert!(offline.to_string().contains(code), "{offline}");
+        // ...and a client that queues it anyway is refused by the server.
+        o.client
+            .enqueue(
+                "inspection.submit",
+                &serde_json::to_value(&s).expect("json"),
+            )
+            .expect("queued");
         let summary = o.client.push().await.expect("push");
         assert_eq!(summary.rejected, 1, "{code}");
         let last = o.client.outbox().expect("outbox").pop().expect("queued");

@@ -373,7 +373,19 @@ impl Client {
         Ok(())
     }
 
-    /// Queues a mutation; returns its id. Nothing is sent until [`Client::push`].
+    /// Checks a mutation by the domain's rules that need no server (the same the server applies
+    /// first: a plausible fix, text limits, a draft's size, a reason for an amendment) and queues
+    /// it; returns its id. A mutation that breaks one is refused here, before it can be lost on
+    /// the server as a rejection.
+    pub fn queue(&self, name: &str, args: &serde_json::Value) -> Result<i64, ClientError> {
+        lantian_domain::mutation::parse(name, args)
+            .and_then(|cmd| cmd.check())
+            .map_err(|e| ClientError::Invalid(e.to_string()))?;
+        self.enqueue(name, args)
+    }
+
+    /// Queues a mutation as it is, unchecked (tests and replays use it to send what a phone
+    /// should not); returns its id. Nothing is sent until [`Client::push`].
     pub fn enqueue(&self, name: &str, args: &serde_json::Value) -> Result<i64, ClientError> {
         let device_time = now_text(self.device_now());
         self.with_db(|c| {
@@ -409,12 +421,6 @@ impl Client {
     /// Whether a pulled pollution alert covers `unit` (its subtree) at `at`: the checklist's
     /// emergency items then apply, as the server will judge.
     pub fn alert_active(&self, unit: &str, at: DateTime<Utc>) -> Result<bool, ClientError> {
-        #[derive(serde::Deserialize)]
-        struct Alert {
-            units: Vec<String>,
-            starts_at: DateTime<Utc>,
-            ends_at: DateTime<Utc>,
-        }
         let path: Vec<String> = self
             .entity::<lantian_domain::unit::Unit>("unit", unit)?
             .map(|u| u.path)
@@ -422,10 +428,8 @@ impl Client {
         Ok(self
             .entities("alert")?
             .into_iter()
-            .filter_map(|v| serde_json::from_value::<Alert>(v).ok())
-            .any(|a| {
-                a.starts_at <= at && at < a.ends_at && a.units.iter().any(|u| path.contains(u))
-            }))
+            .filter_map(|v| serde_json::from_value::<lantian_domain::assessment::Alert>(v).ok())
+            .any(|a| a.applies(&path, at)))
     }
 
     /// Validates and scores an inspection locally, then queues it.
@@ -433,8 +437,9 @@ impl Client {
         &self,
         s: &InspectionSubmit,
     ) -> Result<(i64, InspectionScore), ClientError> {
+        s.check().map_err(|e| ClientError::Invalid(e.to_string()))?;
         let score = self.score(s)?;
-        let mid = self.enqueue("inspection.submit", &serde_json::to_value(s)?)?;
+        let mid = self.queue("inspection.submit", &serde_json::to_value(s)?)?;
         Ok((mid, score))
     }
 
@@ -817,5 +822,47 @@ impl Client {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_offline_client_refuses_what_the_server_would_reject_before_it_queues() {
+        let dir = tempfile::tempdir().expect("dir");
+        let client = Client::open(
+            &dir.path().join("field.db"),
+            ClientConfig::new("http://127.0.0.1:9"),
+        )
+        .expect("open");
+        let incident = |description: &str| {
+            serde_json::json!({
+                "incident_id": uuid::Uuid::now_v7(), "category": "open_burning",
+                "description": description,
+                "location": {"lat": 36.45, "lon": 115.98, "accuracy_m": 8.0, "datum": "wgs84"},
+            })
+        };
+        let refused = client
+            .queue("incident.report", &incident("   "))
+            .expect_err("a blank description is refused offline");
+        assert!(
+            refused.to_string().contains("incident_invalid"),
+            "{refused}"
+        );
+        let amend = serde_json::json!({
+            "inspection_id": uuid::Uuid::now_v7(), "base_version": 1, "results": [], "reason": "",
+        });
+        let refused = client
+            .queue("inspection.amend", &amend)
+            .expect_err("an amendment without a reason is refused offline");
+        assert!(refused.to_string().contains("reason_required"), "{refused}");
+        assert!(client.outbox().expect("outbox").is_empty());
+        // A good one is queued.
+        client
+            .queue("incident.report", &incident("田间焚烧秸秆"))
+            .expect("queued");
+        assert_eq!(client.outbox().expect("outbox").len(), 1);
     }
 }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::ValidationError;
 use crate::inspection::{ItemResult, LocationFix, TemplateRef};
+use crate::limits;
 use crate::subject::SubjectFields;
 
 /// `inspection.submit`: a finished inspection. Immutable evidence once accepted.
@@ -115,6 +116,114 @@ pub const NAMES: [&str; 6] = [
     "subject.propose",
     "incident.report",
 ];
+
+/// The largest draft, as JSON text.
+pub const DRAFT_BYTES: usize = 64 * 1024;
+
+impl InspectionSubmit {
+    /// The rules of the submission itself, before any subject or template is looked up: a
+    /// plausible fix, notes within the limit. (Answers are checked against the template.)
+    pub fn check(&self) -> Result<(), ValidationError> {
+        self.location.validate()?;
+        if self
+            .notes
+            .as_deref()
+            .is_some_and(|n| !limits::within(n, limits::TEXT_CHARS))
+        {
+            return Err(ValidationError::new(
+                "notes_too_long",
+                "notes",
+                "notes are at most 4000 characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl InspectionAmend {
+    /// An amendment says why (at most a note's length).
+    pub fn check_reason(&self) -> Result<(), ValidationError> {
+        limits::required(
+            &self.reason,
+            limits::NOTE_CHARS,
+            "reason_required",
+            "reason",
+            "an amendment needs a reason (at most 2000 characters)",
+        )
+        .map(drop)
+    }
+}
+
+impl DraftSave {
+    /// The draft's JSON text, if it is within [`DRAFT_BYTES`].
+    pub fn text(&self) -> Result<String, ValidationError> {
+        let data = self.data.to_string();
+        if data.len() > DRAFT_BYTES {
+            return Err(ValidationError::new(
+                "draft_too_large",
+                "data",
+                "a draft is at most 64 KiB of JSON",
+            ));
+        }
+        Ok(data)
+    }
+}
+
+impl IncidentReport {
+    /// A plausible fix, a description of 1 to 4000 characters, at most 20 photos.
+    pub fn check(&self) -> Result<(), ValidationError> {
+        self.location.validate()?;
+        let description = self.description.trim();
+        if description.is_empty()
+            || !limits::within(description, limits::TEXT_CHARS)
+            || self.photos.len() > limits::PHOTOS_PER_ITEM
+        {
+            return Err(ValidationError::new(
+                "incident_invalid",
+                "description",
+                "a description of 1 to 4000 characters and at most 20 photos",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Command {
+    /// Every rule of the command that needs nothing but the command: what the server checks before
+    /// it looks anything up, and what the offline client checks before it queues. (Rights,
+    /// existence and the template's answers need the server's data.)
+    pub fn check(&self) -> Result<(), ValidationError> {
+        match self {
+            Command::SubmitInspection(s) => s.check(),
+            Command::AmendInspection(a) => a.check_reason(),
+            Command::SaveDraft(d) => d.text().map(drop),
+            Command::DiscardDraft(_) => Ok(()),
+            Command::ProposeSubject(p) => p.subject.clone().into_draft().map(drop),
+            Command::ReportIncident(i) => i.check(),
+        }
+    }
+}
+
+/// The observations a supervisor sees on a submission (`clock_skew`, `mock_location`,
+/// `occurred_in_future`): flags, never refusals.
+pub fn submission_flags(
+    clock_offset_ms: i64,
+    mock_location: bool,
+    occurred: DateTime<Utc>,
+    received: DateTime<Utc>,
+) -> Vec<String> {
+    let mut flags = Vec::new();
+    if clock_offset_ms.abs() > crate::inspection::CLOCK_SKEW_FLAG_MS {
+        flags.push("clock_skew".to_owned());
+    }
+    if mock_location {
+        flags.push("mock_location".to_owned());
+    }
+    if occurred > received + chrono::Duration::minutes(5) {
+        flags.push("occurred_in_future".to_owned());
+    }
+    flags
+}
 
 fn args<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, ValidationError> {
     serde_json::from_value(v.clone())

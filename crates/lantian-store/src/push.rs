@@ -24,7 +24,6 @@ use std::collections::HashMap;
 
 use crate::Tx;
 use lantian_domain::checklist::ChecklistTemplate;
-use lantian_domain::limits;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use uuid::Uuid;
@@ -394,14 +393,7 @@ fn apply(
         Command::AmendInspection(a) => amend(conn, ctx, g, m, *a),
         Command::SaveDraft(d) => {
             may(ctx, Action::SubmitInspection, &ctx.user.unit_path)?;
-            let data = d.data.to_string();
-            if data.len() > 64 * 1024 {
-                return Err(reject(
-                    "draft_too_large",
-                    "data",
-                    "a draft is at most 64 KiB of JSON",
-                ));
-            }
+            let data = d.text()?;
             let owner: Option<(i64, i64)> = conn
                 .query_row(
                     "SELECT owner_client, user_id FROM drafts WHERE uuid = ?1",
@@ -510,15 +502,7 @@ fn apply(
         }
         Command::ReportIncident(i) => {
             may(ctx, Action::ReportIncident, &ctx.user.unit_path)?;
-            i.location.validate()?;
-            let len = i.description.trim().chars().count();
-            if len == 0 || len > limits::TEXT_CHARS || i.photos.len() > limits::PHOTOS_PER_ITEM {
-                return Err(reject(
-                    "incident_invalid",
-                    "description",
-                    "a description of 1 to 4000 characters and at most 20 photos",
-                ));
-            }
+            i.check()?;
             if exists(conn, Table::Incidents, i.incident_id)? {
                 return Err(reject(
                     "incident_exists",
@@ -582,17 +566,7 @@ fn submit(
     let template = cache
         .template(conn, &s.template.code, s.template.version)?
         .ok_or_else(|| reject("template_unknown", "template", "no such template version"))?;
-    s.location.validate()?;
-    if s.notes
-        .as_deref()
-        .is_some_and(|n| !limits::within(n, limits::TEXT_CHARS))
-    {
-        return Err(reject(
-            "notes_too_long",
-            "notes",
-            "notes are at most 4000 characters",
-        ));
-    }
+    s.check()?;
     let occurred = inspection::occurred_at(m.device_time, s.location.gps_time, ctx.clock_offset_ms);
     // Emergency items apply while a pollution alert covers the subject's place at the time.
     let alert = crate::assessment::alert_active(conn, &subject.unit_path, occurred)?;
@@ -606,16 +580,12 @@ fn submit(
             "an inspection with this id exists",
         ));
     }
-    let mut flags = Vec::new();
-    if ctx.clock_offset_ms.abs() > inspection::CLOCK_SKEW_FLAG_MS {
-        flags.push("clock_skew".to_owned());
-    }
-    if s.location.mock {
-        flags.push("mock_location".to_owned());
-    }
-    if occurred > ctx.received_at + chrono::Duration::minutes(5) {
-        flags.push("occurred_in_future".to_owned());
-    }
+    let flags = mutation::submission_flags(
+        ctx.clock_offset_ms,
+        s.location.mock,
+        occurred,
+        ctx.received_at,
+    );
     let unit = org::unit_by_code(conn, &subject.subject.unit)?.ok_or(StoreError::NotFound)?;
     let view = InspectionView {
         id: s.inspection_id,
@@ -766,13 +736,7 @@ fn amend(
             format!("base_version must be 1 to {current}"),
         ));
     }
-    if a.reason.trim().is_empty() || !limits::within(&a.reason, limits::NOTE_CHARS) {
-        return Err(reject(
-            "reason_required",
-            "reason",
-            "an amendment needs a reason (at most 2000 characters)",
-        ));
-    }
+    a.check_reason()?;
     let template = templates::get(conn, &code, version)?.ok_or(StoreError::NotFound)?;
     let subject_id =
         Uuid::parse_str(&subject_uuid).map_err(|e| StoreError::Corrupt(e.to_string()))?;
