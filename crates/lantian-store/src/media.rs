@@ -96,23 +96,33 @@ fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRow> {
     })
 }
 
-fn upload_where(conn: &Tx, clause: &str, key: &str) -> Result<Option<UploadRow>, StoreError> {
+/// What an upload is found by.
+enum UploadKey<'a> {
+    Id(&'a str),
+    Photo(Uuid),
+}
+
+fn upload_by(conn: &Tx, key: UploadKey<'_>) -> Result<Option<UploadRow>, StoreError> {
+    let (column, value) = match key {
+        UploadKey::Id(id) => ("up.id", id.to_owned()),
+        UploadKey::Photo(photo) => ("up.photo_id", photo.to_string()),
+    };
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {UPLOAD_COLUMNS} FROM uploads up JOIN inspections i ON i.id = up.inspection_id WHERE {clause}"
+            "SELECT {UPLOAD_COLUMNS} FROM uploads up JOIN inspections i ON i.id = up.inspection_id WHERE {column} = ?1"
         ))?
-        .query_row([key], upload_from_row)
+        .query_row([value], upload_from_row)
         .optional()?)
 }
 
 /// The upload with this id.
 pub fn upload(conn: &Tx, id: &str) -> Result<Option<UploadRow>, StoreError> {
-    upload_where(conn, "up.id = ?1", id)
+    upload_by(conn, UploadKey::Id(id))
 }
 
 /// The upload of this photo, if any.
 pub fn upload_by_photo(conn: &Tx, photo: Uuid) -> Result<Option<UploadRow>, StoreError> {
-    upload_where(conn, "up.photo_id = ?1", &photo.to_string())
+    upload_by(conn, UploadKey::Photo(photo))
 }
 
 /// Creates an upload for one expected photo of one of `user`'s inspections, or returns the upload
