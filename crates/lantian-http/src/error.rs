@@ -10,28 +10,24 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use lantian_app::AppError;
 use lantian_protocol::error::{ErrorBody, ErrorDetail, lookup};
 use lantian_store::StoreError;
 
+/// An operation's [`AppError`] as HTTP renders it. Reads as the `AppError` it wraps (`e.code`).
 #[derive(Debug, Clone)]
-pub struct ApiError {
-    pub code: &'static str,
-    pub field: Option<String>,
-    pub detail: Option<String>,
-    /// Extra human text appended to the table message (same in both languages).
-    pub note: Option<String>,
-    pub retry_after: Option<u64>,
+pub struct ApiError(pub AppError);
+
+impl std::ops::Deref for ApiError {
+    type Target = AppError;
+    fn deref(&self) -> &AppError {
+        &self.0
+    }
 }
 
 impl ApiError {
     pub fn new(code: &'static str) -> Self {
-        Self {
-            code,
-            field: None,
-            detail: None,
-            note: None,
-            retry_after: None,
-        }
+        Self(AppError::new(code))
     }
     pub fn not_found() -> Self {
         Self::new("not_found")
@@ -45,21 +41,17 @@ impl ApiError {
     pub fn internal() -> Self {
         Self::new("internal")
     }
-    pub fn field(mut self, f: impl Into<String>) -> Self {
-        self.field = Some(f.into());
-        self
+    pub fn field(self, f: impl Into<String>) -> Self {
+        Self(self.0.field(f))
     }
-    pub fn detail(mut self, d: impl Into<String>) -> Self {
-        self.detail = Some(d.into());
-        self
+    pub fn detail(self, d: impl Into<String>) -> Self {
+        Self(self.0.detail(d))
     }
-    pub fn note(mut self, n: impl Into<String>) -> Self {
-        self.note = Some(n.into());
-        self
+    pub fn note(self, n: impl Into<String>) -> Self {
+        Self(self.0.note(n))
     }
-    pub fn retry_after(mut self, secs: u64) -> Self {
-        self.retry_after = Some(secs.max(1));
-        self
+    pub fn retry_after(self, secs: u64) -> Self {
+        Self(self.0.retry_after(secs))
     }
 
     pub fn status(&self) -> StatusCode {
@@ -100,42 +92,19 @@ impl ApiError {
 
 impl From<lantian_domain::ValidationError> for ApiError {
     fn from(e: lantian_domain::ValidationError) -> Self {
-        ApiError::new("validation_failed")
-            .field(e.field)
-            .detail(e.code)
-            .note(e.message)
+        Self(e.into())
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound => ApiError::not_found(),
-            StoreError::Conflict("version_conflict") => ApiError::new("version_conflict"),
-            StoreError::Conflict(code) => ApiError::new("conflict").detail(code),
-            StoreError::Invalid(v) => v.into(),
-            e if e.is_transient() => {
-                tracing::warn!(error = %e, "transient storage failure");
-                ApiError::new("unavailable").retry_after(2)
-            }
-            e => {
-                // Logged with its cause; the client sees only the code (5xx never leak internals).
-                tracing::error!(error = %e, "storage failure");
-                ApiError::internal()
-            }
-        }
+        Self(e.into())
     }
 }
 
-impl From<lantian_app::AppError> for ApiError {
-    fn from(e: lantian_app::AppError) -> Self {
-        ApiError {
-            code: e.code,
-            field: e.field,
-            detail: e.detail,
-            note: e.note,
-            retry_after: e.retry_after,
-        }
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        Self(e)
     }
 }
 
