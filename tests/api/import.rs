@@ -1,6 +1,6 @@
 //! Import of subjects: malformed rows reported by line, nothing half-imported.
 
-use lantian::import::{ImportError, import, parse_csv, parse_file, parse_geojson};
+use lantian_app::import::{ImportError, import, parse_csv, parse_file, parse_geojson};
 use lantian_tests::spawn_app;
 
 const GOOD_CSV: &str = "\u{feff}id,kind,name,unit,lat,lon,attr.grade,attr.plate_number,attr.approval_status,attr.pile_kind,geometry

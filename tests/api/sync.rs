@@ -837,3 +837,102 @@ async fn roles_that_do_not_inspect_have_their_field_mutations_rejected_not_appli
     assert_eq!(count(&app, "SELECT count(*) FROM inspections").await, 0);
     assert_eq!(count(&app, "SELECT count(*) FROM incidents").await, 0);
 }
+
+/// A push is prepared outside the writer (hashed, parsed, checked, scored against the subject and
+/// alert state of that moment) and committed inside it. The writer uses a prepared score only
+/// while its basis holds: here the first submission's basis is current and its prepared score (a
+/// marker no template can give) is what lands; the second's subject moved on since, so the writer
+/// scores it again.
+#[tokio::test]
+async fn a_prepared_score_is_used_only_while_its_basis_holds() {
+    use lantian_store::push;
+    let app = spawn_app().await;
+    let o = lantian_tests::photos::officer(
+        &app,
+        "prepared",
+        lantian_domain::user::Role::Inspector,
+        "dongchangfu",
+    )
+    .await;
+    let (a, b) = (
+        lantian_tests::photos::draft(&o, 11),
+        lantian_tests::photos::draft(&o, 12),
+    );
+    let mutations = [&a, &b]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| lantian_protocol::sync::Mutation {
+            mid: i as i64 + 1,
+            name: "inspection.submit".into(),
+            args: serde_json::to_value(s).expect("args"),
+            device_time: chrono::Utc::now(),
+        })
+        .collect();
+    let mut prepared = lantian_app::sync::prepare(&app.store, mutations, 0)
+        .await
+        .expect("prepared");
+    for (i, p) in prepared.iter_mut().enumerate() {
+        let Ok(push::Work::Submit(s)) = &mut p.work else {
+            panic!("a submission is prepared as one: {:?}", p.work)
+        };
+        let scored = s.scored.as_mut().expect("the subject was found and scored");
+        scored.score = Ok(lantian_domain::inspection::InspectionScore {
+            earned: 9_999,
+            possible: 9_999,
+            failed: Vec::new(),
+            critical_failed: Vec::new(),
+            compliant: true,
+        });
+        if i == 1 {
+            scored.subject_version -= 1;
+        }
+    }
+    let client_id = o.client.client_id();
+    let ctx = app
+        .store
+        .read(move |c| {
+            let user = lantian_store::identity::user_by_username(c, "prepared")?.expect("user");
+            let (client_row, last) = push::client(c, client_id, user.id)?.expect("install");
+            assert_eq!(last, 0);
+            Ok(push::Context {
+                user,
+                client_row,
+                client_id,
+                received_at: chrono::Utc::now(),
+                clock_offset_ms: 0,
+                verdicts: lantian_domain::geo::VerdictThresholds::default(),
+                rectify: std::sync::Arc::default(),
+            })
+        })
+        .await
+        .expect("context");
+    let outcome = app
+        .store
+        .write(move |c| push::push(c, &ctx, &prepared))
+        .await
+        .expect("committed");
+    assert!(
+        outcome
+            .results
+            .iter()
+            .all(|r| r.status == push::Status::Applied),
+        "{outcome:?}"
+    );
+    let earned = |id: uuid::Uuid| {
+        let store = app.store.clone();
+        async move {
+            store
+                .read(move |c| {
+                    Ok(c.raw().query_row(
+                        "SELECT score_earned FROM inspections WHERE uuid = ?1",
+                        [id.to_string()],
+                        |r| r.get::<_, i64>(0),
+                    )?)
+                })
+                .await
+                .expect("score")
+        }
+    };
+    assert_eq!(earned(a.inspection_id).await, 9_999, "the basis held");
+    assert_ne!(earned(b.inspection_id).await, 9_999, "the basis moved");
+}

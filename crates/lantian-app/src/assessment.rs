@@ -113,12 +113,7 @@ impl App {
         if month_bounds(&month).is_none() {
             return Err(AppError::not_found());
         }
-        let b = self
-            .store()
-            .read(move |c| match stored::campaign_for_month(c, &month)? {
-                Some(campaign) => stored::bulletin(c, &campaign.code, &month),
-                None => Ok(None),
-            })
+        let b = crate::operator::official_bulletin(self.store(), &month)
             .await?
             .ok_or_else(AppError::not_found)?;
         let fail = |e: String| {

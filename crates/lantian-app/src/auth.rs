@@ -28,7 +28,7 @@ impl App {
         username: String,
         password: String,
     ) -> Result<Option<UserRecord>, AppError> {
-        let user = if identity::valid_username(&username) {
+        let user = if lantian_domain::user::valid_username(&username) {
             self.store()
                 .read(move |c| identity::user_by_username(c, &username))
                 .await?

@@ -22,6 +22,9 @@
 //! - [`bulletin`] — the bulletin rendered as CSV, XLSX and HTML (for HTTP and the CLI alike).
 //! - [`evidence`] — the photo service: uploads (create, complete), renditions, expiry.
 //! - [`export`] — GeoJSON exports read page by page, and coverage.
+//! - [`import`] — subjects from CSV or GeoJSON, all or nothing, errors reported by line.
+//! - [`operator`] — what an operator runs without a signed-in caller: accounts, the audit check,
+//!   the official bulletin, the record of scheduled runs.
 //! - [`password`] — argon2id hashing on a bounded pool of threads.
 //! - [`page`] — the opaque cursor of paged lists.
 //!
@@ -37,6 +40,8 @@ pub mod bulletin;
 pub mod error;
 pub mod evidence;
 pub mod export;
+pub mod import;
+pub mod operator;
 pub mod page;
 pub mod password;
 pub mod rectify;

@@ -1,6 +1,8 @@
 //! The sync protocol v1 (`docs/sync-protocol.md`): push, pull and status of an app install.
 
 use base64::Engine;
+use lantian_domain::inspection;
+use lantian_domain::mutation::{self, Checked, Command};
 use lantian_domain::policy::Action;
 use lantian_protocol::sync::{
     Change, Checkpoint, Gap, MAX_PUSH_MUTATIONS, MutationResult, MutationStatus, Op,
@@ -82,19 +84,10 @@ impl App {
             verdicts: self.config().verdicts,
             rectify: self.config().rectify.clone(),
         };
-        let incoming: Vec<push::Incoming> = req
-            .mutations
-            .into_iter()
-            .map(|m| push::Incoming {
-                mid: m.mid,
-                name: m.name,
-                args: m.args,
-                device_time: m.device_time,
-            })
-            .collect();
+        let prepared = prepare(self.store(), req.mutations, offset).await?;
         let outcome = self
             .store()
-            .write(move |c| push::push(c, &ctx, &incoming))
+            .write(move |c| push::push(c, &ctx, &prepared))
             .await?;
         let results = outcome
             .results
@@ -202,4 +195,79 @@ impl App {
             scopes: sums(scopes),
         })
     }
+}
+
+/// The half of a push that runs outside the writer: each mutation hashed, parsed and checked by
+/// the domain, and each submission scored against its template and the subject and alert
+/// state of one read transaction. The writer re-checks that basis and scores again only if it
+/// moved (`lantian_store::push`).
+pub async fn prepare(
+    store: &lantian_store::Store,
+    mutations: Vec<lantian_protocol::sync::Mutation>,
+    clock_offset_ms: i64,
+) -> Result<Vec<push::Prepared>, AppError> {
+    let mut prepared: Vec<push::Prepared> = mutations
+        .into_iter()
+        .map(|m| {
+            let work = mutation::parse(&m.name, &m.args)
+                .and_then(Command::checked)
+                .map(|checked| match checked {
+                    Checked::SubmitInspection(s) => {
+                        let occurred_at = inspection::occurred_at(
+                            m.device_time,
+                            s.location.gps_time,
+                            clock_offset_ms,
+                        );
+                        let expected_photos =
+                            inspection::expected_photos(&s.results, s.signature_photo_id);
+                        push::Work::Submit(Box::new(push::Submission {
+                            command: *s,
+                            occurred_at,
+                            expected_photos,
+                            template: None,
+                            scored: None,
+                        }))
+                    }
+                    other => push::Work::Other(other),
+                });
+            push::Prepared {
+                mid: m.mid,
+                args_hash: mutation::args_hash(&m.name, &m.args),
+                name: m.name,
+                device_time: m.device_time,
+                work,
+            }
+        })
+        .collect();
+    let wanted: Vec<_> = prepared
+        .iter()
+        .filter_map(|p| match &p.work {
+            Ok(push::Work::Submit(s)) => Some((
+                s.command.template.clone(),
+                s.command.subject_id,
+                s.occurred_at,
+            )),
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(prepared);
+    }
+    let bases = store.read(move |c| push::bases(c, &wanted)).await?;
+    let submissions = prepared.iter_mut().filter_map(|p| match &mut p.work {
+        Ok(push::Work::Submit(s)) => Some(s),
+        _ => None,
+    });
+    for (s, basis) in submissions.zip(bases) {
+        s.scored = match (&basis.template, basis.subject) {
+            (Some(t), Some((version, attributes, alert))) => Some(push::Scored {
+                subject_version: version,
+                alert,
+                score: inspection::evaluate_with(t, &attributes, &s.command.results, alert),
+            }),
+            _ => None,
+        };
+        s.template = basis.template;
+    }
+    Ok(prepared)
 }

@@ -188,20 +188,68 @@ impl IncidentReport {
     }
 }
 
+/// A command that passed every rule needing nothing but itself, with what those rules produced
+/// (a draft's text, a proposal's subject). The server prepares this outside its writer; the
+/// writer applies it after the checks that need data (rights, existence, the template).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Checked {
+    SubmitInspection(Box<InspectionSubmit>),
+    AmendInspection(Box<InspectionAmend>),
+    SaveDraft {
+        draft: DraftSave,
+        text: String,
+    },
+    DiscardDraft(DraftDiscard),
+    ProposeSubject {
+        proposal_id: Uuid,
+        fields: Box<SubjectFields>,
+        draft: Box<crate::subject::SubjectDraft>,
+    },
+    ReportIncident(IncidentReport),
+}
+
 impl Command {
     /// Every rule of the command that needs nothing but the command: what the server checks before
     /// it looks anything up, and what the offline client checks before it queues. (Rights,
     /// existence and the template's answers need the server's data.)
     pub fn check(&self) -> Result<(), ValidationError> {
-        match self {
-            Command::SubmitInspection(s) => s.check(),
-            Command::AmendInspection(a) => a.check_reason(),
-            Command::SaveDraft(d) => d.text().map(drop),
-            Command::DiscardDraft(_) => Ok(()),
-            Command::ProposeSubject(p) => p.subject.clone().into_draft().map(drop),
-            Command::ReportIncident(i) => i.check(),
-        }
+        self.clone().checked().map(drop)
     }
+
+    /// [`Command::check`], keeping what the checks produced.
+    pub fn checked(self) -> Result<Checked, ValidationError> {
+        Ok(match self {
+            Command::SubmitInspection(s) => {
+                s.check()?;
+                Checked::SubmitInspection(s)
+            }
+            Command::AmendInspection(a) => {
+                a.check_reason()?;
+                Checked::AmendInspection(a)
+            }
+            Command::SaveDraft(d) => Checked::SaveDraft {
+                text: d.text()?,
+                draft: d,
+            },
+            Command::DiscardDraft(d) => Checked::DiscardDraft(d),
+            Command::ProposeSubject(p) => Checked::ProposeSubject {
+                draft: Box::new(p.subject.clone().into_draft()?),
+                proposal_id: p.proposal_id,
+                fields: Box::new(p.subject),
+            },
+            Command::ReportIncident(i) => {
+                i.check()?;
+                Checked::ReportIncident(i)
+            }
+        })
+    }
+}
+
+/// What identifies a mutation's content when its id comes again: a replay with the same hash is
+/// answered from the record, one with another hash is a reused id (`docs/sync-protocol.md`).
+pub fn args_hash(name: &str, args: &serde_json::Value) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("{name}\n{args}").as_bytes()))
 }
 
 /// The observations a supervisor sees on a submission (`clock_skew`, `mock_location`,
@@ -273,5 +321,32 @@ mod tests {
             parse("draft.discard", &ok),
             Ok(Command::DiscardDraft(_))
         ));
+    }
+
+    /// The hash is the record's key of what a mutation id stood for: it must never change, or
+    /// every replay after an upgrade would be reported as a reused id.
+    #[test]
+    fn the_args_hash_is_sha256_of_name_newline_compact_json() {
+        let args = serde_json::json!({"draft_id": "01900000-0000-7000-8000-000000000001"});
+        assert_eq!(
+            args_hash("draft.discard", &args),
+            "76567fabdb2fef0786df62a66e6b8fdfde3d3508d8452c207d59f526d39f8744"
+        );
+    }
+
+    #[test]
+    fn checked_keeps_what_the_checks_produced() {
+        let id = Uuid::now_v7();
+        let save = serde_json::json!({"draft_id": id, "data": {"step": 2}});
+        let checked = parse("draft.save", &save).and_then(Command::checked);
+        assert!(matches!(
+            checked,
+            Ok(Checked::SaveDraft { ref text, .. }) if text == r#"{"step":2}"#
+        ));
+        let big = serde_json::json!({"draft_id": id, "data": "x".repeat(DRAFT_BYTES)});
+        let e = parse("draft.save", &big)
+            .and_then(Command::checked)
+            .expect_err("too large");
+        assert_eq!(e.code, "draft_too_large");
     }
 }

@@ -57,6 +57,37 @@ impl Role {
     }
 }
 
+/// The shortest password an account may have, in characters: these accounts reach evidence that
+/// penalties rest on.
+pub const PASSWORD_MIN_CHARS: usize = 10;
+
+/// Usernames are 3 to 64 ASCII letters, digits, `_`, `-` or `.`, compared without case.
+pub fn valid_username(name: &str) -> bool {
+    (3..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// The rules of a new account's name and password, before anything is hashed or stored.
+pub fn check_new_account(username: &str, password: &str) -> Result<(), crate::ValidationError> {
+    if !valid_username(username) {
+        return Err(crate::ValidationError::new(
+            "username_invalid",
+            "username",
+            "usernames are 3 to 64 ASCII letters, digits, _, - or .",
+        ));
+    }
+    if password.chars().count() < PASSWORD_MIN_CHARS {
+        return Err(crate::ValidationError::new(
+            "password_too_short",
+            "password",
+            format!("the password must be at least {PASSWORD_MIN_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +98,21 @@ mod tests {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn a_new_account_needs_a_plain_name_and_ten_characters_of_password() {
+        assert!(check_new_account("wang.li", "correct-horse").is_ok());
+        let e = check_new_account("王丽", "correct-horse").expect_err("non-ASCII name");
+        assert_eq!((e.code, e.field.as_str()), ("username_invalid", "username"));
+        let e = check_new_account("ab", "correct-horse").expect_err("too short a name");
+        assert_eq!(e.code, "username_invalid");
+        // Ten characters, counted as characters: nine Chinese characters are too few.
+        let e = check_new_account("wang.li", "九个汉字九个汉字九").expect_err("nine characters");
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            ("password_too_short", "password")
+        );
+        assert!(check_new_account("wang.li", "十个汉字十个汉字十个").is_ok());
     }
 }

@@ -33,16 +33,8 @@ pub struct NewUser {
     pub password_hash: String,
 }
 
-/// Usernames are 3 to 64 ASCII letters, digits, `_`, `-` or `.`, compared without case.
-pub fn valid_username(name: &str) -> bool {
-    (3..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-}
-
 pub fn create_user(conn: &Tx, u: &NewUser) -> Result<UserRecord, StoreError> {
-    if !valid_username(&u.username) {
+    if !lantian_domain::user::valid_username(&u.username) {
         return Err(StoreError::Invalid(lantian_domain::ValidationError::new(
             "username_invalid",
             "username",

@@ -11,13 +11,20 @@
 //!
 //! A transient failure (busy, disk full) or a server fault fails the whole push: nothing of it is
 //! committed, the client retries the same batch.
+//!
+//! The work is split in two. Outside the writer, the application layer prepares each mutation
+//! ([`Prepared`]): the hash of its arguments, parsed and checked by the domain's rules that need
+//! nothing else, and a submission scored against the template (published versions never change)
+//! and the subject and alert state read then ([`bases`]). Inside the writer, [`push`] only decides
+//! what needs the current rows (sequence, replay, existence, rights re-checked on the rows it
+//! reads, the score's basis still current) and writes.
 
 use chrono::{DateTime, Utc};
 use lantian_domain::ValidationError;
 use lantian_domain::inspection::{
     self, AmendmentView, InspectionScore, InspectionView, MediaState,
 };
-use lantian_domain::mutation::{self, Command};
+use lantian_domain::mutation::{self, Checked};
 use lantian_domain::policy::{Action, Decision, decide};
 use lantian_domain::unit::relation;
 use std::collections::HashMap;
@@ -32,13 +39,87 @@ use crate::identity::UserRecord;
 use crate::sync::{self, Group};
 use crate::{StoreError, audit, cols, org, sha256_hex, subjects, templates, time_text};
 
-/// A mutation as pushed.
+/// A mutation prepared outside the writer.
 #[derive(Debug, Clone)]
-pub struct Incoming {
+pub struct Prepared {
     pub mid: i64,
     pub name: String,
-    pub args: serde_json::Value,
+    /// [`mutation::args_hash`] of its name and arguments.
+    pub args_hash: String,
     pub device_time: DateTime<Utc>,
+    /// What to apply, or the permanent rejection the checks without data found.
+    pub work: Result<Work, ValidationError>,
+}
+
+/// A checked mutation; submissions carry what was decided for them outside the writer.
+#[derive(Debug, Clone)]
+pub enum Work {
+    Submit(Box<Submission>),
+    /// Any other command (never [`Checked::SubmitInspection`]).
+    Other(Checked),
+}
+
+/// A submission prepared outside the writer.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub command: mutation::InspectionSubmit,
+    /// When it took place (device time corrected by the push's clock offset, or the fix's time).
+    pub occurred_at: DateTime<Utc>,
+    /// The photos the inspection names, each with its item (`None`: the signature).
+    pub expected_photos: Result<Vec<(Uuid, Option<String>)>, ValidationError>,
+    /// The template version it was made on; `None` if there is none such.
+    pub template: Option<std::sync::Arc<ChecklistTemplate>>,
+    /// The score, if the subject was found, with what it rests on.
+    pub scored: Option<Scored>,
+}
+
+/// A score and its basis: the writer uses it only if the subject is still at this version and
+/// whether an alert applied is unchanged; otherwise it scores again.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub subject_version: i64,
+    pub alert: bool,
+    pub score: Result<InspectionScore, ValidationError>,
+}
+
+/// What one submission's score rests on, as read outside the writer.
+#[derive(Debug, Clone)]
+pub struct Basis {
+    pub template: Option<std::sync::Arc<ChecklistTemplate>>,
+    /// The subject's version and attributes, and whether an alert covered its place then.
+    pub subject: Option<(i64, lantian_domain::subject::SubjectAttributes, bool)>,
+}
+
+/// Reads the bases of a batch's submissions, each named by (template, subject, time of
+/// occurrence), in one read transaction; templates and subjects named twice are read once.
+pub fn bases(
+    conn: &Tx,
+    wanted: &[(inspection::TemplateRef, Uuid, DateTime<Utc>)],
+) -> Result<Vec<Basis>, StoreError> {
+    let mut templates: HashMap<(String, u32), Option<std::sync::Arc<ChecklistTemplate>>> =
+        HashMap::new();
+    let mut cache = Cache::default();
+    let mut out = Vec::with_capacity(wanted.len());
+    for (t, subject, at) in wanted {
+        let key = (t.code.clone(), t.version);
+        let template = match templates.get(&key) {
+            Some(t) => t.clone(),
+            None => {
+                let found = templates::get(conn, &t.code, t.version)?.map(std::sync::Arc::new);
+                templates.insert(key, found.clone());
+                found
+            }
+        };
+        let subject = match cache.subject(conn, *subject)? {
+            Some(rec) => {
+                let alert = crate::assessment::alert_active(conn, &rec.unit_path, *at)?;
+                Some((rec.subject.version, rec.subject.attributes, alert))
+            }
+            None => None,
+        };
+        out.push(Basis { template, subject });
+    }
+    Ok(out)
 }
 
 /// Who pushes, from which install, when.
@@ -115,10 +196,6 @@ fn reject(code: &'static str, field: &str, message: impl Into<String>) -> Failur
     Failure::Reject(ValidationError::new(code, field, message))
 }
 
-fn args_hash(name: &str, args: &serde_json::Value) -> String {
-    sha256_hex(format!("{name}\n{args}").as_bytes())
-}
-
 /// The registered client `client_id` of `user_id`: (row id, last_mutation_id).
 pub fn client(conn: &Tx, client_id: Uuid, user_id: i64) -> Result<Option<(i64, i64)>, StoreError> {
     Ok(conn
@@ -130,31 +207,14 @@ pub fn client(conn: &Tx, client_id: Uuid, user_id: i64) -> Result<Option<(i64, i
         .optional()?)
 }
 
-/// Applies a push. Must run inside the writer.
-/// Reference data read once per push: a batch of 50 inspections usually names few templates and
-/// subjects. Nothing else writes while the push runs (it runs in the single writer).
+/// Subjects read once per push: a batch of 50 inspections usually names few. Nothing else writes
+/// while the push runs (it runs in the single writer).
 #[derive(Default)]
 struct Cache {
-    templates: HashMap<(String, u32), Option<ChecklistTemplate>>,
     subjects: HashMap<Uuid, Option<subjects::SubjectRecord>>,
 }
 
 impl Cache {
-    fn template(
-        &mut self,
-        conn: &Tx,
-        code: &str,
-        version: u32,
-    ) -> Result<Option<ChecklistTemplate>, StoreError> {
-        let key = (code.to_owned(), version);
-        if let Some(t) = self.templates.get(&key) {
-            return Ok(t.clone());
-        }
-        let t = templates::get(conn, code, version)?;
-        self.templates.insert(key, t.clone());
-        Ok(t)
-    }
-
     fn subject(
         &mut self,
         conn: &Tx,
@@ -169,7 +229,8 @@ impl Cache {
     }
 }
 
-pub fn push(conn: &Tx, ctx: &Context, mutations: &[Incoming]) -> Result<Outcome, StoreError> {
+/// Applies a prepared push. Must run inside the writer.
+pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome, StoreError> {
     let mut cache = Cache::default();
     let mut last: i64 = conn.query_row(
         "SELECT last_mutation_id FROM clients WHERE id = ?1",
@@ -179,9 +240,9 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Incoming]) -> Result<Outcome,
     let mut results = Vec::with_capacity(mutations.len());
     let mut gap_expected = None;
     for m in mutations {
-        let hash = args_hash(&m.name, &m.args);
+        let hash = m.args_hash.as_str();
         if m.mid <= last {
-            results.push(replay(conn, ctx.client_row, m.mid, &hash)?);
+            results.push(replay(conn, ctx.client_row, m.mid, hash)?);
             continue;
         }
         if m.mid != last + 1 {
@@ -190,13 +251,14 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Incoming]) -> Result<Outcome,
         }
         conn.execute_batch("SAVEPOINT mutation")?;
         let g = Group::new();
-        let applied = mutation::parse(&m.name, &m.args)
-            .map_err(Failure::Reject)
-            .and_then(|cmd| apply(conn, ctx, &mut cache, g, m, cmd));
+        let applied = match &m.work {
+            Ok(work) => apply(conn, ctx, &mut cache, g, m, work),
+            Err(e) => Err(Failure::Reject(e.clone())),
+        };
         let report = match applied {
             Ok(()) => {
                 conn.execute_batch("RELEASE mutation")?;
-                record(conn, ctx, m, &hash, None)?;
+                record(conn, ctx, m, hash, None)?;
                 Report {
                     mid: m.mid,
                     status: Status::Applied,
@@ -208,7 +270,7 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Incoming]) -> Result<Outcome,
             }
             Err(Failure::Reject(e)) => {
                 conn.execute_batch("ROLLBACK TO mutation; RELEASE mutation")?;
-                record(conn, ctx, m, &hash, Some(&e))?;
+                record(conn, ctx, m, hash, Some(&e))?;
                 // The officer's device learns of the rejection through pull.
                 sync::put(
                     conn,
@@ -292,7 +354,7 @@ fn replay(conn: &Tx, client_row: i64, mid: i64, hash: &str) -> Result<Report, St
 fn record(
     conn: &Tx,
     ctx: &Context,
-    m: &Incoming,
+    m: &Prepared,
     hash: &str,
     rejection: Option<&ValidationError>,
 ) -> Result<(), StoreError> {
@@ -385,15 +447,23 @@ fn apply(
     ctx: &Context,
     cache: &mut Cache,
     g: Group,
-    m: &Incoming,
-    cmd: Command,
+    m: &Prepared,
+    work: &Work,
 ) -> Result<(), Failure> {
+    let cmd = match work {
+        Work::Submit(s) => return submit(conn, ctx, cache, g, m, s),
+        Work::Other(cmd) => cmd,
+    };
     match cmd {
-        Command::SubmitInspection(s) => submit(conn, ctx, cache, g, m, *s),
-        Command::AmendInspection(a) => amend(conn, ctx, g, m, *a),
-        Command::SaveDraft(d) => {
+        Checked::SubmitInspection(_) => Err(Failure::Abort(StoreError::Corrupt(
+            "a submission was prepared without its plan".into(),
+        ))),
+        Checked::AmendInspection(a) => amend(conn, ctx, g, m, a),
+        Checked::SaveDraft {
+            draft: d,
+            text: data,
+        } => {
             may(ctx, Action::SubmitInspection, &ctx.user.unit_path)?;
-            let data = d.text()?;
             let owner: Option<(i64, i64)> = conn
                 .query_row(
                     "SELECT owner_client, user_id FROM drafts WHERE uuid = ?1",
@@ -429,7 +499,7 @@ fn apply(
             publish_own(conn, ctx, g, "draft.save", "draft", d.draft_id, &view)?;
             Ok(())
         }
-        Command::DiscardDraft(d) => {
+        Checked::DiscardDraft(d) => {
             let owner: Option<i64> = conn
                 .query_row(
                     "SELECT owner_client FROM drafts WHERE uuid = ?1 AND user_id = ?2",
@@ -465,12 +535,15 @@ fn apply(
                 }
             }
         }
-        Command::ProposeSubject(p) => {
-            let draft = p.subject.clone().into_draft()?;
+        Checked::ProposeSubject {
+            proposal_id,
+            fields,
+            draft,
+        } => {
             let unit = org::unit_by_code(conn, &draft.unit)?
                 .ok_or_else(|| reject("not_found", "subject.unit", "no such unit"))?;
             may(ctx, Action::ProposeSubject, &unit.unit.path)?;
-            if exists(conn, Table::Proposals, p.proposal_id)? {
+            if exists(conn, Table::Proposals, *proposal_id)? {
                 return Err(reject(
                     "proposal_exists",
                     "proposal_id",
@@ -480,29 +553,29 @@ fn apply(
             conn.execute(
                 "INSERT INTO subject_proposals (uuid, user_id, unit_id, fields, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
-                    p.proposal_id.to_string(),
+                    proposal_id.to_string(),
                     ctx.user.id,
                     unit.id,
-                    serde_json::to_string(&p.subject).map_err(StoreError::from)?,
+                    serde_json::to_string(fields).map_err(StoreError::from)?,
                     time_text(ctx.received_at)
                 ],
             )
             .map_err(StoreError::from)?;
-            let view = serde_json::json!({"id": p.proposal_id, "subject": p.subject, "status": "proposed"});
+            let view =
+                serde_json::json!({"id": *proposal_id, "subject": fields, "status": "proposed"});
             publish_own(
                 conn,
                 ctx,
                 g,
                 "subject.propose",
                 "proposal",
-                p.proposal_id,
+                *proposal_id,
                 &view,
             )?;
             Ok(())
         }
-        Command::ReportIncident(i) => {
+        Checked::ReportIncident(i) => {
             may(ctx, Action::ReportIncident, &ctx.user.unit_path)?;
-            i.check()?;
             if exists(conn, Table::Incidents, i.incident_id)? {
                 return Err(reject(
                     "incident_exists",
@@ -551,9 +624,10 @@ fn submit(
     ctx: &Context,
     cache: &mut Cache,
     g: Group,
-    m: &Incoming,
-    s: mutation::InspectionSubmit,
+    m: &Prepared,
+    plan: &Submission,
 ) -> Result<(), Failure> {
+    let s = &plan.command;
     let subject = cache
         .subject(conn, s.subject_id)?
         .ok_or_else(|| reject("subject_not_found", "subject_id", "no such subject"))?;
@@ -563,16 +637,21 @@ fn submit(
         }
         other => other,
     })?;
-    let template = cache
-        .template(conn, &s.template.code, s.template.version)?
+    let template = plan
+        .template
+        .as_deref()
         .ok_or_else(|| reject("template_unknown", "template", "no such template version"))?;
-    s.check()?;
-    let occurred = inspection::occurred_at(m.device_time, s.location.gps_time, ctx.clock_offset_ms);
-    // Emergency items apply while a pollution alert covers the subject's place at the time.
+    let occurred = plan.occurred_at;
+    // Emergency items apply while a pollution alert covers the subject's place at the time. The
+    // prepared score stands if neither that nor the subject changed since it was made.
     let alert = crate::assessment::alert_active(conn, &subject.unit_path, occurred)?;
-    let score =
-        inspection::evaluate_with(&template, &subject.subject.attributes, &s.results, alert)?;
-    let photos = inspection::expected_photos(&s.results, s.signature_photo_id)?;
+    let score = match &plan.scored {
+        Some(sc) if sc.subject_version == subject.subject.version && sc.alert == alert => {
+            sc.score.clone()?
+        }
+        _ => inspection::evaluate_with(template, &subject.subject.attributes, &s.results, alert)?,
+    };
+    let photos = plan.expected_photos.clone()?;
     if exists(conn, Table::Inspections, s.inspection_id)? {
         return Err(reject(
             "inspection_exists",
@@ -593,9 +672,9 @@ fn submit(
         subject_id: s.subject_id,
         unit: subject.subject.unit.clone(),
         template: s.template.clone(),
-        results: s.results,
-        notes: s.notes,
-        location: s.location,
+        results: s.results.clone(),
+        notes: s.notes.clone(),
+        location: s.location.clone(),
         signature_photo_id: s.signature_photo_id,
         expected_photos: photos.iter().map(|(p, _)| *p).collect(),
         device_time: m.device_time,
@@ -678,8 +757,8 @@ fn amend(
     conn: &Tx,
     ctx: &Context,
     g: Group,
-    m: &Incoming,
-    a: mutation::InspectionAmend,
+    m: &Prepared,
+    a: &mutation::InspectionAmend,
 ) -> Result<(), Failure> {
     type Row = (i64, i64, String, u32, i64, String, String, DateTime<Utc>);
     let row: Option<Row> = conn
@@ -736,7 +815,6 @@ fn amend(
             format!("base_version must be 1 to {current}"),
         ));
     }
-    a.check_reason()?;
     let template = templates::get(conn, &code, version)?.ok_or(StoreError::NotFound)?;
     let subject_id =
         Uuid::parse_str(&subject_uuid).map_err(|e| StoreError::Corrupt(e.to_string()))?;

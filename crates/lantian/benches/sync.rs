@@ -239,7 +239,8 @@ fn raw_baseline(rows: &[(String, String)], batch: usize, all_rows: bool) -> f64 
     rows.len() as f64 / t.elapsed().as_secs_f64()
 }
 
-/// The store's push engine alone, in-process: the same batches as over HTTP, straight into
+/// The push engine alone (the application layer's prepare, then the store's commit in the
+/// writer), in-process: the same batches as over HTTP, straight into
 /// `push::push` inside the writer. Separates the writer's cost from HTTP, JSON and the clients.
 fn writer_only(batches: Vec<Vec<Value>>) -> f64 {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -312,14 +313,14 @@ fn writer_only(batches: Vec<Vec<Value>>) -> f64 {
             .expect("row");
         let total: usize = batches.iter().map(Vec::len).sum();
         let mut mid = 0;
-        let prepared: Vec<Vec<lantian_store::push::Incoming>> = batches
+        let batches: Vec<Vec<lantian_protocol::sync::Mutation>> = batches
             .into_iter()
             .map(|b| {
                 b.into_iter()
                     .map(|mut args| {
                         mid += 1;
                         args["subject_id"] = json!(site);
-                        lantian_store::push::Incoming {
+                        lantian_protocol::sync::Mutation {
                             mid,
                             name: "inspection.submit".into(),
                             args,
@@ -330,7 +331,10 @@ fn writer_only(batches: Vec<Vec<Value>>) -> f64 {
             })
             .collect();
         let t = Instant::now();
-        for batch in prepared {
+        for batch in batches {
+            let batch = lantian_app::sync::prepare(&store, batch, 0)
+                .await
+                .expect("prepare");
             let ctx = lantian_store::push::Context {
                 user: user.clone(),
                 client_row,

@@ -2,9 +2,7 @@
 //! heads, recompute the evidence seals, hash every photo original against its record, and record a
 //! checkpoint head.
 
-use std::collections::BTreeMap;
-
-use lantian_store::audit::{self, Verification};
+use lantian_store::audit::Verification;
 use lantian_store::seal;
 
 use crate::config::Config;
@@ -25,12 +23,8 @@ impl Report {
 /// Walks the chain and recomputes every seal (one read transaction).
 pub async fn verify(config: &Config) -> anyhow::Result<Report> {
     let store = crate::app::open_store(config).await?;
-    Ok(store
-        .read(|c| {
-            let (chain, seals) = seal::verify_all(c)?;
-            Ok(Report { chain, seals })
-        })
-        .await?)
+    let (chain, seals) = lantian_app::operator::verify_audit(&store).await?;
+    Ok(Report { chain, seals })
 }
 
 /// The report's text, one line per finding.
@@ -76,74 +70,21 @@ pub fn describe(r: &Report) -> String {
 pub async fn checkpoint(config: &Config, label: Option<String>) -> anyhow::Result<String> {
     let store = crate::app::open_store(config).await?;
     let label = label.unwrap_or_else(|| format!("checkpoint-{}", lantian_store::now_text()));
-    let l = label.clone();
-    match store.write(move |c| audit::record_head(c, &l)).await? {
+    match lantian_app::operator::checkpoint(&store, label.clone()).await? {
         Some((seq, hash)) => Ok(format!("recorded {label}: row {seq}, hash {hash}")),
         None => anyhow::bail!("nothing recorded: the log is empty or {label} exists"),
     }
 }
 
-/// One photo whose original on disk does not match its record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PhotoFinding {
-    pub photo: String,
-    pub sha256: String,
-    /// `missing`, or `altered` (other bytes or another length than recorded).
-    pub problem: &'static str,
-}
+pub use lantian_app::operator::{PhotoFiles, PhotoFinding};
 
-/// The result of [`verify_photo_files`].
-#[derive(Debug, Clone, Default)]
-pub struct PhotoFiles {
-    /// Distinct originals hashed.
-    pub files: u64,
-    pub bytes: u64,
-    pub findings: Vec<PhotoFinding>,
-}
-
-/// Hashes every original in the photo store and compares it with the SHA-256 and length its photo
-/// rows recorded at verification. Runs on a blocking thread, one file at a time.
+/// Hashes every original in the photo store against its record (`lantian audit photos` and the
+/// nightly check).
 pub async fn verify_photo_files(
     config: &Config,
     store: &lantian_store::Store,
 ) -> anyhow::Result<PhotoFiles> {
-    let rows: Vec<(String, String, i64)> = store.read(lantian_store::media::originals).await?;
-    let blob_dir = config.media_config().blob_dir;
-    tokio::task::spawn_blocking(move || {
-        let mut by_hash: BTreeMap<String, (i64, Vec<String>)> = BTreeMap::new();
-        for (photo, sha, size) in rows {
-            by_hash
-                .entry(sha)
-                .or_insert((size, Vec::new()))
-                .1
-                .push(photo);
-        }
-        let mut out = PhotoFiles::default();
-        for (sha, (size, photos)) in by_hash {
-            let path = blob_dir.join(lantian_media::blob::Blobs::original(&sha).as_ref());
-            let problem = match std::fs::metadata(&path) {
-                Err(_) => Some("missing"),
-                Ok(m) => {
-                    out.files += 1;
-                    out.bytes += m.len();
-                    let same = m.len() == size as u64
-                        && lantian_media::probe::sha256_file(&path).is_ok_and(|h| h == sha);
-                    (!same).then_some("altered")
-                }
-            };
-            if let Some(problem) = problem {
-                out.findings
-                    .extend(photos.into_iter().map(|photo| PhotoFinding {
-                        photo,
-                        sha256: sha.clone(),
-                        problem,
-                    }));
-            }
-        }
-        out
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("the photo check stopped: {e}"))
+    Ok(lantian_app::operator::verify_photo_files(store, config.media_config().blob_dir).await?)
 }
 
 /// The photo check's text, one line per finding.

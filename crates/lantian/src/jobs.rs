@@ -10,6 +10,7 @@
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
 use chrono_tz::Asia::Shanghai;
+use lantian_app::operator;
 use lantian_store::Store;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
@@ -57,18 +58,14 @@ fn day_key(now: DateTime<Utc>, hour: u32) -> String {
 }
 
 async fn campaign_key(store: &Store, month: &str) -> anyhow::Result<String> {
-    let m = month.to_owned();
-    Ok(store
-        .read(move |c| lantian_store::assessment::campaign_for_month(c, &m))
+    Ok(operator::campaign_for_month(store, month)
         .await?
         .map(|c| format!("{}/{month}", c.code))
         .unwrap_or_default())
 }
 
 async fn done(store: &Store, job: &'static str, key: String) -> anyhow::Result<bool> {
-    Ok(store
-        .read(move |c| lantian_store::assessment::job_done(c, job, &key))
-        .await?)
+    Ok(operator::jobs::done(store, job, &key).await?)
 }
 
 /// Runs what fell due by `now` and has no successful run recorded: the official rollup of the month
@@ -110,18 +107,13 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<String>>,
 {
-    let k = key.to_owned();
-    let id = store
-        .write(move |c| lantian_store::assessment::job_started(c, job, &k))
-        .await?;
+    let id = operator::jobs::started(store, job, key).await?;
     let out = f().await;
     let (outcome, detail) = match &out {
         Ok(d) => ("ok", d.clone()),
         Err(e) => ("failed", e.to_string()),
     };
-    store
-        .write(move |c| lantian_store::assessment::job_ended(c, id, outcome, &detail))
-        .await?;
+    operator::jobs::ended(store, id, outcome, &detail).await?;
     out.map(|_| ())
 }
 

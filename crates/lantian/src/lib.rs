@@ -5,14 +5,15 @@
 //! # Layout
 //! - [`config`] — defaults < `lantian.toml` < `LANTIAN_…` environment < command-line flags.
 //! - [`app`] — open the data folder, load reference (and demo) data, bind, serve, shut down.
-//! - [`import`] — subjects from CSV or GeoJSON, all or nothing, errors reported by line.
 //! - [`users`] — `lantian user add`.
+//!
+//! Every command calls one operation of `lantian_app` (most in `lantian_app::operator`); what
+//! stays here is wiring: opening the data folder, the backup of the SQLite file, the schedule.
 
 pub mod app;
 pub mod assessment;
 pub mod audit;
 pub mod backup;
 pub mod config;
-pub mod import;
 pub mod jobs;
 pub mod users;

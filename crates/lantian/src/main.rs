@@ -286,16 +286,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bulletin { month, format, out } => {
             let store = lantian::app::open_store(&config).await?;
-            let m = month.clone();
-            let b = store
-                .read(
-                    move |c| match lantian_store::assessment::campaign_for_month(c, &m)? {
-                        Some(campaign) => {
-                            lantian_store::assessment::bulletin(c, &campaign.code, &m)
-                        }
-                        None => Ok(None),
-                    },
-                )
+            let b = lantian_app::operator::official_bulletin(&store, &month)
                 .await?
                 .with_context(|| {
                     format!(
@@ -361,10 +352,10 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let rows = lantian::import::parse_file(&bytes)
+            let rows = lantian_app::import::parse_file(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let store = lantian::app::open_store(&config).await?;
-            let n = lantian::import::import(&store, rows, "cli")
+            let n = lantian_app::import::import(&store, rows, lantian_app::operator::OPERATOR)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             println!("imported {n} subjects from {}", file.display());

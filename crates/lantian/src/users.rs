@@ -1,11 +1,12 @@
-//! Operator user management: `lantian user add`.
+//! Operator user management: `lantian user add`, over `lantian_app::operator::add_user`.
 
+use lantian_app::operator::{self, NewAccount};
 use lantian_domain::user::Role;
-use lantian_store::identity::{NewUser, UserRecord, create_user};
-use lantian_store::{Store, audit};
+use lantian_store::Store;
+use lantian_store::identity::UserRecord;
 
-/// Creates a user with an argon2id hash of `password`. Passwords shorter than 10 characters are
-/// refused: these accounts reach evidence that penalties rest on.
+/// Creates a user; the rules (name, a password of at least ten characters, a known unit, a free
+/// name) are the operation's, and its refusal is told in words.
 pub async fn add_user(
     store: &Store,
     username: &str,
@@ -14,44 +15,21 @@ pub async fn add_user(
     unit: &str,
     password: &str,
 ) -> anyhow::Result<UserRecord> {
-    anyhow::ensure!(
-        password.chars().count() >= 10,
-        "the password must be at least 10 characters"
-    );
-    let pw = password.to_owned();
-    let hash = tokio::task::spawn_blocking(move || lantian_app::password::hash(&pw))
-        .await?
-        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
-    let new = NewUser {
+    let account = NewAccount {
         username: username.to_owned(),
         display_name: display_name.to_owned(),
         role,
         unit: unit.to_owned(),
-        password_hash: hash,
+        password: password.to_owned(),
     };
-    let rec = store
-        .write(move |c| {
-            let rec = create_user(c, &new)?;
-            audit::record(
-                c,
-                "cli",
-                "user.create",
-                "user",
-                &rec.uuid.to_string(),
-                None,
-                None,
-            )?;
-            Ok(rec)
-        })
+    operator::add_user(store, account)
         .await
-        .map_err(|e| match e {
-            lantian_store::StoreError::Conflict("unit_unknown") => {
-                anyhow::anyhow!("no unit with code {unit}")
-            }
-            lantian_store::StoreError::Conflict("username_taken") => {
-                anyhow::anyhow!("username {username} is taken")
-            }
-            e => anyhow::anyhow!(e),
-        })?;
-    Ok(rec)
+        .map_err(|e| match (e.code, e.detail.as_deref()) {
+            ("conflict", Some("unit_unknown")) => anyhow::anyhow!("no unit with code {unit}"),
+            ("conflict", Some("username_taken")) => anyhow::anyhow!("username {username} is taken"),
+            (_, _) => match e.note {
+                Some(note) => anyhow::anyhow!("{note}"),
+                None => anyhow::anyhow!("{e}"),
+            },
+        })
 }

@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 
 use lantian_domain::subject::{FieldType, GeoPoint, SubjectDraft, SubjectKind};
 use lantian_protocol::reference::SubjectFields;
-use lantian_store::{Store, audit, org, subjects};
+use lantian_store::{Store, audit, org, subjects, sync};
 use uuid::Uuid;
 
 /// One problem, located.
@@ -46,7 +46,7 @@ pub enum ImportError {
     /// Some rows are wrong; nothing was imported.
     Rows(Vec<RowError>),
     /// Storing failed; nothing was imported.
-    Store(lantian_store::StoreError),
+    Store(crate::AppError),
 }
 
 impl std::fmt::Display for ImportError {
@@ -335,7 +335,9 @@ pub fn parse_file(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
     }
 }
 
-/// Checks units and ids against the store, then imports all rows in one transaction.
+/// The operation: checks units and ids against the store and reports every problem by its line,
+/// then imports all rows in one transaction, audited under `actor`. The CLI (`lantian import`)
+/// and the console's upload call this; the parsers above turn their bytes into rows.
 pub async fn import(store: &Store, rows: Vec<Parsed>, actor: &str) -> Result<usize, ImportError> {
     let codes: BTreeSet<String> = rows.iter().map(|(_, _, d)| d.unit.clone()).collect();
     let ids: Vec<Uuid> = rows.iter().map(|(_, id, _)| *id).collect();
@@ -356,7 +358,7 @@ pub async fn import(store: &Store, rows: Vec<Parsed>, actor: &str) -> Result<usi
             Ok((missing, existing))
         })
         .await
-        .map_err(ImportError::Store)?;
+        .map_err(|e| ImportError::Store(e.into()))?;
     let mut errors = Vec::new();
     let mut seen = BTreeSet::new();
     for (place, id, d) in &rows {
@@ -387,7 +389,7 @@ pub async fn import(store: &Store, rows: Vec<Parsed>, actor: &str) -> Result<usi
     store
         .write(move |c| {
             for (_, id, draft) in rows {
-                let rec = subjects::insert(c, lantian_store::sync::Group::new(), id, draft)?;
+                let rec = subjects::insert(c, sync::Group::new(), id, draft)?;
                 audit::record(
                     c,
                     &actor,
@@ -401,7 +403,7 @@ pub async fn import(store: &Store, rows: Vec<Parsed>, actor: &str) -> Result<usi
             Ok(())
         })
         .await
-        .map_err(ImportError::Store)?;
+        .map_err(|e| ImportError::Store(e.into()))?;
     Ok(n)
 }
 

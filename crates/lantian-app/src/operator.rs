@@ -1,0 +1,198 @@
+//! Operations an operator runs on the server's machine, from the command line or the scheduler,
+//! with no signed-in caller: they are audited as `cli`. Each is one named operation as the rest of
+//! the layer is; the `lantian` binary only parses arguments and prints.
+
+use std::collections::BTreeMap;
+
+use lantian_domain::campaign::Campaign;
+use lantian_domain::user::{Role, check_new_account};
+use lantian_store::assessment as stored;
+use lantian_store::audit::{self, Verification};
+use lantian_store::identity::{self, NewUser, UserRecord};
+use lantian_store::{Store, seal};
+
+use crate::AppError;
+
+/// Who the audit log names for operator actions.
+pub const OPERATOR: &str = "cli";
+
+/// An account as an operator creates it.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// The code of the user's unit.
+    pub unit: String,
+    pub password: String,
+}
+
+/// Creates a user with an argon2id hash of the password (`lantian user add`). The name and
+/// password rules are the domain's; an unknown unit or a taken name is a conflict.
+pub async fn add_user(store: &Store, account: NewAccount) -> Result<UserRecord, AppError> {
+    check_new_account(&account.username, &account.password)?;
+    let pw = account.password;
+    let password_hash = tokio::task::spawn_blocking(move || crate::password::hash(&pw))
+        .await
+        .map_err(|_| AppError::internal())?
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            AppError::internal()
+        })?;
+    let new = NewUser {
+        username: account.username,
+        display_name: account.display_name,
+        role: account.role,
+        unit: account.unit,
+        password_hash,
+    };
+    Ok(store
+        .write(move |c| {
+            let rec = identity::create_user(c, &new)?;
+            audit::record(
+                c,
+                OPERATOR,
+                "user.create",
+                "user",
+                &rec.uuid.to_string(),
+                None,
+                None,
+            )?;
+            Ok(rec)
+        })
+        .await?)
+}
+
+/// The audit chain walked and every evidence seal recomputed, in one read transaction.
+pub async fn verify_audit(store: &Store) -> Result<(Verification, seal::Check), AppError> {
+    Ok(store.read(seal::verify_all).await?)
+}
+
+/// Records the audit chain's current head under `label`: its row and hash, or `None` when the
+/// log is empty or the label is taken.
+pub async fn checkpoint(store: &Store, label: String) -> Result<Option<(i64, String)>, AppError> {
+    Ok(store.write(move |c| audit::record_head(c, &label)).await?)
+}
+
+/// Every photo's original as recorded at verification: (photo id, SHA-256, length).
+async fn photo_originals(store: &Store) -> Result<Vec<(String, String, i64)>, AppError> {
+    Ok(store.read(lantian_store::media::originals).await?)
+}
+
+/// One photo whose original on disk does not match its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhotoFinding {
+    pub photo: String,
+    pub sha256: String,
+    /// `missing`, or `altered` (other bytes or another length than recorded).
+    pub problem: &'static str,
+}
+
+/// What [`verify_photo_files`] found.
+#[derive(Debug, Clone, Default)]
+pub struct PhotoFiles {
+    /// Distinct originals hashed.
+    pub files: u64,
+    pub bytes: u64,
+    pub findings: Vec<PhotoFinding>,
+}
+
+/// Hashes every original in the photo store and compares it with the SHA-256 and length its photo
+/// rows recorded at verification. Runs on a blocking thread, one file at a time.
+pub async fn verify_photo_files(
+    store: &Store,
+    blob_dir: std::path::PathBuf,
+) -> Result<PhotoFiles, AppError> {
+    let rows = photo_originals(store).await?;
+    tokio::task::spawn_blocking(move || {
+        let mut by_hash: BTreeMap<String, (i64, Vec<String>)> = BTreeMap::new();
+        for (photo, sha, size) in rows {
+            by_hash
+                .entry(sha)
+                .or_insert((size, Vec::new()))
+                .1
+                .push(photo);
+        }
+        let mut out = PhotoFiles::default();
+        for (sha, (size, photos)) in by_hash {
+            let path = blob_dir.join(lantian_media::blob::Blobs::original(&sha).as_ref());
+            let problem = match std::fs::metadata(&path) {
+                Err(_) => Some("missing"),
+                Ok(m) => {
+                    out.files += 1;
+                    out.bytes += m.len();
+                    let same = m.len() == size as u64
+                        && lantian_media::probe::sha256_file(&path).is_ok_and(|h| h == sha);
+                    (!same).then_some("altered")
+                }
+            };
+            if let Some(problem) = problem {
+                out.findings
+                    .extend(photos.into_iter().map(|photo| PhotoFinding {
+                        photo,
+                        sha256: sha.clone(),
+                        problem,
+                    }));
+            }
+        }
+        out
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "the photo check stopped");
+        AppError::internal()
+    })
+}
+
+/// The campaign a month is assessed under, if any.
+pub async fn campaign_for_month(store: &Store, month: &str) -> Result<Option<Campaign>, AppError> {
+    let m = month.to_owned();
+    Ok(store
+        .read(move |c| stored::campaign_for_month(c, &m))
+        .await?)
+}
+
+/// The bulletin of `month` from its latest official revision, `None` before the first.
+pub async fn official_bulletin(
+    store: &Store,
+    month: &str,
+) -> Result<Option<lantian_domain::assessment::Bulletin>, AppError> {
+    let m = month.to_owned();
+    Ok(store
+        .read(move |c| match stored::campaign_for_month(c, &m)? {
+            Some(campaign) => stored::bulletin(c, &campaign.code, &m),
+            None => Ok(None),
+        })
+        .await?)
+}
+
+/// The record of scheduled runs: a run is started, ended with its outcome, and asked about so
+/// that a run due while the server was down is made once on start.
+pub mod jobs {
+    use super::*;
+
+    /// Records the start of `job` for `key`; the id ends it.
+    pub async fn started(store: &Store, job: &str, key: &str) -> Result<i64, AppError> {
+        let (j, k) = (job.to_owned(), key.to_owned());
+        Ok(store.write(move |c| stored::job_started(c, &j, &k)).await?)
+    }
+
+    /// Records how run `id` ended: `ok` or `failed`, with a line of detail.
+    pub async fn ended(
+        store: &Store,
+        id: i64,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<(), AppError> {
+        let (o, d) = (outcome.to_owned(), detail.to_owned());
+        Ok(store
+            .write(move |c| stored::job_ended(c, id, &o, &d))
+            .await?)
+    }
+
+    /// Whether `job` ran successfully for `key`.
+    pub async fn done(store: &Store, job: &str, key: &str) -> Result<bool, AppError> {
+        let (j, k) = (job.to_owned(), key.to_owned());
+        Ok(store.read(move |c| stored::job_done(c, &j, &k)).await?)
+    }
+}
