@@ -140,11 +140,13 @@ async fn a_failed_critical_item_becomes_an_order_that_a_second_officers_reinspec
     assert_eq!(order["severity"], "urgent");
     assert_eq!(order["state"], "open");
     assert_eq!(order["opened_by"], "system");
-    let opened: chrono::DateTime<chrono::Utc> =
-        order["opened_at"].as_str().expect("t").parse().expect("t");
+    // Due 24 h after the finding (the inspection's time of occurrence), not after the sync.
+    let found_at: chrono::DateTime<chrono::Utc> =
+        order["found_at"].as_str().expect("t").parse().expect("t");
     let deadline: chrono::DateTime<chrono::Utc> =
         order["deadline"].as_str().expect("t").parse().expect("t");
-    assert_eq!(deadline - opened, chrono::Duration::hours(24));
+    assert_eq!(deadline - found_at, chrono::Duration::hours(24));
+    assert_eq!(order["synced_late"], false);
     let id = order["id"].as_str().expect("id").to_owned();
     // Opening it again is a conflict.
     let again = send(
@@ -337,14 +339,20 @@ async fn rework_extension_deferral_and_overdue_each_leave_their_counts() {
     .await;
     assert_eq!(deferred.body["state"], "deferred");
 
-    // Overdue: the instant order is past its deadline when the job runs; it is on the escalation
-    // list, and closing it now is late.
+    // Overdue: the instant order was due at the finding, so it was past its deadline when the
+    // supervisor opened it: overdue from its opening (the sweep finds nothing left to mark), on
+    // the escalation list, and closing it now is late.
     let marked = app
         .store
         .write(|c| lantian_store::rectify::sweep(c, chrono::Utc::now()))
         .await
         .expect("sweep");
-    assert_eq!(marked.len(), 1);
+    assert_eq!(marked.len(), 0);
+    let instant = send(&app, Method::GET, &path(&orders[3], ""), &sup, None).await;
+    assert_eq!(
+        (&instant.body["synced_late"], &instant.body["overdue"]),
+        (&json!(true), &json!(true))
+    );
     let list = send(
         &app,
         Method::GET,
@@ -746,4 +754,186 @@ async fn nobody_reviews_their_own_inspection() {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["review_state"], "approved");
+}
+
+/// Orders of the subject's `item`, as the supervisor lists them.
+async fn orders_for(app: &TestApp, token: &str, subject: Uuid, item: &str) -> Vec<Value> {
+    let r = send(
+        app,
+        Method::GET,
+        "/v1/rectifications?limit=200",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|o| o["subject_id"] == subject.to_string() && o["item"] == item)
+        .cloned()
+        .collect()
+}
+
+/// One finding, one order: a re-inspection that fails the order's critical item sends that order
+/// back (返工) instead of opening a second one beside it, and an unlinked inspection that finds the
+/// same item failing while the order runs adds nothing either. After the order closes, nothing of
+/// the finding is left open to count as due or overdue later.
+#[tokio::test]
+async fn a_failed_reinspection_reworks_its_order_and_opens_no_second_one() {
+    let app = spawn_app_with(|_| {}, true).await;
+    let finder = photos::officer(&app, "one_finder", Role::Inspector, "dongchangfu").await;
+    let checker = photos::officer(&app, "one_checker", Role::Inspector, "dongchangfu").await;
+    let sup = app.demo_token(Role::Supervisor).await;
+    let subject = site(&finder);
+    let found = inspection_of(&finder, &subject, true, None);
+    assert_eq!(push_one(&finder, &found).await, None);
+    let order = order_of(&app, &sup, found.inspection_id).await;
+    let id: Uuid = order["id"].as_str().expect("id").parse().expect("uuid");
+
+    let again = inspection_of(&checker, &subject, true, Some(id));
+    assert_eq!(push_one(&checker, &again).await, None);
+    let repeat = inspection_of(&finder, &subject, true, None);
+    assert_eq!(push_one(&finder, &repeat).await, None);
+    let orders = orders_for(&app, &sup, subject.id, "CS1").await;
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(orders[0]["state"], "open");
+    assert_eq!(orders[0]["rework_count"], 1);
+
+    let pass = inspection_of(&checker, &subject, false, Some(id));
+    assert_eq!(push_one(&checker, &pass).await, None);
+    let orders = orders_for(&app, &sup, subject.id, "CS1").await;
+    assert_eq!(
+        orders
+            .iter()
+            .map(|o| o["state"].as_str().expect("state"))
+            .collect::<Vec<_>>(),
+        ["closed"]
+    );
+}
+
+/// One score everywhere: an inspection with a failed critical item earns 0 in the record as it
+/// does in the assessment (`docs/scoring.md`), and after an amendment the record, the synced entity
+/// and the rollup give the current version's figures. The sealed columns of version 1 stay as
+/// they were submitted.
+#[tokio::test]
+async fn the_record_and_the_synced_entity_show_the_current_versions_effective_score() {
+    let app = spawn_app_with(|_| {}, true).await;
+    let o = photos::officer(&app, "score_one", Role::Inspector, "dongchangfu").await;
+    let sup = app.demo_token(Role::Supervisor).await;
+    let subject = site(&o);
+    let found = inspection_of(&o, &subject, true, None);
+    assert_eq!(push_one(&o, &found).await, None);
+    let path = format!("/v1/inspections/{}", found.inspection_id);
+    let v1 = send(&app, Method::GET, &path, &sup, None).await;
+    assert_eq!(v1.status, StatusCode::OK, "{:?}", v1.body);
+    let possible = v1.body["score"]["possible"].as_u64().expect("possible");
+    assert!(
+        v1.body["score"]["earned"].as_u64().expect("earned") > 0,
+        "the sealed figures as submitted: {:?}",
+        v1.body["score"]
+    );
+    assert_eq!(
+        v1.body["effective"],
+        json!({"version": 1, "earned": 0, "possible": possible, "percent": 0.0,
+               "critical_failed": true, "compliant": false}),
+    );
+
+    // Amended to a pass (the officer misread the item): version 2's figures everywhere.
+    let passed = inspection_of(&o, &subject, false, None);
+    let amend = json!({"inspection_id": found.inspection_id, "base_version": 1,
+                       "results": passed.results, "reason": "误判，已复核"});
+    o.client
+        .enqueue("inspection.amend", &amend)
+        .expect("amend queued");
+    o.client.sync().await.expect("sync");
+    let v2 = send(&app, Method::GET, &path, &sup, None).await;
+    let possible2 = v2.body["amendments"][0]["score"]["possible"]
+        .as_u64()
+        .expect("possible");
+    let expected = json!({"version": 2, "earned": possible2, "possible": possible2,
+                          "percent": 100.0, "critical_failed": false, "compliant": true});
+    assert_eq!(v2.body["effective"], expected);
+    assert_eq!(
+        v2.body["score"], v1.body["score"],
+        "version 1 stays as sealed"
+    );
+    let synced: Value = o
+        .client
+        .entity("inspection", &found.inspection_id.to_string())
+        .expect("read")
+        .expect("pulled");
+    assert_eq!(synced["effective"], expected);
+}
+
+/// The rectification clock runs from the finding: an officer who issued the notice on site three
+/// days ago and syncs only now gives the site no extra days. The order keeps both times, is marked
+/// as synced late (its deadline had passed when it reached the server), shows so in the review
+/// queue, and a re-inspection passing now closes it late, not on time.
+#[tokio::test]
+async fn an_order_runs_from_the_finding_and_a_late_sync_is_marked_and_closes_late() {
+    let app = spawn_app_with(|_| {}, true).await;
+    let finder = photos::officer(&app, "clock_finder", Role::Inspector, "dongchangfu").await;
+    let checker = photos::officer(&app, "clock_checker", Role::Inspector, "dongchangfu").await;
+    let sup = app.demo_token(Role::Supervisor).await;
+    let subject = site(&finder);
+    let found_at = chrono::Utc::now() - chrono::Duration::days(3);
+    let mut s = inspection_of(&finder, &subject, true, None);
+    s.location.gps_time = Some(found_at);
+    s.started_at = Some(found_at - chrono::Duration::minutes(20));
+    let body = json!({"client_id": finder.client.client_id(), "protocol_version": 1,
+                      "schema_version": 1, "app_version": "test", "sent_at": chrono::Utc::now(),
+                      "mutations": [{"mid": 1, "name": "inspection.submit", "args": s,
+                                     "device_time": found_at}]});
+    let pushed = app.post("/v1/sync/push", Some(&finder.token), body).await;
+    assert_eq!(pushed.status, StatusCode::OK, "{:?}", pushed.body);
+    assert_eq!(
+        pushed.body["results"][0]["status"], "applied",
+        "{:?}",
+        pushed.body
+    );
+
+    let order = order_of(&app, &sup, s.inspection_id).await;
+    let time = |k: &str| -> chrono::DateTime<chrono::Utc> {
+        order[k].as_str().expect(k).parse().expect(k)
+    };
+    assert!((time("found_at") - found_at).num_milliseconds().abs() < 1000);
+    assert_eq!(
+        time("deadline") - time("found_at"),
+        chrono::Duration::hours(24)
+    );
+    assert!(time("opened_at") > time("deadline"));
+    assert_eq!(order["synced_late"], true);
+
+    // The queue names the late order beside the inspection, and can be narrowed to such.
+    let q = send(
+        &app,
+        Method::GET,
+        "/v1/review/queue?flags=order_synced_late&limit=100",
+        &sup,
+        None,
+    )
+    .await;
+    assert_eq!(q.status, StatusCode::OK, "{:?}", q.body);
+    let entries = q.body["items"].as_array().expect("items");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["inspection"]["id"], s.inspection_id.to_string());
+    assert_eq!(entries[0]["orders"][0]["id"], order["id"]);
+    assert_eq!(entries[0]["orders"][0]["synced_late"], true);
+
+    // Fixed and re-inspected today: closed, but not by its real deadline.
+    let id: Uuid = order["id"].as_str().expect("id").parse().expect("uuid");
+    let pass = inspection_of(&checker, &subject, false, Some(id));
+    assert_eq!(push_one(&checker, &pass).await, None);
+    let closed = send(
+        &app,
+        Method::GET,
+        &format!("/v1/rectifications/{id}"),
+        &sup,
+        None,
+    )
+    .await;
+    assert_eq!(closed.body["state"], "closed");
+    assert_eq!(closed.body["closed_on_time"], false);
 }

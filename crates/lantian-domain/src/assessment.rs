@@ -244,11 +244,10 @@ pub fn rollup(
     let mut per_subject: HashMap<u64, u32> = HashMap::new();
     for i in s.inspections.iter().filter(|i| !i.rejected) {
         *per_subject.entry(i.subject).or_default() += 1;
-        let earned = if i.critical_failed {
-            0
-        } else {
-            u64::from(i.earned)
-        };
+        let earned = u64::from(crate::inspection::effective_earned(
+            i.earned,
+            i.critical_failed,
+        ));
         let possible = u64::from(i.possible);
         let evidence = u64::from(i.verdict_ok && i.media_complete);
         let critical = u64::from(i.critical_failed);

@@ -404,11 +404,17 @@ pub struct InspectionView {
     pub clock_offset_ms: i64,
     /// When it took place (decides its month, Asia/Shanghai).
     pub occurred_at: DateTime<Utc>,
+    /// Version 1's figures as submitted and sealed (never changed; see `effective`).
     pub score: InspectionScore,
     /// Observations for a supervisor: `clock_skew`, `mock_location`, `occurred_in_future`, ...
     pub flags: Vec<String>,
     pub version: u32,
     pub amendments: Vec<AmendmentView>,
+    /// The current version's figures as the assessment counts them (a failed critical item earns
+    /// 0): what the record, the synced entity, the console and the rollup all show. Set by
+    /// [`InspectionView::settle`].
+    #[serde(default)]
+    pub effective: EffectiveScore,
     pub media_state: MediaState,
     pub review_state: crate::review::ReviewState,
     /// Was it done where it claims? Recomputed when photos bring EXIF positions.
@@ -417,6 +423,59 @@ pub struct InspectionView {
     /// Supervisors' decisions, oldest first (the last one is `review_state`).
     #[serde(default)]
     pub reviews: Vec<crate::review::ReviewView>,
+}
+
+/// An inspection's figures as they count: the current version's, with the critical rule applied.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EffectiveScore {
+    /// The version the figures are of (the latest amendment's, or 1).
+    pub version: u32,
+    /// Points earned as counted: 0 when a critical item failed.
+    pub earned: u32,
+    pub possible: u32,
+    /// `earned / possible` in percent, rounded half away from zero to two decimals (100 when
+    /// nothing scored applied, 0 when a critical item failed).
+    pub percent: f64,
+    pub critical_failed: bool,
+    pub compliant: bool,
+}
+
+/// Points an inspection earns as the assessment counts them: none when a critical item failed,
+/// whatever the other items earned (`docs/scoring.md`).
+pub fn effective_earned(earned: u32, critical_failed: bool) -> u32 {
+    if critical_failed { 0 } else { earned }
+}
+
+impl InspectionScore {
+    /// These figures as they count, for `version`.
+    pub fn effective(&self, version: u32) -> EffectiveScore {
+        let critical = !self.critical_failed.is_empty();
+        EffectiveScore {
+            version,
+            earned: effective_earned(self.earned, critical),
+            possible: self.possible,
+            percent: (self.percent() * 100.0).round() / 100.0,
+            critical_failed: critical,
+            compliant: self.compliant,
+        }
+    }
+}
+
+impl InspectionView {
+    /// The figures of the current version: the latest amendment's, or those submitted.
+    pub fn current_score(&self) -> &InspectionScore {
+        self.amendments
+            .last()
+            .map(|a| &a.score)
+            .unwrap_or(&self.score)
+    }
+
+    /// Sets [`InspectionView::effective`] from the current version; call after the amendments
+    /// are in place.
+    pub fn settle(mut self) -> Self {
+        self.effective = self.current_score().effective(self.version);
+        self
+    }
 }
 
 #[cfg(test)]

@@ -87,7 +87,17 @@ pub struct OrderView {
     pub unit: String,
     pub severity: String,
     pub opened_by: String,
+    /// When the server opened it (the sync of the finding, or a reviewer's decision).
     pub opened_at: DateTime<Utc>,
+    /// When the problem was found: the inspection's time of occurrence, from which the deadline
+    /// runs (the officer issued the notice on site). Absent only in copies synced before it was
+    /// recorded.
+    #[serde(default)]
+    pub found_at: Option<DateTime<Utc>>,
+    /// The deadline had already passed when the order reached the server: the delay was the
+    /// sync's (or the reviewer's), and the order counts by its real deadline all the same.
+    #[serde(default)]
+    pub synced_late: bool,
     pub deadline: DateTime<Utc>,
     pub state: OrderState,
     pub overdue: bool,
@@ -368,17 +378,33 @@ impl OrderView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opening {
     pub severity: String,
+    /// Counted from the finding, not from the opening.
     pub deadline: DateTime<Utc>,
+    /// The deadline passed before the order was opened.
+    pub synced_late: bool,
+}
+
+impl OrderState {
+    /// Whether an order in this state still stands for its finding: while it does, the same
+    /// item found failing again on the same subject (a failed re-inspection, a repeat visit) is
+    /// the same finding and opens no second order. One finding, one order.
+    pub fn covers_its_finding(self) -> bool {
+        self != OrderState::Closed
+    }
 }
 
 /// Whether an order may be opened for `item` of an inspection whose latest version scored
-/// `score`, and with which severity and deadline when opened at `opened`.
+/// `score`, and with which severity and deadline. The deadline runs from `found_at`, the
+/// inspection's time of occurrence: the officer issued the rectification notice on site, so a
+/// phone that syncs days later gives the site no extra days. Opened at `now` after that deadline,
+/// the order is `synced_late`.
 pub fn opening(
     score: &crate::inspection::InspectionScore,
     item: &str,
     named_severity: Option<&str>,
     policy: &RectifyPolicy,
-    opened: DateTime<Utc>,
+    found_at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<Opening, crate::ValidationError> {
     if !score.failed.iter().any(|f| f == item) {
         return Err(crate::ValidationError::new(
@@ -388,8 +414,12 @@ pub fn opening(
         ));
     }
     let critical = score.critical_failed.iter().any(|f| f == item);
-    let (severity, deadline) = policy.schedule(item, critical, named_severity, opened);
-    Ok(Opening { severity, deadline })
+    let (severity, deadline) = policy.schedule(item, critical, named_severity, found_at);
+    Ok(Opening {
+        severity,
+        deadline,
+        synced_late: deadline < now,
+    })
 }
 
 /// The counts the monthly assessment takes from orders due in a period.
@@ -466,6 +496,45 @@ pub fn deadline(
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_deadline_runs_from_the_finding_and_a_late_opening_is_marked() {
+        let policy = RectifyPolicy::default();
+        let score = crate::inspection::InspectionScore {
+            earned: 0,
+            possible: 10,
+            failed: vec!["CS1".into()],
+            critical_failed: vec!["CS1".into()],
+            compliant: false,
+        };
+        let found = at("2019-11-04T02:00:00Z");
+        let in_time = opening(
+            &score,
+            "CS1",
+            None,
+            &policy,
+            found,
+            at("2019-11-04T03:00:00Z"),
+        )
+        .expect("opens");
+        let (_, deadline) = policy.schedule("CS1", true, None, found);
+        assert_eq!(in_time.deadline, deadline);
+        assert!(!in_time.synced_late);
+        // Synced three days later: the same deadline, now past.
+        let late = opening(
+            &score,
+            "CS1",
+            None,
+            &policy,
+            found,
+            at("2019-11-07T03:00:00Z"),
+        )
+        .expect("opens");
+        assert_eq!(late.deadline, deadline);
+        assert!(late.synced_late);
+        assert!(OrderState::Deferred.covers_its_finding());
+        assert!(!OrderState::Closed.covers_its_finding());
+    }
+
     fn d(s: &str) -> NaiveDate {
         s.parse().expect("date")
     }
@@ -482,6 +551,8 @@ mod tests {
             severity: "normal".into(),
             opened_by: "system".into(),
             opened_at: t("2019-11-01T00:00:00Z"),
+            found_at: Some(t("2019-11-01T00:00:00Z")),
+            synced_late: false,
             deadline: t(deadline),
             state: OrderState::Open,
             overdue: false,

@@ -126,15 +126,19 @@ pub enum QueueFlag {
     ClockSkew,
     MockLocation,
     CriticalFailed,
+    /// An order opened from the inspection reached the server after its deadline (the sync was
+    /// late): whose delay it was is the supervisor's to see.
+    OrderSyncedLate,
 }
 
 impl QueueFlag {
-    pub const ALL: [QueueFlag; 5] = [
+    pub const ALL: [QueueFlag; 6] = [
         QueueFlag::AwaitingMedia,
         QueueFlag::ReusedPhoto,
         QueueFlag::ClockSkew,
         QueueFlag::MockLocation,
         QueueFlag::CriticalFailed,
+        QueueFlag::OrderSyncedLate,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -143,6 +147,7 @@ impl QueueFlag {
             QueueFlag::ClockSkew => "clock_skew",
             QueueFlag::MockLocation => "mock_location",
             QueueFlag::CriticalFailed => "critical_failed",
+            QueueFlag::OrderSyncedLate => "order_synced_late",
         }
     }
     pub fn parse(s: &str) -> Option<QueueFlag> {

@@ -21,7 +21,7 @@ pub struct QueueQuery {
     pub to: Option<String>,
     pub verdict: Option<String>,
     /// Comma-separated: `awaiting_media`, `reused_photo`, `clock_skew`, `mock_location`,
-    /// `critical_failed`.
+    /// `critical_failed`, `order_synced_late`.
     pub flags: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
@@ -37,13 +37,28 @@ pub struct QueuePhoto {
     pub thumbnail: String,
 }
 
+/// An order opened from a queued inspection: when the problem was found (its deadline runs from
+/// then), when the order reached the server, and whether that was after the deadline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueOrder {
+    pub id: Uuid,
+    pub item: String,
+    pub state: lantian_domain::rectification::OrderState,
+    pub found_at: Option<DateTime<Utc>>,
+    pub opened_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub synced_late: bool,
+    pub overdue: bool,
+}
+
 /// One entry of the review queue: the inspection (results, verdict, reviews), its subject, its
-/// photos.
+/// photos, the orders opened from it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueEntry {
     pub inspection: InspectionView,
     pub subject: Subject,
     pub photos: Vec<QueuePhoto>,
+    pub orders: Vec<QueueOrder>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

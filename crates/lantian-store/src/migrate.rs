@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "alerts",
         include_str!("../../../migrations/0007_alerts.sql"),
     ),
+    (
+        8,
+        "rectification_clock",
+        include_str!("../../../migrations/0008_rectification_clock.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

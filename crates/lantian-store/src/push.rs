@@ -685,6 +685,7 @@ fn submit(
         flags,
         version: 1,
         amendments: Vec::new(),
+        effective: Default::default(),
         media_state: MediaState::AwaitingMedia,
         review_state: lantian_domain::review::ReviewState::Received,
         verdict: None,
@@ -735,7 +736,7 @@ fn submit(
         "inspection",
         &view.id.to_string(),
     )?;
-    let mut view = view;
+    let mut view = view.settle();
     view.verdict = Some(crate::geo::refresh_verdict(conn, row, &ctx.verdicts)?);
     if let Some(order) = s.rectification_id {
         crate::rectify::verify_with(conn, g, order, view.id, ctx.user.id, ctx.user.uuid)?;
@@ -911,6 +912,7 @@ pub fn load_view(conn: &Tx, id: Uuid) -> Result<InspectionView, StoreError> {
                 flags: cols::json(r, 20)?,
                 version: r.get(21)?,
                 amendments: Vec::new(),
+                effective: Default::default(),
                 media_state: if media == "complete" { MediaState::Complete } else { MediaState::AwaitingMedia },
                 review_state: cols::review_state(r, 23)?,
                 verdict: r
@@ -947,5 +949,5 @@ pub fn load_view(conn: &Tx, id: Uuid) -> Result<InspectionView, StoreError> {
         })?
         .collect::<Result<_, _>>()?;
     view.reviews = crate::review::reviews_of(conn, row)?;
-    Ok(view)
+    Ok(view.settle())
 }

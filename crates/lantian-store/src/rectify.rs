@@ -26,7 +26,7 @@ pub fn refused(r: OrderRefusal) -> StoreError {
 
 const COLUMNS: &str = "r.id, r.uuid, i.uuid, f.uuid, r.item, s.uuid, u.code, r.severity, r.opened_by, r.opened_at,
      r.deadline, r.state, r.overdue, r.rework_count, r.extension_count, r.deferred_until, r.pending_request,
-     r.handled_note, r.verified_by, r.closed_at, r.closed_on_time, r.version, u.path";
+     r.handled_note, r.verified_by, r.closed_at, r.closed_on_time, r.version, u.path, r.found_at, r.synced_late";
 const FROM: &str = "rectifications r JOIN inspections i ON i.id = r.inspection_id JOIN users f ON f.id = r.finder_id
      JOIN subjects s ON s.id = r.subject_id JOIN units u ON u.id = r.unit_id";
 
@@ -61,6 +61,8 @@ fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, OrderView, Vec<Str
             severity: r.get(7)?,
             opened_by: r.get(8)?,
             opened_at: cols::time(r, 9)?,
+            found_at: opt_time(r, 23)?,
+            synced_late: r.get(24)?,
             deadline: cols::time(r, 10)?,
             state: OrderState::parse(&state)
                 .ok_or_else(|| crate::corrupt(11, format!("unknown order state {state}")))?,
@@ -92,7 +94,7 @@ pub fn get(conn: &Tx, id: Uuid) -> Result<Option<OrderRecord>, StoreError> {
         ))?
         .query_row([id.to_string()], |r| {
             let (row, view, path) = order_row(r)?;
-            Ok((row, view, path, r.get::<_, i64>(23)?))
+            Ok((row, view, path, r.get::<_, i64>(25)?))
         })
         .optional()?;
     let Some((row, mut view, unit_path, finder_id)) = found else {
@@ -215,8 +217,9 @@ pub fn step(
 }
 
 /// Opens an order for a failed item of an inspection (the latest version's results), addressed to
-/// the subject's unit, with the severity and deadline of the domain's `opening` rule. `actor` is a
-/// user UUID or `system`.
+/// the subject's unit, with the severity and deadline of the domain's `opening` rule: the deadline
+/// runs from the inspection's time of occurrence. An order whose deadline had passed when it was
+/// opened is marked `synced_late` and at once overdue. `actor` is a user UUID or `system`.
 pub fn open(
     conn: &Tx,
     g: Group,
@@ -233,14 +236,24 @@ pub fn open(
         .map(|a| &a.score)
         .unwrap_or(&view.score);
     let now = Utc::now();
-    let Opening { severity, deadline } =
-        lantian_domain::rectification::opening(score, item, severity, policy, now)?;
+    let Opening {
+        severity,
+        deadline,
+        synced_late,
+    } = lantian_domain::rectification::opening(
+        score,
+        item,
+        severity,
+        policy,
+        view.occurred_at,
+        now,
+    )?;
     let id = Uuid::now_v7();
     let inserted = conn
         .prepare_cached(
             "INSERT INTO rectifications (uuid, inspection_id, item, subject_id, unit_id, finder_id, severity, opened_by,
-                 opened_at, deadline, state)
-             SELECT ?1, i.id, ?2, i.subject_id, s.unit_id, i.user_id, ?3, ?4, ?5, ?6, ?8
+                 opened_at, deadline, state, found_at, synced_late)
+             SELECT ?1, i.id, ?2, i.subject_id, s.unit_id, i.user_id, ?3, ?4, ?5, ?6, ?8, ?9, ?10
              FROM inspections i JOIN subjects s ON s.id = i.subject_id WHERE i.uuid = ?7
              ON CONFLICT(inspection_id, item) DO NOTHING",
         )?
@@ -253,16 +266,25 @@ pub fn open(
             time_text(deadline),
             inspection.to_string(),
             OrderState::Open.as_str(),
+            time_text(view.occurred_at),
+            synced_late,
         ])?;
     if inserted != 1 {
         return Err(StoreError::Conflict("order_exists"));
     }
     let row = conn.last_insert_rowid();
-    record(conn, g, row, id, "opened", actor, None)
+    let opened = record(conn, g, row, id, "opened", actor, None)?;
+    if !synced_late {
+        return Ok(opened);
+    }
+    // Due before it arrived: overdue from its first moment, not from the next sweep.
+    step(conn, g, id, OrderCommand::MarkOverdue, "system", now)
 }
 
 /// Opens orders for every failed critical item of a just-submitted inspection, when the policy
-/// says so (the item already having an order is not an error).
+/// says so. An item whose subject already has an order that still stands for it (not closed: the
+/// order a failed re-inspection just sent back, or one a repeat visit finds still unfixed) is the
+/// same finding and opens nothing: one finding, one order.
 pub fn auto_open(
     conn: &Tx,
     g: Group,
@@ -275,6 +297,9 @@ pub fn auto_open(
         return Ok(out);
     }
     for item in critical_failed {
+        if standing_order(conn, inspection, item)? {
+            continue;
+        }
         match open(conn, g, inspection, item, None, "system", policy) {
             Ok(v) => out.push(v),
             Err(StoreError::Conflict("order_exists")) => {}
@@ -282,6 +307,23 @@ pub fn auto_open(
         }
     }
     Ok(out)
+}
+
+/// Whether the subject of `inspection` has an order for `item` that still stands for its finding
+/// (`OrderState::covers_its_finding`).
+fn standing_order(conn: &Tx, inspection: Uuid, item: &str) -> Result<bool, StoreError> {
+    let states: Vec<String> = conn
+        .prepare_cached(
+            "SELECT r.state FROM rectifications r JOIN inspections i ON i.subject_id = r.subject_id
+             WHERE i.uuid = ?1 AND r.item = ?2",
+        )?
+        .query_map(params![inspection.to_string(), item], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    states.iter().try_fold(false, |any, s| {
+        let state = OrderState::parse(s)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown order state {s:?}")))?;
+        Ok(any || state.covers_its_finding())
+    })
 }
 
 /// A re-inspection linked to order `id` arrived (inside the push that carries it). The domain says

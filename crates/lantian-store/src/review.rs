@@ -135,12 +135,27 @@ pub struct QueuePhoto {
     pub flags: Vec<String>,
 }
 
-/// One inspection of the review queue (results, verdict, reviews), its subject, its photos.
+/// An order opened from a queued inspection, with its two times.
+#[derive(Debug, Clone)]
+pub struct QueueOrder {
+    pub id: Uuid,
+    pub item: String,
+    pub state: lantian_domain::rectification::OrderState,
+    pub found_at: Option<DateTime<Utc>>,
+    pub opened_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub synced_late: bool,
+    pub overdue: bool,
+}
+
+/// One inspection of the review queue (results, verdict, reviews), its subject, its photos, the
+/// orders opened from it.
 #[derive(Debug, Clone)]
 pub struct QueueEntry {
     pub inspection: InspectionView,
     pub subject: Subject,
     pub photos: Vec<QueuePhoto>,
+    pub orders: Vec<QueueOrder>,
 }
 
 /// A page of the queue after internal id `after`, oldest first; returns the last id when more follow.
@@ -166,6 +181,8 @@ pub fn queue(
            AND (?9 = 0 OR EXISTS (SELECT 1 FROM json_each(i.flags) fl WHERE fl.value = 'clock_skew'))
            AND (?10 = 0 OR EXISTS (SELECT 1 FROM json_each(i.flags) fl WHERE fl.value = 'mock_location'))
            AND (?11 = 0 OR json_array_length(i.critical_failed) > 0)
+           AND (?14 = 0 OR EXISTS (SELECT 1 FROM rectifications r
+                                   WHERE r.inspection_id = i.id AND r.synced_late = 1))
            AND i.id > ?12
          ORDER BY i.id LIMIT ?13",
     )?;
@@ -184,7 +201,8 @@ pub fn queue(
                 has(QueueFlag::MockLocation),
                 has(QueueFlag::CriticalFailed),
                 after,
-                limit as i64
+                limit as i64,
+                has(QueueFlag::OrderSyncedLate),
             ],
             |r| Ok((r.get(0)?, cols::uuid(r, 1)?, cols::uuid(r, 2)?)),
         )?
@@ -214,10 +232,37 @@ pub fn queue(
                 })
             })?
             .collect::<Result<_, _>>()?;
+        let orders = conn
+            .prepare_cached(
+                "SELECT uuid, item, state, found_at, opened_at, deadline, synced_late, overdue
+                 FROM rectifications WHERE inspection_id = ?1 ORDER BY id",
+            )?
+            .query_map([row], |r| {
+                let state: String = r.get(2)?;
+                Ok(QueueOrder {
+                    id: cols::uuid(r, 0)?,
+                    item: r.get(1)?,
+                    state: lantian_domain::rectification::OrderState::parse(&state).ok_or_else(
+                        || crate::corrupt(2, format!("unknown order state {state:?}")),
+                    )?,
+                    found_at: r
+                        .get::<_, Option<String>>(3)?
+                        .map(|t| {
+                            crate::parse_time(&t).map_err(|e| crate::corrupt(3, e.to_string()))
+                        })
+                        .transpose()?,
+                    opened_at: cols::time(r, 4)?,
+                    deadline: cols::time(r, 5)?,
+                    synced_late: r.get(6)?,
+                    overdue: r.get(7)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
         out.push(QueueEntry {
             inspection,
             subject,
             photos,
+            orders,
         });
     }
     Ok((out, next))
