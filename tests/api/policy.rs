@@ -94,6 +94,7 @@ const OBJECT_ROUTES: &[(&str, &str, [u16; 6])] = &[
         "/v1/rectifications/{id}",
         [200, 200, 200, 200, 200, 200],
     ),
+    // Answering for an order is the responsible unit's own: see CHILD_ROUTES.
     (
         "POST",
         "/v1/rectifications/{id}/handled",
@@ -116,7 +117,31 @@ const OBJECT_ROUTES: &[(&str, &str, [u16; 6])] = &[
     ("DELETE", "/v1/uploads/{id}", [404, 404, 404, 404, 404, 404]),
 ];
 
-/// Routes on global objects (or the caller's own subtree as a whole).
+/// Routes whose answer on an object of a child unit differs from the answer on one of the
+/// caller's own unit: actions that reach the own unit only (the policy's `Reach::OwnUnit`). A
+/// bureau-level user sees a county's order but does not report it handled or ask for time.
+const CHILD_ROUTES: &[(&str, &str, [u16; 6])] = &[
+    (
+        "POST",
+        "/v1/rectifications/{id}/handled",
+        [403, 403, 403, 403, 403, 403],
+    ),
+    (
+        "POST",
+        "/v1/rectifications/{id}/requests",
+        [403, 403, 403, 403, 403, 403],
+    ),
+];
+
+/// Routes that change global objects, walked again by users of the root unit (the policy's
+/// `Reach::Root`): only from there does an admin publish what every county receives.
+const ROOT_ROUTES: &[(&str, &str, [u16; 6])] = &[(
+    "POST",
+    "/v1/templates/{code}/versions",
+    [403, 403, 403, 403, 201, 403],
+)];
+
+/// Routes on global objects (or the caller's own subtree as a whole), walked by users of a county.
 const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
     ("GET", "/v1/me", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/units", [200, 200, 200, 200, 200, 200]),
@@ -140,10 +165,11 @@ const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
         "/v1/templates/{code}/versions/{version}",
         [200, 200, 200, 200, 200, 200],
     ),
+    // A county's admin sees the city's templates but publishes none: see ROOT_ROUTES.
     (
         "POST",
         "/v1/templates/{code}/versions",
-        [403, 403, 403, 403, 201, 403],
+        [403, 403, 403, 403, 403, 403],
     ),
     ("POST", "/v1/clients", [201, 201, 201, 201, 201, 201]),
     ("GET", "/v1/export/subjects", [200, 200, 200, 200, 200, 200]),
@@ -623,7 +649,11 @@ async fn every_role_route_and_relation_answers_as_the_policy_says() {
         for rel in RELS {
             for (i, role) in ROLES.iter().enumerate() {
                 let expected = match rel {
-                    Rel::Own | Rel::Child => inside[i],
+                    Rel::Own => inside[i],
+                    Rel::Child => CHILD_ROUTES
+                        .iter()
+                        .find(|(m, r, _)| m == method && r == route)
+                        .map_or(inside[i], |(_, _, child)| child[i]),
                     Rel::Sibling | Rel::Parent => 404,
                 };
                 let got = call(&app, Some(&tokens[i]), method, route, Some(rel), &ids).await;
@@ -643,6 +673,25 @@ async fn every_role_route_and_relation_answers_as_the_policy_says() {
             if got.as_u16() != expected[i] {
                 mismatches.push(format!(
                     "{method} {route} as {role:?}: expected {}, got {got}",
+                    expected[i]
+                ));
+            }
+        }
+    }
+    let mut root_tokens = Vec::new();
+    for role in ROLES {
+        let name = format!("root_{}", role.as_str());
+        app.add_user(&name, role, Rel::Parent.unit(), PASSWORD)
+            .await;
+        root_tokens.push(app.tokens(&name, PASSWORD).await.access_token);
+    }
+    for (method, route, expected) in ROOT_ROUTES {
+        for (i, role) in ROLES.iter().enumerate() {
+            let got = call(&app, Some(&root_tokens[i]), method, route, None, &ids).await;
+            cells += 1;
+            if got.as_u16() != expected[i] {
+                mismatches.push(format!(
+                    "{method} {route} from the root as {role:?}: expected {}, got {got}",
                     expected[i]
                 ));
             }

@@ -696,7 +696,7 @@ async fn a_storage_failure_while_verifying_a_reinspection_is_transient_not_a_rej
     // Verified on a connection that cannot write (as a full or read-only disk answers): the
     // failure is the store's and transient, so a push would answer 503 and apply nothing, never
     // reject the officer's inspection for good.
-    let (row, uuid, inspection) = (checker_id.id, checker_id.uuid, re.inspection_id);
+    let inspection = re.inspection_id;
     let failed = app
         .store
         .read(move |c| {
@@ -705,8 +705,7 @@ async fn a_storage_failure_while_verifying_a_reinspection_is_transient_not_a_rej
                 lantian_store::sync::Group::new(),
                 order,
                 inspection,
-                row,
-                uuid,
+                &checker_id,
             )
         })
         .await
@@ -936,4 +935,58 @@ async fn an_order_runs_from_the_finding_and_a_late_sync_is_marked_and_closes_lat
     .await;
     assert_eq!(closed.body["state"], "closed");
     assert_eq!(closed.body["closed_on_time"], false);
+}
+
+/// No existence oracle: a re-inspection that names another county's order is rejected exactly as
+/// one that names an order that does not exist (code, field and message), so a push cannot learn
+/// which order ids exist elsewhere.
+#[tokio::test]
+async fn another_countys_order_named_in_a_push_answers_as_a_missing_one() {
+    let app = spawn_app_with(|_| {}, true).await;
+    let finder = photos::officer(&app, "orc_finder", Role::Inspector, "dongchangfu").await;
+    let stranger = photos::officer(&app, "orc_stranger", Role::Inspector, "yanggu").await;
+    let sup = app.demo_token(Role::Supervisor).await;
+    let found = inspection_of(&finder, &site(&finder), true, None);
+    assert_eq!(push_one(&finder, &found).await, None);
+    let order: Uuid = order_of(&app, &sup, found.inspection_id).await["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    let theirs = stranger
+        .client
+        .entities("subject")
+        .expect("subjects")
+        .into_iter()
+        .filter_map(|v| serde_json::from_value::<Subject>(v).ok())
+        .find(|s| {
+            matches!(s.attributes, SubjectAttributes::ConstructionSite(_))
+                && s.unit.starts_with("yanggu")
+                && s.location.is_some()
+        })
+        .expect("a construction site in yanggu");
+    let mutations: Vec<Value> = [order, Uuid::now_v7()]
+        .into_iter()
+        .enumerate()
+        .map(|(i, named)| {
+            json!({"mid": i + 1, "name": "inspection.submit", "device_time": chrono::Utc::now(),
+                   "args": inspection_of(&stranger, &theirs, false, Some(named))})
+        })
+        .collect();
+    let body = json!({"client_id": stranger.client.client_id(), "protocol_version": 1,
+                      "schema_version": 1, "app_version": "test", "sent_at": chrono::Utc::now(),
+                      "mutations": mutations});
+    let pushed = app.post("/v1/sync/push", Some(&stranger.token), body).await;
+    assert_eq!(pushed.status, StatusCode::OK, "{:?}", pushed.body);
+    let answer = |i: usize| {
+        let r = &pushed.body["results"][i];
+        (
+            r["status"].clone(),
+            r["code"].clone(),
+            r["field"].clone(),
+            r["message"].clone(),
+        )
+    };
+    assert_eq!(answer(0).1, "rectification_not_found", "{:?}", pushed.body);
+    assert_eq!(answer(0), answer(1));
 }

@@ -55,7 +55,7 @@ use std::sync::Arc;
 
 use lantian_domain::policy::{Action, Decision, decide};
 use lantian_domain::rectification::RectifyPolicy;
-use lantian_domain::unit::{Relation, relation};
+use lantian_domain::unit::relation;
 use lantian_store::Store;
 use lantian_store::identity::UserRecord;
 
@@ -80,7 +80,7 @@ impl Actor {
     pub fn may(&self, action: Action, object_path: Option<&[String]>) -> Result<(), AppError> {
         let rel = match object_path {
             Some(p) => relation(&self.0.unit_path, p),
-            None => Relation::Global,
+            None => lantian_domain::unit::global_relation(&self.0.unit_path),
         };
         match decide(self.0.role, action, rel) {
             Decision::Allow => Ok(()),

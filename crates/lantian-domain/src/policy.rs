@@ -3,6 +3,13 @@
 //! - Where: an object in the caller's unit subtree (own unit or below), or a global object, is
 //!   visible; anything else does not exist for the caller and answers 404, whatever the action.
 //! - What: a visible object acted on by a role the table does not grant answers 403.
+//! - How far: each action has a [`Reach`]. Most reach the caller's whole subtree (a city bureau's
+//!   supervisor reviews a county's inspections, its unit admin keeps the county's ledger, its
+//!   inspectors spot-check county sites). Reporting an order handled and asking for more time are
+//!   the responsible unit's own answers, so they reach the caller's own unit only: a bureau-level
+//!   user sees a county's order but does not answer for the county (403). Changing global objects
+//!   (publishing checklist templates) reaches only from a root unit: a county's admin sees the
+//!   city's templates but cannot publish one every county's officers would receive (403).
 //!
 //! The HTTP handlers consult [`decide`] for every request that names an object, with the relation
 //! computed from the database, never from the token alone.
@@ -61,6 +68,29 @@ impl Action {
         Action::HandleRectification,
         Action::DeclareAlert,
     ];
+}
+
+/// How far from the caller's unit an action reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reach {
+    /// Objects of the caller's unit and every unit below it (and global objects, for reads).
+    Subtree,
+    /// Objects of the caller's own unit only; those of units below are visible, not to act on.
+    OwnUnit,
+    /// Global objects, changed only by a user of a root unit.
+    Root,
+}
+
+impl Action {
+    /// How far the action reaches (see the module's documentation).
+    pub fn reach(self) -> Reach {
+        match self {
+            Action::HandleRectification => Reach::OwnUnit,
+            Action::PublishTemplate => Reach::Root,
+            _ => Reach::Subtree,
+        }
+    }
 }
 
 /// The grants. Reads are open to every role within its subtree; reference data is written by
@@ -173,8 +203,14 @@ pub fn grants(role: Role, action: Action) -> bool {
 /// caller's unit.
 pub fn decide(role: Role, action: Action, relation: Relation) -> Decision {
     if !relation.in_subtree() {
-        Decision::NotFound
-    } else if grants(role, action) {
+        return Decision::NotFound;
+    }
+    let within_reach = match action.reach() {
+        Reach::Subtree => true,
+        Reach::OwnUnit => matches!(relation, Relation::Own),
+        Reach::Root => matches!(relation, Relation::GlobalFromRoot),
+    };
+    if within_reach && grants(role, action) {
         Decision::Allow
     } else {
         Decision::Forbidden
@@ -228,6 +264,43 @@ mod tests {
             decide(Role::Viewer, Action::UpdateSubject, Relation::Own),
             Decision::Forbidden
         );
+    }
+
+    #[test]
+    fn handling_reaches_the_own_unit_and_publishing_only_from_the_root() {
+        for role in [Role::Inspector, Role::UnitAdmin, Role::Admin] {
+            assert_eq!(
+                decide(role, Action::HandleRectification, Relation::Own),
+                Decision::Allow
+            );
+            assert_eq!(
+                decide(role, Action::HandleRectification, Relation::Descendant),
+                Decision::Forbidden
+            );
+        }
+        assert_eq!(
+            decide(
+                Role::Admin,
+                Action::PublishTemplate,
+                Relation::GlobalFromRoot
+            ),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(Role::Admin, Action::PublishTemplate, Relation::Global),
+            Decision::Forbidden
+        );
+        // Supervision and the ledger reach the whole subtree.
+        for action in [
+            Action::Supervise,
+            Action::UpdateSubject,
+            Action::SubmitInspection,
+        ] {
+            assert_eq!(
+                decide(Role::Admin, action, Relation::Descendant),
+                Decision::Allow
+            );
+        }
     }
 
     #[test]

@@ -70,8 +70,11 @@ pub enum Relation {
     Ancestor,
     /// Elsewhere in the tree (a sibling or a cousin).
     Unrelated,
-    /// The object belongs to no unit (checklist templates, campaigns).
+    /// The object belongs to no unit (checklist templates, campaigns); the caller is below the
+    /// root.
     Global,
+    /// A global object, and the caller belongs to a root unit (the bureau at the top of the tree).
+    GlobalFromRoot,
 }
 
 impl Relation {
@@ -79,12 +82,21 @@ impl Relation {
     pub fn in_subtree(self) -> bool {
         matches!(
             self,
-            Relation::Own | Relation::Descendant | Relation::Global
+            Relation::Own | Relation::Descendant | Relation::Global | Relation::GlobalFromRoot
         )
     }
 }
 
 /// Relation of an object's unit to the user's, from their root-first code paths.
+/// How a global object stands to a user with `user_path`: seen from a root unit or from below.
+pub fn global_relation(user_path: &[String]) -> Relation {
+    if user_path.len() <= 1 {
+        Relation::GlobalFromRoot
+    } else {
+        Relation::Global
+    }
+}
+
 pub fn relation(user_path: &[String], object_path: &[String]) -> Relation {
     if user_path == object_path {
         Relation::Own

@@ -739,7 +739,7 @@ fn submit(
     let mut view = view.settle();
     view.verdict = Some(crate::geo::refresh_verdict(conn, row, &ctx.verdicts)?);
     if let Some(order) = s.rectification_id {
-        crate::rectify::verify_with(conn, g, order, view.id, ctx.user.id, ctx.user.uuid)?;
+        crate::rectify::verify_with(conn, g, order, view.id, &ctx.user)?;
     }
     crate::rectify::auto_open(conn, g, view.id, &view.score.critical_failed, &ctx.rectify)?;
     publish_own(

@@ -329,24 +329,35 @@ fn standing_order(conn: &Tx, inspection: Uuid, item: &str) -> Result<bool, Store
 /// A re-inspection linked to order `id` arrived (inside the push that carries it). The domain says
 /// whether it may verify the order (`OrderView::check_reinspection`); its item passing closes the
 /// order (on time if the re-inspection took place by the deadline), failing sends it back (返工).
-/// A broken rule is `StoreError::Invalid` (the mutation is rejected); a missing order answers as
-/// `rectification_not_found`; any other error is the store's own (a busy or full disk aborts the
-/// whole push, never rejects the officer's inspection).
+/// A broken rule is `StoreError::Invalid` (the mutation is rejected); an order that is missing or
+/// outside the author's jurisdiction answers alike, `rectification_not_found`, so a push cannot
+/// learn that another county's order exists; any other error is the store's own (a busy or full
+/// disk aborts the whole push, never rejects the officer's inspection).
 pub fn verify_with(
     conn: &Tx,
     g: Group,
     id: Uuid,
     inspection: Uuid,
-    author_id: i64,
-    author: Uuid,
+    author: &crate::identity::UserRecord,
 ) -> Result<OrderView, StoreError> {
-    let o = get(conn, id)?.ok_or_else(|| {
-        ValidationError::new(
+    let not_found = || {
+        StoreError::Invalid(ValidationError::new(
             "rectification_not_found",
             "rectification_id",
             "no such order",
-        )
-    })?;
+        ))
+    };
+    let o = get(conn, id)?.ok_or_else(not_found)?;
+    let rel = lantian_domain::unit::relation(&author.unit_path, &o.unit_path);
+    if lantian_domain::policy::decide(
+        author.role,
+        lantian_domain::policy::Action::SubmitInspection,
+        rel,
+    ) == lantian_domain::policy::Decision::NotFound
+    {
+        return Err(not_found());
+    }
+    let (author_id, author) = (author.id, author.uuid);
     let re = push::load_view(conn, inspection)?;
     let answers = re.results.iter().any(|r| r.item == o.view.item);
     o.view
