@@ -43,12 +43,11 @@ async fn a_rollup_run_twice_is_identical_and_late_data_makes_a_revision_with_its
         .await
         .expect("rollup");
     assert_eq!((late.revision, late.new_revision), (2, true));
-    // The month's campaign: the one running then, else the newest loaded (here the reference one).
+    // The month's campaign is the one whose period covers it: here the demo's, around today
+    // (never the 2019-2020 reference campaign, whose period ended long ago).
     let stored = app
         .store
-        .read(move |c| {
-            lantian_store::assessment::latest(c, "autumn-winter-2019", &this_month(), "official")
-        })
+        .read(move |c| lantian_store::assessment::latest(c, "demo", &this_month(), "official"))
         .await
         .expect("read")
         .expect("stored");
@@ -470,4 +469,142 @@ async fn a_rollup_cut_short_at_any_point_leaves_nothing_partial_and_the_next_run
     let stored: Vec<lantian_domain::assessment::UnitResult> =
         serde_json::from_str(&rows.last().expect("revision").1).expect("json");
     assert_eq!(stored, clean);
+}
+
+/// Campaigns are data a root admin keeps: created and edited through the API with the audit
+/// trail, refused when their periods overlap, and a month no campaign covers is not rolled up under
+/// another campaign: the refusal says what to do.
+#[tokio::test]
+async fn a_root_admin_creates_and_edits_a_campaign_and_an_uncovered_month_is_refused() {
+    let app = lantian_tests::spawn_app_with(|_| {}, false).await;
+    // Without the demo, only the 2019-2020 reference campaign exists: this month is uncovered.
+    let refused = lantian::assessment::run(&app.store, &this_month(), true)
+        .await
+        .expect_err("no campaign covers this month");
+    assert!(
+        refused.to_string().contains("no campaign covers"),
+        "{refused}"
+    );
+    app.add_user("city_admin", Role::Admin, "lcucb", "campaign-admin-pw")
+        .await;
+    app.add_user("county_admin", Role::Admin, "yanggu", "campaign-admin-pw")
+        .await;
+    let admin = app
+        .tokens("city_admin", "campaign-admin-pw")
+        .await
+        .access_token;
+    let county = app
+        .tokens("county_admin", "campaign-admin-pw")
+        .await
+        .access_token;
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let mut winter = lantian_domain::reference::liaocheng()
+        .expect("reference")
+        .campaign;
+    winter.code = "winter".into();
+    winter.name_zh = "今冬明春大气污染防治攻坚".into();
+    winter.starts_on = today - chrono::Duration::days(40);
+    winter.ends_on = today + chrono::Duration::days(120);
+    let body = serde_json::to_value(&winter).expect("json");
+
+    let from_county = app.post("/v1/campaigns", Some(&county), body.clone()).await;
+    assert_eq!(from_county.status, reqwest::StatusCode::FORBIDDEN);
+    let created = app.post("/v1/campaigns", Some(&admin), body.clone()).await;
+    assert_eq!(
+        created.status,
+        reqwest::StatusCode::CREATED,
+        "{:?}",
+        created.body
+    );
+    assert_eq!(created.body["name_zh"], "今冬明春大气污染防治攻坚");
+    let again = app.post("/v1/campaigns", Some(&admin), body.clone()).await;
+    assert_eq!(again.status, reqwest::StatusCode::CONFLICT);
+
+    let mut spring = winter.clone();
+    spring.code = "spring".into();
+    spring.starts_on = winter.ends_on;
+    spring.ends_on = winter.ends_on + chrono::Duration::days(60);
+    let overlap = app
+        .post(
+            "/v1/campaigns",
+            Some(&admin),
+            serde_json::to_value(&spring).expect("json"),
+        )
+        .await;
+    assert_eq!(overlap.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        overlap.body["error"]["detail"], "campaign_overlaps",
+        "{:?}",
+        overlap.body
+    );
+
+    // Edited: the weights move; the audit trail holds the before and after.
+    winter.weights.coverage -= 5;
+    winter.weights.evidence_quality += 5;
+    let edited = app
+        .put(
+            "/v1/campaigns/winter",
+            &admin,
+            None,
+            serde_json::to_value(&winter).expect("json"),
+        )
+        .await;
+    assert_eq!(edited.status, reqwest::StatusCode::OK, "{:?}", edited.body);
+    assert_eq!(
+        edited.body["weights"]["evidence_quality"],
+        winter.weights.evidence_quality
+    );
+    let audited: i64 = app
+        .store
+        .read(|c| {
+            Ok(c.raw().query_row(
+                "SELECT count(*) FROM audit_log WHERE object_type = 'campaign' AND object_id = 'winter'
+                   AND action IN ('campaign.create', 'campaign.update')",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .expect("audit");
+    assert_eq!(audited, 2);
+
+    // Now this month is the winter campaign's.
+    let report = lantian::assessment::run(&app.store, &this_month(), true)
+        .await
+        .expect("rollup");
+    assert_eq!(report.revision, 1);
+    let stored = app
+        .store
+        .read(|c| lantian_store::assessment::latest(c, "winter", &this_month(), "official"))
+        .await
+        .expect("read");
+    assert!(stored.is_some());
+}
+
+/// A revision published by hand before the grace period ended does not stand in for the scheduled
+/// official run after it: the catch-up on start still makes that run, which takes in what offline
+/// phones synced since.
+#[tokio::test]
+async fn a_missed_scheduled_official_run_is_caught_up_even_after_a_manual_revision() {
+    let app = spawn_app().await;
+    let s = lantian::config::JobSettings::default().schedule();
+    let early = lantian::assessment::run(&app.store, "2026-10", true)
+        .await
+        .expect("a forced official run during the month");
+    assert_eq!(early.revision, 1);
+    let now = lantian::jobs::shanghai(2026, 11, 29, 12).expect("time");
+    let ran = lantian::jobs::catch_up(&app.config, &app.store, now, &s)
+        .await
+        .expect("catch up");
+    assert!(
+        ran.contains(&"rollup.official 2026-10".to_owned()),
+        "{ran:?}"
+    );
+    let again = lantian::jobs::catch_up(&app.config, &app.store, now, &s)
+        .await
+        .expect("catch up");
+    assert!(
+        !again.iter().any(|r| r.starts_with("rollup.official")),
+        "{again:?}"
+    );
 }

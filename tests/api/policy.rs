@@ -135,11 +135,30 @@ const CHILD_ROUTES: &[(&str, &str, [u16; 6])] = &[
 
 /// Routes that change global objects, walked again by users of the root unit (the policy's
 /// `Reach::Root`): only from there does an admin publish what every county receives.
-const ROOT_ROUTES: &[(&str, &str, [u16; 6])] = &[(
-    "POST",
-    "/v1/templates/{code}/versions",
-    [403, 403, 403, 403, 201, 403],
-)];
+const ROOT_ROUTES: &[(&str, &str, [u16; 6])] = &[
+    (
+        "POST",
+        "/v1/templates/{code}/versions",
+        [403, 403, 403, 403, 201, 403],
+    ),
+    ("POST", "/v1/campaigns", [403, 403, 403, 403, 201, 403]),
+    (
+        "PUT",
+        "/v1/campaigns/{code}",
+        [403, 403, 403, 403, 200, 403],
+    ),
+];
+
+/// A campaign over the calendar year `year`, with the reference campaign's rules.
+fn campaign_body(code: &str, year: i32) -> Value {
+    let mut c = lantian_domain::reference::liaocheng()
+        .expect("reference")
+        .campaign;
+    c.code = code.into();
+    c.starts_on = chrono::NaiveDate::from_ymd_opt(year, 1, 1).expect("day");
+    c.ends_on = chrono::NaiveDate::from_ymd_opt(year, 12, 31).expect("day");
+    serde_json::to_value(c).expect("json")
+}
 
 /// Routes on global objects (or the caller's own subtree as a whole), walked by users of a county.
 const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
@@ -149,6 +168,13 @@ const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
     ("GET", "/v1/subjects/nearby", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/departments", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/campaigns", [200, 200, 200, 200, 200, 200]),
+    // Campaigns are changed only from the root: see ROOT_ROUTES.
+    ("POST", "/v1/campaigns", [403, 403, 403, 403, 403, 403]),
+    (
+        "PUT",
+        "/v1/campaigns/{code}",
+        [403, 403, 403, 403, 403, 403],
+    ),
     (
         "GET",
         "/v1/campaigns/{code}",
@@ -473,6 +499,18 @@ async fn call(
             Some(template_draft()),
             None,
         ),
+        ("POST", "/v1/campaigns") => (
+            Method::POST,
+            "/v1/campaigns".into(),
+            Some(campaign_body("walk-2030", 2030)),
+            None,
+        ),
+        ("PUT", "/v1/campaigns/{code}") => (
+            Method::PUT,
+            "/v1/campaigns/walk-2031".into(),
+            Some(campaign_body("walk-2031", 2031)),
+            None,
+        ),
         ("POST", "/v1/clients") => (
             Method::POST,
             "/v1/clients".into(),
@@ -642,6 +680,16 @@ async fn every_role_route_and_relation_answers_as_the_policy_says() {
     lantian::assessment::run(&app.store, &this_month(), true)
         .await
         .expect("this month's rollup");
+    // The campaign the root walk replaces (the demo's own covers this month).
+    let admin = app.demo_token(Role::Admin).await;
+    let created = app
+        .post(
+            "/v1/campaigns",
+            Some(&admin),
+            campaign_body("walk-2031", 2031),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
 
     let mut mismatches = Vec::new();
     let mut cells = 0;

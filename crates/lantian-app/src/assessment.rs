@@ -185,6 +185,13 @@ pub struct RollupReport {
 /// Rolls up a month: computes `month` and publishes it as official (a new revision only if a figure changed) or
 /// stores it as the provisional figures. Idempotent: running it again with the same data changes
 /// nothing. A run killed midway leaves nothing (the result is written in one transaction).
+/// The refusal to assess a month no campaign's period covers: it is not filed under another.
+pub fn no_campaign(month: &str) -> AppError {
+    AppError::not_found().detail("no_campaign").note(format!(
+        "no campaign covers {month}: create one (POST /v1/campaigns, or `lantian campaign add`) before assessing it"
+    ))
+}
+
 pub async fn rollup(store: &Store, month: &str, official: bool) -> Result<RollupReport, AppError> {
     let (from, to) = assessment::month_bounds(month)
         .ok_or_else(|| AppError::bad_request("month").note("YYYY-MM"))?;
@@ -192,7 +199,7 @@ pub async fn rollup(store: &Store, month: &str, official: bool) -> Result<Rollup
     let campaign = store
         .read(move |c| store_assessment::campaign_for_month(c, &m))
         .await?
-        .ok_or_else(|| AppError::not_found().note("no campaign is loaded"))?;
+        .ok_or_else(|| no_campaign(month))?;
     let job = if official {
         "rollup.official"
     } else {

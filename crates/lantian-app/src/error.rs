@@ -6,7 +6,11 @@ use lantian_domain::ValidationError;
 use lantian_store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}{}", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+#[error(
+    "{code}{}{}",
+    detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default(),
+    note.as_ref().map(|n| format!(": {n}")).unwrap_or_default()
+)]
 pub struct AppError {
     /// A code of the protocol's error table (`not_found`, `forbidden`, `validation_failed`, ...).
     pub code: &'static str,

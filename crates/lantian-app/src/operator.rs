@@ -144,6 +144,22 @@ pub async fn verify_photo_files(
     })
 }
 
+/// Creates a campaign from the command line (`lantian campaign add`), by the API's rules.
+pub async fn create_campaign(store: &Store, campaign: Campaign) -> Result<Campaign, AppError> {
+    crate::reference::create_campaign(store, OPERATOR.to_owned(), campaign).await
+}
+
+/// Replaces a campaign from the command line (`lantian campaign edit`), by the API's rules.
+pub async fn update_campaign(store: &Store, campaign: Campaign) -> Result<Campaign, AppError> {
+    let code = campaign.code.clone();
+    crate::reference::update_campaign(store, OPERATOR.to_owned(), code, campaign).await
+}
+
+/// Every campaign, newest first.
+pub async fn campaigns(store: &Store) -> Result<Vec<Campaign>, AppError> {
+    Ok(store.read(lantian_store::org::campaigns).await?)
+}
+
 /// The campaign a month is assessed under, if any.
 pub async fn campaign_for_month(store: &Store, month: &str) -> Result<Option<Campaign>, AppError> {
     let m = month.to_owned();

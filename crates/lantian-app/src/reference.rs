@@ -114,3 +114,93 @@ impl App {
             .await?)
     }
 }
+
+impl App {
+    /// Creates a campaign (root admins): its period may not overlap another's, every department
+    /// and unit it names must exist. It syncs to every phone and is audited.
+    pub async fn create_campaign(
+        &self,
+        actor: &Actor,
+        campaign: Campaign,
+    ) -> Result<Campaign, AppError> {
+        actor.may(Action::ManageCampaign, None)?;
+        create_campaign(self.store(), actor.uuid.to_string(), campaign).await
+    }
+
+    /// Replaces campaign `code` as a whole (root admins); see [`update_campaign`].
+    pub async fn update_campaign(
+        &self,
+        actor: &Actor,
+        code: String,
+        campaign: Campaign,
+    ) -> Result<Campaign, AppError> {
+        actor.may(Action::ManageCampaign, None)?;
+        update_campaign(self.store(), actor.uuid.to_string(), code, campaign).await
+    }
+}
+
+/// Creates a campaign, audited under `who` (the API after its policy check, or the operator).
+pub(crate) async fn create_campaign(
+    store: &lantian_store::Store,
+    who: String,
+    campaign: Campaign,
+) -> Result<Campaign, AppError> {
+    campaign.validate()?;
+    Ok(store
+        .write(move |c| {
+            if org::campaign(c, &campaign.code)?.is_some() {
+                return Err(lantian_store::StoreError::Conflict("campaign_exists"));
+            }
+            campaign.check_overlap(&org::campaigns(c)?)?;
+            org::insert_campaign(c, Group::new(), &campaign)?;
+            let stored =
+                org::campaign(c, &campaign.code)?.ok_or(lantian_store::StoreError::NotFound)?;
+            audit::record(
+                c,
+                &who,
+                "campaign.create",
+                "campaign",
+                &stored.code,
+                None,
+                Some(audit::object_hash(&stored)?),
+            )?;
+            Ok(stored)
+        })
+        .await?)
+}
+
+/// Replaces campaign `code` as a whole, by the same rules as creating it, audited under `who`
+/// with the hashes of before and after. Months already published keep their revisions; the next
+/// official run of a month publishes a new revision if a figure changed.
+pub(crate) async fn update_campaign(
+    store: &lantian_store::Store,
+    who: String,
+    code: String,
+    campaign: Campaign,
+) -> Result<Campaign, AppError> {
+    if campaign.code != code {
+        return Err(AppError::new("validation_failed")
+            .field("code")
+            .detail("code_mismatch")
+            .note("the body's code must be the campaign's code in the path"));
+    }
+    campaign.validate()?;
+    Ok(store
+        .write(move |c| {
+            let before = org::campaign(c, &code)?.ok_or(lantian_store::StoreError::NotFound)?;
+            campaign.check_overlap(&org::campaigns(c)?)?;
+            org::update_campaign(c, Group::new(), &campaign)?;
+            let after = org::campaign(c, &code)?.ok_or(lantian_store::StoreError::NotFound)?;
+            audit::record(
+                c,
+                &who,
+                "campaign.update",
+                "campaign",
+                &code,
+                Some(audit::object_hash(&before)?),
+                Some(audit::object_hash(&after)?),
+            )?;
+            Ok(after)
+        })
+        .await?)
+}

@@ -25,15 +25,41 @@ pub struct Campaign {
 }
 
 /// The campaign that runs during `month` (`YYYY-MM`): the first (newest, as listed) whose period
-/// overlaps it; else the first. `None` without campaigns or for a malformed month.
+/// overlaps it. `None` when no campaign's period touches the month (the month is assessed under
+/// no campaign: a rollup of it is refused, never filed under another campaign) or for a malformed
+/// month.
 pub fn for_month<'a>(campaigns: &'a [Campaign], month: &str) -> Option<&'a Campaign> {
-    let (from, to) = crate::assessment::month_bounds(month)?;
-    let first = (from + chrono::Duration::hours(8)).date_naive();
-    let last = (to + chrono::Duration::hours(8) - chrono::Duration::days(1)).date_naive();
+    let (first, last) = month_days(month)?;
     campaigns
         .iter()
         .find(|c| c.starts_on <= last && c.ends_on >= first)
-        .or_else(|| campaigns.first())
+}
+
+/// The first and last calendar day (Asia/Shanghai) of `month`.
+fn month_days(month: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let (from, to) = crate::assessment::month_bounds(month)?;
+    let first = (from + chrono::Duration::hours(8)).date_naive();
+    let last = (to + chrono::Duration::hours(8) - chrono::Duration::days(1)).date_naive();
+    Some((first, last))
+}
+
+/// A campaign of a demonstration deployment: the rules, tasks and targets of `template`, from the
+/// 24 months before the month of `today` to the end of the twelfth month after it, so that the
+/// demo's own months (and its history) are assessed.
+pub fn demo_campaign(template: &Campaign, today: NaiveDate) -> Campaign {
+    use chrono::Datelike;
+    let month_start = |months_from_now: i32| {
+        let m = today.year() * 12 + today.month0() as i32 + months_from_now;
+        NaiveDate::from_ymd_opt(m.div_euclid(12), m.rem_euclid(12) as u32 + 1, 1).unwrap_or(today)
+    };
+    Campaign {
+        code: "demo".into(),
+        name_zh: format!("{}（演示）", template.name_zh),
+        name_en: format!("{} (demonstration)", template.name_en),
+        starts_on: month_start(-24),
+        ends_on: month_start(13).pred_opt().unwrap_or(today),
+        ..template.clone()
+    }
 }
 
 /// How often a kind of subject (of a grade, for graded kinds) must be inspected each month.
@@ -189,6 +215,22 @@ pub struct Task {
 
 impl Campaign {
     pub fn validate(&self) -> Result<(), ValidationError> {
+        if !crate::unit::valid_unit_code(&self.code) {
+            return Err(ValidationError::new(
+                "code_invalid",
+                "code",
+                "a campaign code is 2 to 64 lowercase letters, digits, _ or -",
+            ));
+        }
+        for (field, name) in [("name_zh", &self.name_zh), ("name_en", &self.name_en)] {
+            if name.trim().is_empty() || !crate::limits::within(name, 200) {
+                return Err(ValidationError::new(
+                    "name_invalid",
+                    field,
+                    "a campaign's names are 1 to 200 characters",
+                ));
+            }
+        }
         if self.ends_on < self.starts_on {
             return Err(ValidationError::new(
                 "period_reversed",
@@ -218,8 +260,84 @@ impl Campaign {
         Ok(())
     }
 
+    /// A month belongs to one campaign at most: the period may not overlap that of another
+    /// campaign in `others` (the campaign's own earlier version, same code, is not another).
+    pub fn check_overlap(&self, others: &[Campaign]) -> Result<(), ValidationError> {
+        match others.iter().find(|o| {
+            o.code != self.code && o.starts_on <= self.ends_on && o.ends_on >= self.starts_on
+        }) {
+            Some(o) => Err(ValidationError::new(
+                "campaign_overlaps",
+                "starts_on",
+                format!(
+                    "the period overlaps campaign {} ({} to {}): a month is assessed under one campaign",
+                    o.code, o.starts_on, o.ends_on
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Whether `day` falls inside the campaign period.
     pub fn covers(&self, day: NaiveDate) -> bool {
         self.starts_on <= day && day <= self.ends_on
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference() -> Campaign {
+        crate::reference::liaocheng().expect("reference").campaign
+    }
+
+    #[test]
+    fn a_month_outside_every_campaign_belongs_to_none() {
+        let c = reference();
+        let all = [c.clone()];
+        assert_eq!(
+            for_month(&all, "2019-12").map(|c| c.code.as_str()),
+            Some(c.code.as_str())
+        );
+        // Formerly the newest campaign was the fallback: 2026 filed under 2019-2020.
+        assert_eq!(for_month(&all, "2026-12"), None);
+    }
+
+    #[test]
+    fn the_demo_campaign_covers_two_years_back_and_one_ahead_and_overlaps_nothing_older() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 1).expect("day");
+        let demo = demo_campaign(&reference(), today);
+        assert_eq!(
+            demo.starts_on,
+            NaiveDate::from_ymd_opt(2024, 12, 1).expect("day")
+        );
+        assert_eq!(
+            demo.ends_on,
+            NaiveDate::from_ymd_opt(2027, 12, 31).expect("day")
+        );
+        assert!(demo.validate().is_ok());
+        assert!(demo.check_overlap(&[reference()]).is_ok());
+        let all = [demo.clone(), reference()];
+        assert_eq!(
+            for_month(&all, "2026-12").map(|c| c.code.as_str()),
+            Some("demo")
+        );
+    }
+
+    #[test]
+    fn overlapping_periods_and_bad_codes_are_refused_with_their_fields() {
+        let mut winter = reference();
+        winter.code = "winter-2020".into();
+        winter.starts_on = NaiveDate::from_ymd_opt(2020, 1, 1).expect("day");
+        let e = winter.check_overlap(&[reference()]).expect_err("overlaps");
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            ("campaign_overlaps", "starts_on")
+        );
+        // Its own earlier version is not another campaign.
+        assert!(reference().check_overlap(&[reference()]).is_ok());
+        winter.code = "Winter 2020".into();
+        assert_eq!(winter.validate().map_err(|e| e.code), Err("code_invalid"));
     }
 }

@@ -24,6 +24,8 @@ use crate::user::Role;
 pub enum Action {
     ReadUnit,
     ReadCampaign,
+    /// Create and edit campaigns (their period, tasks, responsible units, weights and rules).
+    ManageCampaign,
     ReadTemplate,
     PublishTemplate,
     ReadSubject,
@@ -50,9 +52,10 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::ReadUnit,
         Action::ReadCampaign,
+        Action::ManageCampaign,
         Action::ReadTemplate,
         Action::PublishTemplate,
         Action::ReadSubject,
@@ -87,7 +90,7 @@ impl Action {
     pub fn reach(self) -> Reach {
         match self {
             Action::HandleRectification => Reach::OwnUnit,
-            Action::PublishTemplate => Reach::Root,
+            Action::PublishTemplate | Action::ManageCampaign => Reach::Root,
             _ => Reach::Subtree,
         }
     }
@@ -170,6 +173,7 @@ const GRANTS: &[(Role, &[Action])] = {
                 CreateSubject,
                 UpdateSubject,
                 PublishTemplate,
+                ManageCampaign,
                 SubmitInspection,
                 ProposeSubject,
                 ReportIncident,

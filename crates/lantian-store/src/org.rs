@@ -148,6 +148,49 @@ pub fn insert_campaign(conn: &Tx, g: Group, c: &Campaign) -> Result<i64, StoreEr
         ],
     )?;
     let campaign_id = conn.last_insert_rowid();
+    insert_tasks(conn, campaign_id, c)?;
+    publish_campaign(conn, g, &c.code)?;
+    Ok(campaign_id)
+}
+
+/// Replaces campaign `c.code` (its period, names, targets, weights, rules and tasks) with `c`.
+/// `NotFound` if there is no such campaign.
+pub fn update_campaign(conn: &Tx, g: Group, c: &Campaign) -> Result<(), StoreError> {
+    c.validate()?;
+    let id: i64 = conn
+        .query_row("SELECT id FROM campaigns WHERE code = ?1", [&c.code], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .ok_or(StoreError::NotFound)?;
+    conn.execute(
+        "UPDATE campaigns SET name_zh = ?2, name_en = ?3, starts_on = ?4, ends_on = ?5, targets = ?6,
+             weights = ?7, assessment = ?8 WHERE id = ?1",
+        params![
+            id,
+            c.name_zh,
+            c.name_en,
+            c.starts_on.to_string(),
+            c.ends_on.to_string(),
+            serde_json::to_string(&c.targets)?,
+            serde_json::to_string(&c.weights)?,
+            serde_json::to_string(&c.assessment)?
+        ],
+    )?;
+    for links in ["task_departments", "task_units"] {
+        conn.execute(
+            &format!(
+                "DELETE FROM {links} WHERE task_id IN (SELECT id FROM campaign_tasks WHERE campaign_id = ?1)"
+            ),
+            [id],
+        )?;
+    }
+    conn.execute("DELETE FROM campaign_tasks WHERE campaign_id = ?1", [id])?;
+    insert_tasks(conn, id, c)?;
+    publish_campaign(conn, g, &c.code)
+}
+
+fn insert_tasks(conn: &Tx, campaign_id: i64, c: &Campaign) -> Result<(), StoreError> {
     for t in &c.tasks {
         conn.execute(
             "INSERT INTO campaign_tasks (campaign_id, number, title_zh, title_en, summary_zh, leader_roles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -173,7 +216,12 @@ pub fn insert_campaign(conn: &Tx, g: Group, c: &Campaign) -> Result<i64, StoreEr
             }
         }
     }
-    if let Some(stored) = campaign(conn, &c.code)? {
+    Ok(())
+}
+
+/// Syncs the campaign as stored to every phone (global scope).
+fn publish_campaign(conn: &Tx, g: Group, code: &str) -> Result<(), StoreError> {
+    if let Some(stored) = campaign(conn, code)? {
         sync::put(
             conn,
             g,
@@ -183,7 +231,7 @@ pub fn insert_campaign(conn: &Tx, g: Group, c: &Campaign) -> Result<i64, StoreEr
             &stored,
         )?;
     }
-    Ok(campaign_id)
+    Ok(())
 }
 
 fn parse_date(s: &str) -> Result<chrono::NaiveDate, StoreError> {

@@ -124,6 +124,28 @@ pub fn load_demo(conn: &Tx, demo: &Demo, password_hashes: &[String]) -> Result<b
             Some(audit::object_hash(&rec.subject)?),
         )?;
     }
+    // A campaign around today, so the demo's own months are assessed; none if an operator's
+    // campaign already covers any of them.
+    let template = lantian_domain::reference::liaocheng()
+        .map_err(StoreError::Invalid)?
+        .campaign;
+    // China Standard Time (UTC+8, no daylight saving).
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let campaign = lantian_domain::campaign::demo_campaign(&template, today);
+    if org::campaign(conn, &campaign.code)?.is_none()
+        && campaign.check_overlap(&org::campaigns(conn)?).is_ok()
+    {
+        org::insert_campaign(conn, g, &campaign)?;
+        audit::record(
+            conn,
+            "system",
+            "campaign.create",
+            "campaign",
+            &campaign.code,
+            None,
+            Some(audit::object_hash(&campaign)?),
+        )?;
+    }
     mark(conn, "demo", "1")?;
     Ok(true)
 }

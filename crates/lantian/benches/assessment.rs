@@ -354,7 +354,7 @@ fn main() {
         let mut child = std::process::Command::new("nice")
             .args(["-n", "19", common::BIN, "--data-dir"])
             .arg(&config.data_dir)
-            .args(["rollup", "--month", MONTH])
+            .args(["rollup", "--month", MONTH, "--force"])
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()

@@ -28,6 +28,12 @@ pub struct Schedule {
     pub backups_keep: usize,
 }
 
+/// Whether the official figures of `month` may be published at `now`: its grace period for
+/// offline phones has passed (`official_month_due`). Months compare as `YYYY-MM` text.
+pub fn grace_passed(month: &str, now: DateTime<Utc>, s: &Schedule) -> bool {
+    month <= official_month_due(now, s).as_str()
+}
+
 /// The month whose official rollup is due by `now`: the previous month once its grace period
 /// (day `official_day`, `official_hour` o'clock) has passed, else the one before.
 pub fn official_month_due(now: DateTime<Utc>, s: &Schedule) -> String {
@@ -78,10 +84,17 @@ pub async fn catch_up(
     s: &Schedule,
 ) -> anyhow::Result<Vec<String>> {
     let mut ran = Vec::new();
+    // The scheduled official run is recorded apart from any other official run of the month: a
+    // revision published by hand before the grace period ended (`lantian rollup --force`) does not
+    // stand in for the run after it, which takes in what offline phones synced since.
     let official = official_month_due(now, s);
     let key = campaign_key(store, &official).await?;
-    if !key.is_empty() && !done(store, "rollup.official", key).await? {
-        scheduled_rollup(config, store, &official, true).await?;
+    if !key.is_empty() && !done(store, "rollup.official.scheduled", key.clone()).await? {
+        recorded(store, "rollup.official.scheduled", &key, || async {
+            scheduled_rollup(config, store, &official, true).await?;
+            Ok(format!("month {official}"))
+        })
+        .await?;
         ran.push(format!("rollup.official {official}"));
     }
     let today = day_key(now, s.provisional_hour);
@@ -154,7 +167,10 @@ async fn scheduled_rollup(
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
-        if !official {
+        if official {
+            // The schedule decided the month is due; the process need not judge it again.
+            cmd.arg("--force");
+        } else {
             cmd.arg("--provisional");
         }
         match cmd.output().await {

@@ -62,6 +62,15 @@ enum Command {
         month: String,
         #[arg(long)]
         provisional: bool,
+        /// Publish official figures before the month's grace period for offline phones has
+        /// passed (day `official_day` of the next month); the scheduled run after it still runs.
+        #[arg(long, conflicts_with = "provisional")]
+        force: bool,
+    },
+    /// Campaigns (the period, tasks, weights and rules a month is assessed under).
+    Campaign {
+        #[command(subcommand)]
+        command: CampaignCommand,
     },
     /// Write a month's bulletin (from its latest official revision).
     Bulletin {
@@ -121,6 +130,16 @@ enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum CampaignCommand {
+    /// List the campaigns, newest first, with their periods.
+    List,
+    /// Create a campaign from a JSON file (the shape of `GET /v1/campaigns/{code}`).
+    Add { file: PathBuf },
+    /// Replace the campaign the JSON file names (by its `code`) with the file's content.
+    Edit { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -242,7 +261,24 @@ async fn main() -> anyhow::Result<()> {
                 user.uuid
             );
         }
-        Command::Rollup { month, provisional } => {
+        Command::Rollup {
+            month,
+            provisional,
+            force,
+        } => {
+            let schedule = config.jobs.schedule();
+            if !provisional
+                && !force
+                && !lantian::jobs::grace_passed(&month, chrono::Utc::now(), &schedule)
+            {
+                anyhow::bail!(
+                    "the official figures of {month} are published after its grace period for offline phones \
+                     (day {} of the next month, {:02}:00 China Standard Time); use --provisional for today's \
+                     figures, or --force to publish official ones now",
+                    schedule.official_day,
+                    schedule.official_hour
+                );
+            }
             let store = lantian::app::open_store(&config).await?;
             let r = lantian::assessment::run(&store, &month, !provisional).await?;
             println!(
@@ -346,6 +382,39 @@ async fn main() -> anyhow::Result<()> {
             command: AuditCommand::Checkpoint { label },
         } => {
             println!("{}", lantian::audit::checkpoint(&config, label).await?);
+        }
+        Command::Campaign { command } => {
+            let store = lantian::app::open_store(&config).await?;
+            let read = |file: &PathBuf| -> anyhow::Result<lantian_domain::campaign::Campaign> {
+                let bytes = std::fs::read(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{} is not a campaign", file.display()))
+            };
+            match command {
+                CampaignCommand::List => {
+                    for c in lantian_app::operator::campaigns(&store).await? {
+                        println!(
+                            "{:<24} {} to {}  {}",
+                            c.code, c.starts_on, c.ends_on, c.name_zh
+                        );
+                    }
+                }
+                CampaignCommand::Add { file } => {
+                    let c = lantian_app::operator::create_campaign(&store, read(&file)?).await?;
+                    println!(
+                        "created campaign {} ({} to {})",
+                        c.code, c.starts_on, c.ends_on
+                    );
+                }
+                CampaignCommand::Edit { file } => {
+                    let c = lantian_app::operator::update_campaign(&store, read(&file)?).await?;
+                    println!(
+                        "updated campaign {} ({} to {})",
+                        c.code, c.starts_on, c.ends_on
+                    );
+                }
+            }
         }
         Command::Import {
             command: ImportCommand::Subjects { file },

@@ -29,7 +29,13 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .on(Method::GET, "/v1/units/{code}", reference::get_unit)
         .on(Method::GET, "/v1/departments", reference::list_departments)
         .on(Method::GET, "/v1/campaigns", reference::list_campaigns)
+        .on(Method::POST, "/v1/campaigns", reference::create_campaign)
         .on(Method::GET, "/v1/campaigns/{code}", reference::get_campaign)
+        .on(
+            Method::PUT,
+            "/v1/campaigns/{code}",
+            reference::update_campaign,
+        )
         .on(Method::GET, "/v1/templates", reference::list_templates)
         .on(
             Method::GET,

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use lantian_domain::campaign::Campaign;
 use lantian_domain::checklist::TemplateDraft;
 use lantian_protocol::reference::Page;
 
@@ -54,6 +55,31 @@ pub(crate) async fn get_campaign(
     AppPath(code): AppPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(state.app().campaign(&caller.0, code).await?))
+}
+
+/// `POST /v1/campaigns`: a new campaign (root admins).
+pub(crate) async fn create_campaign(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(campaign): AppJson<Campaign>,
+) -> Result<impl IntoResponse, ApiError> {
+    let c = state.app().create_campaign(&caller.0, campaign).await?;
+    Ok((StatusCode::CREATED, axum::Json(c)))
+}
+
+/// `PUT /v1/campaigns/{code}`: the campaign replaced as a whole (root admins).
+pub(crate) async fn update_campaign(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(code): AppPath<String>,
+    AppJson(campaign): AppJson<Campaign>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(
+        state
+            .app()
+            .update_campaign(&caller.0, code, campaign)
+            .await?,
+    ))
 }
 
 /// `GET /v1/templates`: the latest version of every template.
