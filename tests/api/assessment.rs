@@ -94,23 +94,41 @@ async fn a_rollup_run_twice_is_identical_and_late_data_makes_a_revision_with_its
         "a published revision is never changed in place"
     );
 
-    // Read through the API: oversight sees its subtree's units; an officer may not.
+    // Read through the API, by the circulation rule: official figures are circulated to every
+    // unit (a county's supervisor sees every unit's row), provisional ones stay within the
+    // reader's subtree; an officer reads neither.
     app.add_user("as_sup", Role::Supervisor, "dongchangfu", photos::PASSWORD)
         .await;
     let sup = app.tokens("as_sup", photos::PASSWORD).await.access_token;
+    let units_of = |body: &serde_json::Value| -> Vec<String> {
+        body["units"]
+            .as_array()
+            .expect("units")
+            .iter()
+            .map(|u| u["unit"].as_str().expect("u").to_owned())
+            .collect()
+    };
     let r = app.get(&format!("/v1/assessment/{month}"), &sup).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["revision"], 2);
-    let units: Vec<&str> = r.body["units"]
-        .as_array()
-        .expect("units")
-        .iter()
-        .map(|u| u["unit"].as_str().expect("u"))
-        .collect();
+    let units = units_of(&r.body);
     assert!(
-        units.contains(&"dongchangfu_gulou")
-            && !units.contains(&"yanggu")
-            && !units.contains(&"lcucb"),
+        ["dongchangfu_gulou", "yanggu", "lcucb"]
+            .iter()
+            .all(|u| units.iter().any(|x| x == u)),
+        "{units:?}"
+    );
+    lantian::assessment::run(&app.store, &month, false)
+        .await
+        .expect("provisional");
+    let p = app
+        .get(&format!("/v1/assessment/{month}?kind=provisional"), &sup)
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{:?}", p.body);
+    let units = units_of(&p.body);
+    assert!(
+        units.iter().any(|u| u == "dongchangfu_gulou")
+            && units.iter().all(|u| u.starts_with("dongchangfu")),
         "{units:?}"
     );
     let officer = app.get(&format!("/v1/assessment/{month}"), &o.token).await;

@@ -66,15 +66,16 @@ pub struct RenderedBulletin {
 }
 
 impl App {
-    /// The month's figures (`official`, the latest revision, or `provisional`) for the units of
-    /// the caller's subtree, sorted by unit code.
+    /// The month's figures (`official`, the latest revision, or `provisional`), sorted by unit
+    /// code: every unit's official figures (they are circulated to every unit), the provisional
+    /// ones of the caller's subtree only (`policy::official_figures_circulate`).
     pub async fn assessment(
         &self,
         actor: &Actor,
         month: String,
         kind: Option<String>,
     ) -> Result<Rollup, AppError> {
-        actor.may(Action::ReadInspection, Some(&actor.unit_path))?;
+        actor.may(Action::ReadAssessment, Some(&actor.unit_path))?;
         let kind = kind.unwrap_or_else(|| "official".into());
         if !matches!(kind.as_str(), "official" | "provisional") {
             return Err(AppError::bad_request("kind"));
@@ -94,22 +95,26 @@ impl App {
             })
             .await?
             .ok_or_else(AppError::not_found)?;
-        let visible: std::collections::HashSet<String> =
-            units.into_iter().map(|u| u.code).collect();
-        r.units.retain(|u| visible.contains(&u.unit));
-        r.diff.retain(|d| visible.contains(&d.unit));
+        if !lantian_domain::policy::official_figures_circulate(r.kind == "official") {
+            let visible: std::collections::HashSet<String> =
+                units.into_iter().map(|u| u.code).collect();
+            r.units.retain(|u| visible.contains(&u.unit));
+            r.diff.retain(|d| visible.contains(&d.unit));
+        }
         r.units.sort_by(|a, b| a.unit.cmp(&b.unit));
         Ok(r)
     }
 
-    /// The month's bulletin from its latest official revision, rendered in `format`.
+    /// The month's bulletin from its latest official revision, rendered in `format`: the whole
+    /// document, every unit's rows and lists included, to anyone who may read the assessment
+    /// (official figures are circulated to every unit).
     pub async fn bulletin(
         &self,
         actor: &Actor,
         month: String,
         format: BulletinFormat,
     ) -> Result<RenderedBulletin, AppError> {
-        actor.may(Action::ReadInspection, Some(&actor.unit_path))?;
+        actor.may(Action::ReadAssessment, Some(&actor.unit_path))?;
         if month_bounds(&month).is_none() {
             return Err(AppError::not_found());
         }

@@ -49,10 +49,13 @@ pub enum Action {
     HandleRectification,
     /// Declare a pollution alert for units of the subtree.
     DeclareAlert,
+    /// Read the monthly assessment and its bulletin. What of them is visible follows the
+    /// circulation rule ([`official_figures_circulate`]).
+    ReadAssessment,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::ReadUnit,
         Action::ReadCampaign,
         Action::ManageCampaign,
@@ -70,7 +73,17 @@ impl Action {
         Action::Supervise,
         Action::HandleRectification,
         Action::DeclareAlert,
+        Action::ReadAssessment,
     ];
+}
+
+/// The circulation rule of the monthly figures. Official figures (a published revision and its
+/// bulletin, 考评通报) are circulated to every unit (通报全市): whoever may read the assessment sees
+/// every unit's row, and the overdue and rework lists, which name the subject, the unit and the
+/// item wherever they are (the bulletin names them: 点名通报). Provisional figures are working
+/// figures: each reader sees the units of their own subtree only, and no bulletin is made of them.
+pub fn official_figures_circulate(official: bool) -> bool {
+    official
 }
 
 /// How far from the caller's unit an action reaches.
@@ -116,7 +129,7 @@ const GRANTS: &[(Role, &[Action])] = {
     ];
     // Supervisors and assessors also read the inspections (and evidence) of their subtree, review
     // them and run rectification.
-    const OVERSIGHT: [Action; 12] = [
+    const OVERSIGHT: [Action; 13] = [
         ReadUnit,
         ReadCampaign,
         ReadTemplate,
@@ -129,6 +142,7 @@ const GRANTS: &[(Role, &[Action])] = {
         ReadInspection,
         Supervise,
         HandleRectification,
+        ReadAssessment,
     ];
     &[
         (Role::Inspector, &INSPECTOR),
@@ -145,6 +159,7 @@ const GRANTS: &[(Role, &[Action])] = {
                 RegisterClient,
                 Sync,
                 ReadInspection,
+                ReadAssessment,
             ],
         ),
         (
@@ -181,6 +196,7 @@ const GRANTS: &[(Role, &[Action])] = {
                 Supervise,
                 HandleRectification,
                 DeclareAlert,
+                ReadAssessment,
             ],
         ),
     ]
