@@ -990,3 +990,145 @@ async fn another_countys_order_named_in_a_push_answers_as_a_missing_one() {
     assert_eq!(answer(0).1, "rectification_not_found", "{:?}", pushed.body);
     assert_eq!(answer(0), answer(1));
 }
+
+/// The bulletin reads like the document a bureau issues (考评通报): the issuer, the document number
+/// and the date of issue as configured, the campaign's Chinese name, group headings in Chinese,
+/// the city-wide row, the overdue and rework lists naming subject, unit and item by name with
+/// times in China Standard Time (no ids, no codes), the alerts once, and a signature. A unit with
+/// nothing to assess is shown as 无考核数据, never ranked.
+#[tokio::test]
+async fn the_bulletin_is_the_document_a_bureau_issues() {
+    let app = spawn_app_with(
+        |c| {
+            c.rectification.severities.insert(
+                "urgent".into(),
+                lantian_domain::rectification::TimeLimit::Hours(0),
+            );
+            c.bulletin.issuer = "聊城市城市管理局".into();
+            c.bulletin.number = "聊城管考字〔{year}〕第{month}期".into();
+            c.bulletin.signature = "聊城市城市管理局考评办公室".into();
+        },
+        true,
+    )
+    .await;
+    let finder = photos::officer(&app, "doc_finder", Role::Inspector, "dongchangfu").await;
+    let checker = photos::officer(&app, "doc_checker", Role::Inspector, "dongchangfu").await;
+    let admin = app.demo_token(Role::Admin).await;
+    let subject = site(&finder);
+    let found = inspection_of(&finder, &subject, true, None);
+    assert_eq!(push_one(&finder, &found).await, None);
+    let order = order_of(&app, &admin, found.inspection_id).await;
+    let id: Uuid = order["id"].as_str().expect("id").parse().expect("uuid");
+    // Due at the finding: overdue at once; a re-inspection that still fails sends it back.
+    assert_eq!(order["overdue"], true, "{order:?}");
+    let again = inspection_of(&checker, &subject, true, Some(id));
+    assert_eq!(push_one(&checker, &again).await, None);
+    let deadline: chrono::DateTime<chrono::Utc> =
+        order["deadline"].as_str().expect("t").parse().expect("t");
+    let month = (deadline + chrono::Duration::hours(8))
+        .format("%Y-%m")
+        .to_string();
+    let alert = send(
+        &app,
+        Method::POST,
+        "/v1/alerts",
+        &admin,
+        Some(json!({"level": "orange", "units": ["yanggu"],
+                    "starts_at": deadline - chrono::Duration::hours(1),
+                    "ends_at": deadline + chrono::Duration::hours(1)})),
+    )
+    .await;
+    assert_eq!(alert.status, StatusCode::CREATED, "{:?}", alert.body);
+    lantian::assessment::run(&app.store, &month, true)
+        .await
+        .expect("rollup");
+
+    let json = send(
+        &app,
+        Method::GET,
+        &format!("/v1/bulletins/{month}?format=json"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(json.status, StatusCode::OK, "{:?}", json.body);
+    let b = &json.body;
+    let (y, m) = month.split_once('-').expect("month");
+    let number = format!("聊城管考字〔{y}〕第{}期", m.trim_start_matches('0'));
+    assert_eq!(b["header"]["number"], number);
+    assert_eq!(b["header"]["signature"], "聊城市城市管理局考评办公室");
+    assert!(
+        b["campaign_name"]
+            .as_str()
+            .expect("name")
+            .contains("（演示）")
+    );
+    assert_eq!(b["summary"]["unit"], "lcucb");
+    let counties = b["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["group"] == "counties")
+        .expect("the counties");
+    assert_eq!(counties["name_zh"], "县（市、区）");
+    for r in counties["rows"].as_array().expect("rows") {
+        assert_eq!(
+            r["rank"].is_null(),
+            r["no_data"] == true,
+            "only units without data go unranked: {r:?}"
+        );
+    }
+    let overdue = b["overdue_named"].as_array().expect("overdue");
+    assert!(
+        overdue
+            .iter()
+            .any(|o| o["subject"] == subject.name.as_str() && o["reworks"] == 1),
+        "{overdue:?}"
+    );
+    assert_eq!(b["reworked"][0]["subject"], subject.name.as_str());
+
+    let html = app
+        .client
+        .get(format!("{}/v1/bulletins/{month}?format=html", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("html")
+        .text()
+        .await
+        .expect("text");
+    for text in [
+        "聊城市城市管理局",
+        number.as_str(),
+        "县（市、区）",
+        "全市",
+        subject.name.as_str(),
+        "聊城市城市管理局考评办公室",
+        "橙色预警",
+        "阳谷县城市管理局",
+        b["header"]["issued_on"].as_str().expect("date"),
+        "@page{size:A4",
+    ] {
+        assert!(html.contains(text), "the document lacks {text}");
+    }
+    assert_eq!(
+        html.matches("重污染天气预警</h2>").count(),
+        1,
+        "alerts once"
+    );
+    let body = &html[html.find("<body>").expect("body")..];
+    let before_note = &body[..body.find("class=\"note\"").expect("note")];
+    assert!(
+        !before_note.contains(&id.to_string()) && !before_note.contains(&subject.id.to_string()),
+        "no ids in the document"
+    );
+    for code in ["dongchangfu", "yanggu", "lcucb", "CS1"] {
+        let at = before_note.find(code);
+        assert!(
+            at.is_none(),
+            "no code {code} in the document: …{}…",
+            at.map(|i| before_note[..i].chars().rev().take(60).collect::<String>())
+                .unwrap_or_default()
+        );
+    }
+}

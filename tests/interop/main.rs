@@ -271,7 +271,7 @@ async fn openpyxl_reads_the_bulletin_workbook_with_the_same_numbers_as_the_json(
     let read: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
     assert_eq!(
         read["sheets"],
-        serde_json::json!(["排名", "超期", "返工", "说明"])
+        serde_json::json!(["排名", "超期", "返工", "返工明细", "说明"])
     );
     let rows = read["rows"].as_array().expect("rows");
     let expected: Vec<&serde_json::Value> = json["groups"]
@@ -289,8 +289,21 @@ async fn openpyxl_reads_the_bulletin_workbook_with_the_same_numbers_as_the_json(
     for (x, j) in rows.iter().zip(expected) {
         assert_eq!(x["unit"], j["unit"]);
         assert_eq!(x["name"], j["name"], "Chinese text survives");
+        // A unit without work in the month has no score, and says so.
+        let no_data = j["no_data"] == true;
+        assert_eq!(x["note"] == "无考核数据", no_data, "{}", j["unit"]);
+        if no_data {
+            assert!(
+                x["score"].is_null() || x["score"] == "",
+                "{}: {:?}",
+                j["unit"],
+                x["score"]
+            );
+        } else {
+            assert_eq!(x["score"].as_f64(), j["score"].as_f64(), "{}", j["unit"]);
+        }
         for f in [
-            "score",
+            "rectification",
             "compliance",
             "coverage",
             "closed",
@@ -320,7 +333,7 @@ async fn openpyxl_reads_the_bulletin_workbook_with_the_same_numbers_as_the_json(
     assert_eq!(lines.len(), expected_len(&json) + 1);
     assert!(lines[0].starts_with("组别 group,名次 rank"));
     let html = String::from_utf8(fetch("html").await.to_vec()).expect("html");
-    assert!(html.contains("<svg") && html.contains("考评通报"));
+    assert!(html.contains("<svg") && html.contains("考评情况的通报"));
 }
 
 fn expected_len(json: &serde_json::Value) -> usize {

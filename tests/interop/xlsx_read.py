@@ -18,6 +18,7 @@ def main() -> int:
             "group": r[0], "rank": r[1], "unit": r[2], "name": r[3], "score": r[4], "change": r[5],
             "compliance": r[6], "coverage": r[7], "closed": r[8], "on_time": r[9], "rework": r[10],
             "extension": r[11], "evidence_quality": r[12], "inspections": r[13],
+            "rectification": r[14], "note": r[15] or "",
         })
     print(json.dumps({"sheets": wb.sheetnames, "rows": rows}, ensure_ascii=False))
     return 0

@@ -118,7 +118,7 @@ impl App {
         if month_bounds(&month).is_none() {
             return Err(AppError::not_found());
         }
-        let b = crate::operator::official_bulletin(self.store(), &month)
+        let b = crate::operator::official_bulletin(self.store(), &month, &self.config().bulletin)
             .await?
             .ok_or_else(AppError::not_found)?;
         let fail = |e: String| {

@@ -5,7 +5,7 @@
 use lantian_domain::assessment::Bulletin;
 use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Workbook, XlsxError};
 
-const HEADERS: [&str; 14] = [
+const HEADERS: [&str; 16] = [
     "组别 group",
     "名次 rank",
     "单位 unit",
@@ -20,9 +20,12 @@ const HEADERS: [&str; 14] = [
     "延期率 extension",
     "证据质量 evidence",
     "检查数 inspections",
+    "整改得分 rectification",
+    "备注 note",
 ];
 
-/// CSV: a BOM, a header row, then every ranked unit.
+/// CSV: a BOM, a header row, then every unit of a peer group (a unit without data has no score
+/// and the note 无考核数据).
 pub fn to_csv(b: &Bulletin) -> Result<Vec<u8>, csv::Error> {
     let mut out = b"\xEF\xBB\xBF".to_vec();
     {
@@ -35,7 +38,11 @@ pub fn to_csv(b: &Bulletin) -> Result<Vec<u8>, csv::Error> {
                     r.rank.map(|x| x.to_string()).unwrap_or_default(),
                     r.unit.clone(),
                     r.name.clone(),
-                    format!("{:.2}", r.score),
+                    if r.no_data {
+                        String::new()
+                    } else {
+                        format!("{:.2}", r.score)
+                    },
                     r.change.map(|c| format!("{c:+.2}")).unwrap_or_default(),
                     format!("{:.4}", r.compliance),
                     format!("{:.4}", r.coverage),
@@ -45,6 +52,8 @@ pub fn to_csv(b: &Bulletin) -> Result<Vec<u8>, csv::Error> {
                     format!("{:.4}", r.extension),
                     format!("{:.4}", r.evidence_quality),
                     r.inspections.to_string(),
+                    format!("{:.4}", r.rectification),
+                    if r.no_data { "无考核数据" } else { "" }.to_owned(),
                 ])?;
             }
         }
@@ -73,8 +82,15 @@ pub fn to_xlsx(b: &Bulletin) -> Result<Vec<u8>, XlsxError> {
             0,
             0,
             format!(
-                "{} 考评通报 {} (revision {})",
-                b.campaign, b.month, b.revision
+                "{} {} {}考评通报（第 {} 版）",
+                b.header.number,
+                if b.campaign_name.is_empty() {
+                    &b.campaign
+                } else {
+                    &b.campaign_name
+                },
+                month_zh(&b.month),
+                b.revision
             ),
             &title,
         )?;
@@ -85,14 +101,23 @@ pub fn to_xlsx(b: &Bulletin) -> Result<Vec<u8>, XlsxError> {
         let mut row = 3u32;
         for g in &b.groups {
             for r in &g.rows {
-                ws.write_string_with_format(row, 0, &g.group, &cell)?;
+                let heading = if g.name_zh.is_empty() {
+                    &g.group
+                } else {
+                    &g.name_zh
+                };
+                ws.write_string_with_format(row, 0, heading, &cell)?;
                 match r.rank {
                     Some(k) => ws.write_number_with_format(row, 1, k, &cell)?,
                     None => ws.write_string_with_format(row, 1, "", &cell)?,
                 };
                 ws.write_string_with_format(row, 2, &r.unit, &cell)?;
                 ws.write_string_with_format(row, 3, &r.name, &cell)?;
-                ws.write_number_with_format(row, 4, r.score, &score)?;
+                if r.no_data {
+                    ws.write_string_with_format(row, 4, "", &cell)?;
+                } else {
+                    ws.write_number_with_format(row, 4, r.score, &score)?;
+                }
                 match r.change {
                     Some(x) => ws.write_number_with_format(row, 5, x, &change)?,
                     None => ws.write_string_with_format(row, 5, "", &cell)?,
@@ -112,6 +137,13 @@ pub fn to_xlsx(b: &Bulletin) -> Result<Vec<u8>, XlsxError> {
                     ws.write_number_with_format(row, 6 + i as u16, v, &pct)?;
                 }
                 ws.write_number_with_format(row, 13, r.inspections as f64, &cell)?;
+                ws.write_number_with_format(row, 14, r.rectification, &pct)?;
+                ws.write_string_with_format(
+                    row,
+                    15,
+                    if r.no_data { "无考核数据" } else { "" },
+                    &cell,
+                )?;
                 row += 1;
             }
         }
@@ -121,16 +153,39 @@ pub fn to_xlsx(b: &Bulletin) -> Result<Vec<u8>, XlsxError> {
         let ws = list_sheet(
             &mut wb,
             "超期",
-            &["整改单 order", "单位 unit", "检查项 item", "期限 deadline"],
-            38,
+            &["责任单位", "检查对象", "问题", "整改期限（北京时间）"],
+            30,
             &head,
         )?;
-        for (i, o) in b.overdue.iter().enumerate() {
+        for (i, o) in b.overdue_named.iter().enumerate() {
             let r = i as u32 + 1;
-            ws.write_string_with_format(r, 0, &o.id, &cell)?;
-            ws.write_string_with_format(r, 1, &o.unit, &cell)?;
+            ws.write_string_with_format(r, 0, &o.unit, &cell)?;
+            ws.write_string_with_format(r, 1, &o.subject, &cell)?;
             ws.write_string_with_format(r, 2, &o.item, &cell)?;
             ws.write_string_with_format(r, 3, &o.deadline, &cell)?;
+        }
+    }
+    {
+        let ws = list_sheet(
+            &mut wb,
+            "返工明细",
+            &[
+                "责任单位",
+                "检查对象",
+                "问题",
+                "整改期限（北京时间）",
+                "返工次数",
+            ],
+            30,
+            &head,
+        )?;
+        for (i, o) in b.reworked.iter().enumerate() {
+            let r = i as u32 + 1;
+            ws.write_string_with_format(r, 0, &o.unit, &cell)?;
+            ws.write_string_with_format(r, 1, &o.subject, &cell)?;
+            ws.write_string_with_format(r, 2, &o.item, &cell)?;
+            ws.write_string_with_format(r, 3, &o.deadline, &cell)?;
+            ws.write_number_with_format(r, 4, f64::from(o.reworks), &cell)?;
         }
     }
     {
@@ -153,7 +208,14 @@ pub fn to_xlsx(b: &Bulletin) -> Result<Vec<u8>, XlsxError> {
         let ws = wb.add_worksheet();
         ws.set_name("说明")?;
         ws.set_column_width(0, 100)?;
-        ws.write_string(0, 0, format!("审计链头 audit chain head: {}", b.audit_head))?;
+        ws.write_string(
+            0,
+            0,
+            format!(
+                "{} {} 印发日期 {}；审计链头 audit chain head: {}",
+                b.header.issuer, b.header.number, b.header.issued_on, b.audit_head
+            ),
+        )?;
         ws.write_string(
             1,
             0,
@@ -259,110 +321,241 @@ fn trend(b: &Bulletin) -> String {
             pts.join(" "),
             w - 15.0,
             14.0 + 12.0 * k as f64,
-            esc(u)
+            esc(b.unit_names.get(*u).map_or(*u, String::as_str))
         ));
     }
     svg.push_str("</svg>");
     svg
 }
 
-/// A printable HTML page.
+/// `2026-11` as `2026年11月`.
+fn month_zh(month: &str) -> String {
+    match month.split_once('-') {
+        Some((y, m)) => format!("{y}年{}月", m.trim_start_matches('0')),
+        None => month.to_owned(),
+    }
+}
+
+/// An alert level as printed.
+fn level_zh(level: &str) -> &str {
+    match level {
+        "yellow" => "黄色预警",
+        "orange" => "橙色预警",
+        "red" => "红色预警",
+        other => other,
+    }
+}
+
+/// An RFC 3339 time as China Standard Time, `YYYY-MM-DD HH:MM`.
+fn local_time(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|t| {
+            (t.with_timezone(&chrono::Utc) + chrono::Duration::hours(8))
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|_| t.to_owned())
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.2}%", v * 100.0)
+}
+
+/// The figures of one row as printed: score and rates, or 无考核数据 across.
+fn row_cells(r: &lantian_domain::assessment::BulletinRow, html: &mut String) {
+    if r.no_data {
+        html.push_str("<td class=\"c\" colspan=\"9\">无考核数据</td>");
+        return;
+    }
+    html.push_str(&format!(
+        "<td>{:.2}</td><td>{}</td>",
+        r.score,
+        r.change
+            .map(|c| format!("{c:+.2}"))
+            .unwrap_or_else(|| "—".into())
+    ));
+    for v in [
+        r.compliance,
+        r.coverage,
+        r.rectification,
+        r.on_time,
+        r.rework,
+        r.evidence_quality,
+    ] {
+        html.push_str(&format!("<td>{}</td>", pct(v)));
+    }
+    html.push_str(&format!("<td>{}</td>", r.inspections));
+}
+
+const FIGURE_HEADS: [&str; 9] = [
+    "得分",
+    "环比",
+    "检查合规率",
+    "检查覆盖率",
+    "整改得分",
+    "按期结案率",
+    "返工率",
+    "证据质量",
+    "检查数",
+];
+
+/// The bulletin as the document a bureau issues (考评通报): the issuer's red head, the document
+/// number, the title, the city-wide figures, the ranking of each peer group, the alerts of the
+/// month, the overdue and rework lists by name, the trend, and the signature with the date of
+/// issue. Names only (no codes or ids in the text); times in China Standard Time; prints on A4.
+/// Every text from the database is escaped.
 pub fn to_html(b: &Bulletin) -> String {
+    let month = month_zh(&b.month);
+    let campaign = if b.campaign_name.is_empty() {
+        &b.campaign
+    } else {
+        &b.campaign_name
+    };
+    let h = &b.header;
     let mut html = format!(
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>考评通报 {m}</title>\
-         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:1.5em}}\
-         th,td{{border:1px solid #999;padding:4px 8px;text-align:right}}th{{background:#ddebf7}}td.t{{text-align:left}}\
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+         <title>{no} 关于{c}{m}考评情况的通报</title><style>\
+         @page{{size:A4;margin:20mm 15mm}}\
+         body{{font-family:\"Noto Serif CJK SC\",\"Noto Sans CJK SC\",serif;max-width:180mm;margin:0 auto;color:#000;font-size:11pt;line-height:1.6}}\
+         .head{{text-align:center;color:#c00;font-size:24pt;font-weight:bold;letter-spacing:.15em;margin:0}}\
+         .no{{text-align:center;margin:4pt 0 2pt}}hr.red{{border:0;border-top:2pt solid #c00;margin:0 0 12pt}}\
+         h1{{text-align:center;font-size:16pt;margin:12pt 0}}h2{{font-size:13pt;margin:14pt 0 6pt}}h3{{font-size:11pt;margin:10pt 0 4pt}}\
+         table{{width:100%;border-collapse:collapse;font-size:9pt;margin-bottom:8pt}}tr{{page-break-inside:avoid}}\
+         th,td{{border:.5pt solid #000;padding:2pt 4pt;text-align:right}}th{{background:#eee;text-align:center}}\
+         td.t{{text-align:left}}td.c{{text-align:center}}.sign{{text-align:right;margin-top:24pt}}\
+         .note{{font-size:8pt;color:#444;margin-top:18pt}}svg{{max-width:100%;height:auto}}\
          @media print{{.pb{{page-break-before:always}}}}</style></head><body>\
-         <h1>{c} 考评通报 {m}</h1><p>revision {r} · 审计链头 audit chain head <code>{a}</code></p>",
-        m = esc(&b.month),
-        c = esc(&b.campaign),
-        r = b.revision,
-        a = esc(&b.audit_head)
+         <p class=\"head\">{issuer}</p><p class=\"no\">{no}</p><hr class=\"red\">\
+         <h1>关于{c}{m}考评情况的通报</h1>\
+         <p>各县（市、区）城市管理局，市局各直属单位：</p>\
+         <p>现将{m}{c}考评情况通报如下。</p>",
+        no = esc(&h.number),
+        c = esc(campaign),
+        m = esc(&month),
+        issuer = esc(&h.issuer),
     );
+    let mut section = 0;
+    let mut next = |title: &str| {
+        section += 1;
+        let n = ["一", "二", "三", "四", "五", "六", "七", "八"][(section - 1).min(7)];
+        format!("<h2>{n}、{title}</h2>")
+    };
+    if let Some(r) = &b.summary {
+        html.push_str(&next("总体情况"));
+        html.push_str(&format!(
+            "<table><tr><th>范围</th>{}</tr><tr><td class=\"t\">全市（{}）</td>",
+            FIGURE_HEADS
+                .iter()
+                .map(|x| format!("<th>{x}</th>"))
+                .collect::<String>(),
+            esc(&r.name)
+        ));
+        row_cells(r, &mut html);
+        html.push_str("</tr></table>");
+    }
+    html.push_str(&next("考评排名"));
     for g in &b.groups {
-        html.push_str(&format!("<h2>{}</h2><table><tr>", esc(&g.group)));
-        for h in &HEADERS[1..] {
-            html.push_str(&format!("<th>{}</th>", esc(h)));
-        }
-        html.push_str("</tr>");
+        let heading = if g.name_zh.is_empty() {
+            &g.group
+        } else {
+            &g.name_zh
+        };
+        html.push_str(&format!(
+            "<h3>{}</h3><table><tr><th>名次</th><th>单位</th>{}</tr>",
+            esc(heading),
+            FIGURE_HEADS
+                .iter()
+                .map(|x| format!("<th>{x}</th>"))
+                .collect::<String>()
+        ));
         for r in &g.rows {
             html.push_str(&format!(
-                "<tr><td>{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{:.2}</td><td>{}</td>",
-                r.rank.map(|x| x.to_string()).unwrap_or_default(),
-                esc(&r.unit),
-                esc(&r.name),
-                r.score,
-                r.change.map(|c| format!("{c:+.2}")).unwrap_or_default()
+                "<tr><td class=\"c\">{}</td><td class=\"t\">{}</td>",
+                r.rank.map(|x| x.to_string()).unwrap_or_else(|| "—".into()),
+                esc(&r.name)
             ));
-            for v in [
-                r.compliance,
-                r.coverage,
-                r.closed,
-                r.on_time,
-                r.rework,
-                r.extension,
-                r.evidence_quality,
-            ] {
-                html.push_str(&format!("<td>{:.2}%</td>", v * 100.0));
-            }
-            html.push_str(&format!("<td>{}</td></tr>", r.inspections));
+            row_cells(r, &mut html);
+            html.push_str("</tr>");
         }
         html.push_str("</table>");
-        let rows: Vec<(String, f64)> = g.rows.iter().map(|r| (r.name.clone(), r.score)).collect();
-        html.push_str(&bars(&rows));
+        let scored: Vec<(String, f64)> = g
+            .rows
+            .iter()
+            .filter(|r| !r.no_data)
+            .map(|r| (r.name.clone(), r.score))
+            .collect();
+        html.push_str(&bars(&scored));
     }
     if !b.alerts.is_empty() {
-        html.push_str("<h2>污染预警 alerts</h2><table><tr><th>level</th><th>units</th><th>from</th><th>to</th><th>days</th></tr>");
-        for a in &b.alerts {
-            html.push_str(&format!(
-                "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td></tr>",
-                esc(&a.level),
-                esc(&a.units.join(", ")),
-                esc(&a.starts_at),
-                esc(&a.ends_at),
-                a.days
-            ));
-        }
-        html.push_str("</table>");
-    }
-    if !b.alerts.is_empty() {
+        html.push_str(&next("重污染天气预警"));
         html.push_str(
-            "<h2>污染预警 alerts</h2><table><tr><th>level</th><th>units</th><th>from</th><th>to</th><th>days</th></tr>",
+            "<p>预警期间，预警区域内检查频次要求相应提高，违规扣分加权计算。</p>\
+             <table><tr><th>级别</th><th>区域</th><th>开始</th><th>结束</th><th>本月天数</th></tr>",
         );
         for a in &b.alerts {
+            let region: Vec<&str> = a
+                .units
+                .iter()
+                .map(|u| b.unit_names.get(u).map_or(u.as_str(), String::as_str))
+                .collect();
             html.push_str(&format!(
                 "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td></tr>",
-                esc(&a.level),
-                esc(&a.units.join(", ")),
-                esc(&a.starts_at),
-                esc(&a.ends_at),
+                esc(level_zh(&a.level)),
+                esc(&region.join("、")),
+                esc(&local_time(&a.starts_at)),
+                esc(&local_time(&a.ends_at)),
                 a.days
             ));
         }
         html.push_str("</table>");
     }
-    html.push_str("<h2 class=\"pb\">趋势 trend</h2>");
-    html.push_str(&trend(b));
-    html.push_str("<h2>超期整改 overdue</h2><table><tr><th>order</th><th>unit</th><th>item</th><th>deadline</th></tr>");
-    for o in &b.overdue {
-        html.push_str(&format!(
-            "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td></tr>",
-            esc(&o.id),
-            esc(&o.unit),
-            esc(&o.item),
-            esc(&o.deadline)
-        ));
+    html.push_str(&next("超期未整改问题"));
+    if b.overdue_named.is_empty() {
+        html.push_str("<p>本月无超期未整改问题。</p>");
+    } else {
+        html.push_str("<table><tr><th>序号</th><th>责任单位</th><th>检查对象</th><th>问题</th><th>整改期限</th></tr>");
+        for (i, o) in b.overdue_named.iter().enumerate() {
+            html.push_str(&format!(
+                "<tr><td class=\"c\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td></tr>",
+                i + 1,
+                esc(&o.unit),
+                esc(&o.subject),
+                esc(&o.item),
+                esc(&o.deadline)
+            ));
+        }
+        html.push_str("</table>");
     }
-    html.push_str("</table><h2>返工 reworks</h2><table><tr><th>unit</th><th>name</th><th>reworks</th><th>due</th></tr>");
-    for w in &b.reworks {
-        html.push_str(&format!(
-            "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&w.unit),
-            esc(&w.name),
-            w.reworks,
-            w.orders_due
-        ));
+    html.push_str(&next("整改返工问题"));
+    if b.reworked.is_empty() {
+        html.push_str("<p>本月到期整改事项无返工。</p>");
+    } else {
+        html.push_str("<table><tr><th>序号</th><th>责任单位</th><th>检查对象</th><th>问题</th><th>整改期限</th><th>返工次数</th></tr>");
+        for (i, o) in b.reworked.iter().enumerate() {
+            html.push_str(&format!(
+                "<tr><td class=\"c\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td></tr>",
+                i + 1,
+                esc(&o.unit),
+                esc(&o.subject),
+                esc(&o.item),
+                esc(&o.deadline),
+                o.reworks
+            ));
+        }
+        html.push_str("</table>");
     }
-    html.push_str("</table></body></html>\n");
+    if !b.trend.is_empty() {
+        html.push_str(&next("得分趋势"));
+        html.push_str(&trend(b));
+    }
+    html.push_str(&format!(
+        "<p class=\"sign\">{}<br>{}</p>\
+         <p class=\"note\">考评口径见《考评计分办法》；得分由未修约的各项比率计算，保留两位小数。\
+         本通报依据第 {} 版正式考评数据，数据校验值（审计链头）：{}</p></body></html>\n",
+        esc(&h.signature),
+        esc(&h.issued_on),
+        b.revision,
+        esc(&b.audit_head)
+    ));
     html
 }

@@ -113,6 +113,8 @@ pub struct AppConfig {
     pub pull_page_bytes: usize,
     /// Password hashes computed at once; the rest wait. Keeps argon2 from taking every core.
     pub hash_concurrency: usize,
+    /// How the monthly bulletin is headed: issuer, document number, signature.
+    pub bulletin: lantian_domain::assessment::BulletinStyle,
 }
 
 /// The application: the store and the settings. Cheap to clone.

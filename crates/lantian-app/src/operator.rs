@@ -168,15 +168,17 @@ pub async fn campaign_for_month(store: &Store, month: &str) -> Result<Option<Cam
         .await?)
 }
 
-/// The bulletin of `month` from its latest official revision, `None` before the first.
+/// The bulletin of `month` from its latest official revision, headed in `style`; `None` before
+/// the first.
 pub async fn official_bulletin(
     store: &Store,
     month: &str,
+    style: &lantian_domain::assessment::BulletinStyle,
 ) -> Result<Option<lantian_domain::assessment::Bulletin>, AppError> {
-    let m = month.to_owned();
+    let (m, style) = (month.to_owned(), style.clone());
     Ok(store
         .read(move |c| match stored::campaign_for_month(c, &m)? {
-            Some(campaign) => stored::bulletin(c, &campaign.code, &m),
+            Some(campaign) => stored::bulletin(c, &campaign.code, &m, &style),
             None => Ok(None),
         })
         .await?)

@@ -119,6 +119,14 @@ pub struct Counts {
     pub evidence_ok: u64,
 }
 
+impl Counts {
+    /// Whether the unit had any work to assess in the month: an inspection, a subject due or an
+    /// order due. A unit without is shown as having no data (无考核数据): not ranked, no change.
+    pub fn has_data(&self) -> bool {
+        self.inspections > 0 || self.subjects_due > 0 || self.orders_due > 0
+    }
+}
+
 /// Rates in [0, 1] (rework may exceed 1), rounded to 4 decimals.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rates {
@@ -312,9 +320,11 @@ pub fn rollup(
             + weights.evidence_quality,
     )
     .max(1.0);
+    // Change compares with last month only where the unit had data then.
     let prev: HashMap<&str, f64> = previous
         .unwrap_or_default()
         .iter()
+        .filter(|u| u.counts.has_data())
         .map(|u| (u.unit.as_str(), u.score))
         .collect();
     let mut out: Vec<UnitResult> = s
@@ -325,6 +335,7 @@ pub fn rollup(
                 .get(u.code.as_str())
                 .map(|&i| std::mem::take(&mut counts[i]))
                 .unwrap_or_default();
+            let has_data = c.has_data();
             let on_time = ratio(c.orders_closed_on_time, c.orders_due, 1.0);
             let rework = ratio(c.reworks, c.orders_due, 0.0);
             let rates = Rates {
@@ -369,7 +380,10 @@ pub fn rollup(
                 score,
                 rank: None,
                 ranked_among: 0,
-                change: prev.get(u.code.as_str()).map(|p| round(score - p, 2)),
+                change: prev
+                    .get(u.code.as_str())
+                    .filter(|_| has_data)
+                    .map(|p| round(score - p, 2)),
                 overdue: s
                     .overdue
                     .iter()
@@ -383,10 +397,12 @@ pub fn rollup(
             }
         })
         .collect();
-    // Competition ranking within each peer group: 1, 2, 2, 4.
+    // Competition ranking within each peer group: 1, 2, 2, 4; units without data are not ranked.
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, u) in out.iter().enumerate() {
-        if let Some(g) = &u.peer_group {
+        if let Some(g) = &u.peer_group
+            && u.counts.has_data()
+        {
             groups.entry(g.clone()).or_default().push(i);
         }
     }
@@ -482,13 +498,87 @@ pub struct BulletinRow {
     pub evidence_quality: f64,
     pub inspections: u64,
     pub orders_due: u64,
+    /// The rectification figure as it enters the total (按期结案率 less the rework penalty).
+    #[serde(default)]
+    pub rectification: f64,
+    /// Nothing to assess in the month (无考核数据): shown as such, not ranked.
+    #[serde(default)]
+    pub no_data: bool,
 }
 
 /// A peer group's ranking, best first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BulletinGroup {
     pub group: String,
+    /// The group's heading as printed (e.g. 县（市、区）); the code when the campaign names none.
+    #[serde(default)]
+    pub name_zh: String,
     pub rows: Vec<BulletinRow>,
+}
+
+/// How a deployment heads its bulletins: who issues them, their document number and who signs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BulletinStyle {
+    /// The issuing body, e.g. 聊城市城市管理局.
+    pub issuer: String,
+    /// The document number; `{year}` and `{month}` (1 to 12) are filled in, e.g.
+    /// `聊城管考〔{year}〕{month}号`.
+    pub number: String,
+    /// The signature block's name (the issuer when empty).
+    pub signature: String,
+}
+
+impl Default for BulletinStyle {
+    fn default() -> Self {
+        Self {
+            issuer: "聊城市城市管理局".into(),
+            number: "聊城管考〔{year}〕{month}号".into(),
+            signature: String::new(),
+        }
+    }
+}
+
+/// The heading of one issued bulletin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulletinHeader {
+    pub issuer: String,
+    pub number: String,
+    /// The date of issue: the day the revision was published (China Standard Time).
+    pub issued_on: String,
+    pub signature: String,
+}
+
+impl BulletinStyle {
+    /// The heading of the bulletin of `month` published at `published`.
+    pub fn header(&self, month: &str, published: DateTime<Utc>) -> BulletinHeader {
+        let (year, m) = month.split_once('-').unwrap_or((month, ""));
+        let m = m.trim_start_matches('0');
+        BulletinHeader {
+            issuer: self.issuer.clone(),
+            number: self.number.replace("{year}", year).replace("{month}", m),
+            issued_on: (published + chrono::Duration::hours(8))
+                .format("%Y年%-m月%-d日")
+                .to_string(),
+            signature: if self.signature.trim().is_empty() {
+                self.issuer.clone()
+            } else {
+                self.signature.clone()
+            },
+        }
+    }
+}
+
+/// An order named in a bulletin's lists, by the names a reader knows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListedOrder {
+    pub subject: String,
+    pub unit: String,
+    pub item: String,
+    /// The deadline, China Standard Time (`YYYY-MM-DD HH:MM`).
+    pub deadline: String,
+    /// Times it was sent back (返工).
+    pub reworks: u32,
 }
 
 /// A unit's score in a month (for the trend over the campaign).
@@ -523,6 +613,23 @@ pub struct Bulletin {
     /// Pollution alerts in the month: their requirements were raised.
     #[serde(default)]
     pub alerts: Vec<AlertWindow>,
+    /// The campaign's Chinese name.
+    #[serde(default)]
+    pub campaign_name: String,
+    #[serde(default)]
+    pub header: BulletinHeader,
+    /// The whole deployment's figures (the root unit's row, 全市).
+    #[serde(default)]
+    pub summary: Option<BulletinRow>,
+    /// The overdue orders by name: subject, unit, item, deadline.
+    #[serde(default)]
+    pub overdue_named: Vec<ListedOrder>,
+    /// The orders due in the month that were sent back, by name.
+    #[serde(default)]
+    pub reworked: Vec<ListedOrder>,
+    /// Chinese names of the units the bulletin mentions by code (alerts' regions).
+    #[serde(default)]
+    pub unit_names: BTreeMap<String, String>,
 }
 
 /// Assembles the bulletin of a month from its results and the earlier months' (for the trend).
@@ -538,30 +645,34 @@ pub fn bulletin(
     let mut groups: BTreeMap<String, Vec<BulletinRow>> = BTreeMap::new();
     for u in units {
         let Some(g) = &u.peer_group else { continue };
-        groups.entry(g.clone()).or_default().push(BulletinRow {
-            rank: u.rank,
-            unit: u.unit.clone(),
-            name: u.name.clone(),
-            score: u.score,
-            change: u.change,
-            compliance: u.rates.compliance,
-            coverage: u.rates.coverage,
-            closed: u.rates.closed,
-            on_time: u.rates.on_time,
-            rework: u.rates.rework,
-            extension: u.rates.extension,
-            evidence_quality: u.rates.evidence_quality,
-            inspections: u.counts.inspections,
-            orders_due: u.counts.orders_due,
-        });
+        groups.entry(g.clone()).or_default().push(bulletin_row(u));
     }
     let groups = groups
         .into_iter()
         .map(|(group, mut rows)| {
-            rows.sort_by(|a, b| a.rank.cmp(&b.rank).then(a.unit.cmp(&b.unit)));
-            BulletinGroup { group, rows }
+            // Ranked first, best first; units without data after them.
+            rows.sort_by(|a, b| {
+                (a.rank.is_none(), a.rank, &a.unit).cmp(&(b.rank.is_none(), b.rank, &b.unit))
+            });
+            // A group named after a unit (`<unit>` or `<unit>_streets`) is its streets and towns.
+            let parent = group.strip_suffix("_streets").unwrap_or(&group);
+            let name_zh = match units.iter().find(|u| u.unit == parent) {
+                Some(parent) => format!("{}所辖街道（乡镇）", parent.name),
+                None => group_name_zh(&group),
+            };
+            BulletinGroup {
+                name_zh,
+                group,
+                rows,
+            }
         })
         .collect();
+    // The root unit (the shortest path) is the deployment as a whole.
+    let summary = units
+        .iter()
+        .filter(|u| u.peer_group.is_none())
+        .min_by_key(|u| (u.unit.len(), u.unit.clone()))
+        .map(bulletin_row);
     let mut seen = std::collections::BTreeSet::new();
     let mut overdue: Vec<OverdueOrder> = units
         .iter()
@@ -603,6 +714,49 @@ pub fn bulletin(
         reworks,
         trend,
         alerts: Vec::new(),
+        campaign_name: String::new(),
+        header: BulletinHeader::default(),
+        summary,
+        overdue_named: Vec::new(),
+        reworked: Vec::new(),
+        unit_names: units
+            .iter()
+            .map(|u| (u.unit.clone(), u.name.clone()))
+            .collect(),
+    }
+}
+
+/// A unit's row in the bulletin.
+pub fn bulletin_row(u: &UnitResult) -> BulletinRow {
+    BulletinRow {
+        rank: u.rank,
+        unit: u.unit.clone(),
+        name: u.name.clone(),
+        score: u.score,
+        change: u.change,
+        compliance: u.rates.compliance,
+        coverage: u.rates.coverage,
+        closed: u.rates.closed,
+        on_time: u.rates.on_time,
+        rework: u.rates.rework,
+        extension: u.rates.extension,
+        evidence_quality: u.rates.evidence_quality,
+        inspections: u.counts.inspections,
+        orders_due: u.counts.orders_due,
+        rectification: u.rates.rectification,
+        no_data: !u.counts.has_data(),
+    }
+}
+
+/// The printed heading of a peer group.
+pub fn group_name_zh(group: &str) -> String {
+    match group {
+        "counties" | "county" => "县（市、区）".into(),
+        "main_districts" => "主城区及功能区".into(),
+        "city_offices" => "市局直属单位".into(),
+        "utilities" => "公用事业单位".into(),
+        "streets" | "street" => "街道".into(),
+        other => other.to_owned(),
     }
 }
 
@@ -859,6 +1013,47 @@ mod tests {
         rectification_on_time: 25,
         evidence_quality: 10,
     };
+
+    /// A county with nothing to assess in the month (no inspection, no subject due, no order due)
+    /// is shown as having no data: not ranked first with the 50 points its empty rates would give,
+    /// not counted among those ranked, and with no change from a month it has data in either.
+    #[test]
+    fn a_unit_without_work_is_not_ranked_and_has_no_change() {
+        let mut s = example();
+        s.units.push(UnitInfo {
+            code: "north".into(),
+            name: "north".into(),
+            path: vec!["city".into(), "north".into()],
+            peer_group: Some("county".into()),
+        });
+        let first = rollup(&s, &WEIGHTS, &rules(), None);
+        let north = first.iter().find(|u| u.unit == "north").expect("north");
+        assert!(!north.counts.has_data());
+        assert_eq!((north.rank, north.change), (None, None));
+        let east = first.iter().find(|u| u.unit == "east").expect("east");
+        assert_eq!(east.ranked_among, 2, "north is not among the ranked");
+        // Next month north has data; east's previous month had data, north's did not.
+        let next = rollup(&example(), &WEIGHTS, &rules(), Some(&first));
+        let east = next.iter().find(|u| u.unit == "east").expect("east");
+        assert_eq!(east.change, Some(0.0));
+        let mut with_north = example();
+        with_north.units = s.units.clone();
+        with_north.inspections.push(InspectionFact {
+            unit: "north".into(),
+            subject: 9,
+            earned: 10,
+            possible: 10,
+            critical_failed: false,
+            rejected: false,
+            verdict_ok: true,
+            media_complete: true,
+            alert: None,
+        });
+        let later = rollup(&with_north, &WEIGHTS, &rules(), Some(&first));
+        let north = later.iter().find(|u| u.unit == "north").expect("north");
+        assert!(north.rank.is_some());
+        assert_eq!(north.change, None, "no change from a month without data");
+    }
 
     #[test]
     fn the_worked_example_of_the_scoring_document_holds_figure_by_figure() {

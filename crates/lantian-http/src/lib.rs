@@ -66,6 +66,8 @@ pub struct HttpConfig {
     pub verdicts: lantian_domain::geo::VerdictThresholds,
     /// Severities, deadlines and the working calendar of rectification orders.
     pub rectify: Arc<lantian_domain::rectification::RectifyPolicy>,
+    /// How the monthly bulletin is headed.
+    pub bulletin: lantian_domain::assessment::BulletinStyle,
 }
 
 impl Default for HttpConfig {
@@ -90,6 +92,7 @@ impl Default for HttpConfig {
             )),
             verdicts: lantian_domain::geo::VerdictThresholds::default(),
             rectify: Arc::default(),
+            bulletin: lantian_domain::assessment::BulletinStyle::default(),
         }
     }
 }
@@ -123,6 +126,7 @@ impl AppState {
                         verdicts: config.verdicts,
                         pull_page_bytes: config.pull_page_bytes,
                         hash_concurrency: config.hash_concurrency,
+                        bulletin: config.bulletin.clone(),
                     },
                     config.media.clone(),
                 )?,

@@ -12,6 +12,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::{StoreError, cols, time_text};
+use uuid::Uuid;
 
 /// Reads the month [from, to) (UTC bounds of the Asia/Shanghai month) in one read transaction.
 pub fn snapshot(conn: &Tx, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Snapshot, StoreError> {
@@ -445,11 +446,13 @@ pub fn campaign_for_month(
 }
 
 /// The bulletin of `month` from its latest official revision, with the trend of the campaign's
-/// earlier months (their latest official revisions). `None` before the month's official rollup.
+/// earlier months (their latest official revisions), headed in `style`, its lists naming
+/// subjects, units and items as a reader knows them. `None` before the month's official rollup.
 pub fn bulletin(
     conn: &Tx,
     campaign: &str,
     month: &str,
+    style: &lantian_domain::assessment::BulletinStyle,
 ) -> Result<Option<lantian_domain::assessment::Bulletin>, StoreError> {
     let Some(current) = latest(conn, campaign, month, "official")? else {
         return Ok(None);
@@ -476,6 +479,90 @@ pub fn bulletin(
     );
     if let Some((from, to)) = lantian_domain::assessment::month_bounds(month) {
         b.alerts = alerts_between(conn, from, to)?;
+        b.reworked = reworked_orders(conn, from, to, current.computed_at)?;
     }
+    b.campaign_name = crate::org::campaign(conn, campaign)?
+        .map(|c| c.name_zh)
+        .unwrap_or_else(|| campaign.to_owned());
+    b.header = style.header(month, current.computed_at);
+    let mut named = Vec::with_capacity(b.overdue.len());
+    for o in &b.overdue {
+        let id = Uuid::parse_str(&o.id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if let Some(listed) = listed_order(conn, id)? {
+            named.push(listed);
+        }
+    }
+    b.overdue_named = named;
     Ok(Some(b))
+}
+
+/// An order as a bulletin lists it: the subject's, unit's and item's names, the deadline in China
+/// Standard Time, its reworks.
+fn listed_order(
+    conn: &Tx,
+    id: Uuid,
+) -> Result<Option<lantian_domain::assessment::ListedOrder>, StoreError> {
+    let row: Option<(String, String, String, String, u32, String, u32)> = conn
+        .prepare_cached(
+            "SELECT s.name, u.name_zh, r.item, r.deadline, r.rework_count, i.template_code, i.template_version
+             FROM rectifications r JOIN subjects s ON s.id = r.subject_id JOIN units u ON u.id = r.unit_id
+                  JOIN inspections i ON i.id = r.inspection_id
+             WHERE r.uuid = ?1",
+        )?
+        .query_row([id.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        })
+        .optional()?;
+    let Some((subject, unit, item, deadline, reworks, code, version)) = row else {
+        return Ok(None);
+    };
+    let title = crate::templates::get(conn, &code, version)?
+        .and_then(|t| t.items.into_iter().find(|i| i.code == item))
+        .map(|i| i.label_zh)
+        .unwrap_or(item);
+    let deadline = crate::parse_time(&deadline)
+        .map(|t| {
+            (t + chrono::Duration::hours(8))
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Some(lantian_domain::assessment::ListedOrder {
+        subject,
+        unit,
+        item: title,
+        deadline,
+        reworks,
+    }))
+}
+
+/// The orders due in [from, to) that were sent back (返工) by `as_of` (the revision's time, so the
+/// list is the one the figures were computed with), most reworks first.
+fn reworked_orders(
+    conn: &Tx,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    as_of: DateTime<Utc>,
+) -> Result<Vec<lantian_domain::assessment::ListedOrder>, StoreError> {
+    let ids: Vec<(String, u32)> = conn
+        .prepare_cached(
+            "SELECT r.uuid, count(e.id) FROM rectifications r
+               JOIN rectification_events e ON e.order_id = r.id AND e.event = 'rework' AND e.at <= ?3
+             WHERE r.deadline >= ?1 AND r.deadline < ?2
+             GROUP BY r.id ORDER BY count(e.id) DESC, r.id",
+        )?
+        .query_map(
+            params![time_text(from), time_text(to), time_text(as_of)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for (id, reworks) in ids {
+        let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if let Some(mut listed) = listed_order(conn, id)? {
+            listed.reworks = reworks;
+            out.push(listed);
+        }
+    }
+    Ok(out)
 }

@@ -42,6 +42,8 @@ pub struct Config {
     pub geo: GeoSettings,
     pub rectification: RectifySettings,
     pub jobs: JobSettings,
+    /// How the monthly bulletin is headed: issuer, document number, signature.
+    pub bulletin: lantian_domain::assessment::BulletinStyle,
 }
 
 /// Scheduled jobs, in Asia/Shanghai time.
@@ -265,6 +267,7 @@ impl Default for Config {
             geo: GeoSettings::default(),
             rectification: RectifySettings::default(),
             jobs: JobSettings::default(),
+            bulletin: lantian_domain::assessment::BulletinStyle::default(),
         }
     }
 }
@@ -311,6 +314,7 @@ impl Config {
             media: self.media_config(),
             verdicts: self.geo.thresholds(),
             rectify: std::sync::Arc::new(self.rectification.policy()),
+            bulletin: self.bulletin.clone(),
         }
     }
 

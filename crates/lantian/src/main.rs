@@ -322,7 +322,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bulletin { month, format, out } => {
             let store = lantian::app::open_store(&config).await?;
-            let b = lantian_app::operator::official_bulletin(&store, &month)
+            let b = lantian_app::operator::official_bulletin(&store, &month, &config.bulletin)
                 .await?
                 .with_context(|| {
                     format!(
