@@ -273,3 +273,103 @@ async fn a_missing_original_fails_its_renditions_instead_of_retrying_forever() {
         "ready"
     );
 }
+
+/// Orders, alerts and official revisions are sealed too: the order row as it stands after each
+/// event (what the rollup reads), each declared alert, each published revision. Changed, planted
+/// or deleted behind the server's back, `lantian audit verify` names them.
+#[tokio::test]
+async fn orders_alerts_and_official_revisions_changed_planted_or_deleted_are_found() {
+    let app = spawn_app().await;
+    let o = photos::officer(&app, "tamper_orders", Role::Inspector, "dongchangfu").await;
+    let mut failed = None;
+    for seed in 0..20 {
+        let (s, _) = photos::submitted(&o, 600 + seed).await;
+        failed = s
+            .results
+            .iter()
+            .find(|r| r.answer == lantian_domain::inspection::Answer::Fail)
+            .map(|r| (s.inspection_id, r.item.clone()));
+        if failed.is_some() {
+            break;
+        }
+    }
+    let (inspection, item) = failed.expect("a failed item within twenty inspections");
+    let sup = app.demo_token(Role::Supervisor).await;
+    let opened = app
+        .post(
+            "/v1/rectifications",
+            Some(&sup),
+            serde_json::json!({"inspection_id": inspection, "item": item}),
+        )
+        .await;
+    assert!(
+        opened.status.is_success() || opened.body["error"]["detail"] == "order_exists",
+        "{:?}",
+        opened.body
+    );
+    let admin = app.demo_token(Role::Admin).await;
+    let now = chrono::Utc::now();
+    let alert = app
+        .post(
+            "/v1/alerts",
+            Some(&admin),
+            serde_json::json!({"level": "orange", "units": ["yanggu"],
+                               "starts_at": now - chrono::Duration::hours(2),
+                               "ends_at": now + chrono::Duration::days(2)}),
+        )
+        .await;
+    assert_eq!(alert.status, StatusCode::CREATED, "{:?}", alert.body);
+    let alert_id = alert.body["id"].as_str().expect("id").to_owned();
+    lantian::assessment::run(&app.store, &lantian_tests::this_month(), true)
+        .await
+        .expect("official rollup");
+    let (dir, config) = app.stop().await;
+    let clean = lantian::audit::verify(&config).await.expect("verify");
+    assert!(clean.ok(), "{}", lantian::audit::describe(&clean));
+
+    let conn = rusqlite::Connection::open(config.db_path()).expect("open");
+    let order: String = conn
+        .query_row(
+            "SELECT r.uuid FROM rectifications r JOIN inspections i ON i.id = r.inspection_id
+             WHERE i.uuid = ?1",
+            [inspection.to_string()],
+            |r| r.get(0),
+        )
+        .expect("order");
+    let revision: i64 = conn
+        .query_row(
+            "SELECT max(id) FROM rollups WHERE kind = 'official'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("revision");
+    let planted = uuid::Uuid::now_v7().to_string();
+    conn.execute_batch(&format!(
+        "DROP TRIGGER alerts_immutable; DROP TRIGGER rollups_official_no_delete;
+         UPDATE rectifications SET deadline = '2099-01-01T00:00:00.000Z' WHERE uuid = '{order}';
+         UPDATE alerts SET level = 'yellow' WHERE uuid = '{alert_id}';
+         INSERT INTO alerts (uuid, level, units, starts_at, ends_at, note, declared_by, declared_at)
+           SELECT '{planted}', 'red', units, starts_at, ends_at, note, declared_by, declared_at
+           FROM alerts WHERE uuid = '{alert_id}';
+         DELETE FROM rollups WHERE id = {revision};"
+    ))
+    .expect("tamper");
+    drop(conn);
+    let report = lantian::audit::verify(&config).await.expect("verify");
+    let mut found: Vec<(&str, String, &str)> = report
+        .seals
+        .findings
+        .iter()
+        .map(|f| (f.object_type, f.key.clone(), f.problem))
+        .collect();
+    found.sort();
+    let mut expected = vec![
+        ("alert", alert_id, "altered"),
+        ("alert", planted, "unsealed"),
+        ("rectification", order, "altered"),
+        ("rollup", revision.to_string(), "missing"),
+    ];
+    expected.sort();
+    assert_eq!(found, expected);
+    drop(dir);
+}

@@ -190,6 +190,7 @@ pub fn declare_alert(conn: &Tx, a: &Alert) -> Result<(), StoreError> {
             time_text(a.declared_at)
         ],
     )?;
+    crate::seal::seal(conn, &a.declared_by, "alert", &a.id.to_string())?;
     crate::audit::record(
         conn,
         &a.declared_by,
@@ -346,6 +347,7 @@ pub fn publish_official(
         audit_head,
         crate::now_text()
     ])?;
+    crate::seal::seal_last(conn, "system", "rollup")?;
     crate::audit::record(
         conn,
         "system",

@@ -136,6 +136,7 @@ fn record(
     )?
     .execute(params![row, event, actor, crate::now_text(), note])?;
     crate::seal::seal_last(conn, actor, "rectification_event")?;
+    crate::seal::seal(conn, actor, "rectification", &id.to_string())?;
     let view = get(conn, id)?.ok_or(StoreError::NotFound)?.view;
     let data = serde_json::to_string(&view)?;
     audit::record(

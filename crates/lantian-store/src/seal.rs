@@ -1,5 +1,7 @@
 //! Evidence seals: when a row of evidence is written (a submitted inspection, a verified photo, an
-//! amendment, a review decision, a rectification event), the audit log gets a `*.seal` row whose
+//! amendment, a review decision, a rectification event, a rectification order as it stands after
+//! each event, a declared alert, an official revision of a month's figures), the audit log gets a
+//! `*.seal` row whose
 //! `after_hash` is the SHA-256 of the row's evidence columns as stored (read back through SQLite's
 //! `json_array`, so the text is canonical). [`check`] recomputes every seal: a row changed behind
 //! the server's back (triggers dropped, the file edited) no longer matches its seal, a row
@@ -25,9 +27,11 @@ struct Sealed {
     /// object id is the same key; `None`: rows before the first seal of the table are taken as
     /// written before seals.
     written_by: Option<&'static str>,
+    /// Which rows of the table are sealed (SQL condition).
+    rows: &'static str,
 }
 
-const SEALED: [Sealed; 5] = [
+const SEALED: [Sealed; 8] = [
     Sealed {
         object_type: "inspection",
         action: "inspection.seal",
@@ -37,6 +41,7 @@ const SEALED: [Sealed; 5] = [
              location, signature_photo, expected_photos, started_at, device_time, gps_time, received_at,
              clock_offset_ms, occurred_at, score_earned, score_possible, failed_items, critical_failed, compliant)",
         written_by: Some("inspection.submit"),
+        rows: "1",
     },
     Sealed {
         object_type: "photo",
@@ -46,6 +51,7 @@ const SEALED: [Sealed; 5] = [
         columns: "json_array(uuid, inspection_id, user_id, sha256, size, format, width, height, exif, flags, exif_time_diff_s,
              exif_distance_m, declared_content_type, declared_taken_at, verified_at)",
         written_by: Some("photo.verify"),
+        rows: "1",
     },
     Sealed {
         object_type: "amendment",
@@ -55,6 +61,7 @@ const SEALED: [Sealed; 5] = [
         columns: "json_array(id, inspection_id, version, base_version, stale, results, notes, reason, score_earned,
              score_possible, failed_items, critical_failed, compliant, client_row, mid, device_time, received_at)",
         written_by: None,
+        rows: "1",
     },
     Sealed {
         object_type: "review",
@@ -63,6 +70,7 @@ const SEALED: [Sealed; 5] = [
         key: "id",
         columns: "json_array(id, inspection_id, decision, from_state, comment, reviewer_id, decided_at)",
         written_by: None,
+        rows: "1",
     },
     Sealed {
         object_type: "rectification_event",
@@ -71,6 +79,40 @@ const SEALED: [Sealed; 5] = [
         key: "id",
         columns: "json_array(id, order_id, event, actor, at, note)",
         written_by: None,
+        rows: "1",
+    },
+    // An order changes, but only by an appended event: each event re-seals the row as it stands
+    // (what the rollup reads: deadline, state, overdue, closed on time), so a change made any
+    // other way no longer matches the latest seal.
+    Sealed {
+        object_type: "rectification",
+        action: "rectification.seal",
+        table: "rectifications",
+        key: "uuid",
+        columns: "json_array(uuid, inspection_id, item, subject_id, unit_id, finder_id, severity, opened_by, opened_at,
+             deadline, state, overdue, rework_count, extension_count, deferred_until, pending_request, handled_note,
+             verified_by, closed_at, closed_on_time, version, found_at, synced_late)",
+        written_by: Some("rectification.opened"),
+        rows: "1",
+    },
+    Sealed {
+        object_type: "alert",
+        action: "alert.seal",
+        table: "alerts",
+        key: "uuid",
+        columns: "json_array(uuid, level, units, starts_at, ends_at, note, declared_by, declared_at)",
+        written_by: Some("alert.declare"),
+        rows: "1",
+    },
+    // Official revisions only: provisional figures are replaced every night.
+    Sealed {
+        object_type: "rollup",
+        action: "rollup.seal",
+        table: "rollups",
+        key: "id",
+        columns: "json_array(id, campaign, month, kind, revision, data, diff, audit_head, computed_at)",
+        written_by: None,
+        rows: "kind = 'official'",
     },
 ];
 
@@ -172,8 +214,8 @@ pub fn check(conn: &Tx) -> Result<Check, StoreError> {
             None => seals.keys().filter_map(|k| k.parse().ok()).min(),
         };
         let mut st = conn.prepare(&format!(
-            "SELECT CAST({} AS TEXT), id, {} FROM {} ORDER BY id",
-            s.key, s.columns, s.table
+            "SELECT CAST({} AS TEXT), id, {} FROM {} WHERE {} ORDER BY id",
+            s.key, s.columns, s.table, s.rows
         ))?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
