@@ -1132,3 +1132,90 @@ async fn the_bulletin_is_the_document_a_bureau_issues() {
         );
     }
 }
+
+/// Later evidence, later verdicts: an inspection pushed late that took place five minutes before
+/// another of the same officer, 50 km away, makes the later one's speed check fail too. That one
+/// had been approved already: the approval stands, and it is flagged for the supervisor.
+#[tokio::test]
+async fn a_late_earlier_inspection_recomputes_the_next_verdict_and_flags_a_reviewed_one() {
+    let app = spawn_app_with(|_| {}, true).await;
+    let o = photos::officer(&app, "late_city", Role::Inspector, "lcucb").await;
+    let sup = app.demo_token(Role::Supervisor).await;
+    let near = site(&o);
+    let far = o
+        .client
+        .entities("subject")
+        .expect("subjects")
+        .into_iter()
+        .filter_map(|v| serde_json::from_value::<Subject>(v).ok())
+        .find(|s| {
+            matches!(s.attributes, SubjectAttributes::ConstructionSite(_))
+                && s.unit.starts_with("yanggu")
+                && s.location.is_some()
+        })
+        .expect("a construction site in yanggu");
+    let at = chrono::Utc::now() - chrono::Duration::hours(1);
+    let mut later = inspection_of(&o, &far, false, None);
+    later.location.gps_time = Some(at);
+    assert_eq!(push_one(&o, &later).await, None);
+    let path = format!("/v1/inspections/{}", later.inspection_id);
+    let before = send(&app, Method::GET, &path, &sup, None).await;
+    assert_eq!(
+        before.body["verdict"]["level"], "ok",
+        "{:?}",
+        before.body["verdict"]
+    );
+    let approved = send(
+        &app,
+        Method::POST,
+        &format!("{path}/review"),
+        &sup,
+        Some(json!({"expected_state": "received", "decision": "approved"})),
+    )
+    .await;
+    assert_eq!(approved.status, StatusCode::OK, "{:?}", approved.body);
+
+    let mut earlier = inspection_of(&o, &near, false, None);
+    earlier.location.gps_time = Some(at - chrono::Duration::minutes(5));
+    assert_eq!(push_one(&o, &earlier).await, None);
+    let after = send(&app, Method::GET, &path, &sup, None).await;
+    assert_ne!(
+        after.body["verdict"]["level"], "ok",
+        "{:?}",
+        after.body["verdict"]
+    );
+    assert_eq!(after.body["review_state"], "approved", "the review stands");
+    assert!(
+        after.body["flags"]
+            .as_array()
+            .expect("flags")
+            .iter()
+            .any(|f| f == "verdict_changed_after_review"),
+        "{:?}",
+        after.body["flags"]
+    );
+    let queue = send(
+        &app,
+        Method::GET,
+        "/v1/review/queue?state=approved&flags=verdict_changed_after_review",
+        &sup,
+        None,
+    )
+    .await;
+    assert_eq!(queue.status, StatusCode::OK, "{:?}", queue.body);
+    let ids: Vec<&str> = queue.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["inspection"]["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, [later.inspection_id.to_string().as_str()]);
+    // The officer's phone gets the changed verdict too.
+    o.client.pull().await.expect("pull");
+    let synced: Value = o
+        .client
+        .entity("inspection", &later.inspection_id.to_string())
+        .expect("read")
+        .expect("pulled");
+    assert_eq!(synced["verdict"], after.body["verdict"]);
+}

@@ -129,16 +129,20 @@ pub enum QueueFlag {
     /// An order opened from the inspection reached the server after its deadline (the sync was
     /// late): whose delay it was is the supervisor's to see.
     OrderSyncedLate,
+    /// Its location verdict changed after it was reviewed (later evidence arrived); the review
+    /// stands, the supervisor may look again.
+    VerdictChangedAfterReview,
 }
 
 impl QueueFlag {
-    pub const ALL: [QueueFlag; 6] = [
+    pub const ALL: [QueueFlag; 7] = [
         QueueFlag::AwaitingMedia,
         QueueFlag::ReusedPhoto,
         QueueFlag::ClockSkew,
         QueueFlag::MockLocation,
         QueueFlag::CriticalFailed,
         QueueFlag::OrderSyncedLate,
+        QueueFlag::VerdictChangedAfterReview,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -148,6 +152,7 @@ impl QueueFlag {
             QueueFlag::MockLocation => "mock_location",
             QueueFlag::CriticalFailed => "critical_failed",
             QueueFlag::OrderSyncedLate => "order_synced_late",
+            QueueFlag::VerdictChangedAfterReview => "verdict_changed_after_review",
         }
     }
     pub fn parse(s: &str) -> Option<QueueFlag> {

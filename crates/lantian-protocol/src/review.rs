@@ -21,7 +21,7 @@ pub struct QueueQuery {
     pub to: Option<String>,
     pub verdict: Option<String>,
     /// Comma-separated: `awaiting_media`, `reused_photo`, `clock_skew`, `mock_location`,
-    /// `critical_failed`, `order_synced_late`.
+    /// `critical_failed`, `order_synced_late`, `verdict_changed_after_review`.
     pub flags: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,

@@ -16,17 +16,23 @@ use uuid::Uuid;
 use crate::{StoreError, cols};
 
 /// Computes the verdict of inspection `row` from the database and stores it with the inspection.
+/// A verdict that changes after the inspection was reviewed (later evidence: a photo's EXIF, an
+/// earlier inspection pushed late) leaves the review as it is and flags the inspection
+/// `verdict_changed_after_review` for the supervisor.
 pub fn refresh_verdict(conn: &Tx, row: i64, t: &VerdictThresholds) -> Result<Verdict, StoreError> {
-    let (user, location, at, lat, lon, geometry): (
+    type Row = (
         i64,
         LocationFix,
         DateTime<Utc>,
         Option<f64>,
         Option<f64>,
         Option<String>,
-    ) = conn
+        Option<String>,
+        String,
+    );
+    let (user, location, at, lat, lon, geometry, before, review_state): Row = conn
         .prepare_cached(
-            "SELECT i.user_id, i.location, i.occurred_at, s.lat, s.lon, s.geometry
+            "SELECT i.user_id, i.location, i.occurred_at, s.lat, s.lon, s.geometry, i.verdict, i.review_state
              FROM inspections i JOIN subjects s ON s.id = i.subject_id WHERE i.id = ?1",
         )?
         .query_row([row], |r| {
@@ -37,6 +43,8 @@ pub fn refresh_verdict(conn: &Tx, row: i64, t: &VerdictThresholds) -> Result<Ver
                 r.get(3)?,
                 r.get(4)?,
                 r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
             ))
         })?;
     let previous = conn
@@ -81,9 +89,46 @@ pub fn refresh_verdict(conn: &Tx, row: i64, t: &VerdictThresholds) -> Result<Ver
         },
         t,
     );
-    conn.prepare_cached("UPDATE inspections SET verdict = ?2, verdict_level = ?3 WHERE id = ?1")?
-        .execute(params![row, serde_json::to_string(&v)?, v.level.as_str()])?;
+    let text = serde_json::to_string(&v)?;
+    let changed = before.as_deref().is_some_and(|b| b != text);
+    let reviewed = review_state != lantian_domain::review::ReviewState::Received.as_str();
+    conn.prepare_cached(
+        "UPDATE inspections SET verdict = ?2, verdict_level = ?3,
+             verdict_changed_after_review = verdict_changed_after_review OR ?4 WHERE id = ?1",
+    )?
+    .execute(params![row, text, v.level.as_str(), changed && reviewed])?;
     Ok(v)
+}
+
+/// After inspection `row` arrived, the same officer's next inspection in time is judged again:
+/// its speed check compares it with the inspection before it, which may now be `row` (pushed late
+/// from a phone that was offline). Returns that inspection's id when its verdict changed (see
+/// [`refresh_verdict`] for a reviewed one).
+pub fn refresh_following(
+    conn: &Tx,
+    row: i64,
+    t: &VerdictThresholds,
+) -> Result<Option<Uuid>, StoreError> {
+    let next: Option<(i64, String, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT n.id, n.uuid, n.verdict FROM inspections i
+               JOIN inspections n ON n.user_id = i.user_id AND n.id != i.id
+                AND (n.occurred_at > i.occurred_at OR (n.occurred_at = i.occurred_at AND n.id > i.id))
+             WHERE i.id = ?1
+             ORDER BY n.occurred_at, n.id LIMIT 1",
+        )?
+        .query_row([row], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((next_row, uuid, before)) = next else {
+        return Ok(None);
+    };
+    let after = serde_json::to_string(&refresh_verdict(conn, next_row, t)?)?;
+    if before.as_deref() == Some(after.as_str()) {
+        return Ok(None);
+    }
+    Ok(Some(
+        Uuid::parse_str(&uuid).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    ))
 }
 
 /// Gives every inspection recorded before verdicts existed its verdict (at start, once).

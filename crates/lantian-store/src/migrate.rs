@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "rectification_clock",
         include_str!("../../../migrations/0008_rectification_clock.sql"),
     ),
+    (
+        9,
+        "later_verdicts",
+        include_str!("../../../migrations/0009_later_verdicts.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

@@ -738,6 +738,20 @@ fn submit(
     )?;
     let mut view = view.settle();
     view.verdict = Some(crate::geo::refresh_verdict(conn, row, &ctx.verdicts)?);
+    // Pushed late, it may be the one before an inspection the officer made after it: that one's
+    // speed check is made again, and its changed view synced.
+    if let Some(next) = crate::geo::refresh_following(conn, row, &ctx.verdicts)? {
+        let next_view = load_view(conn, next)?;
+        publish_own(
+            conn,
+            ctx,
+            g,
+            "inspection.verdict",
+            "inspection",
+            next,
+            &next_view,
+        )?;
+    }
     if let Some(order) = s.rectification_id {
         crate::rectify::verify_with(conn, g, order, view.id, &ctx.user)?;
     }
@@ -880,7 +894,7 @@ pub fn load_view(conn: &Tx, id: Uuid) -> Result<InspectionView, StoreError> {
             "SELECT i.id, us.uuid, s.uuid, u.code, i.template_code, i.template_version, i.results, i.notes, i.location,
                     i.signature_photo, i.expected_photos, i.device_time, i.received_at, i.clock_offset_ms, i.occurred_at,
                     i.score_earned, i.score_possible, i.failed_items, i.critical_failed, i.compliant, i.flags, i.current_version,
-                    i.media_state, i.review_state, i.verdict
+                    i.media_state, i.review_state, i.verdict, i.verdict_changed_after_review
              FROM inspections i JOIN users us ON us.id = i.user_id JOIN subjects s ON s.id = i.subject_id
                   JOIN units u ON u.id = i.unit_id
              WHERE i.uuid = ?1",
@@ -909,7 +923,14 @@ pub fn load_view(conn: &Tx, id: Uuid) -> Result<InspectionView, StoreError> {
                     critical_failed: cols::json(r, 18)?,
                     compliant: r.get(19)?,
                 },
-                flags: cols::json(r, 20)?,
+                flags: {
+                    let mut flags: Vec<String> = cols::json(r, 20)?;
+                    // Observed after the submission, not part of its sealed flags.
+                    if r.get::<_, bool>(25)? {
+                        flags.push("verdict_changed_after_review".to_owned());
+                    }
+                    flags
+                },
                 version: r.get(21)?,
                 amendments: Vec::new(),
                 effective: Default::default(),

@@ -183,6 +183,7 @@ pub fn queue(
            AND (?11 = 0 OR json_array_length(i.critical_failed) > 0)
            AND (?14 = 0 OR EXISTS (SELECT 1 FROM rectifications r
                                    WHERE r.inspection_id = i.id AND r.synced_late = 1))
+           AND (?15 = 0 OR i.verdict_changed_after_review = 1)
            AND i.id > ?12
          ORDER BY i.id LIMIT ?13",
     )?;
@@ -203,6 +204,7 @@ pub fn queue(
                 after,
                 limit as i64,
                 has(QueueFlag::OrderSyncedLate),
+                has(QueueFlag::VerdictChangedAfterReview),
             ],
             |r| Ok((r.get(0)?, cols::uuid(r, 1)?, cols::uuid(r, 2)?)),
         )?
