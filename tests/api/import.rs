@@ -1,5 +1,6 @@
 //! Import of subjects: malformed rows reported by line, nothing half-imported.
 
+use chrono::Datelike;
 use lantian_app::import::{ImportError, import, parse_csv, parse_file, parse_geojson};
 use lantian_tests::spawn_app;
 
@@ -99,4 +100,72 @@ async fn geojson_imports_points_and_boundaries_and_reports_bad_features() {
     };
     let places: Vec<&str> = errors.iter().map(|e| e.place.as_str()).collect();
     assert_eq!(places, vec!["feature 2", "feature 3"]);
+}
+
+/// Ledger dates: a bureau that imports its ledger today says since when each subject has been on
+/// it, and a past month is assessed with the subjects on the ledger then. Without a date a subject
+/// is on the ledger from the day it is created; an edit that names no date keeps it.
+#[tokio::test]
+async fn imported_ledger_dates_make_past_months_assessable() {
+    let app = spawn_app().await;
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let back = today - chrono::Duration::days(95);
+    let month = back.format("%Y-%m").to_string();
+    let since = back.with_day(1).expect("first day");
+    let csv = format!(
+        "kind,name,unit,lat,lon,on_ledger_since\n\
+         construction_site,台账工地一,gaotang,36.86,116.23,{since}\n\
+         construction_site,台账工地二,gaotang,36.87,116.24,{since}\n\
+         construction_site,新登记工地,gaotang,36.88,116.25,\n"
+    );
+    let rows = parse_csv(csv.as_bytes()).expect("parses");
+    let ids: Vec<uuid::Uuid> = rows.iter().map(|(_, id, _)| *id).collect();
+    assert_eq!(import(&app.store, rows, "test").await.expect("imports"), 3);
+    let bad = parse_csv(
+        "kind,name,unit,lat,lon,on_ledger_since\nconstruction_site,x,gaotang,36.8,116.2,去年\n"
+            .as_bytes(),
+    );
+    let Err(ImportError::Rows(errors)) = bad else {
+        panic!("a bad date is a row error")
+    };
+    assert!(errors[0].message.contains("on_ledger_since"), "{errors:?}");
+
+    let report = lantian::assessment::run(&app.store, &month, true)
+        .await
+        .expect("rollup of a past month");
+    assert_eq!(report.revision, 1);
+    let due = app
+        .store
+        .read({
+            let month = month.clone();
+            move |c| {
+                Ok(
+                    lantian_store::assessment::latest(c, "demo", &month, "official")?
+                        .expect("stored")
+                        .units
+                        .into_iter()
+                        .find(|u| u.unit == "gaotang")
+                        .expect("gaotang")
+                        .counts
+                        .subjects_due,
+                )
+            }
+        })
+        .await
+        .expect("read");
+    assert_eq!(
+        due, 2,
+        "the two on the ledger then, not the one registered today"
+    );
+
+    let admin = app.demo_token(lantian_domain::user::Role::Admin).await;
+    let read = app.get(&format!("/v1/subjects/{}", ids[2]), &admin).await;
+    assert_eq!(
+        read.body["on_ledger_since"],
+        today.to_string(),
+        "{:?}",
+        read.body
+    );
+    let first = app.get(&format!("/v1/subjects/{}", ids[0]), &admin).await;
+    assert_eq!(first.body["on_ledger_since"], since.to_string());
 }

@@ -262,6 +262,7 @@ async fn subject_in(app: &TestApp, unit: &str) -> Uuid {
             lon: 115.98,
         }),
         geometry: None,
+        on_ledger_since: None,
     };
     app.store
         .write(move |c| {

@@ -13,9 +13,10 @@
 //! | `lat`, `lon` | WGS-84 decimal degrees (blank for muck trucks) |
 //! | `geometry` | optional GeoJSON geometry (boundary polygon or route line) |
 //! | `attr.<field>` | attributes of the kind (e.g. `attr.plate_number`); blank cells are ignored |
+//! | `on_ledger_since` | optional `YYYY-MM-DD`: the day from which it is on the ledger (default: today) |
 //!
 //! GeoJSON: a FeatureCollection; each feature has `properties.kind`, `name`, `unit`, optional
-//! `attributes` (object) and `id`; a Point geometry is the subject's location, any other geometry
+//! `attributes` (object), `id` and `on_ledger_since`; a Point geometry is the subject's location, any other geometry
 //! its boundary or route, with the location then taken from `properties.lat`/`lon`.
 
 use std::collections::BTreeSet;
@@ -126,6 +127,13 @@ fn cell_value(kind: SubjectKind, field: &str, raw: &str) -> Result<serde_json::V
     })
 }
 
+/// A ledger date as written in a file: `YYYY-MM-DD`.
+fn ledger_date(raw: &str) -> Result<chrono::NaiveDate, String> {
+    raw.trim()
+        .parse()
+        .map_err(|_| format!("on_ledger_since {raw:?} is not a date (YYYY-MM-DD)"))
+}
+
 fn parse_coordinate(raw: &str, name: &str) -> Result<f64, String> {
     raw.trim()
         .parse::<f64>()
@@ -150,7 +158,17 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
             "the header must name at least kind, name and unit".into(),
         ));
     };
-    let known: BTreeSet<&str> = ["id", "kind", "name", "unit", "lat", "lon", "geometry"].into();
+    let known: BTreeSet<&str> = [
+        "id",
+        "kind",
+        "name",
+        "unit",
+        "lat",
+        "lon",
+        "geometry",
+        "on_ledger_since",
+    ]
+    .into();
     for h in headers.iter() {
         let h = h.trim();
         if !known.contains(h) && !h.starts_with("attr.") {
@@ -158,6 +176,7 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
         }
     }
     let (id_col, lat_col, lon_col, geo_col) = (col("id"), col("lat"), col("lon"), col("geometry"));
+    let ledger_col = col("on_ledger_since");
     let mut rows = Rows::default();
     for (i, record) in reader.records().enumerate() {
         let place = format!("line {}", i + 2);
@@ -205,6 +224,7 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
                 attributes: serde_json::Value::Object(attributes),
                 location,
                 geometry,
+                on_ledger_since: get(ledger_col).map(ledger_date).transpose()?,
             };
             Ok((id, fields.into_draft().map_err(|e| e.to_string())?))
         })();
@@ -317,6 +337,10 @@ pub fn parse_geojson(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
                     .unwrap_or_else(|| serde_json::json!({})),
                 location,
                 geometry: boundary,
+                on_ledger_since: text("on_ledger_since")
+                    .as_deref()
+                    .map(ledger_date)
+                    .transpose()?,
             };
             Ok((id, fields.into_draft().map_err(|e| e.to_string())?))
         })();

@@ -455,6 +455,7 @@ fn demo_subject(rng: &mut Rng, unit: String, p: GeoPoint) -> SubjectDraft {
         attributes,
         location,
         geometry,
+        on_ledger_since: None,
     }
 }
 

@@ -381,6 +381,11 @@ pub struct SubjectDraft {
     /// Site boundary (Polygon, MultiPolygon) or route (LineString), as a GeoJSON geometry object.
     #[serde(default)]
     pub geometry: Option<serde_json::Value>,
+    /// The day (China Standard Time) from which the subject is on the ledger (台账): it is due
+    /// for inspection in the months from then on. Absent: the day it is created (or, on an edit,
+    /// unchanged).
+    #[serde(default)]
+    pub on_ledger_since: Option<chrono::NaiveDate>,
 }
 
 /// A stored subject.
@@ -393,6 +398,10 @@ pub struct Subject {
     pub attributes: SubjectAttributes,
     pub location: Option<GeoPoint>,
     pub geometry: Option<serde_json::Value>,
+    /// The day (China Standard Time) from which it is on the ledger; absent only in copies synced
+    /// before ledger dates existed.
+    #[serde(default)]
+    pub on_ledger_since: Option<chrono::NaiveDate>,
     /// Incremented by every edit; edits name the version they start from.
     pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -566,6 +575,9 @@ pub struct SubjectFields {
     pub location: Option<GeoPoint>,
     #[serde(default)]
     pub geometry: Option<serde_json::Value>,
+    /// The day from which the subject is on the ledger (`YYYY-MM-DD`); see [`SubjectDraft`].
+    #[serde(default)]
+    pub on_ledger_since: Option<chrono::NaiveDate>,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -586,6 +598,7 @@ impl SubjectFields {
             attributes,
             location: self.location,
             geometry: self.geometry,
+            on_ledger_since: self.on_ledger_since,
         };
         draft.validate()?;
         Ok(draft)

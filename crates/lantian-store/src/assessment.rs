@@ -18,6 +18,10 @@ use uuid::Uuid;
 pub fn snapshot(conn: &Tx, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Snapshot, StoreError> {
     let tx = conn.begin_read()?;
     let (f, t) = (time_text(from), time_text(to));
+    // The month's last calendar day in China Standard Time: subjects on the ledger by then are due.
+    let last_day = ((to - chrono::Duration::days(1)) + chrono::Duration::hours(8))
+        .date_naive()
+        .to_string();
     let units = tx
         .prepare("SELECT code, name_zh, path, peer_group FROM units ORDER BY path")?
         .query_map([], |r| {
@@ -119,9 +123,9 @@ pub fn snapshot(conn: &Tx, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Sna
     let subjects = tx
         .prepare(
             "SELECT s.id, s.unit_id, s.kind, json_extract(s.attributes, '$.grade') FROM subjects s
-             WHERE s.created_at < ?1",
+             WHERE s.on_ledger_since <= ?1",
         )?
-        .query_map([&t], |r| {
+        .query_map([&last_day], |r| {
             Ok(SubjectFact {
                 id: r.get::<_, i64>(0)? as u64,
                 unit: code(r.get(1)?)?,

@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "later_verdicts",
         include_str!("../../../migrations/0009_later_verdicts.sql"),
     ),
+    (
+        10,
+        "ledger_dates",
+        include_str!("../../../migrations/0010_ledger_dates.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

@@ -63,7 +63,7 @@ fn normalized(mut d: SubjectDraft) -> SubjectDraft {
     d
 }
 
-const COLUMNS: &str = "s.id, s.uuid, s.name, u.code, u.path, s.kind, s.attributes, s.lat, s.lon, s.geometry, s.version, s.created_at, s.updated_at";
+const COLUMNS: &str = "s.id, s.uuid, s.name, u.code, u.path, s.kind, s.attributes, s.lat, s.lon, s.geometry, s.version, s.created_at, s.updated_at, s.on_ledger_since";
 
 /// A subject row with its internal id (the listing cursor).
 fn subject_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, SubjectRecord)> {
@@ -87,6 +87,13 @@ fn subject_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, SubjectRecord)> 
         attributes,
         location,
         geometry,
+        on_ledger_since: r
+            .get::<_, Option<String>>(13)?
+            .map(|d| {
+                d.parse()
+                    .map_err(|_| crate::corrupt(13, format!("bad date {d:?}")))
+            })
+            .transpose()?,
         version: r.get(10)?,
         created_at: cols::time(r, 11)?,
         updated_at: cols::time(r, 12)?,
@@ -142,8 +149,9 @@ pub fn insert(
         return Err(StoreError::Conflict("subject_exists"));
     }
     conn.execute(
-        "INSERT INTO subjects (uuid, kind, name, unit_id, lat, lon, geometry, attributes, search_text, version, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?10)",
+        "INSERT INTO subjects (uuid, kind, name, unit_id, lat, lon, geometry, attributes, search_text, version, created_at, updated_at,
+             on_ledger_since)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?10, coalesce(?11, date(?10, '+8 hours')))",
         params![
             id.to_string(),
             draft.kind().as_str(),
@@ -154,7 +162,8 @@ pub fn insert(
             draft.geometry.as_ref().map(|g| g.to_string()),
             attributes_json(&draft.attributes)?,
             search_text(&draft),
-            now
+            now,
+            draft.on_ledger_since.map(|d| d.to_string()),
         ],
     )?;
     let rec = get(conn, id)?.ok_or(StoreError::NotFound)?;
@@ -182,7 +191,7 @@ pub fn update(
     let unit = unit_by_code(conn, &draft.unit)?.ok_or(StoreError::Conflict("unit_unknown"))?;
     conn.execute(
         "UPDATE subjects SET name = ?2, unit_id = ?3, lat = ?4, lon = ?5, geometry = ?6, attributes = ?7, search_text = ?8,
-                version = version + 1, updated_at = ?9
+                version = version + 1, updated_at = ?9, on_ledger_since = coalesce(?11, on_ledger_since)
          WHERE uuid = ?1 AND version = ?10",
         params![
             id.to_string(),
@@ -194,7 +203,8 @@ pub fn update(
             attributes_json(&draft.attributes)?,
             search_text(&draft),
             now_text(),
-            expected_version
+            expected_version,
+            draft.on_ledger_since.map(|d| d.to_string()),
         ],
     )?;
     let rec = get(conn, id)?.ok_or(StoreError::NotFound)?;
