@@ -515,6 +515,58 @@ fn validate_geometry(kind: SubjectKind, g: &serde_json::Value) -> Result<(), Val
             "geometry has too few positions",
         ));
     }
+    let invalid =
+        |code: &'static str, message: String| Err(ValidationError::new(code, "geometry", message));
+    // GeoJSON rings repeat their first position last (RFC 7946 3.1.6); `geo` would close them
+    // silently, so an unclosed ring is refused before it gets there.
+    let polygons: Vec<&serde_json::Value> = match ty {
+        "Polygon" => vec![coords],
+        "MultiPolygon" => coords
+            .as_array()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    for (p, rings) in polygons.iter().enumerate() {
+        for (r, ring) in rings.as_array().into_iter().flatten().enumerate() {
+            let positions = ring.as_array().map(Vec::as_slice).unwrap_or_default();
+            if positions.len() < 4 || positions.first() != positions.last() {
+                return invalid(
+                    "geometry_ring_not_closed",
+                    format!(
+                        "ring {} of polygon {} is not closed: it needs at least 4 positions, the last repeating the first",
+                        r + 1,
+                        p + 1
+                    ),
+                );
+            }
+        }
+    }
+    let Some(shape) = crate::geo::shape::geometry(g) else {
+        return invalid("geometry_invalid", "not a GeoJSON geometry".into());
+    };
+    {
+        use geo::Validation;
+        if let Err(e) = shape.check_validation() {
+            return invalid(
+                "geometry_invalid",
+                format!("the geometry is not valid: {e}"),
+            );
+        }
+    }
+    {
+        use geo::CoordsIter;
+        if let Some((i, c)) = shape
+            .coords_iter()
+            .enumerate()
+            .find(|(_, c)| crate::geo::out_of_china(c.y, c.x))
+        {
+            return invalid(
+                "geometry_outside_china",
+                format!("position {} ({}, {}) lies outside China", i + 1, c.x, c.y),
+            );
+        }
+    }
     Ok(())
 }
 
@@ -608,6 +660,66 @@ impl SubjectFields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stockpile_with(geometry: serde_json::Value) -> Result<SubjectDraft, ValidationError> {
+        SubjectFields {
+            name: "煤堆".into(),
+            unit: "yanggu".into(),
+            kind: SubjectKind::Stockpile,
+            attributes: serde_json::json!({"pile_kind": "coal"}),
+            location: Some(GeoPoint {
+                lat: 36.1,
+                lon: 115.8,
+            }),
+            geometry: Some(geometry),
+            on_ledger_since: None,
+        }
+        .into_draft()
+    }
+
+    #[test]
+    fn boundaries_are_refused_unclosed_self_intersecting_or_outside_china() {
+        let ok = serde_json::json!({"type": "Polygon", "coordinates":
+            [[[115.80, 36.10], [115.81, 36.10], [115.81, 36.11], [115.80, 36.11], [115.80, 36.10]]]});
+        assert!(stockpile_with(ok).is_ok());
+        let open = serde_json::json!({"type": "Polygon", "coordinates":
+            [[[115.80, 36.10], [115.81, 36.10], [115.81, 36.11], [115.80, 36.11]]]});
+        let e = stockpile_with(open).expect_err("unclosed");
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            ("geometry_ring_not_closed", "geometry")
+        );
+        assert!(e.message.contains("ring 1 of polygon 1"), "{}", e.message);
+        // A bow tie: the boundary crosses itself.
+        let bow = serde_json::json!({"type": "Polygon", "coordinates":
+            [[[115.80, 36.10], [115.81, 36.11], [115.81, 36.10], [115.80, 36.11], [115.80, 36.10]]]});
+        let e = stockpile_with(bow).expect_err("self-intersecting");
+        assert_eq!(e.code, "geometry_invalid");
+        assert!(e.message.contains("self-intersection"), "{}", e.message);
+        let road = |lon: f64| {
+            SubjectFields {
+                name: "运河路".into(),
+                unit: "yanggu".into(),
+                kind: SubjectKind::RoadSection,
+                attributes: serde_json::json!({"road_name": "运河路", "road_class": "main"}),
+                location: Some(GeoPoint {
+                    lat: 36.1,
+                    lon: 115.8,
+                }),
+                geometry: Some(serde_json::json!({"type": "LineString", "coordinates":
+                [[115.80, 36.10], [lon, 36.10]]})),
+                on_ledger_since: None,
+            }
+            .into_draft()
+        };
+        assert!(road(115.82).is_ok());
+        let e = road(140.5).expect_err("a point in the Pacific");
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            ("geometry_outside_china", "geometry")
+        );
+        assert!(e.message.contains("position 2"), "{}", e.message);
+    }
 
     fn restaurant() -> SubjectDraft {
         serde_json::from_value(serde_json::json!({

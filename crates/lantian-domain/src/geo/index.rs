@@ -7,7 +7,8 @@ use rstar::primitives::GeomWithData;
 
 use super::distance_m;
 
-const EARTH_RADIUS_M: f64 = 6_371_008.8;
+/// The GRS80 mean radius, metres: the sphere of `geo`'s haversine, which makes the exact cut.
+const EARTH_RADIUS_M: f64 = 6_371_008.771_4;
 
 type Entry = GeomWithData<[f64; 3], usize>;
 

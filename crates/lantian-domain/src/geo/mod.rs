@@ -9,7 +9,7 @@
 //! SDKs themselves do.
 
 mod index;
-mod shape;
+pub mod shape;
 mod verdict;
 
 pub use index::{Nearby, SpatialIndex};
@@ -33,8 +33,6 @@ pub enum Datum {
 const KRASOVSKY_A: f64 = 6_378_245.0;
 const KRASOVSKY_EE: f64 = 0.006_693_421_622_965_943;
 const BD_X_PI: f64 = PI * 3000.0 / 180.0;
-/// Mean Earth radius (IUGG), metres.
-const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
 /// Whether a point lies outside the box in which the GCJ-02 offset is applied.
 pub fn out_of_china(lat: f64, lon: f64) -> bool {
@@ -147,14 +145,14 @@ pub fn from_wgs84(lat: f64, lon: f64, datum: Datum) -> (f64, f64) {
     }
 }
 
-/// Great-circle distance in metres between two WGS-84 points (haversine on the mean sphere:
-/// within 0.5% of the ellipsoidal distance, ample for "was the officer on site").
+/// Great-circle distance in metres between two WGS-84 points (`geo`'s haversine on the GRS80 mean
+/// sphere: within 0.5% of the ellipsoidal distance, ample for "was the officer on site").
 pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (lat1, lat2) = (a.0.to_radians(), b.0.to_radians());
-    let dlat = lat2 - lat1;
-    let dlon = (b.1 - a.1).to_radians();
-    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+    use geo::{Distance, Haversine};
+    Haversine.distance(
+        geo_types::Point::new(a.1, a.0),
+        geo_types::Point::new(b.1, b.0),
+    )
 }
 
 #[cfg(test)]

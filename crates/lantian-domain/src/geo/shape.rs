@@ -1,15 +1,19 @@
 //! Subject shapes: a site boundary (Polygon, MultiPolygon) or a route (LineString,
-//! MultiLineString), from their GeoJSON geometry, and the distance of a point to them.
+//! MultiLineString), read from their GeoJSON geometry with the `geojson` crate into `geo` types,
+//! and the distance of a point to them with `geo`'s algorithms. The datum conversions stay in
+//! [`super`]: no kept crate does them as well.
 
+use geo::{Contains, Distance, Euclidean, MapCoords};
+use geo_types::{Coord, Geometry, LineString, MultiLineString, MultiPolygon, Point};
 use serde_json::Value;
 
-/// A subject's extent. Positions are (lat, lon), WGS-84.
+/// A subject's extent, WGS-84, x = longitude, y = latitude.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shape {
-    /// Polygons, each an outer ring followed by its holes.
-    Area(Vec<Vec<Vec<(f64, f64)>>>),
+    /// A site boundary: polygons, each with its holes.
+    Area(MultiPolygon<f64>),
     /// Lines (road sections).
-    Route(Vec<Vec<(f64, f64)>>),
+    Route(MultiLineString<f64>),
 }
 
 /// Where a point stands against a shape.
@@ -24,107 +28,53 @@ pub struct ShapeDistance {
 /// Metres per degree of latitude on the mean sphere.
 const M_PER_DEG: f64 = 6_371_008.8 * std::f64::consts::PI / 180.0;
 
-fn ring(v: &Value) -> Option<Vec<(f64, f64)>> {
-    v.as_array()?
-        .iter()
-        .map(|p| {
-            let p = p.as_array()?;
-            Some((p.get(1)?.as_f64()?, p.first()?.as_f64()?))
-        })
-        .collect()
-}
-
-fn rings(v: &Value) -> Option<Vec<Vec<(f64, f64)>>> {
-    v.as_array()?.iter().map(ring).collect()
+/// The `geo` geometry of a GeoJSON geometry object; `None` if it is not GeoJSON.
+pub fn geometry(g: &Value) -> Option<Geometry<f64>> {
+    let g: geojson::Geometry = serde_json::from_value(g.clone()).ok()?;
+    Geometry::<f64>::try_from(&g.value).ok()
 }
 
 impl Shape {
     /// The shape of a GeoJSON geometry object; `None` for other types (points) or malformed ones.
     pub fn from_geojson(g: &Value) -> Option<Shape> {
-        let coords = g.get("coordinates")?;
-        match g.get("type")?.as_str()? {
-            "Polygon" => Some(Shape::Area(vec![rings(coords)?])),
-            "MultiPolygon" => Some(Shape::Area(
-                coords
-                    .as_array()?
-                    .iter()
-                    .map(rings)
-                    .collect::<Option<_>>()?,
-            )),
-            "LineString" => Some(Shape::Route(vec![ring(coords)?])),
-            "MultiLineString" => Some(Shape::Route(rings(coords)?)),
+        match geometry(g)? {
+            Geometry::Polygon(p) => Some(Shape::Area(MultiPolygon(vec![p]))),
+            Geometry::MultiPolygon(m) => Some(Shape::Area(m)),
+            Geometry::LineString(l) => Some(Shape::Route(MultiLineString(vec![l]))),
+            Geometry::MultiLineString(m) => Some(Shape::Route(m)),
             _ => None,
         }
     }
 
-    /// Distance from `p` (lat, lon) to the shape's edges, and whether it is inside. Computed in a
-    /// local equirectangular projection centred on `p`: exact to well under a metre within a few
-    /// kilometres, which is the range where the answer matters.
+    /// Distance from `p` (lat, lon) to the shape's edges, and whether it is inside. The edges are
+    /// measured in a local equirectangular projection centred on `p` (metres east and north):
+    /// exact to well under a metre within a few kilometres, which is the range where the answer
+    /// matters. Containment is the same in either plane (the projection is affine).
     pub fn distance(&self, p: (f64, f64)) -> ShapeDistance {
         let k = p.0.to_radians().cos();
-        let proj = |q: &(f64, f64)| ((q.1 - p.1) * k * M_PER_DEG, (q.0 - p.0) * M_PER_DEG);
-        let mut best = f64::INFINITY;
-        let mut edges = |line: &[(f64, f64)]| {
-            for w in line.windows(2) {
-                best = best.min(segment_to_origin(proj(&w[0]), proj(&w[1])));
-            }
-            if line.len() == 1 {
-                let (x, y) = proj(&line[0]);
-                best = best.min(x.hypot(y));
-            }
+        let local = |c: Coord<f64>| Coord {
+            x: (c.x - p.1) * k * M_PER_DEG,
+            y: (c.y - p.0) * M_PER_DEG,
         };
-        let inside = match self {
-            Shape::Area(polys) => {
-                let mut inside = false;
-                for poly in polys {
-                    for r in poly {
-                        edges(r);
-                    }
-                    let in_outer = poly.first().is_some_and(|outer| contains(outer, &proj));
-                    let in_hole = poly.iter().skip(1).any(|h| contains(h, &proj));
-                    inside |= in_outer && !in_hole;
-                }
-                inside
-            }
-            Shape::Route(lines) => {
-                for l in lines {
-                    edges(l);
-                }
-                false
-            }
+        let here = Point::new(p.1, p.0);
+        let (edges, inside): (MultiLineString<f64>, bool) = match self {
+            Shape::Area(polys) => (
+                MultiLineString(
+                    polys
+                        .iter()
+                        .flat_map(|poly| {
+                            std::iter::once(poly.exterior().clone())
+                                .chain(poly.interiors().iter().cloned())
+                        })
+                        .collect::<Vec<LineString<f64>>>(),
+                ),
+                polys.contains(&here),
+            ),
+            Shape::Route(lines) => (lines.clone(), false),
         };
-        ShapeDistance {
-            to_edge_m: best,
-            inside,
-        }
+        let to_edge_m = Euclidean.distance(&Point::new(0.0, 0.0), &edges.map_coords(local));
+        ShapeDistance { to_edge_m, inside }
     }
-}
-
-/// Distance from the origin to the segment a-b.
-fn segment_to_origin(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
-    let len2 = dx * dx + dy * dy;
-    let t = if len2 == 0.0 {
-        0.0
-    } else {
-        (-(a.0 * dx + a.1 * dy) / len2).clamp(0.0, 1.0)
-    };
-    (a.0 + t * dx).hypot(a.1 + t * dy)
-}
-
-/// Whether the origin is inside the ring (even-odd rule).
-fn contains(ring: &[(f64, f64)], proj: &impl Fn(&(f64, f64)) -> (f64, f64)) -> bool {
-    let pts: Vec<(f64, f64)> = ring.iter().map(proj).collect();
-    let mut inside = false;
-    let n = pts.len();
-    for i in 0..n {
-        let (xi, yi) = pts[i];
-        let (xj, yj) = pts[(i + n - 1) % n];
-        if (yi > 0.0) != (yj > 0.0) && 0.0 < (xj - xi) * (0.0 - yi) / (yj - yi) + xi {
-            inside = !inside;
-        }
-    }
-    inside
 }
 
 #[cfg(test)]
