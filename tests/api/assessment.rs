@@ -626,3 +626,77 @@ async fn a_missed_scheduled_official_run_is_caught_up_even_after_a_manual_revisi
         "{again:?}"
     );
 }
+
+/// Lifting an alert early is an event appended to it: the declared alert stays as declared, the
+/// alert gains `ended_early_at`, stops applying from then, syncs so, and is lifted once. Another
+/// county's admin cannot lift it.
+#[tokio::test]
+async fn an_alert_lifted_early_is_an_event_and_stops_applying() {
+    let app = spawn_app().await;
+    let admin = app.demo_token(Role::Admin).await;
+    app.add_user("other_admin", Role::Admin, "dongchangfu", photos::PASSWORD)
+        .await;
+    let other = app
+        .tokens("other_admin", photos::PASSWORD)
+        .await
+        .access_token;
+    let now = chrono::Utc::now();
+    let declared = app
+        .post(
+            "/v1/alerts",
+            Some(&admin),
+            serde_json::json!({"level": "red", "units": ["yanggu"],
+                               "starts_at": now - chrono::Duration::hours(3),
+                               "ends_at": now + chrono::Duration::days(3)}),
+        )
+        .await;
+    assert_eq!(declared.status, StatusCode::CREATED, "{:?}", declared.body);
+    let id = declared.body["id"].as_str().expect("id").to_owned();
+    let path = format!("/v1/alerts/{id}/end");
+    let foreign = app.post(&path, Some(&other), serde_json::json!({})).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    let lifted = app.post(&path, Some(&admin), serde_json::json!({})).await;
+    assert_eq!(lifted.status, StatusCode::OK, "{:?}", lifted.body);
+    assert_eq!(
+        lifted.body["ends_at"], declared.body["ends_at"],
+        "as declared"
+    );
+    let ended: chrono::DateTime<chrono::Utc> = lifted.body["ended_early_at"]
+        .as_str()
+        .expect("ended")
+        .parse()
+        .expect("time");
+    assert!(ended >= now - chrono::Duration::seconds(5));
+    let again = app.post(&path, Some(&admin), serde_json::json!({})).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(again.body["error"]["detail"], "alert_over");
+    let place = vec!["lcucb".to_owned(), "yanggu".to_owned()];
+    let (before, after) = (
+        now - chrono::Duration::hours(1),
+        ended + chrono::Duration::minutes(1),
+    );
+    let (was, is) = app
+        .store
+        .read(move |c| {
+            Ok((
+                lantian_store::assessment::alert_active(c, &place, before)?,
+                lantian_store::assessment::alert_active(c, &place, after)?,
+            ))
+        })
+        .await
+        .expect("read");
+    assert!(was && !is, "applied before the lift, not after");
+    // The declared row is untouched: the lift is an event.
+    let rows: (i64, i64) = app
+        .store
+        .read(move |c| {
+            Ok(c.raw().query_row(
+                "SELECT (SELECT count(*) FROM alert_events), (SELECT count(*) FROM audit_log WHERE action = 'alert_event.seal')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .await
+        .expect("read");
+    assert_eq!(rows, (1, 1));
+}

@@ -220,6 +220,12 @@ const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
     ("GET", "/v1/rectifications", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/alerts", [200, 200, 200, 200, 200, 200]),
     ("POST", "/v1/alerts", [403, 403, 403, 403, 201, 403]),
+    // Lifting the walk's running alert over the caller's county: the admin lifts it.
+    (
+        "POST",
+        "/v1/alerts/{id}/end",
+        [403, 403, 403, 403, 200, 403],
+    ),
     (
         "GET",
         "/v1/rectifications/stats",
@@ -303,6 +309,9 @@ struct Fixture {
     pending_photo: Uuid,
     upload_path: String,
     order: Uuid,
+    /// A running alert over the fixture's unit, declared by the demo admin once every fixture's
+    /// inspections are in (an alert makes the emergency items required).
+    alert: Uuid,
 }
 
 async fn fixture(app: &TestApp, rel: Rel) -> Fixture {
@@ -379,6 +388,7 @@ async fn fixture(app: &TestApp, rel: Rel) -> Fixture {
     Fixture {
         rel,
         order,
+        alert: Uuid::nil(),
         subject,
         inspection: s.inspection_id,
         photo: expected[0],
@@ -579,6 +589,12 @@ async fn call(
             ),
             None,
         ),
+        ("POST", "/v1/alerts/{id}/end") => (
+            Method::POST,
+            format!("/v1/alerts/{}/end", fx(Rel::Own).alert),
+            Some(json!({})),
+            None,
+        ),
         ("GET", "/v1/bulletins/{month}") => (
             Method::GET,
             format!("/v1/bulletins/{}", this_month()),
@@ -677,6 +693,25 @@ async fn every_role_route_and_relation_answers_as_the_policy_says() {
     let mut ids = Vec::new();
     for rel in RELS {
         ids.push(fixture(&app, rel).await);
+    }
+    let admin = app.demo_token(Role::Admin).await;
+    let now = chrono::Utc::now();
+    for f in &mut ids {
+        let alert = app
+            .post(
+                "/v1/alerts",
+                Some(&admin),
+                json!({"level": "yellow", "units": [f.rel.unit()],
+                       "starts_at": now - chrono::Duration::hours(1),
+                       "ends_at": now + chrono::Duration::days(1)}),
+            )
+            .await;
+        assert_eq!(alert.status, StatusCode::CREATED, "{:?}", alert.body);
+        f.alert = alert.body["id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("uuid");
     }
     lantian::assessment::run(&app.store, &this_month(), true)
         .await

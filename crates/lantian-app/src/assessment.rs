@@ -158,12 +158,52 @@ impl App {
             note,
             declared_by: actor.uuid.to_string(),
             declared_at: Utc::now(),
+            ended_early_at: None,
         };
-        let stored_alert = alert.clone();
-        self.store()
-            .write(move |c| stored::declare_alert(c, &stored_alert))
-            .await?;
-        Ok(alert)
+        // Answered as stored (times at the store's millisecond precision), as every read shows it.
+        let id = alert.id;
+        Ok(self
+            .store()
+            .write(move |c| {
+                stored::declare_alert(c, &alert)?;
+                stored::alert(c, id)?.ok_or(lantian_store::StoreError::NotFound)
+            })
+            .await?)
+    }
+
+    /// Lifts an alert before its declared end (from `at`, default now), by whoever may declare
+    /// over all its units: an appended event, synced to every phone.
+    pub async fn end_alert(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        at: Option<chrono::DateTime<Utc>>,
+    ) -> Result<Alert, AppError> {
+        actor.may(Action::DeclareAlert, Some(&actor.unit_path))?;
+        let a = self
+            .store()
+            .read(move |c| stored::alert(c, id))
+            .await?
+            .ok_or_else(AppError::not_found)?;
+        for code in &a.units {
+            let c = code.clone();
+            let unit = self
+                .store()
+                .read(move |s| lantian_store::org::unit_by_code(s, &c))
+                .await?
+                .ok_or_else(AppError::not_found)?;
+            actor.may(Action::DeclareAlert, Some(&unit.unit.path))?;
+        }
+        let who = actor.uuid.to_string();
+        Ok(self
+            .store()
+            .write(move |c| {
+                // Decided on the alert as the writer reads it: a concurrent lift wins once.
+                let current = stored::alert(c, id)?.ok_or(lantian_store::StoreError::NotFound)?;
+                let at = current.end_early(at, Utc::now())?;
+                stored::end_alert(c, id, at, &who)
+            })
+            .await?)
     }
 
     /// Every declared alert, newest first.

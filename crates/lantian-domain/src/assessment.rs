@@ -785,6 +785,10 @@ pub struct Alert {
     pub note: Option<String>,
     pub declared_by: String,
     pub declared_at: DateTime<Utc>,
+    /// Lifted before its declared end: from then on it no longer applies. The declared `ends_at`
+    /// stays as declared; this comes from an appended event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_early_at: Option<DateTime<Utc>>,
 }
 
 /// Pollution alert levels (黄色, 橙色, 红色预警), weakest first.
@@ -796,14 +800,54 @@ impl Alert {
     /// unit or above it.
     pub fn applies(&self, unit_path: &[String], at: DateTime<Utc>) -> bool {
         self.starts_at <= at
-            && at < self.ends_at
+            && at < self.effective_end()
             && self.units.iter().any(|u| unit_path.contains(u))
+    }
+
+    /// When it stops applying: its declared end, or earlier if it was lifted.
+    pub fn effective_end(&self) -> DateTime<Utc> {
+        self.ended_early_at
+            .map_or(self.ends_at, |e| e.min(self.ends_at))
+    }
+
+    /// Whether it may be lifted at `at`, decided at `now`: not already lifted, not yet over, and
+    /// not backwards (an alert is lifted from now on; figures already computed under it stand).
+    /// Returns the time it ends.
+    pub fn end_early(
+        &self,
+        at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, crate::ValidationError> {
+        let at = at.unwrap_or(now).max(self.starts_at);
+        if self.ended_early_at.is_some() || self.ends_at <= now {
+            return Err(crate::ValidationError::new(
+                "alert_over",
+                "id",
+                "the alert has already ended",
+            ));
+        }
+        if at + chrono::Duration::minutes(1) < now {
+            return Err(crate::ValidationError::new(
+                "alert_end_in_past",
+                "at",
+                "an alert is lifted from now on, not backwards",
+            ));
+        }
+        if at >= self.ends_at {
+            return Err(crate::ValidationError::new(
+                "alert_end_after_declared",
+                "at",
+                "lifting ends an alert before its declared end",
+            ));
+        }
+        Ok(at)
     }
 
     /// The alert as far as the period [from, to) is concerned (a month: at most 31 days), with the
     /// number of days [d, d + 1) of the period it overlaps; `None` when it does not touch it.
     pub fn window(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<AlertWindow> {
-        if self.starts_at >= to || self.ends_at <= from {
+        let ends_at = self.effective_end();
+        if self.starts_at >= to || ends_at <= from {
             return None;
         }
         let mut days = 0u32;
@@ -813,7 +857,7 @@ impl Alert {
                 break;
             }
             let next = d + chrono::Duration::days(1);
-            if self.starts_at < next && self.ends_at > d {
+            if self.starts_at < next && ends_at > d {
                 days += 1;
             }
             d = next;
@@ -824,7 +868,7 @@ impl Alert {
             level: self.level.clone(),
             units: self.units.clone(),
             starts_at: text(self.starts_at),
-            ends_at: text(self.ends_at),
+            ends_at: text(ends_at),
             days,
         })
     }
@@ -879,7 +923,39 @@ mod tests {
             note: None,
             declared_by: "x".into(),
             declared_at: starts.parse().expect("t"),
+            ended_early_at: None,
         }
+    }
+
+    #[test]
+    fn a_lifted_alert_stops_applying_and_touches_only_its_days() {
+        let t = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().expect("t");
+        let mut a = alert("2019-11-03T16:00:00Z", "2019-11-10T16:00:00Z");
+        let now = t("2019-11-05T04:00:00Z");
+        assert_eq!(
+            a.end_early(Some(t("2019-11-01T00:00:00Z")), now)
+                .map_err(|e| e.code),
+            Err("alert_end_in_past")
+        );
+        assert_eq!(
+            a.end_early(Some(t("2019-12-01T00:00:00Z")), now)
+                .map_err(|e| e.code),
+            Err("alert_end_after_declared")
+        );
+        let at = a.end_early(None, now).expect("lifted now");
+        assert_eq!(at, now);
+        a.ended_early_at = Some(at);
+        let place = ["yanggu".to_owned()];
+        assert!(a.applies(&place, t("2019-11-05T03:59:00Z")));
+        assert!(!a.applies(&place, t("2019-11-05T04:00:00Z")));
+        let (from, to) = month_bounds("2019-11").expect("month");
+        // CST days touched: the 4th (from 00:00) and the 5th (until 12:00), not the seven declared.
+        assert_eq!(a.window(from, to).map(|w| w.days), Some(2));
+        assert_eq!(
+            a.end_early(None, now).map_err(|e| e.code),
+            Err("alert_over"),
+            "lifted once"
+        );
     }
 
     #[test]

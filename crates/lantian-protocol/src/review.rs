@@ -165,3 +165,12 @@ pub struct DeclareAlert {
     pub ends_at: DateTime<Utc>,
     pub note: Option<String>,
 }
+
+/// `POST /v1/alerts/{id}/end`: lift an alert before its declared end.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndAlert {
+    /// From when it no longer applies; default now. Not earlier than now.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+}

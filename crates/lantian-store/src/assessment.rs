@@ -215,7 +215,8 @@ pub fn declare_alert(conn: &Tx, a: &Alert) -> Result<(), StoreError> {
 }
 
 const ALERT_COLUMNS: &str =
-    "uuid, level, units, starts_at, ends_at, note, declared_by, declared_at";
+    "uuid, level, units, starts_at, ends_at, note, declared_by, declared_at,
+     (SELECT min(e.at) FROM alert_events e WHERE e.alert_id = alerts.id AND e.event = 'ended')";
 
 fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
     Ok(Alert {
@@ -227,7 +228,60 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
         note: r.get(5)?,
         declared_by: r.get(6)?,
         declared_at: cols::time(r, 7)?,
+        ended_early_at: r
+            .get::<_, Option<String>>(8)?
+            .map(|t| crate::parse_time(&t).map_err(|e| crate::corrupt(8, e.to_string())))
+            .transpose()?,
     })
+}
+
+/// One alert, as declared and with its effective end.
+pub fn alert(conn: &Tx, id: uuid::Uuid) -> Result<Option<Alert>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE uuid = ?1"
+        ))?
+        .query_row([id.to_string()], alert_row)
+        .optional()?)
+}
+
+/// Lifts alert `id` at `at` (the domain's `Alert::end_early` decided it may be): an `ended` event
+/// appended and sealed, never an update of the declared alert; the alert, as it now stands, is
+/// synced to every phone so the emergency items stop applying.
+pub fn end_alert(
+    conn: &Tx,
+    id: uuid::Uuid,
+    at: DateTime<Utc>,
+    actor: &str,
+) -> Result<Alert, StoreError> {
+    let n = conn.execute(
+        "INSERT INTO alert_events (alert_id, event, at, actor, recorded_at)
+         SELECT id, 'ended', ?2, ?3, ?4 FROM alerts WHERE uuid = ?1",
+        params![id.to_string(), time_text(at), actor, crate::now_text()],
+    )?;
+    if n != 1 {
+        return Err(StoreError::NotFound);
+    }
+    crate::seal::seal_last(conn, actor, "alert_event")?;
+    let a = alert(conn, id)?.ok_or(StoreError::NotFound)?;
+    crate::audit::record(
+        conn,
+        actor,
+        "alert.end",
+        "alert",
+        &id.to_string(),
+        None,
+        Some(crate::audit::object_hash(&a)?),
+    )?;
+    crate::sync::put(
+        conn,
+        crate::sync::Group::new(),
+        lantian_domain::sync::GLOBAL,
+        "alert",
+        &id.to_string(),
+        &a,
+    )?;
+    Ok(a)
 }
 
 /// Every alert, newest first.

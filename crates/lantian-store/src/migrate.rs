@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "ledger_dates",
         include_str!("../../../migrations/0010_ledger_dates.sql"),
     ),
+    (
+        11,
+        "alert_events",
+        include_str!("../../../migrations/0011_alert_events.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

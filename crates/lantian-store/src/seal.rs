@@ -31,7 +31,7 @@ struct Sealed {
     rows: &'static str,
 }
 
-const SEALED: [Sealed; 8] = [
+const SEALED: [Sealed; 9] = [
     Sealed {
         object_type: "inspection",
         action: "inspection.seal",
@@ -102,6 +102,15 @@ const SEALED: [Sealed; 8] = [
         key: "uuid",
         columns: "json_array(uuid, level, units, starts_at, ends_at, note, declared_by, declared_at)",
         written_by: Some("alert.declare"),
+        rows: "1",
+    },
+    Sealed {
+        object_type: "alert_event",
+        action: "alert_event.seal",
+        table: "alert_events",
+        key: "id",
+        columns: "json_array(id, alert_id, event, at, actor, recorded_at)",
+        written_by: None,
         rows: "1",
     },
     // Official revisions only: provisional figures are replaced every night.

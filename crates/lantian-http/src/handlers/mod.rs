@@ -83,6 +83,7 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .on(Method::GET, "/v1/bulletins/{month}", review::bulletin)
         .on(Method::POST, "/v1/alerts", review::declare_alert)
         .on(Method::GET, "/v1/alerts", review::list_alerts)
+        .on(Method::POST, "/v1/alerts/{id}/end", review::end_alert)
         .on(Method::GET, "/v1/inspections/{id}", review::get_inspection)
         .on(
             Method::POST,

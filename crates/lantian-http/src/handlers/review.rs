@@ -168,6 +168,16 @@ pub(crate) async fn declare_alert(
     Ok((StatusCode::CREATED, Json(alert)))
 }
 
+/// `POST /v1/alerts/{id}/end`: lifts an alert before its declared end (an appended event).
+pub(crate) async fn end_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(e): AppJson<lantian_protocol::review::EndAlert>,
+) -> Result<Json<Alert>, ApiError> {
+    Ok(Json(state.app().end_alert(&caller.0, id, e.at).await?))
+}
+
 /// `GET /v1/alerts`: every declared alert, newest first.
 pub(crate) async fn list_alerts(
     State(state): State<AppState>,
