@@ -168,6 +168,22 @@ pub fn to_xlsx(b: &Bulletin) -> Result<Vec<u8>, XlsxError> {
     {
         let ws = list_sheet(
             &mut wb,
+            "返工",
+            &["单位 unit", "名称 name", "返工 reworks", "应结 due"],
+            20,
+            &head,
+        )?;
+        for (i, w) in b.reworks.iter().enumerate() {
+            let r = i as u32 + 1;
+            ws.write_string_with_format(r, 0, &w.unit, &cell)?;
+            ws.write_string_with_format(r, 1, &w.name, &cell)?;
+            ws.write_number_with_format(r, 2, w.reworks as f64, &cell)?;
+            ws.write_number_with_format(r, 3, w.orders_due as f64, &cell)?;
+        }
+    }
+    {
+        let ws = list_sheet(
+            &mut wb,
             "返工明细",
             &[
                 "责任单位",
@@ -186,22 +202,6 @@ pub fn to_xlsx(b: &Bulletin) -> Result<Vec<u8>, XlsxError> {
             ws.write_string_with_format(r, 2, &o.item, &cell)?;
             ws.write_string_with_format(r, 3, &o.deadline, &cell)?;
             ws.write_number_with_format(r, 4, f64::from(o.reworks), &cell)?;
-        }
-    }
-    {
-        let ws = list_sheet(
-            &mut wb,
-            "返工",
-            &["单位 unit", "名称 name", "返工 reworks", "应结 due"],
-            20,
-            &head,
-        )?;
-        for (i, w) in b.reworks.iter().enumerate() {
-            let r = i as u32 + 1;
-            ws.write_string_with_format(r, 0, &w.unit, &cell)?;
-            ws.write_string_with_format(r, 1, &w.name, &cell)?;
-            ws.write_number_with_format(r, 2, w.reworks as f64, &cell)?;
-            ws.write_number_with_format(r, 3, w.orders_due as f64, &cell)?;
         }
     }
     {
