@@ -81,7 +81,8 @@ async fn send(
     app.request(method, path, Some(token), body, &[]).await
 }
 
-async fn order_of(app: &TestApp, token: &str, inspection: Uuid) -> Value {
+/// Every order the caller lists (up to 200).
+async fn orders(app: &TestApp, token: &str) -> Vec<Value> {
     let r = send(
         app,
         Method::GET,
@@ -91,12 +92,14 @@ async fn order_of(app: &TestApp, token: &str, inspection: Uuid) -> Value {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    r.body["items"]
-        .as_array()
-        .expect("items")
-        .iter()
+    r.body["items"].as_array().expect("items").clone()
+}
+
+async fn order_of(app: &TestApp, token: &str, inspection: Uuid) -> Value {
+    orders(app, token)
+        .await
+        .into_iter()
         .find(|o| o["inspection_id"] == inspection.to_string())
-        .cloned()
         .expect("an order for the inspection")
 }
 
@@ -757,21 +760,10 @@ async fn nobody_reviews_their_own_inspection() {
 
 /// Orders of the subject's `item`, as the supervisor lists them.
 async fn orders_for(app: &TestApp, token: &str, subject: Uuid, item: &str) -> Vec<Value> {
-    let r = send(
-        app,
-        Method::GET,
-        "/v1/rectifications?limit=200",
-        token,
-        None,
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    r.body["items"]
-        .as_array()
-        .expect("items")
-        .iter()
+    orders(app, token)
+        .await
+        .into_iter()
         .filter(|o| o["subject_id"] == subject.to_string() && o["item"] == item)
-        .cloned()
         .collect()
 }
 

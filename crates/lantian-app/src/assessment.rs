@@ -136,19 +136,33 @@ impl App {
         Ok(RenderedBulletin { format, body })
     }
 
+    /// Whether `actor` may declare (or lift) an alert over every one of `units`: each must exist
+    /// and lie in the caller's subtree.
+    async fn may_declare_over(&self, actor: &Actor, units: &[String]) -> Result<(), AppError> {
+        let codes = units.to_vec();
+        let paths = self
+            .store()
+            .read(move |s| {
+                codes
+                    .iter()
+                    .map(|c| Ok(lantian_store::org::unit_by_code(s, c)?.map(|u| u.unit.path)))
+                    .collect::<Result<Vec<_>, lantian_store::StoreError>>()
+            })
+            .await?;
+        for path in paths {
+            actor.may(
+                Action::DeclareAlert,
+                Some(&path.ok_or_else(AppError::not_found)?),
+            )?;
+        }
+        Ok(())
+    }
+
     /// An admin declares a pollution alert over units of its subtree; it syncs to every phone.
     pub async fn declare_alert(&self, actor: &Actor, a: DeclareAlert) -> Result<Alert, AppError> {
         actor.may(Action::DeclareAlert, Some(&actor.unit_path))?;
         let note = Alert::check(&a.level, &a.units, a.starts_at, a.ends_at, a.note)?;
-        for code in &a.units {
-            let c = code.clone();
-            let unit = self
-                .store()
-                .read(move |s| lantian_store::org::unit_by_code(s, &c))
-                .await?
-                .ok_or_else(AppError::not_found)?;
-            actor.may(Action::DeclareAlert, Some(&unit.unit.path))?;
-        }
+        self.may_declare_over(actor, &a.units).await?;
         let alert = Alert {
             id: Uuid::now_v7(),
             level: a.level,
@@ -185,15 +199,7 @@ impl App {
             .read(move |c| stored::alert(c, id))
             .await?
             .ok_or_else(AppError::not_found)?;
-        for code in &a.units {
-            let c = code.clone();
-            let unit = self
-                .store()
-                .read(move |s| lantian_store::org::unit_by_code(s, &c))
-                .await?
-                .ok_or_else(AppError::not_found)?;
-            actor.may(Action::DeclareAlert, Some(&unit.unit.path))?;
-        }
+        self.may_declare_over(actor, &a.units).await?;
         let who = actor.uuid.to_string();
         Ok(self
             .store()

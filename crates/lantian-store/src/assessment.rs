@@ -204,6 +204,11 @@ pub fn declare_alert(conn: &Tx, a: &Alert) -> Result<(), StoreError> {
         None,
         Some(crate::audit::object_hash(a)?),
     )?;
+    publish_alert(conn, a)
+}
+
+/// Syncs an alert as it stands to every phone (global scope).
+fn publish_alert(conn: &Tx, a: &Alert) -> Result<(), StoreError> {
     crate::sync::put(
         conn,
         crate::sync::Group::new(),
@@ -273,14 +278,7 @@ pub fn end_alert(
         None,
         Some(crate::audit::object_hash(&a)?),
     )?;
-    crate::sync::put(
-        conn,
-        crate::sync::Group::new(),
-        lantian_domain::sync::GLOBAL,
-        "alert",
-        &id.to_string(),
-        &a,
-    )?;
+    publish_alert(conn, &a)?;
     Ok(a)
 }
 

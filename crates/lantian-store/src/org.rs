@@ -134,18 +134,10 @@ pub fn departments(conn: &Tx) -> Result<Vec<Department>, StoreError> {
 /// Inserts a campaign with its tasks and their links; every code must exist.
 pub fn insert_campaign(conn: &Tx, g: Group, c: &Campaign) -> Result<i64, StoreError> {
     c.validate()?;
+    let [name_zh, name_en, starts, ends, targets, weights, assessment] = campaign_values(c)?;
     conn.execute(
         "INSERT INTO campaigns (code, name_zh, name_en, starts_on, ends_on, targets, weights, assessment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            c.code,
-            c.name_zh,
-            c.name_en,
-            c.starts_on.to_string(),
-            c.ends_on.to_string(),
-            serde_json::to_string(&c.targets)?,
-            serde_json::to_string(&c.weights)?,
-            serde_json::to_string(&c.assessment)?
-        ],
+        params![c.code, name_zh, name_en, starts, ends, targets, weights, assessment],
     )?;
     let campaign_id = conn.last_insert_rowid();
     insert_tasks(conn, campaign_id, c)?;
@@ -163,19 +155,11 @@ pub fn update_campaign(conn: &Tx, g: Group, c: &Campaign) -> Result<(), StoreErr
         })
         .optional()?
         .ok_or(StoreError::NotFound)?;
+    let [name_zh, name_en, starts, ends, targets, weights, assessment] = campaign_values(c)?;
     conn.execute(
         "UPDATE campaigns SET name_zh = ?2, name_en = ?3, starts_on = ?4, ends_on = ?5, targets = ?6,
              weights = ?7, assessment = ?8 WHERE id = ?1",
-        params![
-            id,
-            c.name_zh,
-            c.name_en,
-            c.starts_on.to_string(),
-            c.ends_on.to_string(),
-            serde_json::to_string(&c.targets)?,
-            serde_json::to_string(&c.weights)?,
-            serde_json::to_string(&c.assessment)?
-        ],
+        params![id, name_zh, name_en, starts, ends, targets, weights, assessment],
     )?;
     for links in ["task_departments", "task_units"] {
         conn.execute(
@@ -188,6 +172,19 @@ pub fn update_campaign(conn: &Tx, g: Group, c: &Campaign) -> Result<(), StoreErr
     conn.execute("DELETE FROM campaign_tasks WHERE campaign_id = ?1", [id])?;
     insert_tasks(conn, id, c)?;
     publish_campaign(conn, g, &c.code)
+}
+
+/// A campaign's columns as stored: names, period, and targets, weights and rules as JSON.
+fn campaign_values(c: &Campaign) -> Result<[String; 7], StoreError> {
+    Ok([
+        c.name_zh.clone(),
+        c.name_en.clone(),
+        c.starts_on.to_string(),
+        c.ends_on.to_string(),
+        serde_json::to_string(&c.targets)?,
+        serde_json::to_string(&c.weights)?,
+        serde_json::to_string(&c.assessment)?,
+    ])
 }
 
 fn insert_tasks(conn: &Tx, campaign_id: i64, c: &Campaign) -> Result<(), StoreError> {
