@@ -15,6 +15,11 @@ use uuid::Uuid;
 
 /// A construction site of the officer's unit subtree (dongchangfu).
 fn site(o: &Officer) -> Subject {
+    site_in(o, "dongchangfu")
+}
+
+/// A construction site the officer sees in `county` (or a unit below it).
+fn site_in(o: &Officer, county: &str) -> Subject {
     o.client
         .entities("subject")
         .expect("subjects")
@@ -22,10 +27,10 @@ fn site(o: &Officer) -> Subject {
         .filter_map(|v| serde_json::from_value::<Subject>(v).ok())
         .find(|s| {
             matches!(s.attributes, SubjectAttributes::ConstructionSite(_))
-                && s.unit.starts_with("dongchangfu")
+                && s.unit.starts_with(county)
                 && s.location.is_some()
         })
-        .expect("a construction site in dongchangfu")
+        .unwrap_or_else(|| panic!("a construction site in {county}"))
 }
 
 /// An inspection of `subject` where every item passes except CS1 (critical) when `cs1_fails`.
@@ -945,18 +950,7 @@ async fn another_countys_order_named_in_a_push_answers_as_a_missing_one() {
         .expect("id")
         .parse()
         .expect("uuid");
-    let theirs = stranger
-        .client
-        .entities("subject")
-        .expect("subjects")
-        .into_iter()
-        .filter_map(|v| serde_json::from_value::<Subject>(v).ok())
-        .find(|s| {
-            matches!(s.attributes, SubjectAttributes::ConstructionSite(_))
-                && s.unit.starts_with("yanggu")
-                && s.location.is_some()
-        })
-        .expect("a construction site in yanggu");
+    let theirs = site_in(&stranger, "yanggu");
     let mutations: Vec<Value> = [order, Uuid::now_v7()]
         .into_iter()
         .enumerate()
@@ -1134,18 +1128,7 @@ async fn a_late_earlier_inspection_recomputes_the_next_verdict_and_flags_a_revie
     let o = photos::officer(&app, "late_city", Role::Inspector, "lcucb").await;
     let sup = app.demo_token(Role::Supervisor).await;
     let near = site(&o);
-    let far = o
-        .client
-        .entities("subject")
-        .expect("subjects")
-        .into_iter()
-        .filter_map(|v| serde_json::from_value::<Subject>(v).ok())
-        .find(|s| {
-            matches!(s.attributes, SubjectAttributes::ConstructionSite(_))
-                && s.unit.starts_with("yanggu")
-                && s.location.is_some()
-        })
-        .expect("a construction site in yanggu");
+    let far = site_in(&o, "yanggu");
     let at = chrono::Utc::now() - chrono::Duration::hours(1);
     let mut later = inspection_of(&o, &far, false, None);
     later.location.gps_time = Some(at);
