@@ -58,8 +58,20 @@ async fn refresh_rotates_and_reusing_a_rotated_token_revokes_the_family() {
         serde_json::from_value(r.body).expect("tokens");
     assert_ne!(second.refresh_token, first.refresh_token);
     assert_eq!(me(&app, &second.access_token).await.0, StatusCode::OK);
+    // The owner goes on with the second token...
+    let r = app
+        .post(
+            "/v1/auth/refresh",
+            None,
+            json!({"refresh_token": second.refresh_token}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let second: lantian_protocol::auth::TokenResponse =
+        serde_json::from_value(r.body).expect("tokens");
 
-    // The first token again: someone holds a copy. Reuse is reported and the family dies.
+    // ...and the first token comes again: someone holds a copy (it is no retry: a later token was
+    // used). Reuse is reported and the family dies.
     let reuse = app
         .post(
             "/v1/auth/refresh",
@@ -331,4 +343,67 @@ async fn a_client_is_bound_to_the_user_who_registered_it() {
         (other.status, other.code()),
         (StatusCode::CONFLICT, Some("conflict"))
     );
+}
+
+async fn refresh(app: &lantian_tests::TestApp, token: &str) -> lantian_tests::Reply {
+    app.post("/v1/auth/refresh", None, json!({"refresh_token": token}))
+        .await
+}
+
+/// One lost answer does not log an officer out: a rotated token presented again within the grace
+/// window, while no later token of its login was ever used, is the retry of an answer lost on the
+/// way. It gets a fresh pair, as many times as the answers are lost, and the login lives on; the
+/// pairs whose answers were lost are retired. Outside the window (here: the grace turned off) the
+/// same reuse revokes the login.
+#[tokio::test]
+async fn a_refresh_retried_after_a_lost_answer_keeps_the_login() {
+    let app = spawn_app().await;
+    let first = app.tokens("demo_inspector", DEMO_PASSWORD).await;
+    let lost = refresh(&app, &first.refresh_token).await;
+    assert_eq!(lost.status, StatusCode::OK);
+    let lost_again = refresh(&app, &first.refresh_token).await;
+    assert_eq!(lost_again.status, StatusCode::OK, "{:?}", lost_again.body);
+    let retried = refresh(&app, &first.refresh_token).await;
+    assert_eq!(retried.status, StatusCode::OK, "{:?}", retried.body);
+    let tokens: lantian_protocol::auth::TokenResponse =
+        serde_json::from_value(retried.body).expect("tokens");
+    // The login lives on with the pair that arrived.
+    let next = refresh(&app, &tokens.refresh_token).await;
+    assert_eq!(next.status, StatusCode::OK, "{:?}", next.body);
+    // Once a later token was used, the first one again is a copy: the login is revoked.
+    let stolen = refresh(&app, &first.refresh_token).await;
+    assert_eq!(stolen.code(), Some("refresh_token_reused"));
+    let after = refresh(&app, next.body["refresh_token"].as_str().expect("token")).await;
+    assert_eq!(after.code(), Some("refresh_token_invalid"));
+
+    // A token sent out in an answer taken for lost and presented after all means two parties
+    // hold the login: it is revoked.
+    let second = app.tokens("demo_inspector", DEMO_PASSWORD).await;
+    let taken_for_lost = refresh(&app, &second.refresh_token).await;
+    let retry = refresh(&app, &second.refresh_token).await;
+    assert_eq!(retry.status, StatusCode::OK);
+    let late = refresh(
+        &app,
+        taken_for_lost.body["refresh_token"]
+            .as_str()
+            .expect("token"),
+    )
+    .await;
+    assert_eq!(late.code(), Some("refresh_token_reused"), "{:?}", late.body);
+    let dead = refresh(&app, retry.body["refresh_token"].as_str().expect("token")).await;
+    assert_eq!(dead.code(), Some("refresh_token_invalid"));
+    // The first login's lost answers' tokens, for completeness, are dead with it.
+    for gone in [&lost.body, &lost_again.body] {
+        let r = refresh(&app, gone["refresh_token"].as_str().expect("token")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
+    }
+
+    let strict = lantian_tests::spawn_app_with(|c| c.refresh_grace_secs = 0, true).await;
+    let first = strict.tokens("demo_inspector", DEMO_PASSWORD).await;
+    assert_eq!(
+        refresh(&strict, &first.refresh_token).await.status,
+        StatusCode::OK
+    );
+    let again = refresh(&strict, &first.refresh_token).await;
+    assert_eq!(again.code(), Some("refresh_token_reused"));
 }

@@ -76,17 +76,19 @@ impl App {
     }
 
     /// Rotates the refresh token stored as `presented` to `next` (expiring at `expires`). A token
-    /// presented again after it was rotated revokes its whole family.
+    /// presented again after it was rotated revokes its whole family, unless it is a retry within
+    /// the grace window whose answer was lost (`identity::rotate_refresh`).
     pub async fn rotate_refresh(
         &self,
         presented: String,
         next: String,
         expires: String,
     ) -> Result<Refreshed, AppError> {
+        let grace = self.config().refresh_grace_secs;
         let outcome = self
             .store()
             .write(move |c| {
-                let r = identity::rotate_refresh(c, &presented, &next, &expires)?;
+                let r = identity::rotate_refresh(c, &presented, &next, &expires, grace)?;
                 match &r {
                     Rotation::Rotated { user, family } => {
                         audit::record(

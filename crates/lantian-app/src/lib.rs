@@ -115,6 +115,9 @@ pub struct AppConfig {
     pub hash_concurrency: usize,
     /// How the monthly bulletin is headed: issuer, document number, signature.
     pub bulletin: lantian_domain::assessment::BulletinStyle,
+    /// Seconds within which a rotated refresh token presented again counts as a retry of a lost
+    /// answer (a fresh pair, the login kept) rather than a theft (the login revoked).
+    pub refresh_grace_secs: i64,
 }
 
 /// The application: the store and the settings. Cheap to clone.

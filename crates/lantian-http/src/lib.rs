@@ -68,6 +68,8 @@ pub struct HttpConfig {
     pub rectify: Arc<lantian_domain::rectification::RectifyPolicy>,
     /// How the monthly bulletin is headed.
     pub bulletin: lantian_domain::assessment::BulletinStyle,
+    /// Seconds within which a rotated refresh token presented again is a retry, not a theft.
+    pub refresh_grace: Duration,
 }
 
 impl Default for HttpConfig {
@@ -93,6 +95,7 @@ impl Default for HttpConfig {
             verdicts: lantian_domain::geo::VerdictThresholds::default(),
             rectify: Arc::default(),
             bulletin: lantian_domain::assessment::BulletinStyle::default(),
+            refresh_grace: Duration::from_secs(30),
         }
     }
 }
@@ -127,6 +130,7 @@ impl AppState {
                         pull_page_bytes: config.pull_page_bytes,
                         hash_concurrency: config.hash_concurrency,
                         bulletin: config.bulletin.clone(),
+                        refresh_grace_secs: config.refresh_grace.as_secs() as i64,
                     },
                     config.media.clone(),
                 )?,

@@ -126,11 +126,17 @@ pub enum Rotation {
 }
 
 /// Rotates the refresh token with hash `presented` to `new_hash`, atomically (inside the writer).
+///
+/// A token presented again after it was rotated is a retry, not a theft, when it comes within
+/// `grace_secs` of its rotation and the token it was rotated to was never used (the answer that
+/// carried it was lost): the lost successor is retired and `new_hash` becomes the family's current
+/// token. Any other reuse revokes the whole family.
 pub fn rotate_refresh(
     conn: &Tx,
     presented: &str,
     new_hash: &str,
     new_expires_at: &str,
+    grace_secs: i64,
 ) -> Result<Rotation, StoreError> {
     type TokenRow = (i64, String, i64, String, Option<String>, Option<String>);
     let row: Option<TokenRow> = conn
@@ -145,13 +151,25 @@ pub fn rotate_refresh(
     };
     let now = now_text();
     if revoked_at.is_some() {
+        // A token retired because its answer was taken for lost, presented after all: two parties
+        // hold the login. Revoke it.
+        let live: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family = ?1 AND revoked_at IS NULL)",
+            [&family],
+            |r| r.get(0),
+        )?;
+        if live {
+            revoke_family(conn, &family)?;
+            return Ok(Rotation::Reused);
+        }
         return Ok(Rotation::Revoked);
     }
-    if used_at.is_some() {
-        revoke_family(conn, &family)?;
-        return Ok(Rotation::Reused);
-    }
-    if expires_at <= now {
+    if let Some(used) = used_at {
+        if !retried_in_grace(conn, id, &family, &used, grace_secs)? {
+            revoke_family(conn, &family)?;
+            return Ok(Rotation::Reused);
+        }
+    } else if expires_at <= now {
         return Ok(Rotation::Expired);
     }
     let user = {
@@ -166,12 +184,41 @@ pub fn rotate_refresh(
         revoke_family(conn, &family)?;
         return Ok(Rotation::Revoked);
     };
+    // The presented token is used now (a retry's was already); any successor that never reached
+    // its client is retired: one live token per family.
     conn.execute(
-        "UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1",
+        "UPDATE refresh_tokens SET used_at = coalesce(used_at, ?2) WHERE id = ?1",
         params![id, now],
+    )?;
+    conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = ?3
+         WHERE family = ?2 AND id > ?1 AND used_at IS NULL AND revoked_at IS NULL",
+        params![id, family, now],
     )?;
     insert_refresh(conn, &family, user_id, new_hash, new_expires_at)?;
     Ok(Rotation::Rotated { user, family })
+}
+
+/// Whether token `id` of `family`, rotated at `used_at`, is being presented again as a retry:
+/// within `grace_secs` of its rotation, and no token issued after it was ever presented (the
+/// answers that carried them were lost, perhaps more than once).
+fn retried_in_grace(
+    conn: &Tx,
+    id: i64,
+    family: &str,
+    used_at: &str,
+    grace_secs: i64,
+) -> Result<bool, StoreError> {
+    let used = crate::parse_time(used_at).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if grace_secs <= 0 || chrono::Utc::now() - used > chrono::Duration::seconds(grace_secs) {
+        return Ok(false);
+    }
+    let presented_later: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family = ?1 AND id > ?2 AND used_at IS NOT NULL)",
+        params![family, id],
+        |r| r.get(0),
+    )?;
+    Ok(!presented_later)
 }
 
 /// Revokes every token of `family`. Returns how many were still live.

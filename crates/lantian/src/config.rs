@@ -23,6 +23,10 @@ pub struct Config {
     pub readers: usize,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_days: u64,
+    /// Seconds within which a rotated refresh token presented again counts as the retry of an
+    /// answer lost on the way (a fresh pair, the login kept); later, reuse revokes the login.
+    /// 0 turns the grace off.
+    pub refresh_grace_secs: u64,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
     /// Seconds a client has to send a whole request head; a connection dripping it slower is
@@ -256,6 +260,7 @@ impl Default for Config {
             readers: 4,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_days: 30,
+            refresh_grace_secs: 30,
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
@@ -315,6 +320,7 @@ impl Config {
             verdicts: self.geo.thresholds(),
             rectify: std::sync::Arc::new(self.rectification.policy()),
             bulletin: self.bulletin.clone(),
+            refresh_grace: Duration::from_secs(self.refresh_grace_secs.min(600)),
         }
     }
 
