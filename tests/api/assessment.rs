@@ -700,3 +700,16 @@ async fn an_alert_lifted_early_is_an_event_and_stops_applying() {
         .expect("read");
     assert_eq!(rows, (1, 1));
 }
+
+/// With no campaign covering the months, the scheduler assesses nothing, and the backup and the
+/// photo check still run: one job's refusal does not hold up the others.
+#[tokio::test]
+async fn without_a_campaign_the_backup_still_runs_on_schedule() {
+    let app = lantian_tests::spawn_app_with(|_| {}, false).await;
+    let s = lantian::config::JobSettings::default().schedule();
+    let now = lantian::jobs::shanghai(2026, 11, 29, 12).expect("time");
+    let ran = lantian::jobs::catch_up(&app.config, &app.store, now, &s)
+        .await
+        .expect("catch up");
+    assert_eq!(ran, ["backup 2026-11-29", "photos.verify 2026-11-29"]);
+}

@@ -84,34 +84,66 @@ pub async fn catch_up(
     s: &Schedule,
 ) -> anyhow::Result<Vec<String>> {
     let mut ran = Vec::new();
+    // One job failing (a rollup refused, a disk full) does not keep the others from running: the
+    // backup must not wait on the assessment. Failures are recorded in `job_runs` and reported
+    // together at the end.
+    let mut failed = Vec::new();
     // The scheduled official run is recorded apart from any other official run of the month: a
     // revision published by hand before the grace period ended (`lantian rollup --force`) does not
-    // stand in for the run after it, which takes in what offline phones synced since.
+    // stand in for the run after it, which takes in what offline phones synced since. A month no
+    // campaign covers is not assessed.
     let official = official_month_due(now, s);
     let key = campaign_key(store, &official).await?;
     if !key.is_empty() && !done(store, "rollup.official.scheduled", key.clone()).await? {
-        recorded(store, "rollup.official.scheduled", &key, || async {
+        let run = recorded(store, "rollup.official.scheduled", &key, || async {
             scheduled_rollup(config, store, &official, true).await?;
             Ok(format!("month {official}"))
         })
-        .await?;
-        ran.push(format!("rollup.official {official}"));
+        .await;
+        note(
+            &mut ran,
+            &mut failed,
+            format!("rollup.official {official}"),
+            run,
+        );
     }
     let today = day_key(now, s.provisional_hour);
-    if !done(store, "rollup.provisional.night", today.clone()).await? {
-        nightly_provisional(config, store, now, &today).await?;
-        ran.push(format!("rollup.provisional {today}"));
+    let covered = !campaign_key(store, &month_of(now)).await?.is_empty();
+    if covered && !done(store, "rollup.provisional.night", today.clone()).await? {
+        let run = nightly_provisional(config, store, now, &today).await;
+        note(
+            &mut ran,
+            &mut failed,
+            format!("rollup.provisional {today}"),
+            run,
+        );
     }
     let backup_day = day_key(now, s.backup_hour);
     if !done(store, "backup", backup_day.clone()).await? {
-        nightly_backup(config, store, &backup_day, s.backups_keep).await?;
-        ran.push(format!("backup {backup_day}"));
+        let run = nightly_backup(config, store, &backup_day, s.backups_keep).await;
+        note(&mut ran, &mut failed, format!("backup {backup_day}"), run);
     }
     if !done(store, "photos.verify", backup_day.clone()).await? {
-        nightly_photo_check(config, store, &backup_day).await?;
-        ran.push(format!("photos.verify {backup_day}"));
+        let run = nightly_photo_check(config, store, &backup_day).await;
+        note(
+            &mut ran,
+            &mut failed,
+            format!("photos.verify {backup_day}"),
+            run,
+        );
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("{} (ran: {})", failed.join("; "), ran.join(", "));
     }
     Ok(ran)
+}
+
+/// Adds a job's outcome to the runs made, or to the failures.
+fn note(ran: &mut Vec<String>, failed: &mut Vec<String>, what: String, run: anyhow::Result<()>) {
+    match run {
+        Ok(()) => ran.push(what),
+        Err(e) => failed.push(format!("{what} failed: {e}")),
+    }
 }
 
 /// Records a run of `job` for `key` around `f`.
