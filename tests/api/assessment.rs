@@ -713,3 +713,42 @@ async fn without_a_campaign_the_backup_still_runs_on_schedule() {
         .expect("catch up");
     assert_eq!(ran, ["backup 2026-11-29", "photos.verify 2026-11-29"]);
 }
+
+/// What killed backups leave behind (a partial copy, the journal SQLite kept for it, a partial
+/// manifest) is removed by the next backup once untouched for a while, and by the next start.
+#[tokio::test]
+async fn leftovers_of_killed_backups_are_removed_by_the_next_backup_and_on_start() {
+    let app = spawn_app().await;
+    let dir = lantian::backup::backup_dir(&app.config);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let names = [
+        "lantian-20261101-020000.000.db.partial",
+        "lantian-20261101-020000.000.db.partial-journal",
+        "lantian-20261101-020000.000.db.json.partial",
+    ];
+    let plant = |age_secs: u64| {
+        for n in names {
+            let f = std::fs::File::create(dir.join(n)).expect("plant");
+            f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs))
+                .expect("mtime");
+        }
+    };
+    let left = || -> Vec<String> {
+        std::fs::read_dir(&dir)
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".partial"))
+            .collect()
+    };
+    plant(3600);
+    lantian::backup::run(&app.config, &app.store, 3)
+        .await
+        .expect("backup");
+    assert!(left().is_empty(), "{:?}", left());
+    plant(5);
+    let (data, config) = app.stop().await;
+    let app = lantian_tests::start_in(data, config, true).await;
+    assert!(left().is_empty(), "{:?}", left());
+    drop(app);
+}

@@ -156,6 +156,14 @@ pub async fn start(
     if demo {
         load_demo(&store).await?;
     }
+    // What a backup killed with the last process left behind.
+    let leftovers = crate::backup::remove_leftovers(
+        &crate::backup::backup_dir(config),
+        std::time::Duration::ZERO,
+    )?;
+    if leftovers > 0 {
+        tracing::info!(leftovers, "removed what killed backups left behind");
+    }
     let keys = load_or_create_key(&config.data_dir)?;
     let state = lantian_http::AppState::new(store.clone(), keys, config.http())
         .map_err(|e| anyhow::anyhow!("cannot start the HTTP layer: {e}"))?;

@@ -32,6 +32,7 @@ pub async fn run(
 ) -> anyhow::Result<PathBuf> {
     let dir = backup_dir(config);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    remove_leftovers(&dir, STALE)?;
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S%.3f").to_string();
     let name = format!("lantian-{stamp}.db");
     let dest = dir.join(&name);
@@ -65,6 +66,35 @@ pub async fn run(
     Ok(dest)
 }
 
+/// How long a partial file must have been left untouched before it is taken for a killed backup's
+/// (a running backup writes its copy continuously).
+const STALE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// Removes what backups killed mid-way left in `dir`: their partial copies, the journals SQLite
+/// kept for them (`.partial-journal`) and partial manifests, once untouched for `stale`. Runs
+/// before every backup and when the server starts, so leftovers neither pile up nor grow.
+pub fn remove_leftovers(dir: &Path, stale: std::time::Duration) -> anyhow::Result<usize> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let partial = name.ends_with(".partial") || name.ends_with(".partial-journal");
+        let untouched = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= stale);
+        if partial && untouched && std::fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Removes all but the newest `keep` backups (names sort by time), and what backups killed
 /// mid-way left behind (`.partial` files other than this run's own).
 fn prune(dir: &Path, keep: usize, current: &str) -> anyhow::Result<()> {
@@ -74,7 +104,9 @@ fn prune(dir: &Path, keep: usize, current: &str) -> anyhow::Result<()> {
         .collect();
     for p in &entries {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if name.ends_with(".partial") && !name.starts_with(current) {
+        if (name.ends_with(".partial") || name.ends_with(".partial-journal"))
+            && !name.starts_with(current)
+        {
             let _ = std::fs::remove_file(p);
         }
     }
