@@ -6,6 +6,7 @@
 //! - [`config`] — defaults < `lantian.toml` < `LANTIAN_…` environment < command-line flags.
 //! - [`app`] — open the data folder, load reference (and demo) data, bind, serve, shut down.
 //! - [`users`] — `lantian user add`.
+//! - [`logs`] — text log lines with their control characters escaped, so none can be forged.
 //!
 //! Every command calls one operation of `lantian_app` (most in `lantian_app::operator`); what
 //! stays here is wiring: opening the data folder, the backup of the SQLite file, the schedule.
@@ -16,4 +17,5 @@ pub mod audit;
 pub mod backup;
 pub mod config;
 pub mod jobs;
+pub mod logs;
 pub mod users;

@@ -151,13 +151,17 @@ enum ImportCommand {
 fn init_tracing(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if format == "json" {
-        builder.json().init();
+        // JSON escapes every string itself.
+        builder.with_writer(std::io::stderr).json().init();
     } else {
-        builder.init();
+        // One event, one line: control characters in any field are written escaped (and no
+        // colour codes, which are control characters too).
+        builder
+            .with_ansi(false)
+            .with_writer(lantian::logs::escaped_stderr)
+            .init();
     }
 }
 

@@ -65,3 +65,32 @@ fn campaigns_come_from_files_and_an_official_rollup_waits_for_the_grace_period()
     let (ok, text) = run(&data, &["rollup", "--month", &two_back]);
     assert!(ok, "{text}");
 }
+
+/// A username typed at the login is logged when the login fails; a newline in it must not write a
+/// line of its own into the server's text log.
+#[tokio::test]
+async fn a_forged_username_cannot_write_its_own_log_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, log) = (dir.path().join("data"), dir.path().join("server.log"));
+    let port = process::free_port();
+    let mut server = process::start(&data, port, &log).await;
+    let forged = "nobody\n2026-12-01T00:00:00.000000Z  INFO lantian: admin password reset by root";
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/v1/auth/login"))
+        .json(&serde_json::json!({"username": forged, "password": "wrong-password-x"}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let _ = server.kill();
+    let _ = server.wait();
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("failed login"), "{text}");
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("2026-12-01T00:00:00.000000Z")),
+        "a forged line: {text}"
+    );
+    assert!(text.contains("nobody\\n2026-12-01"), "{text}");
+}
