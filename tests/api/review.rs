@@ -118,6 +118,57 @@ fn stats_path() -> String {
     )
 }
 
+/// A finding as most order tests start from it: two officers of dongchangfu, the supervisor's
+/// token, a construction site, the finder's inspection failing CS1 (critical) pushed, and the
+/// order it opened.
+struct Finding {
+    finder: Officer,
+    checker: Officer,
+    sup: String,
+    subject: Subject,
+    order: Value,
+}
+
+impl Finding {
+    fn id(&self) -> Uuid {
+        self.order["id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("uuid")
+    }
+}
+
+/// [`Finding`], with the officers named `<prefix>_finder` and `<prefix>_checker`.
+async fn finding(app: &TestApp, prefix: &str) -> Finding {
+    let finder = photos::officer(
+        app,
+        &format!("{prefix}_finder"),
+        Role::Inspector,
+        "dongchangfu",
+    )
+    .await;
+    let checker = photos::officer(
+        app,
+        &format!("{prefix}_checker"),
+        Role::Inspector,
+        "dongchangfu",
+    )
+    .await;
+    let sup = app.demo_token(Role::Supervisor).await;
+    let subject = site(&finder);
+    let found = inspection_of(&finder, &subject, true, None);
+    assert_eq!(push_one(&finder, &found).await, None);
+    let order = order_of(app, &sup, found.inspection_id).await;
+    Finding {
+        finder,
+        checker,
+        sup,
+        subject,
+        order,
+    }
+}
+
 /// Submits `s` from `o`; returns the server's verdict on the mutation (applied or a code).
 async fn push_one(o: &Officer, s: &InspectionSubmit) -> Option<String> {
     o.client.submit_inspection(s).expect("queued");
@@ -681,17 +732,14 @@ async fn audit_verify_finds_an_edited_a_deleted_and_a_reordered_row_and_a_cut_ta
 #[tokio::test]
 async fn a_storage_failure_while_verifying_a_reinspection_is_transient_not_a_rejection() {
     let app = spawn_app_with(|_| {}, true).await;
-    let finder = photos::officer(&app, "tf_finder", Role::Inspector, "dongchangfu").await;
-    let checker = photos::officer(&app, "tf_checker", Role::Inspector, "dongchangfu").await;
-    let sup = app.demo_token(Role::Supervisor).await;
-    let subject = site(&finder);
-    let found = inspection_of(&finder, &subject, true, None);
-    assert_eq!(push_one(&finder, &found).await, None);
-    let order: Uuid = order_of(&app, &sup, found.inspection_id).await["id"]
-        .as_str()
-        .expect("id")
-        .parse()
-        .expect("uuid");
+    let f = finding(&app, "tf").await;
+    let order = f.id();
+    let Finding {
+        checker,
+        sup,
+        subject,
+        ..
+    } = f;
     // A plain inspection by another officer, answering the order's item.
     let re = inspection_of(&checker, &subject, false, None);
     assert_eq!(push_one(&checker, &re).await, None);
@@ -779,14 +827,15 @@ async fn orders_for(app: &TestApp, token: &str, subject: Uuid, item: &str) -> Ve
 #[tokio::test]
 async fn a_failed_reinspection_reworks_its_order_and_opens_no_second_one() {
     let app = spawn_app_with(|_| {}, true).await;
-    let finder = photos::officer(&app, "one_finder", Role::Inspector, "dongchangfu").await;
-    let checker = photos::officer(&app, "one_checker", Role::Inspector, "dongchangfu").await;
-    let sup = app.demo_token(Role::Supervisor).await;
-    let subject = site(&finder);
-    let found = inspection_of(&finder, &subject, true, None);
-    assert_eq!(push_one(&finder, &found).await, None);
-    let order = order_of(&app, &sup, found.inspection_id).await;
-    let id: Uuid = order["id"].as_str().expect("id").parse().expect("uuid");
+    let f = finding(&app, "one").await;
+    let id = f.id();
+    let Finding {
+        finder,
+        checker,
+        sup,
+        subject,
+        ..
+    } = f;
 
     let again = inspection_of(&checker, &subject, true, Some(id));
     assert_eq!(push_one(&checker, &again).await, None);
@@ -997,14 +1046,15 @@ async fn the_bulletin_is_the_document_a_bureau_issues() {
         true,
     )
     .await;
-    let finder = photos::officer(&app, "doc_finder", Role::Inspector, "dongchangfu").await;
-    let checker = photos::officer(&app, "doc_checker", Role::Inspector, "dongchangfu").await;
+    let f = finding(&app, "doc").await;
+    let id = f.id();
+    let Finding {
+        checker,
+        subject,
+        order,
+        ..
+    } = f;
     let admin = app.demo_token(Role::Admin).await;
-    let subject = site(&finder);
-    let found = inspection_of(&finder, &subject, true, None);
-    assert_eq!(push_one(&finder, &found).await, None);
-    let order = order_of(&app, &admin, found.inspection_id).await;
-    let id: Uuid = order["id"].as_str().expect("id").parse().expect("uuid");
     // Due at the finding: overdue at once; a re-inspection that still fails sends it back.
     assert_eq!(order["overdue"], true, "{order:?}");
     let again = inspection_of(&checker, &subject, true, Some(id));
