@@ -218,3 +218,32 @@ async fn the_campaign_lists_fifteen_tasks_with_their_units_and_departments() {
     );
     assert_eq!(r.body["starts_on"], "2019-10-01");
 }
+
+/// The ledger date through the API: created without one, a subject is on the ledger from today;
+/// an edit that names a date sets it, and an edit that names none keeps it.
+#[tokio::test]
+async fn an_edit_sets_the_ledger_date_and_one_without_keeps_it() {
+    let app = spawn_app().await;
+    let t = app.demo_token(Role::UnitAdmin).await;
+    let created = app
+        .post("/v1/subjects", Some(&t), site("dongchangfu_gulou"))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    assert_eq!(created.body["on_ledger_since"], today.to_string());
+    let path = format!("/v1/subjects/{}", created.body["id"].as_str().expect("id"));
+    let mut edit = site("dongchangfu_gulou");
+    edit["on_ledger_since"] = json!("2024-03-01");
+    let dated = app.put(&path, &t, Some("\"1\""), edit).await;
+    assert_eq!(dated.status, StatusCode::OK, "{:?}", dated.body);
+    assert_eq!(dated.body["on_ledger_since"], "2024-03-01");
+    let mut renamed = site("dongchangfu_gulou");
+    renamed["name"] = json!("光岳路综合管廊工程（三期）");
+    let kept = app.put(&path, &t, Some("\"2\""), renamed).await;
+    assert_eq!(kept.status, StatusCode::OK, "{:?}", kept.body);
+    assert_eq!(kept.body["on_ledger_since"], "2024-03-01");
+    let mut bad = site("dongchangfu_gulou");
+    bad["on_ledger_since"] = json!("last spring");
+    let refused = app.put(&path, &t, Some("\"3\""), bad).await;
+    assert!(refused.status.is_client_error(), "{:?}", refused.body);
+}
