@@ -6,9 +6,7 @@ use lantian_domain::inspection::InspectionView;
 use lantian_domain::policy::{Action, may_read_inspection};
 use lantian_domain::review::{self, QueueFlag, ReviewRefusal, ReviewState};
 use lantian_domain::unit::relation;
-use lantian_protocol::review::{
-    QueueEntry, QueueOrder, QueuePage, QueuePhoto, QueueQuery, ReviewRequest,
-};
+use lantian_protocol::review::{QueueEntry, QueuePage, QueuePhoto, QueueQuery, ReviewRequest};
 use lantian_store::review::{self as stored, InspectionAccess, QueueFilter};
 use uuid::Uuid;
 
@@ -117,20 +115,7 @@ impl App {
                             thumbnail: thumbnail_url(p.id),
                         })
                         .collect(),
-                    orders: e
-                        .orders
-                        .into_iter()
-                        .map(|o| QueueOrder {
-                            id: o.id,
-                            item: o.item,
-                            state: o.state,
-                            found_at: o.found_at,
-                            opened_at: o.opened_at,
-                            deadline: o.deadline,
-                            synced_late: o.synced_late,
-                            overdue: o.overdue,
-                        })
-                        .collect(),
+                    orders: e.orders,
                 })
                 .collect(),
             next: next.map(|n| page::encode(List::Rows, n)),

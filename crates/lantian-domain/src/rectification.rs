@@ -114,6 +114,21 @@ pub struct OrderView {
     pub events: Vec<OrderEvent>,
 }
 
+/// An order as the review queue lists it beside the inspection it was opened from: when the
+/// problem was found (its deadline runs from then), when the order reached the server, and whether
+/// that was after the deadline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueOrder {
+    pub id: Uuid,
+    pub item: String,
+    pub state: OrderState,
+    pub found_at: Option<DateTime<Utc>>,
+    pub opened_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub synced_late: bool,
+    pub overdue: bool,
+}
+
 /// What happens to an order. Each command the order accepts becomes one event of its history.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OrderCommand {

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use lantian_domain::inspection::InspectionView;
 use lantian_domain::media::RenditionState;
+pub use lantian_domain::rectification::QueueOrder;
 use lantian_domain::rectification::{OrderView, RequestKind};
 use lantian_domain::review::ReviewDecision;
 use lantian_domain::subject::Subject;
@@ -35,20 +36,6 @@ pub struct QueuePhoto {
     pub flags: Vec<String>,
     /// Where its thumbnail is read.
     pub thumbnail: String,
-}
-
-/// An order opened from a queued inspection: when the problem was found (its deadline runs from
-/// then), when the order reached the server, and whether that was after the deadline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QueueOrder {
-    pub id: Uuid,
-    pub item: String,
-    pub state: lantian_domain::rectification::OrderState,
-    pub found_at: Option<DateTime<Utc>>,
-    pub opened_at: DateTime<Utc>,
-    pub deadline: DateTime<Utc>,
-    pub synced_late: bool,
-    pub overdue: bool,
 }
 
 /// One entry of the review queue: the inspection (results, verdict, reviews), its subject, its

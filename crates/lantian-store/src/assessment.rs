@@ -535,9 +535,11 @@ pub fn bulletin(
         &current.units,
         &history,
     );
+    // Templates read once for both lists.
+    let mut labels = ItemLabels::default();
     if let Some((from, to)) = lantian_domain::assessment::month_bounds(month) {
         b.alerts = alerts_between(conn, from, to)?;
-        b.reworked = reworked_orders(conn, from, to, current.computed_at)?;
+        b.reworked = reworked_orders(conn, from, to, current.computed_at, &mut labels)?;
     }
     b.campaign_name = crate::org::campaign(conn, campaign)?
         .map(|c| c.name_zh)
@@ -546,7 +548,7 @@ pub fn bulletin(
     let mut named = Vec::with_capacity(b.overdue.len());
     for o in &b.overdue {
         let id = Uuid::parse_str(&o.id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if let Some(listed) = listed_order(conn, id)? {
+        if let Some(listed) = listed_order(conn, id, &mut labels)? {
             named.push(listed);
         }
     }
@@ -554,11 +556,38 @@ pub fn bulletin(
     Ok(Some(b))
 }
 
+/// Checklist item labels by (template, version, item), each template read once per bulletin.
+#[derive(Default)]
+struct ItemLabels(
+    std::collections::HashMap<(String, u32), std::collections::HashMap<String, String>>,
+);
+
+impl ItemLabels {
+    /// The item's Chinese label, or its code when the template does not name it.
+    fn label(
+        &mut self,
+        conn: &Tx,
+        code: &str,
+        version: u32,
+        item: String,
+    ) -> Result<String, StoreError> {
+        let key = (code.to_owned(), version);
+        if !self.0.contains_key(&key) {
+            let labels = crate::templates::get(conn, code, version)?
+                .map(|t| t.items.into_iter().map(|i| (i.code, i.label_zh)).collect())
+                .unwrap_or_default();
+            self.0.insert(key.clone(), labels);
+        }
+        Ok(self.0[&key].get(&item).cloned().unwrap_or(item))
+    }
+}
+
 /// An order as a bulletin lists it: the subject's, unit's and item's names, the deadline in China
 /// Standard Time, its reworks.
 fn listed_order(
     conn: &Tx,
     id: Uuid,
+    labels: &mut ItemLabels,
 ) -> Result<Option<lantian_domain::assessment::ListedOrder>, StoreError> {
     let row: Option<(String, String, String, String, u32, String, u32)> = conn
         .prepare_cached(
@@ -574,10 +603,7 @@ fn listed_order(
     let Some((subject, unit, item, deadline, reworks, code, version)) = row else {
         return Ok(None);
     };
-    let title = crate::templates::get(conn, &code, version)?
-        .and_then(|t| t.items.into_iter().find(|i| i.code == item))
-        .map(|i| i.label_zh)
-        .unwrap_or(item);
+    let title = labels.label(conn, &code, version, item)?;
     let deadline = crate::parse_time(&deadline)
         .map(|t| {
             (t + chrono::Duration::hours(8))
@@ -601,6 +627,7 @@ fn reworked_orders(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     as_of: DateTime<Utc>,
+    labels: &mut ItemLabels,
 ) -> Result<Vec<lantian_domain::assessment::ListedOrder>, StoreError> {
     let ids: Vec<(String, u32)> = conn
         .prepare_cached(
@@ -617,7 +644,7 @@ fn reworked_orders(
     let mut out = Vec::with_capacity(ids.len());
     for (id, reworks) in ids {
         let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if let Some(mut listed) = listed_order(conn, id)? {
+        if let Some(mut listed) = listed_order(conn, id, labels)? {
             listed.reworks = reworks;
             out.push(listed);
         }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use lantian_domain::geo::VerdictLevel;
 use lantian_domain::inspection::InspectionView;
 use lantian_domain::media::RenditionState;
+use lantian_domain::rectification::QueueOrder;
 use lantian_domain::review::{QueueFlag, ReviewState, ReviewStep, ReviewView};
 use lantian_domain::subject::{Subject, SubjectKind};
 use rusqlite::{OptionalExtension, params};
@@ -133,19 +134,6 @@ pub struct QueuePhoto {
     pub id: Uuid,
     pub renditions: RenditionState,
     pub flags: Vec<String>,
-}
-
-/// An order opened from a queued inspection, with its two times.
-#[derive(Debug, Clone)]
-pub struct QueueOrder {
-    pub id: Uuid,
-    pub item: String,
-    pub state: lantian_domain::rectification::OrderState,
-    pub found_at: Option<DateTime<Utc>>,
-    pub opened_at: DateTime<Utc>,
-    pub deadline: DateTime<Utc>,
-    pub synced_late: bool,
-    pub overdue: bool,
 }
 
 /// One inspection of the review queue (results, verdict, reviews), its subject, its photos, the

@@ -30,7 +30,8 @@ const M_PER_DEG: f64 = 6_371_008.8 * std::f64::consts::PI / 180.0;
 
 /// The `geo` geometry of a GeoJSON geometry object; `None` if it is not GeoJSON.
 pub fn geometry(g: &Value) -> Option<Geometry<f64>> {
-    let g: geojson::Geometry = serde_json::from_value(g.clone()).ok()?;
+    // Read in place (a `&Value` is a deserializer): no copy of a boundary's coordinates.
+    let g = <geojson::Geometry as serde::Deserialize>::deserialize(g).ok()?;
     Geometry::<f64>::try_from(&g.value).ok()
 }
 
