@@ -323,26 +323,71 @@ async fn a_disabled_or_removed_role_takes_effect_without_a_new_token() {
     );
 }
 
+/// An install id is the user's: the same id registered by another user is that user's own install
+/// (answered exactly like a new id, so registering tells nothing about other users' installs), and
+/// the two never share mutation ids or results.
 #[tokio::test]
-async fn a_client_is_bound_to_the_user_who_registered_it() {
+async fn an_install_id_registered_by_another_user_is_another_install() {
     let app = spawn_app().await;
     let a = app.demo_token(Role::Inspector).await;
     let b = app.demo_token(Role::Supervisor).await;
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = uuid::Uuid::now_v7();
     let body = json!({"client_id": id, "app_version": "1.0.0", "device_model": "Pixel"});
-    assert_eq!(
-        app.post("/v1/clients", Some(&a), body.clone()).await.status,
-        StatusCode::CREATED
-    );
+    let first = app.post("/v1/clients", Some(&a), body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED);
     assert_eq!(
         app.post("/v1/clients", Some(&a), body.clone()).await.status,
         StatusCode::OK
     );
-    let other = app.post("/v1/clients", Some(&b), body).await;
-    assert_eq!(
-        (other.status, other.code()),
-        (StatusCode::CONFLICT, Some("conflict"))
-    );
+    let other = app.post("/v1/clients", Some(&b), body.clone()).await;
+    assert_eq!(other.status, StatusCode::CREATED, "{:?}", other.body);
+    let fresh = app
+        .post(
+            "/v1/clients",
+            Some(&b),
+            json!({"client_id": uuid::Uuid::now_v7(), "app_version": "1.0.0", "device_model": "Pixel"}),
+        )
+        .await;
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&other.body), keys(&fresh.body));
+    // A rejected mutation 1 of each user on the same install id: two results, one per user.
+    let bad = |token: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .post(
+                    "/v1/sync/push",
+                    Some(&token),
+                    json!({"client_id": id, "protocol_version": 1, "schema_version": 1, "app_version": "test",
+                           "sent_at": chrono::Utc::now(), "mutations": [
+                        {"mid": 1, "name": "draft.discard", "args": {"draft_id": uuid::Uuid::now_v7()},
+                         "device_time": chrono::Utc::now()}]}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            assert_eq!(r.body["results"][0]["status"], "rejected", "{:?}", r.body);
+            assert_eq!(r.body["results"][0]["duplicate"], false, "{:?}", r.body);
+        }
+    };
+    bad(a.clone()).await;
+    bad(b.clone()).await;
+    let results: Vec<(String, String)> = app
+        .store
+        .read(|c| {
+            let mut st = c.raw().prepare(
+                "SELECT scope, entity_id FROM entities WHERE entity = 'mutation_result' ORDER BY scope",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+        .expect("results");
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert_ne!(results[0].0, results[1].0, "{results:?}");
 }
 
 async fn refresh(app: &lantian_tests::TestApp, token: &str) -> lantian_tests::Reply {
@@ -406,4 +451,155 @@ async fn a_refresh_retried_after_a_lost_answer_keeps_the_login() {
     );
     let again = refresh(&strict, &first.refresh_token).await;
     assert_eq!(again.code(), Some("refresh_token_reused"));
+}
+
+/// The install's key, as the reference client keeps it (32 bytes beside its database).
+fn install_key(app: &TestApp, username: &str) -> ed25519_dalek::SigningKey {
+    let bytes = std::fs::read(app.dir.path().join(format!("{username}.client.db.key")))
+        .expect("the install's key file");
+    ed25519_dalek::SigningKey::from_bytes(&bytes.try_into().expect("32 bytes"))
+}
+
+async fn challenge(app: &TestApp, username: &str, client: uuid::Uuid) -> String {
+    let r = app
+        .post(
+            "/v1/auth/challenge",
+            None,
+            json!({"username": username, "client_id": client}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["challenge"].as_str().expect("challenge").to_owned()
+}
+
+fn answer(
+    key: &ed25519_dalek::SigningKey,
+    challenge: &str,
+    username: &str,
+    client: uuid::Uuid,
+) -> serde_json::Value {
+    use base64::Engine;
+    let message = lantian_protocol::auth::install_proof_message(challenge, username, client);
+    let signature = ed25519_dalek::Signer::sign(key, &message);
+    json!({"username": username, "client_id": client, "challenge": challenge,
+           "signature": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature.to_bytes())})
+}
+
+/// An install signs in with its key when its login has ended: each challenge once, only for the
+/// user and install it was made for, only with the install's own key; a revoked install, at once,
+/// not at all (nor does it push, pull or refresh).
+#[tokio::test]
+async fn an_install_signs_in_with_its_key_once_per_challenge_until_it_is_revoked() {
+    let app = spawn_app().await;
+    let o = lantian_tests::photos::officer(&app, "keyed", Role::Inspector, "dongchangfu").await;
+    let install = o.client.client_id();
+    let key = install_key(&app, "keyed");
+
+    // The login ends (a month offline): the refresh token is no more, the key still is.
+    app.store
+        .write(|c| {
+            Ok(c.raw().execute(
+                "UPDATE refresh_tokens SET expires_at = '2000-01-01T00:00:00.000Z'",
+                [],
+            )?)
+        })
+        .await
+        .expect("expire the login");
+    o.client.key_sign_in().await.expect("the key signs in");
+    o.client.pull().await.expect("a pull with the new login");
+
+    let c = challenge(&app, "keyed", install).await;
+    let signed = answer(&key, &c, "keyed", install);
+    let first = app.post("/v1/auth/install", None, signed.clone()).await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    let token = first.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert_eq!(me(&app, &token).await.0, StatusCode::OK);
+    // The same answer again: a replay.
+    let replay = app.post("/v1/auth/install", None, signed).await;
+    assert_eq!(
+        (replay.status, replay.code()),
+        (StatusCode::UNAUTHORIZED, Some("install_auth_failed"))
+    );
+    // Another key, another user's name, a challenge made for another user: refused alike.
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    let c = challenge(&app, "keyed", install).await;
+    let forged = app
+        .post(
+            "/v1/auth/install",
+            None,
+            answer(&stranger, &c, "keyed", install),
+        )
+        .await;
+    assert_eq!(forged.code(), Some("install_auth_failed"));
+    let c = challenge(&app, "demo_inspector", install).await;
+    let other = app
+        .post("/v1/auth/install", None, answer(&key, &c, "keyed", install))
+        .await;
+    assert_eq!(other.code(), Some("install_auth_failed"));
+    // A user who does not exist gets a challenge like anyone else.
+    challenge(&app, "nobody_here", uuid::Uuid::now_v7()).await;
+
+    // Others do not see the install; the officer's unit admin and the officer do.
+    let me_body = app.get("/v1/me", &token).await.body;
+    let user_id = me_body["id"].as_str().expect("id").to_owned();
+    let path = format!("/v1/users/{user_id}/clients");
+    let supervisor = app.demo_token(Role::Supervisor).await;
+    assert_eq!(
+        app.get(&path, &supervisor).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let listed = app.get(&path, &token).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.body["items"][0]["client_id"], install.to_string());
+    assert_eq!(listed.body["items"][0]["has_key"], true);
+
+    // Revoked: at once, for everything the install does.
+    let admin = app.demo_token(Role::UnitAdmin).await;
+    let revoke = app
+        .post(&format!("{path}/{install}/revoke"), Some(&admin), json!({}))
+        .await;
+    assert_eq!(revoke.status, StatusCode::OK, "{:?}", revoke.body);
+    assert!(revoke.body["revoked_at"].is_string());
+    let c = challenge(&app, "keyed", install).await;
+    let after = app
+        .post("/v1/auth/install", None, answer(&key, &c, "keyed", install))
+        .await;
+    assert_eq!(
+        (after.status, after.code()),
+        (StatusCode::FORBIDDEN, Some("client_revoked"))
+    );
+    let pulled = o
+        .client
+        .pull()
+        .await
+        .expect_err("a revoked install does not pull");
+    assert!(pulled.to_string().contains("client_revoked"), "{pulled}");
+    let pushed = app
+        .post(
+            "/v1/sync/push",
+            Some(&token),
+            json!({"client_id": install, "protocol_version": 1, "schema_version": 1, "app_version": "test",
+                   "sent_at": chrono::Utc::now(), "mutations": []}),
+        )
+        .await;
+    assert_eq!(pushed.code(), Some("client_revoked"));
+    let refreshed = app
+        .post(
+            "/v1/auth/refresh",
+            None,
+            json!({"refresh_token": first.body["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(refreshed.code(), Some("refresh_token_invalid"));
+    let again = app
+        .post(
+            "/v1/clients",
+            Some(&token),
+            json!({"client_id": install, "app_version": "1.0.0"}),
+        )
+        .await;
+    assert_eq!(again.code(), Some("client_revoked"));
 }

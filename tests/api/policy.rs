@@ -115,6 +115,18 @@ const OBJECT_ROUTES: &[(&str, &str, [u16; 6])] = &[
     ("HEAD", "/v1/uploads/{id}", [404, 404, 404, 404, 404, 404]),
     ("PATCH", "/v1/uploads/{id}", [404, 404, 404, 404, 404, 404]),
     ("DELETE", "/v1/uploads/{id}", [404, 404, 404, 404, 404, 404]),
+    // A user's app installs, managed by unit admins and admins of the user's subtree (and by the
+    // user, not walked here). Revoking last: the fixture's author needs its install before.
+    (
+        "GET",
+        "/v1/users/{user_id}/clients",
+        [403, 403, 403, 200, 200, 403],
+    ),
+    (
+        "POST",
+        "/v1/users/{user_id}/clients/{client_id}/revoke",
+        [403, 403, 403, 200, 200, 403],
+    ),
 ];
 
 /// Routes whose answer on an object of a child unit differs from the answer on one of the
@@ -244,6 +256,8 @@ const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/auth/login"),
     ("POST", "/v1/auth/refresh"),
     ("POST", "/v1/auth/logout"),
+    ("POST", "/v1/auth/challenge"),
+    ("POST", "/v1/auth/install"),
     ("HEAD", "/v1/sync"),
     ("OPTIONS", "/v1/uploads"),
 ];
@@ -312,6 +326,9 @@ struct Fixture {
     /// A running alert over the fixture's unit, declared by the demo admin once every fixture's
     /// inspections are in (an alert makes the emergency items required).
     alert: Uuid,
+    /// The author (a user of the fixture's unit) and their app install.
+    author: Uuid,
+    install: Uuid,
 }
 
 async fn fixture(app: &TestApp, rel: Rel) -> Fixture {
@@ -385,10 +402,20 @@ async fn fixture(app: &TestApp, rel: Rel) -> Fixture {
         })
         .await
         .expect("an order for the fixture");
+    let username = format!("author_{}", rel.unit());
+    let author_id = app
+        .store
+        .read(move |c| lantian_store::identity::user_by_username(c, &username))
+        .await
+        .expect("read")
+        .expect("author")
+        .uuid;
     Fixture {
         rel,
         order,
         alert: Uuid::nil(),
+        author: author_id,
+        install: author.client.client_id(),
         subject,
         inspection: s.inspection_id,
         photo: expected[0],
@@ -452,6 +479,21 @@ async fn call(
     let (m, path, body, if_match): (Method, String, Option<Value>, Option<String>) = match (
         method, route,
     ) {
+        ("GET", "/v1/users/{user_id}/clients") => (
+            Method::GET,
+            format!("/v1/users/{}/clients", fx(rel.expect("rel")).author),
+            None,
+            None,
+        ),
+        ("POST", "/v1/users/{user_id}/clients/{client_id}/revoke") => {
+            let f = fx(rel.expect("rel"));
+            (
+                Method::POST,
+                format!("/v1/users/{}/clients/{}/revoke", f.author, f.install),
+                Some(json!({})),
+                None,
+            )
+        }
         ("GET", "/v1/units/{code}") => (
             Method::GET,
             format!("/v1/units/{}", rel.expect("rel").unit()),

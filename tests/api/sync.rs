@@ -259,8 +259,15 @@ async fn one_invalid_mutation_among_fifty_is_rejected_alone_and_the_rejection_is
         (rejected[0].mid, rejected[0].code.as_deref()),
         (25, Some("item_unknown"))
     );
+    let suffix = format!(":{}:25", c.client_id());
+    let id = c
+        .entity_ids("mutation_result")
+        .expect("ids")
+        .into_iter()
+        .find(|id| id.ends_with(&suffix))
+        .expect("rejection pulled");
     let result: Value = c
-        .entity("mutation_result", &format!("{}:25", c.client_id()))
+        .entity("mutation_result", &id)
         .expect("read")
         .expect("rejection pulled");
     assert_eq!(result["code"], "item_unknown");
@@ -892,8 +899,9 @@ async fn a_prepared_score_is_used_only_while_its_basis_holds() {
         .store
         .read(move |c| {
             let user = lantian_store::identity::user_by_username(c, "prepared")?.expect("user");
-            let (client_row, last) = push::client(c, client_id, user.id)?.expect("install");
-            assert_eq!(last, 0);
+            let install = push::client(c, client_id, user.id)?.expect("install");
+            assert_eq!(install.last_mutation_id, 0);
+            let client_row = install.row;
             Ok(push::Context {
                 user,
                 client_row,

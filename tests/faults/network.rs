@@ -254,3 +254,109 @@ async fn a_lost_push_answer_followed_by_a_pull_is_still_learned() {
     assert_eq!(photos.len(), queued[0].1.len());
     assert!(photos.iter().all(|p| p.state == "verified"), "{photos:?}");
 }
+
+/// One lost answer logs nobody out (issue 15): the answer of every call is lost once on the way
+/// back (sign-in, registration, refresh, challenge, key sign-in, push and pull alike) and the client
+/// retries. The officer signs in with the password once, at the start; the access token then
+/// expires, and later the whole login, and the work still goes up without a password.
+#[tokio::test]
+async fn every_answer_lost_once_and_nobody_signs_in_again() {
+    let app = spawn_app().await;
+    let proxy = Proxy::start(
+        app.base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("addr"),
+        3,
+    )
+    .await;
+    proxy.drop_every_first_answer("/v1/");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = ClientConfig::new(proxy.url());
+    cfg.fresh_connections = true;
+    cfg.max_attempts = 4;
+    cfg.backoff_base = Duration::from_millis(10);
+    cfg.backoff_cap = Duration::from_millis(50);
+    let c = Client::open(&dir.path().join("lossy.db"), cfg).expect("open");
+    c.login("demo_inspector", DEMO_PASSWORD)
+        .await
+        .expect("login despite lost answers");
+    c.pull().await.expect("first pull");
+    let signed_in = audited(&app, "auth.login").await;
+
+    // The access token expires: refreshed, though the refresh's answer is lost once.
+    sim::queue_inspections(&c, &mut Rng(8), 3).expect("queue");
+    expire_access_token(&app, &c).await;
+    c.sync().await.expect("sync after the access token expired");
+    assert_eq!(c.pending().expect("pending"), 0);
+
+    // The whole login ends (a month offline): the install's key signs in, though the answers of
+    // the challenge and of the sign-in are lost once each.
+    app.store
+        .write(|c| {
+            Ok(c.raw().execute(
+                "UPDATE refresh_tokens SET expires_at = '2000-01-01T00:00:00.000Z'",
+                [],
+            )?)
+        })
+        .await
+        .expect("end the login");
+    sim::queue_inspections(&c, &mut Rng(9), 2).expect("queue");
+    expire_access_token(&app, &c).await;
+    c.sync().await.expect("sync after the login ended");
+    assert_eq!(c.pending().expect("pending"), 0);
+    let outbox = c.outbox().expect("outbox");
+    assert_eq!(outbox.len(), 5);
+    assert!(
+        outbox
+            .iter()
+            .all(|q| q.status.as_deref() == Some("applied")),
+        "{outbox:?}"
+    );
+
+    assert_eq!(
+        audited(&app, "auth.login").await,
+        signed_in,
+        "nobody signed in with a password again"
+    );
+    assert!(audited(&app, "auth.install_sign_in").await >= 1);
+    assert!(proxy.dropped() >= 8, "{} answers dropped", proxy.dropped());
+}
+
+async fn audited(app: &lantian_tests::TestApp, action: &'static str) -> i64 {
+    app.store
+        .read(move |c| {
+            Ok(c.raw().query_row(
+                "SELECT count(*) FROM audit_log WHERE action = ?1",
+                [action],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .expect("count")
+}
+
+/// Puts an access token that expired a minute ago, signed by the server's key, in the client's
+/// store: its next request is answered `token_expired`, as after a quarter of an hour offline.
+async fn expire_access_token(app: &lantian_tests::TestApp, c: &Client) {
+    let key = app.signing_key();
+    let user = app
+        .store
+        .read(|c| lantian_store::identity::user_by_username(c, "demo_inspector"))
+        .await
+        .expect("read")
+        .expect("user")
+        .uuid
+        .to_string();
+    let now = chrono::Utc::now().timestamp();
+    let token = lantian_tests::tokens::sign(
+        jsonwebtoken::Algorithm::HS256,
+        &key,
+        Some(&lantian_tests::tokens::kid_of(&key)),
+        &lantian_tests::tokens::claims(&user, now - 120, now - 60),
+    );
+    c.local_sql(&format!(
+        "UPDATE meta SET value = '{token}' WHERE key = 'access_token'"
+    ))
+    .expect("expired token stored");
+}

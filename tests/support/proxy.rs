@@ -28,7 +28,16 @@ pub struct Proxy {
     chaos_percent: Arc<AtomicU64>,
     /// Faults applied so far, by kind (index = [`Fault::index`]).
     faults: Arc<[AtomicUsize; FAULT_KINDS]>,
+    /// Requests whose path starts with this prefix: the answer of the first, third, fifth... of
+    /// each path is dropped (see [`Proxy::drop_every_first_answer`]).
+    alternate: Arc<std::sync::Mutex<Alternate>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Alternate {
+    prefix: Option<String>,
+    seen: std::collections::HashMap<String, usize>,
 }
 
 /// One connection's fault, drawn by [`Proxy::chaos`].
@@ -107,6 +116,8 @@ impl Proxy {
         let cuts = Arc::new(AtomicUsize::new(0));
         let chaos_percent = Arc::new(AtomicU64::new(0));
         let faults: Arc<[AtomicUsize; FAULT_KINDS]> = Arc::new(Default::default());
+        let alternate: Arc<std::sync::Mutex<Alternate>> = Arc::default();
+        let alt = alternate.clone();
         let (dn, dp, dr) = (drop_next.clone(), drop_percent.clone(), dropped.clone());
         let (cn, cs, cc) = (cut_next.clone(), cut_skip.clone(), cuts.clone());
         let (chaos, counts) = (chaos_percent.clone(), faults.clone());
@@ -116,6 +127,17 @@ impl Proxy {
                 let Ok((inbound, _)) = listener.accept().await else {
                     return;
                 };
+                let watching = alt.lock().map(|a| a.prefix.clone()).unwrap_or_default();
+                if let Some(prefix) = watching {
+                    tokio::spawn(alternating(
+                        inbound,
+                        upstream,
+                        prefix,
+                        alt.clone(),
+                        dr.clone(),
+                    ));
+                    continue;
+                }
                 if rng.next_u64() % 100 < chaos.load(Ordering::Relaxed) {
                     let fault = Fault::draw(&mut rng);
                     counts[fault.index()].fetch_add(1, Ordering::SeqCst);
@@ -160,7 +182,18 @@ impl Proxy {
             cuts,
             chaos_percent,
             faults,
+            alternate,
             task,
+        }
+    }
+
+    /// From now on, the answer of every call whose path starts with `prefix` is dropped once: of
+    /// the requests to one path, the 1st, 3rd, 5th... lose their answer and the 2nd, 4th... (the
+    /// client's retries) pass. Other requests pass untouched.
+    pub fn drop_every_first_answer(&self, prefix: &str) {
+        if let Ok(mut a) = self.alternate.lock() {
+            a.prefix = Some(prefix.to_owned());
+            a.seen.clear();
         }
     }
 
@@ -218,6 +251,57 @@ async fn relay(inbound: TcpStream, upstream: SocketAddr, drop_response: bool) {
         // without passing a byte on.
         let mut buf = [0u8; 1];
         let _ = tokio::time::timeout(std::time::Duration::from_secs(30), ro.read(&mut buf)).await;
+        up.abort();
+        drop(wi);
+        return;
+    }
+    let _ = tokio::io::copy(&mut ro, &mut wi).await;
+    let _ = wi.shutdown().await;
+    up.abort();
+}
+
+/// Reads the request line, decides by its path, and relays (dropping the answer or not).
+async fn alternating(
+    mut inbound: TcpStream,
+    upstream: SocketAddr,
+    prefix: String,
+    alt: Arc<std::sync::Mutex<Alternate>>,
+    dropped: Arc<AtomicUsize>,
+) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 16 * 1024 {
+        match inbound.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let line = String::from_utf8_lossy(&head);
+    let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+    let drop_it = path.starts_with(&prefix)
+        && alt.lock().is_ok_and(|mut a| {
+            let n = a.seen.entry(path.clone()).or_insert(0);
+            *n += 1;
+            *n % 2 == 1
+        });
+    if drop_it {
+        dropped.fetch_add(1, Ordering::SeqCst);
+    }
+    let Ok(mut outbound) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    if outbound.write_all(&head).await.is_err() {
+        return;
+    }
+    let (mut ri, mut wi) = inbound.into_split();
+    let (mut ro, mut wo) = outbound.into_split();
+    let up = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut ri, &mut wo).await;
+        let _ = wo.shutdown().await;
+    });
+    if drop_it {
+        let mut one = [0u8; 1];
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), ro.read(&mut one)).await;
         up.abort();
         drop(wi);
         return;

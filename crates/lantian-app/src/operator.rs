@@ -63,6 +63,42 @@ pub async fn add_user(store: &Store, account: NewAccount) -> Result<UserRecord, 
         .await?)
 }
 
+/// The app installs of the user `username` (`lantian client list`).
+pub async fn clients(
+    store: &Store,
+    username: String,
+) -> Result<Vec<lantian_protocol::auth::ClientView>, AppError> {
+    let rows = store
+        .read(move |c| {
+            let Some(user) = identity::user_by_username(c, &username)? else {
+                return Ok(None);
+            };
+            identity::clients_of_user(c, user.id).map(Some)
+        })
+        .await?
+        .ok_or_else(|| AppError::not_found().field("username"))?;
+    Ok(rows.into_iter().map(crate::auth::client_view).collect())
+}
+
+/// Revokes the install `client_id` of `username` at once (`lantian client revoke`): the same
+/// operation as the API's, audited as `cli`.
+pub async fn revoke_client(
+    store: &Store,
+    username: String,
+    client_id: uuid::Uuid,
+) -> Result<lantian_protocol::auth::ClientView, AppError> {
+    let rec = store
+        .write(move |c| {
+            let Some(user) = identity::user_by_username(c, &username)? else {
+                return Ok(None);
+            };
+            crate::auth::revoke_install(c, &user, client_id, OPERATOR)
+        })
+        .await?
+        .ok_or_else(|| AppError::not_found().field("client_id"))?;
+    Ok(crate::auth::client_view(rec))
+}
+
 /// The audit chain walked and every evidence seal recomputed, in one read transaction.
 pub async fn verify_audit(store: &Store) -> Result<(Verification, seal::Check), AppError> {
     Ok(store.read(seal::verify_all).await?)

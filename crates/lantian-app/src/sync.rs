@@ -43,15 +43,24 @@ fn not_registered() -> AppError {
         .detail("client_not_registered")
 }
 
+fn revoked() -> AppError {
+    AppError::new("client_revoked").field("client_id")
+}
+
 impl App {
-    /// The caller's registered install row and its last mutation id; `not_found` if the install is
-    /// not the caller's (or not registered).
-    async fn client_of(&self, actor: &Actor, client_id: Uuid) -> Result<(i64, i64), AppError> {
+    /// The caller's registered install; `not_found` if the install is not the caller's (or not
+    /// registered), `client_revoked` if it was revoked.
+    async fn client_of(&self, actor: &Actor, client_id: Uuid) -> Result<push::Install, AppError> {
         let user_id = actor.id;
-        self.store()
+        let install = self
+            .store()
             .read(move |c| push::client(c, client_id, user_id))
             .await?
-            .ok_or_else(not_registered)
+            .ok_or_else(not_registered)?;
+        if install.revoked {
+            return Err(revoked());
+        }
+        Ok(install)
     }
 
     /// Applies an install's batch of mutations: each in order, once (`docs/sync-protocol.md`).
@@ -72,7 +81,7 @@ impl App {
                 .field("mutations")
                 .detail("mutations_not_ascending"));
         }
-        let (client_row, _) = self.client_of(actor, req.client_id).await?;
+        let client_row = self.client_of(actor, req.client_id).await?.row;
         let received_at = chrono::Utc::now();
         let offset = lantian_domain::inspection::clock_offset_ms(req.sent_at, received_at);
         let ctx = push::Context {
@@ -88,7 +97,11 @@ impl App {
         let outcome = self
             .store()
             .write(move |c| push::push(c, &ctx, &prepared))
-            .await?;
+            .await
+            .map_err(|e| match e {
+                lantian_store::StoreError::Conflict("client_revoked") => revoked(),
+                e => e.into(),
+            })?;
         let results = outcome
             .results
             .into_iter()
@@ -135,11 +148,15 @@ impl App {
             .read(move |c| {
                 let scopes = pull::scopes_for(c, &user)?;
                 let page = pull::pull(c, &scopes, user.role.as_str(), cursor, &resync, limits)?;
-                let last = push::client(c, client_id, user.id)?.map(|(_, last)| last);
+                let last = push::client(c, client_id, user.id)?;
                 Ok((page, last))
             })
             .await?;
-        let last_mid = last_mid.ok_or_else(not_registered)?;
+        let install = last_mid.ok_or_else(not_registered)?;
+        if install.revoked {
+            return Err(revoked());
+        }
+        let last_mid = install.last_mutation_id;
         let mut changes = Vec::with_capacity(page.changes.len());
         for ch in page.changes {
             let data = match ch.data {
@@ -179,7 +196,7 @@ impl App {
         client_id: Uuid,
     ) -> Result<StatusResponse, AppError> {
         actor.may(Action::Sync, None)?;
-        let (_, last) = self.client_of(actor, client_id).await?;
+        let last = self.client_of(actor, client_id).await?.last_mutation_id;
         let user = actor.0.clone();
         let (head, scopes) = self
             .store()

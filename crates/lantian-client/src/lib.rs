@@ -26,6 +26,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use lantian_domain::inspection::InspectionScore;
 use lantian_domain::mutation::InspectionSubmit;
@@ -91,7 +92,7 @@ pub enum ClientError {
     },
     #[error("local store: {0}")]
     Local(String),
-    #[error("not logged in")]
+    #[error("not signed in: sign in again with `lantian-field login`")]
     NotLoggedIn,
     #[error("invalid: {0}")]
     Invalid(String),
@@ -143,6 +144,8 @@ pub struct Client {
     db: Mutex<Connection>,
     /// The folder of the local store (photos waiting to upload live under it).
     dir: std::path::PathBuf,
+    /// The install's private key, in its own owner-only file beside the database.
+    key_path: std::path::PathBuf,
     http: reqwest::Client,
     cfg: ClientConfig,
     client_id: Uuid,
@@ -173,7 +176,10 @@ impl Client {
         let http = builder
             .build()
             .map_err(|e| ClientError::Local(e.to_string()))?;
+        let mut key_name = path.file_name().unwrap_or_default().to_os_string();
+        key_name.push(".key");
         Ok(Client {
+            key_path: path.with_file_name(key_name),
             db: Mutex::new(conn),
             dir: path
                 .parent()
@@ -272,9 +278,21 @@ impl Client {
         body: Option<&B>,
         auth: bool,
     ) -> Result<R, ClientError> {
+        self.send_attempts(path, body, auth, self.cfg.max_attempts)
+            .await
+    }
+
+    /// [`Client::send`] with at most `attempts` attempts.
+    async fn send_attempts<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<&B>,
+        auth: bool,
+        attempts: u32,
+    ) -> Result<R, ClientError> {
         let url = format!("{}{path}", self.cfg.base_url);
         let mut last_err = String::new();
-        for attempt in 0..self.cfg.max_attempts.max(1) {
+        for attempt in 0..attempts.max(1) {
             let mut req = match body {
                 Some(b) => self.http.post(&url).json(b),
                 None => self.http.get(&url),
@@ -340,37 +358,139 @@ impl Client {
         })
     }
 
+    /// New tokens: the refresh token rotated, or, when the login has ended (the refresh token
+    /// expired after a month offline, or was revoked), the install's key answering a challenge.
     async fn refresh(&self) -> Result<(), ClientError> {
         let token = self
             .with_db(|c| Ok(local::get_meta(c, "refresh_token")?))?
             .ok_or(ClientError::NotLoggedIn)?;
-        let t: TokenResponse = self
+        let rotated: Result<TokenResponse, ClientError> = self
             .send(
                 "/v1/auth/refresh",
-                Some(&serde_json::json!({"refresh_token": token})),
+                Some(&serde_json::json!({"refresh_token": token, "client_id": self.client_id})),
                 false,
             )
-            .await?;
-        self.store_tokens(&t)
+            .await;
+        match rotated {
+            Ok(t) => self.store_tokens(&t),
+            Err(ClientError::Server {
+                status: 401, code, ..
+            }) if code == "refresh_token_invalid" || code == "refresh_token_reused" => {
+                self.key_sign_in().await
+            }
+            Err(e) => Err(e),
+        }
     }
 
-    /// Logs in and registers this install for the user.
+    /// Signs in with the install's key (no password): asks for a challenge, signs it, answers.
+    /// Without a key, or when the server refuses it, the officer must sign in with the password.
+    pub async fn key_sign_in(&self) -> Result<(), ClientError> {
+        let Some(key) = self.read_key()? else {
+            return Err(ClientError::NotLoggedIn);
+        };
+        let user: lantian_protocol::auth::UserView = self
+            .with_db(|c| Ok(local::get_meta(c, "user")?))?
+            .map(|u| serde_json::from_str(&u))
+            .transpose()?
+            .ok_or(ClientError::NotLoggedIn)?;
+        // A challenge is answered once: an answer whose reply was lost is not sent again (the
+        // server would take it for a replay); a fresh challenge is asked for instead.
+        let mut last = ClientError::Offline("no attempt".into());
+        for _ in 0..self.cfg.max_attempts.max(1) {
+            let asked: lantian_protocol::auth::ChallengeResponse = self
+                .send(
+                    "/v1/auth/challenge",
+                    Some(&serde_json::json!({"username": user.username, "client_id": self.client_id})),
+                    false,
+                )
+                .await?;
+            let message = lantian_protocol::auth::install_proof_message(
+                &asked.challenge,
+                &user.username,
+                self.client_id,
+            );
+            let signature = ed25519_dalek::Signer::sign(&key, &message);
+            let answer = lantian_protocol::auth::InstallSignInRequest {
+                username: user.username.clone(),
+                client_id: self.client_id,
+                challenge: asked.challenge,
+                signature: base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(signature.to_bytes()),
+            };
+            match self
+                .send_attempts::<_, TokenResponse>("/v1/auth/install", Some(&answer), false, 1)
+                .await
+            {
+                Ok(t) => return self.store_tokens(&t),
+                Err(ClientError::Server {
+                    status: 401, code, ..
+                }) if code == "install_auth_failed" => return Err(ClientError::NotLoggedIn),
+                Err(e @ ClientError::Offline(_)) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// The install's signing key, if it has one.
+    fn read_key(&self) -> Result<Option<ed25519_dalek::SigningKey>, ClientError> {
+        match std::fs::read(&self.key_path) {
+            Ok(bytes) => {
+                let seed = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+                    ClientError::Local(format!("{} is not a key", self.key_path.display()))
+                })?;
+                Ok(Some(ed25519_dalek::SigningKey::from_bytes(&seed)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ClientError::Local(e.to_string())),
+        }
+    }
+
+    /// The install's signing key, made at the first sign-in: 32 random bytes in a file only its
+    /// owner can read, apart from the database (a phone keeps it in the platform keystore).
+    fn install_key(&self) -> Result<ed25519_dalek::SigningKey, ClientError> {
+        if let Some(k) = self.read_key()? {
+            return Ok(k);
+        }
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| ClientError::Local(e.to_string()))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(&self.key_path)
+            .map_err(|e| ClientError::Local(format!("{}: {e}", self.key_path.display())))?;
+        std::io::Write::write_all(&mut file, &seed)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| ClientError::Local(e.to_string()))?;
+        Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+    }
+
+    /// Logs in, registers this install for the user with the install's public key (made now if
+    /// the install has none), and binds the login to the install.
     pub async fn login(&self, username: &str, password: &str) -> Result<(), ClientError> {
         let t: TokenResponse = self
             .request(
                 "/v1/auth/login",
-                &serde_json::json!({"username": username, "password": password}),
+                &serde_json::json!({"username": username, "password": password, "client_id": self.client_id}),
                 false,
             )
             .await?;
         self.store_tokens(&t)?;
+        let key = self.install_key()?;
         let reg = RegisterClientRequest {
             client_id: self.client_id,
             app_version: self.cfg.app_version.clone(),
             device_model: Some("lantian-client".into()),
+            public_key: Some(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(key.verifying_key().to_bytes()),
+            ),
         };
         let _: serde_json::Value = self.request("/v1/clients", &reg, true).await?;
-        Ok(())
+        // The login was opened before the install was known: bind it now, by rotating once.
+        self.refresh().await
     }
 
     /// Checks a mutation by the domain's rules that need no server (the same the server applies

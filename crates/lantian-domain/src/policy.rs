@@ -52,10 +52,13 @@ pub enum Action {
     /// Read the monthly assessment and its bulletin. What of them is visible follows the
     /// circulation rule ([`official_figures_circulate`]).
     ReadAssessment,
+    /// Manage the users of the subtree: for now, list and revoke their app installs (anyone may
+    /// do that for their own).
+    ManageUsers,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::ReadUnit,
         Action::ReadCampaign,
         Action::ManageCampaign,
@@ -74,6 +77,7 @@ impl Action {
         Action::HandleRectification,
         Action::DeclareAlert,
         Action::ReadAssessment,
+        Action::ManageUsers,
     ];
 }
 
@@ -174,6 +178,7 @@ const GRANTS: &[(Role, &[Action])] = {
                 CreateSubject,
                 UpdateSubject,
                 HandleRectification,
+                ManageUsers,
             ],
         ),
         (
@@ -197,6 +202,7 @@ const GRANTS: &[(Role, &[Action])] = {
                 HandleRectification,
                 DeclareAlert,
                 ReadAssessment,
+                ManageUsers,
             ],
         ),
     ]

@@ -2,8 +2,11 @@
 //! which only a SHA-256 is stored. Passwords are `lantian_app::password`'s.
 
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -16,6 +19,8 @@ const ACCESS_TYP: &str = "access";
 /// every token header; a token naming another key is refused before any signature check.
 pub struct JwtKeys {
     kid: String,
+    /// Keys the MAC of install challenges; derived from the secret, never used for anything else.
+    challenge_key: [u8; 32],
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -50,8 +55,12 @@ impl JwtKeys {
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 0;
+        let mut derive = Sha256::new();
+        derive.update(b"lantian install challenge key v1\0");
+        derive.update(secret);
         Ok(JwtKeys {
             kid,
+            challenge_key: derive.finalize().into(),
             encoding: EncodingKey::from_secret(secret)?,
             decoding: DecodingKey::from_secret(secret)?,
             validation,
@@ -101,6 +110,91 @@ impl JwtKeys {
     }
 }
 
+/// How long an install challenge may be answered.
+pub const CHALLENGE_TTL_SECS: i64 = 300;
+
+/// A challenge checked to be this server's, for this user and install, and fresh.
+#[derive(Debug)]
+pub struct CheckedChallenge {
+    /// What is remembered once it is answered (SHA-256 of the challenge).
+    pub hash: String,
+    /// When it stops being answerable (RFC 3339).
+    pub expires_at: String,
+}
+
+impl JwtKeys {
+    fn challenge_mac(
+        &self,
+        issued: i64,
+        nonce: &[u8],
+        username: &str,
+        client_id: Uuid,
+    ) -> Hmac<Sha256> {
+        // A 32-byte key always fits HMAC: `new_from_slice` cannot fail here.
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.challenge_key)
+            .expect("HMAC takes keys of any length");
+        mac.update(&issued.to_be_bytes());
+        mac.update(nonce);
+        mac.update(username.as_bytes());
+        mac.update(&[0]);
+        mac.update(client_id.as_bytes());
+        mac
+    }
+
+    /// A challenge for `username`'s install `client_id`, issued at `now` (Unix seconds). It is
+    /// stateless: the time, 16 random bytes and a MAC over them and who it is for.
+    pub fn new_challenge(
+        &self,
+        username: &str,
+        client_id: Uuid,
+        now: i64,
+    ) -> Result<String, ApiError> {
+        let mut nonce = [0u8; 16];
+        getrandom::fill(&mut nonce).map_err(|e| {
+            tracing::error!(error = %e, "no randomness for a challenge");
+            ApiError::internal()
+        })?;
+        let tag = self
+            .challenge_mac(now, &nonce, username, client_id)
+            .finalize()
+            .into_bytes();
+        let mut raw = Vec::with_capacity(8 + 16 + 32);
+        raw.extend_from_slice(&now.to_be_bytes());
+        raw.extend_from_slice(&nonce);
+        raw.extend_from_slice(&tag);
+        Ok(URL_SAFE_NO_PAD.encode(raw))
+    }
+
+    /// Checks that `challenge` was made here for `username`'s install `client_id` and can still be
+    /// answered at `now`. Whether it was answered before is the store's to say.
+    pub fn check_challenge(
+        &self,
+        challenge: &str,
+        username: &str,
+        client_id: Uuid,
+        now: i64,
+    ) -> Option<CheckedChallenge> {
+        let raw = URL_SAFE_NO_PAD.decode(challenge.as_bytes()).ok()?;
+        if raw.len() != 8 + 16 + 32 {
+            return None;
+        }
+        let issued = i64::from_be_bytes(raw[..8].try_into().ok()?);
+        self.challenge_mac(issued, &raw[8..24], username, client_id)
+            .verify_slice(&raw[24..])
+            .ok()?;
+        let expires = issued.checked_add(CHALLENGE_TTL_SECS)?;
+        if now > expires || issued > now + 60 {
+            return None;
+        }
+        let expires_at = chrono::DateTime::from_timestamp(expires, 0)?
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        Some(CheckedChallenge {
+            hash: lantian_store::sha256_hex(challenge.as_bytes()),
+            expires_at,
+        })
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AccessClaims {
@@ -122,10 +216,7 @@ pub fn new_refresh_token() -> Result<String, ApiError> {
         tracing::error!(error = %e, "no randomness for a refresh token");
         ApiError::internal()
     })?;
-    Ok(format!(
-        "ltr_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    ))
+    Ok(format!("ltr_{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
 /// What is stored for a refresh token.
@@ -139,6 +230,29 @@ mod tests {
 
     fn keys() -> JwtKeys {
         JwtKeys::from_secret(&[7u8; 32]).expect("keys")
+    }
+
+    #[test]
+    fn a_challenge_checks_only_for_whom_and_while_it_was_made() {
+        let k = keys();
+        let install = Uuid::now_v7();
+        let now = 1_800_000_000;
+        let c = k.new_challenge("wang", install, now).expect("challenge");
+        assert!(k.check_challenge(&c, "wang", install, now + 10).is_some());
+        assert!(
+            k.check_challenge(&c, "wang", install, now + CHALLENGE_TTL_SECS + 1)
+                .is_none()
+        );
+        assert!(k.check_challenge(&c, "li", install, now).is_none());
+        assert!(k.check_challenge(&c, "wang", Uuid::now_v7(), now).is_none());
+        let other = JwtKeys::from_secret(&[8u8; 32]).expect("keys");
+        assert!(other.check_challenge(&c, "wang", install, now).is_none());
+        let mut bytes = URL_SAFE_NO_PAD.decode(&c).expect("b64");
+        bytes[0] ^= 1;
+        assert!(
+            k.check_challenge(&URL_SAFE_NO_PAD.encode(bytes), "wang", install, now)
+                .is_none()
+        );
     }
 
     #[test]

@@ -9,12 +9,51 @@ use uuid::Uuid;
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
+    /// The app install signing in, if it was registered before: the login is bound to it, and
+    /// revoking the install ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
+    /// The app install refreshing: a login not yet bound to an install is bound to this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<Uuid>,
+}
+
+/// Asks for a challenge that an install signs with its key to get tokens without a password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    pub username: String,
+    pub client_id: Uuid,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChallengeResponse {
+    /// Opaque, base64url; answer it once, within `expires_in` seconds.
+    pub challenge: String,
+    pub expires_in: i64,
+}
+
+/// The answer to a challenge: the install's Ed25519 signature of [`install_proof_message`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallSignInRequest {
+    pub username: String,
+    pub client_id: Uuid,
+    pub challenge: String,
+    /// 64 bytes, base64url without padding.
+    pub signature: String,
+}
+
+/// What an install signs to sign in with its key: the challenge bound to who asks for it, so that
+/// a signature for one user or install is worth nothing for another.
+pub fn install_proof_message(challenge: &str, username: &str, client_id: Uuid) -> Vec<u8> {
+    format!("lantian install sign-in v1\n{challenge}\n{username}\n{client_id}").into_bytes()
 }
 
 /// Answer of login and refresh.
@@ -49,6 +88,11 @@ pub struct RegisterClientRequest {
     pub app_version: String,
     #[serde(default)]
     pub device_model: Option<String>,
+    /// The install's Ed25519 public key (32 bytes, base64url without padding), made on the
+    /// device; the private key never leaves it. Set once: it signs challenges for new tokens
+    /// when the refresh token has expired (decision 0021).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,4 +101,8 @@ pub struct ClientView {
     pub app_version: String,
     pub device_model: Option<String>,
     pub registered_at: String,
+    /// Whether the install registered a key.
+    pub has_key: bool,
+    /// When the install was revoked; a revoked install neither syncs nor signs in.
+    pub revoked_at: Option<String>,
 }

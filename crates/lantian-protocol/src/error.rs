@@ -90,6 +90,18 @@ pub const CODES: &[(&str, u16, &str, &str)] = &[
         "刷新令牌被重复使用，该登录已全部失效",
         "The refresh token was reused; the whole login has been revoked",
     ),
+    (
+        "install_auth_failed",
+        401,
+        "设备密钥登录失败，请用密码重新登录",
+        "The install's key did not sign in; sign in with the password",
+    ),
+    (
+        "client_revoked",
+        403,
+        "该设备已被注销，请在新安装上重新登录",
+        "This app install was revoked; sign in again on a new install",
+    ),
     ("forbidden", 403, "无权执行此操作", "You may not do this"),
     ("not_found", 404, "对象不存在", "No such object"),
     ("route_not_found", 404, "接口不存在", "No such endpoint"),

@@ -101,10 +101,11 @@ pub fn insert_refresh(
     user_id: i64,
     token_hash: &str,
     expires_at: &str,
+    client_row: Option<i64>,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO refresh_tokens (family, user_id, token_hash, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![family, user_id, token_hash, now_text(), expires_at],
+        "INSERT INTO refresh_tokens (family, user_id, token_hash, issued_at, expires_at, client_row) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![family, user_id, token_hash, now_text(), expires_at, client_row],
     )?;
     Ok(())
 }
@@ -138,15 +139,23 @@ pub fn rotate_refresh(
     new_expires_at: &str,
     grace_secs: i64,
 ) -> Result<Rotation, StoreError> {
-    type TokenRow = (i64, String, i64, String, Option<String>, Option<String>);
+    type TokenRow = (
+        i64,
+        String,
+        i64,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+    );
     let row: Option<TokenRow> = conn
         .query_row(
-            "SELECT id, family, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?1",
+            "SELECT id, family, user_id, expires_at, used_at, revoked_at, client_row FROM refresh_tokens WHERE token_hash = ?1",
             [presented],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
         )
         .optional()?;
-    let Some((id, family, user_id, expires_at, used_at, revoked_at)) = row else {
+    let Some((id, family, user_id, expires_at, used_at, revoked_at, client_row)) = row else {
         return Ok(Rotation::Unknown);
     };
     let now = now_text();
@@ -195,7 +204,7 @@ pub fn rotate_refresh(
          WHERE family = ?2 AND id > ?1 AND used_at IS NULL AND revoked_at IS NULL",
         params![id, family, now],
     )?;
-    insert_refresh(conn, &family, user_id, new_hash, new_expires_at)?;
+    insert_refresh(conn, &family, user_id, new_hash, new_expires_at, client_row)?;
     Ok(Rotation::Rotated { user, family })
 }
 
@@ -243,58 +252,135 @@ pub fn family_of(conn: &Tx, token_hash: &str) -> Result<Option<(String, i64)>, S
 /// A registered app install.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ClientRecord {
+    /// The install's row (what mutations and refresh families point at).
+    #[serde(skip)]
+    pub row: i64,
     pub client_id: Uuid,
     pub app_version: String,
     pub device_model: Option<String>,
     pub registered_at: String,
+    /// The install's Ed25519 public key (base64url), set once.
+    pub public_key: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+const CLIENT_COLUMNS: &str =
+    "id, client_id, app_version, device_model, registered_at, public_key, revoked_at";
+
+fn client_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRecord> {
+    Ok(ClientRecord {
+        row: r.get(0)?,
+        client_id: cols::uuid(r, 1)?,
+        app_version: r.get(2)?,
+        device_model: r.get(3)?,
+        registered_at: r.get(4)?,
+        public_key: r.get(5)?,
+        revoked_at: r.get(6)?,
+    })
+}
+
+/// The install `client_id` of user `user_id`, if that user registered it. Installs are per user:
+/// the same id registered by another user is another install (decision 0021).
+pub fn client_of_user(
+    conn: &Tx,
+    user_id: i64,
+    client_id: Uuid,
+) -> Result<Option<ClientRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients WHERE user_id = ?1 AND client_id = ?2"
+        ))?
+        .query_row(params![user_id, client_id.to_string()], client_row)
+        .optional()?)
+}
+
+/// Every install of user `user_id`, oldest first.
+pub fn clients_of_user(conn: &Tx, user_id: i64) -> Result<Vec<ClientRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CLIENT_COLUMNS} FROM clients WHERE user_id = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([user_id], client_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Registers `client_id` for `user_id`. Registering again by the same user is idempotent (the
-/// app version is updated); a client id bound to another user is a conflict.
+/// app version is updated). The install's key is set by the first registration that carries one;
+/// a different key later is `client_key_mismatch`. A revoked install is `client_revoked`.
 pub fn register_client(
     conn: &Tx,
     client_id: Uuid,
     user_id: i64,
     app_version: &str,
     device_model: Option<&str>,
+    public_key: Option<&str>,
 ) -> Result<(ClientRecord, bool), StoreError> {
-    let existing: Option<i64> = conn
-        .query_row(
-            "SELECT user_id FROM clients WHERE client_id = ?1",
-            [client_id.to_string()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let created = match existing {
-        Some(owner) if owner != user_id => {
-            return Err(StoreError::Conflict("client_bound_to_other_user"));
+    let created = match client_of_user(conn, user_id, client_id)? {
+        Some(c) if c.revoked_at.is_some() => return Err(StoreError::Conflict("client_revoked")),
+        Some(c)
+            if c.public_key.is_some()
+                && public_key.is_some_and(|k| Some(k) != c.public_key.as_deref()) =>
+        {
+            return Err(StoreError::Conflict("client_key_mismatch"));
         }
-        Some(_) => {
+        Some(c) => {
             conn.execute(
-                "UPDATE clients SET app_version = ?2, device_model = ?3 WHERE client_id = ?1",
-                params![client_id.to_string(), app_version, device_model],
+                "UPDATE clients SET app_version = ?2, device_model = ?3, public_key = coalesce(public_key, ?4) WHERE id = ?1",
+                params![c.row, app_version, device_model, public_key],
             )?;
             false
         }
         None => {
             conn.execute(
-                "INSERT INTO clients (client_id, user_id, app_version, device_model, registered_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![client_id.to_string(), user_id, app_version, device_model, now_text()],
+                "INSERT INTO clients (client_id, user_id, app_version, device_model, registered_at, public_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![client_id.to_string(), user_id, app_version, device_model, now_text(), public_key],
             )?;
             true
         }
     };
-    let rec = conn.query_row(
-        "SELECT app_version, device_model, registered_at FROM clients WHERE client_id = ?1",
-        [client_id.to_string()],
-        |r| {
-            Ok(ClientRecord {
-                client_id,
-                app_version: r.get(0)?,
-                device_model: r.get(1)?,
-                registered_at: r.get(2)?,
-            })
-        },
-    )?;
+    let rec = client_of_user(conn, user_id, client_id)?.ok_or(StoreError::NotFound)?;
     Ok((rec, created))
+}
+
+/// Revokes install `row` for good, and every refresh family opened on it. `false` if it was
+/// already revoked.
+pub fn revoke_client(conn: &Tx, row: i64) -> Result<bool, StoreError> {
+    let now = now_text();
+    let changed = conn.execute(
+        "UPDATE clients SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        params![row, now],
+    )?;
+    conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = ?2 WHERE client_row = ?1 AND revoked_at IS NULL",
+        params![row, now],
+    )?;
+    Ok(changed > 0)
+}
+
+/// Binds the family of the token stored as `token_hash` to install `row`, if it is not bound yet.
+pub fn bind_family(conn: &Tx, token_hash: &str, row: i64) -> Result<(), StoreError> {
+    if let Some((family, _)) = family_of(conn, token_hash)? {
+        conn.execute(
+            "UPDATE refresh_tokens SET client_row = ?2 WHERE family = ?1 AND client_row IS NULL",
+            params![family, row],
+        )?;
+    }
+    Ok(())
+}
+
+/// Remembers an answered install challenge until it expires; `false` if it was answered before.
+/// Challenges past their expiry are forgotten here too (they are refused by their age anyway).
+pub fn use_challenge(
+    conn: &Tx,
+    challenge_hash: &str,
+    expires_at: &str,
+) -> Result<bool, StoreError> {
+    conn.execute(
+        "DELETE FROM install_challenges_used WHERE expires_at < ?1",
+        [now_text()],
+    )?;
+    let inserted = conn.execute(
+        "INSERT INTO install_challenges_used (challenge_hash, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        params![challenge_hash, expires_at],
+    )?;
+    Ok(inserted == 1)
 }

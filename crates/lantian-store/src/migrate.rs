@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "alert_events",
         include_str!("../../../migrations/0011_alert_events.sql"),
     ),
+    (
+        12,
+        "install_credentials",
+        include_str!("../../../migrations/0012_install_credentials.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).
@@ -90,6 +95,15 @@ pub(crate) fn apply(conn: &mut Connection) -> Result<Vec<u32>, StoreError> {
             Some(_) => {}
         }
     }
+    // A migration may rebuild a table (SQLite's way to change a constraint), which needs foreign keys
+    // off while it runs; they are checked before each commit and turned back on after.
+    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let done = apply_pending(conn, &applied);
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    done
+}
+
+fn apply_pending(conn: &mut Connection, applied: &[(u32, String)]) -> Result<Vec<u32>, StoreError> {
     let mut done = Vec::new();
     for (version, name, sql) in MIGRATIONS {
         if applied.iter().any(|(v, _)| v == version) {
@@ -99,6 +113,15 @@ pub(crate) fn apply(conn: &mut Connection) -> Result<Vec<u32>, StoreError> {
         tx.execute_batch(sql).map_err(|e| {
             StoreError::Migration(format!("migration {version} ({name}) failed: {e}"))
         })?;
+        let orphans: i64 =
+            tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
+        if orphans > 0 {
+            return Err(StoreError::Migration(format!(
+                "migration {version} ({name}) left {orphans} rows whose foreign keys point nowhere"
+            )));
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
             rusqlite::params![version, name, sha256_hex(sql.as_bytes()), now_text()],

@@ -196,14 +196,27 @@ fn reject(code: &'static str, field: &str, message: impl Into<String>) -> Failur
     Failure::Reject(ValidationError::new(code, field, message))
 }
 
-/// The registered client `client_id` of `user_id`: (row id, last_mutation_id).
-pub fn client(conn: &Tx, client_id: Uuid, user_id: i64) -> Result<Option<(i64, i64)>, StoreError> {
+/// A registered install as push and pull need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Install {
+    pub row: i64,
+    pub last_mutation_id: i64,
+    pub revoked: bool,
+}
+
+/// The install `client_id` of `user_id`, if that user registered it.
+pub fn client(conn: &Tx, client_id: Uuid, user_id: i64) -> Result<Option<Install>, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT id, last_mutation_id FROM clients WHERE client_id = ?1 AND user_id = ?2",
-            params![client_id.to_string(), user_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached(
+            "SELECT id, last_mutation_id, revoked_at IS NOT NULL FROM clients WHERE client_id = ?1 AND user_id = ?2",
+        )?
+        .query_row(params![client_id.to_string(), user_id], |r| {
+            Ok(Install {
+                row: r.get(0)?,
+                last_mutation_id: r.get(1)?,
+                revoked: r.get(2)?,
+            })
+        })
         .optional()?)
 }
 
@@ -232,11 +245,15 @@ impl Cache {
 /// Applies a prepared push. Must run inside the writer.
 pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome, StoreError> {
     let mut cache = Cache::default();
-    let mut last: i64 = conn.query_row(
-        "SELECT last_mutation_id FROM clients WHERE id = ?1",
+    // Read in the writer: an install revoked after the request was checked takes nothing more.
+    let (mut last, revoked): (i64, bool) = conn.query_row(
+        "SELECT last_mutation_id, revoked_at IS NOT NULL FROM clients WHERE id = ?1",
         [ctx.client_row],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
+    if revoked {
+        return Err(StoreError::Conflict("client_revoked"));
+    }
     let mut results = Vec::with_capacity(mutations.len());
     let mut gap_expected = None;
     for m in mutations {
@@ -277,7 +294,9 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
                     Group::new(),
                     &lantian_domain::sync::user_scope(ctx.user.uuid),
                     "mutation_result",
-                    &format!("{}:{}", ctx.client_id, m.mid),
+                    // Install ids are per user (two users may register the same id), so the
+                    // entity id names the user too.
+                    &format!("{}:{}:{}", ctx.user.uuid, ctx.client_id, m.mid),
                     &serde_json::json!({
                         "client_id": ctx.client_id, "mid": m.mid, "name": m.name, "status": "rejected",
                         "code": e.code, "field": e.field, "message": e.message,

@@ -298,7 +298,7 @@ fn writer_only(batches: Vec<Vec<Value>>) -> f64 {
         let uid = user.id;
         store
             .write(move |c| {
-                lantian_store::identity::register_client(c, client_id, uid, "bench", None)
+                lantian_store::identity::register_client(c, client_id, uid, "bench", None, None)
                     .map(|_| ())
             })
             .await
@@ -307,7 +307,7 @@ fn writer_only(batches: Vec<Vec<Value>>) -> f64 {
             .read(move |c| {
                 Ok(lantian_store::push::client(c, client_id, uid)?
                     .expect("row")
-                    .0)
+                    .row)
             })
             .await
             .expect("row");

@@ -49,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// App installs (one per phone and user): list them, revoke one at once.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
     /// Import data.
     Import {
         #[command(subcommand)]
@@ -129,6 +134,21 @@ enum UserCommand {
         /// Read the password from standard input (required: never on the command line).
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// List a user's installs.
+    List {
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke a user's install: its logins end, its key no longer signs in, it no longer syncs.
+    Revoke {
+        #[arg(long)]
+        user: String,
+        client_id: uuid::Uuid,
     },
 }
 
@@ -416,6 +436,34 @@ async fn main() -> anyhow::Result<()> {
                     println!(
                         "updated campaign {} ({} to {})",
                         c.code, c.starts_on, c.ends_on
+                    );
+                }
+            }
+        }
+        Command::Client { command } => {
+            let store = lantian::app::open_store(&config).await?;
+            match command {
+                ClientCommand::List { user } => {
+                    for c in lantian_app::operator::clients(&store, user).await? {
+                        println!(
+                            "{}  {:<24} {:<20} key:{:<3} registered {}{}",
+                            c.client_id,
+                            c.app_version,
+                            c.device_model.as_deref().unwrap_or("-"),
+                            if c.has_key { "yes" } else { "no" },
+                            c.registered_at,
+                            c.revoked_at
+                                .map(|r| format!("  REVOKED {r}"))
+                                .unwrap_or_default(),
+                        );
+                    }
+                }
+                ClientCommand::Revoke { user, client_id } => {
+                    let c = lantian_app::operator::revoke_client(&store, user, client_id).await?;
+                    println!(
+                        "revoked install {} at {}",
+                        c.client_id,
+                        c.revoked_at.unwrap_or_default()
                     );
                 }
             }

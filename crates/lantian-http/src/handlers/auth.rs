@@ -8,14 +8,16 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use lantian_app::auth::Refreshed;
 use lantian_protocol::auth::{
-    LoginRequest, RefreshRequest, RegisterClientRequest, TokenResponse, UserView,
+    ChallengeRequest, ChallengeResponse, InstallSignInRequest, LoginRequest, RefreshRequest,
+    RegisterClientRequest, TokenResponse, UserView,
 };
 use lantian_store::identity::UserRecord;
+use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::{new_refresh_token, refresh_token_hash};
+use crate::auth::{CHALLENGE_TTL_SECS, new_refresh_token, refresh_token_hash};
 use crate::error::ApiError;
-use crate::extract::{AppJson, Caller, PeerAddr};
+use crate::extract::{AppJson, AppPath, Caller, PeerAddr};
 use crate::limiter::peer_key;
 
 pub(crate) fn user_view(u: &UserRecord) -> UserView {
@@ -103,6 +105,7 @@ pub(crate) async fn login(
             &user,
             refresh_token_hash(&refresh),
             expires_at(cfg.refresh_ttl),
+            req.client_id,
         )
         .await?;
     state
@@ -124,7 +127,7 @@ pub(crate) async fn refresh(
     let expires = expires_at(state.config().refresh_ttl);
     match state
         .app()
-        .rotate_refresh(presented, next_hash, expires)
+        .rotate_refresh(presented, next_hash, expires, req.client_id)
         .await?
     {
         Refreshed::Rotated(user) => Ok(axum::Json(tokens(&state, &user, next)?)),
@@ -134,6 +137,72 @@ pub(crate) async fn refresh(
         }
         Refreshed::Invalid => Err(ApiError::new("refresh_token_invalid")),
     }
+}
+
+/// `POST /v1/auth/challenge`: a challenge for an install to sign. Every well-formed request gets
+/// one, so that it tells nothing about which users and installs exist; it is stateless, so that
+/// asking costs the server no write.
+pub(crate) async fn challenge(
+    State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
+    AppJson(req): AppJson<ChallengeRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    if let Some(ip) = peer
+        && let Some(wait) = state
+            .limiter()
+            .hit(&peer_key(ip), state.config().peer_attempts)
+    {
+        return Err(rate_limited(&state, wait));
+    }
+    let challenge =
+        state
+            .keys()
+            .new_challenge(&req.username, req.client_id, chrono::Utc::now().timestamp())?;
+    Ok(axum::Json(ChallengeResponse {
+        challenge,
+        expires_in: CHALLENGE_TTL_SECS,
+    }))
+}
+
+/// `POST /v1/auth/install`: signs an install in with its key, answering a challenge once.
+pub(crate) async fn install_sign_in(
+    State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
+    AppJson(req): AppJson<InstallSignInRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let cfg = state.config().clone();
+    if let Some(ip) = peer
+        && let Some(wait) = state.limiter().hit(&peer_key(ip), cfg.peer_attempts)
+    {
+        return Err(rate_limited(&state, wait));
+    }
+    let Some(checked) = state.keys().check_challenge(
+        &req.challenge,
+        &req.username,
+        req.client_id,
+        chrono::Utc::now().timestamp(),
+    ) else {
+        tracing::warn!(username = %req.username, peer = ?peer, "install sign-in with a challenge that is not ours or has expired");
+        return Err(ApiError::new("install_auth_failed"));
+    };
+    let refresh = new_refresh_token()?;
+    let user = state
+        .app()
+        .install_sign_in(
+            req.username.clone(),
+            req.client_id,
+            req.challenge,
+            checked.hash,
+            checked.expires_at,
+            req.signature,
+            refresh_token_hash(&refresh),
+            expires_at(cfg.refresh_ttl),
+        )
+        .await
+        .inspect_err(|e| {
+            tracing::warn!(username = %req.username, peer = ?peer, code = e.code, "install sign-in refused");
+        })?;
+    Ok(axum::Json(tokens(&state, &user, refresh)?))
 }
 
 /// `POST /v1/auth/logout`: revokes the refresh token's family. Answers 204 whether or not the token
@@ -169,5 +238,26 @@ pub(crate) async fn register_client(
             StatusCode::OK
         },
         axum::Json(view),
+    ))
+}
+
+/// `GET /v1/users/{user_id}/clients`: a user's app installs.
+pub(crate) async fn list_user_clients(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(user): AppPath<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    let items = state.app().clients_of(&caller.0, user).await?;
+    Ok(axum::Json(serde_json::json!({ "items": items })))
+}
+
+/// `POST /v1/users/{user_id}/clients/{client_id}/revoke`: ends an install at once.
+pub(crate) async fn revoke_user_client(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath((user, client)): AppPath<(Uuid, Uuid)>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(
+        state.app().revoke_client(&caller.0, user, client).await?,
     ))
 }

@@ -22,9 +22,21 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .on(Method::GET, "/metrics", health::metrics)
         .on(Method::POST, "/v1/auth/login", auth::login)
         .on(Method::POST, "/v1/auth/refresh", auth::refresh)
+        .on(Method::POST, "/v1/auth/challenge", auth::challenge)
+        .on(Method::POST, "/v1/auth/install", auth::install_sign_in)
         .on(Method::POST, "/v1/auth/logout", auth::logout)
         .on(Method::GET, "/v1/me", auth::me)
         .on(Method::POST, "/v1/clients", auth::register_client)
+        .on(
+            Method::GET,
+            "/v1/users/{user_id}/clients",
+            auth::list_user_clients,
+        )
+        .on(
+            Method::POST,
+            "/v1/users/{user_id}/clients/{client_id}/revoke",
+            auth::revoke_user_client,
+        )
         .on(Method::GET, "/v1/units", reference::list_units)
         .on(Method::GET, "/v1/units/{code}", reference::get_unit)
         .on(Method::GET, "/v1/departments", reference::list_departments)

@@ -36,12 +36,18 @@ pub fn lantian(data: &Path) -> Command {
 
 /// Starts `lantian serve --demo` and waits (at most 30 s) until it answers.
 pub async fn start(data: &Path, port: u16, log: &Path) -> Child {
+    start_with(data, port, log, &[]).await
+}
+
+/// [`start`] with more environment variables for the server process.
+pub async fn start_with(data: &Path, port: u16, log: &Path, env: &[(&str, &str)]) -> Child {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .expect("log");
     let mut child = lantian(data)
+        .envs(env.iter().copied())
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(out.try_clone().expect("log"))
         .stderr(out)
