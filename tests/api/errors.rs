@@ -147,3 +147,64 @@ async fn validation_failures_name_the_field_and_the_rule() {
         assert_eq!(r.body["error"]["field"], "location");
     }
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, bytes).expect("gzip");
+    gz.finish().expect("gzip")
+}
+
+async fn raw_post(
+    app: &lantian_tests::TestApp,
+    path: &str,
+    token: &str,
+    encoding: &str,
+    body: Vec<u8>,
+) -> (StatusCode, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("content-encoding", encoding)
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Gzipped bodies are read as if they were plain; the body limit counts the inflated bytes, so a
+/// small file that inflates past it is refused with 413 and nothing is buffered beyond the limit;
+/// a broken stream is a bad request, and an encoding the server does not read is 415.
+#[tokio::test]
+async fn gzipped_bodies_are_read_and_bounded_by_their_inflated_size() {
+    let app = spawn_app().await;
+    let token = app.demo_token(Role::Inspector).await;
+    let client = uuid::Uuid::now_v7();
+    let register =
+        json!({"client_id": client, "app_version": "1.0.0", "device_model": "gzip test"});
+    let body = serde_json::to_vec(&register).expect("json");
+    let (status, view) = raw_post(&app, "/v1/clients", &token, "gzip", gzip(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert_eq!(view["device_model"], "gzip test");
+
+    // 8 MiB of spaces inside a JSON string: a few kB gzipped, 8 times the limit inflated.
+    let mut bomb = br#"{"client_id": ""#.to_vec();
+    bomb.extend(std::iter::repeat_n(b' ', 8 * 1024 * 1024));
+    bomb.extend_from_slice(br#"", "app_version": "1"}"#);
+    let small = gzip(&bomb);
+    assert!(small.len() < 64 * 1024, "{} bytes", small.len());
+    let (status, err) = raw_post(&app, "/v1/clients", &token, "gzip", small).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{err}");
+    assert_eq!(err["error"]["code"], "payload_too_large");
+
+    let mut broken = gzip(&body);
+    broken.truncate(broken.len() / 2);
+    let (status, err) = raw_post(&app, "/v1/clients", &token, "gzip", broken).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+
+    let (status, err) = raw_post(&app, "/v1/clients", &token, "br", body).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{err}");
+    assert_eq!(err["error"]["code"], "unsupported_media_type");
+}

@@ -37,6 +37,7 @@ use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter};
 use lantian_store::Store;
 use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -247,7 +248,11 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
-        ));
+        ))
+        // Gzipped request bodies (a batch of pushes shrinks about twelvefold) are inflated here,
+        // outside the limits: the body limit counts inflated bytes, so a zip bomb is cut off at
+        // the limit (413) instead of swelling the process. Other encodings answer 415.
+        .layer(RequestDecompressionLayer::new());
     // Uploads bound what they read themselves: the upload's declared length, and an idle timeout.
     let uploads = uploads
         .layer(DefaultBodyLimit::disable())
