@@ -289,7 +289,12 @@ impl Config {
             }
             None => fig = fig.merge(Toml::file("lantian.toml")),
         }
-        Ok(fig.merge(Env::prefixed("LANTIAN_").split("__")).extract()?)
+        let known = top_level_keys()?;
+        check_environment(std::env::vars(), &known)?;
+        let env = Env::prefixed("LANTIAN_")
+            .split("__")
+            .filter(move |k| known.contains(&top_level(k.as_str())));
+        Ok(fig.merge(env).extract()?)
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -347,9 +352,109 @@ impl Config {
     }
 }
 
+/// The configuration's top-level keys (`readers`, `login`, `photos`, ...).
+fn top_level_keys() -> anyhow::Result<Vec<String>> {
+    let value = serde_json::to_value(Config::default())?;
+    Ok(value
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default())
+}
+
+/// The top-level key an environment key (after `LANTIAN_`) names: `login__peer_attempts` ->
+/// `login`.
+fn top_level(key: &str) -> String {
+    key.split("__").next().unwrap_or("").to_ascii_lowercase()
+}
+
+/// `LANTIAN_` variables are configuration when their first segment is a key of the configuration;
+/// those are checked down to the last key (a mistyped nested key is refused when extracting).
+/// A variable that only resembles a key (`LANTIAN_READER`, `LANTIAN_LOG_FROMAT`) is refused with
+/// the key it probably meant; any other (`LANTIAN_URL` of a script, a test harness's variable) is
+/// not configuration and is left alone.
+fn check_environment(
+    vars: impl Iterator<Item = (String, String)>,
+    known: &[String],
+) -> anyhow::Result<()> {
+    for (name, _) in vars {
+        let Some(rest) = name.strip_prefix("LANTIAN_") else {
+            continue;
+        };
+        let first = top_level(rest);
+        if known.contains(&first) {
+            continue;
+        }
+        if let Some(near) = known.iter().find(|k| resembles(&first, k)) {
+            anyhow::bail!(
+                "environment variable {name} is not a configuration key: did you mean LANTIAN_{}?",
+                near.to_ascii_uppercase()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether `typed` is probably a slip for `key`: at most two edits apart (one for short keys), or
+/// the same without underscores.
+fn resembles(typed: &str, key: &str) -> bool {
+    let bare = |s: &str| s.replace('_', "");
+    if bare(typed) == bare(key) {
+        return true;
+    }
+    let allowed = if key.len() <= 5 { 1 } else { 2 };
+    edit_distance(typed, key) <= allowed
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut row = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let swap = usize::from(ca != *cb);
+            row[j + 1] = (prev[j] + swap).min(prev[j + 1] + 1).min(row[j] + 1);
+        }
+        prev = row;
+    }
+    prev[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn env(names: &[&str]) -> impl Iterator<Item = (String, String)> {
+        names
+            .iter()
+            .map(|n| (n.to_string(), "1".to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn unrelated_variables_pass_and_slips_are_refused_with_the_key_meant() {
+        let known = top_level_keys().expect("keys");
+        check_environment(
+            env(&[
+                "LANTIAN_URL",
+                "LANTIAN_TOKEN",
+                "LANTIAN_READERS",
+                "LANTIAN_LOGIN__PEER_ATTEMPTS",
+                "PATH",
+            ]),
+            &known,
+        )
+        .expect("not configuration, or configuration");
+        let err = check_environment(env(&["LANTIAN_READER"]), &known).expect_err("a slip");
+        assert!(
+            err.to_string().contains("did you mean LANTIAN_READERS"),
+            "{err}"
+        );
+        let err = check_environment(env(&["LANTIAN_LOG_FROMAT"]), &known).expect_err("a slip");
+        assert!(err.to_string().contains("LANTIAN_LOG_FORMAT"), "{err}");
+        let err = check_environment(env(&["LANTIAN_DATADIR"]), &known).expect_err("a slip");
+        assert!(err.to_string().contains("LANTIAN_DATA_DIR"), "{err}");
+    }
 
     #[test]
     fn a_file_overrides_defaults_and_unknown_keys_are_refused() {
