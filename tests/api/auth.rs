@@ -303,6 +303,62 @@ async fn failed_logins_pause_the_account_and_bursts_pause_the_peer() {
     assert_eq!(spoofed.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// A stranger who knows an officer's username locks out only themselves: failures count per
+/// account and address, and the officer signs in from their own address. Failures from anywhere
+/// still pause the account, under a slower limit. (The stranger calls from 127.0.0.2, another
+/// loopback address of this machine.)
+#[tokio::test]
+async fn a_stranger_cannot_lock_an_officer_out() {
+    let app = spawn_app_with(
+        |c| {
+            c.login.account_failures = 3;
+            c.login.account_global_failures = 6;
+            c.login.peer_attempts = 100;
+        },
+        true,
+    )
+    .await;
+    let stranger = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+    let guess = || async {
+        stranger
+            .post(format!("{}/v1/auth/login", app.base))
+            .json(&json!({"username": "demo_inspector", "password": "a-wrong-guess"}))
+            .send()
+            .await
+            .expect("login")
+            .status()
+    };
+    for _ in 0..3 {
+        assert_eq!(guess().await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        guess().await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the stranger is paused"
+    );
+    assert_eq!(
+        app.login("demo_inspector", DEMO_PASSWORD).await.status,
+        StatusCode::OK,
+        "the officer is not"
+    );
+    // Failures from everywhere add up to the slower account limit (3 + 3 = 6).
+    for _ in 0..3 {
+        assert_eq!(
+            app.login("demo_inspector", "another-wrong-guess")
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        app.login("demo_inspector", DEMO_PASSWORD).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
 #[tokio::test]
 async fn a_disabled_or_removed_role_takes_effect_without_a_new_token() {
     let app = spawn_app().await;

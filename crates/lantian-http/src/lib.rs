@@ -54,8 +54,10 @@ pub struct HttpConfig {
     pub refresh_ttl: Duration,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
-    /// Failed logins per account before it is paused for the window.
+    /// Failed logins per account and peer address before that pair is paused for the window.
     pub account_failures: Limit,
+    /// Failed logins per account from anywhere before the account is paused (slower).
+    pub account_global_failures: Limit,
     /// Login attempts per peer address (or IPv6 /64).
     pub peer_attempts: Limit,
     /// Password hashes computed at once; the rest wait. Keeps argon2 from taking every core.
@@ -83,6 +85,10 @@ impl Default for HttpConfig {
             account_failures: Limit {
                 max: 5,
                 window: Duration::from_secs(15 * 60),
+            },
+            account_global_failures: Limit {
+                max: 100,
+                window: Duration::from_secs(3600),
             },
             peer_attempts: Limit {
                 max: 30,

@@ -234,8 +234,13 @@ impl Default for PhotoSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginLimits {
+    /// Failed logins of one account from one address (or IPv6 /64) before that pair is paused.
     pub account_failures: u32,
     pub account_window_secs: u64,
+    /// Failed logins of one account from anywhere before the account is paused: a slower limit,
+    /// so that a stranger who knows a username cannot lock its owner out of the field.
+    pub account_global_failures: u32,
+    pub account_global_window_secs: u64,
     pub peer_attempts: u32,
     pub peer_window_secs: u64,
 }
@@ -245,6 +250,8 @@ impl Default for LoginLimits {
         Self {
             account_failures: 5,
             account_window_secs: 15 * 60,
+            account_global_failures: 100,
+            account_global_window_secs: 3600,
             peer_attempts: 30,
             peer_window_secs: 60,
         }
@@ -311,6 +318,10 @@ impl Config {
             account_failures: Limit {
                 max: self.login.account_failures,
                 window: Duration::from_secs(self.login.account_window_secs),
+            },
+            account_global_failures: Limit {
+                max: self.login.account_global_failures,
+                window: Duration::from_secs(self.login.account_global_window_secs),
             },
             peer_attempts: Limit {
                 max: self.login.peer_attempts,

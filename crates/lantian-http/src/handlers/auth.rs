@@ -64,8 +64,8 @@ fn rate_limited(state: &AppState, wait: std::time::Duration) -> ApiError {
     ApiError::new("rate_limited").retry_after(wait.as_secs().max(1))
 }
 
-/// `POST /v1/auth/login`. Limits: attempts per peer address, failures per account. A username that
-/// does not exist costs the same argon2 verification as one that does.
+/// `POST /v1/auth/login`. Limits: attempts per peer address, failures per account and address, and
+/// (slower) per account. A username that does not exist costs the same argon2 verification.
 pub(crate) async fn login(
     State(state): State<AppState>,
     PeerAddr(peer): PeerAddr,
@@ -77,8 +77,24 @@ pub(crate) async fn login(
     {
         return Err(rate_limited(&state, wait));
     }
-    let account_key = format!("account:{}", req.username.to_lowercase());
-    if let Some(wait) = state.limiter().blocked(&account_key, cfg.account_failures) {
+    // Failures are counted per account and address, so that a stranger who knows a username
+    // locks out only themselves, and per account from anywhere under a slower limit, so that
+    // many addresses cannot guess on for long.
+    let account = req.username.to_lowercase();
+    let global_key = format!("account:{account}");
+    let account_key = format!(
+        "{global_key}@{}",
+        peer.map_or_else(|| "unknown".to_owned(), peer_key)
+    );
+    if let Some(wait) = state
+        .limiter()
+        .blocked(&account_key, cfg.account_failures)
+        .or_else(|| {
+            state
+                .limiter()
+                .blocked(&global_key, cfg.account_global_failures)
+        })
+    {
         return Err(rate_limited(&state, wait));
     }
     let user = match state
@@ -93,6 +109,9 @@ pub(crate) async fn login(
                 .login_failure
                 .fetch_add(1, Ordering::Relaxed);
             state.limiter().hit(&account_key, cfg.account_failures);
+            state
+                .limiter()
+                .hit(&global_key, cfg.account_global_failures);
             tracing::warn!(username = %req.username, peer = ?peer, "failed login");
             return Err(ApiError::new("invalid_credentials"));
         }
