@@ -13,15 +13,24 @@ use lantian_domain::inspection::{Answer, Datum, ItemResult, LocationFix, Templat
 use lantian_domain::mutation::InspectionSubmit;
 use lantian_domain::subject::Subject;
 
+/// The command line with the local store's path decided.
+struct Resolved {
+    db: PathBuf,
+    server: Option<String>,
+    command: Command,
+}
+
 #[derive(Parser)]
 #[command(
     name = "lantian-field",
     about = "蓝天 field client: inspect offline, sync when you can"
 )]
 struct Cli {
-    /// Local store (the phone's disk).
-    #[arg(long, global = true, default_value = "lantian-field.db")]
-    db: PathBuf,
+    /// Local store (the phone's disk). Default: `$XDG_DATA_HOME/lantian-field/field.db` (or
+    /// `~/.local/share/lantian-field/field.db`), never the working directory; its photos, key and
+    /// server address live beside it.
+    #[arg(long, global = true, env = "LANTIAN_FIELD_DB")]
+    db: Option<PathBuf>,
     /// Server URL (remembered after login).
     #[arg(long, global = true)]
     server: Option<String>,
@@ -189,9 +198,34 @@ fn interactive_results(
     Ok(out)
 }
 
+/// Where the field client keeps its store when `--db` is not given: the user's data folder.
+fn default_db() -> anyhow::Result<PathBuf> {
+    let base = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| anyhow::anyhow!("no HOME: name the local store with --db"))?,
+        )
+        .join(".local/share"),
+    };
+    let dir = base.join("lantian-field");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir.join("field.db"))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    let db = match cli.db.take() {
+        Some(p) => p,
+        None => default_db()?,
+    };
+    let cli = Resolved {
+        db,
+        server: cli.server,
+        command: cli.command,
+    };
     match cli.command {
         Command::Login { username } => {
             let server = server_of(&cli.server, &cli.db)?;
