@@ -552,15 +552,7 @@ async fn an_install_signs_in_with_its_key_once_per_challenge_until_it_is_revoked
     let key = install_key(&app, "keyed");
 
     // The login ends (a month offline): the refresh token is no more, the key still is.
-    app.store
-        .write(|c| {
-            Ok(c.raw().execute(
-                "UPDATE refresh_tokens SET expires_at = '2000-01-01T00:00:00.000Z'",
-                [],
-            )?)
-        })
-        .await
-        .expect("expire the login");
+    app.end_every_login().await;
     o.client.key_sign_in().await.expect("the key signs in");
     o.client.pull().await.expect("a pull with the new login");
 

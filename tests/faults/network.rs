@@ -292,15 +292,7 @@ async fn every_answer_lost_once_and_nobody_signs_in_again() {
 
     // The whole login ends (a month offline): the install's key signs in, though the answers of
     // the challenge and of the sign-in are lost once each.
-    app.store
-        .write(|c| {
-            Ok(c.raw().execute(
-                "UPDATE refresh_tokens SET expires_at = '2000-01-01T00:00:00.000Z'",
-                [],
-            )?)
-        })
-        .await
-        .expect("end the login");
+    app.end_every_login().await;
     sim::queue_inspections(&c, &mut Rng(9), 2).expect("queue");
     expire_access_token(&app, &c).await;
     c.sync().await.expect("sync after the login ended");

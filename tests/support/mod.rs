@@ -186,6 +186,19 @@ impl TestApp {
             .access_token
     }
 
+    /// Ends every login as a month offline does: every refresh token has expired.
+    pub async fn end_every_login(&self) {
+        self.store
+            .write(|c| {
+                Ok(c.raw().execute(
+                    "UPDATE refresh_tokens SET expires_at = '2000-01-01T00:00:00.000Z'",
+                    [],
+                )?)
+            })
+            .await
+            .expect("every login ended");
+    }
+
     /// Adds a user through the same code path as `lantian user add`.
     pub async fn add_user(&self, username: &str, role: Role, unit: &str, password: &str) {
         lantian::users::add_user(&self.store, username, username, role, unit, password)

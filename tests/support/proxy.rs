@@ -237,9 +237,17 @@ impl Proxy {
 }
 
 async fn relay(inbound: TcpStream, upstream: SocketAddr, drop_response: bool) {
-    let Ok(outbound) = TcpStream::connect(upstream).await else {
+    relay_after(inbound, upstream, &[], drop_response).await;
+}
+
+/// Relays a connection of which `head` (the first bytes of the request) was already read.
+async fn relay_after(inbound: TcpStream, upstream: SocketAddr, head: &[u8], drop_response: bool) {
+    let Ok(mut outbound) = TcpStream::connect(upstream).await else {
         return;
     };
+    if outbound.write_all(head).await.is_err() {
+        return;
+    }
     let (mut ri, mut wi) = inbound.into_split();
     let (mut ro, mut wo) = outbound.into_split();
     let up = tokio::spawn(async move {
@@ -287,28 +295,7 @@ async fn alternating(
     if drop_it {
         dropped.fetch_add(1, Ordering::SeqCst);
     }
-    let Ok(mut outbound) = TcpStream::connect(upstream).await else {
-        return;
-    };
-    if outbound.write_all(&head).await.is_err() {
-        return;
-    }
-    let (mut ri, mut wi) = inbound.into_split();
-    let (mut ro, mut wo) = outbound.into_split();
-    let up = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut ri, &mut wo).await;
-        let _ = wo.shutdown().await;
-    });
-    if drop_it {
-        let mut one = [0u8; 1];
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), ro.read(&mut one)).await;
-        up.abort();
-        drop(wi);
-        return;
-    }
-    let _ = tokio::io::copy(&mut ro, &mut wi).await;
-    let _ = wi.shutdown().await;
-    up.abort();
+    relay_after(inbound, upstream, &head, drop_it).await;
 }
 
 async fn cut_after(inbound: TcpStream, upstream: SocketAddr, bytes: u64) {
