@@ -55,8 +55,8 @@ pub fn photo_probe(data: &[u8]) {
         assert!(p.width <= limits.max_side && p.height <= limits.max_side);
         assert_eq!(p.size, len);
     }
-    if let Ok(Some(exif)) = lantian_media::exif::read(&mut Cursor::new(data))
-        && let Some(gps) = exif.gps
+    if let Ok(read) = lantian_media::exif::read(&mut Cursor::new(data))
+        && let Some(gps) = read.info.and_then(|e| e.gps)
     {
         assert!(
             gps.lat.is_finite() && (-90.0..=90.0).contains(&gps.lat),

@@ -569,16 +569,6 @@ async fn hostile_files_are_each_refused_with_their_code_and_nothing_is_recorded(
     let o = photos::officer(&app, "ph_hostile", Role::Inspector, "dongchangfu").await;
     let (s, expected) = submitted(&o, 12).await;
     let good = photo_for(&s);
-    let broken = |b| {
-        testing::jpeg(
-            64,
-            64,
-            Some(&ExifSpec {
-                breakage: Some(b),
-                ..exif_at(36.45, 115.98)
-            }),
-        )
-    };
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "png declaring 100000 x 100000",
@@ -599,21 +589,6 @@ async fn hostile_files_are_each_refused_with_their_code_and_nothing_is_recorded(
             "text named .jpg",
             b"this is not a photo, it is a note about one".repeat(20),
             "photo_format_unsupported",
-        ),
-        (
-            "exif with a loop",
-            broken(Breakage::LoopedIfd),
-            "photo_exif_malformed",
-        ),
-        (
-            "exif with an absurd count",
-            broken(Breakage::AbsurdCount),
-            "photo_exif_malformed",
-        ),
-        (
-            "exif with a zero denominator",
-            broken(Breakage::ZeroDenominator),
-            "photo_exif_malformed",
         ),
     ];
     for (what, bytes, _) in &cases[..2] {
@@ -661,6 +636,72 @@ async fn hostile_files_are_each_refused_with_their_code_and_nothing_is_recorded(
     // The server is fine: the real photo goes through.
     let r = upload(&app, &o.token, s.inspection_id, expected[0], &good, 16_384).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+}
+
+/// Evidence is not lost over metadata: a photo whose EXIF cannot all be read (a block cut short as
+/// piexif leaves it, an IFD loop, an absurd count, a zero denominator) is kept, with what could be
+/// read, and flagged `exif_unreadable` for the supervisor.
+#[tokio::test]
+async fn a_photo_with_broken_exif_is_kept_and_flagged() {
+    let app = spawn_app().await;
+    let o = photos::officer(&app, "ph_lenient", Role::Inspector, "dongchangfu").await;
+    for (seed, breakage) in [
+        (31, Breakage::NoNextIfdPointer),
+        (32, Breakage::LoopedIfd),
+        (33, Breakage::AbsurdCount),
+        (34, Breakage::ZeroDenominator),
+    ] {
+        let (s, expected) = submitted(&o, seed).await;
+        let bytes = testing::jpeg(
+            64 + seed as u32,
+            64,
+            Some(&ExifSpec {
+                breakage: Some(breakage),
+                ..exif_at(s.location.lat, s.location.lon)
+            }),
+        );
+        let r = upload(&app, &o.token, s.inspection_id, expected[0], &bytes, 4096).await;
+        assert_eq!(
+            r.status,
+            StatusCode::NO_CONTENT,
+            "{breakage:?}: {:?}",
+            r.body
+        );
+        let photo = app
+            .get(&format!("/v1/photos/{}", expected[0]), &o.token)
+            .await;
+        assert_eq!(photo.status, StatusCode::OK);
+        let flags: Vec<&str> = photo.body["flags"]
+            .as_array()
+            .expect("flags")
+            .iter()
+            .filter_map(|f| f.as_str())
+            .collect();
+        if breakage == Breakage::NoNextIfdPointer {
+            // Nothing was lost: the block is read whole.
+            assert!(!flags.contains(&"exif_missing"), "{breakage:?}: {flags:?}");
+            assert!(
+                photo.body["exif"]["taken_at"].is_string(),
+                "{:?}",
+                photo.body
+            );
+        } else {
+            assert!(
+                flags.contains(&"exif_unreadable"),
+                "{breakage:?}: {flags:?}"
+            );
+        }
+        if breakage == Breakage::ZeroDenominator {
+            // The position is left out, not misread; the rest is kept.
+            assert!(photo.body["exif"]["gps"].is_null(), "{:?}", photo.body);
+            assert!(
+                photo.body["exif"]["taken_at"].is_string(),
+                "{:?}",
+                photo.body
+            );
+        }
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM photos").await, 4);
 }
 
 #[tokio::test]

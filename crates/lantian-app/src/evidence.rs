@@ -496,6 +496,7 @@ impl App {
                         width: p.width,
                         height: p.height,
                         exif: p.exif,
+                        exif_unreadable: p.exif_unreadable,
                     })
                 },
             )

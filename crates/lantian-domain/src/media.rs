@@ -143,11 +143,13 @@ pub struct EvidenceCheck {
     pub distance_m: Option<f64>,
 }
 
-/// Flags a photo at verification: `exif_missing` (no EXIF at all), `exif_time_far`,
-/// `exif_position_far` (against the form's time and WGS-84 position), `reused_evidence` (the same
-/// bytes are attached to another inspection). Flags inform a supervisor; they never refuse.
+/// Flags a photo at verification: `exif_missing` (no EXIF at all), `exif_unreadable` (EXIF that
+/// could not all be read: what could is kept), `exif_time_far`, `exif_position_far` (against the
+/// form's time and WGS-84 position), `reused_evidence` (the same bytes are attached to another
+/// inspection). Flags inform a supervisor; they never refuse.
 pub fn evidence_flags(
     exif: Option<&ExifInfo>,
+    exif_unreadable: bool,
     form_wgs84: (f64, f64),
     occurred_at: DateTime<Utc>,
     reused: bool,
@@ -156,7 +158,11 @@ pub fn evidence_flags(
     let mut flags = Vec::new();
     let mut time_diff_s = None;
     let mut distance_m = None;
+    if exif_unreadable {
+        flags.push("exif_unreadable".to_owned());
+    }
     match exif {
+        None if exif_unreadable => {}
         None => flags.push("exif_missing".to_owned()),
         Some(e) => {
             if let Some(taken) = e.taken_at {
@@ -207,10 +213,17 @@ mod tests {
         let t0: DateTime<Utc> = "2026-11-02T02:00:00Z".parse().expect("time");
         let site = (36.4567, 115.9854);
         let th = EvidenceThresholds::default();
-        let near = evidence_flags(Some(&exif(36.4568, 115.9855, t0)), site, t0, false, th);
+        let near = evidence_flags(
+            Some(&exif(36.4568, 115.9855, t0)),
+            false,
+            site,
+            t0,
+            false,
+            th,
+        );
         assert!(near.flags.is_empty(), "{near:?}");
         let far = exif(36.4767, 115.9854, t0 + chrono::Duration::hours(3));
-        let c = evidence_flags(Some(&far), site, t0, true, th);
+        let c = evidence_flags(Some(&far), false, site, t0, true, th);
         assert_eq!(
             c.flags,
             ["exif_time_far", "exif_position_far", "reused_evidence"]
@@ -218,7 +231,7 @@ mod tests {
         assert_eq!(c.time_diff_s, Some(3 * 3600));
         assert!(c.distance_m.is_some_and(|d| (2000.0..2500.0).contains(&d)));
         assert_eq!(
-            evidence_flags(None, site, t0, false, th).flags,
+            evidence_flags(None, false, site, t0, false, th).flags,
             ["exif_missing"]
         );
     }
@@ -229,12 +242,26 @@ mod tests {
         let site = (36.4567, 115.9854);
         let (glat, glon) = geo::wgs84_to_gcj02(site.0, site.1);
         let mut e = exif(glat, glon, t0);
-        let as_wgs = evidence_flags(Some(&e), site, t0, false, EvidenceThresholds::default());
+        let as_wgs = evidence_flags(
+            Some(&e),
+            false,
+            site,
+            t0,
+            false,
+            EvidenceThresholds::default(),
+        );
         assert!(as_wgs.distance_m.is_some_and(|d| d > 100.0));
         if let Some(g) = e.gps.as_mut() {
             g.datum = Datum::Gcj02;
         }
-        let c = evidence_flags(Some(&e), site, t0, false, EvidenceThresholds::default());
+        let c = evidence_flags(
+            Some(&e),
+            false,
+            site,
+            t0,
+            false,
+            EvidenceThresholds::default(),
+        );
         assert!(c.distance_m.is_some_and(|d| d < 0.01), "{c:?}");
     }
 }

@@ -1,6 +1,8 @@
-//! The EXIF fields lantian keeps. Parsing is kamadak-exif's (it refuses IFD loops and lengths past
-//! the end of the block); this module refuses what it would otherwise misread as evidence: GPS
-//! rationals with a zero denominator or out of range, an orientation outside 1-8.
+//! The EXIF fields lantian keeps. Parsing is kamadak-exif's, leniently: evidence is never refused
+//! over its metadata (issue 15). What can be read is kept; what cannot (a block cut short, as some
+//! writers leave it, IFD loops, lengths past the end, GPS rationals with a zero denominator or out
+//! of range, an orientation outside 1-8) is left out rather than misread, and said:
+//! [`ExifRead::unreadable`], which the photo carries as the flag `exif_unreadable`.
 
 use std::io::{BufRead, Seek};
 
@@ -11,21 +13,46 @@ use lantian_domain::media::{ExifGps, ExifInfo};
 
 use crate::MediaError;
 
-/// Reads EXIF from a JPEG, PNG or WebP container. `Ok(None)` when the file has none.
-pub fn read<R: BufRead + Seek>(r: &mut R) -> Result<Option<ExifInfo>, MediaError> {
-    let exif = match exif::Reader::new().read_from_container(r) {
+/// What a photo's EXIF gave.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExifRead {
+    /// The fields that could be read; `None` when the file has no EXIF or none of it is readable.
+    pub info: Option<ExifInfo>,
+    /// What could not be read, when something could not.
+    pub unreadable: Option<String>,
+}
+
+/// Reads EXIF from a JPEG, PNG or WebP container, leniently. Only an I/O error fails.
+pub fn read<R: BufRead + Seek>(r: &mut R) -> Result<ExifRead, MediaError> {
+    let mut problems: Vec<String> = Vec::new();
+    let exif = match exif::Reader::new()
+        .continue_on_error(true)
+        .read_from_container(r)
+    {
         Ok(e) => e,
-        Err(exif::Error::NotFound(_) | exif::Error::BlankValue(_)) => return Ok(None),
-        Err(e) => return Err(MediaError::ExifMalformed(e.to_string())),
+        Err(exif::Error::NotFound(_) | exif::Error::BlankValue(_)) => {
+            return Ok(ExifRead::default());
+        }
+        Err(exif::Error::Io(e)) => return Err(MediaError::Io(e)),
+        Err(e) => match e.distill_partial_result(|errors| {
+            problems.extend(errors.iter().map(ToString::to_string));
+        }) {
+            Ok(partial) => partial,
+            Err(e) => {
+                return Ok(ExifRead {
+                    info: None,
+                    unreadable: Some(e.to_string()),
+                });
+            }
+        },
     };
     let field = |tag| exif.get_field(tag, In::PRIMARY);
     let orientation = match field(Tag::Orientation).map(|f| f.value.get_uint(0)) {
         None => 1,
         Some(Some(o @ 1..=8)) => o as u16,
         Some(o) => {
-            return Err(MediaError::ExifMalformed(format!(
-                "orientation {o:?} is not 1 to 8"
-            )));
+            problems.push(format!("orientation {o:?} is not 1 to 8"));
+            1
         }
     };
     let (taken_at, taken_at_offset_assumed) = match taken_at(
@@ -35,15 +62,21 @@ pub fn read<R: BufRead + Seek>(r: &mut R) -> Result<Option<ExifInfo>, MediaError
         Some((t, assumed)) => (Some(t), assumed),
         None => (None, false),
     };
-    let gps = gps(&exif)?;
-    Ok(Some(ExifInfo {
-        taken_at,
-        taken_at_offset_assumed,
-        gps,
-        make: field(Tag::Make).and_then(ascii),
-        model: field(Tag::Model).and_then(ascii),
-        orientation,
-    }))
+    let gps = gps(&exif).unwrap_or_else(|e| {
+        problems.push(e.to_string());
+        None
+    });
+    Ok(ExifRead {
+        info: Some(ExifInfo {
+            taken_at,
+            taken_at_offset_assumed,
+            gps,
+            make: field(Tag::Make).and_then(ascii),
+            model: field(Tag::Model).and_then(ascii),
+            orientation,
+        }),
+        unreadable: (!problems.is_empty()).then(|| problems.join("; ")),
+    })
 }
 
 /// The first ASCII value of a field, trimmed, control characters dropped, at most 64 characters.
@@ -165,7 +198,11 @@ mod tests {
     }
 
     fn read_jpeg(bytes: &[u8]) -> Result<Option<ExifInfo>, MediaError> {
-        read(&mut Cursor::new(bytes))
+        read(&mut Cursor::new(bytes)).map(|r| r.info)
+    }
+
+    fn read_all(bytes: &[u8]) -> ExifRead {
+        read(&mut Cursor::new(bytes)).expect("an EXIF problem is not an error")
     }
 
     #[test]
@@ -208,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn loops_absurd_counts_and_zero_denominators_are_refused() {
+    fn loops_absurd_counts_and_zero_denominators_are_said_not_refused() {
         for b in [
             Breakage::LoopedIfd,
             Breakage::AbsurdCount,
@@ -218,23 +255,45 @@ mod tests {
                 breakage: Some(b),
                 ..spec()
             };
-            let r = read_jpeg(&jpeg(32, 32, Some(&s)));
-            assert!(
-                matches!(r, Err(MediaError::ExifMalformed(_))),
-                "{b:?}: {r:?}"
-            );
+            let r = read_all(&jpeg(32, 32, Some(&s)));
+            assert!(r.unreadable.is_some(), "{b:?}: {r:?}");
         }
+        // A zero denominator loses the position, not the rest.
+        let s = ExifSpec {
+            breakage: Some(Breakage::ZeroDenominator),
+            ..spec()
+        };
+        let e = read_all(&jpeg(32, 32, Some(&s))).info.expect("exif");
+        assert_eq!(e.gps, None);
+        assert_eq!(e.make.as_deref(), Some("Xiaomi"));
+        assert!(e.taken_at.is_some());
     }
 
     #[test]
-    fn an_orientation_outside_one_to_eight_is_refused() {
+    fn an_orientation_outside_one_to_eight_is_left_out_and_said() {
         let s = ExifSpec {
             orientation: Some(9),
             ..spec()
         };
-        assert!(matches!(
-            read_jpeg(&jpeg(32, 32, Some(&s))),
-            Err(MediaError::ExifMalformed(_))
-        ));
+        let r = read_all(&jpeg(32, 32, Some(&s)));
+        assert_eq!(r.info.expect("exif").orientation, 1);
+        assert!(r.unreadable.expect("said").contains("orientation"));
+    }
+
+    /// What piexif writes: IFD0 ends the block without its next-IFD pointer. The fields are read.
+    #[test]
+    fn a_block_without_the_next_ifd_pointer_is_read() {
+        let s = ExifSpec {
+            breakage: Some(Breakage::NoNextIfdPointer),
+            ..spec()
+        };
+        let r = read_all(&jpeg(32, 32, Some(&s)));
+        let e = r.info.expect("exif");
+        assert_eq!(e.make.as_deref(), Some("Xiaomi"));
+        assert_eq!(e.orientation, 6);
+        assert_eq!(
+            e.taken_at.map(|t| t.to_rfc3339()),
+            Some("2026-11-02T02:15:30+00:00".into())
+        );
     }
 }

@@ -18,6 +18,8 @@ pub struct Probe {
     pub height: u32,
     pub size: u64,
     pub exif: Option<ExifInfo>,
+    /// What of the EXIF could not be read (the photo is kept; it is flagged `exif_unreadable`).
+    pub exif_unreadable: Option<String>,
 }
 
 /// The format the first bytes announce, if it is one lantian accepts.
@@ -113,7 +115,8 @@ pub fn probe_reader<R: Read + Seek>(
         width,
         height,
         size,
-        exif,
+        exif: exif.info,
+        exif_unreadable: exif.unreadable,
     })
 }
 

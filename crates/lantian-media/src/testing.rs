@@ -29,6 +29,9 @@ pub enum Breakage {
     AbsurdCount,
     /// GPS latitude with a zero denominator.
     ZeroDenominator,
+    /// IFD0 ends the block without its next-IFD pointer, as some EXIF writers (piexif) leave it;
+    /// only IFD0's fields are written (make, model, orientation, and the time as `DateTime`).
+    NoNextIfdPointer,
 }
 
 struct Entry {
@@ -168,6 +171,43 @@ fn tiff(
     out
 }
 
+/// A little-endian TIFF block with the values first and IFD0 last, ending without its next-IFD
+/// pointer.
+fn tiff_without_next_pointer(mut ifd0: Vec<Entry>) -> Vec<u8> {
+    ifd0.sort_by_key(|e| e.tag);
+    let mut data_area = Vec::new();
+    let mut offsets = Vec::new();
+    for e in &ifd0 {
+        if e.data.len() > 4 {
+            offsets.push(Some(8 + data_area.len() as u32));
+            data_area.extend_from_slice(&e.data);
+            if data_area.len() % 2 == 1 {
+                data_area.push(0);
+            }
+        } else {
+            offsets.push(None);
+        }
+    }
+    let mut out = b"II*\0".to_vec();
+    out.extend_from_slice(&(8 + data_area.len() as u32).to_le_bytes());
+    out.extend_from_slice(&data_area);
+    out.extend_from_slice(&(ifd0.len() as u16).to_le_bytes());
+    for (e, at) in ifd0.iter().zip(offsets) {
+        out.extend_from_slice(&e.tag.to_le_bytes());
+        out.extend_from_slice(&e.typ.to_le_bytes());
+        out.extend_from_slice(&e.count.to_le_bytes());
+        match at {
+            Some(at) => out.extend_from_slice(&at.to_le_bytes()),
+            None => {
+                let mut v = e.data.clone();
+                v.resize(4, 0);
+                out.extend_from_slice(&v);
+            }
+        }
+    }
+    out
+}
+
 /// The EXIF (TIFF) block for `spec`.
 pub fn exif_block(spec: &ExifSpec) -> Vec<u8> {
     let mut ifd0 = Vec::new();
@@ -179,6 +219,12 @@ pub fn exif_block(spec: &ExifSpec) -> Vec<u8> {
     }
     if let Some(o) = spec.orientation {
         ifd0.push(short(0x0112, o));
+    }
+    if spec.breakage == Some(Breakage::NoNextIfdPointer) {
+        if let Some(t) = &spec.taken {
+            ifd0.push(ascii(0x0132, t));
+        }
+        return tiff_without_next_pointer(ifd0);
     }
     let mut exif = Vec::new();
     if let Some(t) = &spec.taken {

@@ -239,6 +239,8 @@ pub struct Verified {
     pub width: u32,
     pub height: u32,
     pub exif: Option<ExifInfo>,
+    /// What of the EXIF could not be read, if anything.
+    pub exif_unreadable: Option<String>,
 }
 
 /// Records a verified photo for a complete upload (in one transaction): the evidence row with its
@@ -266,6 +268,7 @@ pub fn record_photo(
         .query_row(params![v.sha256, inspection_row], |r| r.get(0))?;
     let check = evidence_flags(
         v.exif.as_ref(),
+        v.exif_unreadable.is_some(),
         location.wgs84(),
         occurred,
         reused,

@@ -158,6 +158,12 @@ pub(crate) async fn refresh(
     }
 }
 
+/// Key sign-ins are counted per address apart from password logins: an office whose phones all
+/// come back online at once must not use up the address's password attempts.
+fn install_peer_key(ip: std::net::IpAddr) -> String {
+    format!("{}:install", peer_key(ip))
+}
+
 /// `POST /v1/auth/challenge`: a challenge for an install to sign. Every well-formed request gets
 /// one, so that it tells nothing about which users and installs exist; it is stateless, so that
 /// asking costs the server no write.
@@ -169,7 +175,7 @@ pub(crate) async fn challenge(
     if let Some(ip) = peer
         && let Some(wait) = state
             .limiter()
-            .hit(&peer_key(ip), state.config().peer_attempts)
+            .hit(&install_peer_key(ip), state.config().peer_attempts)
     {
         return Err(rate_limited(&state, wait));
     }
@@ -191,7 +197,9 @@ pub(crate) async fn install_sign_in(
 ) -> Result<impl IntoResponse, ApiError> {
     let cfg = state.config().clone();
     if let Some(ip) = peer
-        && let Some(wait) = state.limiter().hit(&peer_key(ip), cfg.peer_attempts)
+        && let Some(wait) = state
+            .limiter()
+            .hit(&install_peer_key(ip), cfg.peer_attempts)
     {
         return Err(rate_limited(&state, wait));
     }
