@@ -40,6 +40,25 @@ async fn framework_errors_have_the_same_shape() {
         (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
     );
     assert!(r.headers.get("allow").is_some());
+    // Rebuilt or not, every answer carries the API version (in English too).
+    for (method, path) in [(Method::DELETE, "/v1/units"), (Method::GET, "/v1/nowhere")] {
+        for lang in ["zh", "en"] {
+            let r = app
+                .request(
+                    method.clone(),
+                    path,
+                    None,
+                    None,
+                    &[("accept-language", lang)],
+                )
+                .await;
+            assert_eq!(
+                r.headers.get("lantian-api").map(|v| v.as_bytes()),
+                Some(&b"1"[..]),
+                "{method} {path} ({lang})"
+            );
+        }
+    }
 }
 
 #[tokio::test]

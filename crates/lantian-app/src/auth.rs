@@ -169,12 +169,18 @@ impl App {
         req: RegisterClientRequest,
     ) -> Result<(ClientView, bool), AppError> {
         actor.may(Action::RegisterClient, None)?;
-        if req.app_version.trim().is_empty() || req.app_version.len() > 64 {
+        if req.app_version.trim().is_empty()
+            || !lantian_domain::limits::within(&req.app_version, 64)
+        {
             return Err(AppError::new("validation_failed")
                 .field("app_version")
                 .detail("app_version_invalid"));
         }
-        if req.device_model.as_ref().is_some_and(|d| d.len() > 128) {
+        if req
+            .device_model
+            .as_ref()
+            .is_some_and(|d| !lantian_domain::limits::within(d, 128))
+        {
             return Err(AppError::new("validation_failed")
                 .field("device_model")
                 .detail("device_model_too_long"));

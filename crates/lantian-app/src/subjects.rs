@@ -64,7 +64,7 @@ impl App {
                 .as_deref()
                 .map(|c| page::decode(List::Subjects, Some(c)))
                 .transpose()?,
-            limit: q.limit.unwrap_or(100).clamp(1, 500),
+            limit: crate::page::limit(q.limit, 100, 500)? as u32,
         };
         let found = self
             .store()

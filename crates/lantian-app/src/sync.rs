@@ -137,7 +137,7 @@ impl App {
                 .detail("too_many_scopes"));
         }
         let limits = pull::Limits {
-            max_changes: req.limit.unwrap_or(1000).clamp(1, 5000) as usize,
+            max_changes: crate::page::limit(req.limit, 1000, 5000)?,
             max_bytes: self.config().pull_page_bytes,
         };
         let user = actor.0.clone();

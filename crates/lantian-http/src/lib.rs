@@ -264,8 +264,10 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn(handlers::tus_headers));
     app.merge(uploads)
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        // `localize` rebuilds framework errors (a bare 405 or 413) as JSON: inside `observe`, so
+        // that every answer, rebuilt or not, carries the API version.
         .layer(middleware::from_fn(error::localize))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
