@@ -227,3 +227,49 @@ async fn gzipped_bodies_are_read_and_bounded_by_their_inflated_size() {
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{err}");
     assert_eq!(err["error"]["code"], "unsupported_media_type");
 }
+
+/// A `limit` outside its documented range is refused, not quietly clamped (the client would think
+/// it got what it asked for).
+#[tokio::test]
+async fn a_limit_out_of_range_is_refused() {
+    let app = spawn_app().await;
+    let token = app.demo_token(Role::Inspector).await;
+    for limit in ["0", "501"] {
+        let r = app
+            .get(&format!("/v1/subjects?limit={limit}"), &token)
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, Some("bad_request")),
+            "limit={limit}"
+        );
+    }
+    assert_eq!(
+        app.get("/v1/subjects?limit=500", &token).await.status,
+        StatusCode::OK
+    );
+    let client = uuid::Uuid::now_v7();
+    app.post(
+        "/v1/clients",
+        Some(&token),
+        json!({"client_id": client, "app_version": "1"}),
+    )
+    .await;
+    let r = app
+        .post(
+            "/v1/sync/pull",
+            Some(&token),
+            json!({"client_id": client, "limit": 5001}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    // Characters, not bytes: 64 Chinese characters are 192 bytes and within the limit.
+    let r = app
+        .post(
+            "/v1/clients",
+            Some(&token),
+            json!({"client_id": uuid::Uuid::now_v7(), "app_version": "版".repeat(64)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
