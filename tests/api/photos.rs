@@ -1017,3 +1017,58 @@ async fn options_advertise_tus_and_its_extensions() {
     assert_eq!(h["tus-checksum-algorithm"], "sha1,sha256");
     assert_eq!(h["tus-max-size"], "33554432");
 }
+
+/// An amendment may add evidence: the photos its answers name upload like the first version's
+/// (same checks and seals), the inspection waits for them again, and completes when they are in.
+#[tokio::test]
+async fn an_amendments_photos_upload_and_complete_the_inspection_again() {
+    let app = spawn_app().await;
+    let o = photos::officer(&app, "ph_amend", Role::Inspector, "dongchangfu").await;
+    let (s, expected) = submitted(&o, 41).await;
+    for (i, p) in expected.iter().enumerate() {
+        let bytes = testing::jpeg(
+            200 + i as u32,
+            120,
+            Some(&exif_at(s.location.lat, s.location.lon)),
+        );
+        let r = upload(&app, &o.token, s.inspection_id, *p, &bytes, 8192).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    }
+    assert_eq!(media_state(&app, s.inspection_id).await, "complete");
+
+    // The amendment adds a photo to an answer.
+    let added = Uuid::now_v7();
+    let mut results = s.results.clone();
+    results[0].photos.push(added);
+    let amend = serde_json::json!({"inspection_id": s.inspection_id, "base_version": 1,
+                                   "results": results, "reason": "补充照片"});
+    o.client
+        .enqueue("inspection.amend", &amend)
+        .expect("amend queued");
+    o.client.sync().await.expect("sync");
+    assert_eq!(
+        o.client
+            .outbox()
+            .expect("outbox")
+            .last()
+            .and_then(|q| q.status.clone()),
+        Some("applied".into())
+    );
+    assert_eq!(media_state(&app, s.inspection_id).await, "awaiting_media");
+
+    let bytes = testing::jpeg(333, 111, Some(&exif_at(s.location.lat, s.location.lon)));
+    let r = upload(&app, &o.token, s.inspection_id, added, &bytes, 8192).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(media_state(&app, s.inspection_id).await, "complete");
+    // A photo nobody declared is still refused.
+    let stray = photos::create(
+        &app,
+        &o.token,
+        s.inspection_id,
+        Uuid::now_v7(),
+        10,
+        &sha256_hex(b"x"),
+    )
+    .await;
+    assert_eq!(stray.code(), Some("photo_not_expected"));
+}

@@ -125,6 +125,31 @@ pub fn upload_by_photo(conn: &Tx, photo: Uuid) -> Result<Option<UploadRow>, Stor
     upload_by(conn, UploadKey::Photo(photo))
 }
 
+/// Photos an inspection declares: those of its first version (`expected_photos`) and those its
+/// amendments' answers name. An amendment may add evidence; its photos upload like the first's.
+const DECLARED_PHOTOS: &str = "SELECT e.value AS photo FROM inspections i, json_each(i.expected_photos) e WHERE i.id = ?1
+     UNION SELECT p.value FROM inspection_amendments a, json_each(a.results) r, json_each(r.value, '$.photos') p
+           WHERE a.inspection_id = ?1";
+
+/// Whether an amendment of inspection `row` declares `photo`.
+fn declared_by_amendment(conn: &Tx, row: i64, photo: Uuid) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM inspection_amendments a, json_each(a.results) r, json_each(r.value, '$.photos') p
+             WHERE a.inspection_id = ?1 AND p.value = ?2)",
+        )?
+        .query_row(params![row, photo.to_string()], |r| r.get(0))?)
+}
+
+/// How many photos inspection `row` declares (any version) that are not verified yet.
+pub fn missing_photos(conn: &Tx, row: i64) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM ({DECLARED_PHOTOS}) d WHERE NOT EXISTS (SELECT 1 FROM photos p WHERE p.uuid = d.photo)"
+        ))?
+        .query_row([row], |r| r.get(0))?)
+}
+
 /// Creates an upload for one expected photo of one of `user`'s inspections, or returns the upload
 /// that already exists for that photo when it is the same file (same length and hash): creating
 /// again is how a phone that lost the answer finds its upload and offset.
@@ -145,7 +170,7 @@ pub fn create_upload(
     };
     let _ = author;
     let expected: Vec<Uuid> = serde_json::from_str(&expected).map_err(StoreError::from)?;
-    if !expected.contains(&n.photo_id) {
+    if !expected.contains(&n.photo_id) && !declared_by_amendment(conn, row, n.photo_id)? {
         return Err(CreateError::Refused("photo_not_expected"));
     }
     if let Some(existing) = upload_by_photo(conn, n.photo_id)? {
@@ -327,12 +352,7 @@ fn inspection_after_photo(
     verdicts: &VerdictThresholds,
 ) -> Result<(), StoreError> {
     crate::geo::refresh_verdict(conn, row, verdicts)?;
-    let missing: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM inspections i, json_each(i.expected_photos) e
-             WHERE i.id = ?1 AND NOT EXISTS (SELECT 1 FROM photos p WHERE p.uuid = e.value)",
-        )?
-        .query_row([row], |r| r.get(0))?;
+    let missing = missing_photos(conn, row)?;
     let completed = missing == 0
         && conn
             .prepare_cached(

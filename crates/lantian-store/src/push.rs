@@ -888,6 +888,14 @@ fn amend(
         params![row_id, new_version],
     )
     .map_err(StoreError::from)?;
+    // Photos the amendment adds are awaited like the first version's.
+    if crate::media::missing_photos(conn, row_id)? > 0 {
+        conn.execute(
+            "UPDATE inspections SET media_state = 'awaiting_media' WHERE id = ?1 AND media_state != 'awaiting_media'",
+            [row_id],
+        )
+        .map_err(StoreError::from)?;
+    }
     let view = load_view(conn, a.inspection_id)?;
     publish_own(
         conn,
