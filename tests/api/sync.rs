@@ -156,7 +156,7 @@ async fn a_batch_whose_response_was_dropped_and_sent_three_more_times_applies_on
             .expect("forget");
         let again = c.push().await.expect("push");
         assert_eq!(
-            (again.applied, again.duplicates, again.mismatched),
+            (again.applied, again.resent, again.mismatched),
             (0, 5, 0),
             "round {round}"
         );
@@ -943,4 +943,41 @@ async fn a_prepared_score_is_used_only_while_its_basis_holds() {
     };
     assert_eq!(earned(a.inspection_id).await, 9_999, "the basis held");
     assert_ne!(earned(b.inspection_id).await, 9_999, "the basis moved");
+}
+
+/// A long sync shows its work: the client reports each answered batch of mutations and each pulled
+/// page as it goes, and its report says what is still waiting.
+#[tokio::test]
+async fn a_sync_reports_its_progress_and_what_is_still_waiting() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(&app.base);
+    cfg.push_batch = 40;
+    let c = Client::open(&dir.path().join("progress.db"), cfg).expect("open");
+    c.login("demo_inspector", lantian_domain::reference::DEMO_PASSWORD)
+        .await
+        .expect("login");
+    c.pull().await.expect("first pull");
+    lantian_client::sim::queue_inspections(&c, &mut lantian_client::sim::Rng(77), 100)
+        .expect("queue");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    c.on_progress(move |p| sink.lock().expect("lock").push(p.clone()));
+    let report = c.sync_report().await.expect("sync");
+    assert_eq!(report.push.applied, 100);
+    assert_eq!(report.pending, 0);
+    let seen = seen.lock().expect("lock").clone();
+    let pushed: Vec<(u64, u64)> = seen
+        .iter()
+        .filter_map(|p| match p {
+            lantian_client::Progress::Pushed { done, total } => Some((*done, *total)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pushed, vec![(40, 100), (80, 100), (100, 100)], "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|p| matches!(p, lantian_client::Progress::Pulled { .. })),
+        "{seen:?}"
+    );
 }

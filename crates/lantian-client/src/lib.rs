@@ -115,7 +115,9 @@ pub struct PushSummary {
     pub requests: u32,
     pub applied: u32,
     pub rejected: u32,
-    pub duplicates: u32,
+    /// Mutations this install sent again whose first answer was lost: the server had them already
+    /// and answered from its record. Nothing was applied twice.
+    pub resent: u32,
     pub mismatched: u32,
     pub gaps: u32,
 }
@@ -129,6 +131,31 @@ pub struct PullSummary {
     pub repaired: Vec<String>,
     /// Scopes still differing after the repair rounds (should be empty).
     pub diverged: Vec<String>,
+}
+
+/// What a sync is doing, for a progress display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Mutations the server has answered in this push, of those waiting when it began.
+    Pushed { done: u64, total: u64 },
+    /// Photo bytes sent in this run, of the bytes of the photos that can go now.
+    PhotoBytes { sent: u64, total: u64 },
+    /// Photos finished (uploaded or refused) in this run, of those that can go now.
+    PhotosDone { done: u64, total: u64 },
+    /// Changes pulled so far in this pull.
+    Pulled { changes: u64 },
+}
+
+type ProgressFn = std::sync::Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// What one sync did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    pub push: PushSummary,
+    pub uploads: UploadSummary,
+    pub pull: PullSummary,
+    /// Mutations still waiting for the server's answer after this sync.
+    pub pending: i64,
 }
 
 /// An outbox entry with the server's verdict, if known.
@@ -151,6 +178,28 @@ pub struct Client {
     client_id: Uuid,
     /// Simulated device clock error, for tests: device time = true time + this.
     clock_offset_ms: AtomicI64,
+    /// Where progress is reported, if anywhere.
+    progress: Mutex<Option<ProgressFn>>,
+}
+
+/// Whether `answer` fails `item`: a `fail`, or a number beyond its limit. The field client gives
+/// every failing answer a photo slot (the evidence of a failure is its photo).
+pub fn is_failing(
+    item: &lantian_domain::checklist::ChecklistItem,
+    answer: &lantian_domain::inspection::Answer,
+) -> bool {
+    use lantian_domain::checklist::AnswerKind;
+    use lantian_domain::inspection::Answer;
+    match (answer, &item.answer) {
+        (Answer::Fail, _) => true,
+        (
+            Answer::Number { value },
+            AnswerKind::Number {
+                limit, comparison, ..
+            },
+        ) => !lantian_domain::inspection::within_limit(*value, *limit, *comparison),
+        _ => false,
+    }
 }
 
 /// Bodies larger than this go gzipped (a push of 100 inspections shrinks about twelvefold; a
@@ -213,11 +262,26 @@ impl Client {
             cfg,
             client_id,
             clock_offset_ms: AtomicI64::new(0),
+            progress: Mutex::new(None),
         })
     }
 
     pub fn client_id(&self) -> Uuid {
         self.client_id
+    }
+
+    /// Reports what syncs do to `f` (a progress bar, a log line).
+    pub fn on_progress(&self, f: impl Fn(&Progress) + Send + Sync + 'static) {
+        if let Ok(mut p) = self.progress.lock() {
+            *p = Some(std::sync::Arc::new(f));
+        }
+    }
+
+    pub(crate) fn report(&self, p: Progress) {
+        let f = self.progress.lock().ok().and_then(|g| g.clone());
+        if let Some(f) = f {
+            f(&p);
+        }
     }
 
     /// This install's own folder (next to its database).
@@ -597,6 +661,8 @@ impl Client {
     /// Sends queued mutations the server does not have yet, in batches.
     pub async fn push(&self) -> Result<PushSummary, ClientError> {
         let mut summary = PushSummary::default();
+        let waiting = self.pending()?.max(0) as u64;
+        let mut answered = 0u64;
         for _ in 0..10_000 {
             let (server_last, batch) = self.with_db(|c| {
                 let last = local::get_i64(c, "server_last_mid")?;
@@ -635,10 +701,15 @@ impl Client {
             };
             let resp: PushResponse = self.request("/v1/sync/push", &req, true).await?;
             summary.requests += 1;
+            answered += resp.results.len() as u64;
+            self.report(Progress::Pushed {
+                done: answered,
+                total: waiting.max(answered),
+            });
             for r in &resp.results {
                 match (&r.status, r.duplicate) {
                     (MutationStatus::Mismatch, _) => summary.mismatched += 1,
-                    (_, true) => summary.duplicates += 1,
+                    (_, true) => summary.resent += 1,
                     (MutationStatus::Applied, false) => summary.applied += 1,
                     (MutationStatus::Rejected, false) => summary.rejected += 1,
                 }
@@ -700,6 +771,9 @@ impl Client {
                 let resp: PullResponse = self.request("/v1/sync/pull", &req, true).await?;
                 summary.pages += 1;
                 summary.changes += resp.changes.len() as u64;
+                self.report(Progress::Pulled {
+                    changes: summary.changes,
+                });
                 if let Some(r) = &resp.reset {
                     summary.resets.push(r.reason);
                 }
@@ -777,21 +851,33 @@ impl Client {
     /// Push, upload photos, then pull. If the pull shows the server lost mutations it had acknowledged (it was
     /// restored from an older backup), they are pushed again from the outbox and pulled once more.
     pub async fn sync(&self) -> Result<(PushSummary, PullSummary), ClientError> {
+        let r = self.sync_report().await?;
+        Ok((r.push, r.pull))
+    }
+
+    /// [`Client::sync`], saying what happened to photos too and what is still waiting.
+    pub async fn sync_report(&self) -> Result<SyncReport, ClientError> {
         let mut push = self.push().await?;
         // Photos travel after their inspection; a network failure leaves them queued.
-        match self.upload_photos().await {
-            Ok(_) | Err(ClientError::Offline(_)) => {}
+        let mut uploads = match self.upload_photos().await {
+            Ok(u) => u,
+            Err(ClientError::Offline(_)) => UploadSummary::default(),
             Err(e) => return Err(e),
-        }
+        };
         let mut pull = self.pull().await?;
         if self.pending()? > 0 {
             let again = self.push().await?;
             push.requests += again.requests;
             push.applied += again.applied;
             push.rejected += again.rejected;
-            push.duplicates += again.duplicates;
+            push.resent += again.resent;
             push.mismatched += again.mismatched;
             push.gaps += again.gaps;
+            if let Ok(u) = self.upload_photos().await {
+                uploads.uploaded += u.uploaded;
+                uploads.refused += u.refused;
+                uploads.waiting = u.waiting;
+            }
             let more = self.pull().await?;
             pull.pages += more.pages;
             pull.changes += more.changes;
@@ -800,7 +886,12 @@ impl Client {
             pull.diverged = more.diverged;
         }
         self.release_verified()?;
-        Ok((push, pull))
+        Ok(SyncReport {
+            push,
+            uploads,
+            pull,
+            pending: self.pending()?,
+        })
     }
 
     /// The registered subjects within `radius_m` of a point in `datum`, nearest first, as the server's
@@ -979,6 +1070,34 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A number over its limit fails like a `fail`: the interactive inspection gives it a photo
+    /// slot, which a template requiring photos of failures needs (without it the inspection could
+    /// not be queued and its answers were lost).
+    #[test]
+    fn a_number_beyond_its_limit_is_a_failing_answer() {
+        use lantian_domain::checklist::{AnswerKind, ChecklistItem, Comparison};
+        use lantian_domain::inspection::Answer;
+        let item = ChecklistItem {
+            code: "RE3".into(),
+            label_zh: "油烟排放浓度".into(),
+            label_en: "Fume concentration".into(),
+            weight: 10,
+            critical: false,
+            answer: AnswerKind::Number {
+                limit: 2.0,
+                unit: "mg/m³".into(),
+                comparison: Comparison::AtMost,
+                allow_na: false,
+            },
+            photo_required_on_fail: true,
+            applies_if: None,
+        };
+        assert!(is_failing(&item, &Answer::Number { value: 2.4 }));
+        assert!(!is_failing(&item, &Answer::Number { value: 1.9 }));
+        assert!(!is_failing(&item, &Answer::Na));
+        assert!(is_failing(&item, &Answer::Fail));
+    }
 
     #[test]
     fn the_offline_client_refuses_what_the_server_would_reject_before_it_queues() {

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lantian_client::{Client, ClientConfig, sim};
+
+mod progress;
 use lantian_domain::checklist::{AnswerKind, ChecklistTemplate};
 use lantian_domain::inspection::{Answer, Datum, ItemResult, LocationFix, TemplateRef};
 use lantian_domain::mutation::InspectionSubmit;
@@ -89,6 +91,41 @@ enum Command {
         /// `ITEM=FILE`: the photo of an item's failure (repeatable).
         #[arg(long = "photo", value_name = "ITEM=FILE")]
         photos: Vec<String>,
+        /// A re-inspection (核查) of this rectification order: its item is checked again.
+        #[arg(long)]
+        rectification: Option<uuid::Uuid>,
+    },
+    /// Amend an inspection of yours (a correction, never an overwrite): new results from a JSON
+    /// file, and the reason. Queued; `sync` sends it.
+    Amend {
+        #[arg(long)]
+        inspection: uuid::Uuid,
+        /// JSON array of item results, as for `inspect --file`.
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        reason: String,
+        /// `ITEM=FILE`: a photo the amendment adds to an item (repeatable).
+        #[arg(long = "photo", value_name = "ITEM=FILE")]
+        photos: Vec<String>,
+    },
+    /// Report an incident seen in the field (open burning, dumping, dust...). Queued; `sync` sends
+    /// it. Its photos are kept on this device until the server takes incident photos.
+    Incident {
+        /// open_burning, illegal_dumping, dust, emergency_measures or other.
+        #[arg(long)]
+        category: String,
+        #[arg(long)]
+        description: String,
+        #[arg(long)]
+        lat: f64,
+        #[arg(long)]
+        lon: f64,
+        #[arg(long, default_value_t = 10.0)]
+        accuracy: f64,
+        /// A photo file (repeatable).
+        #[arg(long = "photo", value_name = "FILE")]
+        photos: Vec<PathBuf>,
     },
     /// Attach a photo file to an inspection already queued (by the ids `inspect` printed).
     Photo {
@@ -117,6 +154,18 @@ enum Command {
         #[arg(long, default_value = "lantian-sim")]
         dir: PathBuf,
     },
+}
+
+/// `ITEM=FILE` arguments as a map.
+fn item_files(args: &[String]) -> anyhow::Result<std::collections::BTreeMap<String, PathBuf>> {
+    let mut files = std::collections::BTreeMap::new();
+    for p in args {
+        let (item, file) = p
+            .split_once('=')
+            .with_context(|| format!("--photo {p}: expected ITEM=FILE"))?;
+        files.insert(item.to_owned(), PathBuf::from(file));
+    }
+    Ok(files)
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -182,7 +231,9 @@ fn interactive_results(
             break parsed;
         };
         if let Some(answer) = answer {
-            let photos = if matches!(answer, Answer::Fail) && item.photo_required_on_fail {
+            // Every failing answer gets a photo slot, a number over its limit included: the
+            // evidence of a failure is its photo.
+            let photos = if lantian_client::is_failing(item, &answer) {
                 vec![uuid::Uuid::now_v7()]
             } else {
                 vec![]
@@ -216,6 +267,36 @@ fn default_db() -> anyhow::Result<PathBuf> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    run()
+        .await
+        .map_err(|e| match e.downcast_ref::<lantian_client::ClientError>() {
+            Some(c) => match advice(c) {
+                Some(what) => anyhow::anyhow!("{e}\n{what}"),
+                None => e,
+            },
+            None => e,
+        })
+}
+
+/// What the officer can do about an error.
+fn advice(e: &lantian_client::ClientError) -> Option<&'static str> {
+    use lantian_client::ClientError;
+    match e {
+        ClientError::Offline(_) => Some(
+            "no connection to the server: nothing is lost, the queue stays on this device; run `lantian-field sync` again when there is signal",
+        ),
+        ClientError::NotLoggedIn => Some("sign in again: lantian-field login --username NAME"),
+        ClientError::Server { code, .. } if code == "client_revoked" => Some(
+            "this install was revoked by an administrator: ask them, then sign in on a new install (another --db)",
+        ),
+        ClientError::Server { code, .. } if code == "protocol_unsupported" => {
+            Some("this client is too old for the server: update it")
+        }
+        _ => None,
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
     let db = match cli.db.take() {
         Some(p) => p,
@@ -290,6 +371,7 @@ async fn main() -> anyhow::Result<()> {
             accuracy,
             signature,
             photos,
+            rectification,
         } => {
             let client = Client::open(
                 &cli.db,
@@ -334,15 +416,9 @@ async fn main() -> anyhow::Result<()> {
                 },
                 started_at: None,
                 signature_photo_id: uuid::Uuid::now_v7(),
-                rectification_id: None,
+                rectification_id: rectification,
             };
-            let mut files = std::collections::BTreeMap::new();
-            for p in &photos {
-                let (item, file) = p
-                    .split_once('=')
-                    .with_context(|| format!("--photo {p}: expected ITEM=FILE"))?;
-                files.insert(item.to_owned(), PathBuf::from(file));
-            }
+            let files = item_files(&photos)?;
             let (mid, score) = client.submit_inspection(&submit)?;
             if let Some(f) = &signature {
                 client.attach_photo(submit.inspection_id, submit.signature_photo_id, f)?;
@@ -365,7 +441,8 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
             println!(
-                "queued as mutation {mid}: {}/{} ({:.1}%), {}",
+                "inspection {} queued as mutation {mid}: {}/{} ({:.1}%), {}",
+                submit.inspection_id,
                 score.earned,
                 score.possible,
                 score.percent(),
@@ -373,6 +450,81 @@ async fn main() -> anyhow::Result<()> {
                     "compliant".to_owned()
                 } else {
                     format!("failed {}", score.failed.join(", "))
+                }
+            );
+        }
+        Command::Amend {
+            inspection,
+            file,
+            reason,
+            photos,
+        } => {
+            let client = Client::open(
+                &cli.db,
+                ClientConfig::new(server_of(&cli.server, &cli.db).unwrap_or_default()),
+            )?;
+            let current: serde_json::Value = client
+                .entity("inspection", &inspection.to_string())?
+                .context("that inspection of yours is not on this device; sync first")?;
+            let base = current["version"].as_u64().unwrap_or(1);
+            let mut results: Vec<ItemResult> = serde_json::from_slice(&std::fs::read(&file)?)
+                .with_context(|| format!("{} is not a JSON array of results", file.display()))?;
+            let files = item_files(&photos)?;
+            let mut added = Vec::new();
+            for r in &mut results {
+                if let Some(f) = files.get(&r.item) {
+                    let id = uuid::Uuid::now_v7();
+                    r.photos.push(id);
+                    added.push((id, f.clone()));
+                }
+            }
+            let amend = serde_json::json!({"inspection_id": inspection, "base_version": base,
+                                           "results": results, "reason": reason});
+            let mid = client.queue("inspection.amend", &amend)?;
+            for (id, f) in &added {
+                client.attach_photo(inspection, *id, f)?;
+            }
+            println!(
+                "amendment of inspection {inspection} (on version {base}) queued as mutation {mid}{}",
+                if added.is_empty() {
+                    String::new()
+                } else {
+                    format!(" with {} new photos", added.len())
+                }
+            );
+        }
+        Command::Incident {
+            category,
+            description,
+            lat,
+            lon,
+            accuracy,
+            photos,
+        } => {
+            let client = Client::open(
+                &cli.db,
+                ClientConfig::new(server_of(&cli.server, &cli.db).unwrap_or_default()),
+            )?;
+            let id = uuid::Uuid::now_v7();
+            let photo_ids: Vec<uuid::Uuid> = photos.iter().map(|_| uuid::Uuid::now_v7()).collect();
+            let report = serde_json::json!({
+                "incident_id": id, "category": category, "description": description,
+                "location": {"lat": lat, "lon": lon, "accuracy_m": accuracy, "datum": "wgs84"},
+                "photos": photo_ids,
+            });
+            let mid = client.queue("incident.report", &report)?;
+            for (pid, f) in photo_ids.iter().zip(&photos) {
+                client.attach_photo(id, *pid, f)?;
+            }
+            println!(
+                "incident {id} queued as mutation {mid}{}",
+                if photos.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; its {} photos are kept on this device until the server takes incident photos",
+                        photos.len()
+                    )
                 }
             );
         }
@@ -387,7 +539,13 @@ async fn main() -> anyhow::Result<()> {
                 Client::open(&cli.db, ClientConfig::new(server_of(&cli.server, &cli.db)?))?;
             let datum: Datum = serde_json::from_value(serde_json::Value::String(datum.clone()))
                 .with_context(|| format!("unknown datum {datum:?}: wgs84, gcj02 or bd09"))?;
-            for (d, s) in client.nearby(lat, lon, datum, radius, limit).await? {
+            let found = client.nearby(lat, lon, datum, radius, limit).await?;
+            if found.is_empty() {
+                println!(
+                    "no registered subject within {radius} m of {lat},{lon}: a new one can be proposed"
+                );
+            }
+            for (d, s) in found {
                 println!(
                     "{:>7.1} m  {}  {:<18} {:<20} {}",
                     d,
@@ -413,20 +571,59 @@ async fn main() -> anyhow::Result<()> {
         Command::Sync => {
             let client =
                 Client::open(&cli.db, ClientConfig::new(server_of(&cli.server, &cli.db)?))?;
-            let (push, pull) = client.sync().await?;
+            let shown = progress::attach(&client);
+            let report = client.sync_report().await;
+            shown.finish();
+            let r = report?;
             println!(
-                "pushed: {} applied, {} rejected, {} duplicates; pulled {} changes in {} pages{}",
-                push.applied,
-                push.rejected,
-                push.duplicates,
-                pull.changes,
-                pull.pages,
-                if pull.repaired.is_empty() {
+                "sent: {} applied, {} rejected{}{}",
+                r.push.applied,
+                r.push.rejected,
+                if r.push.resent > 0 {
+                    format!(
+                        ", {} sent again after a lost answer (the server had them: nothing doubled)",
+                        r.push.resent
+                    )
+                } else {
+                    String::new()
+                },
+                if r.push.mismatched > 0 {
+                    format!(", {} mismatched (see status)", r.push.mismatched)
+                } else {
+                    String::new()
+                },
+            );
+            println!(
+                "photos: {} uploaded, {} refused{}",
+                r.uploads.uploaded,
+                r.uploads.refused,
+                if r.uploads.waiting > 0 {
+                    format!(
+                        ", {} waiting (their inspection is not on the server yet, or the network failed)",
+                        r.uploads.waiting
+                    )
+                } else {
+                    String::new()
+                },
+            );
+            println!(
+                "received: {} changes in {} pages{}",
+                r.pull.changes,
+                r.pull.pages,
+                if r.pull.repaired.is_empty() {
                     String::new()
                 } else {
-                    format!("; repaired {}", pull.repaired.join(", "))
+                    format!("; repaired {}", r.pull.repaired.join(", "))
                 }
             );
+            if r.pending > 0 {
+                println!(
+                    "{} mutations still waiting: nothing is lost; run `lantian-field sync` again when there is signal",
+                    r.pending
+                );
+            } else {
+                println!("everything queued is on the server");
+            }
         }
         Command::Status => {
             let client = Client::open(
@@ -460,6 +657,41 @@ async fn main() -> anyhow::Result<()> {
                         .as_deref()
                         .map(|c| format!(" ({c})"))
                         .unwrap_or_default()
+                );
+            }
+            // What reached this officer: supervisors' decisions on their inspections, and the
+            // rectification orders of their unit still to be closed.
+            for v in client.entities("inspection")? {
+                let state = v["review_state"].as_str().unwrap_or("received");
+                if state != "received" {
+                    let comment = v["reviews"]
+                        .as_array()
+                        .and_then(|r| r.last())
+                        .and_then(|r| r["comment"].as_str())
+                        .map(|c| format!(": {c}"))
+                        .unwrap_or_default();
+                    println!(
+                        "  review of inspection {}: {state}{comment}",
+                        v["id"].as_str().unwrap_or("?")
+                    );
+                }
+            }
+            for o in client.entities("rectification")? {
+                let state = o["state"].as_str().unwrap_or("?");
+                if state == "closed" || state == "cancelled" {
+                    continue;
+                }
+                println!(
+                    "  order {} ({}, item {}): {state}, due {}{}",
+                    o["id"].as_str().unwrap_or("?"),
+                    o["subject_id"].as_str().unwrap_or("?"),
+                    o["item"].as_str().unwrap_or("?"),
+                    o["deadline"].as_str().unwrap_or("?"),
+                    if o["overdue"].as_bool() == Some(true) {
+                        " OVERDUE"
+                    } else {
+                        ""
+                    }
                 );
             }
             for (scope, n, sum) in client.scope_sums()? {

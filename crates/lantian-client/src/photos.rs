@@ -36,6 +36,10 @@ pub struct UploadSummary {
 
 const TUS: &str = "1.0.0";
 
+/// A photo waiting to upload: photo id, inspection id, local path, SHA-256, length, the upload's
+/// URL if one was created.
+type QueuedPhoto = (String, String, String, String, i64, Option<String>);
+
 enum Outcome {
     Done,
     Refused(String),
@@ -111,7 +115,7 @@ impl Client {
 
     /// Uploads every queued photo whose inspection the server has acknowledged.
     pub async fn upload_photos(&self) -> Result<UploadSummary, ClientError> {
-        let queued: Vec<(String, String, String, String, i64, Option<String>)> = self.with_db(|c| {
+        let queued: Vec<QueuedPhoto> = self.with_db(|c| {
             let mut stmt = c.prepare(
                 "SELECT p.photo_id, p.inspection_id, p.path, p.sha256, p.length, p.upload_url FROM photos p
                  WHERE p.state = 'queued' AND EXISTS (
@@ -135,18 +139,18 @@ impl Client {
             )?)
         })?;
         summary.waiting = (total_queued as usize).saturating_sub(queued.len()) as u32;
-        for (photo, inspection, path, sha, length, url) in queued {
-            match self
-                .upload_one(
-                    &photo,
-                    &inspection,
-                    Path::new(&path),
-                    &sha,
-                    length as u64,
-                    url,
-                )
-                .await?
-            {
+        let total_bytes: u64 = queued.iter().map(|q| q.4.max(0) as u64).sum();
+        let total_photos = queued.len() as u64;
+        let mut sent_before = 0u64;
+        for (done, q) in queued.into_iter().enumerate() {
+            let (photo, length) = (q.0.clone(), q.4);
+            let outcome = self.upload_one(q, (sent_before, total_bytes)).await?;
+            sent_before += length.max(0) as u64;
+            self.report(crate::Progress::PhotosDone {
+                done: done as u64 + 1,
+                total: total_photos,
+            });
+            match outcome {
                 Outcome::Done => {
                     summary.uploaded += 1;
                     self.set_photo_state(&photo, "uploaded", None)?;
@@ -192,16 +196,16 @@ impl Client {
     }
 
     /// One photo through tus: create (or find) the upload, ask its offset, send the rest in
-    /// checksummed chunks. Any network failure: back off, ask the offset again, go on.
+    /// checksummed chunks. Any network failure: back off, ask the offset again, go on. Progress
+    /// is reported in bytes of the whole run (`sent_before` of `total_bytes` before this photo).
     async fn upload_one(
         &self,
-        photo: &str,
-        inspection: &str,
-        path: &Path,
-        sha: &str,
-        length: u64,
-        mut url: Option<String>,
+        (photo, inspection, path, sha, length, mut url): QueuedPhoto,
+        (sent_before, total_bytes): (u64, u64),
     ) -> Result<Outcome, ClientError> {
+        let (photo, inspection, sha) = (photo.as_str(), inspection.as_str(), sha.as_str());
+        let path = Path::new(&path);
+        let length = length.max(0) as u64;
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let metadata = format!(
             "photo_id {},inspection_id {},sha256 {}",
@@ -315,7 +319,13 @@ impl Client {
                     Err(_) => break,
                 };
                 match resp.status().as_u16() {
-                    204 => offset = header_u64(&resp, "upload-offset").unwrap_or(offset + n as u64),
+                    204 => {
+                        offset = header_u64(&resp, "upload-offset").unwrap_or(offset + n as u64);
+                        self.report(crate::Progress::PhotoBytes {
+                            sent: sent_before + offset,
+                            total: total_bytes,
+                        });
+                    }
                     // Offset moved or a chunk was damaged on the way: ask again, resend.
                     409 | 460 | 423 => break,
                     401 | 404 | 410 => break,
