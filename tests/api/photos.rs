@@ -611,6 +611,34 @@ async fn hostile_files_are_each_refused_with_their_code_and_nothing_is_recorded(
     )
     .await;
     assert_eq!(big.code(), Some("photo_too_large"));
+    // A declared type that is not a photo's: refused before a byte is sent.
+    let meta = format!(
+        "photo_id {},inspection_id {},sha256 {},content_type {}",
+        photos::b64(&expected[0].to_string()),
+        photos::b64(&s.inspection_id.to_string()),
+        photos::b64(&sha256_hex(b"x")),
+        photos::b64("application/pdf"),
+    );
+    let typed = photos::tus(
+        &app,
+        Method::POST,
+        "/v1/uploads",
+        &o.token,
+        &[
+            ("upload-length", "1000".to_string()),
+            ("upload-metadata", meta),
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(
+        (typed.status, typed.code()),
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Some("photo_format_unsupported")
+        )
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM uploads").await, 0);
     // A photo the inspection does not list, an inspection of someone else.
     let stray = create(
         &app,

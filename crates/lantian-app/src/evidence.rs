@@ -354,6 +354,15 @@ impl App {
         actor: &Actor,
         new: NewUpload,
     ) -> Result<UploadRow, AppError> {
+        // What can be refused before the bytes are sent is refused now: the size (by the HTTP
+        // layer, against Tus-Max-Size) and a declared type that is not a photo's.
+        if let Some(ct) = &new.content_type
+            && !lantian_media::probe::declared_type_acceptable(ct)
+        {
+            return Err(AppError::new("photo_format_unsupported")
+                .field("Upload-Metadata.content_type")
+                .note("JPEG, PNG or WebP"));
+        }
         let user = actor.0.clone();
         let created = self
             .store()

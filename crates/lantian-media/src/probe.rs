@@ -22,6 +22,29 @@ pub struct Probe {
     pub exif_unreadable: Option<String>,
 }
 
+/// Whether a content type a client declares before sending a photo could be one lantian accepts:
+/// JPEG, PNG or WebP, or a type that says nothing (`application/octet-stream`). Anything else is
+/// refused before the bytes are sent; what was declared is never trusted after, the bytes are
+/// sniffed ([`sniff`]).
+pub fn declared_type_acceptable(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "image/jpeg"
+            | "image/jpg"
+            | "image/pjpeg"
+            | "image/png"
+            | "image/webp"
+            | "application/octet-stream"
+            | ""
+    )
+}
+
 /// The format the first bytes announce, if it is one lantian accepts.
 pub fn sniff(head: &[u8]) -> Option<PhotoFormat> {
     if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
