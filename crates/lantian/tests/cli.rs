@@ -94,3 +94,33 @@ async fn a_forged_username_cannot_write_its_own_log_line() {
     );
     assert!(text.contains("nobody\\n2026-12-01"), "{text}");
 }
+
+/// A `LANTIAN_` variable that names no configuration key (a script's own `LANTIAN_URL`) is not
+/// configuration and does not stop the server; one that resembles a key is refused with the key
+/// it probably meant; a known key still works.
+#[test]
+fn unrelated_environment_variables_are_left_alone_and_slips_are_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let out = lantian(&data)
+        .env("LANTIAN_URL", "http://127.0.0.1:9")
+        .env("LANTIAN_READERS", "2")
+        .arg("migrate")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = lantian(&data)
+        .env("LANTIAN_READER", "2")
+        .arg("migrate")
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("did you mean LANTIAN_READERS"),
+        "{text}"
+    );
+}
