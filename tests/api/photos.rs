@@ -1100,3 +1100,146 @@ async fn an_amendments_photos_upload_and_complete_the_inspection_again() {
     .await;
     assert_eq!(stray.code(), Some("photo_not_expected"));
 }
+
+/// An incident report's photos arrive (issue 15): declared by the report, uploaded with its id,
+/// checked, sealed and flagged like an inspection's, and the report waits for them. Access follows
+/// the report as it follows an inspection; a photo it did not declare, and another officer's report,
+/// are refused.
+#[tokio::test]
+async fn an_incidents_photos_upload_like_an_inspections() {
+    let app = spawn_app().await;
+    let o = photos::officer(&app, "ph_incident", Role::Inspector, "dongchangfu").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let incident = Uuid::now_v7();
+    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+    let report = serde_json::json!({
+        "incident_id": incident, "category": "open_burning", "description": "河滩露天焚烧垃圾",
+        "location": {"lat": 36.4512, "lon": 115.9843, "accuracy_m": 7.0, "datum": "wgs84"},
+        "photos": [first, second],
+    });
+    o.client.queue("incident.report", &report).expect("queued");
+    let files: Vec<std::path::PathBuf> = [first, second]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let f = dir.path().join(format!("{p}.jpg"));
+            std::fs::write(
+                &f,
+                testing::jpeg(180 + i as u32, 90, Some(&exif_at(36.4512, 115.9843))),
+            )
+            .expect("write");
+            f
+        })
+        .collect();
+    o.client
+        .attach_photo(incident, first, &files[0])
+        .expect("attach");
+    o.client.sync().await.expect("sync");
+    assert_eq!(incident_media(&app, incident).await, "awaiting_media");
+    let photo = app.get(&format!("/v1/photos/{first}"), &o.token).await;
+    assert_eq!(photo.status, StatusCode::OK, "{:?}", photo.body);
+    assert_eq!(photo.body["incident_id"], incident.to_string());
+    assert!(photo.body["inspection_id"].is_null());
+    let flags = photo.body["flags"].as_array().expect("flags").clone();
+    assert!(
+        !flags.contains(&serde_json::json!("exif_position_far")),
+        "{flags:?}"
+    );
+
+    // The second photo, through the field client too: the report completes and syncs so.
+    o.client
+        .attach_photo(incident, second, &files[1])
+        .expect("attach");
+    o.client.sync().await.expect("sync");
+    assert_eq!(incident_media(&app, incident).await, "complete");
+    let synced: serde_json::Value = o
+        .client
+        .entity("incident", &incident.to_string())
+        .expect("read")
+        .expect("the report synced back");
+    assert_eq!(synced["media_state"], "complete");
+    assert!(
+        o.client
+            .photos()
+            .expect("photos")
+            .iter()
+            .all(|p| p.state == "verified"),
+        "the phone's copies went once the server held them"
+    );
+
+    // A photo the report did not declare; another officer's report; another county's supervisor.
+    let meta = |owner_key: &str, owner: Uuid, photo: Uuid| {
+        format!(
+            "photo_id {},{owner_key} {},sha256 {}",
+            photos::b64(&photo.to_string()),
+            photos::b64(&owner.to_string()),
+            photos::b64(&sha256_hex(b"x")),
+        )
+    };
+    let create_with = |token: String, m: String| {
+        let app = &app;
+        async move {
+            photos::tus(
+                app,
+                Method::POST,
+                "/v1/uploads",
+                &token,
+                &[("upload-length", "10".to_string()), ("upload-metadata", m)],
+                Vec::new(),
+            )
+            .await
+        }
+    };
+    let stray = create_with(
+        o.token.clone(),
+        meta("incident_id", incident, Uuid::now_v7()),
+    )
+    .await;
+    assert_eq!(stray.code(), Some("photo_not_expected"));
+    let other = photos::officer(&app, "ph_incident2", Role::Inspector, "dongchangfu").await;
+    let theirs = create_with(other.token.clone(), meta("incident_id", incident, first)).await;
+    assert_eq!(theirs.code(), Some("incident_not_found"));
+    let both = create_with(
+        o.token.clone(),
+        format!(
+            "{},inspection_id {}",
+            meta("incident_id", incident, Uuid::now_v7()),
+            photos::b64(&Uuid::now_v7().to_string())
+        ),
+    )
+    .await;
+    assert_eq!(both.status, StatusCode::BAD_REQUEST);
+    let sibling = photos::officer(&app, "ph_yanggu_sup", Role::Supervisor, "yanggu").await;
+    assert_eq!(
+        app.get(&format!("/v1/photos/{first}"), &sibling.token)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let own_unit = photos::officer(&app, "ph_dcf_sup", Role::Supervisor, "dongchangfu").await;
+    assert_eq!(
+        app.get(&format!("/v1/photos/{first}"), &own_unit.token)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Every seal checks, the incident's photos' (which seal their incident) among them.
+    let (_, seals) = lantian_app::operator::verify_audit(&app.store)
+        .await
+        .expect("verify");
+    assert!(seals.ok(), "{:?}", seals.findings);
+    assert!(seals.checked >= 2);
+}
+
+async fn incident_media(app: &TestApp, incident: Uuid) -> String {
+    app.store
+        .read(move |c| {
+            Ok(c.raw().query_row(
+                "SELECT media_state FROM incidents WHERE uuid = ?1",
+                [incident.to_string()],
+                |r| r.get::<_, String>(0),
+            )?)
+        })
+        .await
+        .expect("media state")
+}

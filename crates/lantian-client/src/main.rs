@@ -109,8 +109,8 @@ enum Command {
         #[arg(long = "photo", value_name = "ITEM=FILE")]
         photos: Vec<String>,
     },
-    /// Report an incident seen in the field (open burning, dumping, dust...). Queued; `sync` sends
-    /// it. Its photos are kept on this device until the server takes incident photos.
+    /// Report an incident seen in the field (open burning, dumping, dust...), with photos. Queued;
+    /// `sync` sends it, then its photos.
     Incident {
         /// open_burning, illegal_dumping, dust, emergency_measures or other.
         #[arg(long)]
@@ -521,10 +521,7 @@ async fn run() -> anyhow::Result<()> {
                 if photos.is_empty() {
                     String::new()
                 } else {
-                    format!(
-                        "; its {} photos are kept on this device until the server takes incident photos",
-                        photos.len()
-                    )
+                    format!("; its {} photos go after it", photos.len())
                 }
             );
         }

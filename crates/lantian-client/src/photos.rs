@@ -36,9 +36,9 @@ pub struct UploadSummary {
 
 const TUS: &str = "1.0.0";
 
-/// A photo waiting to upload: photo id, inspection id, local path, SHA-256, length, the upload's
-/// URL if one was created.
-type QueuedPhoto = (String, String, String, String, i64, Option<String>);
+/// A photo waiting to upload: photo id, its owner's id (an inspection's, or an incident's), local
+/// path, SHA-256, length, the upload's URL if one was created, whether the owner is an incident.
+type QueuedPhoto = (String, String, String, String, i64, Option<String>, bool);
 
 enum Outcome {
     Done,
@@ -117,15 +117,26 @@ impl Client {
     pub async fn upload_photos(&self) -> Result<UploadSummary, ClientError> {
         let queued: Vec<QueuedPhoto> = self.with_db(|c| {
             let mut stmt = c.prepare(
-                "SELECT p.photo_id, p.inspection_id, p.path, p.sha256, p.length, p.upload_url FROM photos p
-                 WHERE p.state = 'queued' AND EXISTS (
-                     SELECT 1 FROM outbox o WHERE o.name = 'inspection.submit' AND o.status = 'applied'
-                       AND json_extract(o.args, '$.inspection_id') = p.inspection_id)
+                "SELECT p.photo_id, p.inspection_id, p.path, p.sha256, p.length, p.upload_url, r.incident FROM photos p
+                 JOIN (SELECT json_extract(o.args, '$.inspection_id') AS owner, 0 AS incident FROM outbox o
+                         WHERE o.name = 'inspection.submit' AND o.status = 'applied'
+                       UNION ALL
+                       SELECT json_extract(o.args, '$.incident_id'), 1 FROM outbox o
+                         WHERE o.name = 'incident.report' AND o.status = 'applied') r ON r.owner = p.inspection_id
+                 WHERE p.state = 'queued'
                  ORDER BY p.rowid",
             )?;
             let rows = stmt
                 .query_map([], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
@@ -200,7 +211,7 @@ impl Client {
     /// is reported in bytes of the whole run (`sent_before` of `total_bytes` before this photo).
     async fn upload_one(
         &self,
-        (photo, inspection, path, sha, length, mut url): QueuedPhoto,
+        (photo, inspection, path, sha, length, mut url, incident): QueuedPhoto,
         (sent_before, total_bytes): (u64, u64),
     ) -> Result<Outcome, ClientError> {
         let (photo, inspection, sha) = (photo.as_str(), inspection.as_str(), sha.as_str());
@@ -208,8 +219,13 @@ impl Client {
         let length = length.max(0) as u64;
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let metadata = format!(
-            "photo_id {},inspection_id {},sha256 {}",
+            "photo_id {},{} {},sha256 {}",
             b64(photo),
+            if incident {
+                "incident_id"
+            } else {
+                "inspection_id"
+            },
             b64(inspection),
             b64(sha)
         );

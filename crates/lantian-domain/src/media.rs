@@ -98,7 +98,11 @@ impl RenditionState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhotoView {
     pub id: Uuid,
-    pub inspection_id: Uuid,
+    /// The inspection the photo is evidence of (of its first version or an amendment)...
+    pub inspection_id: Option<Uuid>,
+    /// ...or the incident report (exactly one of the two is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<Uuid>,
     /// Always `verified`: a photo exists on the server only once its bytes matched the declared hash.
     pub state: String,
     pub sha256: String,

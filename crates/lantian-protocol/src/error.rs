@@ -208,6 +208,12 @@ pub const CODES: &[(&str, u16, &str, &str)] = &[
         "No such inspection",
     ),
     (
+        "incident_not_found",
+        404,
+        "事件报告不存在",
+        "No such incident report",
+    ),
+    (
         "photo_not_expected",
         422,
         "该检查记录不需要这张照片",

@@ -20,12 +20,20 @@ use crate::identity::UserRecord;
 use crate::sync::{self, Group};
 use crate::{StoreError, audit, cols, now_text, push};
 
+/// What a photo is evidence of: an inspection (its first version or an amendment) or an incident
+/// report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Inspection(Uuid),
+    Incident(Uuid),
+}
+
 /// An upload in progress (or completed: `completed`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UploadRow {
     pub id: String,
     pub photo_id: Uuid,
-    pub inspection_id: Uuid,
+    pub owner: Owner,
     pub user_id: i64,
     pub length: u64,
     pub offset: u64,
@@ -43,7 +51,7 @@ pub struct UploadRow {
 pub struct NewUpload {
     pub id: String,
     pub photo_id: Uuid,
-    pub inspection_id: Uuid,
+    pub owner: Owner,
     pub length: u64,
     pub sha256: String,
     pub content_type: Option<String>,
@@ -55,7 +63,7 @@ pub struct NewUpload {
 /// Why an upload cannot be created: a stable API code, or a storage failure.
 #[derive(Debug, Clone)]
 pub enum CreateError {
-    /// `inspection_not_found`, `photo_not_expected`, `upload_conflict`.
+    /// `inspection_not_found` (or an incident not found), `photo_not_expected`, `upload_conflict`.
     Refused(&'static str),
     Store(StoreError),
 }
@@ -74,14 +82,22 @@ impl From<rusqlite::Error> for CreateError {
 
 const UPLOAD_COLUMNS: &str =
     "up.id, up.photo_id, i.uuid, up.user_id, up.length, up.\"offset\", up.sha256, up.content_type,
-     up.taken_at, up.metadata, up.expires_at, up.completed_at";
+     up.taken_at, up.metadata, up.expires_at, up.completed_at, n.uuid";
+
+/// The owner of a row from its inspection's and incident's uuid columns (exactly one is set).
+fn owner_of(r: &rusqlite::Row<'_>, inspection: usize, incident: usize) -> rusqlite::Result<Owner> {
+    match r.get::<_, Option<String>>(inspection)? {
+        Some(_) => Ok(Owner::Inspection(cols::uuid(r, inspection)?)),
+        None => Ok(Owner::Incident(cols::uuid(r, incident)?)),
+    }
+}
 
 fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRow> {
     let taken: Option<String> = r.get(8)?;
     Ok(UploadRow {
         id: r.get(0)?,
         photo_id: cols::uuid(r, 1)?,
-        inspection_id: cols::uuid(r, 2)?,
+        owner: owner_of(r, 2, 12)?,
         user_id: r.get(3)?,
         length: cols::count(r, 4)?,
         offset: cols::count(r, 5)?,
@@ -109,7 +125,8 @@ fn upload_by(conn: &Tx, key: UploadKey<'_>) -> Result<Option<UploadRow>, StoreEr
     };
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {UPLOAD_COLUMNS} FROM uploads up JOIN inspections i ON i.id = up.inspection_id WHERE {column} = ?1"
+            "SELECT {UPLOAD_COLUMNS} FROM uploads up LEFT JOIN inspections i ON i.id = up.inspection_id
+             LEFT JOIN incidents n ON n.id = up.incident_id WHERE {column} = ?1"
         ))?
         .query_row([value], upload_from_row)
         .optional()?)
@@ -158,24 +175,43 @@ pub fn create_upload(
     user: &UserRecord,
     n: &NewUpload,
 ) -> Result<UploadRow, CreateError> {
-    let inspection: Option<(i64, i64, String)> = conn
-        .prepare_cached("SELECT id, user_id, expected_photos FROM inspections WHERE uuid = ?1")?
-        .query_row([n.inspection_id.to_string()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .optional()?;
-    let Some((row, author, expected)) = inspection.filter(|(_, author, _)| *author == user.id)
-    else {
-        return Err(CreateError::Refused("inspection_not_found"));
+    // The photo must be one its owner (of this user) declared; another user's owner answers as a
+    // missing one.
+    let (inspection_row, incident_row) = match n.owner {
+        Owner::Inspection(id) => {
+            let found: Option<(i64, i64, String)> = conn
+                .prepare_cached(
+                    "SELECT id, user_id, expected_photos FROM inspections WHERE uuid = ?1",
+                )?
+                .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let Some((row, _, expected)) = found.filter(|(_, author, _)| *author == user.id) else {
+                return Err(CreateError::Refused("inspection_not_found"));
+            };
+            let expected: Vec<Uuid> = serde_json::from_str(&expected).map_err(StoreError::from)?;
+            if !expected.contains(&n.photo_id) && !declared_by_amendment(conn, row, n.photo_id)? {
+                return Err(CreateError::Refused("photo_not_expected"));
+            }
+            (Some(row), None)
+        }
+        Owner::Incident(id) => {
+            let found: Option<(i64, i64, String)> = conn
+                .prepare_cached("SELECT id, user_id, photos FROM incidents WHERE uuid = ?1")?
+                .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let Some((row, _, declared)) = found.filter(|(_, author, _)| *author == user.id) else {
+                return Err(CreateError::Refused("incident_not_found"));
+            };
+            let declared: Vec<Uuid> = serde_json::from_str(&declared).map_err(StoreError::from)?;
+            if !declared.contains(&n.photo_id) {
+                return Err(CreateError::Refused("photo_not_expected"));
+            }
+            (None, Some(row))
+        }
     };
-    let _ = author;
-    let expected: Vec<Uuid> = serde_json::from_str(&expected).map_err(StoreError::from)?;
-    if !expected.contains(&n.photo_id) && !declared_by_amendment(conn, row, n.photo_id)? {
-        return Err(CreateError::Refused("photo_not_expected"));
-    }
     if let Some(existing) = upload_by_photo(conn, n.photo_id)? {
         let same = existing.user_id == user.id
-            && existing.inspection_id == n.inspection_id
+            && existing.owner == n.owner
             && existing.length == n.length
             && existing.sha256 == n.sha256;
         return if same {
@@ -185,13 +221,14 @@ pub fn create_upload(
         };
     }
     conn.prepare_cached(
-        "INSERT INTO uploads (id, photo_id, inspection_id, user_id, length, sha256, content_type, taken_at, metadata, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO uploads (id, photo_id, inspection_id, incident_id, user_id, length, sha256, content_type, taken_at, metadata, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         n.id,
         n.photo_id.to_string(),
-        row,
+        inspection_row,
+        incident_row,
         user.id,
         cols::int(n.length),
         n.sha256,
@@ -278,19 +315,42 @@ pub fn record_photo(
     thresholds: EvidenceThresholds,
     verdicts: &VerdictThresholds,
 ) -> Result<PhotoView, StoreError> {
-    let (inspection_row, location, occurred, author): (i64, LocationFix, DateTime<Utc>, Uuid) = conn
-        .prepare_cached(
+    // Where and when the photo's owner says it was taken, to check the photo's own metadata against.
+    let (owner_sql, owner_id) = match up.owner {
+        Owner::Inspection(id) => (
             "SELECT i.id, i.location, i.occurred_at, us.uuid FROM inspections i JOIN users us ON us.id = i.user_id
              WHERE i.uuid = ?1",
-        )?
-        .query_row([up.inspection_id.to_string()], |r| {
-            Ok((r.get(0)?, cols::json(r, 1)?, cols::time(r, 2)?, cols::uuid(r, 3)?))
+            id,
+        ),
+        Owner::Incident(id) => (
+            "SELECT n.id, n.location, n.occurred_at, us.uuid FROM incidents n JOIN users us ON us.id = n.user_id
+             WHERE n.uuid = ?1",
+            id,
+        ),
+    };
+    let (owner_row, location, occurred, author): (i64, LocationFix, DateTime<Utc>, Uuid) = conn
+        .prepare_cached(owner_sql)?
+        .query_row([owner_id.to_string()], |r| {
+            Ok((
+                r.get(0)?,
+                cols::json(r, 1)?,
+                cols::time(r, 2)?,
+                cols::uuid(r, 3)?,
+            ))
         })?;
+    let (inspection_row, incident_row) = match up.owner {
+        Owner::Inspection(_) => (Some(owner_row), None),
+        Owner::Incident(_) => (None, Some(owner_row)),
+    };
+    // The same bytes attached to anything else.
     let reused: bool = conn
         .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM photos WHERE sha256 = ?1 AND inspection_id != ?2)",
+            "SELECT EXISTS (SELECT 1 FROM photos WHERE sha256 = ?1
+                 AND (inspection_id IS NOT ?2 OR incident_id IS NOT ?3))",
         )?
-        .query_row(params![v.sha256, inspection_row], |r| r.get(0))?;
+        .query_row(params![v.sha256, inspection_row, incident_row], |r| {
+            r.get(0)
+        })?;
     let check = evidence_flags(
         v.exif.as_ref(),
         v.exif_unreadable.is_some(),
@@ -302,13 +362,14 @@ pub fn record_photo(
     let verified_at = Utc::now();
     let exif_json = v.exif.as_ref().map(serde_json::to_string).transpose()?;
     conn.prepare_cached(
-        "INSERT INTO photos (uuid, inspection_id, user_id, sha256, size, format, width, height, exif, flags,
+        "INSERT INTO photos (uuid, inspection_id, incident_id, user_id, sha256, size, format, width, height, exif, flags,
              exif_time_diff_s, exif_distance_m, declared_content_type, declared_taken_at, verified_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
         up.photo_id.to_string(),
         inspection_row,
+        incident_row,
         up.user_id,
         v.sha256,
         cols::int(v.size),
@@ -337,8 +398,59 @@ pub fn record_photo(
     )?;
     let g = Group::new();
     let view = publish_photo(conn, g, up.photo_id)?.ok_or(StoreError::NotFound)?;
-    inspection_after_photo(conn, g, inspection_row, up.inspection_id, author, verdicts)?;
+    match up.owner {
+        Owner::Inspection(id) => inspection_after_photo(conn, g, owner_row, id, author, verdicts)?,
+        Owner::Incident(id) => incident_after_photo(conn, g, owner_row, id, author)?,
+    }
     Ok(view)
+}
+
+/// After a photo of an incident is verified: the incident's media is complete once every photo
+/// it declared is verified, and it syncs again.
+fn incident_after_photo(
+    conn: &Tx,
+    g: Group,
+    row: i64,
+    incident: Uuid,
+    author: Uuid,
+) -> Result<(), StoreError> {
+    let missing: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM incidents n, json_each(n.photos) e
+             WHERE n.id = ?1 AND NOT EXISTS (SELECT 1 FROM photos p WHERE p.uuid = e.value)",
+        )?
+        .query_row([row], |r| r.get(0))?;
+    if missing > 0 {
+        return Ok(());
+    }
+    let completed = conn
+        .prepare_cached(
+            "UPDATE incidents SET media_state = 'complete' WHERE id = ?1 AND media_state != 'complete'",
+        )?
+        .execute([row])?
+        > 0;
+    if !completed {
+        return Ok(());
+    }
+    let view = push::incident_view(conn, incident)?.ok_or(StoreError::NotFound)?;
+    let data = serde_json::to_string(&view)?;
+    audit::record(
+        conn,
+        "system",
+        "incident.media_complete",
+        "incident",
+        &incident.to_string(),
+        None,
+        Some(crate::sha256_hex(data.as_bytes())),
+    )?;
+    sync::put_text(
+        conn,
+        g,
+        &lantian_domain::sync::user_scope(author),
+        "incident",
+        &incident.to_string(),
+        data,
+    )
 }
 
 /// After a photo is verified: the inspection's verdict is recomputed (the photo's EXIF position
@@ -410,10 +522,12 @@ pub struct PhotoRecord {
 
 const PHOTO_COLUMNS: &str = "p.uuid, i.uuid, p.sha256, p.size, p.format, p.width, p.height, p.exif, p.flags,
      p.exif_time_diff_s, p.exif_distance_m, p.declared_content_type, p.declared_taken_at, p.verified_at, p.renditions,
-     i.user_id, us.uuid, u.path";
+     coalesce(i.user_id, n.user_id), us.uuid, u.path, n.uuid";
+/// A photo with its owner (an inspection or an incident), whose author and unit decide access.
 const PHOTO_FROM: &str =
-    "photos p JOIN inspections i ON i.id = p.inspection_id JOIN users us ON us.id = i.user_id
-     JOIN units u ON u.id = i.unit_id";
+    "photos p LEFT JOIN inspections i ON i.id = p.inspection_id LEFT JOIN incidents n ON n.id = p.incident_id
+     JOIN users us ON us.id = coalesce(i.user_id, n.user_id)
+     JOIN units u ON u.id = coalesce(i.unit_id, n.unit_id)";
 
 fn photo_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PhotoRecord> {
     let format: String = r.get(4)?;
@@ -423,7 +537,14 @@ fn photo_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PhotoRecord> {
     Ok(PhotoRecord {
         view: PhotoView {
             id: cols::uuid(r, 0)?,
-            inspection_id: cols::uuid(r, 1)?,
+            inspection_id: r
+                .get::<_, Option<String>>(1)?
+                .map(|_| cols::uuid(r, 1))
+                .transpose()?,
+            incident_id: r
+                .get::<_, Option<String>>(18)?
+                .map(|_| cols::uuid(r, 18))
+                .transpose()?,
             state: "verified".into(),
             sha256: r.get(2)?,
             size: cols::count(r, 3)?,

@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "install_credentials",
         include_str!("../../../migrations/0012_install_credentials.sql"),
     ),
+    (
+        13,
+        "incident_photos",
+        include_str!("../../../migrations/0013_incident_photos.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

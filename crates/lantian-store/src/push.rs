@@ -196,6 +196,25 @@ fn reject(code: &'static str, field: &str, message: impl Into<String>) -> Failur
     Failure::Reject(ValidationError::new(code, field, message))
 }
 
+/// An incident report as it syncs to its author: what was reported, and whether its photos are in.
+pub fn incident_view(conn: &Tx, id: Uuid) -> Result<Option<serde_json::Value>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT n.category, n.description, n.location, n.photos, n.occurred_at, u.code, n.media_state
+             FROM incidents n JOIN units u ON u.id = n.unit_id WHERE n.uuid = ?1",
+        )?
+        .query_row([id.to_string()], |r| {
+            let location: serde_json::Value = cols::json(r, 2)?;
+            let photos: serde_json::Value = cols::json(r, 3)?;
+            Ok(serde_json::json!({
+                "id": id, "category": r.get::<_, String>(0)?, "description": r.get::<_, String>(1)?,
+                "location": location, "photos": photos, "occurred_at": r.get::<_, String>(4)?,
+                "unit": r.get::<_, String>(5)?, "media_state": r.get::<_, String>(6)?,
+            }))
+        })
+        .optional()?)
+}
+
 /// A registered install as push and pull need it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Install {
@@ -606,8 +625,8 @@ fn apply(
             let occurred =
                 inspection::occurred_at(m.device_time, i.location.gps_time, ctx.clock_offset_ms);
             conn.execute(
-                "INSERT INTO incidents (uuid, user_id, unit_id, category, description, location, photos, device_time, occurred_at, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO incidents (uuid, user_id, unit_id, category, description, location, photos, device_time, occurred_at, received_at, media_state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     i.incident_id.to_string(),
                     ctx.user.id,
@@ -618,12 +637,12 @@ fn apply(
                     serde_json::to_string(&i.photos).map_err(StoreError::from)?,
                     time_text(m.device_time),
                     time_text(occurred),
-                    time_text(ctx.received_at)
+                    time_text(ctx.received_at),
+                    if i.photos.is_empty() { "complete" } else { "awaiting_media" }
                 ],
             )
             .map_err(StoreError::from)?;
-            let view = serde_json::json!({"id": i.incident_id, "category": i.category, "description": i.description,
-                                          "location": i.location, "photos": i.photos, "occurred_at": time_text(occurred), "unit": ctx.user.unit});
+            let view = incident_view(conn, i.incident_id)?.ok_or(StoreError::NotFound)?;
             publish_own(
                 conn,
                 ctx,

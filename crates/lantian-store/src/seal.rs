@@ -48,8 +48,13 @@ const SEALED: [Sealed; 9] = [
         action: "photo.seal",
         table: "photos",
         key: "uuid",
-        columns: "json_array(uuid, inspection_id, user_id, sha256, size, format, width, height, exif, flags, exif_time_diff_s,
-             exif_distance_m, declared_content_type, declared_taken_at, verified_at)",
+        // An incident's photo (issue 15) seals its incident too; an inspection's is sealed as it
+        // always was, so that earlier seals still check.
+        columns: "CASE WHEN incident_id IS NULL THEN
+             json_array(uuid, inspection_id, user_id, sha256, size, format, width, height, exif, flags, exif_time_diff_s,
+             exif_distance_m, declared_content_type, declared_taken_at, verified_at)
+             ELSE json_array(uuid, inspection_id, user_id, sha256, size, format, width, height, exif, flags, exif_time_diff_s,
+             exif_distance_m, declared_content_type, declared_taken_at, verified_at, incident_id) END",
         written_by: Some("photo.verify"),
         rows: "1",
     },

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
 use lantian_media::tus::{self, ChecksumError};
-use lantian_store::media::{NewUpload, UploadRow};
+use lantian_store::media::{NewUpload, Owner, UploadRow};
 use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
@@ -149,7 +149,20 @@ pub(crate) async fn create(
             .note(e)
     })?;
     let photo_id = meta_uuid(&meta, "photo_id")?;
-    let inspection_id = meta_uuid(&meta, "inspection_id")?;
+    // A photo is evidence of an inspection (`inspection_id`) or of an incident report
+    // (`incident_id`): exactly one.
+    let owner = match (
+        meta.contains_key("inspection_id"),
+        meta.contains_key("incident_id"),
+    ) {
+        (true, false) => Owner::Inspection(meta_uuid(&meta, "inspection_id")?),
+        (false, true) => Owner::Incident(meta_uuid(&meta, "incident_id")?),
+        _ => {
+            return Err(ApiError::new("bad_request")
+                .field("Upload-Metadata.inspection_id")
+                .note("one of inspection_id or incident_id is required"));
+        }
+    };
     let sha256 = meta_text(&meta, "sha256")
         .map(|s| s.to_ascii_lowercase())
         .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -176,7 +189,7 @@ pub(crate) async fn create(
     let new = NewUpload {
         id: Uuid::new_v4().simple().to_string(),
         photo_id,
-        inspection_id,
+        owner,
         length,
         sha256,
         content_type,
