@@ -19,7 +19,20 @@ use lantian_domain::subject::Subject;
 struct Resolved {
     db: PathBuf,
     server: Option<String>,
-    command: Command,
+}
+
+impl Resolved {
+    /// The local store, for what works offline (the server's address may be unknown yet).
+    fn offline_client(&self) -> anyhow::Result<Client> {
+        let server = server_of(&self.server, &self.db).unwrap_or_default();
+        Ok(Client::open(&self.db, ClientConfig::new(server))?)
+    }
+
+    /// The local store and the server it talks to (which must be known).
+    fn online_client(&self) -> anyhow::Result<Client> {
+        let server = server_of(&self.server, &self.db)?;
+        Ok(Client::open(&self.db, ClientConfig::new(server))?)
+    }
 }
 
 #[derive(Parser)]
@@ -302,12 +315,12 @@ async fn run() -> anyhow::Result<()> {
         Some(p) => p,
         None => default_db()?,
     };
+    let command = cli.command;
     let cli = Resolved {
         db,
         server: cli.server,
-        command: cli.command,
     };
-    match cli.command {
+    match command {
         Command::Login { username } => {
             let server = server_of(&cli.server, &cli.db)?;
             let client = Client::open(&cli.db, ClientConfig::new(&server))?;
@@ -322,10 +335,7 @@ async fn run() -> anyhow::Result<()> {
             );
         }
         Command::Subjects { kind, near, limit } => {
-            let client = Client::open(
-                &cli.db,
-                ClientConfig::new(server_of(&cli.server, &cli.db).unwrap_or_default()),
-            )?;
+            let client = cli.offline_client()?;
             let mut subjects: Vec<Subject> = client
                 .entities("subject")?
                 .into_iter()
@@ -373,10 +383,7 @@ async fn run() -> anyhow::Result<()> {
             photos,
             rectification,
         } => {
-            let client = Client::open(
-                &cli.db,
-                ClientConfig::new(server_of(&cli.server, &cli.db).unwrap_or_default()),
-            )?;
+            let client = cli.offline_client()?;
             let s: Subject = client
                 .entity("subject", &subject.to_string())?
                 .context("that subject is not on this device; sync first")?;
@@ -459,10 +466,7 @@ async fn run() -> anyhow::Result<()> {
             reason,
             photos,
         } => {
-            let client = Client::open(
-                &cli.db,
-                ClientConfig::new(server_of(&cli.server, &cli.db).unwrap_or_default()),
-            )?;
+            let client = cli.offline_client()?;
             let current: serde_json::Value = client
                 .entity("inspection", &inspection.to_string())?
                 .context("that inspection of yours is not on this device; sync first")?;
@@ -501,10 +505,7 @@ async fn run() -> anyhow::Result<()> {
             accuracy,
             photos,
         } => {
-            let client = Client::open(
-                &cli.db,
-                ClientConfig::new(server_of(&cli.server, &cli.db).unwrap_or_default()),
-            )?;
+            let client = cli.offline_client()?;
             let id = uuid::Uuid::now_v7();
             let photo_ids: Vec<uuid::Uuid> = photos.iter().map(|_| uuid::Uuid::now_v7()).collect();
             let report = serde_json::json!({
@@ -532,8 +533,7 @@ async fn run() -> anyhow::Result<()> {
             radius,
             limit,
         } => {
-            let client =
-                Client::open(&cli.db, ClientConfig::new(server_of(&cli.server, &cli.db)?))?;
+            let client = cli.online_client()?;
             let datum: Datum = serde_json::from_value(serde_json::Value::String(datum.clone()))
                 .with_context(|| format!("unknown datum {datum:?}: wgs84, gcj02 or bd09"))?;
             let found = client.nearby(lat, lon, datum, radius, limit).await?;
@@ -558,16 +558,12 @@ async fn run() -> anyhow::Result<()> {
             photo_id,
             file,
         } => {
-            let client = Client::open(
-                &cli.db,
-                ClientConfig::new(server_of(&cli.server, &cli.db).unwrap_or_default()),
-            )?;
+            let client = cli.offline_client()?;
             client.attach_photo(inspection, photo_id, &file)?;
             println!("photo {photo_id} queued; `sync` uploads it");
         }
         Command::Sync => {
-            let client =
-                Client::open(&cli.db, ClientConfig::new(server_of(&cli.server, &cli.db)?))?;
+            let client = cli.online_client()?;
             let shown = progress::attach(&client);
             let report = client.sync_report().await;
             shown.finish();
@@ -623,10 +619,7 @@ async fn run() -> anyhow::Result<()> {
             }
         }
         Command::Status => {
-            let client = Client::open(
-                &cli.db,
-                ClientConfig::new(server_of(&cli.server, &cli.db).unwrap_or_default()),
-            )?;
+            let client = cli.offline_client()?;
             println!(
                 "install {}; {} mutations not yet confirmed",
                 client.client_id(),

@@ -433,22 +433,45 @@ fn incident_after_photo(
         return Ok(());
     }
     let view = push::incident_view(conn, incident)?.ok_or(StoreError::NotFound)?;
-    let data = serde_json::to_string(&view)?;
-    audit::record(
+    resync_owner(
         conn,
-        "system",
-        "incident.media_complete",
+        g,
         "incident",
-        &incident.to_string(),
-        None,
-        Some(crate::sha256_hex(data.as_bytes())),
-    )?;
+        incident,
+        author,
+        serde_json::to_string(&view)?,
+        true,
+    )
+}
+
+/// Syncs a photo owner's new view (`data`) to its author, and records in the audit log that its
+/// media is complete when it just became so.
+fn resync_owner(
+    conn: &Tx,
+    g: Group,
+    entity: &'static str,
+    id: Uuid,
+    author: Uuid,
+    data: String,
+    completed: bool,
+) -> Result<(), StoreError> {
+    if completed {
+        audit::record(
+            conn,
+            "system",
+            &format!("{entity}.media_complete"),
+            entity,
+            &id.to_string(),
+            None,
+            Some(crate::sha256_hex(data.as_bytes())),
+        )?;
+    }
     sync::put_text(
         conn,
         g,
         &lantian_domain::sync::user_scope(author),
-        "incident",
-        &incident.to_string(),
+        entity,
+        &id.to_string(),
         data,
     )
 }
@@ -473,25 +496,14 @@ fn inspection_after_photo(
             .execute([row])?
             > 0;
     let view = push::load_view(conn, inspection)?;
-    let data = serde_json::to_string(&view)?;
-    if completed {
-        audit::record(
-            conn,
-            "system",
-            "inspection.media_complete",
-            "inspection",
-            &inspection.to_string(),
-            None,
-            Some(crate::sha256_hex(data.as_bytes())),
-        )?;
-    }
-    sync::put_text(
+    resync_owner(
         conn,
         g,
-        &lantian_domain::sync::user_scope(author),
         "inspection",
-        &inspection.to_string(),
-        data,
+        inspection,
+        author,
+        serde_json::to_string(&view)?,
+        completed,
     )
 }
 
