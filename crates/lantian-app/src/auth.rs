@@ -13,6 +13,23 @@ use uuid::Uuid;
 
 use crate::{Actor, App, AppError};
 
+/// A key sign-in as the HTTP layer hands it over, the challenge already checked to be its own.
+#[derive(Debug)]
+pub struct KeySignIn {
+    pub username: String,
+    pub client_id: Uuid,
+    /// The challenge as sent; its hash (`challenge_hash`) is what is remembered once answered,
+    /// until `challenge_expires`.
+    pub challenge: String,
+    pub challenge_hash: String,
+    pub challenge_expires: String,
+    /// The install's Ed25519 signature, base64url.
+    pub signature: String,
+    /// The first refresh token of the new login (its hash) and when it expires.
+    pub token_hash: String,
+    pub expires: String,
+}
+
 /// What a rotation found, as the caller hears it.
 #[derive(Debug)]
 pub enum Refreshed {
@@ -229,25 +246,23 @@ impl App {
         Ok((client_view(rec), created))
     }
 
-    /// Signs in an install with its key: `signature` must be the install's Ed25519 signature of
+    /// Signs in an install with its key: the signature must be the install's Ed25519 signature of
     /// [`lantian_protocol::auth::install_proof_message`] over a challenge the HTTP layer has
-    /// checked is its own and fresh (`challenge_hash` names it, `challenge_expires` ends it). Each
-    /// challenge is answered once. Opens a refresh family bound to the install (first token
-    /// `token_hash`). Unknown user or install, no key, a bad signature, a replayed challenge and a
+    /// checked is its own and fresh. Each challenge is answered once. Opens a refresh family bound
+    /// to the install. Unknown user or install, no key, a bad signature, a replayed challenge and a
     /// disabled user all answer `install_auth_failed`; a revoked install, once the signature
     /// holds, `client_revoked`.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn install_sign_in(
-        &self,
-        username: String,
-        client_id: Uuid,
-        challenge: String,
-        challenge_hash: String,
-        challenge_expires: String,
-        signature: String,
-        token_hash: String,
-        expires: String,
-    ) -> Result<UserRecord, AppError> {
+    pub async fn install_sign_in(&self, k: KeySignIn) -> Result<UserRecord, AppError> {
+        let KeySignIn {
+            username,
+            client_id,
+            challenge,
+            challenge_hash,
+            challenge_expires,
+            signature,
+            token_hash,
+            expires,
+        } = k;
         let failed = || AppError::new("install_auth_failed");
         let lookup = username.clone();
         let found = self

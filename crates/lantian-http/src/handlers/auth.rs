@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use lantian_app::auth::Refreshed;
+use lantian_app::auth::{KeySignIn, Refreshed};
 use lantian_protocol::auth::{
     ChallengeRequest, ChallengeResponse, InstallSignInRequest, LoginRequest, RefreshRequest,
     RegisterClientRequest, TokenResponse, UserView,
@@ -215,16 +215,16 @@ pub(crate) async fn install_sign_in(
     let refresh = new_refresh_token()?;
     let user = state
         .app()
-        .install_sign_in(
-            req.username.clone(),
-            req.client_id,
-            req.challenge,
-            checked.hash,
-            checked.expires_at,
-            req.signature,
-            refresh_token_hash(&refresh),
-            expires_at(cfg.refresh_ttl),
-        )
+        .install_sign_in(KeySignIn {
+            username: req.username.clone(),
+            client_id: req.client_id,
+            challenge: req.challenge,
+            challenge_hash: checked.hash,
+            challenge_expires: checked.expires_at,
+            signature: req.signature,
+            token_hash: refresh_token_hash(&refresh),
+            expires: expires_at(cfg.refresh_ttl),
+        })
         .await
         .inspect_err(|e| {
             tracing::warn!(username = %req.username, peer = ?peer, code = e.code, "install sign-in refused");
