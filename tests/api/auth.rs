@@ -619,6 +619,11 @@ async fn an_install_signs_in_with_its_key_once_per_challenge_until_it_is_revoked
         (after.status, after.code()),
         (StatusCode::FORBIDDEN, Some("client_revoked"))
     );
+    // The access token of a login bound to the install ends too, for every route.
+    assert_eq!(
+        me(&app, &token).await,
+        (StatusCode::FORBIDDEN, Some("client_revoked".into()))
+    );
     let pulled = o
         .client
         .pull()

@@ -33,8 +33,9 @@ pub struct KeySignIn {
 /// What a rotation found, as the caller hears it.
 #[derive(Debug)]
 pub enum Refreshed {
-    /// The token was current: here is its user; the next token is stored in its place.
-    Rotated(UserRecord),
+    /// The token was current: here is its user, and the install its login is bound to; the next
+    /// token is stored in its place.
+    Rotated(UserRecord, Option<Uuid>),
     /// The token had already been rotated: someone else holds a copy, and its family is revoked.
     Reused,
     /// Revoked, expired or unknown.
@@ -70,14 +71,15 @@ impl App {
     }
 
     /// Opens a refresh-token family for `user` with its first token (stored as `token_hash`),
-    /// bound to the install `client_id` if the user registered it and it is not revoked.
+    /// bound to the install `client_id` if the user registered it and it is not revoked; returns the
+    /// install it is bound to.
     pub async fn open_refresh_family(
         &self,
         user: &UserRecord,
         token_hash: String,
         expires: String,
         client_id: Option<Uuid>,
-    ) -> Result<(), AppError> {
+    ) -> Result<Option<Uuid>, AppError> {
         let (user_id, uuid) = (user.id, user.uuid.to_string());
         Ok(self
             .store()
@@ -94,7 +96,7 @@ impl App {
                     None,
                     None,
                 )?;
-                Ok(())
+                Ok(install.and(client_id))
             })
             .await?)
     }
@@ -145,13 +147,17 @@ impl App {
                     }
                     _ => {}
                 }
-                Ok(r)
+                let install = match &r {
+                    Rotation::Rotated { family, .. } => identity::family_install(c, family)?,
+                    _ => None,
+                };
+                Ok((r, install))
             })
             .await?;
         Ok(match outcome {
-            Rotation::Rotated { user, .. } => Refreshed::Rotated(user),
-            Rotation::Reused => Refreshed::Reused,
-            Rotation::Revoked | Rotation::Expired | Rotation::Unknown => Refreshed::Invalid,
+            (Rotation::Rotated { user, .. }, install) => Refreshed::Rotated(user, install),
+            (Rotation::Reused, _) => Refreshed::Reused,
+            (Rotation::Revoked | Rotation::Expired | Rotation::Unknown, _) => Refreshed::Invalid,
         })
     }
 

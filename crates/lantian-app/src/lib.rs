@@ -180,14 +180,34 @@ impl App {
     }
 
     /// The caller a verified access token names, as the database has them now: a user who is gone
-    /// or disabled is `unauthenticated`, and a changed role or unit takes effect at once.
-    pub async fn actor(&self, user: uuid::Uuid) -> Result<Actor, AppError> {
-        self.store()
-            .read(move |c| lantian_store::identity::user_by_uuid(c, user))
-            .await?
+    /// or disabled is `unauthenticated`, a changed role or unit takes effect at once, and a token
+    /// of a login bound to an install that was revoked (or is not the user's) is `client_revoked`.
+    pub async fn actor(
+        &self,
+        user: uuid::Uuid,
+        install: Option<uuid::Uuid>,
+    ) -> Result<Actor, AppError> {
+        let (user, revoked) = self
+            .store()
+            .read(move |c| {
+                let Some(u) = lantian_store::identity::user_by_uuid(c, user)? else {
+                    return Ok((None, false));
+                };
+                let revoked = match install {
+                    None => false,
+                    Some(i) => lantian_store::identity::client_of_user(c, u.id, i)?
+                        .is_none_or(|rec| rec.revoked_at.is_some()),
+                };
+                Ok((Some(u), revoked))
+            })
+            .await?;
+        let user = user
             .filter(|u| !u.disabled)
-            .map(Actor)
-            .ok_or_else(|| AppError::new("unauthenticated"))
+            .ok_or_else(|| AppError::new("unauthenticated"))?;
+        if revoked {
+            return Err(AppError::new("client_revoked"));
+        }
+        Ok(Actor(user))
     }
 
     /// The subtree of unit `code` (or the caller's own unit when `None`) if the caller may do

@@ -71,12 +71,20 @@ impl JwtKeys {
         &self.kid
     }
 
-    /// Signs an access token for `user` valid for `ttl_secs` from `now`.
-    pub fn sign_access(&self, user: Uuid, now: i64, ttl_secs: i64) -> Result<String, ApiError> {
+    /// Signs an access token for `user` valid for `ttl_secs` from `now`, naming the app install
+    /// its login is bound to (if any): revoking that install ends the token at once.
+    pub fn sign_access(
+        &self,
+        user: Uuid,
+        install: Option<Uuid>,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<String, ApiError> {
         let claims = AccessClaims {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
             sub: user.to_string(),
+            cid: install.map(|i| i.to_string()),
             iat: now,
             nbf: now,
             exp: now + ttl_secs,
@@ -92,8 +100,8 @@ impl JwtKeys {
     }
 
     /// Verifies an access token: header algorithm and key id, signature, issuer, audience, times,
-    /// token type. Returns the user id it names.
-    pub fn verify_access(&self, token: &str) -> Result<Uuid, ApiError> {
+    /// token type. Returns the user id it names, and the install its login is bound to.
+    pub fn verify_access(&self, token: &str) -> Result<(Uuid, Option<Uuid>), ApiError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::unauthenticated())?;
         if header.alg != Algorithm::HS256 || header.kid.as_deref() != Some(self.kid.as_str()) {
             return Err(ApiError::unauthenticated());
@@ -106,7 +114,15 @@ impl JwtKeys {
         if data.claims.typ != ACCESS_TYP {
             return Err(ApiError::unauthenticated());
         }
-        Uuid::parse_str(&data.claims.sub).map_err(|_| ApiError::unauthenticated())
+        let user = Uuid::parse_str(&data.claims.sub).map_err(|_| ApiError::unauthenticated())?;
+        let install = data
+            .claims
+            .cid
+            .as_deref()
+            .map(Uuid::parse_str)
+            .transpose()
+            .map_err(|_| ApiError::unauthenticated())?;
+        Ok((user, install))
     }
 }
 
@@ -201,6 +217,9 @@ struct AccessClaims {
     iss: String,
     aud: String,
     sub: String,
+    /// The app install the login is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cid: Option<String>,
     iat: i64,
     nbf: i64,
     exp: i64,
@@ -260,20 +279,24 @@ mod tests {
         let k = keys();
         let user = Uuid::now_v7();
         let now = chrono::Utc::now().timestamp();
-        let t = k.sign_access(user, now, 60).expect("sign");
-        assert_eq!(k.verify_access(&t).expect("verify"), user);
+        let t = k.sign_access(user, None, now, 60).expect("sign");
+        assert_eq!(k.verify_access(&t).expect("verify"), (user, None));
     }
 
     #[test]
     fn an_expired_token_says_so_and_a_future_one_is_refused() {
         let k = keys();
         let now = chrono::Utc::now().timestamp();
-        let old = k.sign_access(Uuid::now_v7(), now - 120, 60).expect("sign");
+        let old = k
+            .sign_access(Uuid::now_v7(), None, now - 120, 60)
+            .expect("sign");
         assert_eq!(
             k.verify_access(&old).map_err(|e| e.code),
             Err("token_expired")
         );
-        let future = k.sign_access(Uuid::now_v7(), now + 600, 60).expect("sign");
+        let future = k
+            .sign_access(Uuid::now_v7(), None, now + 600, 60)
+            .expect("sign");
         assert_eq!(
             k.verify_access(&future).map_err(|e| e.code),
             Err("unauthenticated")
@@ -284,7 +307,7 @@ mod tests {
     fn a_token_of_another_key_is_refused() {
         let other = JwtKeys::from_secret(&[8u8; 32]).expect("keys");
         let t = other
-            .sign_access(Uuid::now_v7(), chrono::Utc::now().timestamp(), 60)
+            .sign_access(Uuid::now_v7(), None, chrono::Utc::now().timestamp(), 60)
             .expect("sign");
         assert!(keys().verify_access(&t).is_err());
     }

@@ -111,8 +111,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
     }
 }
 
-/// The authenticated caller, loaded from the database on every request: a disabled user or a
-/// changed role or unit takes effect at once, whatever the token says.
+/// The authenticated caller, loaded from the database on every request: a disabled user, a changed
+/// role or unit, or a revoked install takes effect at once, whatever the token says.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Actor);
 
@@ -130,8 +130,8 @@ impl FromRequestParts<AppState> for Caller {
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(ApiError::unauthenticated)?
             .trim();
-        let user_id = state.keys().verify_access(token)?;
-        Ok(Caller(state.app().actor(user_id).await?))
+        let (user_id, install) = state.keys().verify_access(token)?;
+        Ok(Caller(state.app().actor(user_id, install).await?))
     }
 }
 

@@ -356,6 +356,19 @@ pub fn revoke_client(conn: &Tx, row: i64) -> Result<bool, StoreError> {
     Ok(changed > 0)
 }
 
+/// The install (its id) the refresh family `family` is bound to, if any.
+pub fn family_install(conn: &Tx, family: &str) -> Result<Option<Uuid>, StoreError> {
+    let id: Option<String> = conn
+        .prepare_cached(
+            "SELECT c.client_id FROM refresh_tokens t JOIN clients c ON c.id = t.client_row
+             WHERE t.family = ?1 LIMIT 1",
+        )?
+        .query_row([family], |r| r.get(0))
+        .optional()?;
+    id.map(|i| Uuid::parse_str(&i).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+}
+
 /// Binds the family of the token stored as `token_hash` to install `row`, if it is not bound yet.
 pub fn bind_family(conn: &Tx, token_hash: &str, row: i64) -> Result<(), StoreError> {
     if let Some((family, _)) = family_of(conn, token_hash)? {

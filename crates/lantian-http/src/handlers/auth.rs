@@ -35,9 +35,11 @@ fn expires_at(from_now: std::time::Duration) -> String {
     (chrono::Utc::now() + d).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// A token pair for `user`; the access token names the install the login is bound to.
 fn tokens(
     state: &AppState,
     user: &UserRecord,
+    install: Option<Uuid>,
     refresh_token: String,
 ) -> Result<TokenResponse, ApiError> {
     let cfg = state.config();
@@ -45,6 +47,7 @@ fn tokens(
     Ok(TokenResponse {
         access_token: state.keys().sign_access(
             user.uuid,
+            install,
             chrono::Utc::now().timestamp(),
             access_ttl,
         )?,
@@ -118,7 +121,7 @@ pub(crate) async fn login(
     };
     state.limiter().reset(&account_key);
     let refresh = new_refresh_token()?;
-    state
+    let install = state
         .app()
         .open_refresh_family(
             &user,
@@ -131,7 +134,7 @@ pub(crate) async fn login(
         .metrics()
         .login_success
         .fetch_add(1, Ordering::Relaxed);
-    Ok(axum::Json(tokens(&state, &user, refresh)?))
+    Ok(axum::Json(tokens(&state, &user, install, refresh)?))
 }
 
 /// `POST /v1/auth/refresh`: rotates the refresh token. Presenting a token that was already rotated
@@ -149,7 +152,7 @@ pub(crate) async fn refresh(
         .rotate_refresh(presented, next_hash, expires, req.client_id)
         .await?
     {
-        Refreshed::Rotated(user) => Ok(axum::Json(tokens(&state, &user, next)?)),
+        Refreshed::Rotated(user, install) => Ok(axum::Json(tokens(&state, &user, install, next)?)),
         Refreshed::Reused => {
             tracing::warn!("a rotated refresh token was presented again; its family is revoked");
             Err(ApiError::new("refresh_token_reused"))
@@ -213,6 +216,7 @@ pub(crate) async fn install_sign_in(
         return Err(ApiError::new("install_auth_failed"));
     };
     let refresh = new_refresh_token()?;
+    let install = req.client_id;
     let user = state
         .app()
         .install_sign_in(KeySignIn {
@@ -229,7 +233,7 @@ pub(crate) async fn install_sign_in(
         .inspect_err(|e| {
             tracing::warn!(username = %req.username, peer = ?peer, code = e.code, "install sign-in refused");
         })?;
-    Ok(axum::Json(tokens(&state, &user, refresh)?))
+    Ok(axum::Json(tokens(&state, &user, Some(install), refresh)?))
 }
 
 /// `POST /v1/auth/logout`: revokes the refresh token's family. Answers 204 whether or not the token
