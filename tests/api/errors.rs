@@ -40,6 +40,22 @@ async fn framework_errors_have_the_same_shape() {
         (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
     );
     assert!(r.headers.get("allow").is_some());
+    // Every answer forbids running or framing anything and being sniffed into another type.
+    let r = app.request(Method::GET, "/healthz", None, None, &[]).await;
+    for (name, value) in [
+        (
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(
+            r.headers.get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "{name}"
+        );
+    }
     // Rebuilt or not, every answer carries the API version (in English too).
     for (method, path) in [(Method::DELETE, "/v1/units"), (Method::GET, "/v1/nowhere")] {
         for lang in ["zh", "en"] {

@@ -1123,16 +1123,45 @@ async fn the_bulletin_is_the_document_a_bureau_issues() {
     );
     assert_eq!(b["reworked"][0]["subject"], subject.name.as_str());
 
-    let html = app
+    let page = app
         .client
         .get(format!("{}/v1/bulletins/{month}?format=html", app.base))
         .bearer_auth(&admin)
         .send()
         .await
-        .expect("html")
-        .text()
-        .await
-        .expect("text");
+        .expect("html");
+    // A page with a strict policy: its own stylesheet, allowed by hash, and nothing else.
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .expect("a CSP")
+        .to_owned();
+    assert_eq!(
+        page.headers()
+            .get("x-content-type-options")
+            .map(|v| v.as_bytes()),
+        Some(&b"nosniff"[..])
+    );
+    let html = page.text().await.expect("text");
+    let style =
+        &html[html.find("<style>").expect("style") + 7..html.find("</style>").expect("end")];
+    let hash = {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(style.as_bytes()))
+    };
+    assert!(csp.contains(&format!("style-src 'sha256-{hash}'")), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline")
+            && !csp.contains("unsafe-eval")
+            && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(
+        !html.contains(" style="),
+        "no inline style attributes, which the policy would block"
+    );
     for text in [
         "聊城市城市管理局",
         number.as_str(),

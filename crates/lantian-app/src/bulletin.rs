@@ -399,10 +399,25 @@ const FIGURE_HEADS: [&str; 9] = [
     "检查数",
 ];
 
+/// The bulletin's stylesheet (A4, the red header of an official document). Inline in the page, so
+/// that a saved file stays whole; the Content-Security-Policy allows exactly it by its hash.
+pub const BULLETIN_CSS: &str = "@page{size:A4;margin:20mm 15mm}body{font-family:\"Noto Serif CJK SC\",\"Noto Sans CJK SC\",serif;max-width:180mm;margin:0 auto;color:#000;font-size:11pt;line-height:1.6}.head{text-align:center;color:#c00;font-size:24pt;font-weight:bold;letter-spacing:.15em;margin:0}.no{text-align:center;margin:4pt 0 2pt}hr.red{border:0;border-top:2pt solid #c00;margin:0 0 12pt}h1{text-align:center;font-size:16pt;margin:12pt 0}h2{font-size:13pt;margin:14pt 0 6pt}h3{font-size:11pt;margin:10pt 0 4pt}table{width:100%;border-collapse:collapse;font-size:9pt;margin-bottom:8pt}tr{page-break-inside:avoid}th,td{border:.5pt solid #000;padding:2pt 4pt;text-align:right}th{background:#eee;text-align:center}td.t{text-align:left}td.c{text-align:center}.sign{text-align:right;margin-top:24pt}.note{font-size:8pt;color:#444;margin-top:18pt}svg{max-width:100%;height:auto}@media print{.pb{page-break-before:always}}";
+
+/// The CSP source that allows [`BULLETIN_CSS`] and no other style: `'sha256-…'`.
+pub fn bulletin_style_source() -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(BULLETIN_CSS))
+    )
+}
+
 /// The bulletin as the document a bureau issues (考评通报): the issuer's red head, the document
 /// number, the title, the city-wide figures, the ranking of each peer group, the alerts of the
 /// month, the overdue and rework lists by name, the trend, and the signature with the date of
 /// issue. Names only (no codes or ids in the text); times in China Standard Time; prints on A4.
+/// Its one stylesheet is [`BULLETIN_CSS`], inline, allowed by hash ([`bulletin_style_source`]).
 /// Every text from the database is escaped.
 pub fn to_html(b: &Bulletin) -> String {
     let month = month_zh(&b.month);
@@ -414,17 +429,7 @@ pub fn to_html(b: &Bulletin) -> String {
     let h = &b.header;
     let mut html = format!(
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
-         <title>{no} 关于{c}{m}考评情况的通报</title><style>\
-         @page{{size:A4;margin:20mm 15mm}}\
-         body{{font-family:\"Noto Serif CJK SC\",\"Noto Sans CJK SC\",serif;max-width:180mm;margin:0 auto;color:#000;font-size:11pt;line-height:1.6}}\
-         .head{{text-align:center;color:#c00;font-size:24pt;font-weight:bold;letter-spacing:.15em;margin:0}}\
-         .no{{text-align:center;margin:4pt 0 2pt}}hr.red{{border:0;border-top:2pt solid #c00;margin:0 0 12pt}}\
-         h1{{text-align:center;font-size:16pt;margin:12pt 0}}h2{{font-size:13pt;margin:14pt 0 6pt}}h3{{font-size:11pt;margin:10pt 0 4pt}}\
-         table{{width:100%;border-collapse:collapse;font-size:9pt;margin-bottom:8pt}}tr{{page-break-inside:avoid}}\
-         th,td{{border:.5pt solid #000;padding:2pt 4pt;text-align:right}}th{{background:#eee;text-align:center}}\
-         td.t{{text-align:left}}td.c{{text-align:center}}.sign{{text-align:right;margin-top:24pt}}\
-         .note{{font-size:8pt;color:#444;margin-top:18pt}}svg{{max-width:100%;height:auto}}\
-         @media print{{.pb{{page-break-before:always}}}}</style></head><body>\
+         <title>{no} 关于{c}{m}考评情况的通报</title><style>{css}</style></head><body>\
          <p class=\"head\">{issuer}</p><p class=\"no\">{no}</p><hr class=\"red\">\
          <h1>关于{c}{m}考评情况的通报</h1>\
          <p>各县（市、区）城市管理局，市局各直属单位：</p>\
@@ -433,6 +438,7 @@ pub fn to_html(b: &Bulletin) -> String {
         c = esc(campaign),
         m = esc(&month),
         issuer = esc(&h.issuer),
+        css = BULLETIN_CSS,
     );
     let mut section = 0;
     let mut next = |title: &str| {

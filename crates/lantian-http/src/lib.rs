@@ -292,12 +292,28 @@ async fn observe(
     state
         .metrics()
         .observe(&method, &route, resp.status().as_u16(), started.elapsed());
-    resp.headers_mut().insert(
+    let headers = resp.headers_mut();
+    headers.insert(
         "lantian-api",
         HeaderValue::from_static(lantian_protocol::API_VERSION),
     );
+    // Security headers on every answer. The API serves data, not pages: nothing it answers may run
+    // scripts, load anything, be framed or be sniffed into another type. A response that is a page
+    // (the bulletin) sets its own, narrower policy.
+    headers
+        .entry("content-security-policy")
+        .or_insert(HeaderValue::from_static(API_CSP));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     resp
 }
+
+/// The Content-Security-Policy of every API answer that does not set its own.
+pub const API_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes in-flight requests.
 ///

@@ -145,7 +145,18 @@ pub(crate) async fn bulletin(
         .app()
         .bulletin(&caller.0, month.clone(), format)
         .await?;
-    axum::response::Response::builder()
+    let mut builder = axum::response::Response::builder();
+    if format == lantian_app::assessment::BulletinFormat::Html {
+        // A page: its own stylesheet (by hash) and inline SVG charts, nothing else.
+        builder = builder.header(
+            "content-security-policy",
+            format!(
+                "default-src 'none'; style-src {}; img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+                lantian_app::bulletin::bulletin_style_source()
+            ),
+        );
+    }
+    builder
         .header(header::CONTENT_TYPE, format.content_type())
         .header(
             header::CONTENT_DISPOSITION,
