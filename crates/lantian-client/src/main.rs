@@ -169,6 +169,29 @@ enum Command {
     },
 }
 
+/// Queues a mutation that declares photos, and the photos' files with it (they upload once the
+/// server has applied it, under `owner`: its inspection or incident).
+fn queue_with_photos(
+    client: &Client,
+    name: &str,
+    args: &serde_json::Value,
+    owner: uuid::Uuid,
+    photos: &[(uuid::Uuid, PathBuf)],
+) -> anyhow::Result<i64> {
+    let mid = client.queue(name, args)?;
+    for (id, f) in photos {
+        client.attach_photo(owner, *id, f)?;
+    }
+    Ok(mid)
+}
+
+fn photos_note(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        n => format!(" with {n} photos (they upload after it)"),
+    }
+}
+
 /// `ITEM=FILE` arguments as a map.
 fn item_files(args: &[String]) -> anyhow::Result<std::collections::BTreeMap<String, PathBuf>> {
     let mut files = std::collections::BTreeMap::new();
@@ -484,17 +507,10 @@ async fn run() -> anyhow::Result<()> {
             }
             let amend = serde_json::json!({"inspection_id": inspection, "base_version": base,
                                            "results": results, "reason": reason});
-            let mid = client.queue("inspection.amend", &amend)?;
-            for (id, f) in &added {
-                client.attach_photo(inspection, *id, f)?;
-            }
+            let mid = queue_with_photos(&client, "inspection.amend", &amend, inspection, &added)?;
             println!(
                 "amendment of inspection {inspection} (on version {base}) queued as mutation {mid}{}",
-                if added.is_empty() {
-                    String::new()
-                } else {
-                    format!(" with {} new photos", added.len())
-                }
+                photos_note(added.len())
             );
         }
         Command::Incident {
@@ -507,23 +523,20 @@ async fn run() -> anyhow::Result<()> {
         } => {
             let client = cli.offline_client()?;
             let id = uuid::Uuid::now_v7();
-            let photo_ids: Vec<uuid::Uuid> = photos.iter().map(|_| uuid::Uuid::now_v7()).collect();
+            let files: Vec<(uuid::Uuid, PathBuf)> = photos
+                .into_iter()
+                .map(|f| (uuid::Uuid::now_v7(), f))
+                .collect();
+            let photo_ids: Vec<uuid::Uuid> = files.iter().map(|(p, _)| *p).collect();
             let report = serde_json::json!({
                 "incident_id": id, "category": category, "description": description,
                 "location": {"lat": lat, "lon": lon, "accuracy_m": accuracy, "datum": "wgs84"},
                 "photos": photo_ids,
             });
-            let mid = client.queue("incident.report", &report)?;
-            for (pid, f) in photo_ids.iter().zip(&photos) {
-                client.attach_photo(id, *pid, f)?;
-            }
+            let mid = queue_with_photos(&client, "incident.report", &report, id, &files)?;
             println!(
                 "incident {id} queued as mutation {mid}{}",
-                if photos.is_empty() {
-                    String::new()
-                } else {
-                    format!("; its {} photos go after it", photos.len())
-                }
+                photos_note(files.len())
             );
         }
         Command::Nearby {
