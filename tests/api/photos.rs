@@ -1101,6 +1101,52 @@ async fn an_amendments_photos_upload_and_complete_the_inspection_again() {
     assert_eq!(stray.code(), Some("photo_not_expected"));
 }
 
+/// A photo an amendment adds waits on the phone until the amendment is applied: sent earlier, the
+/// server would not expect it yet and the phone would give it up.
+#[tokio::test]
+async fn an_amendments_photo_waits_for_the_amendment() {
+    let app = spawn_app().await;
+    let o = photos::officer(&app, "ph_amend_wait", Role::Inspector, "dongchangfu").await;
+    let (s, _) = submitted(&o, 42).await;
+    let added = Uuid::now_v7();
+    let mut results = s.results.clone();
+    results[0].photos.push(added);
+    let amend = serde_json::json!({"inspection_id": s.inspection_id, "base_version": 1,
+                                   "results": results, "reason": "补充照片"});
+    o.client
+        .enqueue("inspection.amend", &amend)
+        .expect("amend queued");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("added.jpg");
+    std::fs::write(
+        &file,
+        testing::jpeg(210, 140, Some(&exif_at(s.location.lat, s.location.lon))),
+    )
+    .expect("write");
+    o.client
+        .attach_photo(s.inspection_id, added, &file)
+        .expect("attach");
+    // The amendment is not on the server yet: the photo is not sent, and not given up.
+    o.client.upload_photos().await.expect("uploads");
+    let state = |c: &lantian_client::Client| {
+        c.photos()
+            .expect("photos")
+            .into_iter()
+            .find(|p| p.photo_id == added)
+            .map(|p| p.state)
+    };
+    assert_eq!(state(&o.client).as_deref(), Some("queued"));
+    o.client.sync().await.expect("sync");
+    o.client.sync().await.expect("sync again");
+    let after = state(&o.client);
+    assert!(
+        after.is_none() || after.as_deref() == Some("verified"),
+        "verified, the phone's copy released: {after:?}"
+    );
+    let photo = app.get(&format!("/v1/photos/{added}"), &o.token).await;
+    assert_eq!(photo.status, StatusCode::OK, "{:?}", photo.body);
+}
+
 /// An incident report's photos arrive (issue 15): declared by the report, uploaded with its id,
 /// checked, sealed and flagged like an inspection's, and the report waits for them. Access follows
 /// the report as it follows an inspection; a photo it did not declare, and another officer's report,

@@ -113,7 +113,8 @@ impl Client {
         self.local_dir().join("photos")
     }
 
-    /// Uploads every queued photo whose inspection the server has acknowledged.
+    /// Uploads every queued photo whose inspection (or incident) the server has applied, and, for a
+    /// photo an amendment adds, the amendment as well: before that the server does not expect it.
     pub async fn upload_photos(&self) -> Result<UploadSummary, ClientError> {
         let queued: Vec<QueuedPhoto> = self.with_db(|c| {
             let mut stmt = c.prepare(
@@ -124,6 +125,10 @@ impl Client {
                        SELECT json_extract(o.args, '$.incident_id'), 1 FROM outbox o
                          WHERE o.name = 'incident.report' AND o.status = 'applied') r ON r.owner = p.inspection_id
                  WHERE p.state = 'queued'
+                   -- A photo an amendment adds waits until the amendment is applied too.
+                   AND NOT EXISTS (SELECT 1 FROM outbox a WHERE a.name = 'inspection.amend'
+                         AND (a.status IS NULL OR a.status != 'applied')
+                         AND instr(a.args, p.photo_id) > 0)
                  ORDER BY p.rowid",
             )?;
             let rows = stmt
