@@ -576,7 +576,7 @@ impl PhotoPart {
 }
 
 /// Whether `actor` may see photo `p`: access to a photo follows access to its inspection.
-fn may_see(actor: &Actor, p: &media::PhotoRecord) -> bool {
+pub(crate) fn may_see(actor: &Actor, p: &media::PhotoRecord) -> bool {
     lantian_domain::policy::may_read_inspection(
         actor.role,
         p.author_id == actor.id,

@@ -14,6 +14,7 @@
 //! - [`error`] — [`AppError`], the one failure type of operations, with stable codes.
 //! - [`review`] — the review queue, one inspection, review decisions.
 //! - [`rectify`] — rectification orders: open, list, read, handled, requests, decisions, stats.
+//! - [`session`] — console sessions: opened at sign-in, held, expired, revoked.
 //! - [`auth`] — passwords checked, refresh-token families, app installs registered.
 //! - [`reference`] — units, departments, campaigns, checklist templates.
 //! - [`subjects`] — the ledger's subjects: list, read, create, edit.
@@ -47,6 +48,7 @@ pub mod password;
 pub mod rectify;
 pub mod reference;
 pub mod review;
+pub mod session;
 mod spatial;
 pub mod subjects;
 pub mod sync;
@@ -118,6 +120,8 @@ pub struct AppConfig {
     /// Seconds within which a rotated refresh token presented again counts as a retry of a lost
     /// answer (a fresh pair, the login kept) rather than a theft (the login revoked).
     pub refresh_grace_secs: i64,
+    /// How long console sessions last.
+    pub session: session::SessionPolicy,
 }
 
 /// The application: the store and the settings. Cheap to clone.

@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use lantian_domain::policy::Action;
-use lantian_domain::rectification::{OrderCommand, OrderState, OrderStats, OrderView};
+use lantian_domain::rectification::{BoardTab, OrderCommand, OrderState, OrderStats, OrderView};
 use lantian_protocol::review::{
     Handled, OpenOrder, OrderPage, OrderQuery, OrderRequest, RequestDecision, StatsQuery,
 };
@@ -188,5 +188,162 @@ impl App {
             .store()
             .write(move |c| lantian_store::audit::record_month_heads(c, now))
             .await?)
+    }
+}
+
+/// The rectification board (整改) of a subtree: counts per unit and tab, and one tab's orders.
+#[derive(Debug, Clone)]
+pub struct OrderBoard {
+    pub tab: BoardTab,
+    /// Counts per unit with orders, each in [`BoardTab::ALL`] order.
+    pub units: Vec<stored::UnitBoardCounts>,
+    /// The subtree's totals per tab, in [`BoardTab::ALL`] order.
+    pub totals: Vec<i64>,
+    pub items: Vec<stored::BoardRow>,
+    pub next: Option<String>,
+    /// Orders due before this are "due soon".
+    pub due_by: chrono::DateTime<Utc>,
+}
+
+impl App {
+    /// The board of the caller's subtree (or of a unit within it) on `tab`.
+    pub async fn order_board(
+        &self,
+        actor: &Actor,
+        unit: Option<String>,
+        tab: BoardTab,
+        cursor: Option<&str>,
+    ) -> Result<OrderBoard, AppError> {
+        let within = self.unit_scope(actor, unit, Action::ReadSubject).await?;
+        let policy = self.config().rectify.clone();
+        let now = Utc::now();
+        let due_by = lantian_domain::rectification::deadline(
+            now,
+            lantian_domain::rectification::TimeLimit::WorkingDays(
+                lantian_domain::rectification::DUE_SOON_WORKING_DAYS,
+            ),
+            &policy.holidays,
+            &policy.workdays,
+        );
+        let after = page::decode(List::Rows, cursor)?;
+        let limit = 50;
+        let (units, (items, next)) = self
+            .store()
+            .read(move |c| {
+                Ok((
+                    stored::board_counts(c, &within, due_by)?,
+                    stored::board(c, &within, tab, due_by, after, limit)?,
+                ))
+            })
+            .await?;
+        let mut totals = vec![0; BoardTab::ALL.len()];
+        for u in &units {
+            for (t, n) in totals.iter_mut().zip(&u.counts) {
+                *t += n;
+            }
+        }
+        Ok(OrderBoard {
+            tab,
+            units,
+            totals,
+            items,
+            next: next.map(|n| page::encode(List::Rows, n)),
+            due_by,
+        })
+    }
+}
+
+/// One inspection step of an order (the finding, or the latest re-inspection) with the photos
+/// of the order's item the reader may see.
+#[derive(Debug, Clone)]
+pub struct OrderStep {
+    pub inspection: lantian_domain::inspection::InspectionView,
+    pub photos: Vec<lantian_domain::media::PhotoView>,
+}
+
+/// An order as its page shows it: the order with its history, its subject, the people named in
+/// it, and the photos of the finding and of the latest re-inspection.
+#[derive(Debug, Clone)]
+pub struct OrderSheet {
+    pub order: OrderView,
+    pub subject: lantian_domain::subject::Subject,
+    pub finding: Option<OrderStep>,
+    pub reinspection: Option<OrderStep>,
+    /// Display names of the people named by id in the order's history.
+    pub people: Vec<crate::review::Person>,
+    /// Whether the reader may decide a pending request (supervises the unit).
+    pub may_decide: bool,
+}
+
+impl App {
+    /// Order `id` as its page shows it (`not_found` outside the reader's subtree).
+    pub async fn order_sheet(&self, actor: &Actor, id: Uuid) -> Result<OrderSheet, AppError> {
+        let o = self.order_for(actor, id, Action::ReadSubject).await?;
+        let may_decide = actor.may(Action::Supervise, Some(&o.unit_path)).is_ok();
+        let order = o.view;
+        let item = order.item.clone();
+        let (finding_id, re_id, subject_id) =
+            (order.inspection_id, order.verified_by, order.subject_id);
+        let mut named: Vec<Uuid> = order
+            .events
+            .iter()
+            .filter_map(|e| Uuid::parse_str(&e.actor).ok())
+            .collect();
+        named.extend(Uuid::parse_str(&order.opened_by).ok());
+        named.push(order.finder);
+        named.sort();
+        named.dedup();
+        let (subject, steps, people) = self
+            .store()
+            .read(move |c| {
+                let subject = lantian_store::subjects::get(c, subject_id)?
+                    .ok_or(lantian_store::StoreError::NotFound)?
+                    .subject;
+                let mut steps = Vec::new();
+                for i in [Some(finding_id), re_id].into_iter().flatten() {
+                    let view = lantian_store::push::load_view(c, i)?;
+                    let photos = lantian_store::media::photos_of_inspection(c, i)?;
+                    steps.push((view, photos));
+                }
+                let mut people = Vec::new();
+                for u in named {
+                    if let Some(r) = lantian_store::identity::user_by_uuid(c, u)? {
+                        people.push(crate::review::Person {
+                            id: r.uuid,
+                            username: r.username,
+                            display_name: r.display_name,
+                        });
+                    }
+                }
+                Ok((subject, steps, people))
+            })
+            .await?;
+        let mut steps = steps.into_iter().map(|(inspection, photos)| {
+            let of_item: Vec<Uuid> = inspection
+                .results
+                .iter()
+                .filter(|r| r.item == item)
+                .flat_map(|r| r.photos.iter().copied())
+                .collect();
+            OrderStep {
+                photos: photos
+                    .into_iter()
+                    .filter(|p| crate::evidence::may_see(actor, p))
+                    .map(|p| p.view)
+                    .filter(|p| of_item.contains(&p.id))
+                    .collect(),
+                inspection,
+            }
+        });
+        let finding = steps.next();
+        let reinspection = steps.next();
+        Ok(OrderSheet {
+            order,
+            subject,
+            finding,
+            reinspection,
+            people,
+            may_decide,
+        })
     }
 }

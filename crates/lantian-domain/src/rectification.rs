@@ -854,3 +854,53 @@ impl RectifyPolicy {
         )
     }
 }
+
+/// The tabs of the rectification board (整改): which orders a supervisor looks at together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoardTab {
+    /// Open, not yet reported handled.
+    Open,
+    /// Open, not overdue, and due within [`DUE_SOON_WORKING_DAYS`] working days.
+    DueSoon,
+    /// Past their deadline and not closed.
+    Overdue,
+    /// Reported handled, waiting for (or under) a re-inspection.
+    AwaitingReinspection,
+    /// Sent back at least once by a failed re-inspection, and not closed.
+    Rework,
+    /// An extension (延期) or deferral (缓办) request waits for a decision.
+    Requests,
+    Deferred,
+    Closed,
+}
+
+/// "Due soon" on the board: within this many working days.
+pub const DUE_SOON_WORKING_DAYS: u32 = 2;
+
+impl BoardTab {
+    pub const ALL: [BoardTab; 8] = [
+        BoardTab::Open,
+        BoardTab::DueSoon,
+        BoardTab::Overdue,
+        BoardTab::AwaitingReinspection,
+        BoardTab::Rework,
+        BoardTab::Requests,
+        BoardTab::Deferred,
+        BoardTab::Closed,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BoardTab::Open => "open",
+            BoardTab::DueSoon => "due_soon",
+            BoardTab::Overdue => "overdue",
+            BoardTab::AwaitingReinspection => "awaiting_reinspection",
+            BoardTab::Rework => "rework",
+            BoardTab::Requests => "requests",
+            BoardTab::Deferred => "deferred",
+            BoardTab::Closed => "closed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<BoardTab> {
+        BoardTab::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}

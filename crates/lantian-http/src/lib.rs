@@ -23,6 +23,8 @@ mod handlers;
 pub mod limiter;
 pub mod metrics;
 
+pub use handlers::{password_sign_in, photo_bytes};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
@@ -73,6 +75,8 @@ pub struct HttpConfig {
     pub bulletin: lantian_domain::assessment::BulletinStyle,
     /// Seconds within which a rotated refresh token presented again is a retry, not a theft.
     pub refresh_grace: Duration,
+    /// How long console sessions last (idle and absolute).
+    pub session: lantian_app::session::SessionPolicy,
 }
 
 impl Default for HttpConfig {
@@ -103,6 +107,7 @@ impl Default for HttpConfig {
             rectify: Arc::default(),
             bulletin: lantian_domain::assessment::BulletinStyle::default(),
             refresh_grace: Duration::from_secs(30),
+            session: lantian_app::session::SessionPolicy::default(),
         }
     }
 }
@@ -138,6 +143,7 @@ impl AppState {
                         hash_concurrency: config.hash_concurrency,
                         bulletin: config.bulletin.clone(),
                         refresh_grace_secs: config.refresh_grace.as_secs() as i64,
+                        session: config.session,
                     },
                     config.media.clone(),
                 )?,
@@ -234,6 +240,13 @@ pub fn route_table() -> Vec<(String, String)> {
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The whole API with `pages` beside it (the console): they share the state, the request ids, the
+/// trace, the metrics and the security headers, but not the API's JSON error rendering, its body
+/// limits or its fallback (pages bring their own).
+pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     let routes = handlers::routes(Routes::new());
     let mut app = Router::new();
     let mut uploads = Router::new();
@@ -267,6 +280,7 @@ pub fn router(state: AppState) -> Router {
         // `localize` rebuilds framework errors (a bare 405 or 413) as JSON: inside `observe`, so
         // that every answer, rebuilt or not, carries the API version.
         .layer(middleware::from_fn(error::localize))
+        .merge(pages)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
@@ -307,7 +321,9 @@ async fn observe(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers
+        .entry("referrer-policy")
+        .or_insert(HeaderValue::from_static("no-referrer"));
     resp
 }
 

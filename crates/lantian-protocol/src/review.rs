@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// `GET /v1/review/queue`: what to narrow the queue to.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueQuery {
     pub unit: Option<String>,
@@ -24,6 +24,8 @@ pub struct QueueQuery {
     /// Comma-separated: `awaiting_media`, `reused_photo`, `clock_skew`, `mock_location`,
     /// `critical_failed`, `order_synced_late`, `verdict_changed_after_review`.
     pub flags: Option<String>,
+    /// Only this officer's inspections (a user id).
+    pub officer: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
 }

@@ -397,3 +397,22 @@ pub fn use_challenge(
     )?;
     Ok(inserted == 1)
 }
+
+/// Enabled users with `role` in the subtree `within`, by display name.
+pub fn users_in_subtree(
+    conn: &Tx,
+    within: &[String],
+    role: Role,
+) -> Result<Vec<UserRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id
+         WHERE substr(u.path, 1, length(?1)) = ?1 AND us.role = ?2 AND us.disabled = 0
+         ORDER BY us.display_name, us.username"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![crate::org::path_text(within), role.as_str()],
+        user_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

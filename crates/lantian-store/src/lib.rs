@@ -37,6 +37,7 @@ pub mod rectify;
 pub mod review;
 pub mod seal;
 pub mod seed;
+pub mod sessions;
 pub mod subjects;
 pub mod sync;
 pub mod templates;

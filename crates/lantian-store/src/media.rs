@@ -667,3 +667,13 @@ pub fn originals(conn: &Tx) -> Result<Vec<(String, String, i64)>, StoreError> {
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<Vec<_>, _>>()?)
 }
+
+/// The photos of inspection `id` (every version's), in the order they were verified.
+pub fn photos_of_inspection(conn: &Tx, id: Uuid) -> Result<Vec<PhotoRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {PHOTO_COLUMNS} FROM {PHOTO_FROM} WHERE i.uuid = ?1 ORDER BY p.id"
+        ))?
+        .query_map([id.to_string()], photo_from_row)?
+        .collect::<Result<_, _>>()?)
+}

@@ -67,6 +67,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "incident_photos",
         include_str!("../../../migrations/0013_incident_photos.sql"),
     ),
+    (
+        14,
+        "console_sessions",
+        include_str!("../../../migrations/0014_console_sessions.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

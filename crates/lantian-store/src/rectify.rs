@@ -7,7 +7,7 @@ use crate::Tx;
 use chrono::{DateTime, Utc};
 use lantian_domain::ValidationError;
 use lantian_domain::rectification::{
-    Opening, OrderCommand, OrderEvent, OrderRefusal, OrderState, OrderStats, OrderView,
+    BoardTab, Opening, OrderCommand, OrderEvent, OrderRefusal, OrderState, OrderStats, OrderView,
     RectifyPolicy, Transition,
 };
 use rusqlite::{OptionalExtension, params};
@@ -508,4 +508,115 @@ pub fn stats(
                 })
             },
         )?)
+}
+
+/// The condition of each board tab, over `r` (rectifications) with the due-soon limit as `?DUE`.
+fn tab_condition(tab: BoardTab) -> &'static str {
+    match tab {
+        BoardTab::Open => "r.state = 'open'",
+        BoardTab::DueSoon => "r.state = 'open' AND r.overdue = 0 AND r.deadline < ?DUE",
+        BoardTab::Overdue => "r.overdue = 1 AND r.state <> 'closed'",
+        BoardTab::AwaitingReinspection => "r.state IN ('reported_handled', 'verifying')",
+        BoardTab::Rework => "r.rework_count > 0 AND r.state <> 'closed'",
+        BoardTab::Requests => "r.pending_request IS NOT NULL",
+        BoardTab::Deferred => "r.state = 'deferred'",
+        BoardTab::Closed => "r.state = 'closed'",
+    }
+}
+
+/// An order as the board lists it: with its subject's and unit's names.
+#[derive(Debug, Clone)]
+pub struct BoardRow {
+    pub order: OrderView,
+    pub subject_name: String,
+    pub unit_name_zh: String,
+    pub unit_name_en: String,
+}
+
+/// Orders of the subtree `within` on board tab `tab` after internal id `after`, by deadline
+/// order of arrival; `due_by` is the due-soon limit. Returns the last id when more follow.
+pub fn board(
+    conn: &Tx,
+    within: &[String],
+    tab: BoardTab,
+    due_by: DateTime<Utc>,
+    after: i64,
+    limit: usize,
+) -> Result<(Vec<BoardRow>, Option<i64>), StoreError> {
+    let cond = tab_condition(tab).replace("?DUE", "?2");
+    let rows: Vec<(i64, BoardRow)> = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS}, s.name, u.name_zh, u.name_en FROM {FROM}
+             WHERE substr(u.path, 1, length(?1)) = ?1 AND ({cond}) AND r.id > ?3
+             ORDER BY r.id LIMIT ?4"
+        ))?
+        .query_map(
+            params![
+                crate::org::path_text(within),
+                time_text(due_by),
+                after,
+                limit as i64
+            ],
+            |r| {
+                let (id, order, _) = order_row(r)?;
+                Ok((
+                    id,
+                    BoardRow {
+                        order,
+                        subject_name: r.get(25)?,
+                        unit_name_zh: r.get(26)?,
+                        unit_name_en: r.get(27)?,
+                    },
+                ))
+            },
+        )?
+        .collect::<Result<_, _>>()?;
+    let next = (rows.len() == limit)
+        .then(|| rows.last().map(|r| r.0))
+        .flatten();
+    Ok((rows.into_iter().map(|(_, b)| b).collect(), next))
+}
+
+/// Counts of one unit's orders on each board tab (in [`BoardTab::ALL`] order).
+#[derive(Debug, Clone)]
+pub struct UnitBoardCounts {
+    pub unit: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub counts: Vec<i64>,
+}
+
+/// Board counts per unit of the subtree `within` that has orders, in one query.
+pub fn board_counts(
+    conn: &Tx,
+    within: &[String],
+    due_by: DateTime<Utc>,
+) -> Result<Vec<UnitBoardCounts>, StoreError> {
+    let sums: Vec<String> = BoardTab::ALL
+        .iter()
+        .map(|t| format!("sum({})", tab_condition(*t).replace("?DUE", "?2")))
+        .collect();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT u.code, u.name_zh, u.name_en, {} FROM rectifications r JOIN units u ON u.id = r.unit_id
+         WHERE substr(u.path, 1, length(?1)) = ?1 GROUP BY u.id ORDER BY u.path",
+        sums.join(", ")
+    ))?;
+    let rows = stmt
+        .query_map(
+            params![crate::org::path_text(within), time_text(due_by)],
+            |r| {
+                let mut counts = Vec::with_capacity(BoardTab::ALL.len());
+                for i in 0..BoardTab::ALL.len() {
+                    counts.push(r.get::<_, Option<i64>>(3 + i)?.unwrap_or(0));
+                }
+                Ok(UnitBoardCounts {
+                    unit: r.get(0)?,
+                    name_zh: r.get(1)?,
+                    name_en: r.get(2)?,
+                    counts,
+                })
+            },
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }

@@ -126,6 +126,8 @@ pub struct QueueFilter {
     pub to: Option<DateTime<Utc>>,
     pub verdict: Option<VerdictLevel>,
     pub flags: Vec<QueueFlag>,
+    /// Only this officer's inspections.
+    pub officer: Option<Uuid>,
 }
 
 /// A photo of a queued inspection: its id, renditions and evidence flags.
@@ -146,16 +148,8 @@ pub struct QueueEntry {
     pub orders: Vec<QueueOrder>,
 }
 
-/// A page of the queue after internal id `after`, oldest first; returns the last id when more follow.
-pub fn queue(
-    conn: &Tx,
-    f: &QueueFilter,
-    after: i64,
-    limit: usize,
-) -> Result<(Vec<QueueEntry>, Option<i64>), StoreError> {
-    let has = |flag: QueueFlag| f.flags.contains(&flag);
-    let mut stmt = conn.prepare_cached(
-        "SELECT i.id, i.uuid, s.uuid FROM inspections i JOIN subjects s ON s.id = i.subject_id
+/// The queue's condition: what [`QueueFilter`] narrows to, by parameters ?1 to ?11 and ?14 to ?16.
+const QUEUE_WHERE: &str = "FROM inspections i JOIN subjects s ON s.id = i.subject_id
               JOIN units u ON u.id = i.unit_id
          WHERE substr(u.path, 1, length(?1)) = ?1
            AND i.review_state = ?2
@@ -172,10 +166,27 @@ pub fn queue(
            AND (?14 = 0 OR EXISTS (SELECT 1 FROM rectifications r
                                    WHERE r.inspection_id = i.id AND r.synced_late = 1))
            AND (?15 = 0 OR i.verdict_changed_after_review = 1)
-           AND i.id > ?12
-         ORDER BY i.id LIMIT ?13",
-    )?;
-    let rows: Vec<(i64, Uuid, Uuid)> = stmt
+           AND (?16 IS NULL OR i.user_id = (SELECT id FROM users WHERE uuid = ?16))";
+
+/// Up to `limit` (row, inspection, subject) of the queue after internal id `from` (oldest
+/// first), or before it (newest first) when `backwards`.
+fn queue_rows(
+    conn: &Tx,
+    f: &QueueFilter,
+    from: i64,
+    limit: usize,
+    backwards: bool,
+) -> Result<Vec<(i64, Uuid, Uuid)>, StoreError> {
+    let has = |flag: QueueFlag| f.flags.contains(&flag);
+    let sql = if backwards {
+        format!(
+            "SELECT i.id, i.uuid, s.uuid {QUEUE_WHERE} AND i.id < ?12 ORDER BY i.id DESC LIMIT ?13"
+        )
+    } else {
+        format!("SELECT i.id, i.uuid, s.uuid {QUEUE_WHERE} AND i.id > ?12 ORDER BY i.id LIMIT ?13")
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
         .query_map(
             params![
                 crate::org::path_text(&f.within),
@@ -189,14 +200,61 @@ pub fn queue(
                 has(QueueFlag::ClockSkew),
                 has(QueueFlag::MockLocation),
                 has(QueueFlag::CriticalFailed),
-                after,
+                from,
                 limit as i64,
                 has(QueueFlag::OrderSyncedLate),
                 has(QueueFlag::VerdictChangedAfterReview),
+                f.officer.map(|o| o.to_string()),
             ],
             |r| Ok((r.get(0)?, cols::uuid(r, 1)?, cols::uuid(r, 2)?)),
         )?
         .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The inspections before and after internal id `row` in the queue `f` (either may be absent):
+/// what "previous" and "next" move to from one inspection of the queue.
+pub fn neighbours(
+    conn: &Tx,
+    f: &QueueFilter,
+    row: i64,
+) -> Result<(Option<Uuid>, Option<Uuid>), StoreError> {
+    let before = queue_rows(conn, f, row, 1, true)?.first().map(|r| r.1);
+    let after = queue_rows(conn, f, row, 1, false)?.first().map(|r| r.1);
+    Ok((before, after))
+}
+
+/// Up to `limit` inspections of subject `subject` other than `except`, newest first: what the
+/// subject's history shows beside one inspection.
+pub fn subject_history(
+    conn: &Tx,
+    subject: Uuid,
+    except: Uuid,
+    limit: usize,
+) -> Result<Vec<InspectionView>, StoreError> {
+    let ids: Vec<Uuid> = conn
+        .prepare_cached(
+            "SELECT i.uuid FROM inspections i JOIN subjects s ON s.id = i.subject_id
+             WHERE s.uuid = ?1 AND i.uuid <> ?2 ORDER BY i.occurred_at DESC, i.id DESC LIMIT ?3",
+        )?
+        .query_map(
+            params![subject.to_string(), except.to_string(), limit as i64],
+            |r| cols::uuid(r, 0),
+        )?
+        .collect::<Result<_, _>>()?;
+    ids.into_iter()
+        .map(|id| push::load_view(conn, id))
+        .collect()
+}
+
+/// A page of the queue after internal id `after`, oldest first; returns the last id when more follow.
+pub fn queue(
+    conn: &Tx,
+    f: &QueueFilter,
+    after: i64,
+    limit: usize,
+) -> Result<(Vec<QueueEntry>, Option<i64>), StoreError> {
+    let rows = queue_rows(conn, f, after, limit, false)?;
     let next = (rows.len() == limit)
         .then(|| rows.last().map(|r| r.0))
         .flatten();
@@ -222,32 +280,7 @@ pub fn queue(
                 })
             })?
             .collect::<Result<_, _>>()?;
-        let orders = conn
-            .prepare_cached(
-                "SELECT uuid, item, state, found_at, opened_at, deadline, synced_late, overdue
-                 FROM rectifications WHERE inspection_id = ?1 ORDER BY id",
-            )?
-            .query_map([row], |r| {
-                let state: String = r.get(2)?;
-                Ok(QueueOrder {
-                    id: cols::uuid(r, 0)?,
-                    item: r.get(1)?,
-                    state: lantian_domain::rectification::OrderState::parse(&state).ok_or_else(
-                        || crate::corrupt(2, format!("unknown order state {state:?}")),
-                    )?,
-                    found_at: r
-                        .get::<_, Option<String>>(3)?
-                        .map(|t| {
-                            crate::parse_time(&t).map_err(|e| crate::corrupt(3, e.to_string()))
-                        })
-                        .transpose()?,
-                    opened_at: cols::time(r, 4)?,
-                    deadline: cols::time(r, 5)?,
-                    synced_late: r.get(6)?,
-                    overdue: r.get(7)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
+        let orders = orders_of(conn, row)?;
         out.push(QueueEntry {
             inspection,
             subject,
@@ -256,4 +289,31 @@ pub fn queue(
         });
     }
     Ok((out, next))
+}
+
+/// The orders opened from inspection `row`, oldest first.
+pub fn orders_of(conn: &Tx, row: i64) -> Result<Vec<QueueOrder>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT uuid, item, state, found_at, opened_at, deadline, synced_late, overdue
+             FROM rectifications WHERE inspection_id = ?1 ORDER BY id",
+        )?
+        .query_map([row], |r| {
+            let state: String = r.get(2)?;
+            Ok(QueueOrder {
+                id: cols::uuid(r, 0)?,
+                item: r.get(1)?,
+                state: lantian_domain::rectification::OrderState::parse(&state)
+                    .ok_or_else(|| crate::corrupt(2, format!("unknown order state {state:?}")))?,
+                found_at: r
+                    .get::<_, Option<String>>(3)?
+                    .map(|t| crate::parse_time(&t).map_err(|e| crate::corrupt(3, e.to_string())))
+                    .transpose()?,
+                opened_at: cols::time(r, 4)?,
+                deadline: cols::time(r, 5)?,
+                synced_late: r.get(6)?,
+                overdue: r.get(7)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?)
 }

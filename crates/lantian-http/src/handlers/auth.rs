@@ -67,23 +67,26 @@ fn rate_limited(state: &AppState, wait: std::time::Duration) -> ApiError {
     ApiError::new("rate_limited").retry_after(wait.as_secs().max(1))
 }
 
-/// `POST /v1/auth/login`. Limits: attempts per peer address, failures per account and address, and
-/// (slower) per account. A username that does not exist costs the same argon2 verification.
-pub(crate) async fn login(
-    State(state): State<AppState>,
-    PeerAddr(peer): PeerAddr,
-    AppJson(req): AppJson<LoginRequest>,
-) -> Result<impl IntoResponse, ApiError> {
+/// The user whose password this is, under the login limits: attempts per peer address, failures
+/// per account and address, and (slower) per account from anywhere. A username that does not exist
+/// costs the same argon2 verification. The API's login and the console's sign-in both call this,
+/// so that one account has one set of limits whichever door is tried.
+pub async fn password_sign_in(
+    state: &AppState,
+    peer: Option<std::net::IpAddr>,
+    username: &str,
+    password: String,
+) -> Result<UserRecord, ApiError> {
     let cfg = state.config().clone();
     if let Some(ip) = peer
         && let Some(wait) = state.limiter().hit(&peer_key(ip), cfg.peer_attempts)
     {
-        return Err(rate_limited(&state, wait));
+        return Err(rate_limited(state, wait));
     }
     // Failures are counted per account and address, so that a stranger who knows a username
     // locks out only themselves, and per account from anywhere under a slower limit, so that
     // many addresses cannot guess on for long.
-    let account = req.username.to_lowercase();
+    let account = username.to_lowercase();
     let global_key = format!("account:{account}");
     let account_key = format!(
         "{global_key}@{}",
@@ -98,11 +101,11 @@ pub(crate) async fn login(
                 .blocked(&global_key, cfg.account_global_failures)
         })
     {
-        return Err(rate_limited(&state, wait));
+        return Err(rate_limited(state, wait));
     }
     let user = match state
         .app()
-        .check_password(req.username.clone(), req.password)
+        .check_password(username.to_owned(), password)
         .await?
     {
         Some(u) => u,
@@ -115,11 +118,27 @@ pub(crate) async fn login(
             state
                 .limiter()
                 .hit(&global_key, cfg.account_global_failures);
-            tracing::warn!(username = %req.username, peer = ?peer, "failed login");
+            tracing::warn!(username = %username, peer = ?peer, "failed login");
             return Err(ApiError::new("invalid_credentials"));
         }
     };
     state.limiter().reset(&account_key);
+    state
+        .metrics()
+        .login_success
+        .fetch_add(1, Ordering::Relaxed);
+    Ok(user)
+}
+
+/// `POST /v1/auth/login`: the password under the login limits ([`password_sign_in`]), then a new
+/// refresh-token family, bound to the install named.
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
+    AppJson(req): AppJson<LoginRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let cfg = state.config().clone();
+    let user = password_sign_in(&state, peer, &req.username, req.password).await?;
     let refresh = new_refresh_token()?;
     let install = state
         .app()
@@ -130,10 +149,6 @@ pub(crate) async fn login(
             req.client_id,
         )
         .await?;
-    state
-        .metrics()
-        .login_success
-        .fetch_add(1, Ordering::Relaxed);
     Ok(axum::Json(tokens(&state, &user, install, refresh)?))
 }
 

@@ -10,6 +10,9 @@ mod subjects;
 mod sync;
 mod uploads;
 
+pub use auth::password_sign_in;
+pub use photos::photo_bytes;
+
 pub(crate) use uploads::tus_headers;
 
 use axum::http::Method;

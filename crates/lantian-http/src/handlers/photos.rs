@@ -56,60 +56,59 @@ pub(crate) async fn original(
     AppPath(id): AppPath<Uuid>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let p = state
-        .app()
-        .photo(&caller.0, id, PhotoPart::Original)
-        .await?;
-    serve(
-        &state,
-        &headers,
-        Blobs::original(&p.view.sha256),
-        format!("\"{}\"", p.view.sha256),
-        p.view.format.content_type(),
-    )
-    .await
+    photo_bytes(&state, &caller.0, id, PhotoPart::Original, &headers).await
 }
 
 /// `GET /v1/photos/{id}/thumbnail`.
 pub(crate) async fn thumbnail(
-    state: State<AppState>,
-    caller: Caller,
-    id: AppPath<Uuid>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    rendition(state, caller, id, headers, Kind::Thumb).await
-}
-
-/// `GET /v1/photos/{id}/review`.
-pub(crate) async fn review(
-    state: State<AppState>,
-    caller: Caller,
-    id: AppPath<Uuid>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    rendition(state, caller, id, headers, Kind::Review).await
-}
-
-async fn rendition(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
     headers: HeaderMap,
-    kind: Kind,
 ) -> Result<Response, ApiError> {
-    let (part, suffix) = match kind {
-        Kind::Thumb => (PhotoPart::Thumbnail, "thumb"),
-        Kind::Review => (PhotoPart::Review, "review"),
+    photo_bytes(&state, &caller.0, id, PhotoPart::Thumbnail, &headers).await
+}
+
+/// `GET /v1/photos/{id}/review`.
+pub(crate) async fn review(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    photo_bytes(&state, &caller.0, id, PhotoPart::Review, &headers).await
+}
+
+/// The bytes of one part of photo `id` (the original, or a rendition) if `actor` may see it, with
+/// ETag, conditional GET and Range; the read is audited. The API's photo routes and the console's
+/// (under a session) both answer with this.
+pub async fn photo_bytes(
+    state: &AppState,
+    actor: &lantian_app::Actor,
+    id: Uuid,
+    part: PhotoPart,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = state.app().photo(actor, id, part).await?;
+    let sha = &p.view.sha256;
+    let (path, etag, content_type) = match part {
+        PhotoPart::Original | PhotoPart::Metadata => (
+            Blobs::original(sha),
+            format!("\"{sha}\""),
+            p.view.format.content_type(),
+        ),
+        PhotoPart::Thumbnail => (
+            Blobs::rendition(Kind::Thumb, sha),
+            format!("\"{sha}-thumb\""),
+            "image/jpeg",
+        ),
+        PhotoPart::Review => (
+            Blobs::rendition(Kind::Review, sha),
+            format!("\"{sha}-review\""),
+            "image/jpeg",
+        ),
     };
-    let p = state.app().photo(&caller.0, id, part).await?;
-    serve(
-        &state,
-        &headers,
-        Blobs::rendition(kind, &p.view.sha256),
-        format!("\"{}-{suffix}\"", p.view.sha256),
-        "image/jpeg",
-    )
-    .await
+    serve(state, headers, path, etag, content_type).await
 }
 
 /// What a `Range` header asks of an object of `size` bytes.
