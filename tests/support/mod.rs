@@ -1,6 +1,7 @@
 //! Test support: a real lantian server on 127.0.0.1:0 with its own data folder, started exactly as
 //! `lantian serve` starts, and one helper per kind of request.
 
+pub mod browser;
 pub mod photos;
 pub mod proxy;
 pub mod tokens;

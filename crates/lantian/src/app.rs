@@ -164,6 +164,7 @@ pub async fn start(
     if leftovers > 0 {
         tracing::info!(leftovers, "removed what killed backups left behind");
     }
+    let console = config.console()?;
     let keys = load_or_create_key(&config.data_dir)?;
     let state = lantian_http::AppState::new(store.clone(), keys, config.http())
         .map_err(|e| anyhow::anyhow!("cannot start the HTTP layer: {e}"))?;
@@ -190,7 +191,7 @@ pub async fn start(
     };
     let task = tokio::spawn(lantian_http::serve(
         listener,
-        lantian_http::router(state),
+        lantian_http::router_with(state, lantian_console::routes(console)),
         std::time::Duration::from_secs(config.header_read_timeout_secs.max(1)),
         stop,
     ));

@@ -48,6 +48,41 @@ pub struct Config {
     pub jobs: JobSettings,
     /// How the monthly bulletin is headed: issuer, document number, signature.
     pub bulletin: lantian_domain::assessment::BulletinStyle,
+    /// The address people reach this server at, e.g. `https://lantian.example.gov.cn` (TLS may
+    /// end at a proxy in front). When it is https, console cookies are `Secure`; its origin is
+    /// the one console forms must come from. Unset: the request's own host.
+    pub public_url: Option<String>,
+    pub console: ConsoleSettings,
+}
+
+/// The web console at `/console/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u64,
+    /// A session ends this many hours after sign-in, whatever the activity.
+    pub session_absolute_hours: u64,
+    /// Map tiles, e.g. `https://webrd0{s}.is.autonavi.com/appmaptile?x={x}&y={y}&z={z}&style=8`.
+    /// Unset: maps draw points on a plain background with a scale bar (no internet needed).
+    pub map_tiles: Option<String>,
+    /// The datum the tiles are drawn in: `gcj02` (AMap-style) or `wgs84` (Tianditu-style).
+    pub map_datum: String,
+    pub map_attribution: String,
+    pub map_max_zoom: u8,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            map_tiles: None,
+            map_datum: "gcj02".into(),
+            map_attribution: String::new(),
+            map_max_zoom: 18,
+        }
+    }
 }
 
 /// Scheduled jobs, in Asia/Shanghai time.
@@ -280,6 +315,8 @@ impl Default for Config {
             rectification: RectifySettings::default(),
             jobs: JobSettings::default(),
             bulletin: lantian_domain::assessment::BulletinStyle::default(),
+            public_url: None,
+            console: ConsoleSettings::default(),
         }
     }
 }
@@ -337,7 +374,52 @@ impl Config {
             rectify: std::sync::Arc::new(self.rectification.policy()),
             bulletin: self.bulletin.clone(),
             refresh_grace: Duration::from_secs(self.refresh_grace_secs.min(600)),
+            session: lantian_app::session::SessionPolicy {
+                idle: chrono::Duration::minutes(
+                    self.console.session_idle_minutes.clamp(1, 24 * 60) as i64,
+                ),
+                absolute: chrono::Duration::hours(
+                    self.console.session_absolute_hours.clamp(1, 24 * 30) as i64,
+                ),
+            },
         }
+    }
+
+    /// The console's settings, checked: a tile datum that is not `gcj02` or `wgs84`, or a
+    /// public address that is not http(s), is refused at start.
+    pub fn console(&self) -> anyhow::Result<lantian_console::ConsoleConfig> {
+        if let Some(u) = &self.public_url {
+            anyhow::ensure!(
+                u.starts_with("https://") || u.starts_with("http://"),
+                "public_url must start with https:// or http://, not {u:?}"
+            );
+        }
+        let tiles = match &self.console.map_tiles {
+            None => None,
+            Some(url) => {
+                anyhow::ensure!(
+                    url.starts_with("https://") || url.starts_with("http://"),
+                    "console.map_tiles must be an http(s) URL template, not {url:?}"
+                );
+                let datum = match self.console.map_datum.as_str() {
+                    "gcj02" => lantian_domain::geo::Datum::Gcj02,
+                    "wgs84" => lantian_domain::geo::Datum::Wgs84,
+                    other => anyhow::bail!(
+                        "console.map_datum must be gcj02 (AMap-style tiles) or wgs84 (Tianditu-style), not {other:?}"
+                    ),
+                };
+                Some(lantian_console::Tiles {
+                    url: url.clone(),
+                    datum,
+                    attribution: self.console.map_attribution.clone(),
+                    max_zoom: self.console.map_max_zoom.clamp(1, 22),
+                })
+            }
+        };
+        Ok(lantian_console::ConsoleConfig {
+            public_url: self.public_url.clone(),
+            tiles,
+        })
     }
 
     /// Where photos live and how they are checked.

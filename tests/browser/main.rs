@@ -1,0 +1,448 @@
+//! The console in a real browser: Debian's chromium, driven over WebDriver, against a real server
+//! on 127.0.0.1:0. What a supervisor does (review with photos seen, a comment written, an order
+//! opened, twenty inspections by keyboard), what must never happen (another county's evidence
+//! seen, officer-typed text run as script, a forged form obeyed), axe-core on every page, and
+//! screenshots of every page at 1366x768 and 768x1024 under `target/console-screenshots/`.
+//!
+//! One browser at a time (a lock): each chromium takes a core of the two CI has.
+
+mod scenes;
+
+use std::time::Duration;
+
+use lantian_domain::user::Role;
+use lantian_tests::browser::{Browser, axe_source};
+use lantian_tests::photos::{self, PASSWORD};
+use reqwest::StatusCode;
+use scenes::{Scene, hostile_inspection, inspection_with_photos, sign_in};
+use serde_json::json;
+
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officers_inspection_is_reviewed_in_the_console_and_the_officer_pulls_the_decision() {
+    let _one = ONE_BROWSER.lock().await;
+    let scene = Scene::new().await;
+    let (inspection, failed_item, photo_ids) =
+        inspection_with_photos(&scene.app, &scene.officer, 11).await;
+    let b = Browser::start(1366, 768).await;
+    sign_in(&b, &scene.app.base, "sup_a").await;
+    b.goto(&format!("{}/console/review", scene.app.base)).await;
+    let row = b
+        .find(&format!("a[href^='/console/review/{inspection}']"))
+        .await;
+    b.click(&row).await;
+    b.wait_url("the inspection's sheet", |u| {
+        u.contains(&inspection.to_string())
+    })
+    .await;
+    b.settle().await;
+    // Every photo of the inspection is shown: thumbnails that loaded, not broken images.
+    let loaded = b
+        .exec(
+            "return Array.from(document.querySelectorAll('ul.photos img'))
+                 .filter(i => i.complete && i.naturalWidth > 0).length;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(loaded, json!(photo_ids.len()), "every thumbnail loaded");
+    // The 1600 px rendition opens on click, in the page.
+    let thumb = b.find("ul.photos a[data-photo]").await;
+    b.click(&thumb).await;
+    let mut opened = false;
+    for _ in 0..50 {
+        let v = b
+            .exec(
+                "const d = document.getElementById('photo-dialog');
+                 const i = document.getElementById('photo-dialog-img');
+                 return d.open && i.complete && i.naturalWidth > 0;",
+                json!([]),
+            )
+            .await;
+        if v == json!(true) {
+            opened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(opened, "the review rendition opened in the photo viewer");
+    b.press("\u{E00C}").await; // Escape closes it
+    // The map is drawn without any tile server: the fix, its accuracy circle and the subject.
+    let drawn = b
+        .exec(
+            "return document.querySelectorAll('#map path.leaflet-interactive').length;",
+            json!([]),
+        )
+        .await;
+    assert!(drawn.as_u64().unwrap_or(0) >= 2, "map drew {drawn}");
+    b.screenshot("review-sheet-1366x768").await;
+    // Open an order from the failed item, with a comment, and send the inspection back.
+    let open = b
+        .find(&format!("input[name='open'][value='{failed_item}']"))
+        .await;
+    b.click(&open).await;
+    let comment = b.find("#comment").await;
+    b.type_into(&comment, "CS 苫盖不到位，请整改").await;
+    let has_issues = b.find("button[value='has_issues']").await;
+    b.click(&has_issues).await;
+    b.wait_url("away from the decided sheet", |u| {
+        !u.contains(&inspection.to_string()) || u.contains("/console/review?")
+    })
+    .await;
+    // The officer's next pull carries the decision and the order.
+    scene.officer.client.pull().await.expect("pull");
+    let mine = scene
+        .officer
+        .client
+        .entities("inspection")
+        .expect("inspections")
+        .into_iter()
+        .find(|v| v["id"] == json!(inspection.to_string()))
+        .expect("the inspection synced back");
+    assert_eq!(mine["review_state"], json!("has_issues"));
+    assert_eq!(
+        mine["reviews"][0]["comment"],
+        json!("CS 苫盖不到位，请整改")
+    );
+    let orders = scene
+        .officer
+        .client
+        .entities("rectification")
+        .expect("orders");
+    assert!(
+        orders
+            .iter()
+            .any(|o| o["inspection_id"] == json!(inspection.to_string())
+                && o["item"] == json!(failed_item)),
+        "the order reached the officer: {orders:?}"
+    );
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_inspections_are_reviewed_by_keyboard_alone() {
+    let _one = ONE_BROWSER.lock().await;
+    let scene = Scene::new().await;
+    let mut ids = Vec::new();
+    for seed in 0..20u64 {
+        let (s, _) = photos::submitted_in(&scene.officer, 100 + seed, None).await;
+        ids.push(s.inspection_id);
+    }
+    let b = Browser::start(1366, 768).await;
+    sign_in(&b, &scene.app.base, "sup_a").await;
+    b.goto(&format!("{}/console/review", scene.app.base)).await;
+    b.settle().await;
+    assert_eq!(b.count("tr[data-row]").await, 20, "twenty waiting");
+    // j selects the first row, Enter opens it; then `a` approves and moves on, twenty times.
+    b.press("j\u{E007}").await;
+    let mut seen = std::collections::BTreeSet::new();
+    for n in 0..20 {
+        let u = b
+            .wait_url("an inspection sheet", |u| {
+                u.contains("/console/review/") && !seen.iter().any(|s: &String| u.contains(s))
+            })
+            .await;
+        let id = u
+            .split("/console/review/")
+            .nth(1)
+            .and_then(|r| r.split('?').next())
+            .expect("an id")
+            .to_owned();
+        seen.insert(id);
+        b.settle().await;
+        b.find("#decision").await;
+        b.press("a").await;
+        if n == 19 {
+            b.wait_url("the queue", |u| {
+                u.contains("/console/review?") || u.ends_with("/console/review")
+            })
+            .await;
+        }
+    }
+    b.settle().await;
+    assert!(
+        b.text().await.contains("没有待审核的检查"),
+        "the queue is empty"
+    );
+    let approved: i64 = scene
+        .app
+        .store
+        .read(|c| {
+            Ok(c.raw().query_row(
+                "SELECT count(*) FROM inspections WHERE review_state = 'approved'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .expect("count");
+    assert_eq!(approved, 20);
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_county_supervisor_never_sees_another_countys_evidence() {
+    let _one = ONE_BROWSER.lock().await;
+    let scene = Scene::new().await;
+    let other = photos::officer(&scene.app, "field_b", Role::Inspector, scenes::OTHER_COUNTY).await;
+    let (theirs, _, their_photos) = inspection_with_photos(&scene.app, &other, 21).await;
+    let order = scenes::open_order_as(&scene.app, "sup_b", theirs).await;
+    let (mine, _, _) = inspection_with_photos(&scene.app, &scene.officer, 22).await;
+    let b = Browser::start(1366, 768).await;
+    sign_in(&b, &scene.app.base, "sup_a").await;
+    let base = &scene.app.base;
+    for page in [
+        "/console/review",
+        "/console/orders",
+        "/console/orders?tab=open",
+    ] {
+        b.goto(&format!("{base}{page}")).await;
+        b.settle().await;
+        let html = b
+            .exec("return document.documentElement.outerHTML;", json!([]))
+            .await;
+        let html = html.as_str().unwrap_or_default();
+        assert!(
+            !html.contains(&theirs.to_string()),
+            "{page} lists the other county's inspection"
+        );
+        assert!(
+            !html.contains(&order.to_string()),
+            "{page} lists the other county's order"
+        );
+    }
+    b.goto(&format!("{base}/console/review")).await;
+    b.find(&format!("a[href^='/console/review/{mine}']")).await;
+    // Direct addresses answer exactly like missing ones.
+    let cookie = scenes::session_cookie(&scene.app, "sup_a").await;
+    let missing = uuid::Uuid::now_v7();
+    for (foreign, absent) in [
+        (
+            format!("/console/review/{theirs}"),
+            format!("/console/review/{missing}"),
+        ),
+        (
+            format!("/console/orders/{order}"),
+            format!("/console/orders/{missing}"),
+        ),
+        (
+            format!("/console/photos/{}/original", their_photos[0]),
+            format!("/console/photos/{missing}/original"),
+        ),
+        (
+            format!("/console/photos/{}/thumbnail", their_photos[0]),
+            format!("/console/photos/{missing}/thumbnail"),
+        ),
+    ] {
+        let a = scenes::get_with_cookie(&scene.app, &foreign, &cookie).await;
+        let m = scenes::get_with_cookie(&scene.app, &absent, &cookie).await;
+        assert_eq!(a.0, StatusCode::NOT_FOUND, "{foreign}");
+        assert_eq!(a, m, "{foreign} answers unlike a missing object");
+    }
+    // And in the browser: the page says not found.
+    b.goto(&format!("{base}/console/review/{theirs}")).await;
+    b.settle().await;
+    assert!(b.text().await.contains("404"));
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn officer_typed_text_is_shown_as_text_and_never_runs() {
+    let _one = ONE_BROWSER.lock().await;
+    let scene = Scene::new().await;
+    let (inspection, order) = hostile_inspection(&scene).await;
+    let b = Browser::start(1366, 768).await;
+    sign_in(&b, &scene.app.base, "sup_a").await;
+    let base = &scene.app.base;
+    for page in [
+        "/console/review".to_owned(),
+        format!("/console/review/{inspection}"),
+        "/console/orders".to_owned(),
+        format!("/console/orders/{order}"),
+    ] {
+        b.goto(&format!("{base}{page}")).await;
+        b.settle().await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let ran = b
+            .exec("return [window.__pwned === undefined, document.querySelectorAll('img[src=\"x\"]').length, document.querySelectorAll('a[href^=\"javascript:\"]').length, document.querySelectorAll('script:not([src])').length];", json!([]))
+            .await;
+        assert_eq!(
+            ran,
+            json!([true, 0, 0, 0]),
+            "{page}: hostile text became markup"
+        );
+        let text = b.text().await;
+        assert!(
+            text.contains(scenes::HOSTILE_NAME),
+            "{page} shows the name as typed: {text}"
+        );
+    }
+    // The sheet shows the notes and the item note as typed, too.
+    b.goto(&format!("{base}/console/review/{inspection}")).await;
+    let text = b.text().await;
+    assert!(text.contains(scenes::HOSTILE_NOTES), "{text}");
+    assert!(text.contains(scenes::HOSTILE_LINK), "{text}");
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_without_its_token_or_from_another_origin_is_refused_and_changes_nothing() {
+    let _one = ONE_BROWSER.lock().await;
+    let scene = Scene::new().await;
+    let (inspection, _, _) = inspection_with_photos(&scene.app, &scene.officer, 31).await;
+    let b = Browser::start(1366, 768).await;
+    sign_in(&b, &scene.app.base, "sup_a").await;
+    let base = &scene.app.base;
+    b.goto(&format!("{base}/console/review/{inspection}")).await;
+    b.settle().await;
+    // From the console's own page, but without the token: 403.
+    let status = b
+        .exec_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0], { method: 'POST', headers: {'content-type': 'application/x-www-form-urlencoded'},
+                                   body: 'expected_state=received&decision=approved' })
+               .then(r => done(r.status)).catch(e => done(String(e)));",
+            json!([format!("/console/review/{inspection}")]),
+        )
+        .await;
+    assert_eq!(status, json!(403));
+    // From another origin (a page on another port of this host: same site, so the cookie goes
+    // along; the origin does not match): 403.
+    let evil = scenes::evil_page(&format!("{base}/console/review/{inspection}")).await;
+    b.goto(&evil.url).await;
+    let landed = b
+        .wait_url("the forged post's answer", |u| u.starts_with(base.as_str()))
+        .await;
+    b.settle().await;
+    assert!(landed.contains(&inspection.to_string()), "{landed}");
+    assert!(
+        b.text().await.contains("403"),
+        "the forged post was refused"
+    );
+    assert_eq!(
+        scenes::review_state(&scene.app, inspection).await,
+        "received",
+        "nothing changed"
+    );
+    // Sign-out without the token is refused too (the session stays).
+    let cookie = scenes::session_cookie(&scene.app, "sup_a").await;
+    let r = reqwest::Client::new()
+        .post(format!("{base}/console/logout"))
+        .header("cookie", format!("lantian_session={cookie}"))
+        .form(&[("csrf", "not-the-token")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = scenes::get_with_cookie(&scene.app, "/console/review", &cookie).await;
+    assert_eq!(r.0, StatusCode::OK, "still signed in");
+    evil.stop();
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_passes_axe_and_is_photographed_at_two_sizes() {
+    let _one = ONE_BROWSER.lock().await;
+    let scene = Scene::new().await;
+    let (inspection, item, _) = inspection_with_photos(&scene.app, &scene.officer, 41).await;
+    let order = scenes::open_order_item(&scene.app, "sup_a", inspection, &item).await;
+    let axe = axe_source();
+    let b = Browser::start(1366, 768).await;
+    let base = &scene.app.base;
+    let pages = [
+        ("review-queue", "/console/review".to_owned()),
+        ("review-sheet", format!("/console/review/{inspection}")),
+        ("orders", "/console/orders".to_owned()),
+        ("order", format!("/console/orders/{order}")),
+        ("not-found", "/console/nothing-here".to_owned()),
+    ];
+    let mut failures = Vec::new();
+    for (w, h) in [(1366u32, 768u32), (768, 1024)] {
+        b.resize(w, h).await;
+        b.goto(&format!("{base}/console/login")).await;
+        b.settle().await;
+        b.screenshot(&format!("login-{w}x{h}")).await;
+        if w == 1366 {
+            for v in b.axe_violations(&axe).await {
+                failures.push(format!("login: {v}"));
+            }
+            sign_in(&b, base, "sup_a").await;
+        }
+        for (name, path) in &pages {
+            b.goto(&format!("{base}{path}")).await;
+            b.settle().await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            b.screenshot(&format!("{name}-{w}x{h}")).await;
+            if w == 1366 {
+                for v in b.axe_violations(&axe).await {
+                    failures.push(format!("{name}: {v}"));
+                }
+            }
+        }
+    }
+    // Nothing a page loaded came from another origin.
+    let foreign = b
+        .exec(
+            "return performance.getEntriesByType('resource').map(e => e.name)
+                 .filter(n => !n.startsWith(location.origin));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(foreign, json!([]), "resources from elsewhere");
+    b.quit().await;
+    assert!(failures.is_empty(), "axe: {failures:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_users_console_session_ends_at_once() {
+    let scene = Scene::new().await;
+    let cookie = scenes::session_cookie(&scene.app, "sup_a").await;
+    assert_eq!(
+        scenes::get_with_cookie(&scene.app, "/console/review", &cookie)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    scene
+        .app
+        .store
+        .write(|c| {
+            c.raw()
+                .execute("UPDATE users SET disabled = 1 WHERE username = 'sup_a'", [])?;
+            Ok(())
+        })
+        .await
+        .expect("disable");
+    let r = scenes::get_with_cookie(&scene.app, "/console/review", &cookie).await;
+    assert_eq!(r.0, StatusCode::SEE_OTHER, "sent to sign in");
+    // Enabled again, the old session stays ended: it was revoked, not paused.
+    scene
+        .app
+        .store
+        .write(|c| {
+            c.raw()
+                .execute("UPDATE users SET disabled = 0 WHERE username = 'sup_a'", [])?;
+            Ok(())
+        })
+        .await
+        .expect("enable");
+    let r = scenes::get_with_cookie(&scene.app, "/console/review", &cookie).await;
+    assert_eq!(r.0, StatusCode::SEE_OTHER);
+    // A moved user's session ends the same way.
+    let cookie = scenes::session_cookie(&scene.app, "sup_a").await;
+    scene
+        .app
+        .store
+        .write(|c| {
+            c.raw().execute(
+                "UPDATE users SET unit_id = (SELECT id FROM units WHERE code = 'linqing') WHERE username = 'sup_a'",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("move");
+    let r = scenes::get_with_cookie(&scene.app, "/console/review", &cookie).await;
+    assert_eq!(r.0, StatusCode::SEE_OTHER);
+    let _ = PASSWORD;
+}
