@@ -103,3 +103,109 @@ async fn every_write_lands_in_a_verifiable_audit_chain() {
     );
     assert_eq!(creates, 1);
 }
+
+/// The demo's history (issue 16): two past months laid down through the server's own write paths,
+/// deterministic given the day, with orders in every state, verdicts of every level, reviews, an
+/// alert, photos with EXIF, and the older month's official figures; the audit chain still holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_history_tells_the_same_story_for_the_same_day_and_shows_every_state() {
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 18).expect("date");
+    let mut stories = Vec::new();
+    for _ in 0..2 {
+        let app = lantian_tests::spawn_app_with(|_| {}, true).await;
+        let state = lantian_http::AppState::new(
+            app.store.clone(),
+            lantian_http::auth::JwtKeys::from_secret(b"0123456789abcdef0123456789abcdef")
+                .expect("keys"),
+            app.config.http(),
+        )
+        .expect("state");
+        let report = state
+            .app()
+            .demo_history(today)
+            .await
+            .expect("history")
+            .expect("laid down once");
+        assert_eq!(report.refused, 0, "{report:?}");
+        assert!(
+            report.inspections > 200 && report.photos > report.inspections,
+            "{report:?}"
+        );
+        assert!(
+            state
+                .app()
+                .demo_history(today)
+                .await
+                .expect("again")
+                .is_none(),
+            "laid down only once"
+        );
+        let facts = app
+            .store
+            .read(|c| {
+                let c = c.raw();
+                let list = |sql: &str| -> rusqlite::Result<Vec<String>> {
+                    let mut st = c.prepare(sql)?;
+                    let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+                    rows.collect()
+                };
+                Ok((
+                    list("SELECT uuid FROM inspections ORDER BY uuid")?,
+                    list("SELECT DISTINCT coalesce(verdict_level, 'none') FROM inspections ORDER BY 1")?,
+                    list("SELECT DISTINCT review_state FROM inspections ORDER BY 1")?,
+                    list(
+                        "SELECT DISTINCT CASE
+                             WHEN state = 'closed' AND closed_on_time = 1 AND rework_count = 0 AND extension_count = 0 THEN 'closed_on_time'
+                             WHEN state = 'closed' AND closed_on_time = 0 THEN 'closed_late'
+                             WHEN state = 'closed' AND rework_count > 0 THEN 'reworked'
+                             WHEN state = 'closed' AND extension_count > 0 THEN 'extended'
+                             WHEN pending_request IS NOT NULL THEN 'request_waiting'
+                             ELSE state END FROM rectifications ORDER BY 1",
+                    )?,
+                    list("SELECT DISTINCT kind || ' ' || month FROM rollups ORDER BY 1")?,
+                    list("SELECT level FROM alerts")?,
+                    list("SELECT DISTINCT json_extract(exif, '$.model') FROM photos WHERE exif IS NOT NULL")?,
+                ))
+            })
+            .await
+            .expect("facts");
+        let (ids, verdicts, reviews, orders, rollups, alerts, cameras) = facts;
+        assert_eq!(verdicts, ["doubtful", "implausible", "ok"]);
+        assert_eq!(reviews, ["approved", "has_issues", "received", "rejected"]);
+        for state in [
+            "closed_on_time",
+            "closed_late",
+            "reworked",
+            "extended",
+            "deferred",
+            "request_waiting",
+            "reported_handled",
+            "open",
+        ] {
+            assert!(
+                orders.iter().any(|o| o == state),
+                "no order {state}: {orders:?}"
+            );
+        }
+        assert!(
+            rollups.contains(&"official 2026-09".to_owned()),
+            "{rollups:?}"
+        );
+        assert!(
+            rollups.contains(&"official 2026-10".to_owned()),
+            "{rollups:?}"
+        );
+        assert_eq!(alerts, ["orange"]);
+        assert_eq!(cameras, ["P40"]);
+        let (chain, seals) = lantian_app::operator::verify_audit(&app.store)
+            .await
+            .expect("audit");
+        assert!(
+            chain.first_broken.is_none() && chain.truncated.is_none(),
+            "the audit chain holds: {chain:?}"
+        );
+        assert!(seals.ok(), "{:?}", seals.findings);
+        stories.push(ids);
+    }
+    assert_eq!(stories[0], stories[1], "the same day tells the same story");
+}

@@ -60,6 +60,8 @@ pub fn test_config(dir: &Path) -> Config {
             enabled: false,
             ..Default::default()
         },
+        // The demo's subjects and users, not its history (a test that wants it asks for it).
+        demo_history: false,
         ..Config::default()
     }
 }

@@ -244,6 +244,33 @@ pub fn no_campaign(month: &str) -> AppError {
 }
 
 pub async fn rollup(store: &Store, month: &str, official: bool) -> Result<RollupReport, AppError> {
+    rollup_at(store, month, official, None).await
+}
+
+/// A write now, or recorded as of `at` (the demo's history publishes its past months' figures
+/// when they would have been published).
+async fn write_when<T, F>(
+    store: &Store,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    f: F,
+) -> Result<T, lantian_store::StoreError>
+where
+    F: FnOnce(&lantian_store::Tx) -> Result<T, lantian_store::StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    match at {
+        None => store.write(f).await,
+        Some(t) => store.write_at(t, f).await,
+    }
+}
+
+/// [`rollup`], recorded as of `at` when given.
+pub async fn rollup_at(
+    store: &Store,
+    month: &str,
+    official: bool,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<RollupReport, AppError> {
     let (from, to) = assessment::month_bounds(month)
         .ok_or_else(|| AppError::bad_request("month").note("YYYY-MM"))?;
     let m = month.to_owned();
@@ -258,10 +285,8 @@ pub async fn rollup(store: &Store, month: &str, official: bool) -> Result<Rollup
     };
     let key = format!("{}/{month}", campaign.code);
     let (j, k) = (job.to_owned(), key.clone());
-    let run_id = store
-        .write(move |c| store_assessment::job_started(c, &j, &k))
-        .await?;
-    let outcome = compute_and_store(store, &campaign, month, from, to, official).await;
+    let run_id = write_when(store, at, move |c| store_assessment::job_started(c, &j, &k)).await?;
+    let outcome = compute_and_store(store, &campaign, month, from, to, official, at).await;
     let (text, detail) = match &outcome {
         Ok(r) => (
             "ok",
@@ -269,9 +294,10 @@ pub async fn rollup(store: &Store, month: &str, official: bool) -> Result<Rollup
         ),
         Err(e) => ("failed", e.to_string()),
     };
-    store
-        .write(move |c| store_assessment::job_ended(c, run_id, text, &detail))
-        .await?;
+    write_when(store, at, move |c| {
+        store_assessment::job_ended(c, run_id, text, &detail)
+    })
+    .await?;
     outcome
 }
 
@@ -282,6 +308,7 @@ async fn compute_and_store(
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
     official: bool,
+    at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<RollupReport, AppError> {
     let snapshot = store
         .read(move |c| store_assessment::snapshot(c, from, to))
@@ -309,20 +336,18 @@ async fn compute_and_store(
     .map_err(|_| AppError::internal())?;
     let (m, u) = (month.to_owned(), units.clone());
     let (revision, new_revision, changes) = if official {
-        let s = store
-            .write(move |c| {
-                let head = store_assessment::audit_head(c)?;
-                store_assessment::publish_official(c, &code, &m, &u, &head)
-            })
-            .await?;
+        let s = write_when(store, at, move |c| {
+            let head = store_assessment::audit_head(c)?;
+            store_assessment::publish_official(c, &code, &m, &u, &head)
+        })
+        .await?;
         (s.revision, s.new_revision, s.changes)
     } else {
-        store
-            .write(move |c| {
-                let head = store_assessment::audit_head(c)?;
-                store_assessment::store_provisional(c, &code, &m, &u, &head)
-            })
-            .await?;
+        write_when(store, at, move |c| {
+            let head = store_assessment::audit_head(c)?;
+            store_assessment::store_provisional(c, &code, &m, &u, &head)
+        })
+        .await?;
         (0, false, 0)
     };
     Ok(RollupReport {

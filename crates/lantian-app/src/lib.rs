@@ -20,6 +20,7 @@
 //! - [`subjects`] — the ledger's subjects: list, read, create, edit.
 //! - [`sync`] — push, pull and status of the offline sync protocol.
 //! - [`assessment`] — the month's figures, the bulletin, pollution alerts.
+//! - [`demo`] — the demo's history: two past months of work laid down on the first demo start.
 //! - [`bulletin`] — the bulletin rendered as CSV, XLSX and HTML (for HTTP and the CLI alike).
 //! - [`evidence`] — the photo service: uploads (create, complete), renditions, expiry.
 //! - [`export`] — GeoJSON exports read page by page, and coverage.
@@ -38,6 +39,7 @@
 pub mod assessment;
 pub mod auth;
 pub mod bulletin;
+pub mod demo;
 pub mod error;
 pub mod evidence;
 pub mod export;

@@ -7,7 +7,8 @@
 //! - [`render`] — thumbnail and review renditions with the orientation applied, decode limits set.
 //! - [`pool`] — the bounded pool of threads that decodes, off the async threads.
 //! - [`blob`] — content-addressed storage (SHA-256) behind `object_store`, fsynced on the local disk.
-//! - `testing` (feature `testing`) — JPEG fixtures with chosen or malformed EXIF.
+//! - [`synth`] — synthetic JPEGs with chosen (or malformed) EXIF: test fixtures, benchmarks, and
+//!   the demo's history (`testing` is its old name, behind the feature of that name).
 //! - [`tus`] — parsing of tus 1.0 headers (`Upload-Metadata`, `Upload-Checksum`).
 //!
 //! No SQL and no HTTP: the store records what this crate finds, the HTTP crate speaks tus.
@@ -18,8 +19,10 @@ pub mod exif;
 pub mod pool;
 pub mod probe;
 pub mod render;
+pub mod synth;
+/// The fixtures' old name, for tests and benchmarks.
 #[cfg(any(test, feature = "testing"))]
-pub mod testing;
+pub use synth as testing;
 pub mod tus;
 
 pub use error::MediaError;

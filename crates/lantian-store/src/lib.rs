@@ -22,6 +22,7 @@
 
 pub mod assessment;
 pub mod audit;
+pub mod clock;
 mod cols;
 mod conn;
 mod error;
@@ -131,6 +132,23 @@ impl Store {
         self.inner.writer.submit(f).await
     }
 
+    /// [`Store::write`] recorded as of `at`: every time the store records inside `f` is `at`
+    /// ([`clock`]). For laying down a history (the demo's past months), never for requests.
+    pub async fn write_at<T, F>(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Tx) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner
+            .writer
+            .submit(move |c| clock::at(at, || f(c)))
+            .await
+    }
+
     /// Runs a query on a reader connection, off the async threads.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -157,7 +175,7 @@ impl Store {
 
 /// Current time as stored: RFC 3339, UTC, milliseconds.
 pub fn now_text() -> String {
-    time_text(chrono::Utc::now())
+    time_text(clock::now())
 }
 
 /// A time as stored: RFC 3339, UTC, milliseconds.

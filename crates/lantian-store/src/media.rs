@@ -359,7 +359,7 @@ pub fn record_photo(
         reused,
         thresholds,
     );
-    let verified_at = Utc::now();
+    let verified_at = crate::clock::now();
     let exif_json = v.exif.as_ref().map(serde_json::to_string).transpose()?;
     conn.prepare_cached(
         "INSERT INTO photos (uuid, inspection_id, incident_id, user_id, sha256, size, format, width, height, exif, flags,

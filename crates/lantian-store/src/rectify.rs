@@ -236,7 +236,7 @@ pub fn open(
         .last()
         .map(|a| &a.score)
         .unwrap_or(&view.score);
-    let now = Utc::now();
+    let now = crate::clock::now();
     let Opening {
         severity,
         deadline,
@@ -364,7 +364,7 @@ pub fn verify_with(
     o.view
         .check_reinspection(re.subject_id, author_id == o.finder_id, answers)?;
     let actor = author.to_string();
-    let now = Utc::now();
+    let now = crate::clock::now();
     let verifying = o
         .view
         .apply(OrderCommand::StartVerifying { inspection }, now)

@@ -112,8 +112,18 @@ pub fn load_demo(conn: &Tx, demo: &Demo, password_hashes: &[String]) -> Result<b
             None,
         )?;
     }
+    // On the ledger since the first day of the month two months back: the demo's history
+    // (`lantian_app::demo`) inspects them from then on, and the assessment counts them.
+    let since = {
+        use chrono::Datelike;
+        let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+        let m = today.year() * 12 + today.month0() as i32 - 2;
+        chrono::NaiveDate::from_ymd_opt(m.div_euclid(12), m.rem_euclid(12) as u32 + 1, 1)
+    };
     for (id, draft) in &demo.subjects {
-        let rec = subjects::insert(conn, Group::new(), *id, draft.clone())?;
+        let mut draft = draft.clone();
+        draft.on_ledger_since = draft.on_ledger_since.or(since);
+        let rec = subjects::insert(conn, Group::new(), *id, draft)?;
         audit::record(
             conn,
             "system",

@@ -173,8 +173,26 @@ pub async fn start(
         std::time::Duration::from_secs(config.photos.expiry_sweep_secs.max(1)),
         std::time::Duration::from_secs(config.rectification.sweep_secs.max(1)),
     );
+    // The demo's history goes first when it is to be laid down: the jobs' catch-up waits for it.
+    let history = demo
+        && config.demo_history
+        && !store
+            .read(|c| {
+                lantian_store::assessment::job_done(
+                    c,
+                    lantian_app::demo::JOB,
+                    lantian_app::demo::KEY,
+                )
+            })
+            .await?;
+    let (history_tx, history_done) = if history {
+        let (tx, rx) = oneshot::channel::<()>();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
     let scheduler = if config.jobs.enabled {
-        Some(crate::jobs::start(config, &store, config.jobs.schedule()).await?)
+        Some(crate::jobs::start(config, &store, config.jobs.schedule(), history_done).await?)
     } else {
         None
     };
@@ -189,6 +207,29 @@ pub async fn start(
             _ = shutdown => {}
         }
     };
+    if let Some(done) = history_tx {
+        // Serving starts now; the history is laid down behind it (its photos' renditions after).
+        let app = state.app().clone();
+        let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            match app.demo_history(today).await {
+                Ok(Some(r)) => tracing::info!(
+                    inspections = r.inspections,
+                    photos = r.photos,
+                    reviews = r.reviews,
+                    orders = r.orders,
+                    reinspections = r.reinspections,
+                    refused = r.refused,
+                    secs = started.elapsed().as_secs_f64(),
+                    "demo history laid down"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "the demo history failed"),
+            }
+            let _ = done.send(());
+        });
+    }
     let task = tokio::spawn(lantian_http::serve(
         listener,
         lantian_http::router_with(state, lantian_console::routes(console)),

@@ -53,6 +53,9 @@ pub struct Config {
     /// the one console forms must come from. Unset: the request's own host.
     pub public_url: Option<String>,
     pub console: ConsoleSettings,
+    /// With `serve --demo`: on the first start, lay down two past months of demo work (in the
+    /// background, once per data folder).
+    pub demo_history: bool,
 }
 
 /// The web console at `/console/`.
@@ -317,6 +320,7 @@ impl Default for Config {
             bulletin: lantian_domain::assessment::BulletinStyle::default(),
             public_url: None,
             console: ConsoleSettings::default(),
+            demo_history: true,
         }
     }
 }

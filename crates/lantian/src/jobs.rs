@@ -250,13 +250,22 @@ async fn nightly_photo_check(config: &Config, store: &Store, day: &str) -> anyho
     .await
 }
 
-/// Starts the scheduler and, in the background, the catch-up. The scheduler lives as long as the
-/// returned handle.
-pub async fn start(config: &Config, store: &Store, s: Schedule) -> anyhow::Result<JobScheduler> {
+/// Starts the scheduler and, in the background, the catch-up, once `after` resolves (or is
+/// dropped): the demo's history is laid down first, so that the catch-up finds its months and does
+/// not publish them empty. The scheduler lives as long as the returned handle.
+pub async fn start(
+    config: &Config,
+    store: &Store,
+    s: Schedule,
+    after: Option<tokio::sync::oneshot::Receiver<()>>,
+) -> anyhow::Result<JobScheduler> {
     // In the background: the server answers at once, and what fell due while it was down runs now.
     {
         let (config, store) = (config.clone(), store.clone());
         tokio::spawn(async move {
+            if let Some(gate) = after {
+                let _ = gate.await;
+            }
             match catch_up(&config, &store, Utc::now(), &s).await {
                 Ok(ran) if !ran.is_empty() => tracing::info!(?ran, "jobs caught up on start"),
                 Ok(_) => {}

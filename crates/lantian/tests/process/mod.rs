@@ -30,6 +30,8 @@ pub fn lantian(data: &Path) -> Command {
     c.arg("--data-dir")
         .arg(data)
         .env("LANTIAN_JOBS__ENABLED", "false")
+        // The demo's users and subjects; its history would only add background load here.
+        .env("LANTIAN_DEMO_HISTORY", "false")
         .stdin(Stdio::null());
     c
 }

@@ -1,6 +1,6 @@
-//! Fixtures for tests and benchmarks: JPEGs with the EXIF a test needs, and EXIF broken on purpose
-//! (IFD loops, absurd counts, zero denominators). Built byte by byte, so a test states exactly what
-//! the file says.
+//! Synthetic photos: JPEGs with the EXIF a test needs, and EXIF broken on purpose (IFD loops,
+//! absurd counts, zero denominators), built byte by byte so a test states exactly what the file
+//! says; and the demo history's site photos ([`scene`]).
 
 use image::RgbImage;
 
@@ -338,4 +338,38 @@ fn crc32(bytes: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+/// A plain picture of a site for the demo's history: sky, ground, and a block of the site's
+/// colour placed by `seed`, so photos of one history differ from each other; with `exif`.
+pub fn scene(w: u32, h: u32, seed: u64, exif: Option<&ExifSpec>) -> Vec<u8> {
+    let horizon = h * (35 + (seed % 20) as u32) / 100;
+    let (bx, bw) = (
+        (seed >> 8) as u32 % (w / 2).max(1),
+        w / 4 + (seed >> 16) as u32 % (w / 4).max(1),
+    );
+    let (by, bh) = (horizon.saturating_sub(h / 8), h / 3);
+    let tint = [(seed >> 24) as u8, (seed >> 32) as u8, (seed >> 40) as u8];
+    let img = RgbImage::from_fn(w, h, |x, y| {
+        let grain = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) >> 29;
+        if x >= bx && x < bx + bw && y >= by && y < by + bh {
+            image::Rgb([
+                96u8.wrapping_add(tint[0] / 3),
+                80u8.wrapping_add(tint[1] / 3),
+                64u8.wrapping_add(tint[2] / 3),
+            ])
+        } else if y < horizon {
+            let v = (y * 60 / horizon.max(1)) as u8;
+            image::Rgb([150 + v / 2, 180 + v / 3, 215u8.saturating_sub(v / 4)])
+        } else {
+            let g = grain as u8 * 6;
+            image::Rgb([120 + g, 110 + g, 90 + g])
+        }
+    });
+    let mut plain = Vec::new();
+    let _ = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut plain, 80).encode_image(&img);
+    match exif {
+        None => plain,
+        Some(spec) => with_app1(&plain, &exif_block(spec)),
+    }
 }
