@@ -2,6 +2,7 @@
 
 mod assessment;
 mod auth;
+mod console;
 mod errors;
 mod geo;
 mod import;

@@ -222,62 +222,14 @@ pub async fn open_order_as(app: &TestApp, username: &str, inspection: Uuid) -> U
     open_order_item(app, username, inspection, &item).await
 }
 
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
-fn cookie_from(r: &reqwest::Response, name: &str) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            v.split(';')
-                .next()
-                .and_then(|kv| kv.split_once('='))
-                .filter(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_owned())
-        })
-}
-
-/// A console session of `username`, signed in through the form without a browser: its cookie.
+/// A console session of `username` (password [`PASSWORD`]), signed in without a browser.
 pub async fn session_cookie(app: &TestApp, username: &str) -> String {
-    let http = no_redirects();
-    let form = http
-        .get(format!("{}/console/login", app.base))
-        .send()
-        .await
-        .expect("form");
-    let token = cookie_from(&form, "lantian_login").expect("the form's cookie");
-    let r = http
-        .post(format!("{}/console/login", app.base))
-        .header("cookie", format!("lantian_login={token}"))
-        .form(&[
-            ("csrf", token.as_str()),
-            ("username", username),
-            ("password", PASSWORD),
-            ("next", "/console/review"),
-        ])
-        .send()
-        .await
-        .expect("sign in");
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    cookie_from(&r, "lantian_session").expect("a session")
+    lantian_tests::console::session_cookie(app, username, PASSWORD).await
 }
 
 /// GET `path` with the session cookie: status and body.
 pub async fn get_with_cookie(app: &TestApp, path: &str, cookie: &str) -> (StatusCode, String) {
-    let r = no_redirects()
-        .get(format!("{}{path}", app.base))
-        .header("cookie", format!("lantian_session={cookie}"))
-        .send()
-        .await
-        .expect("get");
-    let status = r.status();
-    (status, r.text().await.expect("body"))
+    lantian_tests::console::get(app, path, cookie).await
 }
 
 pub async fn review_state(app: &TestApp, id: Uuid) -> String {

@@ -2,6 +2,7 @@
 //! `lantian serve` starts, and one helper per kind of request.
 
 pub mod browser;
+pub mod console;
 pub mod photos;
 pub mod proxy;
 pub mod tokens;

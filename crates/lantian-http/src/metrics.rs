@@ -47,8 +47,12 @@ impl Metrics {
         }
     }
 
-    pub fn render(&self, store: &lantian_store::WriterStats) -> String {
+    pub fn render(&self, store: &lantian_store::WriterStats, statements: u64) -> String {
         let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP lantian_sql_statements_total SQL statements run by the store.\n# TYPE lantian_sql_statements_total counter\nlantian_sql_statements_total {statements}"
+        );
         out.push_str("# HELP lantian_http_requests_total HTTP requests by route and status.\n# TYPE lantian_http_requests_total counter\n");
         if let Ok(m) = self.requests.lock() {
             for ((method, route, status), n) in m.iter() {

@@ -87,6 +87,8 @@ struct Inner {
     writer: writer::Writer,
     readers: readers::Readers,
     path: PathBuf,
+    /// Statements run by this store's connections.
+    statements: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -106,19 +108,31 @@ impl Store {
                 return Err(e);
             }
         }
-        let readers = readers::Readers::open(&config.path, config.readers.max(1))?;
-        let writer = writer::Writer::start(write_conn, config.max_batch.max(1))?;
+        let statements = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let readers = readers::Readers::open(&config.path, config.readers.max(1), &statements)?;
+        let mut write_conn = write_conn.into_inner();
+        conn::count_statements(&mut write_conn, Arc::clone(&statements))?;
+        let writer = writer::Writer::start(Tx::new(write_conn), config.max_batch.max(1))?;
         Ok(Store {
             inner: Arc::new(Inner {
                 writer,
                 readers,
                 path: config.path.clone(),
+                statements,
             }),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// How many SQL statements this store's connections have run since it opened (reads and
+    /// writes; not the trigger programs inside them).
+    pub fn statements_run(&self) -> u64 {
+        self.inner
+            .statements
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs `f` inside the writer's current batch transaction, in a savepoint of its own. Resolves

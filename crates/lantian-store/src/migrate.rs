@@ -72,6 +72,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "console_sessions",
         include_str!("../../../migrations/0014_console_sessions.sql"),
     ),
+    (
+        15,
+        "queue_indexes",
+        include_str!("../../../migrations/0015_queue_indexes.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

@@ -15,10 +15,18 @@ pub(crate) struct Readers {
 }
 
 impl Readers {
-    pub(crate) fn open(path: &Path, n: usize) -> Result<Readers, StoreError> {
+    pub(crate) fn open(
+        path: &Path,
+        n: usize,
+        statements: &Arc<std::sync::atomic::AtomicU64>,
+    ) -> Result<Readers, StoreError> {
         let conns = (0..n)
-            .map(|_| crate::conn::open(path, true).map(Tx::new))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|_| {
+                let mut c = crate::conn::open(path, true)?;
+                crate::conn::count_statements(&mut c, Arc::clone(statements))?;
+                Ok(Tx::new(c))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Readers {
             conns: Arc::new(Mutex::new(conns)),
             permits: Arc::new(Semaphore::new(n)),
@@ -66,7 +74,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("db.sqlite");
         crate::migrate_file(&path).expect("migrate");
-        let readers = Readers::open(&path, 2).expect("readers");
+        let readers = Readers::open(&path, 2, &Arc::default()).expect("readers");
         for _ in 0..10 {
             let slow = readers.run(|c| {
                 std::thread::sleep(std::time::Duration::from_millis(20));

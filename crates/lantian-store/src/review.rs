@@ -62,6 +62,37 @@ pub(crate) fn reviews_of(conn: &Tx, row: i64) -> Result<Vec<ReviewView>, StoreEr
         .collect::<Result<_, _>>()?)
 }
 
+/// The review decisions of the inspections whose rows are the JSON array `rows`, oldest first.
+pub(crate) fn reviews_of_many(
+    conn: &Tx,
+    rows: &str,
+) -> Result<std::collections::HashMap<i64, Vec<ReviewView>>, StoreError> {
+    let mut out: std::collections::HashMap<i64, Vec<ReviewView>> = Default::default();
+    for r in conn
+        .prepare_cached(
+            "SELECT r.decision, r.from_state, r.comment, u.uuid, r.decided_at, r.inspection_id FROM reviews r
+             JOIN users u ON u.id = r.reviewer_id
+             WHERE r.inspection_id IN (SELECT value FROM json_each(?1)) ORDER BY r.id",
+        )?
+        .query_map([rows], |r| {
+            Ok((
+                r.get::<_, i64>(5)?,
+                ReviewView {
+                    decision: cols::review_decision(r, 0)?,
+                    from_state: cols::review_state(r, 1)?,
+                    comment: r.get(2)?,
+                    reviewer: cols::uuid(r, 3)?,
+                    decided_at: cols::time(r, 4)?,
+                },
+            ))
+        })?
+    {
+        let (row, v) = r?;
+        out.entry(row).or_default().push(v);
+    }
+    Ok(out)
+}
+
 /// Records a decision the domain allowed on inspection `id` (read as `a`): moves its state by
 /// compare-and-set from `step.from` (`Conflict("review_conflict")` if another decision came first),
 /// keeps the decision, seals and audits it, and syncs the inspection to its author.
@@ -148,25 +179,64 @@ pub struct QueueEntry {
     pub orders: Vec<QueueOrder>,
 }
 
-/// The queue's condition: what [`QueueFilter`] narrows to, by parameters ?1 to ?11 and ?14 to ?16.
-const QUEUE_WHERE: &str = "FROM inspections i JOIN subjects s ON s.id = i.subject_id
-              JOIN units u ON u.id = i.unit_id
-         WHERE substr(u.path, 1, length(?1)) = ?1
-           AND i.review_state = ?2
-           AND (?3 IS NULL OR s.kind = ?3)
-           AND (?4 IS NULL OR i.occurred_at >= ?4)
-           AND (?5 IS NULL OR i.occurred_at < ?5)
-           AND (?6 IS NULL OR i.verdict_level = ?6)
-           AND (?7 = 0 OR i.media_state = 'awaiting_media')
-           AND (?8 = 0 OR EXISTS (SELECT 1 FROM photos p, json_each(p.flags) fl
-                                  WHERE p.inspection_id = i.id AND fl.value = 'reused_evidence'))
-           AND (?9 = 0 OR EXISTS (SELECT 1 FROM json_each(i.flags) fl WHERE fl.value = 'clock_skew'))
-           AND (?10 = 0 OR EXISTS (SELECT 1 FROM json_each(i.flags) fl WHERE fl.value = 'mock_location'))
-           AND (?11 = 0 OR json_array_length(i.critical_failed) > 0)
-           AND (?14 = 0 OR EXISTS (SELECT 1 FROM rectifications r
-                                   WHERE r.inspection_id = i.id AND r.synced_late = 1))
-           AND (?15 = 0 OR i.verdict_changed_after_review = 1)
-           AND (?16 IS NULL OR i.user_id = (SELECT id FROM users WHERE uuid = ?16))";
+/// One condition of the queue's `WHERE`: a fixed SQL fragment and its parameter, if any.
+type Condition = (&'static str, Option<String>);
+
+/// What [`QueueFilter`] narrows to, as fixed SQL fragments: only the conditions a filter sets are
+/// in the statement, so the planner can use the index each one has (review state, officer, unit
+/// and time); each combination is one cached statement. Flags are cheap checks on the row's own
+/// columns where they can be (a flag is a quoted word in a JSON array of words).
+fn conditions(f: &QueueFilter) -> Vec<Condition> {
+    let mut c: Vec<Condition> = vec![
+        (
+            "i.review_state = ?",
+            Some(f.state.unwrap_or(ReviewState::Received).as_str().to_owned()),
+        ),
+        (
+            "substr(u.path, 1, length(?1)) = ?1",
+            None, // the subtree is always parameter 1
+        ),
+    ];
+    if let Some(k) = f.kind {
+        c.push(("s.kind = ?", Some(k.as_str().to_owned())));
+    }
+    if let Some(t) = f.from {
+        c.push(("i.occurred_at >= ?", Some(crate::time_text(t))));
+    }
+    if let Some(t) = f.to {
+        c.push(("i.occurred_at < ?", Some(crate::time_text(t))));
+    }
+    if let Some(v) = f.verdict {
+        c.push(("i.verdict_level = ?", Some(v.as_str().to_owned())));
+    }
+    if let Some(o) = f.officer {
+        c.push((
+            "i.user_id = (SELECT id FROM users WHERE uuid = ?)",
+            Some(o.to_string()),
+        ));
+    }
+    for flag in &f.flags {
+        c.push((
+            match flag {
+                QueueFlag::AwaitingMedia => "i.media_state = 'awaiting_media'",
+                QueueFlag::ReusedPhoto => {
+                    "EXISTS (SELECT 1 FROM photos p WHERE p.inspection_id = i.id
+                             AND instr(p.flags, '\"reused_evidence\"') > 0)"
+                }
+                QueueFlag::ClockSkew => "instr(i.flags, '\"clock_skew\"') > 0",
+                QueueFlag::MockLocation => "instr(i.flags, '\"mock_location\"') > 0",
+                QueueFlag::CriticalFailed => "i.critical_failed <> '[]'",
+                QueueFlag::OrderSyncedLate => {
+                    "EXISTS (SELECT 1 FROM rectifications r
+                             WHERE r.inspection_id = i.id AND r.synced_late = 1)"
+                }
+                QueueFlag::VerdictChangedAfterReview => "i.verdict_changed_after_review = 1",
+            },
+            None,
+        ));
+    }
+    c
+}
 
 /// Up to `limit` (row, inspection, subject) of the queue after internal id `from` (oldest
 /// first), or before it (newest first) when `backwards`.
@@ -177,37 +247,44 @@ fn queue_rows(
     limit: usize,
     backwards: bool,
 ) -> Result<Vec<(i64, Uuid, Uuid)>, StoreError> {
-    let has = |flag: QueueFlag| f.flags.contains(&flag);
-    let sql = if backwards {
-        format!(
-            "SELECT i.id, i.uuid, s.uuid {QUEUE_WHERE} AND i.id < ?12 ORDER BY i.id DESC LIMIT ?13"
-        )
+    let mut sql = String::from(
+        "SELECT i.id, i.uuid, s.uuid FROM inspections i JOIN subjects s ON s.id = i.subject_id
+         JOIN units u ON u.id = i.unit_id WHERE ",
+    );
+    // Parameter 1 is the subtree; the others are numbered in the order they appear.
+    let mut values: Vec<String> = vec![crate::org::path_text(&f.within)];
+    for (n, (fragment, value)) in conditions(f).into_iter().enumerate() {
+        if n > 0 {
+            sql.push_str(" AND ");
+        }
+        match value {
+            Some(v) => {
+                values.push(v);
+                sql.push_str(&fragment.replacen('?', &format!("?{}", values.len()), 1));
+            }
+            None => sql.push_str(fragment),
+        }
+    }
+    let (cursor, limit_at) = (values.len() + 1, values.len() + 2);
+    if backwards {
+        sql.push_str(&format!(
+            " AND i.id < ?{cursor} ORDER BY i.id DESC LIMIT ?{limit_at}"
+        ));
     } else {
-        format!("SELECT i.id, i.uuid, s.uuid {QUEUE_WHERE} AND i.id > ?12 ORDER BY i.id LIMIT ?13")
-    };
+        sql.push_str(&format!(
+            " AND i.id > ?{cursor} ORDER BY i.id LIMIT ?{limit_at}"
+        ));
+    }
+    let mut bound: Vec<&dyn rusqlite::ToSql> =
+        values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+    let limit = limit as i64;
+    bound.push(&from);
+    bound.push(&limit);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
-        .query_map(
-            params![
-                crate::org::path_text(&f.within),
-                f.state.unwrap_or(ReviewState::Received).as_str(),
-                f.kind.map(|k| k.as_str()),
-                f.from.map(crate::time_text),
-                f.to.map(crate::time_text),
-                f.verdict.map(|v| v.as_str()),
-                has(QueueFlag::AwaitingMedia),
-                has(QueueFlag::ReusedPhoto),
-                has(QueueFlag::ClockSkew),
-                has(QueueFlag::MockLocation),
-                has(QueueFlag::CriticalFailed),
-                from,
-                limit as i64,
-                has(QueueFlag::OrderSyncedLate),
-                has(QueueFlag::VerdictChangedAfterReview),
-                f.officer.map(|o| o.to_string()),
-            ],
-            |r| Ok((r.get(0)?, cols::uuid(r, 1)?, cols::uuid(r, 2)?)),
-        )?
+        .query_map(bound.as_slice(), |r| {
+            Ok((r.get(0)?, cols::uuid(r, 1)?, cols::uuid(r, 2)?))
+        })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
@@ -258,62 +335,106 @@ pub fn queue(
     let next = (rows.len() == limit)
         .then(|| rows.last().map(|r| r.0))
         .flatten();
-    let mut out = Vec::with_capacity(rows.len());
-    for (row, id, subject) in rows {
-        let inspection = push::load_view(conn, id)?;
-        let subject = subjects::get(conn, subject)?
-            .ok_or(StoreError::NotFound)?
-            .subject;
-        let photos = conn
-            .prepare_cached(
-                "SELECT uuid, renditions, flags FROM photos WHERE inspection_id = ?1 ORDER BY id",
-            )?
-            .query_map([row], |r| {
-                let id = cols::uuid(r, 0)?;
-                let state: String = r.get(1)?;
-                Ok(QueuePhoto {
-                    id,
+    // A constant number of statements whatever the page's length: views, subjects, photos and
+    // orders each in one.
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.1).collect();
+    let subject_ids: Vec<Uuid> = rows.iter().map(|r| r.2).collect();
+    let row_ids = serde_json::to_string(&rows.iter().map(|r| r.0).collect::<Vec<_>>())?;
+    let mut views: std::collections::HashMap<Uuid, InspectionView> = push::load_views(conn, &ids)?
+        .into_iter()
+        .map(|v| (v.id, v))
+        .collect();
+    let subjects = subjects::get_many(conn, &subject_ids)?;
+    let mut photos: std::collections::HashMap<i64, Vec<QueuePhoto>> = Default::default();
+    for p in conn
+        .prepare_cached(
+            "SELECT uuid, renditions, flags, inspection_id FROM photos
+             WHERE inspection_id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+        )?
+        .query_map([&row_ids], |r| {
+            let state: String = r.get(1)?;
+            Ok((
+                r.get::<_, i64>(3)?,
+                QueuePhoto {
+                    id: cols::uuid(r, 0)?,
                     renditions: RenditionState::parse(&state).ok_or_else(|| {
                         crate::corrupt(1, format!("unknown rendition state {state:?}"))
                     })?,
                     flags: cols::json(r, 2)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-        let orders = orders_of(conn, row)?;
+                },
+            ))
+        })?
+    {
+        let (row, p) = p?;
+        photos.entry(row).or_default().push(p);
+    }
+    let mut orders = orders_of_many(conn, &row_ids)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (row, id, subject) in rows {
+        let inspection = views.remove(&id).ok_or(StoreError::NotFound)?;
+        let subject = subjects
+            .get(&subject)
+            .map(|s| s.subject.clone())
+            .ok_or(StoreError::NotFound)?;
         out.push(QueueEntry {
             inspection,
             subject,
-            photos,
-            orders,
+            photos: photos.remove(&row).unwrap_or_default(),
+            orders: orders.remove(&row).unwrap_or_default(),
         });
     }
     Ok((out, next))
+}
+
+/// An order as the queue lists it, with the row of its inspection (column 8).
+fn queue_order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, QueueOrder)> {
+    let state: String = r.get(2)?;
+    Ok((
+        r.get(8)?,
+        QueueOrder {
+            id: cols::uuid(r, 0)?,
+            item: r.get(1)?,
+            state: lantian_domain::rectification::OrderState::parse(&state)
+                .ok_or_else(|| crate::corrupt(2, format!("unknown order state {state:?}")))?,
+            found_at: r
+                .get::<_, Option<String>>(3)?
+                .map(|t| crate::parse_time(&t).map_err(|e| crate::corrupt(3, e.to_string())))
+                .transpose()?,
+            opened_at: cols::time(r, 4)?,
+            deadline: cols::time(r, 5)?,
+            synced_late: r.get(6)?,
+            overdue: r.get(7)?,
+        },
+    ))
 }
 
 /// The orders opened from inspection `row`, oldest first.
 pub fn orders_of(conn: &Tx, row: i64) -> Result<Vec<QueueOrder>, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT uuid, item, state, found_at, opened_at, deadline, synced_late, overdue
+            "SELECT uuid, item, state, found_at, opened_at, deadline, synced_late, overdue, inspection_id
              FROM rectifications WHERE inspection_id = ?1 ORDER BY id",
         )?
-        .query_map([row], |r| {
-            let state: String = r.get(2)?;
-            Ok(QueueOrder {
-                id: cols::uuid(r, 0)?,
-                item: r.get(1)?,
-                state: lantian_domain::rectification::OrderState::parse(&state)
-                    .ok_or_else(|| crate::corrupt(2, format!("unknown order state {state:?}")))?,
-                found_at: r
-                    .get::<_, Option<String>>(3)?
-                    .map(|t| crate::parse_time(&t).map_err(|e| crate::corrupt(3, e.to_string())))
-                    .transpose()?,
-                opened_at: cols::time(r, 4)?,
-                deadline: cols::time(r, 5)?,
-                synced_late: r.get(6)?,
-                overdue: r.get(7)?,
-            })
-        })?
+        .query_map([row], queue_order_row)?
+        .map(|r| r.map(|(_, o)| o))
         .collect::<Result<_, _>>()?)
+}
+
+/// The orders opened from the inspections whose rows are the JSON array `rows`, oldest first.
+fn orders_of_many(
+    conn: &Tx,
+    rows: &str,
+) -> Result<std::collections::HashMap<i64, Vec<QueueOrder>>, StoreError> {
+    let mut out: std::collections::HashMap<i64, Vec<QueueOrder>> = Default::default();
+    for o in conn
+        .prepare_cached(
+            "SELECT uuid, item, state, found_at, opened_at, deadline, synced_late, overdue, inspection_id
+             FROM rectifications WHERE inspection_id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+        )?
+        .query_map([rows], queue_order_row)?
+    {
+        let (row, o) = o?;
+        out.entry(row).or_default().push(o);
+    }
+    Ok(out)
 }

@@ -126,6 +126,26 @@ pub fn get(conn: &Tx, id: Uuid) -> Result<Option<SubjectRecord>, StoreError> {
         .map(|(_, rec)| rec))
 }
 
+/// Subjects `ids` (those that exist), in one statement.
+pub fn get_many(
+    conn: &Tx,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, SubjectRecord>, StoreError> {
+    let wanted = serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM subjects s JOIN units u ON u.id = s.unit_id
+         WHERE s.uuid IN (SELECT value FROM json_each(?1))"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([wanted], subject_row)?;
+    let mut out = std::collections::HashMap::new();
+    for r in rows {
+        let (_, rec) = r?;
+        out.insert(rec.subject.id, rec);
+    }
+    Ok(out)
+}
+
 /// Inserts a validated subject. Fails with `Conflict("subject_exists")` if the id is taken.
 pub fn insert(
     conn: &Tx,

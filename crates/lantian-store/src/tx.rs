@@ -16,6 +16,10 @@ impl Tx {
         Tx { conn }
     }
 
+    pub(crate) fn into_inner(self) -> Connection {
+        self.conn
+    }
+
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }

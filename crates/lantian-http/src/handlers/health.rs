@@ -30,6 +30,8 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics().render(state.store().writer_stats()),
+        state
+            .metrics()
+            .render(state.store().writer_stats(), state.store().statements_run()),
     )
 }

@@ -31,6 +31,8 @@ pub fn serve(dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
         .arg(dir)
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
+        // The demo's users and subjects, without its background history.
+        .env("LANTIAN_DEMO_HISTORY", "false")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     for (k, v) in envs {
