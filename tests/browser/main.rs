@@ -446,3 +446,84 @@ async fn a_disabled_users_console_session_ends_at_once() {
     assert_eq!(r.0, StatusCode::SEE_OTHER);
     let _ = PASSWORD;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_walkthrough_is_photographed_for_the_readme() {
+    // The server lays down the demo's history itself, as `serve --demo` does on a fresh clone.
+    let app = lantian_tests::spawn_app_with(|c| c.demo_history = true, true).await;
+    let mut done = false;
+    for _ in 0..600 {
+        let (history, pending): (bool, i64) = app
+            .store
+            .read(|c| {
+                let c = c.raw();
+                Ok((
+                    c.query_row(
+                        "SELECT EXISTS (SELECT 1 FROM job_runs WHERE job = 'demo.history' AND outcome = 'ok')",
+                        [],
+                        |r| r.get(0),
+                    )?,
+                    c.query_row(
+                        "SELECT count(*) FROM photos WHERE renditions = 'pending'",
+                        [],
+                        |r| r.get(0),
+                    )?,
+                ))
+            })
+            .await
+            .expect("progress");
+        if history && pending == 0 {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(done, "the demo history and its renditions within 300 s");
+    let _one = ONE_BROWSER.lock().await;
+    let b = Browser::start(1366, 768).await;
+    let base = &app.base;
+    b.goto(&format!("{base}/console/login")).await;
+    let u = b.find("#username").await;
+    b.type_into(&u, "demo_supervisor").await;
+    let p = b.find("#password").await;
+    b.type_into(&p, lantian_domain::reference::DEMO_PASSWORD)
+        .await;
+    let submit = b.find(".login button[type='submit']").await;
+    b.click(&submit).await;
+    b.wait_url("the review queue", |u| u.contains("/console/review"))
+        .await;
+    b.settle().await;
+    assert!(
+        b.count("tr[data-row]").await > 0,
+        "the demo's queue has work"
+    );
+    b.screenshot("readme-review-queue").await;
+    // The first waiting inspection with a failed item: a sheet with photos, a map, an order to open.
+    let rows = b
+        .exec(
+            "return Array.from(document.querySelectorAll('tr[data-row] a[data-open]')).map(a => a.getAttribute('href'));",
+            json!([]),
+        )
+        .await;
+    let mut shown = false;
+    for href in rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|h| h.as_str())
+    {
+        b.goto(&format!("{base}{href}")).await;
+        b.settle().await;
+        if b.count("input[name='open']").await > 0 && b.count("ul.photos img").await > 1 {
+            shown = true;
+            break;
+        }
+    }
+    assert!(shown, "a waiting inspection with a failed item and photos");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.screenshot("readme-review-sheet").await;
+    b.goto(&format!("{base}/console/orders?tab=overdue")).await;
+    b.settle().await;
+    b.screenshot("readme-orders").await;
+    b.quit().await;
+}

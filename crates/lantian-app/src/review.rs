@@ -233,6 +233,8 @@ pub struct OrderPreview {
 pub struct ReviewSheet {
     pub inspection: InspectionView,
     pub subject: lantian_domain::subject::Subject,
+    /// The inspection's unit (Chinese and English names), if it is still on the books.
+    pub unit: Option<lantian_domain::unit::Unit>,
     pub template: Option<lantian_domain::checklist::ChecklistTemplate>,
     pub officer: Person,
     /// The people who decided the inspection's reviews.
@@ -271,66 +273,79 @@ impl App {
             None
         };
         let row = a.row;
-        let (inspection, subject, template, officer, reviewers, photos, history, orders, around) =
-            self.store()
-                .read(move |c| {
-                    let inspection = lantian_store::push::load_view(c, id)?;
-                    let subject = lantian_store::subjects::get(c, inspection.subject_id)?
-                        .ok_or(lantian_store::StoreError::NotFound)?
-                        .subject;
-                    let template = lantian_store::templates::get(
-                        c,
-                        &inspection.template.code,
-                        inspection.template.version,
-                    )?;
-                    let person = |u: Uuid| {
-                        lantian_store::identity::user_by_uuid(c, u).map(|r| {
-                            r.map(|r| Person {
-                                id: r.uuid,
-                                username: r.username,
-                                display_name: r.display_name,
-                            })
+        let (
+            inspection,
+            subject,
+            unit,
+            template,
+            officer,
+            reviewers,
+            photos,
+            history,
+            orders,
+            around,
+        ) = self
+            .store()
+            .read(move |c| {
+                let inspection = lantian_store::push::load_view(c, id)?;
+                let subject = lantian_store::subjects::get(c, inspection.subject_id)?
+                    .ok_or(lantian_store::StoreError::NotFound)?
+                    .subject;
+                let template = lantian_store::templates::get(
+                    c,
+                    &inspection.template.code,
+                    inspection.template.version,
+                )?;
+                let unit = lantian_store::org::unit_by_code(c, &inspection.unit)?.map(|u| u.unit);
+                let person = |u: Uuid| {
+                    lantian_store::identity::user_by_uuid(c, u).map(|r| {
+                        r.map(|r| Person {
+                            id: r.uuid,
+                            username: r.username,
+                            display_name: r.display_name,
                         })
-                    };
-                    let officer =
-                        person(inspection.author)?.ok_or(lantian_store::StoreError::NotFound)?;
-                    let mut reviewers = Vec::new();
-                    for r in &inspection.reviews {
-                        if !reviewers.iter().any(|p: &Person| p.id == r.reviewer)
-                            && let Some(p) = person(r.reviewer)?
-                        {
-                            reviewers.push(p);
-                        }
+                    })
+                };
+                let officer =
+                    person(inspection.author)?.ok_or(lantian_store::StoreError::NotFound)?;
+                let mut reviewers = Vec::new();
+                for r in &inspection.reviews {
+                    if !reviewers.iter().any(|p: &Person| p.id == r.reviewer)
+                        && let Some(p) = person(r.reviewer)?
+                    {
+                        reviewers.push(p);
                     }
-                    let photos = lantian_store::media::photos_of_inspection(c, id)?;
-                    let mut sheet_photos = Vec::with_capacity(photos.len());
-                    for p in photos {
-                        let others = if p.view.flags.iter().any(|f| f == "reused_evidence") {
-                            lantian_store::media::photos_by_hash(c, &p.view.sha256)?
-                        } else {
-                            Vec::new()
-                        };
-                        sheet_photos.push((p, others));
-                    }
-                    let history = stored::subject_history(c, inspection.subject_id, id, HISTORY)?;
-                    let orders = stored::orders_of(c, row)?;
-                    let around = match &filter {
-                        Some(f) => stored::neighbours(c, f, row)?,
-                        None => (None, None),
+                }
+                let photos = lantian_store::media::photos_of_inspection(c, id)?;
+                let mut sheet_photos = Vec::with_capacity(photos.len());
+                for p in photos {
+                    let others = if p.view.flags.iter().any(|f| f == "reused_evidence") {
+                        lantian_store::media::photos_by_hash(c, &p.view.sha256)?
+                    } else {
+                        Vec::new()
                     };
-                    Ok((
-                        inspection,
-                        subject,
-                        template,
-                        officer,
-                        reviewers,
-                        sheet_photos,
-                        history,
-                        orders,
-                        around,
-                    ))
-                })
-                .await?;
+                    sheet_photos.push((p, others));
+                }
+                let history = stored::subject_history(c, inspection.subject_id, id, HISTORY)?;
+                let orders = stored::orders_of(c, row)?;
+                let around = match &filter {
+                    Some(f) => stored::neighbours(c, f, row)?,
+                    None => (None, None),
+                };
+                Ok((
+                    inspection,
+                    subject,
+                    unit,
+                    template,
+                    officer,
+                    reviewers,
+                    sheet_photos,
+                    history,
+                    orders,
+                    around,
+                ))
+            })
+            .await?;
         // Where else a reused file was evidence: only the inspections this reader may see.
         let photos = photos
             .into_iter()
@@ -408,6 +423,7 @@ impl App {
         Ok(ReviewSheet {
             inspection,
             subject,
+            unit,
             template,
             officer,
             reviewers,

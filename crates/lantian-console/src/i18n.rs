@@ -99,6 +99,7 @@ pub struct Tr {
     pub username: &'static str,
     pub verdict: &'static str,
     pub verdict_reasons: &'static str,
+    pub your_comment: &'static str,
 }
 
 pub static ZH: Tr = Tr {
@@ -193,6 +194,7 @@ pub static ZH: Tr = Tr {
     username: "用户名",
     verdict: "位置核验",
     verdict_reasons: "核验理由",
+    your_comment: "您的审核意见（未记录，可复制后另行处理）：",
 };
 
 pub static EN: Tr = Tr {
@@ -287,6 +289,7 @@ pub static EN: Tr = Tr {
     username: "Username",
     verdict: "Location verdict",
     verdict_reasons: "Why",
+    your_comment: "Your comment (not recorded; copy it if you still need it):",
 };
 
 /// The texts of `lang` (`en`, else Chinese).

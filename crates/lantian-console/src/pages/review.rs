@@ -187,6 +187,13 @@ pub async fn queue(
             Err(e) => error = Some(crate::i18n::error_message(&e, lang)),
             Ok(page) => {
                 let qs = filters_qs(&q);
+                let unit_names: std::collections::HashMap<&str, &str> = units
+                    .iter()
+                    .map(|u| {
+                        let n = if lang == "en" { &u.name_en } else { &u.name_zh };
+                        (u.code.as_str(), n.as_str())
+                    })
+                    .collect();
                 let names: std::collections::HashMap<Uuid, String> = officers
                     .iter()
                     .map(|p| (p.id, p.display_name.clone()))
@@ -211,7 +218,9 @@ pub async fn queue(
                             occurred: fmt::time(v.occurred_at),
                             subject: e.subject.name.clone(),
                             kind: fmt::kind(lang, e.subject.attributes.kind()).to_owned(),
-                            unit: v.unit.clone(),
+                            unit: unit_names
+                                .get(v.unit.as_str())
+                                .map_or_else(|| v.unit.clone(), |n| (*n).to_owned()),
                             officer: names
                                 .get(&v.author)
                                 .cloned()
@@ -682,7 +691,17 @@ fn sheet_view(
             "{} ({})",
             sheet.officer.display_name, sheet.officer.username
         ),
-        unit: v.unit.clone(),
+        unit: sheet
+            .unit
+            .as_ref()
+            .map(|u| {
+                if lang == "en" {
+                    u.name_en.clone()
+                } else {
+                    u.name_zh.clone()
+                }
+            })
+            .unwrap_or_else(|| v.unit.clone()),
         template: sheet
             .template
             .as_ref()
