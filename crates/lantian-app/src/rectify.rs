@@ -308,11 +308,7 @@ impl App {
                 let mut people = Vec::new();
                 for u in named {
                     if let Some(r) = lantian_store::identity::user_by_uuid(c, u)? {
-                        people.push(crate::review::Person {
-                            id: r.uuid,
-                            username: r.username,
-                            display_name: r.display_name,
-                        });
+                        people.push(crate::review::Person::from(r));
                     }
                 }
                 Ok((subject, steps, people))

@@ -208,6 +208,16 @@ pub struct Person {
     pub display_name: String,
 }
 
+impl From<lantian_store::identity::UserRecord> for Person {
+    fn from(u: lantian_store::identity::UserRecord) -> Person {
+        Person {
+            id: u.uuid,
+            username: u.username,
+            display_name: u.display_name,
+        }
+    }
+}
+
 /// A photo of the inspection with where else its bytes were used (inspections the reader may see).
 #[derive(Debug, Clone)]
 pub struct SheetPhoto {
@@ -453,11 +463,7 @@ impl App {
             })
             .await?
             .into_iter()
-            .map(|u| Person {
-                id: u.uuid,
-                username: u.username,
-                display_name: u.display_name,
-            })
+            .map(Person::from)
             .collect())
     }
 }

@@ -9,6 +9,7 @@ use lantian_domain::user::Role;
 #[derive(Debug)]
 pub struct Tr {
     pub accuracy: &'static str,
+    pub amended: &'static str,
     pub all: &'static str,
     pub also_evidence_of: &'static str,
     pub answer: &'static str,
@@ -104,6 +105,7 @@ pub struct Tr {
 
 pub static ZH: Tr = Tr {
     accuracy: "定位精度",
+    amended: "补正",
     all: "全部",
     also_evidence_of: "同一文件亦为以下检查的证据：",
     answer: "结果",
@@ -199,6 +201,7 @@ pub static ZH: Tr = Tr {
 
 pub static EN: Tr = Tr {
     accuracy: "Accuracy",
+    amended: "Amended",
     all: "All",
     also_evidence_of: "Same file also used in",
     answer: "Answer",

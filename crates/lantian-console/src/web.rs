@@ -129,8 +129,10 @@ pub fn request_lang(headers: &HeaderMap, asked: Option<&str>) -> &'static str {
 /// A page that could not be shown: a sign-in first, or an error in words.
 #[derive(Debug)]
 pub enum PageError {
-    /// No session (or it ended): sign in, then come back to `next`.
-    SignIn { next: String },
+    /// No session (or it ended): sign in, then come back to `next`. `htmx`: the request came from
+    /// htmx, which follows redirects itself and would swap the sign-in page into a fragment; it is
+    /// told to load the sign-in page whole instead.
+    SignIn { next: String, htmx: bool },
     /// An error shown as a page in `lang`.
     Status {
         status: StatusCode,
@@ -171,10 +173,12 @@ struct ErrorPage {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         match self {
-            PageError::SignIn { next } => {
+            PageError::SignIn { next, htmx } => {
                 let to = format!("/console/login?next={}", url_escape(&next));
-                let mut r = Redirect::to(&to).into_response();
-                // htmx follows redirects itself; tell it to load the sign-in page whole.
+                if !htmx {
+                    return Redirect::to(&to).into_response();
+                }
+                let mut r = StatusCode::UNAUTHORIZED.into_response();
                 if let Ok(v) = HeaderValue::from_str(&to) {
                     r.headers_mut().insert("hx-redirect", v);
                 }
@@ -265,6 +269,22 @@ impl Signed {
             may_review: may_supervise(&u.0),
         }
     }
+    /// [`check_post`] for a form of this session: same origin, and this session's CSRF token.
+    pub fn check_form(
+        &self,
+        config: &ConsoleConfig,
+        headers: &HeaderMap,
+        presented: &str,
+    ) -> Result<(), PageError> {
+        check_post(
+            config,
+            headers,
+            presented,
+            |p| self.0.csrf_matches(p),
+            self.lang(),
+        )
+    }
+
     /// An operation's refusal as a page in this person's language.
     pub fn fail(&self, e: lantian_app::AppError) -> PageError {
         PageError::app(e, self.lang())
@@ -289,12 +309,13 @@ impl FromRequestParts<AppState> for Signed {
             .map(|p| p.as_str().to_owned())
             .unwrap_or_default();
         let lang = request_lang(&parts.headers, None);
+        let htmx = parts.headers.contains_key("hx-request");
         let Some(cookie) = cookie(&parts.headers, SESSION_COOKIE) else {
-            return Err(PageError::SignIn { next });
+            return Err(PageError::SignIn { next, htmx });
         };
         match state.app().session(cookie).await {
             Ok(Some(s)) => Ok(Signed(s)),
-            Ok(None) => Err(PageError::SignIn { next }),
+            Ok(None) => Err(PageError::SignIn { next, htmx }),
             Err(e) => Err(PageError::app(e, lang)),
         }
     }

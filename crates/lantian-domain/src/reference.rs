@@ -224,25 +224,38 @@ const WORKS: &[&str] = &[
 ];
 const LETTERS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
 
-/// splitmix64: small, deterministic and good enough to scatter demo points.
-struct Rng(u64);
+/// splitmix64: small, deterministic and good enough to scatter demo points and tell the demo's
+/// history (`lantian_app::demo`): the same seed, the same data, on every machine.
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+    /// A number in `0..n` (0 for an empty range).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
     }
-    fn unit_f64(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    /// A number in [0, 1).
+    pub fn unit_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+    pub fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         xs[self.below(xs.len())]
+    }
+    /// A random (version 4 shaped) id.
+    pub fn uuid(&mut self) -> uuid::Uuid {
+        let (hi, lo) = (self.next_u64(), self.next_u64());
+        uuid::Builder::from_random_bytes(((u128::from(hi) << 64) | u128::from(lo)).to_le_bytes())
+            .into_uuid()
     }
 }
 
@@ -287,7 +300,7 @@ pub fn demo() -> Demo {
         for _ in 0..count {
             let n = subjects.len() as u64;
             let mut bytes = [0u8; 10];
-            bytes[..8].copy_from_slice(&rng.next().to_le_bytes());
+            bytes[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
             bytes[8..].copy_from_slice(&(n as u16).to_le_bytes());
             let id = uuid::Builder::from_unix_timestamp_millis(base_ms + n, &bytes).into_uuid();
             // Within about 4 km of the town centre.

@@ -43,22 +43,32 @@ pub fn access(conn: &Tx, id: Uuid) -> Result<Option<InspectionAccess>, StoreErro
         .optional()?)
 }
 
+/// A review decision with the row of its inspection (column 5).
+fn review_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, ReviewView)> {
+    Ok((
+        r.get(5)?,
+        ReviewView {
+            decision: cols::review_decision(r, 0)?,
+            from_state: cols::review_state(r, 1)?,
+            comment: r.get(2)?,
+            reviewer: cols::uuid(r, 3)?,
+            decided_at: cols::time(r, 4)?,
+        },
+    ))
+}
+
+const REVIEW_SELECT: &str =
+    "SELECT r.decision, r.from_state, r.comment, u.uuid, r.decided_at, r.inspection_id
+     FROM reviews r JOIN users u ON u.id = r.reviewer_id";
+
 /// The review decisions of inspection `row`, oldest first.
 pub(crate) fn reviews_of(conn: &Tx, row: i64) -> Result<Vec<ReviewView>, StoreError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT r.decision, r.from_state, r.comment, u.uuid, r.decided_at FROM reviews r
-             JOIN users u ON u.id = r.reviewer_id WHERE r.inspection_id = ?1 ORDER BY r.id",
-        )?
-        .query_map([row], |r| {
-            Ok(ReviewView {
-                decision: cols::review_decision(r, 0)?,
-                from_state: cols::review_state(r, 1)?,
-                comment: r.get(2)?,
-                reviewer: cols::uuid(r, 3)?,
-                decided_at: cols::time(r, 4)?,
-            })
-        })?
+        .prepare_cached(&format!(
+            "{REVIEW_SELECT} WHERE r.inspection_id = ?1 ORDER BY r.id"
+        ))?
+        .query_map([row], review_row)?
+        .map(|r| r.map(|(_, v)| v))
         .collect::<Result<_, _>>()?)
 }
 
@@ -69,23 +79,10 @@ pub(crate) fn reviews_of_many(
 ) -> Result<std::collections::HashMap<i64, Vec<ReviewView>>, StoreError> {
     let mut out: std::collections::HashMap<i64, Vec<ReviewView>> = Default::default();
     for r in conn
-        .prepare_cached(
-            "SELECT r.decision, r.from_state, r.comment, u.uuid, r.decided_at, r.inspection_id FROM reviews r
-             JOIN users u ON u.id = r.reviewer_id
-             WHERE r.inspection_id IN (SELECT value FROM json_each(?1)) ORDER BY r.id",
-        )?
-        .query_map([rows], |r| {
-            Ok((
-                r.get::<_, i64>(5)?,
-                ReviewView {
-                    decision: cols::review_decision(r, 0)?,
-                    from_state: cols::review_state(r, 1)?,
-                    comment: r.get(2)?,
-                    reviewer: cols::uuid(r, 3)?,
-                    decided_at: cols::time(r, 4)?,
-                },
-            ))
-        })?
+        .prepare_cached(&format!(
+            "{REVIEW_SELECT} WHERE r.inspection_id IN (SELECT value FROM json_each(?1)) ORDER BY r.id"
+        ))?
+        .query_map([rows], review_row)?
     {
         let (row, v) = r?;
         out.entry(row).or_default().push(v);

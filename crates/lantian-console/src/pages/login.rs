@@ -172,13 +172,7 @@ pub async fn logout(
     headers: HeaderMap,
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    check_post(
-        &config,
-        &headers,
-        &f.csrf,
-        |p| signed.0.csrf_matches(p),
-        signed.lang(),
-    )?;
+    signed.check_form(&config, &headers, &f.csrf)?;
     state
         .app()
         .end_session(&signed.0)
@@ -206,13 +200,7 @@ pub async fn set_lang(
     headers: HeaderMap,
     Form(f): Form<LangForm>,
 ) -> Result<Response, PageError> {
-    check_post(
-        &config,
-        &headers,
-        &f.csrf,
-        |p| signed.0.csrf_matches(p),
-        signed.lang(),
-    )?;
+    signed.check_form(&config, &headers, &f.csrf)?;
     state
         .app()
         .set_session_lang(&signed.0, &f.lang)

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::Thumb;
-use crate::web::{Layout, PageError, Signed, check_post, render};
+use crate::web::{Layout, PageError, Signed, render};
 use crate::{ConsoleConfig, fmt};
 
 #[derive(Debug, Deserialize)]
@@ -302,15 +302,28 @@ async fn show_order(
         closed: o.closed_at.map(fmt::time),
         handled_note: o.handled_note.clone(),
         inspection_url: format!("/console/review/{}", o.inspection_id),
+        // The finding first (the inspection's time, from which the deadline runs), then every
+        // event of the order's history.
         timeline: o
-            .events
-            .iter()
-            .map(|e| TimelineRow {
+            .found_at
+            .map(|at| TimelineRow {
+                what: if lang == "en" {
+                    "Found"
+                } else {
+                    "发现问题"
+                }
+                .to_owned(),
+                at: fmt::time(at),
+                who: name(&o.finder.to_string()),
+                note: None,
+            })
+            .into_iter()
+            .chain(o.events.iter().map(|e| TimelineRow {
                 what: fmt::order_event(lang, &e.event),
                 at: fmt::time(e.at),
                 who: name(&e.actor),
                 note: e.note.clone(),
-            })
+            }))
             .collect(),
         steps,
         request: o.pending_request.as_ref().map(|p| RequestView {
@@ -364,13 +377,7 @@ pub async fn decide_request(
     Form(f): Form<RequestForm>,
 ) -> Result<Response, PageError> {
     let lang = signed.lang();
-    check_post(
-        &config,
-        &headers,
-        &f.csrf,
-        |p| signed.0.csrf_matches(p),
-        lang,
-    )?;
+    signed.check_form(&config, &headers, &f.csrf)?;
     let id = Uuid::parse_str(&id).map_err(|_| PageError::not_found(lang))?;
     let decision = RequestDecision {
         approve: f.approve == "true",

@@ -20,7 +20,7 @@ use lantian_protocol::review::{OpenOrder, QueueQuery, ReviewRequest};
 use uuid::Uuid;
 
 use super::{Opt, Thumb};
-use crate::web::{Layout, PageError, Signed, check_post, render};
+use crate::web::{Layout, PageError, Signed, render};
 use crate::{ConsoleConfig, fmt, map};
 
 /// The queue's form as the browser sends it: dates as `YYYY-MM-DD` (days in Asia/Shanghai),
@@ -410,6 +410,9 @@ struct SheetView {
     accuracy: String,
     flags: Vec<String>,
     notes: Option<String>,
+    /// The amendment shown (the latest), in words: its version, when, why, and whether it started
+    /// from an older version than the latest.
+    amended: Option<String>,
     reasons: Vec<String>,
     map_json: String,
     map_label: String,
@@ -734,7 +737,28 @@ fn sheet_view(
         distance: distance.map(fmt::metres).unwrap_or_else(|| "—".to_owned()),
         accuracy: fmt::metres(v.location.accuracy_m),
         flags: v.flags.iter().map(|f| fmt::flag(lang, f)).collect(),
-        notes: v.notes.clone(),
+        notes: v
+            .amendments
+            .last()
+            .and_then(|a| a.notes.clone())
+            .or_else(|| v.notes.clone()),
+        amended: v.amendments.last().map(|a| {
+            let stale = if a.stale {
+                fmt_pick(
+                    lang,
+                    "（基于旧版本，请核对）",
+                    " (made from an older version: check it)",
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "v{} · {} · {}{stale}",
+                a.version,
+                fmt::time(a.received_at),
+                a.reason
+            )
+        }),
         reasons: verdict
             .map(|x| {
                 x.reasons
@@ -919,13 +943,7 @@ pub async fn decide(
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.as_str())
     };
-    check_post(
-        &config,
-        &headers,
-        get("csrf").unwrap_or(""),
-        |p| signed.0.csrf_matches(p),
-        lang,
-    )?;
+    signed.check_form(&config, &headers, get("csrf").unwrap_or(""))?;
     let id = Uuid::parse_str(&id).map_err(|_| PageError::not_found(lang))?;
     let q = sheet_query(get("q"));
     let entered = Entered {
