@@ -209,3 +209,26 @@ async fn the_demo_history_tells_the_same_story_for_the_same_day_and_shows_every_
     }
     assert_eq!(stories[0], stories[1], "the same day tells the same story");
 }
+
+/// The story a fresh clone tells today (the date varies: whatever today's calendar brings, the
+/// server accepts every submission of it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_history_of_today_is_accepted_whole() {
+    let app = lantian_tests::spawn_app_with(|_| {}, true).await;
+    let state = lantian_http::AppState::new(
+        app.store.clone(),
+        lantian_http::auth::JwtKeys::from_secret(b"0123456789abcdef0123456789abcdef")
+            .expect("keys"),
+        app.config.http(),
+    )
+    .expect("state");
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let report = state
+        .app()
+        .demo_history(today)
+        .await
+        .expect("history")
+        .expect("laid down");
+    assert_eq!(report.refused, 0, "{today}: {report:?}");
+    assert!(report.reviews > 0 && report.orders > 0, "{report:?}");
+}

@@ -422,13 +422,17 @@ impl<'a> Story<'a> {
         let alert = self.alert_on(when);
         let mut results = Vec::new();
         for i in &template.items {
-            if !inspection::applies(i, &place.attributes, alert) {
-                continue;
-            }
             let forced = item
                 .filter(|(code, _)| *code == i.code)
                 .map(|(_, pass)| pass);
+            let applies = inspection::applies(i, &place.attributes, alert);
+            if forced.is_none() && !applies {
+                continue;
+            }
+            // A re-inspection answers its order's item; one that no longer applies (an emergency
+            // item found during an alert that has ended) can only be answered N/A.
             let answer = match &i.answer {
+                _ if !applies => Answer::Na,
                 AnswerKind::PassFail { allow_na } => match forced {
                     Some(true) => Answer::Pass,
                     Some(false) => Answer::Fail,
