@@ -13,3 +13,4 @@ mod review;
 mod spec;
 mod subjects;
 mod sync;
+mod users;

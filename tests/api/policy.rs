@@ -117,6 +117,28 @@ const OBJECT_ROUTES: &[(&str, &str, [u16; 6])] = &[
     ("DELETE", "/v1/uploads/{id}", [404, 404, 404, 404, 404, 404]),
     // A user's app installs, managed by unit admins and admins of the user's subtree (and by the
     // user, not walked here). Revoking last: the fixture's author needs its install before.
+    // A fixture's officer disabled, then enabled again, given the role they have and moved to
+    // the unit they are in: every step allowed to those who manage users, and no fixture broken.
+    (
+        "POST",
+        "/v1/users/{user_id}/disable",
+        [403, 403, 403, 200, 200, 403],
+    ),
+    (
+        "POST",
+        "/v1/users/{user_id}/enable",
+        [403, 403, 403, 200, 200, 403],
+    ),
+    (
+        "PUT",
+        "/v1/users/{user_id}/role",
+        [403, 403, 403, 200, 200, 403],
+    ),
+    (
+        "PUT",
+        "/v1/users/{user_id}/unit",
+        [403, 403, 403, 200, 200, 403],
+    ),
     (
         "GET",
         "/v1/users/{user_id}/clients",
@@ -175,6 +197,7 @@ fn campaign_body(code: &str, year: i32) -> Value {
 /// Routes on global objects (or the caller's own subtree as a whole), walked by users of a county.
 const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
     ("GET", "/v1/me", [200, 200, 200, 200, 200, 200]),
+    ("GET", "/v1/users", [403, 403, 403, 200, 200, 403]),
     ("GET", "/v1/units", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/subjects", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/subjects/nearby", [200, 200, 200, 200, 200, 200]),
@@ -479,6 +502,27 @@ async fn call(
     let (m, path, body, if_match): (Method, String, Option<Value>, Option<String>) = match (
         method, route,
     ) {
+        ("POST", "/v1/users/{user_id}/disable") | ("POST", "/v1/users/{user_id}/enable") => (
+            Method::POST,
+            route.replace("{user_id}", &fx(rel.expect("rel")).author.to_string()),
+            Some(json!({})),
+            None,
+        ),
+        ("PUT", "/v1/users/{user_id}/role") => (
+            Method::PUT,
+            route.replace("{user_id}", &fx(rel.expect("rel")).author.to_string()),
+            Some(json!({"role": "inspector"})),
+            None,
+        ),
+        ("PUT", "/v1/users/{user_id}/unit") => {
+            let r = rel.expect("rel");
+            (
+                Method::PUT,
+                route.replace("{user_id}", &fx(r).author.to_string()),
+                Some(json!({"unit": r.unit()})),
+                None,
+            )
+        }
         ("GET", "/v1/users/{user_id}/clients") => (
             Method::GET,
             format!("/v1/users/{}/clients", fx(rel.expect("rel")).author),

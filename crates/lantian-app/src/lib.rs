@@ -18,6 +18,7 @@
 //! - [`auth`] — passwords checked, refresh-token families, app installs registered.
 //! - [`reference`] — units, departments, campaigns, checklist templates.
 //! - [`subjects`] — the ledger's subjects: list, read, create, edit.
+//! - [`users`] — user management: list, disable and enable, role, unit.
 //! - [`sync`] — push, pull and status of the offline sync protocol.
 //! - [`assessment`] — the month's figures, the bulletin, pollution alerts.
 //! - [`demo`] — the demo's history: two past months of work laid down on the first demo start.
@@ -54,6 +55,7 @@ pub mod session;
 mod spatial;
 pub mod subjects;
 pub mod sync;
+pub mod users;
 
 use std::sync::Arc;
 

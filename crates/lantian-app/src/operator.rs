@@ -250,3 +250,32 @@ pub mod jobs {
         Ok(store.read(move |c| stored::job_done(c, &j, &k)).await?)
     }
 }
+
+/// Every user (the operator's view), by unit then name.
+pub async fn users(store: &Store) -> Result<Vec<lantian_protocol::auth::UserSummary>, AppError> {
+    Ok(store
+        .read(|c| lantian_store::identity::users_under(c, &[]))
+        .await?
+        .into_iter()
+        .map(crate::users::summary)
+        .collect())
+}
+
+/// Changes user `username` as the operator (who runs the server, above every policy): disable or
+/// enable, another role, another unit; audited as `operator`.
+pub async fn change_user(
+    store: &Store,
+    username: String,
+    change: crate::users::UserChange,
+) -> Result<lantian_protocol::auth::UserSummary, AppError> {
+    let done = store
+        .write(move |c| {
+            let Some(target) = lantian_store::identity::user_by_username(c, &username)? else {
+                return Ok(None);
+            };
+            crate::users::apply(c, &target, &change, "operator").map(Some)
+        })
+        .await?;
+    done.map(crate::users::summary)
+        .ok_or_else(|| AppError::not_found().field("username"))
+}

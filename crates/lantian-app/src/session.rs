@@ -222,6 +222,17 @@ impl App {
             .await?)
     }
 
+    /// Forgets sessions that ended more than a day before `now` (expired or revoked): they name no
+    /// evidence, and the table would otherwise only grow. Sign-ins and sign-outs stay in the audit
+    /// log.
+    pub async fn forget_ended_sessions(&self, now: DateTime<Utc>) -> Result<usize, AppError> {
+        let before = now - Duration::days(1);
+        Ok(self
+            .store()
+            .write(move |c| sessions::forget_ended(c, before))
+            .await?)
+    }
+
     /// Shows `session`'s pages in `lang` from now on (`bad_request` for a language the console
     /// does not have).
     pub async fn set_session_lang(&self, session: &Session, lang: &str) -> Result<(), AppError> {

@@ -52,7 +52,8 @@ pub enum Action {
     /// Read the monthly assessment and its bulletin. What of them is visible follows the
     /// circulation rule ([`official_figures_circulate`]).
     ReadAssessment,
-    /// Manage the users of the subtree: for now, list and revoke their app installs (anyone may
+    /// Manage the users of the subtree: list them, disable and enable them, change their role
+    /// (within `user::check_user_change`) and unit, list and revoke their app installs (anyone may
     /// do that for their own).
     ManageUsers,
 }

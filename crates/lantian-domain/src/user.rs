@@ -57,6 +57,50 @@ impl Role {
     }
 }
 
+impl Role {
+    /// How much a role may do, for the rule that nobody grants more than they hold: officers and
+    /// leaders (read only) 1, supervisors and assessors 2, unit administrators 3, administrators 4.
+    pub fn rank(self) -> u8 {
+        match self {
+            Role::Inspector | Role::Viewer => 1,
+            Role::Supervisor | Role::Assessor => 2,
+            Role::UnitAdmin => 3,
+            Role::Admin => 4,
+        }
+    }
+}
+
+/// Why a change to a user (disable, enable, role, unit) is refused, beyond the policy table's
+/// subtree rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserChangeRefusal {
+    /// Nobody disables, re-roles or moves their own account.
+    OwnAccount,
+    /// A role may be granted only if it is no higher than the caller's own; and a user whose role
+    /// is higher than the caller's is not the caller's to change.
+    RoleTooHigh,
+}
+
+/// Whether a caller with `caller_role` (user `caller_id`) may change user `target_id`, who has
+/// `target_role`, granting `grant` if the change is a role.
+pub fn check_user_change(
+    caller_role: Role,
+    caller_id: i64,
+    target_id: i64,
+    target_role: Role,
+    grant: Option<Role>,
+) -> Result<(), UserChangeRefusal> {
+    if caller_id == target_id {
+        return Err(UserChangeRefusal::OwnAccount);
+    }
+    if target_role.rank() > caller_role.rank()
+        || grant.is_some_and(|g| g.rank() > caller_role.rank())
+    {
+        return Err(UserChangeRefusal::RoleTooHigh);
+    }
+    Ok(())
+}
+
 /// The shortest password an account may have, in characters: these accounts reach evidence that
 /// penalties rest on.
 pub const PASSWORD_MIN_CHARS: usize = 10;
@@ -114,5 +158,39 @@ mod tests {
             ("password_too_short", "password")
         );
         assert!(check_new_account("wang.li", "十个汉字十个汉字十个").is_ok());
+    }
+}
+
+#[cfg(test)]
+mod change_tests {
+    use super::*;
+
+    #[test]
+    fn nobody_changes_themselves_or_grants_more_than_they_hold() {
+        use Role::*;
+        assert_eq!(
+            check_user_change(UnitAdmin, 1, 1, UnitAdmin, None),
+            Err(UserChangeRefusal::OwnAccount)
+        );
+        assert_eq!(
+            check_user_change(UnitAdmin, 1, 2, Inspector, Some(Supervisor)),
+            Ok(())
+        );
+        assert_eq!(
+            check_user_change(UnitAdmin, 1, 2, Inspector, Some(UnitAdmin)),
+            Ok(())
+        );
+        assert_eq!(
+            check_user_change(UnitAdmin, 1, 2, Inspector, Some(Admin)),
+            Err(UserChangeRefusal::RoleTooHigh)
+        );
+        assert_eq!(
+            check_user_change(UnitAdmin, 1, 2, Admin, None),
+            Err(UserChangeRefusal::RoleTooHigh)
+        );
+        assert_eq!(
+            check_user_change(Admin, 1, 2, Admin, Some(Inspector)),
+            Ok(())
+        );
     }
 }

@@ -70,6 +70,34 @@ pub struct TokenResponse {
     pub user: UserView,
 }
 
+/// A user as the people who manage users see them (`GET /v1/users`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserSummary {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// Code of the user's unit.
+    pub unit: String,
+    /// A disabled user signs in nowhere; every login of theirs ended when they were disabled.
+    pub disabled: bool,
+}
+
+/// `PUT /v1/users/{user_id}/role`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    pub role: Role,
+}
+
+/// `PUT /v1/users/{user_id}/unit`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitChange {
+    /// Code of the unit the user moves to (within the caller's subtree).
+    pub unit: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserView {
     pub id: Uuid,

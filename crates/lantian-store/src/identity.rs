@@ -416,3 +416,58 @@ pub fn users_in_subtree(
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// Users of the subtree `within` (every role, disabled ones too), by unit then name.
+pub fn users_under(conn: &Tx, within: &[String]) -> Result<Vec<UserRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id
+         WHERE substr(u.path, 1, length(?1)) = ?1 ORDER BY u.path, us.username"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([crate::org::path_text(within)], user_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Disables (or enables) user `user_id`. Disabling also ends every login of the user at once:
+/// its refresh families and its console sessions. `false` if nothing changed.
+pub fn set_disabled(conn: &Tx, user_id: i64, disabled: bool) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE users SET disabled = ?2 WHERE id = ?1 AND disabled <> ?2",
+        params![user_id, disabled],
+    )?;
+    if disabled {
+        conn.execute(
+            "UPDATE refresh_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+            params![user_id, now_text()],
+        )?;
+        crate::sessions::revoke_user(conn, user_id)?;
+    }
+    Ok(changed > 0)
+}
+
+/// Gives user `user_id` role `role`; their console sessions end (a session holds the role it was
+/// opened with). `false` if it was their role already.
+pub fn set_role(conn: &Tx, user_id: i64, role: Role) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE users SET role = ?2 WHERE id = ?1 AND role <> ?2",
+        params![user_id, role.as_str()],
+    )?;
+    if changed > 0 {
+        crate::sessions::revoke_user(conn, user_id)?;
+    }
+    Ok(changed > 0)
+}
+
+/// Moves user `user_id` to unit `unit`; their console sessions end. `Conflict("unit_unknown")`
+/// for a unit that does not exist; `false` if they were there already.
+pub fn set_unit(conn: &Tx, user_id: i64, unit: &str) -> Result<bool, StoreError> {
+    let unit = unit_by_code(conn, unit)?.ok_or(StoreError::Conflict("unit_unknown"))?;
+    let changed = conn.execute(
+        "UPDATE users SET unit_id = ?2 WHERE id = ?1 AND unit_id <> ?2",
+        params![user_id, unit.id],
+    )?;
+    if changed > 0 {
+        crate::sessions::revoke_user(conn, user_id)?;
+    }
+    Ok(changed > 0)
+}

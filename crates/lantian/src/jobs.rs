@@ -346,6 +346,11 @@ pub fn start_background(
             if let Err(e) = app.record_month_heads(now).await {
                 tracing::warn!(error = %e, "recording audit heads failed");
             }
+            match app.forget_ended_sessions(now).await {
+                Ok(n) if n > 0 => tracing::debug!(count = n, "ended console sessions forgotten"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "forgetting ended sessions failed"),
+            }
         }
     });
 }

@@ -135,6 +135,16 @@ enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// List every user: name, role, unit, whether disabled.
+    List,
+    /// Disable a user: every login of theirs (app and console) ends at once.
+    Disable { username: String },
+    /// Enable a disabled user again (they sign in anew).
+    Enable { username: String },
+    /// Give a user another role (their console sessions end).
+    Role { username: String, role: String },
+    /// Move a user to another unit (their console sessions end).
+    Move { username: String, unit: String },
 }
 
 #[derive(Subcommand)]
@@ -283,6 +293,54 @@ async fn main() -> anyhow::Result<()> {
                 user.role.as_str(),
                 user.unit,
                 user.uuid
+            );
+        }
+        Command::User {
+            command: UserCommand::List,
+        } => {
+            let store = lantian::app::open_store(&config).await?;
+            for u in lantian_app::operator::users(&store).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    u.username,
+                    u.role.as_str(),
+                    u.unit,
+                    if u.disabled { "disabled" } else { "enabled" },
+                    u.display_name
+                );
+            }
+        }
+        Command::User { command } => {
+            use lantian_app::users::UserChange;
+            let (username, change) = match command {
+                UserCommand::Disable { username } => (username, UserChange::Disabled(true)),
+                UserCommand::Enable { username } => (username, UserChange::Disabled(false)),
+                UserCommand::Role { username, role } => {
+                    let role = Role::parse(&role).with_context(|| {
+                        format!(
+                            "unknown role {role:?}; one of: {}",
+                            Role::ALL.map(|r| r.as_str()).join(", ")
+                        )
+                    })?;
+                    (username, UserChange::Role(role))
+                }
+                UserCommand::Move { username, unit } => (username, UserChange::Unit(unit)),
+                UserCommand::Add { .. } | UserCommand::List => unreachable!("matched above"),
+            };
+            let store = lantian::app::open_store(&config).await?;
+            let u = lantian_app::operator::change_user(&store, username.clone(), change)
+                .await
+                .map_err(|e| match (e.code, e.detail.as_deref()) {
+                    ("not_found", _) => anyhow::anyhow!("no user named {username}"),
+                    ("conflict", Some("unit_unknown")) => anyhow::anyhow!("no such unit"),
+                    _ => anyhow::anyhow!("{e}"),
+                })?;
+            println!(
+                "{}: {}, {}, {}",
+                u.username,
+                u.role.as_str(),
+                u.unit,
+                if u.disabled { "disabled" } else { "enabled" }
             );
         }
         Command::Rollup {

@@ -124,3 +124,54 @@ fn unrelated_environment_variables_are_left_alone_and_slips_are_named() {
         "{text}"
     );
 }
+
+/// `lantian user` manages accounts from the command line with the same effects as the API: a
+/// disabled user is listed so and signs in nowhere; role and unit change; a missing name is said.
+#[test]
+fn the_operator_disables_enables_re_roles_and_moves_a_user() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut add = lantian(dir.path())
+        .args([
+            "user",
+            "add",
+            "--username",
+            "cli_officer",
+            "--role",
+            "inspector",
+            "--unit",
+            "dongchangfu",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("add");
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"a-long-enough-password\n")
+        .expect("password");
+    assert!(add.wait().expect("added").success());
+    let (ok, out) = run(dir.path(), &["user", "disable", "cli_officer"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("disabled"), "{out}");
+    let (_, list) = run(dir.path(), &["user", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("cli_officer\tinspector\tdongchangfu\tdisabled")),
+        "{list}"
+    );
+    let (ok, out) = run(dir.path(), &["user", "enable", "cli_officer"]);
+    assert!(ok && out.contains("enabled"), "{out}");
+    let (ok, out) = run(dir.path(), &["user", "role", "cli_officer", "supervisor"]);
+    assert!(ok && out.contains("supervisor"), "{out}");
+    let (ok, out) = run(dir.path(), &["user", "move", "cli_officer", "yanggu"]);
+    assert!(ok && out.contains("yanggu"), "{out}");
+    let (ok, out) = run(dir.path(), &["user", "move", "cli_officer", "atlantis"]);
+    assert!(!ok && out.contains("no such unit"), "{out}");
+    let (ok, out) = run(dir.path(), &["user", "disable", "nobody_here"]);
+    assert!(!ok && out.contains("no user named nobody_here"), "{out}");
+    let (ok, out) = run(dir.path(), &["user", "role", "cli_officer", "emperor"]);
+    assert!(!ok && out.contains("unknown role"), "{out}");
+}

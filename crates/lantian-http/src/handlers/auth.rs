@@ -307,3 +307,85 @@ pub(crate) async fn revoke_user_client(
         state.app().revoke_client(&caller.0, user, client).await?,
     ))
 }
+
+/// `GET /v1/users`: the users of the caller's subtree, for those who manage users.
+pub(crate) async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    let items = state.app().users(&caller.0).await?;
+    Ok(axum::Json(serde_json::json!({ "items": items })))
+}
+
+async fn change_user(
+    state: &AppState,
+    caller: &Caller,
+    user: Uuid,
+    change: lantian_app::users::UserChange,
+) -> Result<axum::Json<lantian_protocol::auth::UserSummary>, ApiError> {
+    Ok(axum::Json(
+        state.app().change_user(&caller.0, user, change).await?,
+    ))
+}
+
+/// `POST /v1/users/{user_id}/disable`: every login of the user ends at once.
+pub(crate) async fn disable_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(user): AppPath<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    change_user(
+        &state,
+        &caller,
+        user,
+        lantian_app::users::UserChange::Disabled(true),
+    )
+    .await
+}
+
+/// `POST /v1/users/{user_id}/enable`.
+pub(crate) async fn enable_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(user): AppPath<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    change_user(
+        &state,
+        &caller,
+        user,
+        lantian_app::users::UserChange::Disabled(false),
+    )
+    .await
+}
+
+/// `PUT /v1/users/{user_id}/role`.
+pub(crate) async fn set_user_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(user): AppPath<Uuid>,
+    AppJson(req): AppJson<lantian_protocol::auth::RoleChange>,
+) -> Result<impl IntoResponse, ApiError> {
+    change_user(
+        &state,
+        &caller,
+        user,
+        lantian_app::users::UserChange::Role(req.role),
+    )
+    .await
+}
+
+/// `PUT /v1/users/{user_id}/unit`.
+pub(crate) async fn set_user_unit(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(user): AppPath<Uuid>,
+    AppJson(req): AppJson<lantian_protocol::auth::UnitChange>,
+) -> Result<impl IntoResponse, ApiError> {
+    change_user(
+        &state,
+        &caller,
+        user,
+        lantian_app::users::UserChange::Unit(req.unit),
+    )
+    .await
+}

@@ -30,6 +30,19 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .on(Method::POST, "/v1/auth/logout", auth::logout)
         .on(Method::GET, "/v1/me", auth::me)
         .on(Method::POST, "/v1/clients", auth::register_client)
+        .on(Method::GET, "/v1/users", auth::list_users)
+        .on(
+            Method::POST,
+            "/v1/users/{user_id}/disable",
+            auth::disable_user,
+        )
+        .on(
+            Method::POST,
+            "/v1/users/{user_id}/enable",
+            auth::enable_user,
+        )
+        .on(Method::PUT, "/v1/users/{user_id}/role", auth::set_user_role)
+        .on(Method::PUT, "/v1/users/{user_id}/unit", auth::set_user_unit)
         .on(
             Method::GET,
             "/v1/users/{user_id}/clients",
