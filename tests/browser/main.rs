@@ -527,3 +527,54 @@ async fn the_demo_walkthrough_is_photographed_for_the_readme() {
     b.screenshot("readme-orders").await;
     b.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_disables_an_officer_in_the_console_and_the_officer_is_out_at_once() {
+    let _one = ONE_BROWSER.lock().await;
+    let scene = Scene::new().await;
+    scene
+        .app
+        .add_user("ua_admin", Role::UnitAdmin, "dongchangfu", PASSWORD)
+        .await;
+    let officer_session = scenes::session_cookie(&scene.app, "field_a").await;
+    let b = Browser::start(1366, 768).await;
+    sign_in(&b, &scene.app.base, "ua_admin").await;
+    let base = &scene.app.base;
+    b.goto(&format!("{base}/console/people")).await;
+    b.settle().await;
+    let text = b.text().await;
+    assert!(
+        text.contains("field_a"),
+        "the officer of the county is listed"
+    );
+    assert!(!text.contains("sup_b"), "another county's people are not");
+    // The admin's own row offers nothing to change.
+    assert_eq!(b.count("#user-ua_admin button").await, 0);
+    let violations = b.axe_violations(&axe_source()).await;
+    assert!(violations.is_empty(), "axe on the people page: {violations:#?}");
+    b.screenshot("people-1366x768").await;
+    let disable = b.find("#user-field_a button[value='disable']").await;
+    b.click(&disable).await;
+    b.wait_url("the people page after the change", |u| {
+        u.contains("done=field_a")
+    })
+    .await;
+    b.settle().await;
+    assert_eq!(
+        b.count("#user-field_a .badge.bad").await,
+        1,
+        "shown disabled"
+    );
+    // The officer's next API call and console page: out.
+    assert_eq!(
+        scene.app.get("/v1/me", &scene.officer.token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        scenes::get_with_cookie(&scene.app, "/console/orders", &officer_session)
+            .await
+            .0,
+        StatusCode::SEE_OTHER
+    );
+    b.quit().await;
+}

@@ -101,6 +101,20 @@ pub struct Tr {
     pub verdict: &'static str,
     pub verdict_reasons: &'static str,
     pub your_comment: &'static str,
+    pub nav_people: &'static str,
+    pub people_title: &'static str,
+    pub person: &'static str,
+    pub role: &'static str,
+    pub account_state: &'static str,
+    pub actions: &'static str,
+    pub disabled: &'static str,
+    pub enabled: &'static str,
+    pub enable: &'static str,
+    pub disable: &'static str,
+    pub change_role: &'static str,
+    pub move_user: &'static str,
+    pub not_yours: &'static str,
+    pub updated: &'static str,
 }
 
 pub static ZH: Tr = Tr {
@@ -197,6 +211,20 @@ pub static ZH: Tr = Tr {
     verdict: "位置核验",
     verdict_reasons: "核验理由",
     your_comment: "您的审核意见（未记录，可复制后另行处理）：",
+    nav_people: "人员",
+    people_title: "人员管理",
+    person: "人员",
+    role: "角色",
+    account_state: "账号状态",
+    actions: "操作",
+    disabled: "已停用",
+    enabled: "正常",
+    enable: "启用",
+    disable: "停用",
+    change_role: "更改角色",
+    move_user: "调动",
+    not_yours: "无权更改",
+    updated: "已更新：",
 };
 
 pub static EN: Tr = Tr {
@@ -293,6 +321,20 @@ pub static EN: Tr = Tr {
     verdict: "Location verdict",
     verdict_reasons: "Why",
     your_comment: "Your comment (not recorded; copy it if you still need it):",
+    nav_people: "People",
+    people_title: "People",
+    person: "Person",
+    role: "Role",
+    account_state: "Account",
+    actions: "Actions",
+    disabled: "Disabled",
+    enabled: "Enabled",
+    enable: "Enable",
+    disable: "Disable",
+    change_role: "Change role",
+    move_user: "Move",
+    not_yours: "Not yours to change",
+    updated: "Updated: ",
 };
 
 /// The texts of `lang` (`en`, else Chinese).
@@ -338,6 +380,12 @@ pub fn error_message(e: &AppError, lang: &str) -> String {
         }
         (Some("review_final"), false) => Some("该检查的审核已终结"),
         (Some("review_final"), true) => Some("this inspection's review is final"),
+        (Some("own_account"), false) => Some("不能停用、调动或更改自己的账号"),
+        (Some("own_account"), true) => Some("nobody disables, moves or re-roles their own account"),
+        (Some("role_too_high"), false) => Some("不能授予或更改高于自己的角色"),
+        (Some("role_too_high"), true) => {
+            Some("a role above your own is not yours to grant or change")
+        }
         _ => None,
     };
     match finer {

@@ -13,7 +13,8 @@
 //! - [`fmt`] — times in Asia/Shanghai, names of states, verdicts and flags.
 //! - `assets` — the embedded files (ours and the vendored ones).
 //! - `map` — what a map shows, in the tiles' datum.
-//! - `pages` — one module per area: sign-in, review (审核台), rectification (整改), photos.
+//! - `pages` — one module per area: sign-in, review (审核台), rectification (整改), people (人员),
+//!   photos.
 
 mod assets;
 pub mod fmt;
@@ -92,6 +93,8 @@ pub fn routes(config: ConsoleConfig) -> Router<AppState> {
             "/console/orders/{id}/request",
             post(pages::orders::decide_request),
         )
+        .route("/console/people", get(pages::people::list))
+        .route("/console/people/{id}", post(pages::people::change))
         .route("/console/photos/{id}/{part}", get(pages::photos::bytes))
         .route("/console/assets/{*path}", get(assets::serve))
         // Anything else under /console/ is a page that does not exist (HTML, not the API's JSON).

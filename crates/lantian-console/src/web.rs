@@ -267,6 +267,7 @@ impl Signed {
             }),
             csrf: self.0.csrf.clone(),
             may_review: may_supervise(&u.0),
+            may_manage_users: may(&u.0, lantian_domain::policy::Action::ManageUsers),
         }
     }
     /// [`check_post`] for a form of this session: same origin, and this session's CSRF token.
@@ -291,12 +292,14 @@ impl Signed {
     }
 }
 
+/// Whether the user's role may take `action` in their own unit (what the navigation offers).
+fn may(u: &lantian_store::identity::UserRecord, action: lantian_domain::policy::Action) -> bool {
+    lantian_domain::policy::decide(u.role, action, lantian_domain::unit::Relation::Own)
+        == lantian_domain::policy::Decision::Allow
+}
+
 fn may_supervise(u: &lantian_store::identity::UserRecord) -> bool {
-    lantian_domain::policy::decide(
-        u.role,
-        lantian_domain::policy::Action::Supervise,
-        lantian_domain::unit::Relation::Own,
-    ) == lantian_domain::policy::Decision::Allow
+    may(u, lantian_domain::policy::Action::Supervise)
 }
 
 impl FromRequestParts<AppState> for Signed {
@@ -387,6 +390,8 @@ pub struct Layout {
     pub csrf: String,
     /// Whether the review workbench is in the navigation.
     pub may_review: bool,
+    /// Whether the people pages are in the navigation.
+    pub may_manage_users: bool,
 }
 
 impl Layout {
@@ -400,6 +405,7 @@ impl Layout {
             user: None,
             csrf: String::new(),
             may_review: false,
+            may_manage_users: false,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod login;
 pub mod orders;
+pub mod people;
 pub mod photos;
 pub mod review;
 
