@@ -551,7 +551,10 @@ async fn an_admin_disables_an_officer_in_the_console_and_the_officer_is_out_at_o
     // The admin's own row offers nothing to change.
     assert_eq!(b.count("#user-ua_admin button").await, 0);
     let violations = b.axe_violations(&axe_source()).await;
-    assert!(violations.is_empty(), "axe on the people page: {violations:#?}");
+    assert!(
+        violations.is_empty(),
+        "axe on the people page: {violations:#?}"
+    );
     b.screenshot("people-1366x768").await;
     let disable = b.find("#user-field_a button[value='disable']").await;
     b.click(&disable).await;
