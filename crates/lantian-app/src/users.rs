@@ -150,7 +150,7 @@ impl App {
                     _ => None,
                 };
                 if let Err(r) =
-                    check_user_change(caller.role, caller.id, target.id, target.role, grant)
+                    check_user_change(caller.role, caller.id == target.id, target.role, grant)
                 {
                     return Ok(Err(refused(r)));
                 }

@@ -81,16 +81,15 @@ pub enum UserChangeRefusal {
     RoleTooHigh,
 }
 
-/// Whether a caller with `caller_role` (user `caller_id`) may change user `target_id`, who has
-/// `target_role`, granting `grant` if the change is a role.
+/// Whether a caller with `caller_role` may change a user who has `target_role` (`themselves`: the
+/// caller's own account), granting `grant` if the change is a role.
 pub fn check_user_change(
     caller_role: Role,
-    caller_id: i64,
-    target_id: i64,
+    themselves: bool,
     target_role: Role,
     grant: Option<Role>,
 ) -> Result<(), UserChangeRefusal> {
-    if caller_id == target_id {
+    if themselves {
         return Err(UserChangeRefusal::OwnAccount);
     }
     if target_role.rank() > caller_role.rank()
@@ -169,27 +168,27 @@ mod change_tests {
     fn nobody_changes_themselves_or_grants_more_than_they_hold() {
         use Role::*;
         assert_eq!(
-            check_user_change(UnitAdmin, 1, 1, UnitAdmin, None),
+            check_user_change(UnitAdmin, true, UnitAdmin, None),
             Err(UserChangeRefusal::OwnAccount)
         );
         assert_eq!(
-            check_user_change(UnitAdmin, 1, 2, Inspector, Some(Supervisor)),
+            check_user_change(UnitAdmin, false, Inspector, Some(Supervisor)),
             Ok(())
         );
         assert_eq!(
-            check_user_change(UnitAdmin, 1, 2, Inspector, Some(UnitAdmin)),
+            check_user_change(UnitAdmin, false, Inspector, Some(UnitAdmin)),
             Ok(())
         );
         assert_eq!(
-            check_user_change(UnitAdmin, 1, 2, Inspector, Some(Admin)),
+            check_user_change(UnitAdmin, false, Inspector, Some(Admin)),
             Err(UserChangeRefusal::RoleTooHigh)
         );
         assert_eq!(
-            check_user_change(UnitAdmin, 1, 2, Admin, None),
+            check_user_change(UnitAdmin, false, Admin, None),
             Err(UserChangeRefusal::RoleTooHigh)
         );
         assert_eq!(
-            check_user_change(Admin, 1, 2, Admin, Some(Inspector)),
+            check_user_change(Admin, false, Admin, Some(Inspector)),
             Ok(())
         );
     }

@@ -10,7 +10,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use lantian_app::users::UserChange;
-use lantian_domain::user::Role;
+use lantian_domain::user::{Role, check_user_change};
 use lantian_http::AppState;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -75,7 +75,10 @@ async fn show(
     let people = users
         .into_iter()
         .map(|u| {
-            let changeable = u.id != actor.uuid && u.role.rank() <= actor.role.rank();
+            // What the page offers is what the operation allows (the domain's rule, not a copy):
+            // nothing on one's own row, nothing on a role above one's own.
+            let changeable =
+                check_user_change(actor.role, u.id == actor.uuid, u.role, None).is_ok();
             PersonRow {
                 name: u.display_name.clone(),
                 username: u.username.clone(),
@@ -86,7 +89,7 @@ async fn show(
                 post_url: format!("/console/people/{}", u.id),
                 roles: Role::ALL
                     .iter()
-                    .filter(|r| r.rank() <= actor.role.rank())
+                    .filter(|r| check_user_change(actor.role, false, u.role, Some(**r)).is_ok())
                     .map(|r| Opt::new(r.as_str(), i18n::role(t, *r), *r == u.role))
                     .collect(),
                 units: units
