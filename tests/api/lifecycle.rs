@@ -104,6 +104,18 @@ async fn every_write_lands_in_a_verifiable_audit_chain() {
     assert_eq!(creates, 1);
 }
 
+/// An application over `app`'s store, to lay the demo's history down directly (its server does
+/// not: tests start with `demo_history = false`).
+fn history_state(app: &lantian_tests::TestApp) -> lantian_http::AppState {
+    lantian_http::AppState::new(
+        app.store.clone(),
+        lantian_http::auth::JwtKeys::from_secret(b"0123456789abcdef0123456789abcdef")
+            .expect("keys"),
+        app.config.http(),
+    )
+    .expect("state")
+}
+
 /// The demo's history (issue 16): two past months laid down through the server's own write paths,
 /// deterministic given the day, with orders in every state, verdicts of every level, reviews, an
 /// alert, photos with EXIF, and the older month's official figures; the audit chain still holds.
@@ -113,13 +125,7 @@ async fn the_demo_history_tells_the_same_story_for_the_same_day_and_shows_every_
     let mut stories = Vec::new();
     for _ in 0..2 {
         let app = lantian_tests::spawn_app_with(|_| {}, true).await;
-        let state = lantian_http::AppState::new(
-            app.store.clone(),
-            lantian_http::auth::JwtKeys::from_secret(b"0123456789abcdef0123456789abcdef")
-                .expect("keys"),
-            app.config.http(),
-        )
-        .expect("state");
+        let state = history_state(&app);
         let report = state
             .app()
             .demo_history(today)
@@ -215,13 +221,7 @@ async fn the_demo_history_tells_the_same_story_for_the_same_day_and_shows_every_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_history_of_today_is_accepted_whole() {
     let app = lantian_tests::spawn_app_with(|_| {}, true).await;
-    let state = lantian_http::AppState::new(
-        app.store.clone(),
-        lantian_http::auth::JwtKeys::from_secret(b"0123456789abcdef0123456789abcdef")
-            .expect("keys"),
-        app.config.http(),
-    )
-    .expect("state");
+    let state = history_state(&app);
     let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
     let report = state
         .app()

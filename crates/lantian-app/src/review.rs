@@ -449,6 +449,23 @@ impl App {
 }
 
 impl App {
+    /// The inspection after `id` in queue `q` (where a decision moves on to), if the caller
+    /// reviews that queue: one indexed read, not a whole sheet.
+    pub async fn queue_next(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        q: &QueueQuery,
+    ) -> Result<Option<Uuid>, AppError> {
+        let row = self.visible_inspection(actor, id).await?.row;
+        let filter = self.queue_filter(actor, q).await?;
+        Ok(self
+            .store()
+            .read(move |c| stored::neighbours(c, &filter, row))
+            .await?
+            .1)
+    }
+
     /// The officers whose inspections `actor` reviews (the queue's officer filter).
     pub async fn officers(&self, actor: &Actor) -> Result<Vec<Person>, AppError> {
         let within = self.unit_scope(actor, None, Action::Supervise).await?;

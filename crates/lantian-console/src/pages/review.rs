@@ -987,11 +987,8 @@ pub async fn decide(
     let app = state.app();
     let actor = &signed.0.actor;
     // Where to go next: the queue's next inspection after this one, as it stood before deciding.
-    let next = app
-        .review_sheet(actor, id, &q)
-        .await
-        .map_err(|e| signed.fail(e))?
-        .next;
+    // A caller who may not review here has no next; the decision below says why.
+    let next = app.queue_next(actor, id, &q).await.ok().flatten();
     if let Err(e) = app
         .review(
             actor,
