@@ -64,8 +64,16 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 /// Fails early, and says so, when the data folder cannot take writes (mounted read-only, full, or
 /// not ours): SQLite would otherwise report only that it cannot open the database.
+///
+/// The probe is named for this process: several processes open one data folder at once (the
+/// server, a `lantian backup` or `rollup` beside it, the scheduler's rollup children), and with one
+/// shared name one process's removal made another's fail with "no such file".
 fn ensure_writable(dir: &Path) -> anyhow::Result<()> {
-    let probe = dir.join(".write-probe");
+    let probe = dir.join(format!(
+        ".write-probe-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
     let result = std::fs::write(&probe, b"lantian").and_then(|()| std::fs::remove_file(&probe));
     result.with_context(|| {
         format!(
@@ -243,4 +251,23 @@ pub async fn start(
         shutdown: Some(tx),
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// Processes that open one data folder at the same moment (threads stand in for them here)
+    /// each find it writable: no probe of one is removed under another.
+    #[test]
+    fn the_write_probe_holds_when_many_check_one_folder_at_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::thread::scope(|s| {
+            let checks: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| (0..200).all(|_| super::ensure_writable(dir.path()).is_ok())))
+                .collect();
+            for c in checks {
+                assert!(c.join().expect("thread"), "a check failed");
+            }
+        });
+        assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
+    }
 }
