@@ -144,6 +144,24 @@ const OBJECT_ROUTES: &[(&str, &str, [u16; 6])] = &[
         "/v1/users/{user_id}/clients",
         [403, 403, 403, 200, 200, 403],
     ),
+    // A fresh login of the fixture's author per call: listed, then ended.
+    (
+        "GET",
+        "/v1/users/{user_id}/sessions",
+        [403, 403, 403, 200, 200, 403],
+    ),
+    (
+        "POST",
+        "/v1/users/{user_id}/sessions/{session_id}/revoke",
+        [403, 403, 403, 204, 204, 403],
+    ),
+    // After the walk's own logins of the author: a reset ends them and makes the password a
+    // one-time one.
+    (
+        "POST",
+        "/v1/users/{user_id}/password-reset",
+        [403, 403, 403, 200, 200, 403],
+    ),
     (
         "POST",
         "/v1/users/{user_id}/clients/{client_id}/revoke",
@@ -198,6 +216,7 @@ fn campaign_body(code: &str, year: i32) -> Value {
 const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
     ("GET", "/v1/me", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/users", [403, 403, 403, 200, 200, 403]),
+    ("POST", "/v1/users", [403, 403, 403, 201, 201, 403]),
     ("GET", "/v1/units", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/subjects", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/subjects/nearby", [200, 200, 200, 200, 200, 200]),
@@ -279,6 +298,7 @@ const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/auth/login"),
     ("POST", "/v1/auth/refresh"),
     ("POST", "/v1/auth/logout"),
+    ("POST", "/v1/auth/password"),
     ("POST", "/v1/auth/challenge"),
     ("POST", "/v1/auth/install"),
     ("HEAD", "/v1/sync"),
@@ -523,6 +543,56 @@ async fn call(
                 None,
             )
         }
+        ("GET", "/v1/users/{user_id}/sessions") => (
+            Method::GET,
+            format!("/v1/users/{}/sessions", fx(rel.expect("rel")).author),
+            None,
+            None,
+        ),
+        ("POST", "/v1/users/{user_id}/sessions/{session_id}/revoke") => {
+            let f = fx(rel.expect("rel"));
+            // A login of the author, made in the store (password logins here would meet the
+            // walk's per-address login limit).
+            let author = f.author;
+            let family = app
+                .store
+                .write(move |c| {
+                    let u = lantian_store::identity::user_by_uuid(c, author)?.expect("author");
+                    let family = Uuid::now_v7().to_string();
+                    lantian_store::identity::insert_refresh(
+                        c,
+                        &family,
+                        u.id,
+                        &format!("walk-token-{family}"),
+                        "2999-01-01T00:00:00.000Z",
+                        None,
+                    )?;
+                    Ok(format!("app-{family}"))
+                })
+                .await
+                .expect("a login");
+            (
+                Method::POST,
+                format!("/v1/users/{}/sessions/{family}/revoke", f.author),
+                Some(json!({})),
+                None,
+            )
+        }
+        ("POST", "/v1/users/{user_id}/password-reset") => (
+            Method::POST,
+            route.replace("{user_id}", &fx(rel.expect("rel")).author.to_string()),
+            Some(json!({})),
+            None,
+        ),
+        ("POST", "/v1/users") => (
+            Method::POST,
+            "/v1/users".into(),
+            Some(
+                json!({"username": format!("walk_{}", Uuid::now_v7().simple()),
+                        "display_name": "走查新用户", "role": "inspector", "unit": "dongchangfu"}),
+            ),
+            None,
+        ),
         ("GET", "/v1/users/{user_id}/clients") => (
             Method::GET,
             format!("/v1/users/{}/clients", fx(rel.expect("rel")).author),

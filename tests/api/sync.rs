@@ -406,38 +406,72 @@ async fn device_clocks_days_ahead_or_a_year_behind_miss_nothing_and_are_flagged(
     assert_eq!(count(&app, "SELECT count(*) FROM inspections").await, 2);
 }
 
+/// An officer moved to another county while offline: what they did before the move lands under
+/// the unit it was done for, flagged `after_move` for review (it took place before the server
+/// heard of the move); what they do after it is judged by the new unit; and their next pull
+/// trades the old unit's data for the new one's.
 #[tokio::test]
-async fn an_officer_moved_while_offline_gets_explicit_verdicts_and_the_new_units_data() {
+async fn an_officer_moved_while_offline_lands_the_work_of_before_and_gets_the_new_units_data() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let c = officer(&app.base, dir.path(), "a", "demo_inspector").await;
     let queued = sim::queue_inspections(&c, &mut Rng(4), 2).expect("queue");
-    assert!(
-        c.dump()
-            .expect("dump")
-            .iter()
-            .any(|(e, _, scope, _)| e == "subject" && scope == "unit:dongchangfu")
-    );
-    app.store
-        .write(|c| Ok(c.raw().execute("UPDATE users SET unit_id = (SELECT id FROM units WHERE code = 'yanggu') WHERE username = 'demo_inspector'", [])?))
-        .await
-        .expect("move");
+    let old_subject: Subject = c
+        .entities("subject")
+        .expect("subjects")
+        .into_iter()
+        .filter_map(|v| serde_json::from_value::<Subject>(v).ok())
+        .find(|s| s.unit.starts_with("dongchangfu") && s.location.is_some())
+        .expect("a subject of the old unit");
+    let template = sim::latest_templates(&c)
+        .expect("templates")
+        .into_iter()
+        .find(|t| t.subject_kind == old_subject.attributes.kind())
+        .expect("its template");
+
+    let admin = app.demo_token(lantian_domain::user::Role::Admin).await;
+    let me = app.get("/v1/users", &admin).await.body["items"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["username"] == "demo_inspector")
+        .and_then(|u| u["id"].as_str())
+        .expect("the officer")
+        .to_owned();
+    let moved = app
+        .put(
+            &format!("/v1/users/{me}/unit"),
+            &admin,
+            None,
+            json!({"unit": "yanggu"}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+
     let (push, pull) = c.sync().await.expect("sync");
     assert_eq!(
-        push.applied + push.rejected,
-        2,
-        "each queued mutation has a verdict"
+        push.applied, 2,
+        "the work of before the move lands: {push:?}"
     );
-    assert_eq!(
-        push.rejected, 2,
-        "the old unit's subjects are out of reach now"
-    );
-    assert!(
-        c.outbox()
-            .expect("outbox")
+    for id in &queued {
+        let i = app.get(&format!("/v1/inspections/{id}"), &admin).await;
+        assert_eq!(i.status, StatusCode::OK, "{:?}", i.body);
+        assert!(
+            i.body["unit"]
+                .as_str()
+                .expect("unit")
+                .starts_with("dongchangfu"),
+            "under the unit it was done for: {}",
+            i.body["unit"]
+        );
+        let flags: Vec<&str> = i.body["flags"]
+            .as_array()
+            .expect("flags")
             .iter()
-            .all(|q| q.code.as_deref() == Some("subject_not_found"))
-    );
+            .filter_map(|f| f.as_str())
+            .collect();
+        assert!(flags.contains(&"after_move"), "{flags:?}");
+    }
     assert!(pull.resets.contains(&ResetReason::ScopeChanged));
     let view = client_view(&c);
     assert!(
@@ -447,7 +481,23 @@ async fn an_officer_moved_while_offline_gets_explicit_verdicts_and_the_new_units
     );
     assert!(view.values().any(|(scope, _)| scope == "unit:yanggu"));
     assert_eq!(view, server_view(&app, "demo_inspector").await);
-    assert_eq!(queued.len(), 2);
+
+    // Done after the move, an inspection of the old unit's subject is out of reach (the phone
+    // no longer holds the subject; sent as an older app would, unchecked).
+    let late = sim::random_inspection(&mut Rng(9), &old_subject, &template, None);
+    c.enqueue(
+        "inspection.submit",
+        &serde_json::to_value(&late).expect("json"),
+    )
+    .expect("queued");
+    let push = c.push().await.expect("push");
+    assert_eq!(push.rejected, 1, "{push:?}");
+    assert!(
+        c.outbox()
+            .expect("outbox")
+            .iter()
+            .any(|q| q.code.as_deref() == Some("subject_not_found"))
+    );
 }
 
 #[tokio::test]

@@ -371,7 +371,11 @@ impl App {
     /// The user `user` if the caller may manage their installs: themselves, or, for a role that
     /// manages users, a user of the caller's subtree. Anyone else answers `not_found`, like a user
     /// that does not exist.
-    async fn user_managed_by(&self, actor: &Actor, user: Uuid) -> Result<UserRecord, AppError> {
+    pub(crate) async fn user_managed_by(
+        &self,
+        actor: &Actor,
+        user: Uuid,
+    ) -> Result<UserRecord, AppError> {
         let target = self
             .store()
             .read(move |c| identity::user_by_uuid(c, user))

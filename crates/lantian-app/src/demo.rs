@@ -213,6 +213,7 @@ impl<'a> Story<'a> {
                                         role: Role::Inspector,
                                         unit: county.to_owned(),
                                         password_hash: hash,
+                                        one_time_until: None,
                                     },
                                 )?;
                                 lantian_store::audit::record(

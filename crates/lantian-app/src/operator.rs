@@ -45,6 +45,7 @@ pub async fn add_user(store: &Store, account: NewAccount) -> Result<UserRecord, 
         role: account.role,
         unit: account.unit,
         password_hash,
+        one_time_until: None,
     };
     Ok(store
         .write(move |c| {

@@ -85,6 +85,16 @@ fn random_token() -> Result<String, AppError> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// 16 random bytes in hex: the name of a session in lists.
+pub(crate) fn random_hex16() -> Result<String, AppError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        tracing::error!(error = %e, "no randomness");
+        AppError::internal()
+    })?;
+    Ok(hex::encode(bytes))
+}
+
 fn token_hash(cookie: &str) -> String {
     hex::encode(Sha256::digest(cookie.as_bytes()))
 }
@@ -118,6 +128,7 @@ impl App {
         let cookie = random_token()?;
         let csrf = random_token()?;
         let hash = token_hash(&cookie);
+        let public_id = random_hex16()?;
         let now = Utc::now();
         let policy = self.config().session;
         let expires_at = now + policy.absolute;
@@ -136,6 +147,7 @@ impl App {
                     c,
                     &NewSession {
                         token_hash: &hash,
+                        public_id: &public_id,
                         user_id,
                         csrf: &csrf2,
                         lang: &lang2,
@@ -266,6 +278,8 @@ mod tests {
                 unit_path: vec!["c".into()],
                 password_hash: String::new(),
                 disabled: false,
+                must_change_password: false,
+                password_expires_at: None,
             },
             role_at_start: "supervisor".into(),
             unit_at_start: 7,

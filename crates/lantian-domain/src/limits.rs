@@ -8,6 +8,8 @@ use crate::ValidationError;
 pub const NOTE_CHARS: usize = 2000;
 /// A long free text: a text answer, an inspection's notes, an incident's description.
 pub const TEXT_CHARS: usize = 4000;
+/// A person's or a thing's name: a user's display name.
+pub const NAME_CHARS: usize = 100;
 /// Photos that one answer, incident or amendment may declare.
 pub const PHOTOS_PER_ITEM: usize = 20;
 

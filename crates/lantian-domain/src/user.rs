@@ -131,6 +131,176 @@ pub fn check_new_account(username: &str, password: &str) -> Result<(), crate::Va
     Ok(())
 }
 
+/// A one-time password (a new account's, or a reset's) lapses this long after it was set.
+pub const ONE_TIME_PASSWORD_HOURS: i64 = 72;
+
+/// The letters one-time passwords are made of: no `0`/`o`, `1`/`l`/`i`, read aloud or copied from a
+/// screen without doubt.
+const ONE_TIME_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+
+/// A one-time password from 12 random bytes: 12 letters of [`ONE_TIME_ALPHABET`] in three groups
+/// of four (`k7hq-3mza-x9pe`), about 59 bits.
+pub fn one_time_password(random: [u8; 12]) -> String {
+    let mut out = String::with_capacity(14);
+    for (i, b) in random.iter().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            out.push('-');
+        }
+        // 256 is not a multiple of 31: the first letters are a little likelier (9 of 256 values
+        // wrap). Fine for a password that lapses in days and must be changed at first use.
+        out.push(char::from(
+            ONE_TIME_ALPHABET[*b as usize % ONE_TIME_ALPHABET.len()],
+        ));
+    }
+    out
+}
+
+/// Where an account's password stands for a sign-in with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordState {
+    /// Chosen by the user: it signs in.
+    Chosen,
+    /// A one-time password an administrator set: it signs in nowhere, but it may be changed.
+    OneTime,
+    /// A one-time password past its time: it does nothing; an administrator sets another.
+    Lapsed,
+}
+
+/// The state of a password set `one_time` (with its lapse time) or chosen, at `now`.
+pub fn password_state(
+    one_time: bool,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> PasswordState {
+    match (one_time, expires_at) {
+        (false, _) => PasswordState::Chosen,
+        (true, Some(t)) if now >= t => PasswordState::Lapsed,
+        (true, _) => PasswordState::OneTime,
+    }
+}
+
+/// The rule of a password a user chooses: long enough, and not the one it replaces.
+pub fn check_new_password(new: &str, current: &str) -> Result<(), crate::ValidationError> {
+    if new.chars().count() < PASSWORD_MIN_CHARS {
+        return Err(crate::ValidationError::new(
+            "password_too_short",
+            "new_password",
+            format!("the password must be at least {PASSWORD_MIN_CHARS} characters"),
+        ));
+    }
+    if new == current {
+        return Err(crate::ValidationError::new(
+            "password_unchanged",
+            "new_password",
+            "the new password must differ from the current one",
+        ));
+    }
+    Ok(())
+}
+
+/// A user's move to another unit: when the server received it, and the unit path they left.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Move {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub left: Vec<String>,
+}
+
+/// The unit whose rights work is judged by, for an officer who may have been moved (`moves`
+/// oldest first, `now` their unit today), and whether it is flagged `after_move`: work that took
+/// place before a move (by its occurrence time, `occurred`, not later than the server's receipt
+/// of the move) is judged by the unit the officer belonged to then, and flagged; anything later
+/// by the unit they have now.
+pub fn unit_for_work<'a>(
+    now: &'a [String],
+    moves: &'a [Move],
+    occurred: chrono::DateTime<chrono::Utc>,
+) -> (&'a [String], bool) {
+    match moves.iter().find(|m| m.at > occurred) {
+        Some(m) => (&m.left, true),
+        None => (now, false),
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::*;
+    use chrono::{Duration, TimeZone, Utc};
+
+    #[test]
+    fn a_one_time_password_is_twelve_plain_letters_in_three_groups() {
+        let p = one_time_password([0, 30, 31, 255, 7, 8, 9, 10, 11, 12, 13, 14]);
+        assert_eq!(p.len(), 14);
+        assert_eq!(p.matches('-').count(), 2);
+        assert!(
+            p.chars()
+                .all(|c| c == '-' || ONE_TIME_ALPHABET.contains(&(c as u8)))
+        );
+        assert!(!p.contains(['0', 'o', '1', 'l', 'i']));
+        assert!(check_new_account("someone", &p).is_ok(), "long enough");
+    }
+
+    #[test]
+    fn a_one_time_password_signs_in_nowhere_and_lapses() {
+        let now = Utc
+            .with_ymd_and_hms(2026, 12, 3, 9, 0, 0)
+            .single()
+            .expect("time");
+        assert_eq!(password_state(false, None, now), PasswordState::Chosen);
+        let later = now + Duration::hours(ONE_TIME_PASSWORD_HOURS);
+        assert_eq!(
+            password_state(true, Some(later), now),
+            PasswordState::OneTime
+        );
+        assert_eq!(
+            password_state(true, Some(later), later),
+            PasswordState::Lapsed
+        );
+    }
+
+    #[test]
+    fn a_chosen_password_is_long_enough_and_new() {
+        assert!(check_new_password("a-new-long-one", "k7hq-3mza-x9pe").is_ok());
+        let e = check_new_password("short", "k7hq-3mza-x9pe").expect_err("short");
+        assert_eq!(e.code, "password_too_short");
+        let e = check_new_password("k7hq-3mza-x9pe", "k7hq-3mza-x9pe").expect_err("same");
+        assert_eq!(e.code, "password_unchanged");
+    }
+
+    #[test]
+    fn work_done_before_a_move_is_judged_by_the_unit_of_then() {
+        let path = |c: &str| vec!["lcucb".to_owned(), c.to_owned()];
+        let t = Utc
+            .with_ymd_and_hms(2026, 12, 3, 9, 0, 0)
+            .single()
+            .expect("time");
+        // Yanggu, then Linqing from 09:00, then Gaotang from 12:00.
+        let moves = vec![
+            Move {
+                at: t,
+                left: path("yanggu"),
+            },
+            Move {
+                at: t + Duration::hours(3),
+                left: path("linqing"),
+            },
+        ];
+        let now = path("gaotang");
+        let before = t - Duration::minutes(1);
+        assert_eq!(
+            unit_for_work(&now, &moves, before),
+            (moves[0].left.as_slice(), true)
+        );
+        let between = t + Duration::hours(1);
+        assert_eq!(
+            unit_for_work(&now, &moves, between),
+            (moves[1].left.as_slice(), true)
+        );
+        let after = t + Duration::hours(4);
+        assert_eq!(unit_for_work(&now, &moves, after), (now.as_slice(), false));
+        assert_eq!(unit_for_work(&now, &[], before), (now.as_slice(), false));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,6 +81,71 @@ pub struct UserSummary {
     pub unit: String,
     /// A disabled user signs in nowhere; every login of theirs ended when they were disabled.
     pub disabled: bool,
+    /// The user holds a one-time password an administrator set, not yet changed.
+    pub must_change_password: bool,
+}
+
+/// `POST /v1/users`: a new account. Its password is a one-time password the server makes and
+/// answers once; the user chooses their own at the first sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// Code of the user's unit (within the caller's subtree).
+    pub unit: String,
+}
+
+/// A one-time password, shown once: to be handed to its user, who must change it at the next
+/// sign-in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OneTimePassword {
+    pub one_time_password: String,
+    /// When it lapses unused (RFC 3339).
+    pub expires_at: String,
+}
+
+/// Answer of `POST /v1/users`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedUser {
+    pub user: UserSummary,
+    #[serde(flatten)]
+    pub password: OneTimePassword,
+}
+
+/// `POST /v1/auth/password`: a user changes their own password, with the current one (a
+/// one-time password included: this is how the forced change is made). Under the login limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub username: String,
+    pub current_password: String,
+    pub new_password: String,
+    /// The app install changing it, if registered: the new login is bound to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<Uuid>,
+}
+
+/// One way a user is signed in: a console session, or an app or API login (a refresh family).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserSession {
+    /// Names it for `POST /v1/users/{user_id}/sessions/{session_id}/revoke`.
+    pub id: String,
+    /// `console` or `app`.
+    pub kind: String,
+    pub started_at: String,
+    /// The last request (console) or refresh (app) seen.
+    pub last_seen_at: String,
+    pub expires_at: String,
+    /// The app install an app login is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<Uuid>,
+    /// Where a console session was opened from, and with what browser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// `PUT /v1/users/{user_id}/role`.

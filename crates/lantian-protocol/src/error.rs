@@ -102,6 +102,18 @@ pub const CODES: &[(&str, u16, &str, &str)] = &[
         "该设备已被注销，请在新安装上重新登录",
         "This app install was revoked; sign in again on a new install",
     ),
+    (
+        "one_time_password_expired",
+        401,
+        "一次性密码已过期，请联系管理员重新设置",
+        "The one-time password has lapsed; ask an administrator for a new one",
+    ),
+    (
+        "password_change_required",
+        403,
+        "请先设置新密码（一次性密码不能直接登录）",
+        "Choose a new password first: a one-time password signs in nowhere",
+    ),
     ("forbidden", 403, "无权执行此操作", "You may not do this"),
     ("not_found", 404, "对象不存在", "No such object"),
     ("route_not_found", 404, "接口不存在", "No such endpoint"),

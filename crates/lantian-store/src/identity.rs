@@ -22,6 +22,11 @@ pub struct UserRecord {
     pub unit_path: Vec<String>,
     pub password_hash: String,
     pub disabled: bool,
+    /// The password is a one-time password an administrator set: it signs in nowhere until the
+    /// user chose their own.
+    pub must_change_password: bool,
+    /// When a one-time password lapses (RFC 3339); `None` for a password the user chose.
+    pub password_expires_at: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -31,6 +36,8 @@ pub struct NewUser {
     pub role: Role,
     pub unit: String,
     pub password_hash: String,
+    /// Set for a one-time password (an account an administrator opens): when it lapses.
+    pub one_time_until: Option<String>,
 }
 
 pub fn create_user(conn: &Tx, u: &NewUser) -> Result<UserRecord, StoreError> {
@@ -47,13 +54,15 @@ pub fn create_user(conn: &Tx, u: &NewUser) -> Result<UserRecord, StoreError> {
     }
     let uuid = Uuid::now_v7();
     conn.execute(
-        "INSERT INTO users (uuid, username, display_name, role, unit_id, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![uuid.to_string(), u.username, u.display_name, u.role.as_str(), unit.id, u.password_hash, now_text()],
+        "INSERT INTO users (uuid, username, display_name, role, unit_id, password_hash, created_at, must_change_password, password_expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![uuid.to_string(), u.username, u.display_name, u.role.as_str(), unit.id, u.password_hash, now_text(),
+            u.one_time_until.is_some(), u.one_time_until],
     )?;
     user_by_uuid(conn, uuid)?.ok_or(StoreError::NotFound)
 }
 
-const COLUMNS: &str = "us.id, us.uuid, us.username, us.display_name, us.role, u.code, u.path, us.password_hash, us.disabled";
+const COLUMNS: &str = "us.id, us.uuid, us.username, us.display_name, us.role, u.code, u.path, us.password_hash, us.disabled, us.must_change_password, us.password_expires_at";
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
     let role: String = r.get(4)?;
@@ -67,6 +76,8 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
         unit_path: cols::path(r, 6)?,
         password_hash: r.get(7)?,
         disabled: r.get(8)?,
+        must_change_password: r.get(9)?,
+        password_expires_at: r.get(10)?,
     })
 }
 
@@ -458,16 +469,120 @@ pub fn set_role(conn: &Tx, user_id: i64, role: Role) -> Result<bool, StoreError>
     Ok(changed > 0)
 }
 
-/// Moves user `user_id` to unit `unit`; their console sessions end. `Conflict("unit_unknown")`
-/// for a unit that does not exist; `false` if they were there already.
+/// Moves user `user_id` to unit `unit`; their console sessions end, and the move is kept
+/// ([`unit_path_at`]). `Conflict("unit_unknown")` for a unit that does not exist; `false` if they
+/// were there already.
 pub fn set_unit(conn: &Tx, user_id: i64, unit: &str) -> Result<bool, StoreError> {
     let unit = unit_by_code(conn, unit)?.ok_or(StoreError::Conflict("unit_unknown"))?;
-    let changed = conn.execute(
-        "UPDATE users SET unit_id = ?2 WHERE id = ?1 AND unit_id <> ?2",
+    let from: Option<i64> = conn
+        .query_row(
+            "SELECT unit_id FROM users WHERE id = ?1 AND unit_id <> ?2",
+            params![user_id, unit.id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(from) = from else {
+        return Ok(false);
+    };
+    conn.execute(
+        "UPDATE users SET unit_id = ?2 WHERE id = ?1",
         params![user_id, unit.id],
     )?;
-    if changed > 0 {
-        crate::sessions::revoke_user(conn, user_id)?;
-    }
-    Ok(changed > 0)
+    conn.execute(
+        "INSERT INTO user_moves (user_id, from_unit_id, to_unit_id, moved_at) VALUES (?1, ?2, ?3, ?4)",
+        params![user_id, from, unit.id, now_text()],
+    )?;
+    crate::sessions::revoke_user(conn, user_id)?;
+    Ok(true)
+}
+
+/// The moves of user `user_id`, oldest first: when, and the unit path they left.
+pub fn moves_of(conn: &Tx, user_id: i64) -> Result<Vec<lantian_domain::user::Move>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.moved_at, u.path FROM user_moves m JOIN units u ON u.id = m.from_unit_id
+         WHERE m.user_id = ?1 ORDER BY m.moved_at, m.id",
+    )?;
+    let rows = stmt.query_map([user_id], |r| {
+        Ok((r.get::<_, String>(0)?, cols::path(r, 1)?))
+    })?;
+    rows.map(|row| {
+        let (at, left) = row?;
+        Ok(lantian_domain::user::Move {
+            at: crate::parse_time(&at)?,
+            left,
+        })
+    })
+    .collect()
+}
+
+/// Sets user `user_id`'s password hash. `one_time_until` set: a one-time password (an
+/// administrator's reset), which ends every login the user has (refresh families and console
+/// sessions; an install's key stays, decision 0023); `None`: a password the user chose, which ends
+/// every login but `keep_family`, the one the change was made from.
+pub fn set_password(
+    conn: &Tx,
+    user_id: i64,
+    hash: &str,
+    one_time_until: Option<&str>,
+    keep_family: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE users SET password_hash = ?2, must_change_password = ?3, password_expires_at = ?4 WHERE id = ?1",
+        params![user_id, hash, one_time_until.is_some(), one_time_until],
+    )?;
+    conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = ?2
+         WHERE user_id = ?1 AND revoked_at IS NULL AND family IS NOT ?3",
+        params![user_id, now_text(), keep_family],
+    )?;
+    crate::sessions::revoke_user(conn, user_id)?;
+    Ok(())
+}
+
+/// A live refresh-token family of a user (an app or API login).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginRecord {
+    pub family: String,
+    pub started_at: String,
+    /// When its newest token was issued (the login's last refresh).
+    pub last_seen_at: String,
+    pub expires_at: String,
+    /// The install it is bound to.
+    pub install: Option<Uuid>,
+}
+
+/// The live refresh families of user `user_id` (a token neither revoked nor expired), oldest first.
+pub fn live_logins(conn: &Tx, user_id: i64) -> Result<Vec<LoginRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT t.family, min(t.issued_at), max(t.issued_at), max(t.expires_at),
+                (SELECT c.client_id FROM refresh_tokens b JOIN clients c ON c.id = b.client_row
+                 WHERE b.family = t.family AND b.client_row IS NOT NULL LIMIT 1)
+         FROM refresh_tokens t
+         WHERE t.user_id = ?1
+         GROUP BY t.family
+         HAVING sum(t.revoked_at IS NULL AND t.used_at IS NULL AND t.expires_at > ?2) > 0
+         ORDER BY min(t.issued_at), t.family",
+    )?;
+    let rows = stmt.query_map(params![user_id, now_text()], |r| {
+        let install: Option<String> = r.get(4)?;
+        Ok(LoginRecord {
+            family: r.get(0)?,
+            started_at: r.get(1)?,
+            last_seen_at: r.get(2)?,
+            expires_at: r.get(3)?,
+            install: install
+                .map(|i| Uuid::parse_str(&i).map_err(|e| crate::corrupt(4, e.to_string())))
+                .transpose()?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Revokes refresh family `family` if it is user `user_id`'s; `false` if it is not theirs or was
+/// not live.
+pub fn revoke_login(conn: &Tx, user_id: i64, family: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = ?3 WHERE family = ?2 AND user_id = ?1 AND revoked_at IS NULL",
+        params![user_id, family, now_text()],
+    )? > 0)
 }

@@ -77,6 +77,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "queue_indexes",
         include_str!("../../../migrations/0015_queue_indexes.sql"),
     ),
+    (
+        16,
+        "user_lifecycle",
+        include_str!("../../../migrations/0016_user_lifecycle.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

@@ -244,9 +244,22 @@ pub fn client(conn: &Tx, client_id: Uuid, user_id: i64) -> Result<Option<Install
 #[derive(Default)]
 struct Cache {
     subjects: HashMap<Uuid, Option<subjects::SubjectRecord>>,
+    /// The pushing user's moves to other units, read once per push.
+    moves: Option<Vec<lantian_domain::user::Move>>,
 }
 
 impl Cache {
+    fn moves(
+        &mut self,
+        conn: &Tx,
+        user_id: i64,
+    ) -> Result<&[lantian_domain::user::Move], StoreError> {
+        if self.moves.is_none() {
+            self.moves = Some(crate::identity::moves_of(conn, user_id)?);
+        }
+        Ok(self.moves.as_deref().unwrap_or_default())
+    }
+
     fn subject(
         &mut self,
         conn: &Tx,
@@ -469,11 +482,17 @@ enum Table {
 }
 
 fn may(ctx: &Context, action: Action, unit_path: &[String]) -> Result<(), Failure> {
-    match decide(
-        ctx.user.role,
-        action,
-        relation(&ctx.user.unit_path, unit_path),
-    ) {
+    may_from(ctx, &ctx.user.unit_path, action, unit_path)
+}
+
+/// [`may`] for the user as if they belonged to `user_path` (the unit of before a move).
+fn may_from(
+    ctx: &Context,
+    user_path: &[String],
+    action: Action,
+    unit_path: &[String],
+) -> Result<(), Failure> {
+    match decide(ctx.user.role, action, relation(user_path, unit_path)) {
         Decision::Allow => Ok(()),
         Decision::Forbidden => Err(reject("forbidden", "name", "your role may not do this")),
         Decision::NotFound => Err(reject("not_found", "args", "no such object")),
@@ -669,17 +688,25 @@ fn submit(
     let subject = cache
         .subject(conn, s.subject_id)?
         .ok_or_else(|| reject("subject_not_found", "subject_id", "no such subject"))?;
-    may(ctx, Action::SubmitInspection, &subject.unit_path).map_err(|f| match f {
-        Failure::Reject(e) if e.code == "not_found" => {
-            reject("subject_not_found", "subject_id", "no such subject")
-        }
-        other => other,
-    })?;
+    let occurred = plan.occurred_at;
+    // Done before the officer was moved: judged by the unit they belonged to then, and flagged.
+    let (judged_by, after_move) = lantian_domain::user::unit_for_work(
+        &ctx.user.unit_path,
+        cache.moves(conn, ctx.user.id)?,
+        occurred,
+    );
+    may_from(ctx, judged_by, Action::SubmitInspection, &subject.unit_path).map_err(
+        |f| match f {
+            Failure::Reject(e) if e.code == "not_found" => {
+                reject("subject_not_found", "subject_id", "no such subject")
+            }
+            other => other,
+        },
+    )?;
     let template = plan
         .template
         .as_deref()
         .ok_or_else(|| reject("template_unknown", "template", "no such template version"))?;
-    let occurred = plan.occurred_at;
     // Emergency items apply while a pollution alert covers the subject's place at the time. The
     // prepared score stands if neither that nor the subject changed since it was made.
     let alert = crate::assessment::alert_active(conn, &subject.unit_path, occurred)?;
@@ -697,12 +724,15 @@ fn submit(
             "an inspection with this id exists",
         ));
     }
-    let flags = mutation::submission_flags(
+    let mut flags = mutation::submission_flags(
         ctx.clock_offset_ms,
         s.location.mock,
         occurred,
         ctx.received_at,
     );
+    if after_move {
+        flags.push("after_move".to_owned());
+    }
     let unit = org::unit_by_code(conn, &subject.subject.unit)?.ok_or(StoreError::NotFound)?;
     let view = InspectionView {
         id: s.inspection_id,

@@ -100,6 +100,7 @@ pub fn load_demo(conn: &Tx, demo: &Demo, password_hashes: &[String]) -> Result<b
                 role: u.role,
                 unit: u.unit.clone(),
                 password_hash: hash.clone(),
+                one_time_until: None,
             },
         )?;
         audit::record(

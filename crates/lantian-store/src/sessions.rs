@@ -13,6 +13,8 @@ use crate::{StoreError, Tx, cols, parse_time, time_text};
 #[derive(Debug, Clone)]
 pub struct NewSession<'a> {
     pub token_hash: &'a str,
+    /// The session's name in lists (random; tells nothing of the cookie).
+    pub public_id: &'a str,
     pub user_id: i64,
     pub csrf: &'a str,
     pub lang: &'a str,
@@ -45,8 +47,8 @@ pub fn open(conn: &Tx, s: &NewSession<'_>) -> Result<(), StoreError> {
     let now = time_text(s.now);
     let inserted = conn.execute(
         "INSERT INTO console_sessions
-            (token_hash, user_id, role, unit_id, csrf, lang, created_at, last_seen_at, expires_at, peer, user_agent)
-         SELECT ?1, us.id, us.role, us.unit_id, ?3, ?4, ?5, ?5, ?6, ?7, ?8 FROM users us WHERE us.id = ?2",
+            (token_hash, user_id, role, unit_id, csrf, lang, created_at, last_seen_at, expires_at, peer, user_agent, public_id)
+         SELECT ?1, us.id, us.role, us.unit_id, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9 FROM users us WHERE us.id = ?2",
         params![
             s.token_hash,
             s.user_id,
@@ -55,7 +57,8 @@ pub fn open(conn: &Tx, s: &NewSession<'_>) -> Result<(), StoreError> {
             now,
             time_text(s.expires_at),
             s.peer,
-            s.user_agent
+            s.user_agent,
+            s.public_id
         ],
     )?;
     if inserted == 0 {
@@ -142,6 +145,52 @@ pub fn revoke_user(conn: &Tx, user_id: i64) -> Result<usize, StoreError> {
         "UPDATE console_sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
         params![user_id, crate::now_text()],
     )?)
+}
+
+/// A console session as the people who manage users see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionSummary {
+    pub public_id: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub expires_at: String,
+    pub peer: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The console sessions of user `user_id` neither revoked nor past their absolute expiry, oldest
+/// first (one idle for too long is ended on its next use, and listed until then).
+pub fn live_of_user(
+    conn: &Tx,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<SessionSummary>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT public_id, created_at, last_seen_at, expires_at, peer, user_agent
+         FROM console_sessions
+         WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 AND public_id IS NOT NULL
+         ORDER BY created_at, id",
+    )?;
+    let rows = stmt.query_map(params![user_id, time_text(now)], |r| {
+        Ok(SessionSummary {
+            public_id: r.get(0)?,
+            created_at: r.get(1)?,
+            last_seen_at: r.get(2)?,
+            expires_at: r.get(3)?,
+            peer: r.get(4)?,
+            user_agent: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Ends the session `public_id` if it is user `user_id`'s and open; `false` otherwise.
+pub fn revoke_public(conn: &Tx, user_id: i64, public_id: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE console_sessions SET revoked_at = ?3
+         WHERE user_id = ?1 AND public_id = ?2 AND revoked_at IS NULL",
+        params![user_id, public_id, crate::now_text()],
+    )? > 0)
 }
 
 /// Forgets sessions that ended (revoked or expired) before `before`: they name no evidence.

@@ -8,8 +8,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use lantian_app::auth::{KeySignIn, Refreshed};
 use lantian_protocol::auth::{
-    ChallengeRequest, ChallengeResponse, InstallSignInRequest, LoginRequest, RefreshRequest,
-    RegisterClientRequest, TokenResponse, UserView,
+    ChallengeRequest, ChallengeResponse, ChangePasswordRequest, CreateUserRequest,
+    InstallSignInRequest, LoginRequest, RefreshRequest, RegisterClientRequest, TokenResponse,
+    UserView,
 };
 use lantian_store::identity::UserRecord;
 use uuid::Uuid;
@@ -137,19 +138,47 @@ pub(crate) async fn login(
     PeerAddr(peer): PeerAddr,
     AppJson(req): AppJson<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let cfg = state.config().clone();
     let user = password_sign_in(&state, peer, &req.username, req.password).await?;
+    // A one-time password opens no login: it is changed first (`POST /v1/auth/password`).
+    lantian_app::App::password_opens_login(&user)?;
+    new_login(&state, &user, req.client_id).await
+}
+
+/// A new refresh family for `user`, bound to the install named, and its first tokens.
+async fn new_login(
+    state: &AppState,
+    user: &UserRecord,
+    client_id: Option<Uuid>,
+) -> Result<axum::Json<TokenResponse>, ApiError> {
+    let cfg = state.config().clone();
     let refresh = new_refresh_token()?;
     let install = state
         .app()
         .open_refresh_family(
-            &user,
+            user,
             refresh_token_hash(&refresh),
             expires_at(cfg.refresh_ttl),
-            req.client_id,
+            client_id,
         )
         .await?;
-    Ok(axum::Json(tokens(&state, &user, install, refresh)?))
+    Ok(axum::Json(tokens(state, user, install, refresh)?))
+}
+
+/// `POST /v1/auth/password`: a user changes their own password with the current one (a one-time
+/// password too: the forced change), under the login limits. Every other login of theirs ends;
+/// the answer is a new login.
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
+    AppJson(req): AppJson<ChangePasswordRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let current = req.current_password.clone();
+    let user = password_sign_in(&state, peer, &req.username, req.current_password).await?;
+    let user = state
+        .app()
+        .change_password(&user, &current, req.new_password)
+        .await?;
+    new_login(&state, &user, req.client_id).await
 }
 
 /// `POST /v1/auth/refresh`: rotates the refresh token. Presenting a token that was already rotated
@@ -388,4 +417,49 @@ pub(crate) async fn set_user_unit(
         lantian_app::users::UserChange::Unit(req.unit),
     )
     .await
+}
+
+/// `POST /v1/users`: a new account with a one-time password, answered once.
+pub(crate) async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(req): AppJson<CreateUserRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let created = state.app().create_user(&caller.0, req).await?;
+    Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+/// `POST /v1/users/{user_id}/password-reset`: a one-time password, answered once; every login of
+/// the user ends.
+pub(crate) async fn reset_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(user): AppPath<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(
+        state.app().reset_password(&caller.0, user).await?,
+    ))
+}
+
+/// `GET /v1/users/{user_id}/sessions`: the user's console sessions and app logins.
+pub(crate) async fn list_user_sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(user): AppPath<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    let items = state.app().user_sessions(&caller.0, user).await?;
+    Ok(axum::Json(serde_json::json!({ "items": items })))
+}
+
+/// `POST /v1/users/{user_id}/sessions/{session_id}/revoke`: ends one of them at once.
+pub(crate) async fn revoke_user_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath((user, session)): AppPath<(Uuid, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    state
+        .app()
+        .end_user_session(&caller.0, user, session)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -28,9 +28,26 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .on(Method::POST, "/v1/auth/challenge", auth::challenge)
         .on(Method::POST, "/v1/auth/install", auth::install_sign_in)
         .on(Method::POST, "/v1/auth/logout", auth::logout)
+        .on(Method::POST, "/v1/auth/password", auth::change_password)
         .on(Method::GET, "/v1/me", auth::me)
         .on(Method::POST, "/v1/clients", auth::register_client)
         .on(Method::GET, "/v1/users", auth::list_users)
+        .on(Method::POST, "/v1/users", auth::create_user)
+        .on(
+            Method::POST,
+            "/v1/users/{user_id}/password-reset",
+            auth::reset_password,
+        )
+        .on(
+            Method::GET,
+            "/v1/users/{user_id}/sessions",
+            auth::list_user_sessions,
+        )
+        .on(
+            Method::POST,
+            "/v1/users/{user_id}/sessions/{session_id}/revoke",
+            auth::revoke_user_session,
+        )
         .on(
             Method::POST,
             "/v1/users/{user_id}/disable",
