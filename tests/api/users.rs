@@ -483,3 +483,53 @@ async fn a_users_sessions_are_listed_and_one_ends_alone() {
         "{statuses:?}"
     );
 }
+
+/// The reference client meets a one-time password as a phone does: the sign-in asks for a new
+/// password, the change signs the install in, and it syncs.
+#[tokio::test]
+async fn the_field_client_changes_a_one_time_password_and_syncs() {
+    let app = spawn_app_with(|_| {}, true).await;
+    let admin = app.demo_token(Role::Admin).await;
+    let created = app
+        .post(
+            "/v1/users",
+            Some(&admin),
+            json!({"username": "fc_officer", "display_name": "野外", "role": "inspector", "unit": "yanggu"}),
+        )
+        .await;
+    let otp = created.body["one_time_password"]
+        .as_str()
+        .expect("otp")
+        .to_owned();
+    let client = lantian_client::Client::open(
+        &app.dir.path().join("fc.client.db"),
+        lantian_client::ClientConfig::new(app.base.clone()),
+    )
+    .expect("client");
+    match client.login("fc_officer", &otp).await {
+        Err(lantian_client::ClientError::Server { code, .. }) => {
+            assert_eq!(code, "password_change_required")
+        }
+        other => panic!("a one-time password signed in: {other:?}"),
+    }
+    client
+        .change_password("fc_officer", &otp, "field-chosen-password")
+        .await
+        .expect("changed and signed in");
+    let pull = client.pull().await.expect("pull");
+    assert!(pull.changes > 0, "{pull:?}");
+    let installs = app
+        .get(
+            &format!(
+                "/v1/users/{}/clients",
+                created.body["user"]["id"].as_str().expect("id")
+            ),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        installs.body["items"][0]["client_id"],
+        client.client_id().to_string(),
+        "the install registered with its key"
+    );
+}

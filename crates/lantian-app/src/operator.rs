@@ -280,3 +280,70 @@ pub async fn change_user(
     done.map(crate::users::summary)
         .ok_or_else(|| AppError::not_found().field("username"))
 }
+
+/// Gives user `username` a one-time password as the operator (a locked-out administrator too):
+/// every login of theirs ends; audited as `operator`. The password is answered once.
+pub async fn reset_password(
+    store: &Store,
+    username: String,
+) -> Result<lantian_protocol::auth::OneTimePassword, AppError> {
+    let password = crate::users::new_one_time_password()?;
+    let plain = password.one_time_password.clone();
+    let hash = tokio::task::spawn_blocking(move || crate::password::hash(&plain))
+        .await
+        .map_err(|_| AppError::internal())?
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            AppError::internal()
+        })?;
+    let until = password.expires_at.clone();
+    store
+        .write(move |c| {
+            let Some(target) = identity::user_by_username(c, &username)? else {
+                return Ok(None);
+            };
+            identity::set_password(c, target.id, &hash, Some(&until), None)?;
+            audit::record(
+                c,
+                "operator",
+                "user.password_reset",
+                "user",
+                &target.uuid.to_string(),
+                None,
+                None,
+            )?;
+            Ok(Some(()))
+        })
+        .await?
+        .ok_or_else(|| AppError::not_found().field("username"))?;
+    Ok(password)
+}
+
+/// The sessions (console) and logins (app) of user `username` that have not ended.
+pub async fn sessions(
+    store: &Store,
+    username: String,
+) -> Result<Vec<lantian_protocol::auth::UserSession>, AppError> {
+    let now = chrono::Utc::now();
+    store
+        .read(move |c| {
+            let Some(target) = identity::user_by_username(c, &username)? else {
+                return Ok(None);
+            };
+            crate::users::sessions_of(c, target.id, now).map(Some)
+        })
+        .await?
+        .ok_or_else(|| AppError::not_found().field("username"))
+}
+
+/// Ends one session of user `username` as the operator; audited as `operator`.
+pub async fn end_session(store: &Store, username: String, session: String) -> Result<(), AppError> {
+    store
+        .write(move |c| {
+            let Some(target) = identity::user_by_username(c, &username)? else {
+                return Ok(Err(AppError::not_found().field("username")));
+            };
+            crate::users::end_session(c, &target, &session, "operator")
+        })
+        .await?
+}

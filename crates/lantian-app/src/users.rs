@@ -298,40 +298,10 @@ impl App {
     ) -> Result<Vec<UserSession>, AppError> {
         let target = self.user_managed_by(actor, id).await?;
         let now = chrono::Utc::now();
-        let (consoles, logins) = self
+        Ok(self
             .store()
-            .read(move |c| {
-                Ok((
-                    sessions::live_of_user(c, target.id, now)?,
-                    identity::live_logins(c, target.id)?,
-                ))
-            })
-            .await?;
-        let mut out: Vec<UserSession> = consoles
-            .into_iter()
-            .map(|s| UserSession {
-                id: format!("console-{}", s.public_id),
-                kind: "console".into(),
-                started_at: s.created_at,
-                last_seen_at: s.last_seen_at,
-                expires_at: s.expires_at,
-                install: None,
-                peer: s.peer,
-                user_agent: s.user_agent,
-            })
-            .chain(logins.into_iter().map(|l| UserSession {
-                id: format!("app-{}", l.family),
-                kind: "app".into(),
-                started_at: l.started_at,
-                last_seen_at: l.last_seen_at,
-                expires_at: l.expires_at,
-                install: l.install,
-                peer: None,
-                user_agent: None,
-            }))
-            .collect();
-        out.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
-        Ok(out)
+            .read(move |c| sessions_of(c, target.id, now))
+            .await?)
     }
 
     /// Ends one session of user `id` (named as [`App::user_sessions`] lists it): the user's own, or
@@ -354,26 +324,7 @@ impl App {
                         Err(e) => return Ok(Err(e)),
                     }
                 };
-                let ended = if let Some(p) = session.strip_prefix("console-") {
-                    sessions::revoke_public(c, target.id, p)?
-                } else if let Some(f) = session.strip_prefix("app-") {
-                    identity::revoke_login(c, target.id, f)?
-                } else {
-                    false
-                };
-                if !ended {
-                    return Ok(Err(AppError::not_found().field("session_id")));
-                }
-                audit::record(
-                    c,
-                    &caller.uuid.to_string(),
-                    "user.session_end",
-                    "user",
-                    &target.uuid.to_string(),
-                    None,
-                    None,
-                )?;
-                Ok(Ok(()))
+                end_session(c, &target, &session, &caller.uuid.to_string())
             })
             .await?
     }
@@ -400,22 +351,9 @@ impl App {
 
     /// A new one-time password and its argon2id hash, made on the hashing threads.
     async fn one_time_password(&self) -> Result<(OneTimePassword, String), AppError> {
-        let mut random = [0u8; 12];
-        getrandom::fill(&mut random).map_err(|e| {
-            tracing::error!(error = %e, "no randomness for a password");
-            AppError::internal()
-        })?;
-        let password = lantian_domain::user::one_time_password(random);
-        let hash = self.hash(password.clone()).await?;
-        let expires_at = (chrono::Utc::now() + chrono::Duration::hours(ONE_TIME_PASSWORD_HOURS))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        Ok((
-            OneTimePassword {
-                one_time_password: password,
-                expires_at,
-            },
-            hash,
-        ))
+        let password = new_one_time_password()?;
+        let hash = self.hash(password.one_time_password.clone()).await?;
+        Ok((password, hash))
     }
 
     /// An argon2id hash of `password`, on the hashing threads.
@@ -430,6 +368,86 @@ impl App {
                 AppError::internal()
             })
     }
+}
+
+/// A new one-time password (not yet hashed) and when it lapses.
+pub(crate) fn new_one_time_password() -> Result<OneTimePassword, AppError> {
+    let mut random = [0u8; 12];
+    getrandom::fill(&mut random).map_err(|e| {
+        tracing::error!(error = %e, "no randomness for a password");
+        AppError::internal()
+    })?;
+    let expires_at = (chrono::Utc::now() + chrono::Duration::hours(ONE_TIME_PASSWORD_HOURS))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Ok(OneTimePassword {
+        one_time_password: lantian_domain::user::one_time_password(random),
+        expires_at,
+    })
+}
+
+/// The console sessions and app logins of user row `user_id` that have not ended, oldest first.
+pub(crate) fn sessions_of(
+    c: &Tx,
+    user_id: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<UserSession>, StoreError> {
+    let consoles = sessions::live_of_user(c, user_id, now)?;
+    let logins = identity::live_logins(c, user_id)?;
+    let mut out: Vec<UserSession> = consoles
+        .into_iter()
+        .map(|s| UserSession {
+            id: format!("console-{}", s.public_id),
+            kind: "console".into(),
+            started_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+            install: None,
+            peer: s.peer,
+            user_agent: s.user_agent,
+        })
+        .chain(logins.into_iter().map(|l| UserSession {
+            id: format!("app-{}", l.family),
+            kind: "app".into(),
+            started_at: l.started_at,
+            last_seen_at: l.last_seen_at,
+            expires_at: l.expires_at,
+            install: l.install,
+            peer: None,
+            user_agent: None,
+        }))
+        .collect();
+    out.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
+    Ok(out)
+}
+
+/// Ends session `session` (as [`sessions_of`] names it) of `target`, audited as done by `by`;
+/// `not_found` on `session_id` if it is not theirs or has ended.
+pub(crate) fn end_session(
+    c: &Tx,
+    target: &UserRecord,
+    session: &str,
+    by: &str,
+) -> Result<Result<(), AppError>, StoreError> {
+    let ended = if let Some(p) = session.strip_prefix("console-") {
+        sessions::revoke_public(c, target.id, p)?
+    } else if let Some(f) = session.strip_prefix("app-") {
+        identity::revoke_login(c, target.id, f)?
+    } else {
+        false
+    };
+    if !ended {
+        return Ok(Err(AppError::not_found().field("session_id")));
+    }
+    audit::record(
+        c,
+        by,
+        "user.session_end",
+        "user",
+        &target.uuid.to_string(),
+        None,
+        None,
+    )?;
+    Ok(Ok(()))
 }
 
 /// User `id` if the caller may change them (granting `grant` if the change is a role), decided on

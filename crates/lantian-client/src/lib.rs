@@ -567,6 +567,10 @@ impl Client {
 
     /// Logs in, registers this install for the user with the install's public key (made now if
     /// the install has none), and binds the login to the install.
+    ///
+    /// A one-time password (an administrator's reset, a new account) answers
+    /// `ClientError::Server { code: "password_change_required", .. }`: ask for a new password and
+    /// call [`Client::change_password`], which signs in.
     pub async fn login(&self, username: &str, password: &str) -> Result<(), ClientError> {
         let t: TokenResponse = self
             .request(
@@ -575,7 +579,35 @@ impl Client {
                 false,
             )
             .await?;
-        self.store_tokens(&t)?;
+        self.signed_in(&t).await
+    }
+
+    /// Changes the user's password with the current one (a one-time password too: the forced
+    /// change at the first sign-in) and signs in with the new one, as [`Client::login`] does.
+    pub async fn change_password(
+        &self,
+        username: &str,
+        current: &str,
+        new_password: &str,
+    ) -> Result<(), ClientError> {
+        let t: TokenResponse = self
+            .request(
+                "/v1/auth/password",
+                &lantian_protocol::auth::ChangePasswordRequest {
+                    username: username.to_owned(),
+                    current_password: current.to_owned(),
+                    new_password: new_password.to_owned(),
+                    client_id: Some(self.client_id),
+                },
+                false,
+            )
+            .await?;
+        self.signed_in(&t).await
+    }
+
+    /// Keeps a new login's tokens, registers this install with its key, and binds the login to it.
+    async fn signed_in(&self, t: &TokenResponse) -> Result<(), ClientError> {
+        self.store_tokens(t)?;
         let key = self.install_key()?;
         let reg = RegisterClientRequest {
             client_id: self.client_id,

@@ -55,8 +55,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Log in (password from standard input) and register this install, then pull.
+    /// Log in (password from standard input) and register this install, then pull. A one-time
+    /// password is changed first: the new one is asked for (the next line of standard input).
     Login {
+        #[arg(long)]
+        username: String,
+    },
+    /// Change your password (the current one, then the new one, from standard input); this
+    /// install signs in with the new one.
+    Passwd {
         #[arg(long)]
         username: String,
     },
@@ -204,10 +211,49 @@ fn item_files(args: &[String]) -> anyhow::Result<std::collections::BTreeMap<Stri
     Ok(files)
 }
 
-fn read_password() -> anyhow::Result<String> {
-    let mut s = String::new();
-    std::io::stdin().read_to_string(&mut s)?;
-    Ok(s.trim_end_matches(['\r', '\n']).to_owned())
+/// Passwords read from standard input: asked for on a terminal, else one per line (a script's
+/// `<<<` or a pipe: the password, then for a forced change the new one).
+struct Secrets {
+    lines: Option<std::vec::IntoIter<String>>,
+}
+
+impl Secrets {
+    fn stdin() -> Secrets {
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() {
+            return Secrets { lines: None };
+        }
+        let mut s = String::new();
+        let _ = std::io::stdin().read_to_string(&mut s);
+        let lines: Vec<String> = s
+            .lines()
+            .map(|l| l.trim_end_matches('\r').to_owned())
+            .collect();
+        Secrets {
+            lines: Some(lines.into_iter()),
+        }
+    }
+
+    fn next(&mut self, prompt: &str) -> anyhow::Result<String> {
+        match &mut self.lines {
+            Some(lines) => lines.next().with_context(|| {
+                format!(
+                    "standard input ended before the {}",
+                    prompt.trim_end_matches([' ', ':'])
+                )
+            }),
+            None => ask(prompt),
+        }
+    }
+
+    /// A new password, typed twice on a terminal (once from a script).
+    fn new_password(&mut self) -> anyhow::Result<String> {
+        let new = self.next("new password: ")?;
+        if self.lines.is_none() && ask("again: ")? != new {
+            anyhow::bail!("the two new passwords differ; nothing was changed");
+        }
+        Ok(new)
+    }
 }
 
 fn server_of(cli_server: &Option<String>, db: &std::path::Path) -> anyhow::Result<String> {
@@ -347,8 +393,22 @@ async fn run() -> anyhow::Result<()> {
         Command::Login { username } => {
             let server = server_of(&cli.server, &cli.db)?;
             let client = Client::open(&cli.db, ClientConfig::new(&server))?;
-            let password = read_password()?;
-            client.login(&username, &password).await?;
+            let mut input = Secrets::stdin();
+            let password = input.next("password: ")?;
+            match client.login(&username, &password).await {
+                Err(lantian_client::ClientError::Server { code, .. })
+                    if code == "password_change_required" =>
+                {
+                    eprintln!(
+                        "this is a one-time password: choose your own (at least {} characters)",
+                        lantian_domain::user::PASSWORD_MIN_CHARS
+                    );
+                    let new = input.new_password()?;
+                    client.change_password(&username, &password, &new).await?;
+                    eprintln!("password changed");
+                }
+                other => other?,
+            }
             std::fs::write(cli.db.with_extension("server"), &server)?;
             let (_, pull) = client.sync().await?;
             println!(
@@ -356,6 +416,16 @@ async fn run() -> anyhow::Result<()> {
                 client.client_id(),
                 pull.changes
             );
+        }
+        Command::Passwd { username } => {
+            let server = server_of(&cli.server, &cli.db)?;
+            let client = Client::open(&cli.db, ClientConfig::new(&server))?;
+            let mut input = Secrets::stdin();
+            let current = input.next("current password: ")?;
+            let new = input.new_password()?;
+            client.change_password(&username, &current, &new).await?;
+            std::fs::write(cli.db.with_extension("server"), &server)?;
+            println!("password changed; signed in as {username} on this install");
         }
         Command::Subjects { kind, near, limit } => {
             let client = cli.offline_client()?;
@@ -712,7 +782,7 @@ async fn run() -> anyhow::Result<()> {
             dir,
         } => {
             let server = server_of(&cli.server, &cli.db)?;
-            let password = read_password()?;
+            let password = Secrets::stdin().next("password: ")?;
             std::fs::create_dir_all(&dir)?;
             let mut rng = sim::Rng(seed);
             let mut handles = Vec::new();

@@ -145,6 +145,13 @@ enum UserCommand {
     Role { username: String, role: String },
     /// Move a user to another unit (their console sessions end).
     Move { username: String, unit: String },
+    /// Give a user a one-time password (printed once; changed at their next sign-in). Every login
+    /// of theirs ends; their installs' keys stay.
+    ResetPassword { username: String },
+    /// List a user's console sessions and app logins that have not ended.
+    Sessions { username: String },
+    /// End one of a user's sessions at once (its id as `lantian user sessions` prints it).
+    EndSession { username: String, session: String },
 }
 
 #[derive(Subcommand)]
@@ -310,6 +317,54 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
         }
+        Command::User {
+            command: UserCommand::ResetPassword { username },
+        } => {
+            let store = lantian::app::open_store(&config).await?;
+            let p = lantian_app::operator::reset_password(&store, username.clone())
+                .await
+                .map_err(|e| no_such_user(e, &username))?;
+            println!(
+                "one-time password for {username}: {}\nit is shown once, signs in nowhere until {username} chose their own, and lapses at {}",
+                p.one_time_password, p.expires_at
+            );
+        }
+        Command::User {
+            command: UserCommand::Sessions { username },
+        } => {
+            let store = lantian::app::open_store(&config).await?;
+            let sessions = lantian_app::operator::sessions(&store, username.clone())
+                .await
+                .map_err(|e| no_such_user(e, &username))?;
+            if sessions.is_empty() {
+                println!("{username} is signed in nowhere");
+            }
+            for s in sessions {
+                let whence = match (&s.install, &s.peer) {
+                    (Some(i), _) => format!("install {i}"),
+                    (None, Some(p)) => format!("from {p}"),
+                    (None, None) => String::new(),
+                };
+                println!(
+                    "{}\t{}\tsince {}\tlast {}\t{whence}",
+                    s.id, s.kind, s.started_at, s.last_seen_at
+                );
+            }
+        }
+        Command::User {
+            command: UserCommand::EndSession { username, session },
+        } => {
+            let store = lantian::app::open_store(&config).await?;
+            lantian_app::operator::end_session(&store, username.clone(), session.clone())
+                .await
+                .map_err(|e| match e.field.as_deref() {
+                    Some("session_id") => {
+                        anyhow::anyhow!("{username} has no open session {session}")
+                    }
+                    _ => no_such_user(e, &username),
+                })?;
+            println!("ended {session} of {username}");
+        }
         Command::User { command } => {
             use lantian_app::users::UserChange;
             let (username, change) = match command {
@@ -325,7 +380,11 @@ async fn main() -> anyhow::Result<()> {
                     (username, UserChange::Role(role))
                 }
                 UserCommand::Move { username, unit } => (username, UserChange::Unit(unit)),
-                UserCommand::Add { .. } | UserCommand::List => unreachable!("matched above"),
+                UserCommand::Add { .. }
+                | UserCommand::List
+                | UserCommand::ResetPassword { .. }
+                | UserCommand::Sessions { .. }
+                | UserCommand::EndSession { .. } => unreachable!("matched above"),
             };
             let store = lantian::app::open_store(&config).await?;
             let u = lantian_app::operator::change_user(&store, username.clone(), change)
@@ -541,4 +600,13 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// An operation's refusal for a username, in words.
+fn no_such_user(e: lantian_app::AppError, username: &str) -> anyhow::Error {
+    if e.code == "not_found" {
+        anyhow::anyhow!("no user named {username}")
+    } else {
+        anyhow::anyhow!("{e}")
+    }
 }

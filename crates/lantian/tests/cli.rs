@@ -174,4 +174,25 @@ fn the_operator_disables_enables_re_roles_and_moves_a_user() {
     assert!(!ok && out.contains("no user named nobody_here"), "{out}");
     let (ok, out) = run(dir.path(), &["user", "role", "cli_officer", "emperor"]);
     assert!(!ok && out.contains("unknown role"), "{out}");
+    // A reset prints a one-time password once; the user is signed in nowhere yet.
+    let (ok, out) = run(dir.path(), &["user", "reset-password", "cli_officer"]);
+    assert!(
+        ok && out.contains("one-time password for cli_officer: "),
+        "{out}"
+    );
+    let otp = out
+        .split("cli_officer: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the password");
+    assert_eq!(otp.len(), 14, "{out}");
+    let (ok, out) = run(dir.path(), &["user", "sessions", "cli_officer"]);
+    assert!(ok && out.contains("signed in nowhere"), "{out}");
+    let (ok, out) = run(
+        dir.path(),
+        &["user", "end-session", "cli_officer", "app-nothing"],
+    );
+    assert!(!ok && out.contains("no open session"), "{out}");
+    let (ok, out) = run(dir.path(), &["user", "reset-password", "nobody_here"]);
+    assert!(!ok && out.contains("no user named nobody_here"), "{out}");
 }
