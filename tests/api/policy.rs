@@ -199,6 +199,25 @@ const ROOT_ROUTES: &[(&str, &str, [u16; 6])] = &[
         "/v1/campaigns/{code}",
         [403, 403, 403, 403, 200, 403],
     ),
+    // Webhooks hear the whole deployment: managed from the root only.
+    ("GET", "/v1/webhooks", [403, 403, 403, 403, 200, 403]),
+    ("POST", "/v1/webhooks", [403, 403, 403, 403, 201, 403]),
+    (
+        "GET",
+        "/v1/webhooks/{webhook_id}/deliveries",
+        [403, 403, 403, 403, 200, 403],
+    ),
+    (
+        "POST",
+        "/v1/webhooks/{webhook_id}/end",
+        [403, 403, 403, 403, 200, 403],
+    ),
+    // The walk's endpoint has no given-up delivery: the admin may, and finds none.
+    (
+        "POST",
+        "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+        [403, 403, 403, 403, 404, 403],
+    ),
 ];
 
 /// A campaign over the calendar year `year`, with the reference campaign's rules.
@@ -270,6 +289,30 @@ const GLOBAL_ROUTES: &[(&str, &str, [u16; 6])] = &[
         "GET",
         "/v1/bulletins/{month}",
         [403, 200, 200, 403, 200, 200],
+    ),
+    // From a county, nobody manages the deployment's webhooks: see ROOT_ROUTES.
+    ("GET", "/v1/webhooks", [403, 403, 403, 403, 403, 403]),
+    ("POST", "/v1/webhooks", [403, 403, 403, 403, 403, 403]),
+    (
+        "GET",
+        "/v1/webhooks/{webhook_id}/deliveries",
+        [403, 403, 403, 403, 403, 403],
+    ),
+    (
+        "POST",
+        "/v1/webhooks/{webhook_id}/end",
+        [403, 403, 403, 403, 403, 403],
+    ),
+    (
+        "POST",
+        "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+        [403, 403, 403, 403, 403, 403],
+    ),
+    // Assessors (and admins) compute the month's provisional figures on demand.
+    (
+        "POST",
+        "/v1/assessment/{month}/provisional",
+        [403, 403, 200, 403, 200, 403],
     ),
     ("GET", "/v1/rectifications", [200, 200, 200, 200, 200, 200]),
     ("GET", "/v1/alerts", [200, 200, 200, 200, 200, 200]),
@@ -543,6 +586,50 @@ async fn call(
                 None,
             )
         }
+        ("POST", "/v1/webhooks") => (
+            Method::POST,
+            route.to_owned(),
+            Some(json!({"url": "http://127.0.0.1:9/walk", "events": ["alert.declared"]})),
+            None,
+        ),
+        ("GET", "/v1/webhooks") => (Method::GET, route.to_owned(), None, None),
+        (_, r) if r.starts_with("/v1/webhooks/{webhook_id}") => {
+            // A fresh endpoint per call, made in the store.
+            let id = Uuid::now_v7();
+            app.store
+                .write(move |c| {
+                    lantian_store::webhooks::create(
+                        c,
+                        &lantian_store::webhooks::NewWebhook {
+                            id,
+                            url: "http://127.0.0.1:9/walk".into(),
+                            secret: "walk-secret".into(),
+                            events: vec!["alert.declared".into()],
+                            description: None,
+                            created_by: "walk".into(),
+                        },
+                    )
+                    .map(|_| ())
+                })
+                .await
+                .expect("an endpoint");
+            let path = r
+                .replace("{webhook_id}", &id.to_string())
+                .replace("{delivery_id}", "1");
+            let m = if method == "GET" {
+                Method::GET
+            } else {
+                Method::POST
+            };
+            let body = (method == "POST").then(|| json!({}));
+            (m, path, body, None)
+        }
+        ("POST", "/v1/assessment/{month}/provisional") => (
+            Method::POST,
+            format!("/v1/assessment/{}/provisional", this_month()),
+            Some(json!({})),
+            None,
+        ),
         ("GET", "/v1/users/{user_id}/sessions") => (
             Method::GET,
             format!("/v1/users/{}/sessions", fx(rel.expect("rel")).author),

@@ -1273,3 +1273,207 @@ async fn a_late_earlier_inspection_recomputes_the_next_verdict_and_flags_a_revie
         .expect("pulled");
     assert_eq!(synced["verdict"], after.body["verdict"]);
 }
+
+/// What a webhook receiver got: the event id, type, timestamp and signature headers, and the body.
+#[derive(Debug, Clone)]
+struct Received {
+    id: String,
+    kind: String,
+    timestamp: i64,
+    signature: String,
+    body: String,
+}
+
+/// A webhook receiver on `listener`, answering 200 and keeping what it got.
+fn receiver(listener: tokio::net::TcpListener) -> std::sync::Arc<std::sync::Mutex<Vec<Received>>> {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Received>::new()));
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let keep = keep.clone();
+            async move {
+                let h = |n: &str| {
+                    headers
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                keep.lock().expect("lock").push(Received {
+                    id: h("lantian-webhook-id"),
+                    kind: h("lantian-webhook-type"),
+                    timestamp: h("lantian-webhook-timestamp").parse().unwrap_or_default(),
+                    signature: h("lantian-webhook-signature"),
+                    body,
+                });
+                "thanks"
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    got
+}
+
+/// A receiver that is down for the first attempts gets every event once it is up: each once,
+/// signed with the endpoint's secret, the events of one order in their order; the console's
+/// record shows the answers.
+#[tokio::test]
+async fn a_webhook_receiver_down_at_first_gets_every_event_signed_and_in_order() {
+    let app = spawn_app_with(
+        |c| {
+            c.webhooks.poll_ms = 50;
+            c.webhooks.first_retry_ms = 100;
+            c.webhooks.timeout_secs = 2;
+        },
+        true,
+    )
+    .await;
+    // A port nobody listens on yet: the receiver is down.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let admin = app.demo_token(Role::Admin).await;
+    let registered = send(
+        &app,
+        Method::POST,
+        "/v1/webhooks",
+        &admin,
+        Some(json!({"url": format!("http://127.0.0.1:{port}/hook"),
+                    "events": ["rectification.opened", "rectification.closed", "inspection.reviewed", "alert.declared"],
+                    "description": "市数字城管平台"})),
+    )
+    .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{:?}",
+        registered.body
+    );
+    let secret = registered.body["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let hook = registered.body["webhook"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    // The events: an order opened by a finding and closed by a re-inspection, a review, an alert.
+    let f = finding(&app, "wh").await;
+    let id = f.id();
+    let handled = send(
+        &app,
+        Method::POST,
+        &format!("/v1/rectifications/{id}/handled"),
+        &f.checker.token,
+        Some(json!({"note": "已整改"})),
+    )
+    .await;
+    assert_eq!(handled.status, StatusCode::OK, "{:?}", handled.body);
+    let re = inspection_of(&f.checker, &f.subject, false, Some(id));
+    assert_eq!(push_one(&f.checker, &re).await, None);
+    let finding_inspection = f.order["inspection_id"].as_str().expect("inspection");
+    let reviewed = send(
+        &app,
+        Method::POST,
+        &format!("/v1/inspections/{finding_inspection}/review"),
+        &f.sup,
+        Some(json!({"expected_state": "received", "decision": "approved"})),
+    )
+    .await;
+    assert_eq!(reviewed.status, StatusCode::OK, "{:?}", reviewed.body);
+    let start = chrono::Utc::now() + chrono::Duration::days(40);
+    let alert = send(
+        &app,
+        Method::POST,
+        "/v1/alerts",
+        &admin,
+        Some(json!({"level": "orange", "units": ["yanggu"],
+                    "starts_at": start.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    "ends_at": (start + chrono::Duration::days(2)).format("%Y-%m-%dT%H:%M:%SZ").to_string()})),
+    )
+    .await;
+    assert_eq!(alert.status, StatusCode::CREATED, "{:?}", alert.body);
+
+    let path = format!("/v1/webhooks/{hook}/deliveries");
+    let deliveries = || async {
+        let r = send(&app, Method::GET, &path, &admin, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body["items"].as_array().expect("items").clone()
+    };
+    // While it is down, what is due is tried and retried, never given up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let items = deliveries().await;
+        if items.len() >= 4 && items.iter().any(|d| d["attempts"].as_u64() >= Some(2)) {
+            assert!(items.iter().all(|d| d["state"] == "pending"), "{items:?}");
+            assert!(
+                items.iter().any(|d| d["last_error"].as_str().is_some()),
+                "{items:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no retries: {items:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // It comes up; everything arrives.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("the receiver's port");
+    let got = receiver(listener);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let items = loop {
+        let items = deliveries().await;
+        if items.iter().all(|d| d["state"] == "delivered") {
+            break items;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered: {items:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(items.iter().all(|d| d["last_status"] == 200), "{items:?}");
+    assert!(
+        items.iter().all(|d| d["last_answer"] == "thanks"),
+        "{items:?}"
+    );
+    let got = got.lock().expect("lock").clone();
+    let kinds: Vec<&str> = got.iter().map(|r| r.kind.as_str()).collect();
+    for k in [
+        "rectification.opened",
+        "rectification.closed",
+        "inspection.reviewed",
+        "alert.declared",
+    ] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+    let ids: std::collections::BTreeSet<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), got.len(), "each event once: {kinds:?}");
+    assert_eq!(got.len(), items.len());
+    for r in &got {
+        assert!(
+            lantian_domain::webhook::verify(&secret, r.timestamp, r.body.as_bytes(), &r.signature),
+            "a valid signature on {}",
+            r.kind
+        );
+        let body: Value = serde_json::from_str(&r.body).expect("JSON");
+        assert_eq!(body["id"], r.id.as_str());
+        assert_eq!(body["type"], r.kind.as_str());
+    }
+    // The order's events arrived in their order.
+    let of_order: Vec<&str> = got
+        .iter()
+        .filter(|r| r.body.contains(&id.to_string()) && r.kind.starts_with("rectification."))
+        .map(|r| r.kind.as_str())
+        .collect();
+    assert_eq!(of_order, ["rectification.opened", "rectification.closed"]);
+}

@@ -212,6 +212,35 @@ impl App {
             .await?)
     }
 
+    /// Computes the month's provisional figures now (an assessor who will not wait for the
+    /// night's run). The figures are the whole deployment's, as the nightly run's are; each reader
+    /// still sees only their subtree's ([`App::assessment`]). A month not begun, or no campaign's,
+    /// is refused.
+    pub async fn compute_provisional(
+        &self,
+        actor: &Actor,
+        month: String,
+    ) -> Result<RollupReport, AppError> {
+        actor.may(Action::ComputeAssessment, Some(&actor.unit_path))?;
+        let (from, _) = month_bounds(&month).ok_or_else(AppError::not_found)?;
+        if from > Utc::now() {
+            return Err(AppError::new("conflict")
+                .detail("month_not_begun")
+                .note("a month that has not begun has no figures"));
+        }
+        let mut r = rollup(self.store(), &month, false).await?;
+        let mine = actor.unit_path.clone();
+        let visible: std::collections::HashSet<String> = self
+            .store()
+            .read(move |c| lantian_store::org::units_in_subtree(c, &mine))
+            .await?
+            .into_iter()
+            .map(|u| u.code)
+            .collect();
+        r.units.retain(|u| visible.contains(&u.unit));
+        Ok(r)
+    }
+
     /// Every declared alert, newest first.
     pub async fn alerts(&self, actor: &Actor) -> Result<Vec<Alert>, AppError> {
         actor.may(Action::ReadCampaign, None)?;

@@ -18,7 +18,8 @@
 //! - [`auth`] — passwords checked, refresh-token families, app installs registered.
 //! - [`reference`] — units, departments, campaigns, checklist templates.
 //! - [`subjects`] — the ledger's subjects: list, read, create, edit.
-//! - [`users`] — user management: list, disable and enable, role, unit.
+//! - [`users`] — user management: accounts, one-time passwords, roles, units, sessions.
+//! - [`webhooks`] — endpoints other systems registered, their deliveries claimed and recorded.
 //! - [`sync`] — push, pull and status of the offline sync protocol.
 //! - [`assessment`] — the month's figures, the bulletin, pollution alerts.
 //! - [`demo`] — the demo's history: two past months of work laid down on the first demo start.
@@ -56,6 +57,7 @@ mod spatial;
 pub mod subjects;
 pub mod sync;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 

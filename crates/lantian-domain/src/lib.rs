@@ -20,6 +20,7 @@
 //! - [`review`] — review states, decisions and the rules of a decision.
 //! - [`rectification`] — rectification orders: the state machine of their events, severities and
 //!   working-day deadlines.
+//! - [`webhook`] — the events other systems subscribe to, the delivery signature, the retry schedule.
 //! - [`reference`] — the 2019-2020 Liaocheng campaign as data, and the deterministic demo data set.
 //!
 //! Must not depend on: rusqlite, tokio, axum, or any crate that does IO.
@@ -41,5 +42,6 @@ pub mod subject;
 pub mod sync;
 pub mod unit;
 pub mod user;
+pub mod webhook;
 
 pub use error::ValidationError;

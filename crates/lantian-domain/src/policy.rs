@@ -56,10 +56,15 @@ pub enum Action {
     /// (within `user::check_user_change`) and unit, list and revoke their app installs (anyone may
     /// do that for their own).
     ManageUsers,
+    /// Compute the month's provisional figures now, rather than wait for the night's rollup.
+    ComputeAssessment,
+    /// Register and end the webhooks other systems hear of the deployment's events by, and read
+    /// their deliveries: the whole deployment's events, so from the root only.
+    ManageWebhooks,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 21] = [
         Action::ReadUnit,
         Action::ReadCampaign,
         Action::ManageCampaign,
@@ -79,6 +84,8 @@ impl Action {
         Action::DeclareAlert,
         Action::ReadAssessment,
         Action::ManageUsers,
+        Action::ComputeAssessment,
+        Action::ManageWebhooks,
     ];
 }
 
@@ -108,7 +115,9 @@ impl Action {
     pub fn reach(self) -> Reach {
         match self {
             Action::HandleRectification => Reach::OwnUnit,
-            Action::PublishTemplate | Action::ManageCampaign => Reach::Root,
+            Action::PublishTemplate | Action::ManageCampaign | Action::ManageWebhooks => {
+                Reach::Root
+            }
             _ => Reach::Subtree,
         }
     }
@@ -149,10 +158,27 @@ const GRANTS: &[(Role, &[Action])] = {
         HandleRectification,
         ReadAssessment,
     ];
+    const ASSESSOR: [Action; 14] = [
+        ReadUnit,
+        ReadCampaign,
+        ReadTemplate,
+        ReadSubject,
+        RegisterClient,
+        Sync,
+        SubmitInspection,
+        ProposeSubject,
+        ReportIncident,
+        ReadInspection,
+        Supervise,
+        HandleRectification,
+        ReadAssessment,
+        ComputeAssessment,
+    ];
     &[
         (Role::Inspector, &INSPECTOR),
         (Role::Supervisor, &OVERSIGHT),
-        (Role::Assessor, &OVERSIGHT),
+        // Assessors also compute the month's provisional figures on demand.
+        (Role::Assessor, &ASSESSOR),
         // Viewers read everything of their subtree, inspections included, and change nothing.
         (
             Role::Viewer,
@@ -204,6 +230,8 @@ const GRANTS: &[(Role, &[Action])] = {
                 DeclareAlert,
                 ReadAssessment,
                 ManageUsers,
+                ComputeAssessment,
+                ManageWebhooks,
             ],
         ),
     ]

@@ -204,6 +204,7 @@ pub fn declare_alert(conn: &Tx, a: &Alert) -> Result<(), StoreError> {
         None,
         Some(crate::audit::object_hash(a)?),
     )?;
+    crate::webhooks::emit(conn, "alert.declared", "alert", &a.id.to_string(), a)?;
     publish_alert(conn, a)
 }
 
@@ -279,6 +280,7 @@ pub fn end_alert(
         Some(crate::audit::object_hash(&a)?),
     )?;
     publish_alert(conn, &a)?;
+    crate::webhooks::emit(conn, "alert.ended", "alert", &id.to_string(), &a)?;
     Ok(a)
 }
 
@@ -412,6 +414,15 @@ pub fn publish_official(
         &format!("{campaign}/{month}/{revision}"),
         None,
         Some(crate::sha256_hex(serde_json::to_string(units)?.as_bytes())),
+    )?;
+    crate::webhooks::emit(
+        conn,
+        "bulletin.published",
+        "bulletin",
+        &format!("{campaign}/{month}"),
+        &serde_json::json!({
+            "campaign": campaign, "month": month, "revision": revision, "changes": diff.len(),
+        }),
     )?;
     Ok(Stored {
         revision,

@@ -16,6 +16,7 @@
 //! - [`media`] — uploads in progress, verified photos, media completion of inspections.
 //! - [`review`] — the review queue and decisions; [`rectify`] — rectification orders.
 //! - [`seed`] — loading reference and demo data.
+//! - [`webhooks`] — endpoints other systems registered, and the outbox of their deliveries.
 //!
 //! Returns domain types and [`StoreError`]; no HTTP types. Must not depend on axum or tokio beyond
 //! its channels and blocking pool.
@@ -43,6 +44,7 @@ pub mod subjects;
 pub mod sync;
 pub mod templates;
 mod tx;
+pub mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};

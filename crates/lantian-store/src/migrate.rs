@@ -82,6 +82,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "user_lifecycle",
         include_str!("../../../migrations/0016_user_lifecycle.sql"),
     ),
+    (
+        17,
+        "webhooks",
+        include_str!("../../../migrations/0017_webhooks.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

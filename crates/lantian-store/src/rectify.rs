@@ -156,6 +156,15 @@ fn record(
         &id.to_string(),
         data,
     )?;
+    if matches!(event, "opened" | "overdue" | "closed") {
+        crate::webhooks::emit(
+            conn,
+            &format!("rectification.{event}"),
+            "rectification",
+            &id.to_string(),
+            &view,
+        )?;
+    }
     Ok(view)
 }
 

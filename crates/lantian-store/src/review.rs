@@ -140,6 +140,21 @@ pub fn record_decision(
         &id.to_string(),
         data,
     )?;
+    crate::webhooks::emit(
+        conn,
+        "inspection.reviewed",
+        "inspection",
+        &id.to_string(),
+        &serde_json::json!({
+            "inspection_id": id,
+            "subject_id": view.subject_id,
+            "unit": view.unit,
+            "review_state": step.to.as_str(),
+            "comment": step.comment,
+            "reviewer": reviewer.uuid,
+            "occurred_at": view.occurred_at,
+        }),
+    )?;
     Ok(view)
 }
 

@@ -180,6 +180,7 @@ pub async fn start(
         state.app(),
         std::time::Duration::from_secs(config.photos.expiry_sweep_secs.max(1)),
         std::time::Duration::from_secs(config.rectification.sweep_secs.max(1)),
+        config.webhooks.clone(),
     );
     // The demo's history goes first when it is to be laid down: the jobs' catch-up waits for it.
     let history = demo

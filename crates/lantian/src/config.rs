@@ -53,6 +53,7 @@ pub struct Config {
     /// the one console forms must come from. Unset: the request's own host.
     pub public_url: Option<String>,
     pub console: ConsoleSettings,
+    pub webhooks: WebhookSettings,
     /// With `serve --demo`: on the first start, lay down two past months of demo work (in the
     /// background, once per data folder).
     pub demo_history: bool,
@@ -84,6 +85,28 @@ impl Default for ConsoleSettings {
             map_datum: "gcj02".into(),
             map_attribution: String::new(),
             map_max_zoom: 18,
+        }
+    }
+}
+
+/// How webhook deliveries are sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// How often due deliveries are looked for (a busy outbox is drained without waiting).
+    pub poll_ms: u64,
+    /// A receiver that has not answered in this long has failed this attempt.
+    pub timeout_secs: u64,
+    /// The first wait of the retry schedule (it grows to 360 times this, then stays; 78 attempts).
+    pub first_retry_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            poll_ms: 2000,
+            timeout_secs: 10,
+            first_retry_ms: 10_000,
         }
     }
 }
@@ -320,6 +343,7 @@ impl Default for Config {
             bulletin: lantian_domain::assessment::BulletinStyle::default(),
             public_url: None,
             console: ConsoleSettings::default(),
+            webhooks: WebhookSettings::default(),
             demo_history: true,
         }
     }

@@ -5,7 +5,8 @@
 //!   recorded (`job_runs`: start, end, outcome) and idempotent; on start, a run that fell due while
 //!   the server was down is made once (`catch_up`).
 //! - Continuous ([`start_background`]): photo renditions, the expiry of abandoned uploads, and the
-//!   oversight sweep (overdue orders, deferrals resumed, the audit chain's month heads). Their work
+//!   oversight sweep (overdue orders, deferrals resumed, the audit chain's month heads), and the
+//!   webhook sender (`crate::webhooks`). Their work
 //!   is `lantian_app`'s; this module only runs it on its timers.
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
@@ -319,12 +320,15 @@ pub fn shanghai(y: i32, m: u32, d: u32, h: u32) -> Option<DateTime<Utc>> {
 }
 
 /// Starts the continuous jobs: renditions (woken by each verified photo), the upload expiry every
-/// `uploads_every`, and the oversight sweep every `oversight_every`. Call once, in the runtime.
+/// `uploads_every`, the oversight sweep every `oversight_every`, and the webhook sender. Call
+/// once, in the runtime.
 pub fn start_background(
     app: &lantian_app::App,
     uploads_every: std::time::Duration,
     oversight_every: std::time::Duration,
+    webhooks: crate::config::WebhookSettings,
 ) {
+    tokio::spawn(crate::webhooks::sender(app.clone(), webhooks));
     let media = std::sync::Arc::clone(app.media());
     tokio::spawn(media.rendition_job(app.store().clone()));
     let media = std::sync::Arc::clone(app.media());

@@ -18,4 +18,6 @@ pub mod backup;
 pub mod config;
 pub mod jobs;
 pub mod logs;
+pub mod outbound;
 pub mod users;
+pub mod webhooks;

@@ -9,6 +9,7 @@ mod review;
 mod subjects;
 mod sync;
 mod uploads;
+mod webhooks;
 
 pub use auth::password_sign_in;
 pub use photos::photo_bytes;
@@ -125,6 +126,24 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .on(Method::GET, "/v1/coverage", export::coverage)
         .on(Method::GET, "/v1/review/queue", review::queue)
         .on(Method::GET, "/v1/assessment/{month}", review::assessment)
+        .on(
+            Method::POST,
+            "/v1/assessment/{month}/provisional",
+            review::compute_provisional,
+        )
+        .on(Method::GET, "/v1/webhooks", webhooks::list)
+        .on(Method::POST, "/v1/webhooks", webhooks::register)
+        .on(Method::POST, "/v1/webhooks/{webhook_id}/end", webhooks::end)
+        .on(
+            Method::GET,
+            "/v1/webhooks/{webhook_id}/deliveries",
+            webhooks::deliveries,
+        )
+        .on(
+            Method::POST,
+            "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+            webhooks::retry,
+        )
         .on(Method::GET, "/v1/bulletins/{month}", review::bulletin)
         .on(Method::POST, "/v1/alerts", review::declare_alert)
         .on(Method::GET, "/v1/alerts", review::list_alerts)

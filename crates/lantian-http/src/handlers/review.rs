@@ -196,3 +196,14 @@ pub(crate) async fn list_alerts(
 ) -> Result<Json<Vec<Alert>>, ApiError> {
     Ok(Json(state.app().alerts(&caller.0).await?))
 }
+
+/// `POST /v1/assessment/{month}/provisional`: the month's provisional figures computed now.
+pub(crate) async fn compute_provisional(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(month): AppPath<String>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    Ok(Json(
+        state.app().compute_provisional(&caller.0, month).await?,
+    ))
+}
