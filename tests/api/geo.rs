@@ -380,7 +380,7 @@ async fn subjects_exported_as_geojson_and_imported_elsewhere_are_the_same_subjec
     // Into a server that has never seen these subjects.
     let other = lantian_tests::spawn_app_with(|_| {}, false).await;
     let rows = lantian_app::import::parse_geojson(&bytes).expect("the export parses as an import");
-    let n = lantian_app::import::import(&other.store, rows, "test")
+    let n = lantian_app::import::import(&other.store, rows, "test", &[])
         .await
         .expect("imported");
     assert_eq!(n, before.len());

@@ -15,7 +15,12 @@ async fn a_good_csv_imports_every_row() {
     let app = spawn_app().await;
     let before = app.subject_count().await;
     let rows = parse_csv(GOOD_CSV.as_bytes()).expect("parses");
-    assert_eq!(import(&app.store, rows, "test").await.expect("imports"), 3);
+    assert_eq!(
+        import(&app.store, rows, "test", &[])
+            .await
+            .expect("imports"),
+        3
+    );
     assert_eq!(app.subject_count().await, before + 3);
     let plate: String = app
         .store
@@ -65,7 +70,7 @@ async fn rows_naming_unknown_units_or_taken_ids_import_nothing() {
         "id,kind,name,unit,lat,lon,attr.grade\n,restaurant,好,yanggu,36.1,115.8,a\n,restaurant,无此单位,atlantis,36.1,115.8,a\n{taken},restaurant,重复,yanggu,36.1,115.8,a\n"
     );
     let rows = parse_csv(csv.as_bytes()).expect("parses");
-    let Err(ImportError::Rows(errors)) = import(&app.store, rows, "test").await else {
+    let Err(ImportError::Rows(errors)) = import(&app.store, rows, "test", &[]).await else {
         panic!("must fail")
     };
     let places: Vec<&str> = errors.iter().map(|e| e.place.as_str()).collect();
@@ -87,7 +92,12 @@ async fn geojson_imports_points_and_boundaries_and_reports_bad_features() {
        "attributes": {"plate_number": "鲁PC1234", "approval_status": "approved"}}}
     ]}"#;
     let rows = parse_file(good.as_bytes()).expect("parses as GeoJSON");
-    assert_eq!(import(&app.store, rows, "test").await.expect("imports"), 3);
+    assert_eq!(
+        import(&app.store, rows, "test", &[])
+            .await
+            .expect("imports"),
+        3
+    );
     assert_eq!(app.subject_count().await, before + 3);
 
     let bad = r#"{"type": "FeatureCollection", "features": [
@@ -120,7 +130,12 @@ async fn imported_ledger_dates_make_past_months_assessable() {
     );
     let rows = parse_csv(csv.as_bytes()).expect("parses");
     let ids: Vec<uuid::Uuid> = rows.iter().map(|(_, id, _)| *id).collect();
-    assert_eq!(import(&app.store, rows, "test").await.expect("imports"), 3);
+    assert_eq!(
+        import(&app.store, rows, "test", &[])
+            .await
+            .expect("imports"),
+        3
+    );
     let bad = parse_csv(
         "kind,name,unit,lat,lon,on_ledger_since\nconstruction_site,x,gaotang,36.8,116.2,去年\n"
             .as_bytes(),

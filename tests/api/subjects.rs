@@ -247,3 +247,25 @@ async fn an_edit_sets_the_ledger_date_and_one_without_keeps_it() {
     let refused = app.put(&path, &t, Some("\"3\""), bad).await;
     assert!(refused.status.is_client_error(), "{:?}", refused.body);
 }
+
+/// The ledger is searched by an attribute's value as well as by text, kind and unit.
+#[tokio::test]
+async fn subjects_are_found_by_an_attribute() {
+    let app = lantian_tests::spawn_app().await;
+    let t = app.demo_token(lantian_domain::user::Role::Supervisor).await;
+    let all = app.get("/v1/subjects?kind=restaurant&limit=500", &t).await;
+    let graded = app
+        .get("/v1/subjects?kind=restaurant&attr=grade:b&limit=500", &t)
+        .await;
+    assert_eq!(graded.status, reqwest::StatusCode::OK, "{:?}", graded.body);
+    let items = graded.body["items"].as_array().expect("items");
+    assert!(!items.is_empty(), "the demo has grade b restaurants");
+    assert!(items.iter().all(|s| s["attributes"]["grade"] == "b"));
+    assert!(items.len() < all.body["items"].as_array().expect("all").len());
+    for bad in ["grade", "Grade:b", ":b", "grade:"] {
+        let r = app.get(&format!("/v1/subjects?attr={bad}"), &t).await;
+        assert_eq!(r.status, reqwest::StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let none = app.get("/v1/subjects?attr=grade:zzz", &t).await;
+    assert_eq!(none.body["items"].as_array().map(Vec::len), Some(0));
+}

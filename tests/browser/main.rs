@@ -581,3 +581,162 @@ async fn an_admin_disables_an_officer_in_the_console_and_the_officer_is_out_at_o
     );
     b.quit().await;
 }
+
+/// The pages of the console's second part (home, ledger, assessment, alerts, people, webhooks,
+/// the password page) pass axe-core, show what people typed as text and never run it, and are
+/// photographed at both sizes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_second_parts_pages_pass_axe_show_typed_text_as_text_and_are_photographed() {
+    let _one = ONE_BROWSER.lock().await;
+    let scene = Scene::new().await;
+    let app = &scene.app;
+    let (_, _) = hostile_inspection(&scene).await;
+    app.add_user("root_admin", Role::Admin, "lcucb", PASSWORD)
+        .await;
+    let admin = app.tokens("root_admin", PASSWORD).await.access_token;
+    let subject: String = app
+        .store
+        .read(|c| {
+            Ok(c.raw().query_row(
+                "SELECT uuid FROM subjects WHERE name = ?1",
+                [scenes::HOSTILE_NAME],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .expect("the hostile subject");
+    // What people type elsewhere: an alert's note, a webhook's description, a person's name.
+    let start = chrono::Utc::now() - chrono::Duration::hours(1);
+    let alert = app
+        .post(
+            "/v1/alerts",
+            Some(&admin),
+            json!({"level": "red", "units": ["dongchangfu"], "note": scenes::HOSTILE_NOTES,
+                   "starts_at": start.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                   "ends_at": (start + chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ").to_string()}),
+        )
+        .await;
+    assert_eq!(alert.status, StatusCode::CREATED, "{:?}", alert.body);
+    let hook = app
+        .post(
+            "/v1/webhooks",
+            Some(&admin),
+            json!({"url": "http://127.0.0.1:9/hook", "events": ["alert.declared"],
+                   "description": scenes::HOSTILE_LINK}),
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{:?}", hook.body);
+    let hook = hook.body["webhook"]["id"].as_str().expect("id").to_owned();
+    let person = app
+        .post(
+            "/v1/users",
+            Some(&admin),
+            json!({"username": "typed_name", "display_name": scenes::HOSTILE_NAME,
+                   "role": "inspector", "unit": "dongchangfu"}),
+        )
+        .await;
+    assert_eq!(person.status, StatusCode::CREATED, "{:?}", person.body);
+    let person = person.body["user"]["id"].as_str().expect("id").to_owned();
+    let month = lantian_tests::this_month();
+    lantian_app::assessment::rollup(&app.store, &month, true)
+        .await
+        .expect("this month's official figures");
+
+    let pages: Vec<(&str, String, Option<&str>)> = vec![
+        ("home", "/console/".into(), Some(scenes::HOSTILE_NAME)),
+        (
+            "ledger",
+            format!("/console/subjects?q={}", "光岳路工地"),
+            Some(scenes::HOSTILE_NAME),
+        ),
+        (
+            "subject",
+            format!("/console/subjects/{subject}"),
+            Some(scenes::HOSTILE_NOTES),
+        ),
+        ("subject-new", "/console/subjects/new".into(), None),
+        (
+            "subject-edit",
+            format!("/console/subjects/{subject}/edit"),
+            None,
+        ),
+        ("import", "/console/subjects/import".into(), None),
+        (
+            "assessment",
+            format!("/console/assessment?month={month}"),
+            None,
+        ),
+        (
+            "assessment-provisional",
+            format!("/console/assessment?month={month}&kind=provisional"),
+            None,
+        ),
+        (
+            "alerts",
+            "/console/alerts".into(),
+            Some(scenes::HOSTILE_NOTES),
+        ),
+        (
+            "people",
+            "/console/people".into(),
+            Some(scenes::HOSTILE_NAME),
+        ),
+        (
+            "person",
+            format!("/console/people/{person}"),
+            Some(scenes::HOSTILE_NAME),
+        ),
+        (
+            "webhooks",
+            "/console/webhooks".into(),
+            Some(scenes::HOSTILE_LINK),
+        ),
+        (
+            "webhook",
+            format!("/console/webhooks/{hook}"),
+            Some(scenes::HOSTILE_LINK),
+        ),
+        ("password", "/console/password".into(), None),
+    ];
+    let axe = axe_source();
+    let b = Browser::start(1366, 768).await;
+    let base = &app.base;
+    sign_in(&b, base, "root_admin").await;
+    let mut failures = Vec::new();
+    for (w, h) in [(1366u32, 768u32), (768, 1024)] {
+        b.resize(w, h).await;
+        for (name, path, typed) in &pages {
+            b.goto(&format!("{base}{path}")).await;
+            b.settle().await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            b.screenshot(&format!("{name}-{w}x{h}")).await;
+            if w != 1366 {
+                continue;
+            }
+            let ran = b
+                .exec("return [window.__pwned === undefined, document.querySelectorAll('img[src=\"x\"]').length, document.querySelectorAll('a[href^=\"javascript:\"]').length, document.querySelectorAll('script:not([src])').length];", json!([]))
+                .await;
+            if ran != json!([true, 0, 0, 0]) {
+                failures.push(format!("{name}: typed text became markup: {ran}"));
+            }
+            if let Some(t) = typed
+                && !b.text().await.contains(t)
+            {
+                failures.push(format!("{name}: does not show {t:?} as typed"));
+            }
+            for v in b.axe_violations(&axe).await {
+                failures.push(format!("{name}: {v}"));
+            }
+        }
+    }
+    let foreign = b
+        .exec(
+            "return performance.getEntriesByType('resource').map(e => e.name)
+                 .filter(n => !n.startsWith(location.origin));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(foreign, json!([]), "resources from elsewhere");
+    b.quit().await;
+    assert!(failures.is_empty(), "{failures:#?}");
+}

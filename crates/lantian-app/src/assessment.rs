@@ -105,22 +105,50 @@ impl App {
         Ok(r)
     }
 
-    /// The month's bulletin from its latest official revision, rendered in `format`: the whole
-    /// document, every unit's rows and lists included, to anyone who may read the assessment
-    /// (official figures are circulated to every unit).
+    /// The month's bulletin (考评通报) from its latest official revision, as a document: every
+    /// unit's rows and lists, to anyone who may read the assessment (official figures are
+    /// circulated to every unit).
+    pub async fn bulletin_document(
+        &self,
+        actor: &Actor,
+        month: String,
+    ) -> Result<assessment::Bulletin, AppError> {
+        actor.may(Action::ReadAssessment, Some(&actor.unit_path))?;
+        if month_bounds(&month).is_none() {
+            return Err(AppError::not_found());
+        }
+        crate::operator::official_bulletin(self.store(), &month, &self.config().bulletin)
+            .await?
+            .ok_or_else(AppError::not_found)
+    }
+
+    /// Every official revision of the month, the first first, with what changed each time.
+    pub async fn assessment_revisions(
+        &self,
+        actor: &Actor,
+        month: String,
+    ) -> Result<Vec<Rollup>, AppError> {
+        actor.may(Action::ReadAssessment, Some(&actor.unit_path))?;
+        if month_bounds(&month).is_none() {
+            return Err(AppError::not_found());
+        }
+        Ok(self
+            .store()
+            .read(move |c| match stored::campaign_for_month(c, &month)? {
+                Some(campaign) => stored::revisions(c, &campaign.code, &month),
+                None => Ok(Vec::new()),
+            })
+            .await?)
+    }
+
+    /// The month's bulletin rendered in `format` ([`App::bulletin_document`]).
     pub async fn bulletin(
         &self,
         actor: &Actor,
         month: String,
         format: BulletinFormat,
     ) -> Result<RenderedBulletin, AppError> {
-        actor.may(Action::ReadAssessment, Some(&actor.unit_path))?;
-        if month_bounds(&month).is_none() {
-            return Err(AppError::not_found());
-        }
-        let b = crate::operator::official_bulletin(self.store(), &month, &self.config().bulletin)
-            .await?
-            .ok_or_else(AppError::not_found)?;
+        let b = self.bulletin_document(actor, month).await?;
         let fail = |e: String| {
             tracing::error!(error = %e, "bulletin rendering failed");
             AppError::internal()

@@ -31,6 +31,7 @@ impl SubjectExport {
     /// The subjects after internal id `after`, and the id to continue from.
     pub async fn page(&self, after: i64) -> Result<(Vec<Subject>, Option<i64>), AppError> {
         let filter = SubjectFilter {
+            attribute: None,
             within: self.within.clone(),
             kind: self.kind,
             text: None,
@@ -126,6 +127,36 @@ impl App {
                 verdict,
             },
         })
+    }
+
+    /// Up to `max` inspections of `month` the caller may read (the map of a month's work), and
+    /// whether there were more.
+    pub async fn month_inspections(
+        &self,
+        actor: &Actor,
+        month: &str,
+        max: usize,
+    ) -> Result<(Vec<ExportedInspection>, bool), AppError> {
+        let export = self
+            .export_inspections(actor, None, None, Some(month.to_owned()), None)
+            .await?;
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let (items, next) = export.page(after).await?;
+            out.extend(items);
+            match next {
+                Some(n) if out.len() < max => after = n,
+                Some(_) => break,
+                None => {
+                    out.truncate(max);
+                    return Ok((out, false));
+                }
+            }
+        }
+        let more = out.len() >= max;
+        out.truncate(max);
+        Ok((out, more))
     }
 
     /// Per unit of the subtree, how many subjects were inspected how often in `month` (with every

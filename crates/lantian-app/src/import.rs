@@ -96,7 +96,14 @@ impl Rows {
     }
 }
 
-fn cell_value(kind: SubjectKind, field: &str, raw: &str) -> Result<serde_json::Value, String> {
+/// An attribute's value read from a text cell by its field's type (a CSV cell, a console form's
+/// field): yes/no in Chinese or English, whole numbers, one of a choice. The message names the
+/// field when the text does not fit.
+pub fn attribute_from_cell(
+    kind: SubjectKind,
+    field: &str,
+    raw: &str,
+) -> Result<serde_json::Value, String> {
     let Some((_, ty)) = kind.attribute_fields().iter().find(|(n, _)| *n == field) else {
         return Err(format!(
             "attribute {field} does not belong to a {}",
@@ -203,7 +210,7 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
             let mut attributes = serde_json::Map::new();
             for (c, h) in headers.iter().enumerate() {
                 if let (Some(field), Some(v)) = (h.trim().strip_prefix("attr."), get(Some(c))) {
-                    attributes.insert(field.to_owned(), cell_value(kind, field, v)?);
+                    attributes.insert(field.to_owned(), attribute_from_cell(kind, field, v)?);
                 }
             }
             let location = match (get(lat_col), get(lon_col)) {
@@ -360,16 +367,26 @@ pub fn parse_file(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
 }
 
 /// The operation: checks units and ids against the store and reports every problem by its line,
-/// then imports all rows in one transaction, audited under `actor`. The CLI (`lantian import`)
-/// and the console's upload call this; the parsers above turn their bytes into rows.
-pub async fn import(store: &Store, rows: Vec<Parsed>, actor: &str) -> Result<usize, ImportError> {
+/// then imports all rows in one transaction, audited under `actor`. A unit outside `within` (a
+/// subtree's root path; empty for the operator, who reaches everything) is reported exactly as a
+/// unit that does not exist. The CLI (`lantian import`) and the console's upload
+/// ([`App::import_subjects`]) call this; the parsers above turn their bytes into rows.
+pub async fn import(
+    store: &Store,
+    rows: Vec<Parsed>,
+    actor: &str,
+    within: &[String],
+) -> Result<usize, ImportError> {
     let codes: BTreeSet<String> = rows.iter().map(|(_, _, d)| d.unit.clone()).collect();
+    let within = within.to_vec();
     let ids: Vec<Uuid> = rows.iter().map(|(_, id, _)| *id).collect();
     let (missing_units, existing_ids) = store
         .read(move |c| {
             let mut missing = BTreeSet::new();
             for code in codes {
-                if org::unit_by_code(c, &code)?.is_none() {
+                let reached =
+                    org::unit_by_code(c, &code)?.is_some_and(|u| u.unit.path.starts_with(&within));
+                if !reached {
                     missing.insert(code);
                 }
             }
@@ -429,6 +446,35 @@ pub async fn import(store: &Store, rows: Vec<Parsed>, actor: &str) -> Result<usi
         .await
         .map_err(|e| ImportError::Store(e.into()))?;
     Ok(n)
+}
+
+impl crate::App {
+    /// Imports subjects from an uploaded CSV or GeoJSON file into units of the caller's subtree,
+    /// all or nothing, by the same rules as `lantian import` ([`import`]); a unit outside the
+    /// subtree reads as one that does not exist. For those who may create subjects.
+    pub async fn import_subjects(
+        &self,
+        actor: &crate::Actor,
+        bytes: &[u8],
+    ) -> Result<usize, ImportError> {
+        actor
+            .may(
+                lantian_domain::policy::Action::CreateSubject,
+                Some(&actor.unit_path),
+            )
+            .map_err(ImportError::Store)?;
+        let rows = parse_file(bytes)?;
+        if rows.is_empty() {
+            return Err(ImportError::Unreadable("the file has no subjects".into()));
+        }
+        import(
+            self.store(),
+            rows,
+            &actor.uuid.to_string(),
+            &actor.unit_path,
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,49 @@ use uuid::Uuid;
 use crate::page::{self, List};
 use crate::{Actor, App, AppError};
 
+/// How many of a subject's latest inspections and orders its page shows.
+pub const SHEET_LATEST: usize = 30;
+
+/// A subject's page in the ledger: the subject, its latest inspections and their photos (those
+/// the caller may see), its orders, and its audit trail.
+#[derive(Debug, Clone)]
+pub struct SubjectSheet {
+    pub subject: Subject,
+    pub unit_path: Vec<String>,
+    /// Newest first. Only the caller's own unless their role reads inspections.
+    pub inspections: Vec<lantian_domain::inspection::InspectionView>,
+    /// Whether the caller reads every officer's inspections here (else only their own are shown).
+    pub reads_inspections: bool,
+    /// Verified photos of the inspections shown: (photo, inspection, renditions).
+    pub photos: Vec<(Uuid, Uuid, lantian_domain::media::RenditionState)>,
+    pub orders: Vec<lantian_domain::rectification::OrderView>,
+    pub trail: Vec<audit::ObjectEntry>,
+    /// Whether the caller may edit it.
+    pub may_edit: bool,
+}
+
+/// `name:value` as an attribute filter: a plain lower-case name, and the value as the JSON it is
+/// stored as (a number or `true`/`false` as such, anything else as a string). `bad_request` on
+/// `attr` otherwise.
+fn attribute_filter(a: &str) -> Result<(String, String), AppError> {
+    let bad = || AppError::bad_request("attr").note("name:value, e.g. grade:b");
+    let (name, value) = a.split_once(':').ok_or_else(bad)?;
+    let (name, value) = (name.trim(), value.trim());
+    if name.is_empty()
+        || name.len() > 40
+        || !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        || value.is_empty()
+        || !lantian_domain::limits::within(value, 100)
+    {
+        return Err(bad());
+    }
+    let json = match serde_json::from_str::<serde_json::Value>(value) {
+        Ok(v @ (serde_json::Value::Bool(_) | serde_json::Value::Number(_))) => v.to_string(),
+        _ => serde_json::Value::String(value.to_owned()).to_string(),
+    };
+    Ok((name.to_owned(), json))
+}
+
 impl App {
     /// The path of unit `code` if the caller may `action` there, else `not_found` on `unit`
     /// (unknown and foreign look the same).
@@ -55,10 +98,12 @@ impl App {
         {
             return Err(AppError::bad_request("q").detail("query_too_long"));
         }
+        let attribute = q.attr.as_deref().map(attribute_filter).transpose()?;
         let filter = SubjectFilter {
             within,
             kind,
             text,
+            attribute,
             after: q
                 .cursor
                 .as_deref()
@@ -85,6 +130,48 @@ impl App {
             .ok_or_else(AppError::not_found)?;
         actor.may(Action::ReadSubject, Some(&rec.unit_path))?;
         Ok(rec.subject)
+    }
+
+    /// A subject's page: everything the ledger shows of it, read in one transaction.
+    pub async fn subject_sheet(&self, actor: &Actor, id: Uuid) -> Result<SubjectSheet, AppError> {
+        let (rec, (inspections, photos), orders, trail) = self
+            .store()
+            .read(move |c| {
+                let Some(rec) = subjects::get(c, id)? else {
+                    return Ok(None);
+                };
+                let record = lantian_store::review::subject_record(c, id, SHEET_LATEST)?;
+                let orders = lantian_store::rectify::of_subject(c, id, SHEET_LATEST)?;
+                let trail = audit::of_subject(c, &id.to_string())?;
+                Ok(Some((rec, record, orders, trail)))
+            })
+            .await?
+            .ok_or_else(AppError::not_found)?;
+        actor.may(Action::ReadSubject, Some(&rec.unit_path))?;
+        let reads_inspections = actor
+            .may(Action::ReadInspection, Some(&rec.unit_path))
+            .is_ok();
+        let inspections: Vec<_> = inspections
+            .into_iter()
+            .filter(|i| reads_inspections || i.author == actor.uuid)
+            .collect();
+        let shown: std::collections::HashSet<Uuid> = inspections.iter().map(|i| i.id).collect();
+        let photos = photos
+            .into_iter()
+            .filter(|(_, inspection, _)| shown.contains(inspection))
+            .collect();
+        Ok(SubjectSheet {
+            may_edit: actor
+                .may(Action::UpdateSubject, Some(&rec.unit_path))
+                .is_ok(),
+            subject: rec.subject,
+            unit_path: rec.unit_path,
+            inspections,
+            reads_inspections,
+            photos,
+            orders,
+            trail,
+        })
     }
 
     /// Creates a subject in a unit of the caller's subtree.

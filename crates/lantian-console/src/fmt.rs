@@ -212,6 +212,121 @@ pub fn decision(lang: &str, d: &str) -> &'static str {
     review_state(lang, d)
 }
 
+/// A pollution alert's level in words.
+pub fn alert_level(lang: &str, level: &str) -> &'static str {
+    match level {
+        "yellow" => pick(lang, "黄色预警", "Yellow alert"),
+        "orange" => pick(lang, "橙色预警", "Orange alert"),
+        "red" => pick(lang, "红色预警", "Red alert"),
+        _ => pick(lang, "预警", "Alert"),
+    }
+}
+
+/// A rate in [0, 1] as a percentage with one decimal.
+pub fn percent(r: f64) -> String {
+    format!("{:.1}%", r * 100.0)
+}
+
+/// A score to two decimals.
+pub fn score(s: f64) -> String {
+    format!("{s:.2}")
+}
+
+/// A change of score with its sign (`+1.25`, `-0.50`), or a dash.
+pub fn change(c: Option<f64>) -> String {
+    match c {
+        Some(c) if c > 0.0 => format!("+{c:.2}"),
+        Some(c) => format!("{c:.2}"),
+        None => "—".to_owned(),
+    }
+}
+
+/// The month `YYYY-MM` a time falls in, in China Standard Time.
+pub fn month_of(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Shanghai).format("%Y-%m").to_string()
+}
+
+/// A subject attribute's name in words.
+pub fn attr_label(lang: &str, field: &str) -> String {
+    let s = match field {
+        "project_name" => pick(lang, "项目名称", "Project"),
+        "builder" => pick(lang, "建设单位", "Builder"),
+        "linear" => pick(lang, "线性工程", "Linear works"),
+        "sunshine_construction" => pick(lang, "阳光施工", "Sunshine construction"),
+        "grade" => pick(lang, "等级", "Grade"),
+        "licence_number" => pick(lang, "许可证号", "Licence number"),
+        "seats" => pick(lang, "座位数", "Seats"),
+        "plate_number" => pick(lang, "车牌号", "Plate number"),
+        "carrier_company" => pick(lang, "运输企业", "Carrier"),
+        "approval_status" => pick(lang, "核准状态", "Approval"),
+        "approved_until" => pick(lang, "核准有效期至", "Approved until"),
+        "pile_kind" => pick(lang, "堆场类型", "Pile kind"),
+        "owner" => pick(lang, "责任单位", "Owner"),
+        "ledger_number" => pick(lang, "台账编号", "Ledger number"),
+        "machine_type" => pick(lang, "机械类型", "Machine type"),
+        "emission_stage" => pick(lang, "排放阶段", "Emission stage"),
+        "road_name" => pick(lang, "道路名称", "Road"),
+        "road_class" => pick(lang, "道路等级", "Road class"),
+        "sweeping_per_day" => pick(lang, "每日清扫次数", "Sweeps a day"),
+        "area_m2" => pick(lang, "面积（平方米）", "Area (m²)"),
+        "treatment" => pick(lang, "处置方式", "Treatment"),
+        "cluster_name" => pick(lang, "集群名称", "Cluster"),
+        "industry" => pick(lang, "行业", "Industry"),
+        other => return other.to_owned(),
+    };
+    s.to_owned()
+}
+
+/// A choice of an attribute in words.
+pub fn attr_choice(lang: &str, value: &str) -> String {
+    let s = match value {
+        "a" => pick(lang, "A 级", "Grade A"),
+        "b" => pick(lang, "B 级", "Grade B"),
+        "c" => pick(lang, "C 级", "Grade C"),
+        "approved" => pick(lang, "已核准", "Approved"),
+        "pending" => pick(lang, "待核准", "Pending"),
+        "suspended" => pick(lang, "暂停", "Suspended"),
+        "revoked" => pick(lang, "已吊销", "Revoked"),
+        "coal" => pick(lang, "煤堆", "Coal"),
+        "ash" => pick(lang, "灰堆", "Ash"),
+        "material" => pick(lang, "料堆", "Material"),
+        "spoil" => pick(lang, "渣土堆", "Spoil"),
+        "main" => pick(lang, "主干道", "Main road"),
+        "secondary" => pick(lang, "次干道", "Secondary road"),
+        "branch" => pick(lang, "支路", "Branch road"),
+        "back_street" => pick(lang, "背街小巷", "Back street"),
+        "none" => pick(lang, "未处置", "Untreated"),
+        "greened" => pick(lang, "已绿化", "Greened"),
+        "hardened" => pick(lang, "已硬化", "Hardened"),
+        "covered" => pick(lang, "已苫盖", "Covered"),
+        other => return other.to_owned(),
+    };
+    s.to_owned()
+}
+
+/// An attribute's value as stored (JSON), in words.
+pub fn attr_value(lang: &str, v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Bool(true) => pick(lang, "是", "Yes").to_owned(),
+        serde_json::Value::Bool(false) => pick(lang, "否", "No").to_owned(),
+        serde_json::Value::String(s) => attr_choice(lang, s),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// An audit action on a subject in words.
+pub fn subject_action(lang: &str, action: &str) -> String {
+    let s = match action {
+        "subject.create" => pick(lang, "新建", "Created"),
+        "subject.update" => pick(lang, "修改", "Edited"),
+        "subject.import" => pick(lang, "批量导入", "Imported"),
+        "subject.accept_proposal" => pick(lang, "采纳现场上报", "Accepted from a proposal"),
+        other => return other.to_owned(),
+    };
+    s.to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,8 +13,9 @@
 //! - [`fmt`] — times in Asia/Shanghai, names of states, verdicts and flags.
 //! - `assets` — the embedded files (ours and the vendored ones).
 //! - `map` — what a map shows, in the tiles' datum.
-//! - `pages` — one module per area: sign-in, review (审核台), rectification (整改), people (人员),
-//!   photos.
+//! - `pages` — one module per area: sign-in and passwords, home (工作台), review (审核台),
+//!   rectification (整改), ledger (台账), assessment (考评), alerts (预警), people (人员),
+//!   webhooks (系统对接), photos.
 
 mod assets;
 pub mod fmt;
@@ -74,13 +75,20 @@ pub fn routes(config: ConsoleConfig) -> Router<AppState> {
     let config = Arc::new(config);
     let csp = web::page_csp(&config);
     Router::new()
-        .route("/console", get(pages::home))
-        .route("/console/", get(pages::home))
+        .route(
+            "/console",
+            get(|| async { axum::response::Redirect::to("/console/") }),
+        )
+        .route("/console/", get(pages::home::page))
         .route(
             "/console/login",
             get(pages::login::form).post(pages::login::submit),
         )
         .route("/console/logout", post(pages::login::logout))
+        .route(
+            "/console/password",
+            get(pages::password::form).post(pages::password::submit),
+        )
         .route("/console/lang", post(pages::login::set_lang))
         .route("/console/review", get(pages::review::queue))
         .route(
@@ -93,8 +101,63 @@ pub fn routes(config: ConsoleConfig) -> Router<AppState> {
             "/console/orders/{id}/request",
             post(pages::orders::decide_request),
         )
+        .route("/console/subjects", get(pages::ledger::list))
+        .route(
+            "/console/subjects/new",
+            get(pages::ledger::new_form).post(pages::ledger::create),
+        )
+        .route(
+            "/console/subjects/import",
+            get(pages::ledger::import_form)
+                .post(pages::ledger::import)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    pages::ledger::IMPORT_MAX_BYTES,
+                )),
+        )
+        .route("/console/subjects/{id}", get(pages::ledger::sheet))
+        .route(
+            "/console/subjects/{id}/edit",
+            get(pages::ledger::edit_form).post(pages::ledger::update),
+        )
+        .route(
+            "/console/alerts",
+            get(pages::alerts::list).post(pages::alerts::declare),
+        )
+        .route("/console/alerts/{id}/end", post(pages::alerts::end))
+        .route("/console/assessment", get(pages::assessment::page))
+        .route(
+            "/console/assessment/{month}/provisional",
+            post(pages::assessment::compute),
+        )
+        .route(
+            "/console/bulletins/{file}",
+            get(pages::assessment::download),
+        )
         .route("/console/people", get(pages::people::list))
-        .route("/console/people/{id}", post(pages::people::change))
+        .route("/console/people/new", post(pages::people::create))
+        .route(
+            "/console/people/{id}",
+            get(pages::people::person).post(pages::people::change),
+        )
+        .route("/console/people/{id}/reset", post(pages::people::reset))
+        .route(
+            "/console/people/{id}/sessions/{session}/end",
+            post(pages::people::end_session),
+        )
+        .route(
+            "/console/people/{id}/installs/{install}/revoke",
+            post(pages::people::revoke_install),
+        )
+        .route(
+            "/console/webhooks",
+            get(pages::webhooks::list).post(pages::webhooks::register),
+        )
+        .route("/console/webhooks/{id}", get(pages::webhooks::one))
+        .route("/console/webhooks/{id}/end", post(pages::webhooks::end))
+        .route(
+            "/console/webhooks/{id}/deliveries/{delivery}/retry",
+            post(pages::webhooks::retry),
+        )
         .route("/console/photos/{id}/{part}", get(pages::photos::bytes))
         .route("/console/assets/{*path}", get(assets::serve))
         // Anything else under /console/ is a page that does not exist (HTML, not the API's JSON).

@@ -60,8 +60,9 @@ fn origin_of_template(url: &str) -> Option<String> {
 pub async fn headers(csp: Arc<str>, req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
+    // A response that set its own, narrower policy (the bulletin's page) keeps it.
     if let Ok(v) = HeaderValue::from_str(&csp) {
-        h.insert("content-security-policy", v);
+        h.entry("content-security-policy").or_insert(v);
     }
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(
@@ -237,7 +238,7 @@ pub fn safe_next(next: Option<&str>) -> String {
         {
             n.to_owned()
         }
-        _ => "/console/review".to_owned(),
+        _ => "/console/".to_owned(),
     }
 }
 
@@ -268,6 +269,10 @@ impl Signed {
             csrf: self.0.csrf.clone(),
             may_review: may_supervise(&u.0),
             may_manage_users: may(&u.0, lantian_domain::policy::Action::ManageUsers),
+            may_assess: may(&u.0, lantian_domain::policy::Action::ReadAssessment),
+            may_webhooks: u
+                .may(lantian_domain::policy::Action::ManageWebhooks, None)
+                .is_ok(),
         }
     }
     /// [`check_post`] for a form of this session: same origin, and this session's CSRF token.
@@ -296,6 +301,11 @@ impl Signed {
 fn may(u: &lantian_store::identity::UserRecord, action: lantian_domain::policy::Action) -> bool {
     lantian_domain::policy::decide(u.role, action, lantian_domain::unit::Relation::Own)
         == lantian_domain::policy::Decision::Allow
+}
+
+/// Whether the user reviews inspections (the review workbench is theirs).
+pub fn may_review(u: &lantian_store::identity::UserRecord) -> bool {
+    may_supervise(u)
 }
 
 fn may_supervise(u: &lantian_store::identity::UserRecord) -> bool {
@@ -392,6 +402,10 @@ pub struct Layout {
     pub may_review: bool,
     /// Whether the people pages are in the navigation.
     pub may_manage_users: bool,
+    /// Whether the assessment is in the navigation.
+    pub may_assess: bool,
+    /// Whether the webhooks page is in the navigation.
+    pub may_webhooks: bool,
 }
 
 impl Layout {
@@ -406,6 +420,8 @@ impl Layout {
             csrf: String::new(),
             may_review: false,
             may_manage_users: false,
+            may_assess: false,
+            may_webhooks: false,
         }
     }
 }
@@ -426,9 +442,9 @@ mod tests {
             "/v1/me",
             "/console/\\x",
         ] {
-            assert_eq!(safe_next(Some(bad)), "/console/review", "{bad}");
+            assert_eq!(safe_next(Some(bad)), "/console/", "{bad}");
         }
-        assert_eq!(safe_next(None), "/console/review");
+        assert_eq!(safe_next(None), "/console/");
     }
 
     #[test]

@@ -21,10 +21,12 @@
     }
     window.L.control.scale({ imperial: false }).addTo(map);
     var latlngs = [];
+    // A few points carry their labels; many show them on hover.
+    var permanent = points.length <= 12;
     points.forEach(function (p) {
       var ll = [p.lat, p.lon];
       latlngs.push(ll);
-      var colour = p.role === 'fix' ? '#0b5cad' : '#a4161a';
+      var colour = (p.role === 'fix' || p.role === 'inspection') ? '#0b5cad' : '#a4161a';
       if (p.accuracy_m) {
         window.L.circle(ll, { radius: p.accuracy_m, color: colour, weight: 1, fillOpacity: 0.12 }).addTo(map);
       }
@@ -32,7 +34,7 @@
       // Labels are set as text, never as HTML: they may carry what an officer typed.
       var tip = document.createElement('span');
       tip.textContent = p.label;
-      m.bindTooltip(tip, { permanent: true, direction: p.role === 'fix' ? 'right' : 'left' });
+      m.bindTooltip(tip, { permanent: permanent, direction: p.role === 'fix' ? 'right' : 'left' });
     });
     if (latlngs.length === 2) {
       var line = window.L.polyline(latlngs, { color: '#4a5563', weight: 1, dashArray: '4 4' }).addTo(map);
@@ -43,7 +45,7 @@
       }
     }
     if (latlngs.length > 1) {
-      map.fitBounds(latlngs, { padding: [40, 40], maxZoom: 18 });
+      map.fitBounds(latlngs, { padding: [40, 40], maxZoom: permanent ? 18 : 15 });
     } else if (latlngs.length === 1) {
       map.setView(latlngs[0], 17);
     } else {
@@ -155,7 +157,24 @@
     photoIndex = photoLinks().indexOf(a);
     showPhoto(a.getAttribute('href'));
   });
+  // The subject form: only the chosen kind's attributes are shown and sent.
+  function kindFields() {
+    var sel = document.querySelector('select[data-kind-select]');
+    if (!sel) { return; }
+    function show() {
+      Array.prototype.forEach.call(document.querySelectorAll('fieldset[data-kind]'), function (f) {
+        var other = f.getAttribute('data-kind') !== sel.value;
+        f.hidden = other;
+        f.disabled = other;
+      });
+    }
+    sel.addEventListener('change', show);
+    show();
+  }
+
+  var started = false;
+  function ready() { if (started) { return; } started = true; drawMap(); kindFields(); }
   document.addEventListener('keydown', onKey);
-  document.addEventListener('DOMContentLoaded', drawMap);
-  if (document.readyState !== 'loading') { drawMap(); }
+  document.addEventListener('DOMContentLoaded', ready);
+  if (document.readyState !== 'loading') { ready(); }
 }());

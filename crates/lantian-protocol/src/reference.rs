@@ -12,6 +12,9 @@ pub struct SubjectQuery {
     pub unit: Option<String>,
     /// Case-insensitive substring of the name, plate number, project or road name.
     pub q: Option<String>,
+    /// An attribute and its value, `name:value` (`grade:b`, `approval_status:approved`,
+    /// `linear:true`).
+    pub attr: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
 }

@@ -357,6 +357,32 @@ pub fn latest(
         .optional()?)
 }
 
+/// Every official revision of a month, the first first: what was published, and what changed
+/// each time.
+pub fn revisions(conn: &Tx, campaign: &str, month: &str) -> Result<Vec<Rollup>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT revision, data, diff, audit_head, computed_at FROM rollups
+         WHERE campaign = ?1 AND month = ?2 AND kind = 'official' ORDER BY revision",
+    )?;
+    let rows = stmt.query_map(params![campaign, month], |r| {
+        let diff: Option<String> = r.get(2)?;
+        Ok(Rollup {
+            campaign: campaign.to_owned(),
+            month: month.to_owned(),
+            kind: "official".to_owned(),
+            revision: r.get(0)?,
+            units: cols::json(r, 1)?,
+            diff: diff
+                .map(|d| serde_json::from_str(&d).map_err(|e| crate::corrupt(2, e.to_string())))
+                .transpose()?
+                .unwrap_or_default(),
+            audit_head: r.get(3)?,
+            computed_at: cols::time(r, 4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// What storing a rollup did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stored {

@@ -302,3 +302,38 @@ mod tests {
         }
     }
 }
+
+/// One audit row about an object, with the name of who acted when it was a user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectEntry {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    /// The acting user's display name, when the actor is a user.
+    pub actor_name: Option<String>,
+    pub action: String,
+    pub before_hash: Option<String>,
+    pub after_hash: Option<String>,
+}
+
+/// The audit rows about subject `id`, oldest first (what the ledger shows as its trail).
+pub fn of_subject(conn: &Tx, id: &str) -> Result<Vec<ObjectEntry>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.seq, a.at, a.actor, us.display_name, a.action, a.before_hash, a.after_hash
+         FROM audit_log a LEFT JOIN users us ON us.uuid = a.actor
+         WHERE a.object_type = 'subject' AND a.object_id = ?1
+         ORDER BY a.seq",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        Ok(ObjectEntry {
+            seq: r.get(0)?,
+            at: r.get(1)?,
+            actor: r.get(2)?,
+            actor_name: r.get(3)?,
+            action: r.get(4)?,
+            before_hash: r.get(5)?,
+            after_hash: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -87,6 +87,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "webhooks",
         include_str!("../../../migrations/0017_webhooks.sql"),
     ),
+    (
+        18,
+        "ledger_indexes",
+        include_str!("../../../migrations/0018_ledger_indexes.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

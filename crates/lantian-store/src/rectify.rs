@@ -440,6 +440,19 @@ pub fn sweep(conn: &Tx, now: DateTime<Utc>) -> Result<Vec<Uuid>, StoreError> {
     Ok(marked)
 }
 
+/// The orders opened on subject `subject`, newest first (at most `limit`).
+pub fn of_subject(conn: &Tx, subject: Uuid, limit: usize) -> Result<Vec<OrderView>, StoreError> {
+    let rows: Vec<(i64, OrderView, Vec<String>)> = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM {FROM}
+             WHERE r.subject_id = (SELECT id FROM subjects WHERE uuid = ?1)
+             ORDER BY r.id DESC LIMIT ?2"
+        ))?
+        .query_map(params![subject.to_string(), limit as i64], order_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows.into_iter().map(|(_, v, _)| v).collect())
+}
+
 /// Which orders to list.
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {

@@ -336,6 +336,52 @@ pub fn subject_history(
         .collect()
 }
 
+/// A verified photo of a subject's inspection: the photo, its inspection, its renditions' state.
+pub type SubjectPhoto = (Uuid, Uuid, RenditionState);
+
+/// The latest `limit` inspections of subject `subject`, newest first, and the verified photos
+/// of those, in two statements whatever the count.
+pub fn subject_record(
+    conn: &Tx,
+    subject: Uuid,
+    limit: usize,
+) -> Result<(Vec<InspectionView>, Vec<SubjectPhoto>), StoreError> {
+    let rows: Vec<(i64, Uuid)> = conn
+        .prepare_cached(
+            "SELECT i.id, i.uuid FROM inspections i
+             WHERE i.subject_id = (SELECT id FROM subjects WHERE uuid = ?1)
+             ORDER BY i.occurred_at DESC, i.id DESC LIMIT ?2",
+        )?
+        .query_map(params![subject.to_string(), limit as i64], |r| {
+            Ok((r.get(0)?, cols::uuid(r, 1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.1).collect();
+    let mut views: std::collections::HashMap<Uuid, InspectionView> = push::load_views(conn, &ids)?
+        .into_iter()
+        .map(|v| (v.id, v))
+        .collect();
+    let row_ids = serde_json::to_string(&rows.iter().map(|r| r.0).collect::<Vec<_>>())?;
+    let photos = conn
+        .prepare_cached(
+            "SELECT p.uuid, i.uuid, p.renditions FROM photos p JOIN inspections i ON i.id = p.inspection_id
+             WHERE p.inspection_id IN (SELECT value FROM json_each(?1)) ORDER BY p.id DESC",
+        )?
+        .query_map([&row_ids], |r| {
+            let state: String = r.get(2)?;
+            Ok((
+                cols::uuid(r, 0)?,
+                cols::uuid(r, 1)?,
+                RenditionState::parse(&state).ok_or_else(|| {
+                    crate::corrupt(2, format!("unknown rendition state {state:?}"))
+                })?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let views = ids.iter().filter_map(|id| views.remove(id)).collect();
+    Ok((views, photos))
+}
+
 /// A page of the queue after internal id `after`, oldest first; returns the last id when more follow.
 pub fn queue(
     conn: &Tx,

@@ -25,6 +25,9 @@ pub struct SubjectFilter {
     pub kind: Option<SubjectKind>,
     /// Case-insensitive substring of the name, plate number, project or road name.
     pub text: Option<String>,
+    /// An attribute equal to a value: the attribute's name (`grade`), and the value as a JSON
+    /// literal (`"b"`, `true`, `40`).
+    pub attribute: Option<(String, String)>,
     /// Cursor: only subjects after this internal id.
     pub after: Option<i64>,
     pub limit: u32,
@@ -263,8 +266,13 @@ pub fn list(conn: &Tx, f: &SubjectFilter) -> Result<SubjectPage, StoreError> {
            AND (?2 IS NULL OR s.kind = ?2)
            AND (?3 IS NULL OR s.search_text LIKE ?3 ESCAPE '\\')
            AND s.id > ?4
+           AND (?6 IS NULL OR json_extract(s.attributes, ?6) = json_extract(?7, '$'))
          ORDER BY s.id LIMIT ?5"
     );
+    let (attr_path, attr_value) = match &f.attribute {
+        Some((name, value)) => (Some(format!("$.{name}")), Some(value.clone())),
+        None => (None, None),
+    };
     let mut stmt = conn.prepare(&sql)?;
     let rows: Vec<(i64, SubjectRecord)> = stmt
         .query_map(
@@ -273,7 +281,9 @@ pub fn list(conn: &Tx, f: &SubjectFilter) -> Result<SubjectPage, StoreError> {
                 f.kind.map(|k| k.as_str()),
                 text,
                 f.after.unwrap_or(0),
-                i64::from(limit) + 1
+                i64::from(limit) + 1,
+                attr_path,
+                attr_value
             ],
             subject_row,
         )?

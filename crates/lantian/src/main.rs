@@ -593,7 +593,7 @@ async fn main() -> anyhow::Result<()> {
             let rows = lantian_app::import::parse_file(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let store = lantian::app::open_store(&config).await?;
-            let n = lantian_app::import::import(&store, rows, lantian_app::operator::OPERATOR)
+            let n = lantian_app::import::import(&store, rows, lantian_app::operator::OPERATOR, &[])
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             println!("imported {n} subjects from {}", file.display());

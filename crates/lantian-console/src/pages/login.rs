@@ -37,7 +37,7 @@ pub struct LoginQuery {
 }
 
 /// A fresh value for the sign-in form's double-submit cookie.
-fn login_token() -> String {
+pub(crate) fn login_token() -> String {
     format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),
@@ -133,6 +133,29 @@ pub async fn submit(
                 ));
             }
         };
+    // A one-time password opens no session: its holder chooses their own first.
+    if let Err(e) = lantian_app::App::password_opens_login(&user) {
+        let status = lantian_http::error::ApiError(e.clone()).status();
+        return Ok(if e.code == "password_change_required" {
+            crate::pages::password::forced_page(
+                &config,
+                StatusCode::OK,
+                lang,
+                None,
+                user.username.clone(),
+                next,
+            )
+        } else {
+            login_page(
+                &config,
+                status,
+                lang,
+                Some(i18n::error_message(&e, lang)),
+                f.username,
+                next,
+            )
+        });
+    }
     let origin = Origin {
         peer: peer.map(|p| p.to_string()),
         user_agent: headers

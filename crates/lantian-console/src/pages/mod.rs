@@ -1,27 +1,20 @@
 //! One module per area of the console. Each handler parses the request, calls one operation of
 //! the application layer (or a few reads for one page), and renders a template.
 
+pub mod alerts;
+pub mod assessment;
+pub mod home;
+pub mod ledger;
 pub mod login;
 pub mod orders;
+pub mod password;
 pub mod people;
 pub mod photos;
 pub mod review;
+pub mod webhooks;
 
+use crate::web::{PageError, request_lang};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Redirect, Response};
-
-use crate::web::{PageError, Signed, request_lang};
-
-/// `GET /console/`: the review workbench for those who review, the rectification board for the
-/// others.
-pub async fn home(signed: Signed) -> Response {
-    let l = signed.layout("", "");
-    if l.may_review {
-        Redirect::to("/console/review").into_response()
-    } else {
-        Redirect::to("/console/orders").into_response()
-    }
-}
 
 /// Any other path under `/console/`: a page that does not exist.
 pub async fn not_found(headers: HeaderMap) -> PageError {
