@@ -225,3 +225,175 @@ async fn a_supervisor_approves_an_extension_on_the_orders_page() {
     let (_, page) = console::get(&app, &format!("/console/orders/{order}"), &cookie).await;
     assert!(page.contains("批准延期"), "the timeline shows the approval");
 }
+
+/// The console's own sign-in meets a one-time password as the API does: it opens no session,
+/// the page asks for a new password, and the change signs in.
+#[tokio::test]
+async fn a_one_time_password_signs_in_to_the_console_only_to_choose_its_own() {
+    let app = spawn_app_with(|_| {}, true).await;
+    let admin = app.demo_token(Role::Admin).await;
+    let created = app
+        .post(
+            "/v1/users",
+            Some(&admin),
+            serde_json::json!({"username": "otp_sup", "display_name": "新督导", "role": "supervisor", "unit": "yanggu"}),
+        )
+        .await;
+    let otp = created.body["one_time_password"]
+        .as_str()
+        .expect("otp")
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let form = http
+        .get(format!("{}/console/login", app.base))
+        .send()
+        .await
+        .expect("form");
+    let token = console::cookie_from(&form, "lantian_login").expect("the form's cookie");
+    let r = http
+        .post(format!("{}/console/login", app.base))
+        .header("cookie", format!("lantian_login={token}"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("username", "otp_sup"),
+            ("password", otp.as_str()),
+            ("next", "/console/"),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(r.status(), StatusCode::OK, "a page, not a session");
+    assert!(console::cookie_from(&r, "lantian_session").is_none());
+    let fresh = console::cookie_from(&r, "lantian_login").expect("a fresh form cookie");
+    let page = r.text().await.expect("page");
+    assert!(page.contains("action=\"/console/password\""), "{page}");
+    let change = |new: &str, again: &str| {
+        let (http, base, fresh) = (&http, app.base.clone(), fresh.clone());
+        let (otp, new, again) = (otp.clone(), new.to_owned(), again.to_owned());
+        async move {
+            http.post(format!("{base}/console/password"))
+                .header("cookie", format!("lantian_login={fresh}"))
+                .form(&[
+                    ("csrf", fresh.as_str()),
+                    ("username", "otp_sup"),
+                    ("current_password", otp.as_str()),
+                    ("new_password", new.as_str()),
+                    ("new_password_again", again.as_str()),
+                    ("next", "/console/"),
+                ])
+                .send()
+                .await
+                .expect("change")
+        }
+    };
+    let differ = change("one-new-password", "another-password").await;
+    assert_eq!(differ.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let short = change("short", "short").await;
+    assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let done = change("console-chosen-pw", "console-chosen-pw").await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let session = console::cookie_from(&done, "lantian_session").expect("signed in");
+    assert_eq!(
+        console::get(&app, "/console/", &session).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.login("otp_sup", "console-chosen-pw").await.status,
+        StatusCode::OK
+    );
+}
+
+/// In the console as in the API, a unit admin changes nobody outside its subtree (answered as a
+/// missing user) and not its own role; nothing changes.
+#[tokio::test]
+async fn a_unit_admin_changes_nobody_outside_its_subtree_nor_itself_in_the_console() {
+    let app = spawn_app_with(|_| {}, true).await;
+    app.add_user("cua_admin", Role::UnitAdmin, "dongchangfu", PASSWORD)
+        .await;
+    app.add_user("cua_far", Role::Inspector, "yanggu", PASSWORD)
+        .await;
+    let me = app.tokens("cua_admin", PASSWORD).await.user.id;
+    let far = app.tokens("cua_far", PASSWORD).await.user.id;
+    let cookie = console::session_cookie(&app, "cua_admin", PASSWORD).await;
+    let (_, people) = console::get(&app, "/console/people", &cookie).await;
+    let csrf = csrf_of(&people);
+    assert!(
+        !people.contains("cua_far"),
+        "outside the subtree: not listed"
+    );
+    let (status, _) = post_form(
+        &app,
+        &format!("/console/people/{far}"),
+        &cookie,
+        &[("csrf", &csrf), ("action", "role"), ("value", "supervisor")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = post_form(
+        &app,
+        &format!("/console/people/{far}/reset"),
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        console::get(&app, &format!("/console/people/{far}"), &cookie)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, body) = post_form(
+        &app,
+        &format!("/console/people/{me}"),
+        &cookie,
+        &[("csrf", &csrf), ("action", "role"), ("value", "admin")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("不能停用、调动或更改自己的账号"), "{body}");
+    let roles: Vec<String> = app
+        .store
+        .read(|c| {
+            let mut st = c.raw().prepare(
+                "SELECT role FROM users WHERE username IN ('cua_admin', 'cua_far') ORDER BY username",
+            )?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+        .expect("roles");
+    assert_eq!(roles, ["unit_admin", "inspector"], "nothing changed");
+}
+
+/// The second part's pages run a bounded number of statements.
+#[tokio::test]
+async fn the_second_parts_pages_run_few_statements() {
+    let app = spawn_app_with(|_| {}, true).await;
+    let officer = photos::officer(&app, "few_officer", Role::Inspector, "dongchangfu").await;
+    app.add_user("few_admin", Role::Admin, "lcucb", PASSWORD)
+        .await;
+    let cookie = console::session_cookie(&app, "few_admin", PASSWORD).await;
+    let mut subject = None;
+    for seed in 0..6u64 {
+        let (s, _) = photos::submitted(&officer, 700 + seed).await;
+        subject.get_or_insert(s.subject_id);
+    }
+    let subject = subject.expect("a subject");
+    for (path, most) in [
+        // Up to three months looked back for the latest official figures.
+        ("/console/".to_owned(), 60),
+        ("/console/assessment".to_owned(), 30),
+        ("/console/subjects".to_owned(), 12),
+        (format!("/console/subjects/{subject}"), 20),
+        ("/console/alerts".to_owned(), 15),
+        ("/console/people".to_owned(), 12),
+        ("/console/webhooks".to_owned(), 8),
+    ] {
+        let n = statements(&app, &path, &cookie).await;
+        assert!(n <= most, "{path} runs {n} statements");
+    }
+}

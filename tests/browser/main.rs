@@ -490,6 +490,14 @@ async fn the_demo_walkthrough_is_photographed_for_the_readme() {
         .await;
     let submit = b.find(".login button[type='submit']").await;
     b.click(&submit).await;
+    // Signed in, the supervisor lands on the home page: what waits for them first.
+    b.wait_url("the home page", |u| u.ends_with("/console/"))
+        .await;
+    b.settle().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.screenshot("readme-home").await;
+    let workbench = b.find("a[href='/console/review']").await;
+    b.click(&workbench).await;
     b.wait_url("the review queue", |u| u.contains("/console/review"))
         .await;
     b.settle().await;
@@ -525,6 +533,116 @@ async fn the_demo_walkthrough_is_photographed_for_the_readme() {
     b.goto(&format!("{base}/console/orders?tab=overdue")).await;
     b.settle().await;
     b.screenshot("readme-orders").await;
+
+    // An assessor at the root reads the same figures on the assessment page as the bulletin's
+    // JSON has, for every demo month with official figures.
+    b.delete_cookies().await;
+    b.goto(&format!("{base}/console/login")).await;
+    let u = b.find("#username").await;
+    b.type_into(&u, "demo_assessor").await;
+    let p = b.find("#password").await;
+    b.type_into(&p, lantian_domain::reference::DEMO_PASSWORD)
+        .await;
+    let submit = b.find(".login button[type='submit']").await;
+    b.click(&submit).await;
+    b.wait_url("the home page", |u| u.ends_with("/console/"))
+        .await;
+    let token = app
+        .tokens("demo_assessor", lantian_domain::reference::DEMO_PASSWORD)
+        .await
+        .access_token;
+    let mut month = lantian_tests::this_month();
+    let mut compared = 0;
+    for _ in 0..3 {
+        month = lantian_domain::assessment::previous_month(&month).expect("month");
+        let bulletin = app
+            .get(&format!("/v1/bulletins/{month}?format=json"), &token)
+            .await;
+        if bulletin.status != StatusCode::OK {
+            continue;
+        }
+        b.goto(&format!("{base}/console/assessment?month={month}"))
+            .await;
+        b.settle().await;
+        // Every ranked row of the page, as numbers.
+        let rows = b
+            .exec(
+                "return Array.from(document.querySelectorAll('table.ranking tbody tr[data-unit]')).map(tr =>
+                     [tr.getAttribute('data-unit')].concat(Array.from(tr.querySelectorAll('td')).map(td => td.innerText.trim())));",
+                json!([]),
+            )
+            .await;
+        let rows = rows.as_array().expect("rows").clone();
+        let mut expected = Vec::new();
+        for g in bulletin.body["groups"].as_array().expect("groups") {
+            for r in g["rows"].as_array().expect("rows") {
+                expected.push(r.clone());
+            }
+        }
+        if let Some(s) = bulletin.body.get("summary").filter(|s| !s.is_null()) {
+            expected.push(s.clone());
+        }
+        assert_eq!(
+            rows.len(),
+            expected.len(),
+            "{month}: every row of the bulletin"
+        );
+        let num = |t: &str| -> f64 {
+            t.trim_end_matches('%')
+                .replace('—', "")
+                .trim()
+                .parse()
+                .unwrap_or(f64::NAN)
+        };
+        for r in &expected {
+            let unit = r["unit"].as_str().expect("unit");
+            let cells = rows
+                .iter()
+                .find(|x| x[0] == unit)
+                .unwrap_or_else(|| panic!("{month}: {unit} on the page"))
+                .as_array()
+                .expect("cells")
+                .clone();
+            let cells: Vec<String> = cells[1..]
+                .iter()
+                .map(|c| c.as_str().unwrap_or_default().to_owned())
+                .collect();
+            if r["no_data"] == true {
+                continue;
+            }
+            // A ranked row begins with its rank; the whole city's row does not.
+            let offset = usize::from(!r["rank"].is_null() || cells.len() == 13);
+            let at = |i: usize| num(&cells[offset + i]);
+            let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol;
+            let f = |k: &str| r[k].as_f64().expect("figure");
+            assert!(
+                close(at(0), f("score"), 0.005),
+                "{month} {unit} score {cells:?}"
+            );
+            for (i, k) in [
+                (2, "compliance"),
+                (3, "coverage"),
+                (4, "rectification"),
+                (5, "on_time"),
+                (6, "closed"),
+                (7, "rework"),
+                (8, "extension"),
+                (9, "evidence_quality"),
+            ] {
+                assert!(
+                    close(at(i) / 100.0, f(k), 0.00005),
+                    "{month} {unit} {k}: {} against {}",
+                    cells[offset + i],
+                    f(k)
+                );
+            }
+            assert_eq!(at(10), f("inspections"), "{month} {unit} inspections");
+            assert_eq!(at(11), f("orders_due"), "{month} {unit} orders due");
+            compared += 1;
+        }
+    }
+    assert!(compared > 0, "at least one demo month has official figures");
+    b.screenshot("readme-assessment").await;
     b.quit().await;
 }
 
@@ -578,6 +696,50 @@ async fn an_admin_disables_an_officer_in_the_console_and_the_officer_is_out_at_o
             .await
             .0,
         StatusCode::SEE_OTHER
+    );
+
+    // An officer with work queued on the phone is moved to a street office of the county: the
+    // next sync lands the queued inspection under the unit it was done for (flagged), and the pull
+    // trades the county's data for the street's.
+    let mover = photos::officer(&scene.app, "mover", Role::Inspector, "dongchangfu").await;
+    let queued = photos::draft_in(&mover, 91, Some("dongchangfu"));
+    mover
+        .client
+        .submit_inspection(&queued)
+        .expect("queued offline");
+    b.goto(&format!("{base}/console/people")).await;
+    b.settle().await;
+    let street = b
+        .find("#unit-mover option[value='dongchangfu_gulou']")
+        .await;
+    b.click(&street).await;
+    let move_button = b.find("form:has(#unit-mover) button").await;
+    b.click(&move_button).await;
+    b.wait_url("the people page after the move", |u| {
+        u.contains("done=mover")
+    })
+    .await;
+    let (push, pull) = mover.client.sync().await.expect("the phone syncs");
+    assert_eq!(push.applied, 1, "the queued inspection landed: {push:?}");
+    assert!(
+        pull.resets
+            .contains(&lantian_protocol::sync::ResetReason::ScopeChanged),
+        "{pull:?}"
+    );
+    let admin = scene.app.demo_token(Role::Admin).await;
+    let landed = scene
+        .app
+        .get(&format!("/v1/inspections/{}", queued.inspection_id), &admin)
+        .await;
+    assert_eq!(landed.body["unit"], "dongchangfu", "{:?}", landed.body);
+    assert!(
+        landed.body["flags"]
+            .as_array()
+            .expect("flags")
+            .iter()
+            .any(|f| f == "after_move"),
+        "{:?}",
+        landed.body["flags"]
     );
     b.quit().await;
 }
@@ -739,4 +901,173 @@ async fn the_second_parts_pages_pass_axe_show_typed_text_as_text_and_are_photogr
     assert_eq!(foreign, json!([]), "resources from elsewhere");
     b.quit().await;
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A subject file uploaded in the console with one bad line imports nothing and names the line;
+/// corrected, it imports every line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subject_file_with_one_bad_line_imports_nothing_and_names_the_line() {
+    let _one = ONE_BROWSER.lock().await;
+    let scene = Scene::new().await;
+    let app = &scene.app;
+    app.add_user("imp_admin", Role::UnitAdmin, "dongchangfu", PASSWORD)
+        .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let before = app.subject_count().await;
+    let b = Browser::start(1366, 768).await;
+    sign_in(&b, &app.base, "imp_admin").await;
+    b.goto(&format!("{}/console/subjects/import", app.base))
+        .await;
+    b.settle().await;
+    let upload = |name: &'static str, text: &'static str| {
+        let (b, path) = (&b, dir.path().join(name));
+        async move {
+            std::fs::write(&path, text).expect("file");
+            let input = b.find("input[type='file']").await;
+            b.type_into(&input, path.to_str().expect("path")).await;
+            // The answer is a new page: wait until the old one is gone.
+            b.exec("window.__old_page = true;", json!([])).await;
+            let submit = b.find("form[enctype] button[type='submit']").await;
+            b.click(&submit).await;
+            for _ in 0..100 {
+                let state = b
+                    .exec(
+                        "if (window.__old_page || document.readyState !== 'complete') { return null; }
+                         const e = document.getElementById('import-errors');
+                         if (e) { return e.innerText; }
+                         return document.body.innerText.includes('已导入检查对象') ? '' : null;",
+                        json!([]),
+                    )
+                    .await;
+                if let Some(text) = state.as_str() {
+                    return text.to_owned();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("no answer to the upload: {}", b.text().await);
+        }
+    };
+    let errors = upload(
+        "ledger.csv",
+        "kind,name,unit,lat,lon,attr.grade\n\
+         restaurant,导入测试饭店一,dongchangfu,36.45,115.98,a\n\
+         restaurant,导入测试饭店二,dongchangfu,36.46,115.97,z\n",
+    )
+    .await;
+    assert!(errors.contains("line 3"), "the bad grade's line: {errors}");
+    assert!(
+        !errors.contains("line 2"),
+        "the good line is not an error: {errors}"
+    );
+    assert_eq!(app.subject_count().await, before, "nothing imported");
+    b.screenshot("import-refused-1366x768").await;
+    // A county outside the admin's subtree reads as a unit that does not exist.
+    let errors = upload(
+        "ledger-2.csv",
+        "kind,name,unit,lat,lon,attr.grade\n\
+         restaurant,导入测试饭店一,dongchangfu,36.45,115.98,a\n\
+         restaurant,导入测试饭店三,yanggu,36.11,115.78,b\n",
+    )
+    .await;
+    assert!(
+        errors.contains("line 3") && errors.contains("no unit with code \"yanggu\""),
+        "{errors}"
+    );
+    assert_eq!(app.subject_count().await, before, "nothing imported");
+    let errors = upload(
+        "ledger-fixed.csv",
+        "kind,name,unit,lat,lon,attr.grade\n\
+         restaurant,导入测试饭店一,dongchangfu,36.45,115.98,a\n\
+         restaurant,导入测试饭店二,dongchangfu_gulou,36.46,115.97,c\n",
+    )
+    .await;
+    assert!(errors.is_empty(), "{errors}");
+    assert!(b.text().await.contains("已导入检查对象：2"));
+    assert_eq!(app.subject_count().await, before + 2);
+    b.quit().await;
+}
+
+/// An alert declared in the console reaches an officer's phone at its next pull, and the
+/// checklist of a subject in its region gains its emergency items: the phone now refuses an
+/// inspection that leaves them out, as the server would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_declared_in_the_console_reaches_the_phone_with_its_emergency_items() {
+    let _one = ONE_BROWSER.lock().await;
+    let scene = Scene::new().await;
+    let app = &scene.app;
+    app.add_user("alert_admin", Role::Admin, "lcucb", PASSWORD)
+        .await;
+    let o = &scene.officer;
+    let subject: lantian_domain::subject::Subject = o
+        .client
+        .entities("subject")
+        .expect("subjects")
+        .into_iter()
+        .filter_map(|v| serde_json::from_value::<lantian_domain::subject::Subject>(v).ok())
+        .find(|s| {
+            matches!(
+                s.attributes,
+                lantian_domain::subject::SubjectAttributes::ConstructionSite(_)
+            ) && s.unit.starts_with("dongchangfu")
+        })
+        .expect("a construction site of the county");
+    let template = lantian_client::sim::latest_templates(&o.client)
+        .expect("templates")
+        .into_iter()
+        .find(|t| t.subject_kind == subject.attributes.kind())
+        .expect("its checklist");
+    let emergency: Vec<String> = template
+        .items
+        .iter()
+        .filter(|i| i.applies_if.as_deref() == Some(lantian_domain::inspection::ALERT_CONDITION))
+        .map(|i| i.code.clone())
+        .collect();
+    assert!(!emergency.is_empty(), "the checklist has emergency items");
+    let s = lantian_client::sim::random_inspection(
+        &mut lantian_client::sim::Rng(5),
+        &subject,
+        &template,
+        None,
+    );
+    assert!(o.client.score(&s).is_ok(), "without an alert, as drafted");
+
+    let b = Browser::start(1366, 768).await;
+    sign_in(&b, &app.base, "alert_admin").await;
+    b.goto(&format!("{}/console/alerts", app.base)).await;
+    b.settle().await;
+    let county = b.find("input[name='units'][value='dongchangfu']").await;
+    b.click(&county).await;
+    let declare = b
+        .find("form[action='/console/alerts'] button[type='submit']")
+        .await;
+    b.click(&declare).await;
+    b.wait_url("the alerts page after declaring", |u| {
+        u.contains("done=declared")
+    })
+    .await;
+    b.settle().await;
+    assert!(b.text().await.contains("生效中"), "listed in force");
+    b.screenshot("alert-declared-1366x768").await;
+    b.quit().await;
+
+    o.client.pull().await.expect("the phone's next pull");
+    assert!(
+        !o.client.entities("alert").expect("alerts").is_empty(),
+        "the alert reached the phone"
+    );
+    assert!(
+        o.client
+            .alert_active(&subject.unit, chrono::Utc::now())
+            .expect("asked"),
+        "in force over the subject"
+    );
+    let refused = o
+        .client
+        .score(&s)
+        .expect_err("the emergency items must be answered now");
+    let text = refused.to_string();
+    assert!(
+        emergency.iter().any(|code| text.contains(code.as_str())),
+        "names an emergency item: {text}"
+    );
 }

@@ -173,6 +173,11 @@ impl Browser {
         self.call("POST", "/url", json!({ "url": url })).await;
     }
 
+    /// Forgets every cookie of the current site (a sign-out without the form).
+    pub async fn delete_cookies(&self) {
+        self.call("DELETE", "/cookie", Value::Null).await;
+    }
+
     pub async fn url(&self) -> String {
         self.call("GET", "/url", Value::Null)
             .await

@@ -222,9 +222,10 @@ pub fn alert_level(lang: &str, level: &str) -> &'static str {
     }
 }
 
-/// A rate in [0, 1] as a percentage with one decimal.
+/// A rate in [0, 1] as a percentage with two decimals: every digit of the rate as published
+/// (rates are kept to four decimals).
 pub fn percent(r: f64) -> String {
-    format!("{:.1}%", r * 100.0)
+    format!("{:.2}%", r * 100.0)
 }
 
 /// A score to two decimals.

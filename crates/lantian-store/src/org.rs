@@ -289,12 +289,33 @@ pub fn campaign(conn: &Tx, code: &str) -> Result<Option<Campaign>, StoreError> {
             ))
         })?
         .collect::<Result<_, _>>()?;
-    let mut dept_stmt = conn.prepare(
-        "SELECT d.code FROM task_departments td JOIN departments d ON d.id = td.department_id WHERE td.task_id = ?1 ORDER BY td.position",
-    )?;
-    let mut unit_stmt = conn.prepare(
-        "SELECT u.code FROM task_units tu JOIN units u ON u.id = tu.unit_id WHERE tu.task_id = ?1 ORDER BY tu.position",
-    )?;
+    // Departments and units of every task in one statement each (not two per task).
+    let mut departments: std::collections::HashMap<i64, Vec<String>> = Default::default();
+    for row in conn
+        .prepare_cached(
+            "SELECT td.task_id, d.code FROM task_departments td
+             JOIN departments d ON d.id = td.department_id
+             JOIN campaign_tasks t ON t.id = td.task_id
+             WHERE t.campaign_id = ?1 ORDER BY td.task_id, td.position",
+        )?
+        .query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+    {
+        let (task, code) = row?;
+        departments.entry(task).or_default().push(code);
+    }
+    let mut units: std::collections::HashMap<i64, Vec<String>> = Default::default();
+    for row in conn
+        .prepare_cached(
+            "SELECT tu.task_id, u.code FROM task_units tu
+             JOIN units u ON u.id = tu.unit_id
+             JOIN campaign_tasks t ON t.id = tu.task_id
+             WHERE t.campaign_id = ?1 ORDER BY tu.task_id, tu.position",
+        )?
+        .query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+    {
+        let (task, code) = row?;
+        units.entry(task).or_default().push(code);
+    }
     let mut tasks = Vec::with_capacity(task_rows.len());
     for (task_id, number, title_zh, title_en, summary_zh, leaders) in task_rows {
         tasks.push(Task {
@@ -303,12 +324,8 @@ pub fn campaign(conn: &Tx, code: &str) -> Result<Option<Campaign>, StoreError> {
             title_en,
             summary_zh,
             leader_roles: serde_json::from_str(&leaders)?,
-            supervising_departments: dept_stmt
-                .query_map([task_id], |r| r.get(0))?
-                .collect::<Result<_, _>>()?,
-            responsible_units: unit_stmt
-                .query_map([task_id], |r| r.get(0))?
-                .collect::<Result<_, _>>()?,
+            supervising_departments: departments.remove(&task_id).unwrap_or_default(),
+            responsible_units: units.remove(&task_id).unwrap_or_default(),
         });
     }
     Ok(Some(Campaign {
