@@ -69,6 +69,30 @@ pub fn photo_probe(data: &[u8]) {
     }
 }
 
+/// Renditions of what passes the probe, as the rendition job makes them: the scaling JPEG
+/// decoder (and the whole decoder it falls back to) on hostile bytes. Nothing may panic or
+/// allocate without bound; what renders fits its edges.
+pub fn photo_render(data: &[u8]) {
+    let limits = Limits {
+        max_bytes: 1 << 20,
+        max_side: 4_000,
+        max_pixels: 4_000_000,
+    };
+    let len = data.len() as u64;
+    let Ok(p) = lantian_media::probe::probe_reader(&mut Cursor::new(data), len, len, &limits)
+    else {
+        return;
+    };
+    let orientation = p.exif.as_ref().map_or(1, |e| e.orientation);
+    if let Ok(r) = lantian_media::render::render(data, p.format, orientation, &limits) {
+        assert!(!r.thumb.is_empty());
+        assert_eq!(
+            r.review.is_none(),
+            lantian_media::render::review_is_original(p.format, p.width, p.height)
+        );
+    }
+}
+
 /// The tus request headers the server parses itself: `Upload-Metadata` (comma-separated keys with
 /// base64 values) and `Upload-Checksum` (algorithm and base64 digest). Nothing may panic; a parsed
 /// checksum's digest has its algorithm's length; metadata keys are non-empty and unique.

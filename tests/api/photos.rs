@@ -176,8 +176,13 @@ async fn originals_are_byte_exact_with_etag_range_nosniff_and_every_read_is_audi
             .expect("rendition");
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["content-type"], "image/jpeg");
-        let img = image_dims(&r.bytes().await.expect("body"));
+        let body = r.bytes().await.expect("body");
+        let img = image_dims(&body);
         assert_eq!(img.0, edge, "{kind}");
+        if kind == "review" {
+            // No larger than the review size: the original is its own review image, byte for byte.
+            assert_eq!(body.as_ref(), &bytes[..]);
+        }
     }
     let after = count(
         &app,
@@ -1288,4 +1293,44 @@ async fn incident_media(app: &TestApp, incident: Uuid) -> String {
         })
         .await
         .expect("media state")
+}
+
+/// A photo larger than the review size gets a 1600 px review rendition and a thumbnail, made from
+/// a decode at reduced scale, turned upright by its EXIF orientation.
+#[tokio::test]
+async fn a_large_photo_gets_a_review_rendition_of_the_review_size() {
+    let app = spawn_app().await;
+    let o = photos::officer(&app, "ph_large", Role::Inspector, "dongchangfu").await;
+    let (s, expected) = submitted(&o, 5).await;
+    let mut spec = exif_at(s.location.lat, s.location.lon);
+    spec.orientation = Some(6);
+    let bytes = testing::scene(2400, 1800, 9, Some(&spec));
+    let r = upload(
+        &app,
+        &o.token,
+        s.inspection_id,
+        expected[0],
+        &bytes,
+        256 * 1024,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(
+        renditions_settled(&app, &o.token, expected[0]).await,
+        "ready"
+    );
+    // Orientation 6: held upright, so the renditions are portrait.
+    for (kind, dims) in [("thumbnail", (240, 320)), ("review", (1200, 1600))] {
+        let r = app
+            .client
+            .get(format!("{}/v1/photos/{}/{kind}", app.base, expected[0]))
+            .bearer_auth(&o.token)
+            .send()
+            .await
+            .expect("rendition");
+        assert_eq!(r.status(), StatusCode::OK);
+        let body = r.bytes().await.expect("body");
+        assert_eq!(image_dims(&body), dims, "{kind}");
+        assert_ne!(body.as_ref(), &bytes[..]);
+    }
 }

@@ -13,9 +13,10 @@ type Check = fn(&[u8]);
 #[test]
 fn the_committed_fuzz_corpus_replays_through_every_check() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
-    let targets: [(&str, Check); 4] = [
+    let targets: [(&str, Check); 5] = [
         ("sync_push", checks::sync_push),
         ("photo_probe", checks::photo_probe),
+        ("photo_render", checks::photo_render),
         ("tus_headers", checks::tus_headers),
         ("coordinates", checks::coordinates),
     ];

@@ -223,7 +223,10 @@ impl Media {
             .await;
         let state = match made {
             Some(Ok(r)) => {
-                for (kind, data) in [(Kind::Thumb, r.thumb), (Kind::Review, r.review)] {
+                // A photo that is its own review image gets a thumbnail only.
+                let made = std::iter::once((Kind::Thumb, r.thumb))
+                    .chain(r.review.map(|review| (Kind::Review, review)));
+                for (kind, data) in made {
                     if let Err(e) = self.blobs.put_rendition(kind, &p.sha256, data).await {
                         tracing::error!(photo = %p.id, error = %e, "cannot store a rendition");
                         return false;

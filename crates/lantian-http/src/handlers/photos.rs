@@ -102,6 +102,20 @@ pub async fn photo_bytes(
             format!("\"{sha}-thumb\""),
             "image/jpeg",
         ),
+        // A JPEG no larger than the review size is its own review image.
+        PhotoPart::Review
+            if lantian_media::render::review_is_original(
+                p.view.format,
+                p.view.width,
+                p.view.height,
+            ) =>
+        {
+            (
+                Blobs::original(sha),
+                format!("\"{sha}-review\""),
+                "image/jpeg",
+            )
+        }
         PhotoPart::Review => (
             Blobs::rendition(Kind::Review, sha),
             format!("\"{sha}-review\""),

@@ -26,7 +26,12 @@ impl Drop for Server {
 /// Starts `lantian serve --demo` on a free loopback port with `envs`, and returns once it printed
 /// its address.
 pub fn serve(dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(BIN);
+    serve_bin(BIN, dir, envs)
+}
+
+/// [`serve`] with another `lantian` binary (a baseline built from an earlier commit).
+pub fn serve_bin(bin: &str, dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(bin);
     cmd.arg("--data-dir")
         .arg(dir)
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
@@ -100,4 +105,18 @@ pub fn report(name: &str, lat: &[Duration]) {
         percentile_ms(lat, 0.99),
         percentile_ms(lat, 1.0)
     );
+}
+
+/// An access token of `username` (the demo password).
+pub async fn token(base: &str, username: &str) -> String {
+    let r: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/v1/auth/login"))
+        .json(&serde_json::json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("token");
+    r["access_token"].as_str().expect("token").to_owned()
 }
