@@ -149,8 +149,6 @@ struct Inner {
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("password hashing: {0}")]
-    Hash(String),
     #[error("hashing threads: {0}")]
     Threads(#[from] std::io::Error),
     #[error("photo storage: {0}")]
@@ -166,8 +164,7 @@ impl App {
         media: evidence::MediaConfig,
     ) -> Result<App, StartError> {
         let media = Arc::new(evidence::Media::start(media)?);
-        let dummy_hash = password::hash("lantian-timing-equaliser")
-            .map_err(|e| StartError::Hash(e.to_string()))?;
+        let dummy_hash = password::NO_SUCH_USER.to_owned();
         let hasher = password::Hasher::start(config.hash_concurrency)?;
         Ok(App {
             inner: Arc::new(Inner {
