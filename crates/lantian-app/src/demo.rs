@@ -660,6 +660,7 @@ impl<'a> Story<'a> {
                 height: p.height,
                 exif: p.exif,
                 exif_unreadable: p.exif_unreadable,
+                renditions_ready: false,
             };
             let new = NewUpload {
                 id: upload_id,

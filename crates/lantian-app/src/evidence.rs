@@ -509,13 +509,14 @@ impl App {
                         height: p.height,
                         exif: p.exif,
                         exif_unreadable: p.exif_unreadable,
+                        renditions_ready: false,
                     })
                 },
             )
             .await
             .map_err(|_| AppError::internal())?
         };
-        let verified = match checked {
+        let mut verified = match checked {
             Ok(v) => v,
             Err((Some(code), why)) => {
                 self.forget_upload(&row.id).await?;
@@ -534,6 +535,13 @@ impl App {
                 tracing::error!(upload = %row.id, error = %e, "cannot store an original");
                 AppError::new("unavailable").retry_after(5)
             })?;
+        // A photo that is its own review image needs only a thumbnail, from a small decode: made
+        // now, from the file at hand, it spares the rendition job a read of the original and the
+        // record a second write. Any trouble leaves it to the job.
+        if render::review_is_original(verified.format, verified.width, verified.height) {
+            verified.renditions_ready = self.thumbnail_now(&path, &verified).await;
+        }
+        let ready = verified.renditions_ready;
         let thresholds = media.config.thresholds;
         let verdicts = self.config().verdicts;
         let up = row.clone();
@@ -545,8 +553,39 @@ impl App {
             Ok(())
         })
         .await?;
-        media.wake();
+        if !ready {
+            media.wake();
+        }
         Ok(())
+    }
+
+    /// The thumbnail of a photo that is its own review image, made and stored now; `false` if it
+    /// could not be (the rendition job makes it then).
+    async fn thumbnail_now(&self, path: &std::path::Path, v: &media::Verified) -> bool {
+        let media = self.media();
+        let orientation = v.exif.as_ref().map_or(1, |e| e.orientation);
+        let (format, limits, path) = (v.format, media.config.limits, path.to_path_buf());
+        let made = media
+            .pool
+            .run(move || {
+                let bytes = std::fs::read(&path).map_err(MediaError::from)?;
+                render::render(&bytes, format, orientation, &limits)
+            })
+            .await;
+        match made {
+            Some(Ok(r)) => match media
+                .blobs
+                .put_rendition(Kind::Thumb, &v.sha256, r.thumb)
+                .await
+            {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot store a thumbnail; the rendition job retries");
+                    false
+                }
+            },
+            _ => false,
+        }
     }
 
     /// One expiry pass of abandoned uploads now; returns how many expired.

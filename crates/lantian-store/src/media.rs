@@ -303,6 +303,9 @@ pub struct Verified {
     pub exif: Option<ExifInfo>,
     /// What of the EXIF could not be read, if anything.
     pub exif_unreadable: Option<String>,
+    /// Its renditions were made already (a photo that is its own review image gets its thumbnail
+    /// while it is completed): nothing is left for the rendition job.
+    pub renditions_ready: bool,
 }
 
 /// Records a verified photo for a complete upload (in one transaction): the evidence row with its
@@ -363,8 +366,8 @@ pub fn record_photo(
     let exif_json = v.exif.as_ref().map(serde_json::to_string).transpose()?;
     conn.prepare_cached(
         "INSERT INTO photos (uuid, inspection_id, incident_id, user_id, sha256, size, format, width, height, exif, flags,
-             exif_time_diff_s, exif_distance_m, declared_content_type, declared_taken_at, verified_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+             exif_time_diff_s, exif_distance_m, declared_content_type, declared_taken_at, verified_at, renditions)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         up.photo_id.to_string(),
@@ -383,6 +386,7 @@ pub fn record_photo(
         up.content_type,
         up.taken_at.map(crate::time_text),
         crate::time_text(verified_at),
+        if v.renditions_ready { "ready" } else { "pending" },
     ])?;
     crate::seal::seal(conn, &author.to_string(), "photo", &up.photo_id.to_string())?;
     conn.prepare_cached("UPDATE uploads SET \"offset\" = length, completed_at = ?2 WHERE id = ?1")?

@@ -19,7 +19,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{PASSWORD, cpu_secs, status_mib};
+use common::{PASSWORD, cpu_split, status_mib};
 use lantian_client::sim::{self, Rng};
 use lantian_client::{Client, ClientConfig};
 use lantian_domain::subject::Subject;
@@ -193,8 +193,15 @@ async fn upload(http: &reqwest::Client, base: &str, token: &str, job: &Job) {
 }
 
 /// Server CPU per verified photo with the binary `bin`: `n` photos of `w` x `h`, uploaded over
-/// tus 8 at a time, until every rendition is made. Returns milliseconds of server CPU per photo.
-fn cpu_per_photo(rt: &tokio::runtime::Runtime, bin: &str, w: u32, h: u32, n: usize) -> f64 {
+/// tus by `clients` clients each sending its photos back to back, until every rendition is made.
+/// Returns milliseconds of server CPU per photo and the server's peak RSS (MiB) over the run.
+fn cpu_per_photo(
+    rt: &tokio::runtime::Runtime,
+    bin: &str,
+    (w, h): (u32, u32),
+    n: usize,
+    clients: usize,
+) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = common::serve_bin(
         bin,
@@ -263,48 +270,67 @@ fn cpu_per_photo(rt: &tokio::runtime::Runtime, bin: &str, w: u32, h: u32, n: usi
         let http = reqwest::Client::new();
         // Settled: the logins' argon2 and the push are behind us.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let before = cpu_secs(pid);
+        let before = cpu_split(pid);
         let jobs = std::sync::Arc::new(jobs);
-        for wave in (0..n).collect::<Vec<_>>().chunks(8) {
-            let mut tasks = Vec::new();
-            for &i in wave {
-                let (http, base, token, jobs) =
-                    (http.clone(), base.clone(), token.clone(), jobs.clone());
-                tasks.push(tokio::spawn(async move {
-                    upload(&http, &base, &token, &jobs[i]).await
-                }));
-            }
-            for task in tasks {
-                task.await.expect("upload");
-            }
+        let mut tasks = Vec::new();
+        for c in 0..clients {
+            let (http, base, token, jobs) =
+                (http.clone(), base.clone(), token.clone(), jobs.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in (c..n).step_by(clients) {
+                    upload(&http, &base, &token, &jobs[i]).await;
+                }
+            }));
         }
-        // Every rendition made (bounded), then the server's CPU since the first byte.
+        for task in tasks {
+            task.await.expect("uploads");
+        }
+        // Every rendition made (bounded), then the server's CPU since the first byte. Read from
+        // the database file, so that asking costs the server nothing.
+        let db = rusqlite::Connection::open_with_flags(
+            dir.path().join("data").join("lantian.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("the server's database");
         let mut settled = false;
         for _ in 0..2400 {
-            let v: serde_json::Value = http
-                .get(format!("{base}/v1/photos/{}", jobs[n - 1].photo))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .expect("photo")
-                .json()
-                .await
-                .expect("json");
-            if v["renditions"] != "pending" {
+            let pending: i64 = db
+                .query_row(
+                    "SELECT count(*) FROM photos WHERE renditions = 'pending'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap_or(1);
+            let done: i64 = db
+                .query_row("SELECT count(*) FROM photos", [], |r| r.get(0))
+                .unwrap_or(0);
+            if pending == 0 && done as usize == n {
                 settled = true;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         assert!(settled, "renditions still pending after a minute");
-        (cpu_secs(pid) - before) * 1000.0 / n as f64
+        let after = cpu_split(pid);
+        let (user, sys) = (
+            (after.0 - before.0) * 1000.0 / n as f64,
+            (after.1 - before.1) * 1000.0 / n as f64,
+        );
+        println!(
+            "    ({w} x {h}, {clients} clients, {bin}: user {user:.1} ms + system {sys:.1} ms per photo; peak RSS {:.1} MiB)",
+            status_mib(pid, "VmHWM:")
+        );
+        (user + sys, status_mib(pid, "VmHWM:"))
     });
     drop(server);
     per
 }
 
 fn main() {
-    renditions();
+    let only_cpu = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "cpu" || v == "mem");
+    if !only_cpu {
+        renditions();
+    }
     {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -312,21 +338,45 @@ fn main() {
             .build()
             .expect("runtime");
         let baseline = std::env::var("BENCH_BASELINE_BIN").ok();
-        println!("server CPU per verified photo (upload + checks + renditions):");
-        for (w, h, n) in [(1280u32, 960u32, 60usize), (4000, 3000, 24)] {
-            let now = cpu_per_photo(&rt, common::BIN, w, h, n);
+        println!("server CPU per verified photo (upload + checks + renditions), 8 clients:");
+        let sizes: &[((u32, u32), usize)] = if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "mem")
+        {
+            &[]
+        } else {
+            &[((1280, 960), 64), ((4000, 3000), 24)]
+        };
+        for &(size, n) in sizes {
+            let (now, _) = cpu_per_photo(&rt, common::BIN, size, n, 8);
             match &baseline {
                 Some(b) => {
-                    let then = cpu_per_photo(&rt, b, w, h, n);
-                    let again = cpu_per_photo(&rt, common::BIN, w, h, n);
+                    let (then, _) = cpu_per_photo(&rt, b, size, n, 8);
+                    let (again, _) = cpu_per_photo(&rt, common::BIN, size, n, 8);
                     println!(
-                        "  {w} x {h}: this build {now:.1} and {again:.1} ms, baseline {then:.1} ms: ratio {:.2} (target <= 0.25)",
+                        "  {} x {}: this build {now:.1} and {again:.1} ms, baseline {then:.1} ms: ratio {:.2} (target <= 0.25)",
+                        size.0,
+                        size.1,
                         now.min(again) / then
                     );
                 }
-                None => println!("  {w} x {h}: {now:.1} ms per photo ({n} photos)"),
+                None => println!(
+                    "  {} x {}: {now:.1} ms per photo ({n} photos)",
+                    size.0, size.1
+                ),
             }
         }
+        // The memory target's load: 32 clients each sending 300 KB photos back to back.
+        let (ms, peak) = cpu_per_photo(&rt, common::BIN, (1280, 960), 256, 32);
+        println!(
+            "32 clients sending 1.2 MP photos back to back: {ms:.1} ms of server CPU per photo, server peak RSS {peak:.1} MiB = {:.0} MB (target < 256 MB)",
+            peak * 1.048_576
+        );
+        if let Some(b) = &baseline {
+            let (ms, peak) = cpu_per_photo(&rt, b, (1280, 960), 256, 32);
+            println!("  baseline: {ms:.1} ms per photo, peak RSS {peak:.1} MiB");
+        }
+    }
+    if only_cpu {
+        return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
