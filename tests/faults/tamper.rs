@@ -252,8 +252,9 @@ async fn a_missing_original_fails_its_renditions_instead_of_retrying_forever() {
         })
         .await
         .expect("requeued");
-    // The next upload wakes the rendition job.
-    let second = lantian_media::testing::jpeg(150, 100, None);
+    // The next upload of a photo larger than the review size wakes the rendition job (a smaller
+    // one is its own review image, its thumbnail made at completion, and wakes nothing).
+    let second = lantian_media::testing::jpeg(1700, 100, None);
     let r = photos::upload(
         &app,
         &o.token,
