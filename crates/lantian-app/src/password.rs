@@ -135,6 +135,21 @@ mod tests {
     }
 
     #[test]
+    fn the_demo_users_hash_is_the_demo_password_with_every_accounts_parameters() {
+        use lantian_domain::reference::{DEMO_PASSWORD, DEMO_PASSWORD_HASH};
+        assert!(verify(DEMO_PASSWORD, DEMO_PASSWORD_HASH));
+        let real = argon2::PasswordHash::new(&hash(DEMO_PASSWORD).expect("hash"))
+            .expect("parses")
+            .params
+            .to_string();
+        let demo = argon2::PasswordHash::new(DEMO_PASSWORD_HASH)
+            .expect("parses")
+            .params
+            .to_string();
+        assert_eq!(real, demo);
+    }
+
+    #[test]
     fn passwords_verify_only_against_their_own_hash() {
         let h = hash("correct horse").expect("hash");
         assert!(h.starts_with("$argon2id$"));

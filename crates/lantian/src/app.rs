@@ -90,33 +90,7 @@ pub async fn load_demo(store: &Store) -> anyhow::Result<bool> {
         return Ok(false);
     }
     let demo = reference::demo();
-    // Two threads at most: each argon2id hash holds 19 MiB while it runs.
-    let n = demo.users.len();
-    let hashes = tokio::task::spawn_blocking(move || {
-        std::thread::scope(|scope| {
-            let halves: Vec<_> = [0..n / 2, n / 2..n]
-                .into_iter()
-                .map(|range| {
-                    scope.spawn(move || {
-                        range
-                            .map(|_| lantian_app::password::hash(reference::DEMO_PASSWORD))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            let mut all = Vec::with_capacity(n);
-            for h in halves {
-                all.extend(
-                    h.join()
-                        .map_err(|_| anyhow::anyhow!("a hashing thread panicked"))?,
-                );
-            }
-            all.into_iter()
-                .collect::<Result<Vec<String>, _>>()
-                .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
-        })
-    })
-    .await??;
+    let hashes = vec![reference::DEMO_PASSWORD_HASH.to_owned(); demo.users.len()];
     Ok(store
         .write(move |c| seed::load_demo(c, &demo, &hashes))
         .await?)
