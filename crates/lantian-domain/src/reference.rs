@@ -156,8 +156,7 @@ pub const DEMO_PASSWORD: &str = "lantian-demo-2019";
 /// An argon2id hash of [`DEMO_PASSWORD`] (the parameters of every other account's hash), given to
 /// every demo user: the demo's accounts and password are public, and hashing six of them at the
 /// first start held 38 MiB of hashing memory that the allocator kept.
-pub const DEMO_PASSWORD_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$x9fQ+Sq2sizdEyTE8hCqYA$VG12hrB89V+5C0Pr3vM2BprntRQ1EOjs46rjjATMmys";
+pub const DEMO_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$x9fQ+Sq2sizdEyTE8hCqYA$VG12hrB89V+5C0Pr3vM2BprntRQ1EOjs46rjjATMmys";
 
 /// The demo data set: a few streets, one user per role, and about 300 subjects spread over the
 /// districts and counties at plausible coordinates. Deterministic: the same every time.

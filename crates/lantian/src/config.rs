@@ -363,9 +363,12 @@ impl Config {
         }
         let known = top_level_keys()?;
         check_environment(std::env::vars(), &known)?;
+        // Filtered before the split: the filter sees the key as it is chained, and after
+        // `split("__")` a nested key is `login.peer_attempts`, whose first segment `top_level`
+        // would not find (every nested variable was dropped that way).
         let env = Env::prefixed("LANTIAN_")
-            .split("__")
-            .filter(move |k| known.contains(&top_level(k.as_str())));
+            .filter(move |k| known.contains(&top_level(k.as_str())))
+            .split("__");
         Ok(fig.merge(env).extract()?)
     }
 
@@ -578,15 +581,31 @@ mod tests {
     }
 
     #[test]
+    fn environment_variables_reach_nested_and_top_level_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LANTIAN_LOGIN__PEER_ATTEMPTS", "1234");
+            jail.set_env("LANTIAN_READERS", "3");
+            jail.set_env("LANTIAN_URL", "http://not-configuration");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.login.peer_attempts, 1234);
+            assert_eq!(c.readers, 3);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_file_overrides_defaults_and_unknown_keys_are_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let f = dir.path().join("lantian.toml");
-        std::fs::write(&f, "readers = 2\n[login]\npeer_attempts = 7\n").expect("write");
-        let c = Config::load(Some(&f)).expect("load");
-        assert_eq!(c.readers, 2);
-        assert_eq!(c.login.peer_attempts, 7);
-        assert_eq!(c.login.account_failures, 5);
-        std::fs::write(&f, "reader = 2\n").expect("write");
-        assert!(Config::load(Some(&f)).is_err());
+        // In a jail too: the environment test's variables are process-wide while it runs.
+        figment::Jail::expect_with(|jail| {
+            let f = jail.directory().join("lantian.toml");
+            std::fs::write(&f, "readers = 2\n[login]\npeer_attempts = 7\n").expect("write");
+            let c = Config::load(Some(&f)).map_err(|e| e.to_string())?;
+            assert_eq!(c.readers, 2);
+            assert_eq!(c.login.peer_attempts, 7);
+            assert_eq!(c.login.account_failures, 5);
+            std::fs::write(&f, "reader = 2\n").expect("write");
+            assert!(Config::load(Some(&f)).is_err());
+            Ok(())
+        });
     }
 }
