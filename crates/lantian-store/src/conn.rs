@@ -36,6 +36,12 @@ pub(crate) fn open(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     conn.busy_timeout(Duration::from_secs(5))?;
     // The push and pull paths reuse a few dozen statements; keep them all prepared.
     conn.set_prepared_statement_cache_capacity(128);
+    // Plans that do not depend on bound values: without this, a statement whose planning looked
+    // at a parameter (does `x = ?` imply a partial index's condition?) is parsed and planned
+    // again every time that parameter is bound to a new value, which was a fifth of a push's
+    // instructions (docs/performance.md, "Where the CPU goes"). Every query here is a fixed
+    // OLTP shape; none relies on a plan chosen per value.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     if !read_only {
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {

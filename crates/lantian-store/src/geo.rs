@@ -111,9 +111,12 @@ pub fn refresh_following(
 ) -> Result<Option<Uuid>, StoreError> {
     let next: Option<(i64, String, Option<String>)> = conn
         .prepare_cached(
+            // A row-value comparison, so that the search starts in `inspections_user_time` at
+            // this inspection and stops at the first row; the OR it replaces walked every
+            // inspection of the officer (37% of a push's instructions at 1,500 of them).
             "SELECT n.id, n.uuid, n.verdict FROM inspections i
-               JOIN inspections n ON n.user_id = i.user_id AND n.id != i.id
-                AND (n.occurred_at > i.occurred_at OR (n.occurred_at = i.occurred_at AND n.id > i.id))
+               JOIN inspections n ON n.user_id = i.user_id
+                AND (n.occurred_at, n.id) > (i.occurred_at, i.id)
              WHERE i.id = ?1
              ORDER BY n.occurred_at, n.id LIMIT 1",
         )?

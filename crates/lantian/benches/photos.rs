@@ -7,6 +7,7 @@
 //!    the server's CPU time (user + system, from /proc) per photo. With `BENCH_BASELINE_BIN`
 //!    naming another `lantian` binary (built from an earlier commit), the same run measures it
 //!    too, and prints the ratio.
+//!    (`BENCH_ONLY=render`: item 1 alone; `cpu` or `mem`: without it.)
 //! 3. Uploads: 50 officers upload a ~4 MB JPEG each at once over loopback, against the real
 //!    binary; aggregate MB/s while the server makes renditions, the time until every rendition is
 //!    made, and the server's peak RSS.
@@ -330,6 +331,10 @@ fn main() {
     let only_cpu = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "cpu" || v == "mem");
     if !only_cpu {
         renditions();
+    }
+    // `BENCH_ONLY=render`: the in-process renditions alone (what callgrind profiles).
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "render") {
+        return;
     }
     {
         let rt = tokio::runtime::Builder::new_multi_thread()

@@ -242,7 +242,7 @@ fn raw_baseline(rows: &[(String, String)], batch: usize, all_rows: bool) -> f64 
 /// The push engine alone (the application layer's prepare, then the store's commit in the
 /// writer), in-process: the same batches as over HTTP, straight into
 /// `push::push` inside the writer. Separates the writer's cost from HTTP, JSON and the clients.
-fn writer_only(batches: Vec<Vec<Value>>) -> f64 {
+fn writer_only(batches: Vec<Vec<Value>>, quarters: bool) -> f64 {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -331,7 +331,10 @@ fn writer_only(batches: Vec<Vec<Value>>) -> f64 {
             })
             .collect();
         let t = Instant::now();
+        let (mut mark, mut done, step) = (Instant::now(), 0usize, total.div_ceil(4).max(1));
         for batch in batches {
+            done += batch.len();
+            let batch_len = batch.len();
             let batch = lantian_app::sync::prepare(&store, batch, 0)
                 .await
                 .expect("prepare");
@@ -353,12 +356,40 @@ fn writer_only(batches: Vec<Vec<Value>>) -> f64 {
                     .iter()
                     .all(|r| r.status == lantian_store::push::Status::Applied)
             );
+            if quarters && done % step < batch_len && done > 0 {
+                println!(
+                    "  up to {done}: {:.0} inspections/s since the last mark",
+                    step as f64 / mark.elapsed().as_secs_f64()
+                );
+                mark = Instant::now();
+            }
         }
         total as f64 / t.elapsed().as_secs_f64()
     })
 }
 
+/// `BENCH_ONLY=engine`: the push engine alone, `BENCH_N` inspections (default 2,000) in batches
+/// of `BENCH_BATCH` (default 50), reported per quarter so that a cost growing with the table
+/// shows; small enough to run under callgrind (`docs/performance.md`, "Where the CPU goes").
+fn engine_only() {
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (n, batch) = (env("BENCH_N", 2_000), env("BENCH_BATCH", 50).max(1));
+    let all: Vec<Value> = (0..n as u64).map(|i| inspection("", i)).collect();
+    let batches = all.chunks(batch).map(<[Value]>::to_vec).collect();
+    let rate = writer_only(batches, true);
+    println!("push engine, {n} inspections in batches of {batch}: {rate:.0} inspections/s");
+}
+
 fn main() {
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "engine") {
+        engine_only();
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -469,7 +500,7 @@ fn main() {
         assert_eq!(applied as f64, total);
         let http_rate = total / elapsed.as_secs_f64();
         let rows2 = raw_rows.clone();
-        let writer_rate = tokio::task::spawn_blocking(move || writer_only(writer_batches)).await.expect("writer only");
+        let writer_rate = tokio::task::spawn_blocking(move || writer_only(writer_batches, false)).await.expect("writer only");
         let raw_rate = tokio::task::spawn_blocking(move || raw_baseline(&raw_rows, batch, false)).await.expect("raw");
         let full_rate = tokio::task::spawn_blocking(move || raw_baseline(&rows2, batch, true)).await.expect("raw full");
         println!("push ingest: {total} inspections from {clients_n} installs in batches of {batch}: {:.2} s = {http_rate:.0} inspections/s", elapsed.as_secs_f64());
@@ -484,6 +515,49 @@ fn main() {
             "raw rusqlite insert of every row the server writes per inspection (inspection, change, entity, scope state, audit, mutation, client), {batch} per transaction: {full_rate:.0} inspections/s; ratio {:.2}",
             http_rate / full_rate
         );
+
+        // 1b. Server CPU per inspection in batches of 100 and one mutation a request (the issue 18
+        // targets), each with its own raw baseline at the same batch size.
+        for (batch, clients_n, per_client) in [(100usize, 16usize, 200usize), (1, 16, 100)] {
+            let cdir = tempfile::tempdir().expect("tempdir");
+            let mut clients = Vec::new();
+            let mut rows = Vec::new();
+            for i in 0..clients_n {
+                let mut cfg = ClientConfig::new(&base);
+                cfg.push_batch = batch;
+                let c = Client::open(&cdir.path().join(format!("b{batch}-{i}.db")), cfg).expect("client");
+                c.login("demo_inspector", PASSWORD).await.expect("login");
+                for _ in 0..per_client {
+                    let args = inspection(&site, n);
+                    n += 1;
+                    rows.push((args["inspection_id"].as_str().expect("id").to_owned(), args["results"].to_string()));
+                    c.enqueue("inspection.submit", &args).expect("enqueue");
+                }
+                clients.push(c);
+            }
+            let count = (clients_n * per_client) as f64;
+            let cpu_before = cpu_secs(server_pid);
+            let t = Instant::now();
+            let mut tasks = Vec::new();
+            for c in clients {
+                tasks.push(tokio::spawn(async move { c.push().await.map(|s| s.applied) }));
+            }
+            let mut applied = 0;
+            for t in tasks {
+                applied += t.await.expect("join").expect("push");
+            }
+            let elapsed = t.elapsed();
+            let server_cpu = cpu_secs(server_pid) - cpu_before;
+            assert_eq!(applied as f64, count);
+            let rate = count / elapsed.as_secs_f64();
+            let full = tokio::task::spawn_blocking(move || raw_baseline(&rows, batch, true)).await.expect("raw full");
+            println!(
+                "push, {} inspections from {clients_n} installs, {batch} a request: {rate:.0}/s, server CPU {:.0} µs per inspection; raw insert of every row at {batch} per transaction {full:.0}/s, ratio {:.2}",
+                count,
+                server_cpu * 1e6 / count,
+                rate / full
+            );
+        }
 
         // 2. First sync of 10,000 subjects.
         let login: Value = post(&http, format!("{base}/v1/auth/login"), "", &json!({"username": "gaotang_officer", "password": PASSWORD})).await;
