@@ -41,7 +41,10 @@ pub(crate) fn open(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     // again every time that parameter is bound to a new value, which was a fifth of a push's
     // instructions (docs/performance.md, "Where the CPU goes"). Every query here is a fixed
     // OLTP shape; none relies on a plan chosen per value.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     if !read_only {
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
