@@ -581,6 +581,8 @@ mod tests {
     }
 
     #[test]
+    // `Jail::expect_with` fixes the closure's error type (figment's own).
+    #[allow(clippy::result_large_err)]
     fn environment_variables_reach_nested_and_top_level_keys() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("LANTIAN_LOGIN__PEER_ATTEMPTS", "1234");
@@ -594,6 +596,8 @@ mod tests {
     }
 
     #[test]
+    // `Jail::expect_with` fixes the closure's error type (figment's own).
+    #[allow(clippy::result_large_err)]
     fn a_file_overrides_defaults_and_unknown_keys_are_refused() {
         // In a jail too: the environment test's variables are process-wide while it runs.
         figment::Jail::expect_with(|jail| {
