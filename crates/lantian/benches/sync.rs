@@ -104,6 +104,22 @@ fn lantian(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) {
     );
 }
 
+/// Every client pushes its queue at once; returns the mutations applied, the wall time and the
+/// server's CPU seconds meanwhile.
+async fn push_all(clients: Vec<Client>, server_pid: u32) -> (u32, Duration, f64) {
+    let cpu_before = cpu_secs(server_pid);
+    let t = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|c| tokio::spawn(async move { c.push().await.map(|s| s.applied) }))
+        .collect();
+    let mut applied = 0;
+    for t in tasks {
+        applied += t.await.expect("join").expect("push");
+    }
+    (applied, t.elapsed(), cpu_secs(server_pid) - cpu_before)
+}
+
 fn template_draft() -> Value {
     let items: Vec<Value> = (1..=ITEMS)
         .map(|i| json!({"code": format!("B{i}"), "label_zh": format!("检查项{i}"), "label_en": format!("Item {i}"), "weight": 5,
@@ -484,18 +500,7 @@ fn main() {
         }
         let total = n as f64;
         println!("  server RSS after start and 66 logins: {:.1} MiB (peak {:.1})", status_mib(server_pid, "VmRSS:"), status_mib(server_pid, "VmHWM:"));
-        let cpu_before = cpu_secs(server_pid);
-        let t = Instant::now();
-        let mut tasks = Vec::new();
-        for c in clients {
-            tasks.push(tokio::spawn(async move { c.push().await.map(|s| s.applied) }));
-        }
-        let mut applied = 0;
-        for t in tasks {
-            applied += t.await.expect("join").expect("push");
-        }
-        let elapsed = t.elapsed();
-        let server_cpu = cpu_secs(server_pid) - cpu_before;
+        let (applied, elapsed, server_cpu) = push_all(clients, server_pid).await;
         println!("  server RSS after the push: {:.1} MiB (peak {:.1})", status_mib(server_pid, "VmRSS:"), status_mib(server_pid, "VmHWM:"));
         assert_eq!(applied as f64, total);
         let http_rate = total / elapsed.as_secs_f64();
@@ -536,18 +541,7 @@ fn main() {
                 clients.push(c);
             }
             let count = (clients_n * per_client) as f64;
-            let cpu_before = cpu_secs(server_pid);
-            let t = Instant::now();
-            let mut tasks = Vec::new();
-            for c in clients {
-                tasks.push(tokio::spawn(async move { c.push().await.map(|s| s.applied) }));
-            }
-            let mut applied = 0;
-            for t in tasks {
-                applied += t.await.expect("join").expect("push");
-            }
-            let elapsed = t.elapsed();
-            let server_cpu = cpu_secs(server_pid) - cpu_before;
+            let (applied, elapsed, server_cpu) = push_all(clients, server_pid).await;
             assert_eq!(applied as f64, count);
             let rate = count / elapsed.as_secs_f64();
             let full = tokio::task::spawn_blocking(move || raw_baseline(&rows, batch, true)).await.expect("raw full");
