@@ -303,6 +303,74 @@ async fn failed_logins_pause_the_account_and_bursts_pause_the_peer() {
     assert_eq!(spoofed.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// Behind a load balancer every request comes from the balancer's address. With the balancer
+/// listed in `trusted_proxies` (here 127.0.0.1, this test's own address), the login limits count
+/// the client its `X-Forwarded-For` names: one guessing script pauses itself, not every officer
+/// behind the same balancer. A caller that is not a trusted proxy (127.0.0.2) cannot pick the
+/// address it is counted under by sending the header.
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_counted() {
+    let app = spawn_app_with(
+        |c| {
+            c.login.peer_attempts = 4;
+            c.trusted_proxies = vec!["127.0.0.1".into()];
+        },
+        true,
+    )
+    .await;
+    let via_proxy = |client: &'static str, user: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            app.request(
+                reqwest::Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"username": user, "password": password})),
+                // A forged first entry, then what the balancer appended.
+                &[("x-forwarded-for", &format!("198.51.100.1, {client}"))],
+            )
+            .await
+            .status
+        }
+    };
+    for i in 0..4 {
+        let status = via_proxy("203.0.113.7", "spray_user", "guess-guess").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    assert_eq!(
+        via_proxy("203.0.113.7", "spray_user", "guess-guess").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the guessing client is paused"
+    );
+    assert_eq!(
+        via_proxy("203.0.113.8", "demo_inspector", DEMO_PASSWORD).await,
+        StatusCode::OK,
+        "an officer behind the same balancer is not"
+    );
+    // From an address that is not a trusted proxy the header counts for nothing: every attempt
+    // is 127.0.0.2's, whatever client it names.
+    let direct = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let r = direct
+            .post(format!("{}/v1/auth/login", app.base))
+            .header("x-forwarded-for", format!("203.0.113.{}", 100 + i))
+            .json(&json!({"username": "spray_user", "password": "guess-guess"}))
+            .send()
+            .await
+            .expect("login");
+        statuses.push(r.status());
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+}
+
 /// A stranger who knows an officer's username locks out only themselves: failures count per
 /// account and address, and the officer signs in from their own address. Failures from anywhere
 /// still pause the account, under a slower limit. (The stranger calls from 127.0.0.2, another

@@ -111,7 +111,7 @@ fn history_state(app: &lantian_tests::TestApp) -> lantian_http::AppState {
         app.store.clone(),
         lantian_http::auth::JwtKeys::from_secret(b"0123456789abcdef0123456789abcdef")
             .expect("keys"),
-        app.config.http(),
+        app.config.http().expect("the test configuration is valid"),
     )
     .expect("state")
 }

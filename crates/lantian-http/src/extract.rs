@@ -95,18 +95,28 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AppPath
     }
 }
 
-/// The peer's address, when the server runs with connect info (tests with `oneshot` do not).
+/// The client's address: the TCP peer, or, when the peer is a trusted proxy, what the proxies'
+/// `X-Forwarded-For` says ([`crate::forwarded`]). `None` when the server runs without connect
+/// info (tests with `oneshot`).
 pub struct PeerAddr(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+impl FromRequestParts<AppState> for PeerAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(PeerAddr(
             parts
                 .extensions
                 .get::<ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip()),
+                .map(|c| {
+                    state
+                        .config()
+                        .trusted_proxies
+                        .client(c.0.ip(), &parts.headers)
+                }),
         ))
     }
 }

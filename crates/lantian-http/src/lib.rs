@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod forwarded;
 mod handlers;
 pub mod limiter;
 pub mod metrics;
@@ -77,6 +78,8 @@ pub struct HttpConfig {
     pub refresh_grace: Duration,
     /// How long console sessions last (idle and absolute).
     pub session: lantian_app::session::SessionPolicy,
+    /// Proxies whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: forwarded::TrustedProxies,
 }
 
 impl Default for HttpConfig {
@@ -108,6 +111,7 @@ impl Default for HttpConfig {
             bulletin: lantian_domain::assessment::BulletinStyle::default(),
             refresh_grace: Duration::from_secs(30),
             session: lantian_app::session::SessionPolicy::default(),
+            trusted_proxies: forwarded::TrustedProxies::default(),
         }
     }
 }

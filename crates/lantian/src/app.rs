@@ -148,7 +148,7 @@ pub async fn start(
     }
     let console = config.console()?;
     let keys = load_or_create_key(&config.data_dir)?;
-    let state = lantian_http::AppState::new(store.clone(), keys, config.http())
+    let state = lantian_http::AppState::new(store.clone(), keys, config.http()?)
         .map_err(|e| anyhow::anyhow!("cannot start the HTTP layer: {e}"))?;
     crate::jobs::start_background(
         state.app(),

@@ -52,6 +52,11 @@ pub struct Config {
     /// end at a proxy in front). When it is https, console cookies are `Secure`; its origin is
     /// the one console forms must come from. Unset: the request's own host.
     pub public_url: Option<String>,
+    /// Reverse proxies and load balancers in front of this server, as addresses or networks
+    /// (`["10.0.0.0/8", "192.168.1.5"]`). A request from one of them is counted, for the login
+    /// limits and in the logs, under the client that `X-Forwarded-For` names; from anyone else
+    /// the header is ignored. Empty by default: the header is never read.
+    pub trusted_proxies: Vec<String>,
     pub console: ConsoleSettings,
     pub webhooks: WebhookSettings,
     /// With `serve --demo`: on the first start, lay down two past months of demo work (in the
@@ -342,6 +347,7 @@ impl Default for Config {
             jobs: JobSettings::default(),
             bulletin: lantian_domain::assessment::BulletinStyle::default(),
             public_url: None,
+            trusted_proxies: Vec::new(),
             console: ConsoleSettings::default(),
             webhooks: WebhookSettings::default(),
             demo_history: true,
@@ -376,9 +382,12 @@ impl Config {
         self.data_dir.join("lantian.db")
     }
 
-    pub fn http(&self) -> lantian_http::HttpConfig {
+    /// The HTTP layer's settings; a trusted proxy that is not an address or a network is refused.
+    pub fn http(&self) -> anyhow::Result<lantian_http::HttpConfig> {
         use lantian_http::limiter::Limit;
-        lantian_http::HttpConfig {
+        let trusted_proxies = lantian_http::forwarded::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
+        Ok(lantian_http::HttpConfig {
             access_ttl: Duration::from_secs(self.access_token_ttl_secs.max(30)),
             refresh_ttl: Duration::from_secs(self.refresh_token_ttl_days.max(1) * 24 * 3600),
             max_body_bytes: self.max_body_bytes,
@@ -413,7 +422,8 @@ impl Config {
                     self.console.session_absolute_hours.clamp(1, 24 * 30) as i64,
                 ),
             },
-        }
+            trusted_proxies,
+        })
     }
 
     /// The console's settings, checked: a tile datum that is not `gcj02` or `wgs84`, or a
@@ -611,5 +621,28 @@ mod tests {
             assert!(Config::load(Some(&f)).is_err());
             Ok(())
         });
+    }
+
+    #[test]
+    // `Jail::expect_with` fixes the closure's error type (figment's own).
+    #[allow(clippy::result_large_err)]
+    fn trusted_proxies_come_from_the_environment_and_a_bad_one_stops_the_start() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "LANTIAN_TRUSTED_PROXIES",
+                r#"["10.0.0.0/8", "192.168.1.5"]"#,
+            );
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.trusted_proxies, vec!["10.0.0.0/8", "192.168.1.5"]);
+            assert!(c.http().is_ok());
+            Ok(())
+        });
+        let c = Config {
+            trusted_proxies: vec!["lb.example".into()],
+            ..Config::default()
+        };
+        let err = c.http().expect_err("refused");
+        assert!(err.to_string().contains("trusted_proxies"), "{err}");
+        assert!(err.to_string().contains("lb.example"), "{err}");
     }
 }
