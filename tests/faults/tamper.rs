@@ -3,14 +3,16 @@
 //! changed or planted in the database (triggers dropped first) are found by `lantian audit verify`
 //! through their seals. An untouched store reports nothing.
 
+use lantian::audit::PhotoSlice;
 use lantian_domain::user::Role;
 use lantian_media::blob::Blobs;
-use lantian_tests::{photos, spawn_app};
+use lantian_tests::{photos, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 
 #[tokio::test]
 async fn changed_or_missing_photo_files_are_found_by_the_nightly_check() {
-    let app = spawn_app().await;
+    // Every original hashed each night: the rolling slice is the next test's.
+    let app = spawn_app_with(|c| c.photos.verify_cycle_days = 1, true).await;
     let o = photos::officer(&app, "tamper_files", Role::Inspector, "dongchangfu").await;
     let mut uploaded = Vec::new();
     for seed in [1, 2, 3] {
@@ -23,7 +25,7 @@ async fn changed_or_missing_photo_files_are_found_by_the_nightly_check() {
         }
     }
     assert!(uploaded.len() >= 6);
-    let clean = lantian::audit::verify_photo_files(&app.config, &app.store)
+    let clean = lantian::audit::verify_photo_files(&app.config, &app.store, PhotoSlice::All)
         .await
         .expect("check");
     assert!(clean.findings.is_empty(), "{clean:?}");
@@ -73,6 +75,112 @@ async fn changed_or_missing_photo_files_are_found_by_the_nightly_check() {
     for (photo, _) in [&uploaded[1], &uploaded[3], &uploaded[5]] {
         assert!(!err.contains(&photo.to_string()), "{photo} is intact");
     }
+}
+
+/// Tens of terabytes cannot be re-hashed every night: the nightly check hashes a rolling slice,
+/// at least 1/N of the bytes stored, oldest check first, so that every original is hashed within
+/// N nights; every original's presence and length are checked every night. Here N = 3.
+#[tokio::test]
+async fn the_nightly_check_hashes_a_rolling_slice_and_reaches_every_original_within_its_cycle() {
+    let app = spawn_app().await;
+    let o = photos::officer(&app, "rolling_files", Role::Inspector, "dongchangfu").await;
+    let mut uploaded = Vec::new();
+    for seed in [1, 2, 3] {
+        let (s, expected) = photos::submitted(&o, 500 + seed).await;
+        for (i, photo) in expected.into_iter().enumerate() {
+            let bytes = lantian_media::testing::jpeg(110 + 5 * i as u32 + seed as u32, 90, None);
+            let r = photos::upload(&app, &o.token, s.inspection_id, photo, &bytes, 64 * 1024).await;
+            assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+            uploaded.push((photo, photos::sha256_hex(&bytes)));
+        }
+    }
+    let n = uploaded.len();
+    assert!(n >= 6);
+    let blob_dir = app.config.media_config().blob_dir;
+    let path_of = |sha: &str| blob_dir.join(Blobs::original(sha).as_ref());
+    // One original gets a byte flipped (same length): only a hash finds it.
+    let flipped = &uploaded[n - 1];
+    let mut bytes = std::fs::read(path_of(&flipped.1)).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::remove_file(path_of(&flipped.1)).expect("unlink");
+    std::fs::write(path_of(&flipped.1), &bytes).expect("write");
+
+    let checked = |app: &lantian_tests::TestApp| {
+        let store = app.store.clone();
+        async move {
+            store
+                .read(|c| {
+                    let mut stmt = c.raw().prepare("SELECT sha256 FROM photo_checks")?;
+                    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                    Ok(rows.collect::<Result<std::collections::BTreeSet<_>, _>>()?)
+                })
+                .await
+                .expect("checks")
+        }
+    };
+    let rolling = PhotoSlice::Rolling { cycle: 3 };
+    let mut found_on = None;
+    let mut hashed_total = 0;
+    for night in 1..=3 {
+        let p = lantian::audit::verify_photo_files(&app.config, &app.store, rolling)
+            .await
+            .expect("check");
+        assert_eq!(p.files as usize, n, "every original is present each night");
+        assert!(
+            p.hashed_bytes * 3 >= p.bytes,
+            "night {night}: at least a third of the bytes hashed: {p:?}"
+        );
+        if night == 1 {
+            assert!(
+                (p.hashed_files as usize) < n,
+                "a slice, not everything: {p:?}"
+            );
+            assert!(p.oldest_unhashed.is_some());
+        }
+        hashed_total += p.hashed_files;
+        let named = p.findings.iter().any(|f| f.photo == flipped.0.to_string());
+        if found_on.is_none() && named {
+            found_on = Some(night);
+        }
+        if let Some(first) = found_on {
+            // Once found, reported every night until someone acts (it is never recorded as checked).
+            assert!(named, "night {night}: still reported since night {first}");
+            assert!(p.findings.iter().all(|f| f.problem == "altered"));
+        }
+    }
+    assert!(
+        found_on.is_some(),
+        "the flipped original is found within the cycle"
+    );
+    assert!(
+        hashed_total as usize >= n,
+        "three nights hashed {hashed_total} of {n}"
+    );
+    let done = checked(&app).await;
+    for (photo, sha) in &uploaded[..n - 1] {
+        assert!(
+            done.contains(sha),
+            "{photo} hashed intact within three nights"
+        );
+    }
+    assert!(
+        !done.contains(&flipped.1),
+        "an altered original is never recorded as checked"
+    );
+
+    // A removed original is found the very next night, whatever the slice.
+    let removed = &uploaded[0];
+    std::fs::remove_file(path_of(&removed.1)).expect("remove");
+    let p = lantian::audit::verify_photo_files(&app.config, &app.store, rolling)
+        .await
+        .expect("check");
+    assert!(
+        p.findings
+            .iter()
+            .any(|f| f.photo == removed.0.to_string() && f.problem == "missing"),
+        "{p:?}"
+    );
 }
 
 #[tokio::test]

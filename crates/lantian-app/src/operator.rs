@@ -111,11 +111,6 @@ pub async fn checkpoint(store: &Store, label: String) -> Result<Option<(i64, Str
     Ok(store.write(move |c| audit::record_head(c, &label)).await?)
 }
 
-/// Every photo's original as recorded at verification: (photo id, SHA-256, length).
-async fn photo_originals(store: &Store) -> Result<Vec<(String, String, i64)>, AppError> {
-    Ok(store.read(lantian_store::media::originals).await?)
-}
-
 /// One photo whose original on disk does not match its record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhotoFinding {
@@ -125,60 +120,124 @@ pub struct PhotoFinding {
     pub problem: &'static str,
 }
 
+/// Which originals a photo check hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhotoSlice {
+    /// Every original (`lantian audit photos`).
+    All,
+    /// The nightly rolling check: every original's presence and length, and, oldest check first,
+    /// originals making up at least 1/`cycle` of the bytes stored, hashed. Each original is
+    /// hashed again within `cycle` runs of its last check (its verification at first): new
+    /// photos join the back of the line, and each run takes a share of everything stored.
+    Rolling { cycle: u32 },
+}
+
 /// What [`verify_photo_files`] found.
 #[derive(Debug, Clone, Default)]
 pub struct PhotoFiles {
-    /// Distinct originals hashed.
+    /// Distinct originals present in the photo store, and their bytes.
     pub files: u64,
     pub bytes: u64,
+    /// Of these, hashed by this check.
+    pub hashed_files: u64,
+    pub hashed_bytes: u64,
+    /// The oldest last check among the originals this check did not hash (`None`: it hashed all).
+    pub oldest_unhashed: Option<String>,
     pub findings: Vec<PhotoFinding>,
 }
 
-/// Hashes every original in the photo store and compares it with the SHA-256 and length its photo
-/// rows recorded at verification. Runs on a blocking thread, one file at a time.
+/// Checks the originals in the photo store against the SHA-256 and length their photo rows
+/// recorded at verification: every original's presence and length, and the hash of those
+/// `slice` names. Originals hashed intact are recorded as checked now. Runs on a blocking
+/// thread, one file at a time.
 pub async fn verify_photo_files(
     store: &Store,
     blob_dir: std::path::PathBuf,
+    slice: PhotoSlice,
 ) -> Result<PhotoFiles, AppError> {
-    let rows = photo_originals(store).await?;
-    tokio::task::spawn_blocking(move || {
-        let mut by_hash: BTreeMap<String, (i64, Vec<String>)> = BTreeMap::new();
-        for (photo, sha, size) in rows {
-            by_hash
-                .entry(sha)
-                .or_insert((size, Vec::new()))
-                .1
-                .push(photo);
-        }
-        let mut out = PhotoFiles::default();
-        for (sha, (size, photos)) in by_hash {
-            let path = blob_dir.join(lantian_media::blob::Blobs::original(&sha).as_ref());
-            let problem = match std::fs::metadata(&path) {
-                Err(_) => Some("missing"),
-                Ok(m) => {
-                    out.files += 1;
-                    out.bytes += m.len();
-                    let same = m.len() == size as u64
-                        && lantian_media::probe::sha256_file(&path).is_ok_and(|h| h == sha);
-                    (!same).then_some("altered")
-                }
-            };
-            if let Some(problem) = problem {
-                out.findings
-                    .extend(photos.into_iter().map(|photo| PhotoFinding {
-                        photo,
-                        sha256: sha.clone(),
-                        problem,
-                    }));
+    let rows = store.read(lantian_store::media::originals).await?;
+    let (out, intact) = tokio::task::spawn_blocking(move || check_files(rows, &blob_dir, slice))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "the photo check stopped");
+            AppError::internal()
+        })?;
+    if !intact.is_empty() {
+        let now = chrono::Utc::now();
+        store
+            .write(move |c| lantian_store::media::record_checks(c, &intact, now))
+            .await?;
+    }
+    Ok(out)
+}
+
+/// [`verify_photo_files`] on the files: what was found, and the originals hashed intact.
+fn check_files(
+    rows: Vec<lantian_store::media::Original>,
+    blob_dir: &std::path::Path,
+    slice: PhotoSlice,
+) -> (PhotoFiles, Vec<String>) {
+    // One entry per distinct original: (length, last check, its photos).
+    let mut by_hash: BTreeMap<String, (i64, String, Vec<String>)> = BTreeMap::new();
+    for o in rows {
+        by_hash
+            .entry(o.sha256)
+            .or_insert((o.size, o.last_checked, Vec::new()))
+            .2
+            .push(o.photo);
+    }
+    let mut out = PhotoFiles::default();
+    let mut present = Vec::new();
+    for (sha, (size, last, photos)) in by_hash {
+        let path = blob_dir.join(lantian_media::blob::Blobs::original(&sha).as_ref());
+        let problem = match std::fs::metadata(&path) {
+            Err(_) => Some("missing"),
+            Ok(m) if m.len() != size as u64 => Some("altered"),
+            Ok(m) => {
+                out.files += 1;
+                out.bytes += m.len();
+                present.push((last, sha.clone(), m.len(), path, photos.clone()));
+                None
             }
+        };
+        if let Some(problem) = problem {
+            out.findings
+                .extend(photos.into_iter().map(|photo| PhotoFinding {
+                    photo,
+                    sha256: sha.clone(),
+                    problem,
+                }));
         }
-        out
-    })
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "the photo check stopped");
-        AppError::internal()
-    })
+    }
+    // Oldest check first; ties (one upload batch) by hash, so the order is the same every run.
+    present.sort();
+    let budget = match slice {
+        PhotoSlice::All => u64::MAX,
+        PhotoSlice::Rolling { cycle } => out.bytes.div_ceil(u64::from(cycle.max(1))),
+    };
+    let mut intact = Vec::new();
+    let mut taken = 0u64;
+    let mut rest = present.into_iter();
+    for (_, sha, len, path, photos) in rest.by_ref() {
+        out.hashed_files += 1;
+        out.hashed_bytes += len;
+        taken += len;
+        if lantian_media::probe::sha256_file(&path).is_ok_and(|h| h == sha) {
+            intact.push(sha);
+        } else {
+            out.findings
+                .extend(photos.into_iter().map(|photo| PhotoFinding {
+                    photo,
+                    sha256: sha.clone(),
+                    problem: "altered",
+                }));
+        }
+        if taken >= budget {
+            break;
+        }
+    }
+    out.oldest_unhashed = rest.next().map(|(last, ..)| last);
+    (out, intact)
 }
 
 /// Creates a campaign from the command line (`lantian campaign add`), by the API's rules.

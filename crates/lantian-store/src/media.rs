@@ -663,13 +663,45 @@ pub fn record_read(conn: &Tx, actor: Uuid, photo: Uuid, what: &str) -> Result<()
     )?;
     Ok(())
 }
-/// Every verified photo's id, SHA-256 and length as recorded at verification, oldest first (for
-/// the check of the photo files).
-pub fn originals(conn: &Tx) -> Result<Vec<(String, String, i64)>, StoreError> {
+/// A verified photo's original as recorded at verification, and when its file was last hashed
+/// and found intact (its verification, if never since).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Original {
+    pub photo: String,
+    pub sha256: String,
+    pub size: i64,
+    pub last_checked: String,
+}
+
+/// Every verified photo's original, oldest photo first (for the check of the photo files).
+pub fn originals(conn: &Tx) -> Result<Vec<Original>, StoreError> {
     Ok(conn
-        .prepare("SELECT uuid, sha256, size FROM photos ORDER BY id")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .prepare(
+            "SELECT p.uuid, p.sha256, p.size, COALESCE(c.checked_at, p.verified_at)
+             FROM photos p LEFT JOIN photo_checks c ON c.sha256 = p.sha256 ORDER BY p.id",
+        )?
+        .query_map([], |r| {
+            Ok(Original {
+                photo: r.get(0)?,
+                sha256: r.get(1)?,
+                size: r.get(2)?,
+                last_checked: r.get(3)?,
+            })
+        })?
         .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Records that these originals were hashed at `at` and found to be the bytes verified.
+pub fn record_checks(conn: &Tx, sha256s: &[String], at: DateTime<Utc>) -> Result<(), StoreError> {
+    let at = crate::time_text(at);
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO photo_checks (sha256, checked_at) VALUES (?1, ?2)
+         ON CONFLICT (sha256) DO UPDATE SET checked_at = excluded.checked_at",
+    )?;
+    for sha in sha256s {
+        stmt.execute(params![sha, at])?;
+    }
+    Ok(())
 }
 
 /// The photos of inspection `id` (every version's), in the order they were verified.

@@ -92,6 +92,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "ledger_indexes",
         include_str!("../../../migrations/0018_ledger_indexes.sql"),
     ),
+    (
+        19,
+        "photo_checks",
+        include_str!("../../../migrations/0019_photo_checks.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).

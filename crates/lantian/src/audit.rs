@@ -76,23 +76,32 @@ pub async fn checkpoint(config: &Config, label: Option<String>) -> anyhow::Resul
     }
 }
 
-pub use lantian_app::operator::{PhotoFiles, PhotoFinding};
+pub use lantian_app::operator::{PhotoFiles, PhotoFinding, PhotoSlice};
 
-/// Hashes every original in the photo store against its record (`lantian audit photos` and the
-/// nightly check).
+/// Checks the originals in the photo store against their records: all of them hashed
+/// (`lantian audit photos`), or the nightly rolling slice ([`PhotoSlice::Rolling`]).
 pub async fn verify_photo_files(
     config: &Config,
     store: &lantian_store::Store,
+    slice: PhotoSlice,
 ) -> anyhow::Result<PhotoFiles> {
-    Ok(lantian_app::operator::verify_photo_files(store, config.media_config().blob_dir).await?)
+    Ok(
+        lantian_app::operator::verify_photo_files(store, config.media_config().blob_dir, slice)
+            .await?,
+    )
 }
 
 /// The photo check's text, one line per finding.
 pub fn describe_photo_files(p: &PhotoFiles) -> String {
     let mut out = format!(
-        "photo originals: {} files, {} bytes hashed",
-        p.files, p.bytes
+        "photo originals: {} files, {} bytes present; {} files, {} bytes hashed",
+        p.files, p.bytes, p.hashed_files, p.hashed_bytes
     );
+    if let Some(oldest) = &p.oldest_unhashed {
+        out.push_str(&format!(
+            "; the others were last hashed (or verified) at {oldest} at the earliest"
+        ));
+    }
     for f in &p.findings {
         out.push_str(&format!(
             "\n{} photo {}: original {} is {}",

@@ -277,6 +277,10 @@ pub struct PhotoSettings {
     pub exif_time_far_secs: i64,
     /// EXIF position further than this from the form's position is flagged.
     pub exif_position_far_m: f64,
+    /// The nightly photo check hashes every original again within this many runs (a rolling
+    /// slice of at least 1/N of the bytes each night, oldest check first); presence and length
+    /// of every original are checked every night. 1 hashes them all each night.
+    pub verify_cycle_days: u32,
 }
 
 impl Default for PhotoSettings {
@@ -293,6 +297,7 @@ impl Default for PhotoSettings {
             decode_threads: 0,
             exif_time_far_secs: th.time_far_s,
             exif_position_far_m: th.position_far_m,
+            verify_cycle_days: 30,
         }
     }
 }

@@ -235,11 +235,16 @@ async fn nightly_backup(
     .await
 }
 
-/// Hashes every photo original against its record after the backup. Missing or altered files make
-/// the run fail, with each one named in `job_runs` and the log; the next catch-up checks again.
+/// After the backup: every photo original's presence and length, and a rolling slice of them
+/// hashed against its record, so that each is hashed within `photos.verify_cycle_days` runs.
+/// Missing or altered files make the run fail, with each one named in `job_runs` and the log; the
+/// next catch-up checks again.
 async fn nightly_photo_check(config: &Config, store: &Store, day: &str) -> anyhow::Result<()> {
     recorded(store, "photos.verify", day, || async {
-        let p = crate::audit::verify_photo_files(config, store).await?;
+        let slice = crate::audit::PhotoSlice::Rolling {
+            cycle: config.photos.verify_cycle_days.max(1),
+        };
+        let p = crate::audit::verify_photo_files(config, store, slice).await?;
         let text = crate::audit::describe_photo_files(&p);
         if p.findings.is_empty() {
             Ok(text)

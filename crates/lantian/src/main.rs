@@ -513,7 +513,12 @@ async fn main() -> anyhow::Result<()> {
             command: AuditCommand::Photos,
         } => {
             let store = lantian::app::open_store(&config).await?;
-            let p = lantian::audit::verify_photo_files(&config, &store).await?;
+            let p = lantian::audit::verify_photo_files(
+                &config,
+                &store,
+                lantian::audit::PhotoSlice::All,
+            )
+            .await?;
             println!("{}", lantian::audit::describe_photo_files(&p));
             if !p.findings.is_empty() {
                 std::process::exit(1);
