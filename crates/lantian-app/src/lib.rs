@@ -144,6 +144,8 @@ struct Inner {
     subjects: spatial::SubjectIndex,
     /// Verified against when a username does not exist, so a miss costs what a hit costs.
     dummy_hash: String,
+    /// Published template versions read by pushes (they never change once published).
+    templates: std::sync::Mutex<lantian_store::push::KnownTemplates>,
 }
 
 /// Why the application could not start.
@@ -174,6 +176,7 @@ impl App {
                 hasher,
                 dummy_hash,
                 subjects: spatial::SubjectIndex::new(),
+                templates: std::sync::Mutex::default(),
             }),
         })
     }

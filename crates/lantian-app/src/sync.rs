@@ -47,7 +47,45 @@ fn revoked() -> AppError {
     AppError::new("client_revoked").field("client_id")
 }
 
+/// Template versions kept in memory for pushes; beyond this the memory is emptied and refilled.
+const KNOWN_TEMPLATES_MAX: usize = 256;
+
 impl App {
+    /// The published template versions `wanted` names that are already in memory.
+    fn known_templates(&self, wanted: &Wanted) -> push::KnownTemplates {
+        let known = self
+            .inner
+            .templates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        wanted
+            .iter()
+            .filter_map(|(t, ..)| {
+                let key = (t.code.clone(), t.version);
+                known.get(&key).map(|found| (key, found.clone()))
+            })
+            .collect()
+    }
+
+    /// Keeps the template versions a push read (only those found: a version missing now may be
+    /// published later).
+    fn remember_templates(&self, bases: &[push::Basis]) {
+        let mut known = self
+            .inner
+            .templates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for t in bases.iter().filter_map(|b| b.template.as_ref()) {
+            let key = (t.code.clone(), t.version);
+            if !known.contains_key(&key) {
+                if known.len() >= KNOWN_TEMPLATES_MAX {
+                    known.clear();
+                }
+                known.insert(key, t.clone());
+            }
+        }
+    }
+
     /// The caller's registered install; `not_found` if the install is not the caller's (or not
     /// registered), `client_revoked` if it was revoked.
     async fn client_of(&self, actor: &Actor, client_id: Uuid) -> Result<push::Install, AppError> {
@@ -81,19 +119,39 @@ impl App {
                 .field("mutations")
                 .detail("mutations_not_ascending"));
         }
-        let client_row = self.client_of(actor, req.client_id).await?.row;
         let received_at = chrono::Utc::now();
         let offset = lantian_domain::inspection::clock_offset_ms(req.sent_at, received_at);
+        let mut prepared = parse(req.mutations, offset);
+        // The install and the submissions' bases in one read; published templates from memory.
+        let wanted = wanted(&prepared);
+        let known = self.known_templates(&wanted);
+        let (client_id, user_id) = (req.client_id, actor.id);
+        let (install, bases) = self
+            .store()
+            .read(move |c| {
+                let install = push::client(c, client_id, user_id)?;
+                let bases = match install {
+                    Some(_) if !wanted.is_empty() => push::bases(c, &wanted, &known)?,
+                    _ => Vec::new(),
+                };
+                Ok((install, bases))
+            })
+            .await?;
+        let install = install.ok_or_else(not_registered)?;
+        if install.revoked {
+            return Err(revoked());
+        }
+        self.remember_templates(&bases);
+        score(&mut prepared, bases);
         let ctx = push::Context {
             user: actor.0.clone(),
-            client_row,
+            client_row: install.row,
             client_id: req.client_id,
             received_at,
             clock_offset_ms: offset,
             verdicts: self.config().verdicts,
             rectify: self.config().rectify.clone(),
         };
-        let prepared = prepare(self.store(), req.mutations, offset).await?;
         let outcome = self
             .store()
             .write(move |c| push::push(c, &ctx, &prepared))
@@ -223,7 +281,24 @@ pub async fn prepare(
     mutations: Vec<lantian_protocol::sync::Mutation>,
     clock_offset_ms: i64,
 ) -> Result<Vec<push::Prepared>, AppError> {
-    let mut prepared: Vec<push::Prepared> = mutations
+    let mut prepared = parse(mutations, clock_offset_ms);
+    let wanted = wanted(&prepared);
+    if wanted.is_empty() {
+        return Ok(prepared);
+    }
+    let bases = store
+        .read(move |c| push::bases(c, &wanted, &push::KnownTemplates::new()))
+        .await?;
+    score(&mut prepared, bases);
+    Ok(prepared)
+}
+
+/// Each mutation hashed, parsed and checked by the domain's rules that need no data.
+fn parse(
+    mutations: Vec<lantian_protocol::sync::Mutation>,
+    clock_offset_ms: i64,
+) -> Vec<push::Prepared> {
+    mutations
         .into_iter()
         .map(|m| {
             let work = mutation::parse(&m.name, &m.args)
@@ -255,8 +330,14 @@ pub async fn prepare(
                 work,
             }
         })
-        .collect();
-    let wanted: Vec<_> = prepared
+        .collect()
+}
+
+/// What each submission's score rests on: (template, subject, time of occurrence).
+type Wanted = Vec<(inspection::TemplateRef, Uuid, chrono::DateTime<chrono::Utc>)>;
+
+fn wanted(prepared: &[push::Prepared]) -> Wanted {
+    prepared
         .iter()
         .filter_map(|p| match &p.work {
             Ok(push::Work::Submit(s)) => Some((
@@ -266,11 +347,11 @@ pub async fn prepare(
             )),
             _ => None,
         })
-        .collect();
-    if wanted.is_empty() {
-        return Ok(prepared);
-    }
-    let bases = store.read(move |c| push::bases(c, &wanted)).await?;
+        .collect()
+}
+
+/// Scores each submission on the basis read for it (in order).
+fn score(prepared: &mut [push::Prepared], bases: Vec<push::Basis>) {
     let submissions = prepared.iter_mut().filter_map(|p| match &mut p.work {
         Ok(push::Work::Submit(s)) => Some(s),
         _ => None,
@@ -286,5 +367,4 @@ pub async fn prepare(
         };
         s.template = basis.template;
     }
-    Ok(prepared)
 }

@@ -21,11 +21,43 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(AppJson(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new("unsupported_media_type"));
+        }
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => b,
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::new("payload_too_large"));
+            }
+            Err(r) => return Err(ApiError::new("bad_request").note(r.body_text())),
+        };
+        // A body that parses is read once, without the path bookkeeping of axum's `Json` (which
+        // allocates every key it passes); one that does not is read again by it, for the error's
+        // field path.
+        match serde_json::from_slice::<T>(&bytes) {
+            Ok(v) => Ok(AppJson(v)),
+            Err(_) => match axum::Json::<T>::from_bytes(&bytes) {
+                Ok(axum::Json(v)) => Ok(AppJson(v)),
+                Err(rejection) => Err(json_rejection(rejection)),
+            },
         }
     }
+}
+
+/// `application/json`, or any `application/…+json`, as axum's `Json` accepts.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    let subtype = subtype.to_ascii_lowercase();
+    kind.eq_ignore_ascii_case("application") && (subtype == "json" || subtype.ends_with("+json"))
 }
 
 fn json_rejection(r: JsonRejection) -> ApiError {
@@ -167,5 +199,30 @@ mod tests {
             Some("version")
         );
         assert_eq!(unknown_field_name("missing field `name`"), None);
+    }
+
+    fn with(ct: &str) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_str(ct).expect("value"),
+        );
+        h
+    }
+
+    #[test]
+    fn json_content_types_are_those_axum_accepts() {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/merge-patch+json",
+        ] {
+            assert!(json_content_type(&with(ok)), "{ok}");
+        }
+        for no in ["text/json", "application/xml", "application", "json", ""] {
+            assert!(!json_content_type(&with(no)), "{no}");
+        }
+        assert!(!json_content_type(&axum::http::HeaderMap::new()));
     }
 }

@@ -90,11 +90,17 @@ pub struct Basis {
     pub subject: Option<(i64, lantian_domain::subject::SubjectAttributes, bool)>,
 }
 
+/// Published template versions by (code, version). A published version never changes, so a
+/// version once read may be kept for as long as the process runs.
+pub type KnownTemplates = HashMap<(String, u32), std::sync::Arc<ChecklistTemplate>>;
+
 /// Reads the bases of a batch's submissions, each named by (template, subject, time of
-/// occurrence), in one read transaction; templates and subjects named twice are read once.
+/// occurrence), in one read transaction; templates and subjects named twice are read once, and
+/// templates in `known` not at all.
 pub fn bases(
     conn: &Tx,
     wanted: &[(inspection::TemplateRef, Uuid, DateTime<Utc>)],
+    known: &KnownTemplates,
 ) -> Result<Vec<Basis>, StoreError> {
     let mut templates: HashMap<(String, u32), Option<std::sync::Arc<ChecklistTemplate>>> =
         HashMap::new();
@@ -104,6 +110,11 @@ pub fn bases(
         let key = (t.code.clone(), t.version);
         let template = match templates.get(&key) {
             Some(t) => t.clone(),
+            None if known.contains_key(&key) => {
+                let found = known.get(&key).cloned();
+                templates.insert(key, found.clone());
+                found
+            }
             None => {
                 let found = templates::get(conn, &t.code, t.version)?.map(std::sync::Arc::new);
                 templates.insert(key, found.clone());
