@@ -135,7 +135,7 @@ pub enum PhotoSlice {
 /// What [`verify_photo_files`] found.
 #[derive(Debug, Clone, Default)]
 pub struct PhotoFiles {
-    /// Distinct originals present in the photo store, and their bytes.
+    /// Distinct originals present in the photo store at their recorded length, and their bytes.
     pub files: u64,
     pub bytes: u64,
     /// Of these, hashed by this check.
