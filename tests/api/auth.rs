@@ -143,7 +143,7 @@ async fn expired_tampered_foreign_and_unsigned_tokens_are_refused() {
     let good = app.tokens("demo_admin", DEMO_PASSWORD).await;
     let other = app.tokens("demo_viewer", DEMO_PASSWORD).await;
     let user = good.user.id.to_string();
-    let key = app.signing_key();
+    let key = app.signing_key().await;
     let kid = kid_of(&key);
     let now = chrono::Utc::now().timestamp();
 

@@ -654,27 +654,10 @@ async fn audit_verify_finds_an_edited_a_deleted_and_a_reordered_row_and_a_cut_ta
     let clean = lantian::audit::verify(&config).await.expect("verify");
     assert!(clean.ok(), "{clean:?}");
     assert!(clean.chain.rows > 20);
-    let db = config.db_path();
-    let copy = |name: &str| {
-        let p = dir.path().join(name);
-        std::fs::create_dir_all(&p).expect("dir");
-        // The database with its write-ahead log: a copy of the main file alone may miss the tail.
-        for suffix in ["", "-wal", "-shm"] {
-            let from = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
-            if from.exists() {
-                std::fs::copy(&from, p.join(format!("lantian.db{suffix}"))).expect("copy");
-            }
-        }
-        let mut c = config.clone();
-        c.data_dir = p;
-        c
-    };
+    let copy = |name: &str| lantian_tests::behind::copy(&config, &dir.path().join(name));
     let tamper = |c: &lantian::config::Config, sql: &str| {
-        let conn = rusqlite::Connection::open(c.db_path()).expect("open");
-        conn.execute_batch(&format!(
-            "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; {sql}"
-        ))
-        .expect("tamper");
+        lantian_tests::behind::drop_guards(c, &["audit_log_no_update", "audit_log_no_delete"]);
+        lantian_tests::behind::batch(c, sql);
     };
     let edited = copy("edited");
     tamper(

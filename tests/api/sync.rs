@@ -537,7 +537,8 @@ async fn after_a_restore_from_an_older_backup_clients_reset_repush_and_every_ack
     }
     let (data, config) = app.stop().await;
     let backup = tempfile::tempdir().expect("backup dir");
-    copy_db(data.path(), backup.path());
+    // The backup: the file with its log on SQLite, a copy of the database on PostgreSQL.
+    let backup_config = lantian_tests::behind::copy(&config, backup.path());
     let app = start_in(data, config, true).await;
     let c = Client::open(&db_path, config_for(&app)).expect("reopen");
     let mut rng = Rng(33);
@@ -545,8 +546,15 @@ async fn after_a_restore_from_an_older_backup_clients_reset_repush_and_every_ack
     let (push, _) = c.sync().await.expect("sync");
     assert_eq!(push.applied, 3);
     // Restore the older backup, while the client holds more queued writes.
-    let (data, config) = app.stop().await;
-    copy_db(backup.path(), data.path());
+    let (data, mut config) = app.stop().await;
+    match &config.database_url {
+        None => copy_db(backup.path(), data.path()),
+        Some(_) => {
+            let restored = tempfile::tempdir().expect("restored");
+            config.database_url =
+                lantian_tests::behind::copy(&backup_config, restored.path()).database_url;
+        }
+    }
     let app = start_in(data, config, true).await;
     assert_eq!(
         count(&app, "SELECT count(*) FROM inspections").await,

@@ -331,7 +331,7 @@ async fn audited(app: &lantian_tests::TestApp, action: &'static str) -> i64 {
 /// Puts an access token that expired a minute ago, signed by the server's key, in the client's
 /// store: its next request is answered `token_expired`, as after a quarter of an hour offline.
 async fn expire_access_token(app: &lantian_tests::TestApp, c: &Client) {
-    let key = app.signing_key();
+    let key = app.signing_key().await;
     let user = app
         .store
         .read(|c| lantian_store::identity::user_by_username(c, "demo_inspector"))

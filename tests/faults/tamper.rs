@@ -255,12 +255,22 @@ async fn evidence_rows_changed_or_planted_in_the_database_are_found_by_the_audit
 
     // Behind the server's back: drop the guards, then change a result, move a photo's hash, plant
     // a copy of an inspection under a new id.
-    let conn = rusqlite::Connection::open(config.db_path()).expect("open");
-    conn.execute_batch(&format!(
-        "DROP TRIGGER inspections_evidence_immutable; DROP TRIGGER photos_evidence_immutable;
-         DROP TRIGGER reviews_immutable; DROP TRIGGER reviews_no_delete;
-         DROP TRIGGER inspection_amendments_immutable; DROP TRIGGER rectification_events_immutable;
-         UPDATE reviews SET decision = 'approved', comment = NULL
+    use lantian_tests::behind;
+    behind::drop_guards(
+        &config,
+        &[
+            "inspections_evidence_immutable",
+            "photos_evidence_immutable",
+            "reviews_immutable",
+            "reviews_no_delete",
+            "inspection_amendments_immutable",
+            "rectification_events_immutable",
+        ],
+    );
+    behind::batch(
+        &config,
+        &format!(
+        "UPDATE reviews SET decision = 'approved', comment = NULL
            WHERE id = (SELECT min(id) FROM reviews);
          DELETE FROM reviews WHERE id = (SELECT max(id) FROM reviews);
          UPDATE inspection_amendments SET reason = '原始记录';
@@ -273,18 +283,17 @@ async fn evidence_rows_changed_or_planted_in_the_database_are_found_by_the_audit
         b = inspections[1],
         fake = "0".repeat(64),
         p = photo_ids[2],
-    ))
-    .expect("tamper");
+        ),
+    );
     let cols = "user_id, client_row, mid, subject_id, unit_id, template_code, template_version, results, notes, location, signature_photo, expected_photos, started_at, device_time, gps_time, received_at, clock_offset_ms, occurred_at, score_earned, score_possible, failed_items, critical_failed, compliant, flags, media_state";
     let planted = uuid::Uuid::now_v7();
-    conn.execute(
+    behind::batch(
+        &config,
         &format!(
-            "INSERT INTO inspections (uuid, {cols}) SELECT ?1, {cols} FROM inspections WHERE uuid = ?2"
+            "INSERT INTO inspections (uuid, {cols}) SELECT '{planted}', {cols} FROM inspections WHERE uuid = '{}'",
+            inspections[2]
         ),
-        rusqlite::params![planted.to_string(), inspections[2].to_string()],
-    )
-    .expect("plant");
-    drop(conn);
+    );
 
     let report = lantian::audit::verify(&config).await.expect("verify");
     assert!(!report.ok());
@@ -296,8 +305,7 @@ async fn evidence_rows_changed_or_planted_in_the_database_are_found_by_the_audit
         .map(|f| (f.key.clone(), f.problem))
         .collect();
     let (review, amendment, event) = {
-        let conn = rusqlite::Connection::open(config.db_path()).expect("open");
-        let one = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).expect("id");
+        let one = |sql: &str| behind::int(&config, sql);
         (
             one("SELECT min(id) FROM reviews"),
             one("SELECT id FROM inspection_amendments"),
@@ -436,34 +444,31 @@ async fn orders_alerts_and_official_revisions_changed_planted_or_deleted_are_fou
     let clean = lantian::audit::verify(&config).await.expect("verify");
     assert!(clean.ok(), "{}", lantian::audit::describe(&clean));
 
-    let conn = rusqlite::Connection::open(config.db_path()).expect("open");
-    let order: String = conn
-        .query_row(
+    use lantian_tests::behind;
+    let order = behind::text(
+        &config,
+        &format!(
             "SELECT r.uuid FROM rectifications r JOIN inspections i ON i.id = r.inspection_id
-             WHERE i.uuid = ?1",
-            [inspection.to_string()],
-            |r| r.get(0),
-        )
-        .expect("order");
-    let revision: i64 = conn
-        .query_row(
-            "SELECT max(id) FROM rollups WHERE kind = 'official'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("revision");
+             WHERE i.uuid = '{inspection}'"
+        ),
+    );
+    let revision: i64 = behind::int(
+        &config,
+        "SELECT max(id) FROM rollups WHERE kind = 'official'",
+    );
     let planted = uuid::Uuid::now_v7().to_string();
-    conn.execute_batch(&format!(
-        "DROP TRIGGER alerts_immutable; DROP TRIGGER rollups_official_no_delete;
-         UPDATE rectifications SET deadline = '2099-01-01T00:00:00.000Z' WHERE uuid = '{order}';
+    behind::drop_guards(&config, &["alerts_immutable", "rollups_official_no_delete"]);
+    behind::batch(
+        &config,
+        &format!(
+        "UPDATE rectifications SET deadline = '2099-01-01T00:00:00.000Z' WHERE uuid = '{order}';
          UPDATE alerts SET level = 'yellow' WHERE uuid = '{alert_id}';
          INSERT INTO alerts (uuid, level, units, starts_at, ends_at, note, declared_by, declared_at)
            SELECT '{planted}', 'red', units, starts_at, ends_at, note, declared_by, declared_at
            FROM alerts WHERE uuid = '{alert_id}';
          DELETE FROM rollups WHERE id = {revision};"
-    ))
-    .expect("tamper");
-    drop(conn);
+    ),
+    );
     let report = lantian::audit::verify(&config).await.expect("verify");
     let mut found: Vec<(&str, String, &str)> = report
         .seals

@@ -20,7 +20,7 @@ async fn hostile_access_tokens_are_refused_and_injected_claims_change_nothing() 
     let app = spawn_app().await;
     let viewer = app.tokens("demo_viewer", DEMO_PASSWORD).await;
     let user = viewer.user.id.to_string();
-    let key = app.signing_key();
+    let key = app.signing_key().await;
     let kid = kid_of(&key);
     let now = chrono::Utc::now().timestamp();
     let hs = |c: &serde_json::Value| sign(Algorithm::HS256, &key, Some(&kid), c);

@@ -50,10 +50,45 @@ pub fn this_month() -> String {
         .to_string()
 }
 
-/// A test configuration: loopback, port 0, the given data folder; everything else default.
+/// The PostgreSQL server the suite runs against instead of SQLite, when `TEST_POSTGRES_URL`
+/// names one (an administrator's URL, e.g. `postgres://postgres@127.0.0.1:5432/postgres`;
+/// `scripts/test` runs the suite once without it and once with it).
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A fresh, empty PostgreSQL database for one test server (collated byte by byte, as lantian
+/// requires), and its URL. `scripts/test` drops them all when the suite ends.
+pub fn fresh_database(admin_url: &str) -> String {
+    let admin = admin_url.to_owned();
+    let name = format!("lantian_test_{}", uuid::Uuid::now_v7().simple());
+    let create = name.clone();
+    // The blocking client runs a runtime of its own: on a thread of its own, not a test's.
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("postgres");
+        c.batch_execute(&format!(
+            "CREATE DATABASE {create} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+        ))
+        .expect("create database");
+    })
+    .join()
+    .expect("create database");
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(admin_url);
+    format!("{base}/{name}")
+}
+
+/// A test configuration: loopback, port 0, the given data folder; everything else default. On
+/// PostgreSQL (`TEST_POSTGRES_URL`), a fresh database of its own.
 pub fn test_config(dir: &Path) -> Config {
     Config {
         data_dir: dir.to_path_buf(),
+        database_url: postgres_admin_url()
+            .map(|admin| lantian::config::DatabaseUrl(fresh_database(&admin))),
         listen: "127.0.0.1:0".parse().expect("addr"),
         readers: 2,
         // Scheduled jobs run where a test asks for them (`lantian::jobs::catch_up`), not at every start.
@@ -78,8 +113,20 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config), demo: bool) -> Tes
     start_in(dir, config, demo).await
 }
 
+/// The servers' log in the test output when `TEST_LOG` is set (`TEST_LOG=error`, or any
+/// `RUST_LOG`-style filter).
+fn log_if_asked() {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// Starts a server on an existing data folder (for restart tests).
 pub async fn start_in(dir: tempfile::TempDir, config: Config, demo: bool) -> TestApp {
+    log_if_asked();
     let running = lantian::app::start(&config, demo, std::future::pending())
         .await
         .expect("server starts");
@@ -99,6 +146,20 @@ pub async fn start_in(dir: tempfile::TempDir, config: Config, demo: bool) -> Tes
 }
 
 impl TestApp {
+    /// Whether this server keeps its records in PostgreSQL (`TEST_POSTGRES_URL`).
+    pub fn on_postgres(&self) -> bool {
+        self.config.database_url.is_some()
+    }
+
+    /// For a test of what only the SQLite deployment has (its file, its backups): says so and
+    /// returns true on PostgreSQL, where the test ends there.
+    pub fn sqlite_only(&self, what: &str) -> bool {
+        if self.on_postgres() {
+            eprintln!("on PostgreSQL: {what} is SQLite's alone; this part is not run");
+        }
+        self.on_postgres()
+    }
+
     /// Stops the server and hands back its data folder.
     pub async fn stop(mut self) -> (tempfile::TempDir, Config) {
         if let Some(r) = self.running.take() {
@@ -211,9 +272,21 @@ impl TestApp {
     }
 
     /// The signing key the server uses (to forge tokens in tests).
-    pub fn signing_key(&self) -> Vec<u8> {
-        let hex_key =
-            std::fs::read_to_string(self.dir.path().join("jwt-hs256.key")).expect("key file");
+    pub async fn signing_key(&self) -> Vec<u8> {
+        let hex_key = if self.config.database_url.is_some() {
+            self.store
+                .read(|c| {
+                    Ok(c.raw().query_row(
+                        "SELECT value FROM meta WHERE key = 'jwt-hs256'",
+                        [],
+                        |r| r.get::<_, String>(0),
+                    )?)
+                })
+                .await
+                .expect("stored key")
+        } else {
+            std::fs::read_to_string(self.dir.path().join("jwt-hs256.key")).expect("key file")
+        };
         hex::decode(hex_key.trim()).expect("hex key")
     }
 
@@ -225,5 +298,160 @@ impl TestApp {
             })
             .await
             .expect("count")
+    }
+}
+
+/// The deployment's database reached behind the server's back (running or stopped), for tests
+/// that tamper with it as an intruder with the database's password would: SQLite's file or the
+/// PostgreSQL database of `config`.
+pub mod behind {
+    use lantian::config::Config;
+
+    /// Runs `sql` (statements without parameters).
+    pub fn batch(config: &Config, sql: &str) {
+        match &config.database_url {
+            None => rusqlite::Connection::open(config.db_path())
+                .and_then(|c| c.execute_batch(sql))
+                .expect("tamper"),
+            Some(url) => on_postgres(&url.0, sql, |c, sql| {
+                c.batch_execute(sql).expect("tamper");
+            }),
+        }
+    }
+
+    /// The first column of the first row of `sql`, an integer.
+    pub fn int(config: &Config, sql: &str) -> i64 {
+        match &config.database_url {
+            None => rusqlite::Connection::open(config.db_path())
+                .and_then(|c| c.query_row(sql, [], |r| r.get(0)))
+                .expect("query"),
+            Some(url) => {
+                let (tx, rx) = std::sync::mpsc::channel();
+                on_postgres(&url.0, sql, move |c, sql| {
+                    let row = c.query_one(sql, &[]).expect("query");
+                    let v: i64 = row
+                        .try_get::<_, i64>(0)
+                        .or_else(|_| row.try_get::<_, i32>(0).map(i64::from))
+                        .expect("an integer");
+                    tx.send(v).expect("send");
+                });
+                rx.recv().expect("value")
+            }
+        }
+    }
+
+    /// The first column of the first row of `sql`, a text.
+    pub fn text(config: &Config, sql: &str) -> String {
+        match &config.database_url {
+            None => rusqlite::Connection::open(config.db_path())
+                .and_then(|c| c.query_row(sql, [], |r| r.get(0)))
+                .expect("query"),
+            Some(url) => {
+                let (tx, rx) = std::sync::mpsc::channel();
+                on_postgres(&url.0, sql, move |c, sql| {
+                    let row = c.query_one(sql, &[]).expect("query");
+                    tx.send(row.get::<_, String>(0)).expect("send");
+                });
+                rx.recv().expect("value")
+            }
+        }
+    }
+
+    /// Drops the guard triggers named (what refuses UPDATE and DELETE on evidence), so that the
+    /// statements after reach the rows as an intruder's would.
+    pub fn drop_guards(config: &Config, triggers: &[&str]) {
+        match &config.database_url {
+            None => batch(
+                config,
+                &triggers
+                    .iter()
+                    .map(|t| format!("DROP TRIGGER {t};"))
+                    .collect::<String>(),
+            ),
+            Some(_) => {
+                let names = triggers
+                    .iter()
+                    .map(|t| format!("'{t}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                batch(
+                    config,
+                    &format!(
+                        "DO $$ DECLARE r record; BEGIN
+                           FOR r IN SELECT tgname, tgrelid::regclass AS t FROM pg_trigger WHERE tgname IN ({names}) LOOP
+                             EXECUTE format('DROP TRIGGER %I ON %s', r.tgname, r.t);
+                           END LOOP; END $$;"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// A copy of a stopped deployment's database, as another data folder `dir` and its config:
+    /// the SQLite file with its write-ahead log, or a PostgreSQL database made from it.
+    pub fn copy(config: &Config, dir: &std::path::Path) -> Config {
+        std::fs::create_dir_all(dir).expect("dir");
+        let mut c = config.clone();
+        c.data_dir = dir.to_path_buf();
+        match &config.database_url {
+            None => {
+                let db = config.db_path();
+                // The database with its write-ahead log: the main file alone may miss the tail.
+                for suffix in ["", "-wal", "-shm"] {
+                    let from = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+                    if from.exists() {
+                        std::fs::copy(&from, dir.join(format!("lantian.db{suffix}")))
+                            .expect("copy");
+                    }
+                }
+            }
+            Some(url) => {
+                let (base, source) = url.0.rsplit_once('/').expect("a database name");
+                let name = format!("lantian_test_{}", uuid::Uuid::now_v7().simple());
+                let admin = format!("{base}/postgres");
+                // A stopped test server's background tasks may still hold connections (a
+                // process that ends closes them all): they are ended, and the copy tried again
+                // while one comes back.
+                let sql = format!("CREATE DATABASE {name} TEMPLATE {source}");
+                let end = format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = '{source}' AND pid <> pg_backend_pid()"
+                );
+                on_postgres(&admin, &sql, move |client, sql| {
+                    for attempt in 0..50 {
+                        client.batch_execute(&end).expect("end the connections");
+                        match client.batch_execute(sql) {
+                            Ok(()) => return,
+                            Err(e)
+                                if attempt < 49
+                                    && e.as_db_error().is_some_and(|d| {
+                                        d.message().contains("being accessed")
+                                    }) =>
+                            {
+                                std::thread::sleep(std::time::Duration::from_millis(100));
+                            }
+                            Err(e) => panic!("copy the database: {e} {:?}", e.as_db_error()),
+                        }
+                    }
+                });
+                c.database_url = Some(lantian::config::DatabaseUrl(format!("{base}/{name}")));
+            }
+        }
+        c
+    }
+
+    /// `f` with a client of `url`, on a thread of its own (the blocking client must not run on
+    /// a test's async thread).
+    fn on_postgres<F>(url: &str, sql: &str, f: F)
+    where
+        F: FnOnce(&mut postgres::Client, &str) + Send + 'static,
+    {
+        let (url, sql) = (url.to_owned(), sql.to_owned());
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("postgres");
+            f(&mut c, &sql);
+        })
+        .join()
+        .expect("postgres thread");
     }
 }

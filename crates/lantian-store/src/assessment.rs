@@ -3,12 +3,12 @@
 //! record of job runs.
 
 use crate::Tx;
+use crate::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
 use lantian_domain::assessment::{
     Alert, InspectionFact, OrderFact, OverdueOrder, Rollup, Snapshot, SubjectFact, UnitInfo,
     UnitResult,
 };
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::{StoreError, cols, time_text};
@@ -43,7 +43,7 @@ pub fn snapshot(conn: &Tx, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Sna
             ))
         })?
         .collect::<Result<_, _>>()?;
-    let code = |id: i64| -> rusqlite::Result<std::sync::Arc<str>> {
+    let code = |id: i64| -> crate::db::Result<std::sync::Arc<str>> {
         codes
             .get(&id)
             .cloned()
@@ -95,7 +95,7 @@ pub fn snapshot(conn: &Tx, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Sna
                          WHERE a.inspection_id = i.id AND a.version = i.current_version) ELSE i.score_possible END,
                     CASE WHEN i.current_version > 1 THEN (SELECT a.critical_failed != '[]' FROM inspection_amendments a
                          WHERE a.inspection_id = i.id AND a.version = i.current_version) ELSE i.critical_failed != '[]' END,
-                    i.review_state = 'rejected', coalesce(i.verdict_level = 'ok', 0), i.media_state = 'complete',
+                    i.review_state = 'rejected', CASE WHEN i.verdict_level = 'ok' THEN 1 ELSE 0 END, i.media_state = 'complete',
                     i.occurred_at
              FROM inspections i
              WHERE i.occurred_at >= ?1 AND i.occurred_at < ?2",
@@ -121,10 +121,12 @@ pub fn snapshot(conn: &Tx, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Sna
         })?
         .collect::<Result<_, _>>()?;
     let subjects = tx
-        .prepare(
+        .prepare(tx.dialect(
             "SELECT s.id, s.unit_id, s.kind, json_extract(s.attributes, '$.grade') FROM subjects s
              WHERE s.on_ledger_since <= ?1",
-        )?
+            "SELECT s.id, s.unit_id, s.kind, CAST(s.attributes AS json) ->> 'grade' FROM subjects s
+             WHERE s.on_ledger_since <= ?1",
+        ))?
         .query_map([&last_day], |r| {
             Ok(SubjectFact {
                 id: r.get::<_, i64>(0)? as u64,
@@ -224,7 +226,7 @@ const ALERT_COLUMNS: &str =
     "uuid, level, units, starts_at, ends_at, note, declared_by, declared_at,
      (SELECT min(e.at) FROM alert_events e WHERE e.alert_id = alerts.id AND e.event = 'ended')";
 
-fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
+fn alert_row(r: &crate::db::Row<'_>) -> crate::db::Result<Alert> {
     Ok(Alert {
         id: cols::uuid(r, 0)?,
         level: r.get(1)?,
@@ -506,11 +508,11 @@ pub fn job_ran(conn: &Tx, job: &str, key: &str, detail: &str) -> Result<(), Stor
 
 /// Records the start of a job run; returns its id.
 pub fn job_started(conn: &Tx, job: &str, key: &str) -> Result<i64, StoreError> {
-    conn.execute(
-        "INSERT INTO job_runs (job, run_key, started_at) VALUES (?1, ?2, ?3)",
+    Ok(conn.query_row(
+        "INSERT INTO job_runs (job, run_key, started_at) VALUES (?1, ?2, ?3) RETURNING id",
         params![job, key, crate::now_text()],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )?)
 }
 
 /// Records the end of a job run.

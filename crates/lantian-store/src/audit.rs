@@ -4,7 +4,7 @@
 //! SQL triggers refuse UPDATE and DELETE on the table.
 
 use crate::Tx;
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExtension, params};
 
 use crate::{StoreError, now_text, sha256_hex};
 
@@ -109,11 +109,14 @@ fn walk(conn: &Tx) -> Result<Verification, StoreError> {
         "SELECT seq, at, actor, action, object_type, object_id, before_hash, after_hash, prev_hash, row_hash
          FROM audit_log ORDER BY seq",
     )?;
-    let mut rows = stmt.query([])?;
     let mut prev = GENESIS.to_owned();
     let mut expected_seq = 1i64;
     let mut count = 0u64;
-    while let Some(r) = rows.next()? {
+    let mut broken: Option<i64> = None;
+    stmt.for_each([], |r| {
+        if broken.is_some() {
+            return Ok(());
+        }
         let seq: i64 = r.get(0)?;
         let at: String = r.get(1)?;
         let (actor, action, object_type, object_id): (String, String, String, String) =
@@ -132,16 +135,21 @@ fn walk(conn: &Tx) -> Result<Verification, StoreError> {
             || stored_prev != prev
             || row_hash(&prev, seq, &at, &entry) != stored_hash
         {
-            return Ok(Verification {
-                rows: count,
-                first_broken: Some(seq),
-                head: prev,
-                truncated: None,
-            });
+            broken = Some(seq);
+            return Ok(());
         }
         prev = stored_hash;
         expected_seq += 1;
         count += 1;
+        Ok(())
+    })?;
+    if broken.is_some() {
+        return Ok(Verification {
+            rows: count,
+            first_broken: broken,
+            head: prev,
+            truncated: None,
+        });
     }
     Ok(Verification {
         rows: count,
@@ -167,7 +175,7 @@ pub fn record_head(conn: &Tx, label: &str) -> Result<Option<(i64, String)>, Stor
     let n = conn.execute(
         "INSERT INTO audit_heads (label, seq, row_hash, recorded_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(label) DO NOTHING",
-        rusqlite::params![label, seq, hash, now_text()],
+        crate::db::params![label, seq, hash, now_text()],
     )?;
     Ok((n == 1).then_some((seq, hash)))
 }
@@ -215,7 +223,7 @@ pub fn record_month_heads(
             let n = conn.execute(
                 "INSERT INTO audit_heads (label, seq, row_hash, recorded_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(label) DO NOTHING",
-                rusqlite::params![label, seq, hash, now_text()],
+                crate::db::params![label, seq, hash, now_text()],
             )?;
             if n == 1 {
                 recorded.push(label);

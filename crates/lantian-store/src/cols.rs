@@ -6,30 +6,30 @@ use uuid::Uuid;
 
 /// A column holding JSON text.
 pub(crate) fn json<T: serde::de::DeserializeOwned>(
-    r: &rusqlite::Row<'_>,
+    r: &crate::db::Row<'_>,
     i: usize,
-) -> rusqlite::Result<T> {
+) -> crate::db::Result<T> {
     let text: String = r.get(i)?;
     serde_json::from_str(&text).map_err(|e| crate::corrupt(i, e.to_string()))
 }
 
 /// A column holding an RFC 3339 time.
-pub(crate) fn time(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+pub(crate) fn time(r: &crate::db::Row<'_>, i: usize) -> crate::db::Result<DateTime<Utc>> {
     let text: String = r.get(i)?;
     crate::parse_time(&text).map_err(|e| crate::corrupt(i, e.to_string()))
 }
 
 /// A column holding a UUID as text.
-pub(crate) fn uuid(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
+pub(crate) fn uuid(r: &crate::db::Row<'_>, i: usize) -> crate::db::Result<Uuid> {
     let text: String = r.get(i)?;
     Uuid::parse_str(&text).map_err(|e| crate::corrupt(i, e.to_string()))
 }
 
 /// A column holding a review state; an unknown name is corrupt data, never some other state.
 pub(crate) fn review_state(
-    r: &rusqlite::Row<'_>,
+    r: &crate::db::Row<'_>,
     i: usize,
-) -> rusqlite::Result<lantian_domain::review::ReviewState> {
+) -> crate::db::Result<lantian_domain::review::ReviewState> {
     let text: String = r.get(i)?;
     lantian_domain::review::ReviewState::parse(&text)
         .ok_or_else(|| crate::corrupt(i, format!("unknown review state {text:?}")))
@@ -37,16 +37,16 @@ pub(crate) fn review_state(
 
 /// A column holding a review decision; an unknown name is corrupt data.
 pub(crate) fn review_decision(
-    r: &rusqlite::Row<'_>,
+    r: &crate::db::Row<'_>,
     i: usize,
-) -> rusqlite::Result<lantian_domain::review::ReviewDecision> {
+) -> crate::db::Result<lantian_domain::review::ReviewDecision> {
     let text: String = r.get(i)?;
     lantian_domain::review::ReviewDecision::parse(&text)
         .ok_or_else(|| crate::corrupt(i, format!("unknown review decision {text:?}")))
 }
 
 /// A column holding a unit path (`/root/child/`), as codes root first.
-pub(crate) fn path(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn path(r: &crate::db::Row<'_>, i: usize) -> crate::db::Result<Vec<String>> {
     let text: String = r.get(i)?;
     Ok(text
         .split('/')
@@ -56,7 +56,7 @@ pub(crate) fn path(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Vec<Stri
 }
 
 /// A column holding a count or size (never negative).
-pub(crate) fn count(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
+pub(crate) fn count(r: &crate::db::Row<'_>, i: usize) -> crate::db::Result<u64> {
     let v: i64 = r.get(i)?;
     u64::try_from(v).map_err(|_| crate::corrupt(i, format!("negative count {v}")))
 }

@@ -36,15 +36,43 @@ impl StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
+        StoreError::from(crate::db::Error::from(e))
+    }
+}
+
+impl From<crate::db::Error> for StoreError {
+    fn from(e: crate::db::Error) -> Self {
+        use crate::db::Error as E;
         use rusqlite::ErrorCode::*;
-        match &e {
-            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
-            rusqlite::Error::SqliteFailure(f, _) => match f.code {
+        match e.inner() {
+            E::NoRows => StoreError::NotFound,
+            E::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => match f.code {
                 DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure => {
                     StoreError::Busy(e.to_string())
                 }
                 ReadOnly | CannotOpen => StoreError::Busy(e.to_string()),
                 _ => StoreError::Database(e.to_string()),
+            },
+            E::Column { .. } => StoreError::Corrupt(e.to_string()),
+            E::Postgres(pg) => match pg.code() {
+                // Transient by its SQLSTATE class: a serialization failure or deadlock (40),
+                // too many connections, a full disk or out of memory (53), the server shutting
+                // down or failing over (57P), the connection lost (08).
+                Some(code) => {
+                    let c = code.code();
+                    if c.starts_with("40")
+                        || c.starts_with("53")
+                        || c.starts_with("57P")
+                        || c.starts_with("08")
+                        || c == "25006"
+                    {
+                        StoreError::Busy(e.to_string())
+                    } else {
+                        StoreError::Database(e.to_string())
+                    }
+                }
+                // No SQLSTATE: the connection itself failed (closed, refused, timed out).
+                None => StoreError::Busy(e.to_string()),
             },
             _ => StoreError::Database(e.to_string()),
         }

@@ -3,6 +3,7 @@
 //! in-memory spatial index of subjects is built from.
 
 use crate::Tx;
+use crate::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
 use lantian_domain::geo::{
     PreviousFix, Shape, SpatialIndex, Verdict, VerdictInput, VerdictThresholds, to_wgs84, verdict,
@@ -10,7 +11,6 @@ use lantian_domain::geo::{
 use lantian_domain::inspection::LocationFix;
 use lantian_domain::media::ExifGps;
 use lantian_domain::subject::SubjectKind;
-use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::{StoreError, cols};
@@ -62,10 +62,12 @@ pub fn refresh_verdict(conn: &Tx, row: i64, t: &VerdictThresholds) -> Result<Ver
         })
         .optional()?;
     let exif: Vec<(f64, f64)> = conn
-        .prepare_cached(
+        .prepare_cached(conn.dialect(
             "SELECT json_extract(exif, '$.gps') FROM photos
              WHERE inspection_id = ?1 AND json_extract(exif, '$.gps') IS NOT NULL",
-        )?
+            "SELECT CAST(CAST(exif AS json) -> 'gps' AS TEXT) FROM photos
+             WHERE inspection_id = ?1 AND json_typeof(CAST(exif AS json) -> 'gps') = 'object'",
+        ))?
         .query_map([row], |r| {
             let g: ExifGps = cols::json(r, 0)?;
             Ok(to_wgs84(g.lat, g.lon, g.datum))
@@ -94,7 +96,7 @@ pub fn refresh_verdict(conn: &Tx, row: i64, t: &VerdictThresholds) -> Result<Ver
     let reviewed = review_state != lantian_domain::review::ReviewState::Received.as_str();
     conn.prepare_cached(
         "UPDATE inspections SET verdict = ?2, verdict_level = ?3,
-             verdict_changed_after_review = verdict_changed_after_review OR ?4 WHERE id = ?1",
+             verdict_changed_after_review = CASE WHEN ?4 = 1 THEN 1 ELSE verdict_changed_after_review END WHERE id = ?1",
     )?
     .execute(params![row, text, v.level.as_str(), changed && reviewed])?;
     Ok(v)
@@ -232,12 +234,12 @@ pub fn export_inspections(
                 i.score_possible, i.compliant, i.media_state, i.review_state, i.location, i.verdict
          FROM inspections i JOIN subjects s ON s.id = i.subject_id JOIN units u ON u.id = i.unit_id
               JOIN users us ON us.id = i.user_id
-         WHERE substr(u.path, 1, length(?1)) = ?1
-           AND (?2 IS NULL OR i.user_id = ?2)
-           AND (?3 IS NULL OR s.kind = ?3)
-           AND (?4 IS NULL OR i.occurred_at >= ?4)
-           AND (?5 IS NULL OR i.occurred_at < ?5)
-           AND (?6 IS NULL OR i.verdict_level = ?6)
+         WHERE substr(u.path, 1, length(CAST(?1 AS TEXT))) = ?1
+           AND (CAST(?2 AS BIGINT) IS NULL OR i.user_id = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR s.kind = ?3)
+           AND (CAST(?4 AS TEXT) IS NULL OR i.occurred_at >= ?4)
+           AND (CAST(?5 AS TEXT) IS NULL OR i.occurred_at < ?5)
+           AND (CAST(?6 AS TEXT) IS NULL OR i.verdict_level = ?6)
            AND i.id > ?7
          ORDER BY i.id LIMIT ?8",
     )?;
@@ -323,7 +325,7 @@ pub fn coverage(
 ) -> Result<Vec<UnitCoverage>, StoreError> {
     let mut units: Vec<UnitCoverage> = conn
         .prepare_cached(
-            "SELECT code, name_zh FROM units WHERE substr(path, 1, length(?1)) = ?1 ORDER BY path",
+            "SELECT code, name_zh FROM units WHERE substr(path, 1, length(CAST(?1 AS TEXT))) = ?1 ORDER BY path",
         )?
         .query_map([crate::org::path_text(within)], |r| {
             Ok(UnitCoverage {
@@ -347,7 +349,7 @@ pub fn coverage(
                 (SELECT count(*) FROM inspections i
                   WHERE i.subject_id = s.id AND i.occurred_at >= ?2 AND i.occurred_at < ?3)
          FROM subjects s JOIN units u ON u.id = s.unit_id
-         WHERE substr(u.path, 1, length(?1)) = ?1
+         WHERE substr(u.path, 1, length(CAST(?1 AS TEXT))) = ?1
          ORDER BY u.path, s.id",
     )?;
     let rows = stmt.query_map(

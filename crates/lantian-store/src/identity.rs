@@ -3,8 +3,8 @@
 //! Password hashing and token crypto live in the HTTP crate; this module stores what they produce.
 
 use crate::Tx;
+use crate::db::{OptionalExtension, params};
 use lantian_domain::user::Role;
-use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::org::unit_by_code;
@@ -40,6 +40,20 @@ pub struct NewUser {
     pub one_time_until: Option<String>,
 }
 
+/// The deployment's token signing key (hex) as several nodes share it: `candidate` is stored if
+/// none is yet, and the stored one is returned either way (the first node to start makes it).
+pub fn shared_signing_key(conn: &Tx, candidate: &str) -> Result<String, StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('jwt-hs256', ?1) ON CONFLICT (key) DO NOTHING",
+        [candidate],
+    )?;
+    Ok(
+        conn.query_row("SELECT value FROM meta WHERE key = 'jwt-hs256'", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
 pub fn create_user(conn: &Tx, u: &NewUser) -> Result<UserRecord, StoreError> {
     if !lantian_domain::user::valid_username(&u.username) {
         return Err(StoreError::Invalid(lantian_domain::ValidationError::new(
@@ -64,7 +78,7 @@ pub fn create_user(conn: &Tx, u: &NewUser) -> Result<UserRecord, StoreError> {
 
 const COLUMNS: &str = "us.id, us.uuid, us.username, us.display_name, us.role, u.code, u.path, us.password_hash, us.disabled, us.must_change_password, us.password_expires_at";
 
-fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
+fn user_row(r: &crate::db::Row<'_>) -> crate::db::Result<UserRecord> {
     let role: String = r.get(4)?;
     Ok(UserRecord {
         id: r.get(0)?,
@@ -82,8 +96,11 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
 }
 
 pub fn user_by_username(conn: &Tx, username: &str) -> Result<Option<UserRecord>, StoreError> {
+    // Usernames are unique whatever their case: SQLite's column collates NOCASE, PostgreSQL's
+    // unique index is on lower(username).
     let sql = format!(
-        "SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE us.username = ?1"
+        "SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id WHERE {}",
+        conn.dialect("us.username = ?1", "lower(us.username) = lower(?1)")
     );
     Ok(conn
         .prepare_cached(&sql)?
@@ -278,7 +295,7 @@ pub struct ClientRecord {
 const CLIENT_COLUMNS: &str =
     "id, client_id, app_version, device_model, registered_at, public_key, revoked_at";
 
-fn client_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRecord> {
+fn client_row(r: &crate::db::Row<'_>) -> crate::db::Result<ClientRecord> {
     Ok(ClientRecord {
         row: r.get(0)?,
         client_id: cols::uuid(r, 1)?,
@@ -417,7 +434,7 @@ pub fn users_in_subtree(
 ) -> Result<Vec<UserRecord>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id
-         WHERE substr(u.path, 1, length(?1)) = ?1 AND us.role = ?2 AND us.disabled = 0
+         WHERE substr(u.path, 1, length(CAST(?1 AS TEXT))) = ?1 AND us.role = ?2 AND us.disabled = 0
          ORDER BY us.display_name, us.username"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -432,7 +449,7 @@ pub fn users_in_subtree(
 pub fn users_under(conn: &Tx, within: &[String]) -> Result<Vec<UserRecord>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM users us JOIN units u ON u.id = us.unit_id
-         WHERE substr(u.path, 1, length(?1)) = ?1 ORDER BY u.path, us.username"
+         WHERE substr(u.path, 1, length(CAST(?1 AS TEXT))) = ?1 ORDER BY u.path, us.username"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([crate::org::path_text(within)], user_row)?;
@@ -532,7 +549,7 @@ pub fn set_password(
     )?;
     conn.execute(
         "UPDATE refresh_tokens SET revoked_at = ?2
-         WHERE user_id = ?1 AND revoked_at IS NULL AND family IS NOT ?3",
+         WHERE user_id = ?1 AND revoked_at IS NULL AND family IS DISTINCT FROM ?3",
         params![user_id, now_text(), keep_family],
     )?;
     crate::sessions::revoke_user(conn, user_id)?;
@@ -560,7 +577,7 @@ pub fn live_logins(conn: &Tx, user_id: i64) -> Result<Vec<LoginRecord>, StoreErr
          FROM refresh_tokens t
          WHERE t.user_id = ?1
          GROUP BY t.family
-         HAVING sum(t.revoked_at IS NULL AND t.used_at IS NULL AND t.expires_at > ?2) > 0
+         HAVING sum(CASE WHEN t.revoked_at IS NULL AND t.used_at IS NULL AND t.expires_at > ?2 THEN 1 ELSE 0 END) > 0
          ORDER BY min(t.issued_at), t.family",
     )?;
     let rows = stmt.query_map(params![user_id, now_text()], |r| {

@@ -1,12 +1,18 @@
-//! lantian-store: lantian's storage on SQLite.
+//! lantian-store: lantian's storage, on SQLite (the default, a file in the data folder) or on
+//! PostgreSQL (`database_url`, for several nodes; decision 0028).
 //!
 //! One writer thread owns the only write connection and commits concurrent requests together
-//! (group commit: one `BEGIN IMMEDIATE` transaction per batch, a savepoint per request, every
-//! request acknowledged only after the batch's single commit). A few reader connections serve
-//! queries in parallel. Every connection gets the pragmas of DESIGN §2 at open.
+//! (group commit: one transaction per batch, a savepoint per request, every request acknowledged
+//! only after the batch's single commit). A few reader connections serve queries in parallel.
+//! Every SQLite connection gets the pragmas of DESIGN §2 at open. On PostgreSQL each node has its
+//! own writer, and every write transaction of every node first takes one advisory lock: commits
+//! happen one at a time across the deployment, so commit order is the order of the change log's
+//! sequence, the audit chain has one head, and a scope's checksum is read and written by one
+//! transaction at a time, exactly as with one SQLite writer.
 //!
 //! # Layout
 //! - [`Store`] — open, migrate, `read`/`write`, and the typed operations the server uses.
+//! - `db`: the two engines behind one statement interface (`db::sqlite`, `db::pg`).
 //! - `writer`: the group-committing writer thread; `readers`: the reader pool.
 //! - `migrate`: the embedded `migrations/NNNN_name.sql` files and their bookkeeping.
 //! - [`assessment`] — month snapshots, rollups and their revisions, job runs.
@@ -26,6 +32,7 @@ pub mod audit;
 pub mod clock;
 mod cols;
 mod conn;
+pub mod db;
 mod error;
 pub mod geo;
 pub mod identity;
@@ -51,15 +58,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use error::StoreError;
-pub use migrate::{MIGRATIONS, migrate_file};
-pub use tx::Tx;
+pub use migrate::{MIGRATIONS, PG_MIGRATIONS, migrate, migrate_file};
+#[cfg(feature = "test-door")]
+pub use tx::Raw;
+pub use tx::{Engine, Tx};
 pub use writer::WriterStats;
 
 /// Settings of a store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoreConfig {
-    /// The SQLite database file.
+    /// The SQLite database file (when `database_url` is not set).
     pub path: PathBuf,
+    /// A PostgreSQL database (`postgres://user:password@host:port/db`) instead of the file.
+    pub database_url: Option<String>,
     /// Reader connections (parallel queries).
     pub readers: usize,
     /// Most requests committed in one transaction.
@@ -68,10 +79,43 @@ pub struct StoreConfig {
     pub verdicts: lantian_domain::geo::VerdictThresholds,
 }
 
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("path", &self.path)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("readers", &self.readers)
+            .field("max_batch", &self.max_batch)
+            .finish()
+    }
+}
+
+/// A database URL without its password, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The advisory lock every write transaction on PostgreSQL takes first (transaction-level: it is
+/// released by the commit or the rollback, or by the server when the connection dies).
+pub(crate) const PG_WRITE_LOCK: i64 = 0x6c74_7772_6974_6572; // "ltwriter"
+
 impl StoreConfig {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
+            database_url: None,
             readers: 4,
             max_batch: 256,
             verdicts: lantian_domain::geo::VerdictThresholds::default(),
@@ -89,6 +133,7 @@ struct Inner {
     writer: writer::Writer,
     readers: readers::Readers,
     path: PathBuf,
+    engine: Engine,
     /// Statements run by this store's connections.
     statements: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -96,33 +141,90 @@ struct Inner {
 impl Store {
     /// Opens (creating if needed) the database, applies pending migrations, starts the writer.
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
+        match &config.database_url {
+            None => Store::open_sqlite(config),
+            Some(url) => Store::open_postgres(config, url),
+        }
+    }
+
+    fn open_sqlite(config: &StoreConfig) -> Result<Store, StoreError> {
         conn::ensure_parent_dir(&config.path)?;
         let mut write_conn = conn::open(&config.path, false)?;
         migrate::apply(&mut write_conn)?;
         let write_conn = Tx::new(write_conn);
-        write_conn.execute_batch("BEGIN IMMEDIATE")?;
-        let filled = sync::backfill(&write_conn)
-            .and_then(|()| geo::backfill(&write_conn, &config.verdicts).map(|_| ()));
-        match filled {
-            Ok(()) => write_conn.execute_batch("COMMIT")?,
-            Err(e) => {
-                let _ = write_conn.execute_batch("ROLLBACK");
-                return Err(e);
-            }
-        }
+        backfill(&write_conn, config)?;
         let statements = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let readers = readers::Readers::open(&config.path, config.readers.max(1), &statements)?;
-        let mut write_conn = write_conn.into_inner();
+        let readers = (0..config.readers.max(1))
+            .map(|_| {
+                let mut c = conn::open(&config.path, true)?;
+                conn::count_statements(&mut c, Arc::clone(&statements))?;
+                Ok(Tx::new(c))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let readers = readers::Readers::new(readers, None);
+        let mut write_conn = write_conn
+            .into_sqlite()
+            .ok_or_else(|| StoreError::Database("not a SQLite connection".into()))?;
         conn::count_statements(&mut write_conn, Arc::clone(&statements))?;
-        let writer = writer::Writer::start(Tx::new(write_conn), config.max_batch.max(1))?;
+        let writer = writer::Writer::start(Tx::new(write_conn), config.max_batch.max(1), None)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 writer,
                 readers,
                 path: config.path.clone(),
+                engine: Engine::Sqlite,
                 statements,
             }),
         })
+    }
+
+    fn open_postgres(config: &StoreConfig, url: &str) -> Result<Store, StoreError> {
+        // The blocking client runs a runtime of its own, which must not start on an async thread:
+        // open on a plain thread, wherever this is called from.
+        std::thread::scope(|s| {
+            s.spawn(|| Store::open_postgres_here(config, url))
+                .join()
+                .map_err(|_| StoreError::Database("opening the database panicked".into()))?
+        })
+    }
+
+    fn open_postgres_here(config: &StoreConfig, url: &str) -> Result<Store, StoreError> {
+        let statements = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let connect: readers::Connect = {
+            let (url, statements) = (url.to_owned(), Arc::clone(&statements));
+            Arc::new(move |read_only: bool| {
+                let c = Tx::postgres(db::pg::connect(&url, Arc::clone(&statements))?);
+                if read_only {
+                    c.execute_batch("SET default_transaction_read_only = on")?;
+                }
+                Ok(c)
+            })
+        };
+        let write_conn = connect(false).map_err(|e| {
+            StoreError::Database(format!("cannot connect to {}: {e}", redact_url(url)))
+        })?;
+        check_collation(&write_conn)?;
+        migrate::apply_pg(&write_conn)?;
+        backfill(&write_conn, config)?;
+        let readers = (0..config.readers.max(1))
+            .map(|_| connect(true))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let readers = readers::Readers::new(readers, Some(Arc::clone(&connect)));
+        let writer = writer::Writer::start(write_conn, config.max_batch.max(1), Some(connect))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                writer,
+                readers,
+                path: config.path.clone(),
+                engine: Engine::Postgres,
+                statements,
+            }),
+        })
+    }
+
+    /// The engine this store runs on.
+    pub fn engine(&self) -> Engine {
+        self.inner.engine
     }
 
     pub fn path(&self) -> &Path {
@@ -189,6 +291,55 @@ impl Store {
     }
 }
 
+/// The write transaction of either engine: SQLite's `BEGIN IMMEDIATE` (the one writer's lock), or
+/// on PostgreSQL a transaction that first takes the deployment's write lock.
+pub(crate) fn begin_write(conn: &Tx) -> Result<(), StoreError> {
+    match conn.engine() {
+        Engine::Sqlite => conn.execute_batch("BEGIN IMMEDIATE")?,
+        Engine::Postgres => conn.execute_batch(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"
+        ))?,
+    }
+    Ok(())
+}
+
+/// What the store fills in once after migrations (synced entities that predate sync, location
+/// verdicts that predate verdicts), in one write transaction.
+fn backfill(conn: &Tx, config: &StoreConfig) -> Result<(), StoreError> {
+    begin_write(conn)?;
+    let filled =
+        sync::backfill(conn).and_then(|()| geo::backfill(conn, &config.verdicts).map(|_| ()));
+    match filled {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Times and codes are compared and sorted as text, byte by byte on SQLite: a PostgreSQL database
+/// must collate the same way ("C"), or ranges of times and the order of pages would differ.
+fn check_collation(conn: &Tx) -> Result<(), StoreError> {
+    let (collate, name): (String, String) = conn.query_row(
+        "SELECT datcollate, datname FROM pg_database WHERE datname = current_database()",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let bytewise = matches!(
+        collate.as_str(),
+        "C" | "POSIX" | "C.UTF-8" | "C.utf8" | "ucs_basic"
+    );
+    if !bytewise {
+        return Err(StoreError::Database(format!(
+            "the database {name} collates text as {collate}; lantian needs byte order. Create it with \
+             CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+        )));
+    }
+    Ok(())
+}
+
 /// Current time as stored: RFC 3339, UTC, milliseconds.
 pub fn now_text() -> String {
     time_text(clock::now())
@@ -206,12 +357,8 @@ pub(crate) fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, Store
 }
 
 /// A column that holds something the code cannot read back: reported as corrupt data.
-pub(crate) fn corrupt(column: usize, message: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        column,
-        rusqlite::types::Type::Text,
-        Box::new(StoreError::Corrupt(message)),
-    )
+pub(crate) fn corrupt(column: usize, message: String) -> db::Error {
+    db::corrupt(column, message)
 }
 
 /// SHA-256 of bytes, lowercase hex.

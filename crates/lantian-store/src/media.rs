@@ -7,13 +7,13 @@
 //! the phone's copy) and, when it was the last expected photo, marks the inspection complete.
 
 use crate::Tx;
+use crate::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
 use lantian_domain::geo::VerdictThresholds;
 use lantian_domain::inspection::LocationFix;
 use lantian_domain::media::{
     EvidenceThresholds, ExifInfo, PhotoFormat, PhotoView, RenditionState, evidence_flags,
 };
-use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::identity::UserRecord;
@@ -74,8 +74,8 @@ impl From<StoreError> for CreateError {
     }
 }
 
-impl From<rusqlite::Error> for CreateError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::db::Error> for CreateError {
+    fn from(e: crate::db::Error) -> Self {
         CreateError::Store(e.into())
     }
 }
@@ -85,14 +85,18 @@ const UPLOAD_COLUMNS: &str =
      up.taken_at, up.metadata, up.expires_at, up.completed_at, n.uuid";
 
 /// The owner of a row from its inspection's and incident's uuid columns (exactly one is set).
-fn owner_of(r: &rusqlite::Row<'_>, inspection: usize, incident: usize) -> rusqlite::Result<Owner> {
+fn owner_of(
+    r: &crate::db::Row<'_>,
+    inspection: usize,
+    incident: usize,
+) -> crate::db::Result<Owner> {
     match r.get::<_, Option<String>>(inspection)? {
         Some(_) => Ok(Owner::Inspection(cols::uuid(r, inspection)?)),
         None => Ok(Owner::Incident(cols::uuid(r, incident)?)),
     }
 }
 
-fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRow> {
+fn upload_from_row(r: &crate::db::Row<'_>) -> crate::db::Result<UploadRow> {
     let taken: Option<String> = r.get(8)?;
     Ok(UploadRow {
         id: r.get(0)?,
@@ -147,14 +151,22 @@ pub fn upload_by_photo(conn: &Tx, photo: Uuid) -> Result<Option<UploadRow>, Stor
 const DECLARED_PHOTOS: &str = "SELECT e.value AS photo FROM inspections i, json_each(i.expected_photos) e WHERE i.id = ?1
      UNION SELECT p.value FROM inspection_amendments a, json_each(a.results) r, json_each(r.value, '$.photos') p
            WHERE a.inspection_id = ?1";
+/// [`DECLARED_PHOTOS`] in PostgreSQL's JSON functions.
+const DECLARED_PHOTOS_PG: &str = "SELECT e.value AS photo FROM inspections i, json_array_elements_text(CAST(i.expected_photos AS json)) e WHERE i.id = ?1
+     UNION SELECT p.value FROM inspection_amendments a, json_array_elements(CAST(a.results AS json)) r,
+           json_array_elements_text(coalesce(r.value -> 'photos', '[]')) p
+           WHERE a.inspection_id = ?1";
 
 /// Whether an amendment of inspection `row` declares `photo`.
 fn declared_by_amendment(conn: &Tx, row: i64, photo: Uuid) -> Result<bool, StoreError> {
     Ok(conn
-        .prepare_cached(
+        .prepare_cached(conn.dialect(
             "SELECT EXISTS (SELECT 1 FROM inspection_amendments a, json_each(a.results) r, json_each(r.value, '$.photos') p
              WHERE a.inspection_id = ?1 AND p.value = ?2)",
-        )?
+            "SELECT EXISTS (SELECT 1 FROM inspection_amendments a, json_array_elements(CAST(a.results AS json)) r,
+                 json_array_elements_text(coalesce(r.value -> 'photos', '[]')) p
+             WHERE a.inspection_id = ?1 AND p.value = ?2)",
+        ))?
         .query_row(params![row, photo.to_string()], |r| r.get(0))?)
 }
 
@@ -162,7 +174,8 @@ fn declared_by_amendment(conn: &Tx, row: i64, photo: Uuid) -> Result<bool, Store
 pub fn missing_photos(conn: &Tx, row: i64) -> Result<i64, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT count(*) FROM ({DECLARED_PHOTOS}) d WHERE NOT EXISTS (SELECT 1 FROM photos p WHERE p.uuid = d.photo)"
+            "SELECT count(*) FROM ({}) d WHERE NOT EXISTS (SELECT 1 FROM photos p WHERE p.uuid = d.photo)",
+            conn.dialect(DECLARED_PHOTOS, DECLARED_PHOTOS_PG)
         ))?
         .query_row([row], |r| r.get(0))?)
 }
@@ -349,7 +362,7 @@ pub fn record_photo(
     let reused: bool = conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM photos WHERE sha256 = ?1
-                 AND (inspection_id IS NOT ?2 OR incident_id IS NOT ?3))",
+                 AND (inspection_id IS DISTINCT FROM ?2 OR incident_id IS DISTINCT FROM ?3))",
         )?
         .query_row(params![v.sha256, inspection_row, incident_row], |r| {
             r.get(0)
@@ -419,10 +432,12 @@ fn incident_after_photo(
     author: Uuid,
 ) -> Result<(), StoreError> {
     let missing: i64 = conn
-        .prepare_cached(
+        .prepare_cached(conn.dialect(
             "SELECT count(*) FROM incidents n, json_each(n.photos) e
              WHERE n.id = ?1 AND NOT EXISTS (SELECT 1 FROM photos p WHERE p.uuid = e.value)",
-        )?
+            "SELECT count(*) FROM incidents n, json_array_elements_text(CAST(n.photos AS json)) e
+             WHERE n.id = ?1 AND NOT EXISTS (SELECT 1 FROM photos p WHERE p.uuid = e.value)",
+        ))?
         .query_row([row], |r| r.get(0))?;
     if missing > 0 {
         return Ok(());
@@ -545,7 +560,7 @@ const PHOTO_FROM: &str =
      JOIN users us ON us.id = coalesce(i.user_id, n.user_id)
      JOIN units u ON u.id = coalesce(i.unit_id, n.unit_id)";
 
-fn photo_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PhotoRecord> {
+fn photo_from_row(r: &crate::db::Row<'_>) -> crate::db::Result<PhotoRecord> {
     let format: String = r.get(4)?;
     let exif: Option<String> = r.get(7)?;
     let declared_taken: Option<String> = r.get(12)?;
@@ -623,10 +638,12 @@ pub struct PendingRendition {
 /// Up to `limit` photos whose renditions are still to be made, oldest first.
 pub fn pending_renditions(conn: &Tx, limit: usize) -> Result<Vec<PendingRendition>, StoreError> {
     Ok(conn
-        .prepare_cached(
+        .prepare_cached(conn.dialect(
             "SELECT uuid, sha256, format, coalesce(json_extract(exif, '$.orientation'), 1)
              FROM photos WHERE renditions = 'pending' ORDER BY id LIMIT ?1",
-        )?
+            "SELECT uuid, sha256, format, coalesce(CAST(CAST(exif AS json) ->> 'orientation' AS BIGINT), 1)
+             FROM photos WHERE renditions = 'pending' ORDER BY id LIMIT ?1",
+        ))?
         .query_map([limit as i64], |r| {
             let format: String = r.get(2)?;
             Ok(PendingRendition {

@@ -6,7 +6,91 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use crate::{StoreError, now_text, sha256_hex};
+use crate::{StoreError, Tx, now_text, sha256_hex};
+
+/// PostgreSQL's migrations (version, name, SQL): the schema of SQLite's first 19 in one step, then
+/// the same numbers as SQLite's (decision 0028).
+pub const PG_MIGRATIONS: &[(u32, &str, &str)] = &[(
+    19,
+    "schema",
+    include_str!("../../../migrations/postgres/0019_schema.sql"),
+)];
+
+/// The advisory lock nodes take while they migrate (session-level: a node killed while it holds
+/// it releases it with its connection).
+const PG_MIGRATE_LOCK: i64 = 0x6c74_6d69_6772_6174; // "ltmigrat"
+
+/// Applies PostgreSQL's pending migrations under an advisory lock, so that nodes starting together
+/// apply each once: the second waits, then finds nothing to do.
+pub(crate) fn apply_pg(conn: &Tx) -> Result<Vec<u32>, StoreError> {
+    conn.query_row("SELECT pg_advisory_lock(?1)", [PG_MIGRATE_LOCK], |_| Ok(()))?;
+    let done = apply_pg_locked(conn);
+    let unlocked = conn.query_row("SELECT pg_advisory_unlock(?1)", [PG_MIGRATE_LOCK], |_| {
+        Ok(())
+    });
+    let done = done?;
+    unlocked?;
+    Ok(done)
+}
+
+fn apply_pg_locked(conn: &Tx) -> Result<Vec<u32>, StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    BIGINT PRIMARY KEY,
+            name       TEXT NOT NULL,
+            checksum   TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        )",
+    )?;
+    let applied: Vec<(u32, String)> = conn
+        .prepare("SELECT version, checksum FROM schema_migrations ORDER BY version")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<crate::db::Result<_>>()?;
+    check_applied(PG_MIGRATIONS, &applied)?;
+    let mut done = Vec::new();
+    for (version, name, sql) in PG_MIGRATIONS {
+        if applied.iter().any(|(v, _)| v == version) {
+            continue;
+        }
+        conn.execute_batch("BEGIN")?;
+        let applied = conn
+            .execute_batch(sql)
+            .map_err(|e| StoreError::Migration(format!("migration {version} ({name}) failed: {e}")))
+            .and_then(|()| {
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
+                    crate::db::params![version, name, sha256_hex(sql.as_bytes()), now_text()],
+                )?;
+                Ok(conn.execute_batch("COMMIT")?)
+            });
+        if let Err(e) = applied {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+        done.push(*version);
+    }
+    Ok(done)
+}
+
+/// Refuses a database whose applied migrations this binary does not know, or knows differently.
+fn check_applied(known: &[(u32, &str, &str)], applied: &[(u32, String)]) -> Result<(), StoreError> {
+    for (version, checksum) in applied {
+        match known.iter().find(|(v, _, _)| v == version) {
+            None => {
+                return Err(StoreError::Migration(format!(
+                    "the database has migration {version}, which this binary does not know: it is newer than this binary"
+                )));
+            }
+            Some((_, name, sql)) if sha256_hex(sql.as_bytes()) != *checksum => {
+                return Err(StoreError::Migration(format!(
+                    "migration {version} ({name}) was edited after it was applied; add a new migration instead"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
 
 /// (version, name, SQL).
 pub const MIGRATIONS: &[(u32, &str, &str)] = &[
@@ -115,21 +199,7 @@ pub(crate) fn apply(conn: &mut Connection) -> Result<Vec<u32>, StoreError> {
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?
     };
-    for (version, checksum) in &applied {
-        match MIGRATIONS.iter().find(|(v, _, _)| v == version) {
-            None => {
-                return Err(StoreError::Migration(format!(
-                    "the database has migration {version}, which this binary does not know: it is newer than this binary"
-                )));
-            }
-            Some((_, name, sql)) if sha256_hex(sql.as_bytes()) != *checksum => {
-                return Err(StoreError::Migration(format!(
-                    "migration {version} ({name}) was edited after it was applied; add a new migration instead"
-                )));
-            }
-            Some(_) => {}
-        }
-    }
+    check_applied(MIGRATIONS, &applied)?;
     // A migration may rebuild a table (SQLite's way to change a constraint), which needs foreign keys
     // off while it runs; they are checked before each commit and turned back on after.
     conn.execute_batch("PRAGMA foreign_keys = OFF")?;
@@ -167,7 +237,23 @@ fn apply_pending(conn: &mut Connection, applied: &[(u32, String)]) -> Result<Vec
     Ok(done)
 }
 
-/// Applies pending migrations to the database file at `path` (for `lantian migrate`).
+/// Applies pending migrations to the store's database, SQLite's file or PostgreSQL (for
+/// `lantian migrate`); returns the versions applied.
+pub fn migrate(config: &crate::StoreConfig) -> Result<Vec<u32>, StoreError> {
+    match &config.database_url {
+        None => migrate_file(&config.path),
+        Some(url) => std::thread::scope(|s| {
+            s.spawn(|| {
+                let conn = Tx::postgres(crate::db::pg::connect(url, Default::default())?);
+                apply_pg(&conn)
+            })
+            .join()
+            .map_err(|_| StoreError::Database("migrating panicked".into()))?
+        }),
+    }
+}
+
+/// Applies pending migrations to the database file at `path`.
 pub fn migrate_file(path: &Path) -> Result<Vec<u32>, StoreError> {
     crate::conn::ensure_parent_dir(path)?;
     let mut conn = crate::conn::open(path, false)?;

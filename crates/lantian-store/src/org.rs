@@ -2,10 +2,10 @@
 //! campaigns and their tasks.
 
 use crate::Tx;
+use crate::db::{OptionalExtension, params};
 use lantian_domain::campaign::{Campaign, Task};
 use lantian_domain::reference::UnitSpec;
 use lantian_domain::unit::{Department, Unit, UnitKind};
-use rusqlite::{OptionalExtension, params};
 
 use crate::StoreError;
 use crate::sync::{self, Group};
@@ -37,7 +37,7 @@ pub fn path_text(path: &[String]) -> String {
 const UNIT_COLUMNS: &str =
     "u.id, u.code, u.name_zh, u.name_en, u.kind, p.code, u.peer_group, u.path";
 
-fn unit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UnitRow> {
+fn unit_from_row(r: &crate::db::Row<'_>) -> crate::db::Result<UnitRow> {
     let kind: String = r.get(4)?;
     let path: String = r.get(7)?;
     Ok(UnitRow {
@@ -69,7 +69,7 @@ pub fn unit_by_code(conn: &Tx, code: &str) -> Result<Option<UnitRow>, StoreError
 pub fn units_in_subtree(conn: &Tx, path: &[String]) -> Result<Vec<Unit>, StoreError> {
     let sql = format!(
         "SELECT {UNIT_COLUMNS} FROM units u LEFT JOIN units p ON p.id = u.parent_id
-         WHERE substr(u.path, 1, length(?1)) = ?1 ORDER BY u.path"
+         WHERE substr(u.path, 1, length(CAST(?1 AS TEXT))) = ?1 ORDER BY u.path"
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map([path_text(path)], unit_from_row)?;
@@ -88,11 +88,11 @@ pub fn insert_unit(conn: &Tx, g: Group, spec: &UnitSpec) -> Result<i64, StoreErr
         }
         None => (None, vec![spec.code.clone()]),
     };
-    conn.execute(
-        "INSERT INTO units (code, name_zh, name_en, kind, parent_id, path, peer_group) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    let id: i64 = conn.query_row(
+        "INSERT INTO units (code, name_zh, name_en, kind, parent_id, path, peer_group) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
         params![spec.code, spec.name_zh, spec.name_en, spec.kind.as_str(), parent_id, path_text(&path), spec.peer_group],
+        |r| r.get(0),
     )?;
-    let id = conn.last_insert_rowid();
     if let Some(u) = unit_by_code(conn, &spec.code)? {
         publish_unit(conn, g, &u.unit)?;
     }
@@ -112,11 +112,11 @@ pub fn publish_unit(conn: &Tx, g: Group, u: &Unit) -> Result<(), StoreError> {
 }
 
 pub fn insert_department(conn: &Tx, d: &Department) -> Result<i64, StoreError> {
-    conn.execute(
-        "INSERT INTO departments (code, name_zh, name_en) VALUES (?1, ?2, ?3)",
+    Ok(conn.query_row(
+        "INSERT INTO departments (code, name_zh, name_en) VALUES (?1, ?2, ?3) RETURNING id",
         params![d.code, d.name_zh, d.name_en],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )?)
 }
 
 pub fn departments(conn: &Tx) -> Result<Vec<Department>, StoreError> {
@@ -135,11 +135,11 @@ pub fn departments(conn: &Tx) -> Result<Vec<Department>, StoreError> {
 pub fn insert_campaign(conn: &Tx, g: Group, c: &Campaign) -> Result<i64, StoreError> {
     c.validate()?;
     let [name_zh, name_en, starts, ends, targets, weights, assessment] = campaign_values(c)?;
-    conn.execute(
-        "INSERT INTO campaigns (code, name_zh, name_en, starts_on, ends_on, targets, weights, assessment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    let campaign_id: i64 = conn.query_row(
+        "INSERT INTO campaigns (code, name_zh, name_en, starts_on, ends_on, targets, weights, assessment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
         params![c.code, name_zh, name_en, starts, ends, targets, weights, assessment],
+        |r| r.get(0),
     )?;
-    let campaign_id = conn.last_insert_rowid();
     insert_tasks(conn, campaign_id, c)?;
     publish_campaign(conn, g, &c.code)?;
     Ok(campaign_id)
@@ -189,11 +189,11 @@ fn campaign_values(c: &Campaign) -> Result<[String; 7], StoreError> {
 
 fn insert_tasks(conn: &Tx, campaign_id: i64, c: &Campaign) -> Result<(), StoreError> {
     for t in &c.tasks {
-        conn.execute(
-            "INSERT INTO campaign_tasks (campaign_id, number, title_zh, title_en, summary_zh, leader_roles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        let task_id: i64 = conn.query_row(
+            "INSERT INTO campaign_tasks (campaign_id, number, title_zh, title_en, summary_zh, leader_roles) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
             params![campaign_id, t.number, t.title_zh, t.title_en, t.summary_zh, serde_json::to_string(&t.leader_roles)?],
+            |r| r.get(0),
         )?;
-        let task_id = conn.last_insert_rowid();
         for (position, d) in t.supervising_departments.iter().enumerate() {
             let n = conn.execute(
                 "INSERT INTO task_departments (task_id, department_id, position) SELECT ?1, id, ?3 FROM departments WHERE code = ?2",

@@ -7,7 +7,7 @@
 //! once it has applied everything it was sent.
 
 use crate::Tx;
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;

@@ -30,8 +30,8 @@ use lantian_domain::unit::relation;
 use std::collections::HashMap;
 
 use crate::Tx;
+use crate::db::{OptionalExtension, params};
 use lantian_domain::checklist::ChecklistTemplate;
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -770,15 +770,15 @@ fn submit(
         verdict: None,
         reviews: Vec::new(),
     };
-    conn.prepare_cached(
+    let row = conn.prepare_cached(
         "INSERT INTO inspections (uuid, user_id, client_row, mid, subject_id, unit_id, template_code, template_version, results, notes,
              location, signature_photo, expected_photos, started_at, device_time, gps_time, received_at, clock_offset_ms, occurred_at,
              score_earned, score_possible, failed_items, critical_failed, compliant, flags, media_state)
          SELECT ?1, ?2, ?3, ?4, s.id, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25
-         FROM subjects s WHERE s.uuid = ?26",
+         FROM subjects s WHERE s.uuid = ?26 RETURNING id",
     )
     .and_then(|mut stmt| {
-        stmt.execute(params![
+        stmt.query_row(params![
             view.id.to_string(),
             ctx.user.id,
             ctx.client_row,
@@ -805,10 +805,9 @@ fn submit(
             to_json(&view.flags)?,
             "awaiting_media",
             view.subject_id.to_string(),
-        ])
+        ], |r| r.get::<_, i64>(0))
     })
     .map_err(StoreError::from)?;
-    let row = conn.last_insert_rowid();
     crate::seal::seal(
         conn,
         &ctx.user.uuid.to_string(),
@@ -969,9 +968,9 @@ fn amend(
     Ok(())
 }
 
-/// JSON text for a column, as a rusqlite error so it can sit in a parameter list.
-fn to_json<T: Serialize>(v: &T) -> rusqlite::Result<String> {
-    serde_json::to_string(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+/// JSON text for a column, as a database error so it can sit in a parameter list.
+fn to_json<T: Serialize>(v: &T) -> crate::db::Result<String> {
+    serde_json::to_string(v).map_err(|e| crate::db::Error::Bind(e.to_string()))
 }
 
 /// The columns of an inspection's view, `i.uuid` last (index 26).
@@ -984,7 +983,7 @@ const VIEW_FROM: &str =
                   JOIN units u ON u.id = i.unit_id";
 
 /// An inspection's row (its internal id) and its view without amendments and reviews.
-fn view_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, InspectionView)> {
+fn view_row(r: &crate::db::Row<'_>) -> crate::db::Result<(i64, InspectionView)> {
     let media: String = r.get(22)?;
     let view = InspectionView {
         id: cols::uuid(r, 26)?,
@@ -1040,7 +1039,7 @@ fn view_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, InspectionView)> {
 const AMENDMENT_COLUMNS: &str = "version, base_version, stale, results, notes, reason, score_earned, score_possible, failed_items,
                 critical_failed, compliant, received_at, inspection_id";
 
-fn amendment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, AmendmentView)> {
+fn amendment_row(r: &crate::db::Row<'_>) -> crate::db::Result<(i64, AmendmentView)> {
     Ok((
         r.get(12)?,
         AmendmentView {
@@ -1098,7 +1097,7 @@ pub fn load_views(conn: &Tx, ids: &[Uuid]) -> Result<Vec<InspectionView>, StoreE
     for a in conn
         .prepare_cached(&format!(
             "SELECT {AMENDMENT_COLUMNS} FROM inspection_amendments
-             WHERE inspection_id IN (SELECT value FROM json_each(?1)) ORDER BY inspection_id, version"
+             WHERE inspection_id IN (SELECT CAST(value AS BIGINT) FROM json_each(?1)) ORDER BY inspection_id, version"
         ))?
         .query_map([&row_ids], amendment_row)?
     {

@@ -1,36 +1,30 @@
 //! A small pool of reader connections. Queries run on the blocking pool, never on async threads.
 
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
 use crate::{StoreError, Tx};
 
+/// Opens a connection of the store's database (`true`: a reader's); PostgreSQL's readers and
+/// writer reconnect with it when their connection was lost.
+pub(crate) type Connect = Arc<dyn Fn(bool) -> Result<Tx, StoreError> + Send + Sync>;
+
 #[derive(Clone)]
 pub(crate) struct Readers {
     conns: Arc<Mutex<Vec<Tx>>>,
     permits: Arc<Semaphore>,
+    reconnect: Option<Connect>,
 }
 
 impl Readers {
-    pub(crate) fn open(
-        path: &Path,
-        n: usize,
-        statements: &Arc<std::sync::atomic::AtomicU64>,
-    ) -> Result<Readers, StoreError> {
-        let conns = (0..n)
-            .map(|_| {
-                let mut c = crate::conn::open(path, true)?;
-                crate::conn::count_statements(&mut c, Arc::clone(statements))?;
-                Ok(Tx::new(c))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Readers {
+    pub(crate) fn new(conns: Vec<Tx>, reconnect: Option<Connect>) -> Readers {
+        Readers {
+            permits: Arc::new(Semaphore::new(conns.len())),
             conns: Arc::new(Mutex::new(conns)),
-            permits: Arc::new(Semaphore::new(n)),
-        })
+            reconnect,
+        }
     }
 
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -51,7 +45,25 @@ impl Readers {
             .map_err(|_| StoreError::Closed)?
             .pop()
             .ok_or(StoreError::Closed)?;
+        let reconnect = self.reconnect.clone();
         tokio::task::spawn_blocking(move || {
+            // A connection PostgreSQL dropped (a restart, a failover) is replaced before use; if
+            // that fails the query fails as transient and the next one tries again.
+            let mut conn = conn;
+            if conn.is_broken()
+                && let Some(connect) = &reconnect
+            {
+                match connect(true) {
+                    Ok(fresh) => conn = fresh,
+                    Err(e) => {
+                        if let Ok(mut pool) = conns.lock() {
+                            pool.push(conn);
+                        }
+                        drop(permit);
+                        return Err(StoreError::Busy(format!("database unreachable: {e}")));
+                    }
+                }
+            }
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&conn)))
                 .unwrap_or_else(|_| Err(StoreError::Database("a query panicked".into())));
             if let Ok(mut pool) = conns.lock() {
@@ -74,7 +86,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("db.sqlite");
         crate::migrate_file(&path).expect("migrate");
-        let readers = Readers::open(&path, 2, &Arc::default()).expect("readers");
+        let open = || Tx::new(crate::conn::open(&path, true).expect("reader"));
+        let readers = Readers::new(vec![open(), open()], None);
         for _ in 0..10 {
             let slow = readers.run(|c| {
                 std::thread::sleep(std::time::Duration::from_millis(20));

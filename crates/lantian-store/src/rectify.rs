@@ -4,13 +4,13 @@
 //! on the version it was read at, with its event row, seal and audit row, in one transaction.
 
 use crate::Tx;
+use crate::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
 use lantian_domain::ValidationError;
 use lantian_domain::rectification::{
     BoardTab, Opening, OrderCommand, OrderEvent, OrderRefusal, OrderState, OrderStats, OrderView,
     RectifyPolicy, Transition,
 };
-use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::sync::{self, Group};
@@ -30,7 +30,7 @@ const COLUMNS: &str = "r.id, r.uuid, i.uuid, f.uuid, r.item, s.uuid, u.code, r.s
 const FROM: &str = "rectifications r JOIN inspections i ON i.id = r.inspection_id JOIN users f ON f.id = r.finder_id
      JOIN subjects s ON s.id = r.subject_id JOIN units u ON u.id = r.unit_id";
 
-fn opt_time(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+fn opt_time(r: &crate::db::Row<'_>, i: usize) -> crate::db::Result<Option<DateTime<Utc>>> {
     r.get::<_, Option<String>>(i)?
         .map(|t| crate::parse_time(&t).map_err(|e| crate::corrupt(i, e.to_string())))
         .transpose()
@@ -45,7 +45,7 @@ pub struct OrderRecord {
     pub finder_id: i64,
 }
 
-fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, OrderView, Vec<String>)> {
+fn order_row(r: &crate::db::Row<'_>) -> crate::db::Result<(i64, OrderView, Vec<String>)> {
     let state: String = r.get(11)?;
     let pending: Option<String> = r.get(16)?;
     let verified: Option<String> = r.get(18)?;
@@ -259,15 +259,15 @@ pub fn open(
         now,
     )?;
     let id = Uuid::now_v7();
-    let inserted = conn
+    let row: Option<i64> = conn
         .prepare_cached(
             "INSERT INTO rectifications (uuid, inspection_id, item, subject_id, unit_id, finder_id, severity, opened_by,
                  opened_at, deadline, state, found_at, synced_late)
              SELECT ?1, i.id, ?2, i.subject_id, s.unit_id, i.user_id, ?3, ?4, ?5, ?6, ?8, ?9, ?10
              FROM inspections i JOIN subjects s ON s.id = i.subject_id WHERE i.uuid = ?7
-             ON CONFLICT(inspection_id, item) DO NOTHING",
+             ON CONFLICT(inspection_id, item) DO NOTHING RETURNING id",
         )?
-        .execute(params![
+        .query_row(params![
             id.to_string(),
             item,
             severity,
@@ -278,11 +278,11 @@ pub fn open(
             OrderState::Open.as_str(),
             time_text(view.occurred_at),
             synced_late,
-        ])?;
-    if inserted != 1 {
+        ], |r| r.get(0))
+        .optional()?;
+    let Some(row) = row else {
         return Err(StoreError::Conflict("order_exists"));
-    }
-    let row = conn.last_insert_rowid();
+    };
     let opened = record(conn, g, row, id, "opened", actor, None)?;
     if !synced_late {
         return Ok(opened);
@@ -471,8 +471,8 @@ pub fn list(
     let rows: Vec<(i64, OrderView, Vec<String>)> = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM {FROM}
-             WHERE substr(u.path, 1, length(?1)) = ?1 AND (?2 IS NULL OR r.state = ?2)
-               AND (?3 IS NULL OR r.overdue = ?3) AND r.id > ?4
+             WHERE substr(u.path, 1, length(CAST(?1 AS TEXT))) = ?1 AND (CAST(?2 AS TEXT) IS NULL OR r.state = ?2)
+               AND (CAST(?3 AS BIGINT) IS NULL OR r.overdue = ?3) AND r.id > ?4
              ORDER BY r.id LIMIT ?5"
         ))?
         .query_map(
@@ -502,15 +502,15 @@ pub fn stats(
     Ok(conn
         .prepare_cached(
             "SELECT
-                 coalesce(sum(r.state != 'deferred'), 0),
-                 coalesce(sum(r.state = 'closed' AND r.closed_on_time = 1), 0),
-                 coalesce(sum(r.state = 'closed' AND r.closed_on_time = 0), 0),
-                 coalesce(sum(r.state NOT IN ('closed', 'deferred') AND r.overdue = 1), 0),
-                 coalesce(sum(r.state = 'deferred'), 0),
-                 coalesce(sum(r.rework_count), 0),
-                 coalesce(sum(r.extension_count), 0)
+                 count(CASE WHEN r.state != 'deferred' THEN 1 END),
+                 count(CASE WHEN r.state = 'closed' AND r.closed_on_time = 1 THEN 1 END),
+                 count(CASE WHEN r.state = 'closed' AND r.closed_on_time = 0 THEN 1 END),
+                 count(CASE WHEN r.state NOT IN ('closed', 'deferred') AND r.overdue = 1 THEN 1 END),
+                 count(CASE WHEN r.state = 'deferred' THEN 1 END),
+                 CAST(coalesce(sum(r.rework_count), 0) AS BIGINT),
+                 CAST(coalesce(sum(r.extension_count), 0) AS BIGINT)
              FROM rectifications r JOIN units u ON u.id = r.unit_id
-             WHERE substr(u.path, 1, length(?1)) = ?1 AND r.deadline >= ?2 AND r.deadline < ?3",
+             WHERE substr(u.path, 1, length(CAST(?1 AS TEXT))) = ?1 AND r.deadline >= ?2 AND r.deadline < ?3",
         )?
         .query_row(
             params![
@@ -565,33 +565,37 @@ pub fn board(
     after: i64,
     limit: usize,
 ) -> Result<(Vec<BoardRow>, Option<i64>), StoreError> {
-    let cond = tab_condition(tab).replace("?DUE", "?2");
+    // The due-soon limit is bound only where the tab's condition names it: PostgreSQL refuses a
+    // parameter that no part of a statement gives a type.
+    let uses_due = tab_condition(tab).contains("?DUE");
+    let cond = tab_condition(tab).replace("?DUE", "?4");
+    let (path, due, limit_arg) = (
+        crate::org::path_text(within),
+        time_text(due_by),
+        limit as i64,
+    );
+    let mut args: Vec<&dyn crate::db::ToArg> = vec![&path, &after, &limit_arg];
+    if uses_due {
+        args.push(&due);
+    }
     let rows: Vec<(i64, BoardRow)> = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS}, s.name, u.name_zh, u.name_en FROM {FROM}
-             WHERE substr(u.path, 1, length(?1)) = ?1 AND ({cond}) AND r.id > ?3
-             ORDER BY r.id LIMIT ?4"
+             WHERE substr(u.path, 1, length(CAST(?1 AS TEXT))) = ?1 AND ({cond}) AND r.id > ?2
+             ORDER BY r.id LIMIT ?3"
         ))?
-        .query_map(
-            params![
-                crate::org::path_text(within),
-                time_text(due_by),
-                after,
-                limit as i64
-            ],
-            |r| {
-                let (id, order, _) = order_row(r)?;
-                Ok((
-                    id,
-                    BoardRow {
-                        order,
-                        subject_name: r.get(25)?,
-                        unit_name_zh: r.get(26)?,
-                        unit_name_en: r.get(27)?,
-                    },
-                ))
-            },
-        )?
+        .query_map(args, |r| {
+            let (id, order, _) = order_row(r)?;
+            Ok((
+                id,
+                BoardRow {
+                    order,
+                    subject_name: r.get(25)?,
+                    unit_name_zh: r.get(26)?,
+                    unit_name_en: r.get(27)?,
+                },
+            ))
+        })?
         .collect::<Result<_, _>>()?;
     let next = (rows.len() == limit)
         .then(|| rows.last().map(|r| r.0))
@@ -616,11 +620,16 @@ pub fn board_counts(
 ) -> Result<Vec<UnitBoardCounts>, StoreError> {
     let sums: Vec<String> = BoardTab::ALL
         .iter()
-        .map(|t| format!("sum({})", tab_condition(*t).replace("?DUE", "?2")))
+        .map(|t| {
+            format!(
+                "count(CASE WHEN {} THEN 1 END)",
+                tab_condition(*t).replace("?DUE", "?2")
+            )
+        })
         .collect();
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT u.code, u.name_zh, u.name_en, {} FROM rectifications r JOIN units u ON u.id = r.unit_id
-         WHERE substr(u.path, 1, length(?1)) = ?1 GROUP BY u.id ORDER BY u.path",
+         WHERE substr(u.path, 1, length(CAST(?1 AS TEXT))) = ?1 GROUP BY u.id ORDER BY u.path",
         sums.join(", ")
     ))?;
     let rows = stmt

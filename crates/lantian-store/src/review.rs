@@ -2,6 +2,7 @@
 //! state the supervisor saw, so of two supervisors deciding at once exactly one wins. Which
 //! decisions may be taken is the domain's rule (`lantian_domain::review::decide`).
 
+use crate::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
 use lantian_domain::geo::VerdictLevel;
 use lantian_domain::inspection::InspectionView;
@@ -9,7 +10,6 @@ use lantian_domain::media::RenditionState;
 use lantian_domain::rectification::QueueOrder;
 use lantian_domain::review::{QueueFlag, ReviewState, ReviewStep, ReviewView};
 use lantian_domain::subject::{Subject, SubjectKind};
-use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::Tx;
@@ -44,7 +44,7 @@ pub fn access(conn: &Tx, id: Uuid) -> Result<Option<InspectionAccess>, StoreErro
 }
 
 /// A review decision with the row of its inspection (column 5).
-fn review_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, ReviewView)> {
+fn review_row(r: &crate::db::Row<'_>) -> crate::db::Result<(i64, ReviewView)> {
     Ok((
         r.get(5)?,
         ReviewView {
@@ -80,7 +80,7 @@ pub(crate) fn reviews_of_many(
     let mut out: std::collections::HashMap<i64, Vec<ReviewView>> = Default::default();
     for r in conn
         .prepare_cached(&format!(
-            "{REVIEW_SELECT} WHERE r.inspection_id IN (SELECT value FROM json_each(?1)) ORDER BY r.id"
+            "{REVIEW_SELECT} WHERE r.inspection_id IN (SELECT CAST(value AS BIGINT) FROM json_each(?1)) ORDER BY r.id"
         ))?
         .query_map([rows], review_row)?
     {
@@ -205,7 +205,7 @@ fn conditions(f: &QueueFilter) -> Vec<Condition> {
             Some(f.state.unwrap_or(ReviewState::Received).as_str().to_owned()),
         ),
         (
-            "substr(u.path, 1, length(?1)) = ?1",
+            "substr(u.path, 1, length(CAST(?1 AS TEXT))) = ?1",
             None, // the subtree is always parameter 1
         ),
     ];
@@ -233,10 +233,10 @@ fn conditions(f: &QueueFilter) -> Vec<Condition> {
                 QueueFlag::AwaitingMedia => "i.media_state = 'awaiting_media'",
                 QueueFlag::ReusedPhoto => {
                     "EXISTS (SELECT 1 FROM photos p WHERE p.inspection_id = i.id
-                             AND instr(p.flags, '\"reused_evidence\"') > 0)"
+                             AND p.flags LIKE '%\"reused_evidence\"%')"
                 }
-                QueueFlag::ClockSkew => "instr(i.flags, '\"clock_skew\"') > 0",
-                QueueFlag::MockLocation => "instr(i.flags, '\"mock_location\"') > 0",
+                QueueFlag::ClockSkew => "i.flags LIKE '%\"clock_skew\"%'",
+                QueueFlag::MockLocation => "i.flags LIKE '%\"mock_location\"%'",
                 QueueFlag::CriticalFailed => "i.critical_failed <> '[]'",
                 QueueFlag::OrderSyncedLate => {
                     "EXISTS (SELECT 1 FROM rectifications r
@@ -287,8 +287,8 @@ fn queue_rows(
             " AND i.id > ?{cursor} ORDER BY i.id LIMIT ?{limit_at}"
         ));
     }
-    let mut bound: Vec<&dyn rusqlite::ToSql> =
-        values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+    let mut bound: Vec<&dyn crate::db::ToArg> =
+        values.iter().map(|v| v as &dyn crate::db::ToArg).collect();
     let limit = limit as i64;
     bound.push(&from);
     bound.push(&limit);
@@ -365,7 +365,7 @@ pub fn subject_record(
     let photos = conn
         .prepare_cached(
             "SELECT p.uuid, i.uuid, p.renditions FROM photos p JOIN inspections i ON i.id = p.inspection_id
-             WHERE p.inspection_id IN (SELECT value FROM json_each(?1)) ORDER BY p.id DESC",
+             WHERE p.inspection_id IN (SELECT CAST(value AS BIGINT) FROM json_each(?1)) ORDER BY p.id DESC",
         )?
         .query_map([&row_ids], |r| {
             let state: String = r.get(2)?;
@@ -407,7 +407,7 @@ pub fn queue(
     for p in conn
         .prepare_cached(
             "SELECT uuid, renditions, flags, inspection_id FROM photos
-             WHERE inspection_id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+             WHERE inspection_id IN (SELECT CAST(value AS BIGINT) FROM json_each(?1)) ORDER BY id",
         )?
         .query_map([&row_ids], |r| {
             let state: String = r.get(1)?;
@@ -445,7 +445,7 @@ pub fn queue(
 }
 
 /// An order as the queue lists it, with the row of its inspection (column 8).
-fn queue_order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, QueueOrder)> {
+fn queue_order_row(r: &crate::db::Row<'_>) -> crate::db::Result<(i64, QueueOrder)> {
     let state: String = r.get(2)?;
     Ok((
         r.get(8)?,
@@ -487,7 +487,7 @@ fn orders_of_many(
     for o in conn
         .prepare_cached(
             "SELECT uuid, item, state, found_at, opened_at, deadline, synced_late, overdue, inspection_id
-             FROM rectifications WHERE inspection_id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+             FROM rectifications WHERE inspection_id IN (SELECT CAST(value AS BIGINT) FROM json_each(?1)) ORDER BY id",
         )?
         .query_map([rows], queue_order_row)?
     {

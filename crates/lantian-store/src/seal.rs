@@ -2,15 +2,16 @@
 //! amendment, a review decision, a rectification event, a rectification order as it stands after
 //! each event, a declared alert, an official revision of a month's figures), the audit log gets a
 //! `*.seal` row whose
-//! `after_hash` is the SHA-256 of the row's evidence columns as stored (read back through SQLite's
-//! `json_array`, so the text is canonical). [`check`] recomputes every seal: a row changed behind
+//! `after_hash` is the SHA-256 of the row's evidence columns as stored, read back and written as one
+//! canonical JSON array (SQLite's `json_array` text, which the first seals were made with, built by
+//! [`crate::db::json_array`] so that both engines seal the same text). [`check`] recomputes every seal: a row changed behind
 //! the server's back (triggers dropped, the file edited) no longer matches its seal, a row
 //! planted without one has none, and a deleted row leaves its seal behind.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::Tx;
-use rusqlite::OptionalExtension;
+use crate::db::OptionalExtension;
 
 use crate::{StoreError, audit, sha256_hex};
 
@@ -21,8 +22,11 @@ struct Sealed {
     table: &'static str,
     /// The column that names the row in the audit log (`uuid`, or the row id as text).
     key: &'static str,
-    /// The evidence columns as one canonical JSON array.
+    /// The evidence columns, in the order of the canonical JSON array.
     columns: &'static str,
+    /// The last column joins the array only when it is not null (a column added to the evidence
+    /// later: rows without it keep the seals they were given).
+    last_if_set: bool,
     /// The action by which the server recorded writing such a row before seals existed, when its
     /// object id is the same key; `None`: rows before the first seal of the table are taken as
     /// written before seals.
@@ -37,11 +41,12 @@ const SEALED: [Sealed; 9] = [
         action: "inspection.seal",
         table: "inspections",
         key: "uuid",
-        columns: "json_array(uuid, user_id, client_row, mid, subject_id, unit_id, template_code, template_version, results, notes,
+        columns: "uuid, user_id, client_row, mid, subject_id, unit_id, template_code, template_version, results, notes,
              location, signature_photo, expected_photos, started_at, device_time, gps_time, received_at,
-             clock_offset_ms, occurred_at, score_earned, score_possible, failed_items, critical_failed, compliant)",
+             clock_offset_ms, occurred_at, score_earned, score_possible, failed_items, critical_failed, compliant",
+        last_if_set: false,
         written_by: Some("inspection.submit"),
-        rows: "1",
+        rows: "1 = 1",
     },
     Sealed {
         object_type: "photo",
@@ -50,41 +55,42 @@ const SEALED: [Sealed; 9] = [
         key: "uuid",
         // An incident's photo (issue 15) seals its incident too; an inspection's is sealed as it
         // always was, so that earlier seals still check.
-        columns: "CASE WHEN incident_id IS NULL THEN
-             json_array(uuid, inspection_id, user_id, sha256, size, format, width, height, exif, flags, exif_time_diff_s,
-             exif_distance_m, declared_content_type, declared_taken_at, verified_at)
-             ELSE json_array(uuid, inspection_id, user_id, sha256, size, format, width, height, exif, flags, exif_time_diff_s,
-             exif_distance_m, declared_content_type, declared_taken_at, verified_at, incident_id) END",
+        columns: "uuid, inspection_id, user_id, sha256, size, format, width, height, exif, flags, exif_time_diff_s,
+             exif_distance_m, declared_content_type, declared_taken_at, verified_at, incident_id",
+        last_if_set: true,
         written_by: Some("photo.verify"),
-        rows: "1",
+        rows: "1 = 1",
     },
     Sealed {
         object_type: "amendment",
         action: "amendment.seal",
         table: "inspection_amendments",
         key: "id",
-        columns: "json_array(id, inspection_id, version, base_version, stale, results, notes, reason, score_earned,
-             score_possible, failed_items, critical_failed, compliant, client_row, mid, device_time, received_at)",
+        columns: "id, inspection_id, version, base_version, stale, results, notes, reason, score_earned,
+             score_possible, failed_items, critical_failed, compliant, client_row, mid, device_time, received_at",
+        last_if_set: false,
         written_by: None,
-        rows: "1",
+        rows: "1 = 1",
     },
     Sealed {
         object_type: "review",
         action: "review.seal",
         table: "reviews",
         key: "id",
-        columns: "json_array(id, inspection_id, decision, from_state, comment, reviewer_id, decided_at)",
+        columns: "id, inspection_id, decision, from_state, comment, reviewer_id, decided_at",
+        last_if_set: false,
         written_by: None,
-        rows: "1",
+        rows: "1 = 1",
     },
     Sealed {
         object_type: "rectification_event",
         action: "rectification_event.seal",
         table: "rectification_events",
         key: "id",
-        columns: "json_array(id, order_id, event, actor, at, note)",
+        columns: "id, order_id, event, actor, at, note",
+        last_if_set: false,
         written_by: None,
-        rows: "1",
+        rows: "1 = 1",
     },
     // An order changes, but only by an appended event: each event re-seals the row as it stands
     // (what the rollup reads: deadline, state, overdue, closed on time), so a change made any
@@ -94,29 +100,32 @@ const SEALED: [Sealed; 9] = [
         action: "rectification.seal",
         table: "rectifications",
         key: "uuid",
-        columns: "json_array(uuid, inspection_id, item, subject_id, unit_id, finder_id, severity, opened_by, opened_at,
+        columns: "uuid, inspection_id, item, subject_id, unit_id, finder_id, severity, opened_by, opened_at,
              deadline, state, overdue, rework_count, extension_count, deferred_until, pending_request, handled_note,
-             verified_by, closed_at, closed_on_time, version, found_at, synced_late)",
+             verified_by, closed_at, closed_on_time, version, found_at, synced_late",
+        last_if_set: false,
         written_by: Some("rectification.opened"),
-        rows: "1",
+        rows: "1 = 1",
     },
     Sealed {
         object_type: "alert",
         action: "alert.seal",
         table: "alerts",
         key: "uuid",
-        columns: "json_array(uuid, level, units, starts_at, ends_at, note, declared_by, declared_at)",
+        columns: "uuid, level, units, starts_at, ends_at, note, declared_by, declared_at",
+        last_if_set: false,
         written_by: Some("alert.declare"),
-        rows: "1",
+        rows: "1 = 1",
     },
     Sealed {
         object_type: "alert_event",
         action: "alert_event.seal",
         table: "alert_events",
         key: "id",
-        columns: "json_array(id, alert_id, event, at, actor, recorded_at)",
+        columns: "id, alert_id, event, at, actor, recorded_at",
+        last_if_set: false,
         written_by: None,
-        rows: "1",
+        rows: "1 = 1",
     },
     // Official revisions only: provisional figures are replaced every night.
     Sealed {
@@ -124,7 +133,8 @@ const SEALED: [Sealed; 9] = [
         action: "rollup.seal",
         table: "rollups",
         key: "id",
-        columns: "json_array(id, campaign, month, kind, revision, data, diff, audit_head, computed_at)",
+        columns: "id, campaign, month, kind, revision, data, diff, audit_head, computed_at",
+        last_if_set: false,
         written_by: None,
         rows: "kind = 'official'",
     },
@@ -137,15 +147,28 @@ fn spec(object_type: &str) -> Result<&'static Sealed, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("{object_type} is not sealed evidence")))
 }
 
+/// The canonical text of a sealed row read by `SELECT {columns}` from column `from` on.
+fn canonical(s: &Sealed, r: &crate::db::Row<'_>, from: usize) -> crate::db::Result<String> {
+    let n = s.columns.split(',').count();
+    let mut values = Vec::with_capacity(n);
+    for i in from..from + n {
+        values.push(r.get_ref(i)?);
+    }
+    if s.last_if_set && values.last() == Some(&crate::db::Col::Null) {
+        values.pop();
+    }
+    Ok(crate::db::json_array(&values))
+}
+
 /// The seal of one row as stored now; `None` if there is no such row.
 pub fn compute(conn: &Tx, object_type: &str, key: &str) -> Result<Option<String>, StoreError> {
     let s = spec(object_type)?;
     let text: Option<String> = conn
         .prepare_cached(&format!(
-            "SELECT {} FROM {} WHERE {} = ?1",
+            "SELECT {} FROM {} WHERE CAST({} AS TEXT) = ?1",
             s.columns, s.table, s.key
         ))?
-        .query_row([key], |r| r.get(0))
+        .query_row([key], |r| canonical(s, r, 0))
         .optional()?;
     Ok(text.map(|t| sha256_hex(t.as_bytes())))
 }
@@ -166,7 +189,7 @@ pub fn seal_last(conn: &Tx, actor: &str, object_type: &str) -> Result<(), StoreE
         conn,
         actor,
         object_type,
-        &conn.last_insert_rowid().to_string(),
+        &conn.last_insert_rowid()?.to_string(),
     )
 }
 
@@ -208,12 +231,12 @@ pub fn check(conn: &Tx) -> Result<Check, StoreError> {
             let mut st = conn.prepare(
                 "SELECT object_id, after_hash FROM audit_log WHERE action = ?1 ORDER BY seq",
             )?;
-            let mut rows = st.query([s.action])?;
-            while let Some(r) = rows.next()? {
+            st.for_each([s.action], |r| {
                 if let Some(h) = r.get::<_, Option<String>>(1)? {
                     seals.insert(r.get(0)?, h);
                 }
-            }
+                Ok(())
+            })?;
         }
         let written: HashSet<String> = match s.written_by {
             Some(action) => conn
@@ -228,14 +251,13 @@ pub fn check(conn: &Tx) -> Result<Check, StoreError> {
             None => seals.keys().filter_map(|k| k.parse().ok()).min(),
         };
         let mut st = conn.prepare(&format!(
-            "SELECT CAST({} AS TEXT), id, {} FROM {} WHERE {} ORDER BY id",
+            "SELECT CAST({} AS TEXT), id, {} FROM {} WHERE {} ORDER BY 2",
             s.key, s.columns, s.table, s.rows
         ))?;
-        let mut rows = st.query([])?;
-        while let Some(r) = rows.next()? {
+        st.for_each([], |r| {
             let key: String = r.get(0)?;
             let id: i64 = r.get(1)?;
-            let text: String = r.get(2)?;
+            let text = canonical(s, r, 2)?;
             match seals.remove(&key) {
                 Some(sealed) => {
                     out.checked += 1;
@@ -257,7 +279,8 @@ pub fn check(conn: &Tx) -> Result<Check, StoreError> {
                     problem: "unsealed",
                 }),
             }
-        }
+            Ok(())
+        })?;
         // Sealed rows that are no longer there were deleted.
         let mut gone: Vec<String> = seals.into_keys().collect();
         gone.sort();

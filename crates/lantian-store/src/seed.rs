@@ -2,8 +2,8 @@
 //! loaded, so a restart does not load it twice.
 
 use crate::Tx;
+use crate::db::{OptionalExtension, params};
 use lantian_domain::reference::{Demo, ReferenceData};
-use rusqlite::{OptionalExtension, params};
 
 use crate::identity::{NewUser, create_user};
 use crate::sync::Group;
@@ -31,7 +31,7 @@ pub fn load_reference(conn: &Tx, r: &ReferenceData) -> Result<bool, StoreError> 
     // Assessment rules arrived after the first campaigns were loaded: fill them in where missing.
     conn.execute(
         "UPDATE campaigns SET assessment = ?2 WHERE code = ?1 AND assessment IS NULL",
-        rusqlite::params![
+        crate::db::params![
             r.campaign.code,
             serde_json::to_string(&r.campaign.assessment)?
         ],

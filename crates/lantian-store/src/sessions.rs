@@ -3,8 +3,8 @@
 //! Whether a session still holds (idle and absolute expiry, a user disabled, a role or unit
 //! changed) is decided by the application layer from what [`find`] reads.
 
+use crate::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 
 use crate::identity::UserRecord;
 use crate::{StoreError, Tx, cols, parse_time, time_text};

@@ -1,10 +1,10 @@
 //! Subjects: insert, edit with optimistic versions, get, and filtered listing with a cursor.
 
 use crate::Tx;
+use crate::db::{OptionalExtension, params};
 use lantian_domain::subject::{
     GeoPoint, Subject, SubjectAttributes, SubjectDraft, SubjectKind, normalize_plate,
 };
-use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::org::{path_text, unit_by_code};
@@ -69,7 +69,7 @@ fn normalized(mut d: SubjectDraft) -> SubjectDraft {
 const COLUMNS: &str = "s.id, s.uuid, s.name, u.code, u.path, s.kind, s.attributes, s.lat, s.lon, s.geometry, s.version, s.created_at, s.updated_at, s.on_ledger_since";
 
 /// A subject row with its internal id (the listing cursor).
-fn subject_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, SubjectRecord)> {
+fn subject_row(r: &crate::db::Row<'_>) -> crate::db::Result<(i64, SubjectRecord)> {
     let kind: String = r.get(5)?;
     let attributes: serde_json::Value = cols::json(r, 6)?;
     let attributes: SubjectAttributes =
@@ -159,7 +159,12 @@ pub fn insert(
     draft.validate()?;
     let draft = normalized(draft);
     let unit = unit_by_code(conn, &draft.unit)?.ok_or(StoreError::Conflict("unit_unknown"))?;
-    let now = now_text();
+    let at = crate::clock::now();
+    let now = crate::time_text(at);
+    // On the ledger from the day it was registered, in China Standard Time, unless it says.
+    let since = draft
+        .on_ledger_since
+        .unwrap_or_else(|| (at + chrono::Duration::hours(8)).date_naive());
     let exists: bool = conn
         .query_row(
             "SELECT 1 FROM subjects WHERE uuid = ?1",
@@ -174,7 +179,7 @@ pub fn insert(
     conn.execute(
         "INSERT INTO subjects (uuid, kind, name, unit_id, lat, lon, geometry, attributes, search_text, version, created_at, updated_at,
              on_ledger_since)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?10, coalesce(?11, date(?10, '+8 hours')))",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?10, ?11)",
         params![
             id.to_string(),
             draft.kind().as_str(),
@@ -186,7 +191,7 @@ pub fn insert(
             attributes_json(&draft.attributes)?,
             search_text(&draft),
             now,
-            draft.on_ledger_since.map(|d| d.to_string()),
+            since.to_string(),
         ],
     )?;
     let rec = get(conn, id)?.ok_or(StoreError::NotFound)?;
@@ -262,12 +267,17 @@ pub fn list(conn: &Tx, f: &SubjectFilter) -> Result<SubjectPage, StoreError> {
     });
     let sql = format!(
         "SELECT {COLUMNS} FROM subjects s JOIN units u ON u.id = s.unit_id
-         WHERE substr(u.path, 1, length(?1)) = ?1
-           AND (?2 IS NULL OR s.kind = ?2)
-           AND (?3 IS NULL OR s.search_text LIKE ?3 ESCAPE '\\')
+         WHERE substr(u.path, 1, length(CAST(?1 AS TEXT))) = ?1
+           AND (CAST(?2 AS TEXT) IS NULL OR s.kind = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR s.search_text LIKE ?3 ESCAPE '\\')
            AND s.id > ?4
-           AND (?6 IS NULL OR json_extract(s.attributes, ?6) = json_extract(?7, '$'))
-         ORDER BY s.id LIMIT ?5"
+           AND (CAST(?6 AS TEXT) IS NULL OR {attribute})
+         ORDER BY s.id LIMIT ?5",
+        attribute = conn.dialect(
+            "json_extract(s.attributes, ?6) = json_extract(?7, '$')",
+            // ?6 is the path `$.name`.
+            "(CAST(s.attributes AS jsonb) -> substr(CAST(?6 AS TEXT), 3)) = CAST(?7 AS jsonb)",
+        )
     );
     let (attr_path, attr_value) = match &f.attribute {
         Some((name, value)) => (Some(format!("$.{name}")), Some(value.clone())),

@@ -7,8 +7,8 @@
 //! as the effect. A [`Group`] ties the changes of one write together: a pull page never splits it.
 
 use crate::Tx;
+use crate::db::{OptionalExtension, params};
 use lantian_domain::sync::entity_hash;
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::{StoreError, now_text};
@@ -66,10 +66,10 @@ fn log(
     op: &str,
     data: Option<&str>,
 ) -> Result<i64, StoreError> {
-    conn.prepare_cached("INSERT INTO changes (grp, scope, entity, entity_id, op, data, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(
+    Ok(conn.prepare_cached("INSERT INTO changes (grp, scope, entity, entity_id, op, data, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING seq")?.query_row(
         params![g.0, scope, entity, id, op, data, now_text()],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )?)
 }
 
 /// Records that `entity`/`id` now has `value`, in `scope`. If it was in another scope before, that

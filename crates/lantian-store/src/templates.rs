@@ -1,9 +1,9 @@
 //! Checklist templates: publishing immutable versions, and reading them.
 
 use crate::Tx;
+use crate::db::{OptionalExtension, params};
 use lantian_domain::checklist::{ChecklistTemplate, TemplateDraft};
 use lantian_domain::subject::SubjectKind;
-use rusqlite::{OptionalExtension, params};
 
 use crate::sync::{self, Group};
 use crate::{StoreError, now_text, parse_time, sha256_hex};
@@ -60,7 +60,7 @@ pub fn publish_entity(conn: &Tx, g: Group, t: &ChecklistTemplate) -> Result<(), 
 const COLUMNS: &str =
     "code, version, subject_kind, title_zh, title_en, items, content_hash, published_at";
 
-fn decode(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChecklistTemplate> {
+fn decode(r: &crate::db::Row<'_>) -> crate::db::Result<ChecklistTemplate> {
     let kind: String = r.get(2)?;
     let items: String = r.get(5)?;
     let published_at: String = r.get(7)?;

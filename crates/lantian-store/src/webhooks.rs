@@ -6,8 +6,8 @@
 //! send one at once) and records each attempt ([`record_attempt`]); deliveries of one object to
 //! one endpoint leave in event order.
 
+use crate::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -45,7 +45,7 @@ const COLUMNS: &str = "w.uuid, w.url, w.events, w.description, w.created_by, w.c
     (SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.state = 'failed'),
     (SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.state = 'delivered')";
 
-fn webhook_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRecord> {
+fn webhook_row(r: &crate::db::Row<'_>) -> crate::db::Result<WebhookRecord> {
     Ok(WebhookRecord {
         id: cols::uuid(r, 0)?,
         url: r.get(1)?,
@@ -173,19 +173,15 @@ pub fn emit<T: Serialize>(
         },
         data,
     })?;
-    conn.prepare_cached(
-        "INSERT INTO webhook_events (uuid, kind, object_kind, object_id, body, occurred_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        id.to_string(),
-        kind,
-        object_kind,
-        object_id,
-        body,
-        now
-    ])?;
-    let event = conn.last_insert_rowid();
+    let event: i64 = conn
+        .prepare_cached(
+            "INSERT INTO webhook_events (uuid, kind, object_kind, object_id, body, occurred_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        )?
+        .query_row(
+            params![id.to_string(), kind, object_kind, object_id, body, now],
+            |r| r.get(0),
+        )?;
     let key = format!("{object_kind}:{object_id}");
     for w in subscribers {
         conn.prepare_cached(

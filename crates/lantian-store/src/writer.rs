@@ -47,7 +47,11 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(conn: Tx, max_batch: usize) -> Result<Writer, StoreError> {
+    pub(crate) fn start(
+        conn: Tx,
+        max_batch: usize,
+        reconnect: Option<crate::readers::Connect>,
+    ) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel::<Job>(4096);
         let stats = Arc::new(WriterStats::default());
         let running = Arc::new(AtomicBool::new(true));
@@ -55,7 +59,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("lantian-writer".into())
             .spawn(move || {
-                run(conn, rx, max_batch, &s);
+                run(conn, rx, max_batch, &s, reconnect.as_ref());
                 r.store(false, Ordering::SeqCst);
             })
             .map_err(|e| StoreError::Io(e.to_string()))?;
@@ -102,9 +106,25 @@ impl Writer {
     }
 }
 
-fn run(conn: Tx, mut rx: mpsc::Receiver<Job>, max_batch: usize, stats: &WriterStats) {
+fn run(
+    mut conn: Tx,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    stats: &WriterStats,
+    reconnect: Option<&crate::readers::Connect>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
+        // PostgreSQL dropped the connection (a restart, a failover): a new one for this batch, or
+        // the batch fails as transient and its requests are retried by their clients.
+        if conn.is_broken()
+            && let Some(connect) = reconnect
+        {
+            match connect(false) {
+                Ok(fresh) => conn = fresh,
+                Err(e) => tracing::warn!(error = %e, "the database is unreachable"),
+            }
+        }
         batch.push(first);
         while batch.len() < max_batch {
             match rx.try_recv() {
@@ -118,8 +138,7 @@ fn run(conn: Tx, mut rx: mpsc::Receiver<Job>, max_batch: usize, stats: &WriterSt
 }
 
 fn run_batch(conn: &Tx, batch: &mut Vec<Job>, stats: &WriterStats) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let err = StoreError::from(e);
+    if let Err(err) = crate::begin_write(conn) {
         for job in batch.drain(..) {
             let (_, finish) = job(Err(err.clone()));
             finish(Err(err.clone()));
@@ -164,7 +183,7 @@ fn run_batch(conn: &Tx, batch: &mut Vec<Job>, stats: &WriterStats) {
         Err(e) => {
             stats.failed_commits.fetch_add(1, Ordering::Relaxed);
             tracing::error!(error = %e, "batch transaction failed; rolling back");
-            if !conn.conn().is_autocommit() {
+            if conn.in_transaction() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
         }

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Context;
 use lantian_domain::reference;
 use lantian_http::auth::JwtKeys;
-use lantian_store::{Store, StoreConfig, seed};
+use lantian_store::{Store, seed};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -51,11 +51,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         )
     })?;
     ensure_writable(&config.data_dir)?;
-    let mut sc = StoreConfig::new(config.db_path());
-    sc.readers = config.readers.max(1);
-    sc.verdicts = config.geo.thresholds();
-    let store =
-        Store::open(&sc).with_context(|| format!("cannot open {}", config.db_path().display()))?;
+    let store = Store::open(&config.store())
+        .with_context(|| format!("cannot open {}", config.database_name()))?;
     let data = reference::liaocheng()
         .map_err(|e| anyhow::anyhow!("built-in reference data is invalid: {e}"))?;
     store.write(move |c| seed::load_reference(c, &data)).await?;
@@ -94,6 +91,23 @@ pub async fn load_demo(store: &Store) -> anyhow::Result<bool> {
     Ok(store
         .write(move |c| seed::load_demo(c, &demo, &hashes))
         .await?)
+}
+
+/// The token signing key: on SQLite the file `data_dir/jwt-hs256.key`; on PostgreSQL, where
+/// several nodes must sign and check the same tokens, a row of the database (made by the first
+/// node to start, readable only to those who can read the database).
+pub async fn signing_key(config: &Config, store: &Store) -> anyhow::Result<JwtKeys> {
+    if config.database_url.is_none() {
+        return load_or_create_key(&config.data_dir);
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let candidate = hex::encode(bytes);
+    let hex_key = store
+        .write(move |c| lantian_store::identity::shared_signing_key(c, &candidate))
+        .await?;
+    let secret = hex::decode(&hex_key).context("the stored signing key is not hex")?;
+    JwtKeys::from_secret(&secret).map_err(|e| anyhow::anyhow!("the stored signing key: {e}"))
 }
 
 /// The HS256 signing key in `data_dir/jwt-hs256.key`, created (32 random bytes, mode 0600) on first
@@ -147,7 +161,7 @@ pub async fn start(
         tracing::info!(leftovers, "removed what killed backups left behind");
     }
     let console = config.console()?;
-    let keys = load_or_create_key(&config.data_dir)?;
+    let keys = signing_key(config, &store).await?;
     let state = lantian_http::AppState::new(store.clone(), keys, config.http()?)
         .map_err(|e| anyhow::anyhow!("cannot start the HTTP layer: {e}"))?;
     crate::jobs::start_background(

@@ -20,6 +20,20 @@ pub struct Manifest {
     pub photos: Vec<String>,
 }
 
+/// On PostgreSQL the records are backed up by the database's own tools, which a deployment of
+/// several nodes already runs (continuous archiving, a standby): a copy made here would be a
+/// second, weaker scheme beside them.
+fn refuse_on_postgres(config: &Config, what: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.database_url.is_none(),
+        "{what} is for the SQLite database in the data folder; this deployment keeps its records \
+         in PostgreSQL: back it up with PostgreSQL's own tools (pg_basebackup with WAL archiving, \
+         or pg_dump) and the photos with the object store's versioning or replication \
+         (docs/scale-out.md)"
+    );
+    Ok(())
+}
+
 pub fn backup_dir(config: &Config) -> PathBuf {
     config.data_dir.join("backups")
 }
@@ -30,6 +44,7 @@ pub async fn run(
     store: &lantian_store::Store,
     keep: usize,
 ) -> anyhow::Result<PathBuf> {
+    refuse_on_postgres(config, "`lantian backup`")?;
     let dir = backup_dir(config);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     remove_leftovers(&dir, STALE)?;
@@ -137,6 +152,7 @@ pub struct Restored {
 /// and the copy's integrity, keeps the current database aside, and reports photos the blob store
 /// lacks. Phones notice the restore at their next pull (decision 0010) and push again.
 pub fn restore(config: &Config, backup: &Path) -> anyhow::Result<Restored> {
+    refuse_on_postgres(config, "`lantian restore`")?;
     let manifest_path = PathBuf::from(format!("{}.json", backup.display()));
     let manifest: Manifest = serde_json::from_slice(
         &std::fs::read(&manifest_path)

@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Where the database, the signing key and photos (`media/`) live.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database instead of the SQLite file in the data folder:
+    /// `postgres://user:password@host:5432/lantian` (`?sslmode=require` for TLS). Several
+    /// `lantian serve` nodes may share one (docs/scale-out.md).
+    pub database_url: Option<DatabaseUrl>,
     /// Address to listen on. Loopback by default: exposing lantian is a deliberate act.
     pub listen: SocketAddr,
     /// `text` or `json` logs.
@@ -62,6 +66,17 @@ pub struct Config {
     /// With `serve --demo`: on the first start, lay down two past months of demo work (in the
     /// background, once per data folder).
     pub demo_history: bool,
+}
+
+/// A database URL; its password never reaches a log (`Debug` shows `user:***@`).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&lantian_store::redact_url(&self.0))
+    }
 }
 
 /// The web console at `/console/`.
@@ -333,6 +348,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("lantian-data"),
+            database_url: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             log_format: "text".into(),
             readers: 4,
@@ -385,6 +401,23 @@ impl Config {
 
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("lantian.db")
+    }
+
+    /// Where the records live, for messages: the SQLite file or the PostgreSQL URL (no password).
+    pub fn database_name(&self) -> String {
+        match &self.database_url {
+            Some(url) => lantian_store::redact_url(&url.0),
+            None => self.db_path().display().to_string(),
+        }
+    }
+
+    /// The store's settings: the SQLite file in the data folder, or the PostgreSQL database.
+    pub fn store(&self) -> lantian_store::StoreConfig {
+        let mut sc = lantian_store::StoreConfig::new(self.db_path());
+        sc.database_url = self.database_url.as_ref().map(|u| u.0.clone());
+        sc.readers = self.readers.max(1);
+        sc.verdicts = self.geo.thresholds();
+        sc
     }
 
     /// The HTTP layer's settings; a trusted proxy that is not an address or a network is refused.

@@ -120,7 +120,8 @@ pub async fn catch_up(
         );
     }
     let backup_day = day_key(now, s.backup_hour);
-    if !done(store, "backup", backup_day.clone()).await? {
+    // On PostgreSQL the database's own tools back the records up (docs/scale-out.md).
+    if config.database_url.is_none() && !done(store, "backup", backup_day.clone()).await? {
         let run = nightly_backup(config, store, &backup_day, s.backups_keep).await;
         note(&mut ran, &mut failed, format!("backup {backup_day}"), run);
     }
@@ -200,6 +201,12 @@ async fn scheduled_rollup(
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
+        // The same database (by the environment: a password on a command line is visible to
+        // every user of the machine).
+        match &config.database_url {
+            Some(url) => cmd.env("LANTIAN_DATABASE_URL", &url.0),
+            None => cmd.env_remove("LANTIAN_DATABASE_URL"),
+        };
         if official {
             // The schedule decided the month is due; the process need not judge it again.
             cmd.arg("--force");

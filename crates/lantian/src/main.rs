@@ -27,6 +27,10 @@ struct Cli {
     /// Data folder (database, signing key). Overrides the configuration.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// A PostgreSQL database (`postgres://user:password@host/db`) instead of the SQLite file in
+    /// the data folder. Overrides the configuration (and `LANTIAN_DATABASE_URL`).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -228,6 +232,9 @@ async fn shutdown_signal() {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref()).context("configuration")?;
+    if let Some(url) = cli.database_url {
+        config.database_url = Some(lantian::config::DatabaseUrl(url));
+    }
     if let Some(d) = cli.data_dir {
         config.data_dir = d;
     }
@@ -261,14 +268,11 @@ async fn main() -> anyhow::Result<()> {
             running.wait().await?;
         }
         Command::Migrate => {
-            let applied = lantian_store::migrate_file(&config.db_path())?;
+            let applied = lantian_store::migrate(&config.store())?;
             if applied.is_empty() {
-                println!("{}: up to date", config.db_path().display());
+                println!("{}: up to date", config.database_name());
             } else {
-                println!(
-                    "{}: applied migrations {applied:?}",
-                    config.db_path().display()
-                );
+                println!("{}: applied migrations {applied:?}", config.database_name());
             }
         }
         Command::User {
