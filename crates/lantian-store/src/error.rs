@@ -58,6 +58,15 @@ impl From<crate::db::Error> for StoreError {
                 // Transient by its SQLSTATE class: a serialization failure or deadlock (40),
                 // too many connections, a full disk or out of memory (53), the server shutting
                 // down or failing over (57P), the connection lost (08).
+                // Text PostgreSQL cannot hold (a NUL character, which SQLite keeps): what a client
+                // sent is refused, as any other invalid value is.
+                Some(code) if code.code() == "22021" => {
+                    StoreError::Invalid(ValidationError::new(
+                        "text_invalid",
+                        "",
+                        "text must not contain the NUL character",
+                    ))
+                }
                 Some(code) => {
                     let c = code.code();
                     if c.starts_with("40")
