@@ -34,6 +34,10 @@ pub struct MediaConfig {
     /// Images decoded at once.
     pub decode_threads: usize,
     pub thresholds: EvidenceThresholds,
+    /// Partial uploads live in the database, not in `upload_dir` (several nodes share one
+    /// database, and a phone's PATCHes may reach any of them); `upload_dir` then holds only the
+    /// chunk being received and the file being completed.
+    pub shared_uploads: bool,
 }
 
 impl MediaConfig {
@@ -47,6 +51,7 @@ impl MediaConfig {
             idle_timeout: Duration::from_secs(30),
             decode_threads: 2,
             thresholds: EvidenceThresholds::default(),
+            shared_uploads: false,
         }
     }
 }
@@ -106,6 +111,13 @@ impl Media {
         self.config.upload_dir.join(format!("{id}.part"))
     }
 
+    /// A file of its own for a chunk being received, when partial uploads live in the database.
+    pub fn chunk_path(&self, id: &str) -> PathBuf {
+        self.config
+            .upload_dir
+            .join(format!("{id}.{}.chunk", uuid::Uuid::new_v4().simple()))
+    }
+
     /// Takes the lock of upload `id`, or `None` if a request holds it.
     pub fn try_lock(&self, id: &str) -> Option<UploadLock> {
         let mut l = self.locks.lock().ok()?;
@@ -155,12 +167,15 @@ impl Media {
     }
 
     /// Makes the renditions of photos waiting for them, `decode_threads` at a time, until the
-    /// process ends. Survives restarts: the queue is the `photos.renditions` column.
+    /// process ends. Survives restarts: the queue is the `photos.renditions` column. Each batch is
+    /// claimed first, so that several nodes share the queue without making one photo twice.
     pub async fn rendition_job(self: Arc<Self>, store: Store) {
         let batch = self.config.decode_threads.max(1) * 2;
         loop {
             let pending = match store
-                .read(move |c| media::pending_renditions(c, batch))
+                .write(move |c| {
+                    media::claim_renditions(c, batch, Utc::now(), chrono::Duration::minutes(10))
+                })
                 .await
             {
                 Ok(p) => p,
@@ -269,38 +284,57 @@ impl Media {
         }
     }
 
-    /// One expiry pass; returns how many uploads expired.
+    /// One expiry pass; returns how many uploads expired. The records expire on one node at a
+    /// time (the others skip this pass); every node clears its own folder of files no upload owns.
     pub async fn sweep(&self, store: &Store) -> Result<usize, lantian_store::StoreError> {
         let now = chrono::Utc::now();
-        let expired = store
-            .write(move |c| {
-                let ids = media::take_expired(c, now)?;
-                lantian_store::assessment::job_ran(
-                    c,
-                    "uploads.expiry",
-                    &lantian_store::now_text(),
-                    &format!("{} expired", ids.len()),
-                )?;
-                Ok(ids)
-            })
-            .await?;
+        let expired = match store.try_job_lock("sweep.uploads").await? {
+            Some(_one_node) => {
+                store
+                    .write(move |c| {
+                        let ids = media::take_expired(c, now)?;
+                        lantian_store::assessment::job_ran(
+                            c,
+                            "uploads.expiry",
+                            &lantian_store::now_text(),
+                            &format!("{} expired", ids.len()),
+                        )?;
+                        Ok(ids)
+                    })
+                    .await?
+            }
+            None => Vec::new(),
+        };
         for id in &expired {
             self.forget_hash(id);
             remove_quietly(&self.part_path(id));
         }
         // List the files before reading the live ids: an upload's row is committed before its
         // file is created, so a file seen here whose id is not live has no owner.
+        // A chunk being received (`<id>.<n>.chunk`, nodes sharing a database) belongs to the
+        // request that holds its upload's lock; one without is left by a crash.
+        let mut chunks = Vec::new();
         let files: Vec<(String, PathBuf)> = std::fs::read_dir(&self.config.upload_dir)
             .map(|dir| {
                 dir.flatten()
                     .filter_map(|e| {
                         let name = e.file_name().to_string_lossy().into_owned();
+                        if let Some(rest) = name.strip_suffix(".chunk") {
+                            let id = rest.split('.').next().unwrap_or_default().to_owned();
+                            chunks.push((id, e.path()));
+                            return None;
+                        }
                         name.strip_suffix(".part")
                             .map(|id| (id.to_owned(), e.path()))
                     })
                     .collect()
             })
             .unwrap_or_default();
+        for (id, path) in chunks {
+            if let Some(_held) = self.try_lock(&id) {
+                remove_quietly(&path);
+            }
+        }
         let live: HashSet<String> = store
             .read(media::open_upload_ids)
             .await?
@@ -441,6 +475,73 @@ impl App {
         let path = media.part_path(id);
         blocking(move || {
             remove_quietly(&path);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records the chunk received into `chunk` at upload `row`'s offset, and the offset after it,
+    /// in the database (partial uploads shared by nodes). `None` when another node recorded a
+    /// chunk at that offset first: the client is told the offset and goes on from it.
+    pub async fn store_chunk(
+        &self,
+        row: &UploadRow,
+        chunk: &std::path::Path,
+    ) -> Result<Option<chrono::DateTime<Utc>>, AppError> {
+        let ttl = chrono::Duration::from_std(self.media().config.upload_ttl)
+            .unwrap_or_else(|_| chrono::Duration::hours(24));
+        let expires_at = Utc::now() + ttl;
+        let path = chunk.to_path_buf();
+        let data = blocking(move || std::fs::read(path)).await?;
+        let (key, from) = (row.id.clone(), row.offset);
+        let stored = self
+            .store()
+            .write(move |c| media::add_chunk(c, &key, from, &data, expires_at))
+            .await?;
+        Ok(stored.then_some(expires_at))
+    }
+
+    /// The whole file of upload `row`, when its partial upload lives in the database: its recorded
+    /// chunks, then the last one (in `last`), written to the upload's file for completion.
+    pub async fn assemble_upload(
+        &self,
+        row: &UploadRow,
+        last: &std::path::Path,
+    ) -> Result<(), AppError> {
+        use std::io::Write;
+        let path = self.media().part_path(&row.id);
+        let (key, before, target) = (row.id.clone(), row.offset, path.clone());
+        let written = self
+            .store()
+            .read(move |c| {
+                let mut out = std::fs::File::create(&target)
+                    .map_err(|e| lantian_store::StoreError::Io(e.to_string()))?;
+                let mut at = 0u64;
+                media::read_chunks(c, &key, before, |offset, data| {
+                    if offset != at {
+                        return Err(std::io::Error::other(format!(
+                            "a chunk at {offset} where {at} was expected"
+                        )));
+                    }
+                    out.write_all(data)?;
+                    at += data.len() as u64;
+                    Ok(())
+                })?;
+                Ok(at)
+            })
+            .await;
+        match written {
+            Ok(n) if n == row.offset => {}
+            Ok(n) => {
+                tracing::error!(upload = %row.id, recorded = n, offset = row.offset, "the recorded chunks do not reach the offset");
+                return Err(AppError::new("unavailable").retry_after(5));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let last = last.to_path_buf();
+        blocking(move || {
+            let mut out = std::fs::OpenOptions::new().append(true).open(&path)?;
+            std::io::copy(&mut std::fs::File::open(&last)?, &mut out)?;
             Ok(())
         })
         .await

@@ -47,7 +47,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::JwtKeys;
-use crate::limiter::{Limit, Limiter};
+use crate::limiter::{Counters, Limit, Limiter};
 use crate::metrics::Metrics;
 
 /// Settings of the HTTP layer.
@@ -130,7 +130,7 @@ struct StateInner {
     store: Store,
     keys: JwtKeys,
     config: HttpConfig,
-    limiter: Limiter,
+    limiter: Counters,
     metrics: Metrics,
 }
 
@@ -151,10 +151,13 @@ impl AppState {
                     },
                     config.media.clone(),
                 )?,
+                limiter: match store.engine() {
+                    lantian_store::Engine::Sqlite => Counters::Memory(Limiter::default()),
+                    lantian_store::Engine::Postgres => Counters::Shared(store.clone()),
+                },
                 store,
                 keys,
                 config,
-                limiter: Limiter::default(),
                 metrics: Metrics::default(),
             }),
         })
@@ -172,7 +175,7 @@ impl AppState {
     pub fn config(&self) -> &HttpConfig {
         &self.inner.config
     }
-    pub fn limiter(&self) -> &Limiter {
+    pub fn limiter(&self) -> &Counters {
         &self.inner.limiter
     }
     pub fn metrics(&self) -> &Metrics {

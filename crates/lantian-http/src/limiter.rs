@@ -1,6 +1,8 @@
 //! Fixed-window counters for login attempts: per account (failures) and per peer address
-//! (attempts). In memory, per server: a restart forgets them, which only ever loosens a limit for a
-//! few minutes. IPv6 peers are counted per /64, since one host controls a whole /64.
+//! (attempts). One SQLite server keeps them in memory: a restart forgets them, which only ever
+//! loosens a limit for a few minutes. Nodes sharing a PostgreSQL database count in it
+//! (`login_counters`), so that an attacker gains nothing by spreading attempts over the nodes
+//! behind a load balancer. IPv6 peers are counted per /64, since one host controls a whole /64.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -34,6 +36,81 @@ impl Window {
 #[derive(Debug, Default)]
 pub struct Limiter {
     windows: Mutex<HashMap<String, Window>>,
+}
+
+/// Where the counts are kept: this process's memory, or the database the nodes share.
+pub enum Counters {
+    Memory(Limiter),
+    Shared(lantian_store::Store),
+}
+
+impl Counters {
+    /// Whether `key` is already over `limit`; if so, how long until its window ends. A counter
+    /// that cannot be read counts as none (the limit fails open for a moment rather than every
+    /// sign-in failing with the database).
+    pub async fn blocked(&self, key: &str, limit: Limit) -> Option<Duration> {
+        match self {
+            Counters::Memory(l) => l.blocked(key, limit),
+            Counters::Shared(store) => {
+                let k = key.to_owned();
+                let now = chrono::Utc::now();
+                match store
+                    .read(move |c| lantian_store::identity::attempts(c, &k, now))
+                    .await
+                {
+                    Ok(Some((n, ends))) if n >= i64::from(limit.max) => {
+                        Some((ends - now).to_std().unwrap_or_default())
+                    }
+                    Ok(_) => None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read a login counter");
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts one event for `key`; returns how long to wait if this event went over the limit.
+    pub async fn hit(&self, key: &str, limit: Limit) -> Option<Duration> {
+        match self {
+            Counters::Memory(l) => l.hit(key, limit),
+            Counters::Shared(store) => {
+                let k = key.to_owned();
+                let now = chrono::Utc::now();
+                let window = chrono::Duration::from_std(limit.window)
+                    .unwrap_or_else(|_| chrono::Duration::minutes(15));
+                match store
+                    .write(move |c| lantian_store::identity::count_attempt(c, &k, now, window))
+                    .await
+                {
+                    Ok((n, ends)) if n > i64::from(limit.max) => {
+                        Some((ends - now).to_std().unwrap_or_default())
+                    }
+                    Ok(_) => None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot count a login attempt");
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    pub async fn reset(&self, key: &str) {
+        match self {
+            Counters::Memory(l) => l.reset(key),
+            Counters::Shared(store) => {
+                let k = key.to_owned();
+                if let Err(e) = store
+                    .write(move |c| lantian_store::identity::clear_attempts(c, &k))
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot clear a login counter");
+                }
+            }
+        }
+    }
 }
 
 /// Most keys kept. At the cap, expired windows go first, then windows that block nobody; if every

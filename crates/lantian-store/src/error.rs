@@ -60,13 +60,11 @@ impl From<crate::db::Error> for StoreError {
                 // down or failing over (57P), the connection lost (08).
                 // Text PostgreSQL cannot hold (a NUL character, which SQLite keeps): what a client
                 // sent is refused, as any other invalid value is.
-                Some(code) if code.code() == "22021" => {
-                    StoreError::Invalid(ValidationError::new(
-                        "text_invalid",
-                        "",
-                        "text must not contain the NUL character",
-                    ))
-                }
+                Some(code) if code.code() == "22021" => StoreError::Invalid(ValidationError::new(
+                    "text_invalid",
+                    "",
+                    "text must not contain the NUL character",
+                )),
                 Some(code) => {
                     let c = code.code();
                     if c.starts_with("40")

@@ -603,3 +603,60 @@ pub fn revoke_login(conn: &Tx, user_id: i64, family: &str) -> Result<bool, Store
         params![user_id, family, now_text()],
     )? > 0)
 }
+
+/// Counts one login attempt under `key` in a fixed window of `window` from its first attempt
+/// (shared by the nodes of a deployment); returns the count in the current window and when it ends.
+pub fn count_attempt(
+    conn: &Tx,
+    key: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    window: chrono::Duration,
+) -> Result<(i64, chrono::DateTime<chrono::Utc>), StoreError> {
+    let (now_text, ends) = (crate::time_text(now), crate::time_text(now + window));
+    let (count, ends): (i64, String) = conn
+        .prepare_cached(
+            "INSERT INTO login_counters (key, window_start, window_ends, count) VALUES (?1, ?2, ?3, 1)
+             ON CONFLICT (key) DO UPDATE SET
+                 count = CASE WHEN login_counters.window_ends <= ?2 THEN 1 ELSE login_counters.count + 1 END,
+                 window_start = CASE WHEN login_counters.window_ends <= ?2 THEN ?2 ELSE login_counters.window_start END,
+                 window_ends = CASE WHEN login_counters.window_ends <= ?2 THEN ?3 ELSE login_counters.window_ends END
+             RETURNING count, window_ends",
+        )?
+        .query_row(params![key, now_text, ends], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    Ok((count, crate::parse_time(&ends)?))
+}
+
+/// The attempts counted under `key` in its current window, and when the window ends; `None`
+/// when no window is open at `now`.
+pub fn attempts(
+    conn: &Tx,
+    key: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<(i64, chrono::DateTime<chrono::Utc>)>, StoreError> {
+    let row: Option<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT count, window_ends FROM login_counters WHERE key = ?1 AND window_ends > ?2",
+        )?
+        .query_row(params![key, crate::time_text(now)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    row.map(|(n, ends)| Ok((n, crate::parse_time(&ends)?)))
+        .transpose()
+}
+
+/// Forgets the attempts counted under `key` (a successful sign-in clears its failures).
+pub fn clear_attempts(conn: &Tx, key: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM login_counters WHERE key = ?1")?
+        .execute([key])?;
+    Ok(())
+}
+
+/// Deletes the counters whose window ended before `now`; returns how many.
+pub fn prune_attempts(conn: &Tx, now: chrono::DateTime<chrono::Utc>) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM login_counters WHERE window_ends <= ?1")?
+        .execute([crate::time_text(now)])?)
+}

@@ -107,6 +107,39 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A job's lock across the nodes (see [`Store::try_job_lock`]); released when dropped.
+pub struct JobLock {
+    held: JobLockHeld,
+}
+
+enum JobLockHeld {
+    Local(
+        String,
+        Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    ),
+    /// The connection holding the advisory lock: closing it releases the lock.
+    Postgres(#[allow(dead_code)] Tx),
+}
+
+impl Drop for JobLock {
+    fn drop(&mut self) {
+        if let JobLockHeld::Local(name, held) = &self.held
+            && let Ok(mut held) = held.lock()
+        {
+            held.remove(name);
+        }
+    }
+}
+
+/// The advisory lock key of a job: the first 8 bytes of the SHA-256 of its name.
+fn lock_key(name: &str) -> i64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("lantian job {name}").as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    i64::from_be_bytes(b)
+}
+
 /// The advisory lock every write transaction on PostgreSQL takes first (transaction-level: it is
 /// released by the commit or the rollback, or by the server when the connection dies).
 pub(crate) const PG_WRITE_LOCK: i64 = 0x6c74_7772_6974_6572; // "ltwriter"
@@ -132,6 +165,10 @@ pub struct Store {
 struct Inner {
     writer: writer::Writer,
     readers: readers::Readers,
+    /// Opens a connection of PostgreSQL (job locks hold one each); `None` on SQLite.
+    connect: Option<readers::Connect>,
+    /// The job locks this process holds, on SQLite (one process has the database).
+    local_locks: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     path: PathBuf,
     engine: Engine,
     /// Statements run by this store's connections.
@@ -171,6 +208,8 @@ impl Store {
             inner: Arc::new(Inner {
                 writer,
                 readers,
+                connect: None,
+                local_locks: Arc::default(),
                 path: config.path.clone(),
                 engine: Engine::Sqlite,
                 statements,
@@ -210,16 +249,62 @@ impl Store {
             .map(|_| connect(true))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let readers = readers::Readers::new(readers, Some(Arc::clone(&connect)));
-        let writer = writer::Writer::start(write_conn, config.max_batch.max(1), Some(connect))?;
+        let writer =
+            writer::Writer::start(write_conn, config.max_batch.max(1), Some(connect.clone()))?;
         Ok(Store {
             inner: Arc::new(Inner {
                 writer,
                 readers,
+                connect: Some(connect),
+                local_locks: Arc::default(),
                 path: config.path.clone(),
                 engine: Engine::Postgres,
                 statements,
             }),
         })
+    }
+
+    /// The lock of job `name` across every node of the deployment, if no one holds it: on
+    /// PostgreSQL a session advisory lock on a connection of its own, which the guard keeps (a node
+    /// killed while it holds one loses the connection, and the lock goes with it); on SQLite, this
+    /// process's.
+    pub async fn try_job_lock(&self, name: &str) -> Result<Option<JobLock>, StoreError> {
+        let Some(connect) = self.inner.connect.clone() else {
+            let mut held = self
+                .inner
+                .local_locks
+                .lock()
+                .map_err(|_| StoreError::Closed)?;
+            return Ok(held.insert(name.to_owned()).then(|| JobLock {
+                held: JobLockHeld::Local(name.to_owned(), Arc::clone(&self.inner.local_locks)),
+            }));
+        };
+        let key = lock_key(name);
+        tokio::task::spawn_blocking(move || {
+            let conn = connect(false)?;
+            let got: bool =
+                conn.query_row("SELECT pg_try_advisory_lock(?1)", [key], |r| r.get(0))?;
+            Ok(got.then_some(JobLock {
+                held: JobLockHeld::Postgres(conn),
+            }))
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))?
+    }
+
+    /// [`Store::try_job_lock`], waiting (polling every `every`) until the lock is free: a node that
+    /// waits takes the job over when its holder ends or dies.
+    pub async fn job_lock(
+        &self,
+        name: &str,
+        every: std::time::Duration,
+    ) -> Result<JobLock, StoreError> {
+        loop {
+            if let Some(lock) = self.try_job_lock(name).await? {
+                return Ok(lock);
+            }
+            tokio::time::sleep(every).await;
+        }
     }
 
     /// The engine this store runs on.

@@ -277,6 +277,61 @@ pub fn advance(
     Ok(n == 1)
 }
 
+/// The largest chunk row: a PATCH body larger than this (a stock client may send a whole photo in
+/// one) is kept as several rows, so no row needs more memory than this to write or read.
+const CHUNK_ROW: usize = 1024 * 1024;
+
+/// Records the chunk `data` of upload `id` received at offset `from`, and moves its offset on
+/// (nodes that share a database keep partial uploads there, so that each PATCH may reach any of
+/// them). Compare-and-set: `false` when the offset is no longer `from` (another node took a chunk
+/// at that offset first), and nothing is recorded.
+pub fn add_chunk(
+    conn: &Tx,
+    id: &str,
+    from: u64,
+    data: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let to = from + data.len() as u64;
+    if !advance(conn, id, from, to, expires_at)? {
+        return Ok(false);
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO upload_chunks (upload_id, \"offset\", data) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut at = from;
+    for piece in data.chunks(CHUNK_ROW) {
+        insert.execute(params![id, cols::int(at), piece])?;
+        at += piece.len() as u64;
+    }
+    Ok(true)
+}
+
+/// The recorded chunks of upload `id` in order, each handed to `f` as it is read (the chunks of
+/// one photo never need to be in memory together). Only what lies before `before` is handed over.
+pub fn read_chunks(
+    conn: &Tx,
+    id: &str,
+    before: u64,
+    mut f: impl FnMut(u64, &[u8]) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
+    let mut io = Ok(());
+    conn.prepare_cached(
+        "SELECT \"offset\", data FROM upload_chunks WHERE upload_id = ?1 AND \"offset\" < ?2
+         ORDER BY \"offset\"",
+    )?
+    .for_each(params![id, cols::int(before)], |r| {
+        if io.is_ok() {
+            let at: u64 = r.get(0)?;
+            if let crate::db::Col::Blob(b) = r.get_ref(1)? {
+                io = f(at, b);
+            }
+        }
+        Ok(())
+    })?;
+    io.map_err(|e| StoreError::Io(e.to_string()))
+}
+
 /// Deletes an open upload (termination, refusal, expiry). A completed upload is evidence's receipt
 /// and stays: `false` then.
 pub fn delete_upload(conn: &Tx, id: &str) -> Result<bool, StoreError> {
@@ -402,6 +457,8 @@ pub fn record_photo(
         if v.renditions_ready { "ready" } else { "pending" },
     ])?;
     crate::seal::seal(conn, &author.to_string(), "photo", &up.photo_id.to_string())?;
+    conn.prepare_cached("DELETE FROM upload_chunks WHERE upload_id = ?1")?
+        .execute([&up.id])?;
     conn.prepare_cached("UPDATE uploads SET \"offset\" = length, completed_at = ?2 WHERE id = ?1")?
         .execute(params![up.id, now_text()])?;
     audit::record(
@@ -635,32 +692,59 @@ pub struct PendingRendition {
     pub orientation: u16,
 }
 
-/// Up to `limit` photos whose renditions are still to be made, oldest first.
-pub fn pending_renditions(conn: &Tx, limit: usize) -> Result<Vec<PendingRendition>, StoreError> {
-    Ok(conn
+/// Claims up to `limit` photos whose renditions are still to be made and that no node holds,
+/// oldest first, for `hold` from `now`: in the writer, so that of several nodes each claims
+/// different photos. A node killed while holding some lets another claim them once `hold` ran out.
+pub fn claim_renditions(
+    conn: &Tx,
+    limit: usize,
+    now: DateTime<Utc>,
+    hold: chrono::Duration,
+) -> Result<Vec<PendingRendition>, StoreError> {
+    let claimed: Vec<(i64, PendingRendition)> = conn
         .prepare_cached(conn.dialect(
-            "SELECT uuid, sha256, format, coalesce(json_extract(exif, '$.orientation'), 1)
-             FROM photos WHERE renditions = 'pending' ORDER BY id LIMIT ?1",
-            "SELECT uuid, sha256, format, coalesce(CAST(CAST(exif AS json) ->> 'orientation' AS BIGINT), 1)
-             FROM photos WHERE renditions = 'pending' ORDER BY id LIMIT ?1",
+            "SELECT p.uuid, p.sha256, p.format, coalesce(json_extract(p.exif, '$.orientation'), 1), p.id
+             FROM photos p WHERE p.renditions = 'pending'
+               AND NOT EXISTS (SELECT 1 FROM rendition_claims c WHERE c.photo_id = p.id AND c.claimed_until > ?1)
+             ORDER BY p.id LIMIT ?2",
+            "SELECT p.uuid, p.sha256, p.format, coalesce(CAST(CAST(p.exif AS json) ->> 'orientation' AS BIGINT), 1), p.id
+             FROM photos p WHERE p.renditions = 'pending'
+               AND NOT EXISTS (SELECT 1 FROM rendition_claims c WHERE c.photo_id = p.id AND c.claimed_until > ?1)
+             ORDER BY p.id LIMIT ?2",
         ))?
-        .query_map([limit as i64], |r| {
+        .query_map(params![crate::time_text(now), limit as i64], |r| {
             let format: String = r.get(2)?;
-            Ok(PendingRendition {
-                id: cols::uuid(r, 0)?,
-                sha256: r.get(1)?,
-                format: PhotoFormat::parse(&format)
-                    .ok_or_else(|| crate::corrupt(2, format!("unknown format {format}")))?,
-                orientation: r.get(3)?,
-            })
+            Ok((
+                r.get(4)?,
+                PendingRendition {
+                    id: cols::uuid(r, 0)?,
+                    sha256: r.get(1)?,
+                    format: PhotoFormat::parse(&format)
+                        .ok_or_else(|| crate::corrupt(2, format!("unknown format {format}")))?,
+                    orientation: r.get(3)?,
+                },
+            ))
         })?
-        .collect::<Result<_, _>>()?)
+        .collect::<Result<_, _>>()?;
+    let until = crate::time_text(now + hold);
+    let mut claim = conn.prepare_cached(
+        "INSERT INTO rendition_claims (photo_id, claimed_until) VALUES (?1, ?2)
+         ON CONFLICT (photo_id) DO UPDATE SET claimed_until = excluded.claimed_until",
+    )?;
+    for (row, _) in &claimed {
+        claim.execute(params![row, until])?;
+    }
+    Ok(claimed.into_iter().map(|(_, p)| p).collect())
 }
 
 /// Records the outcome of making a photo's renditions and syncs the photo again.
 pub fn set_renditions(conn: &Tx, id: Uuid, state: RenditionState) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE photos SET renditions = ?2 WHERE uuid = ?1")?
         .execute(params![id.to_string(), state.as_str()])?;
+    conn.prepare_cached(
+        "DELETE FROM rendition_claims WHERE photo_id = (SELECT id FROM photos WHERE uuid = ?1)",
+    )?
+    .execute([id.to_string()])?;
     publish_photo(conn, Group::new(), id)?;
     Ok(())
 }

@@ -10,11 +10,18 @@ use crate::{StoreError, Tx, now_text, sha256_hex};
 
 /// PostgreSQL's migrations (version, name, SQL): the schema of SQLite's first 19 in one step, then
 /// the same numbers as SQLite's (decision 0028).
-pub const PG_MIGRATIONS: &[(u32, &str, &str)] = &[(
-    19,
-    "schema",
-    include_str!("../../../migrations/postgres/0019_schema.sql"),
-)];
+pub const PG_MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        19,
+        "schema",
+        include_str!("../../../migrations/postgres/0019_schema.sql"),
+    ),
+    (
+        20,
+        "shared_state",
+        include_str!("../../../migrations/postgres/0020_shared_state.sql"),
+    ),
+];
 
 /// The advisory lock nodes take while they migrate (session-level: a node killed while it holds
 /// it releases it with its connection).
@@ -180,6 +187,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         19,
         "photo_checks",
         include_str!("../../../migrations/0019_photo_checks.sql"),
+    ),
+    (
+        20,
+        "shared_state",
+        include_str!("../../../migrations/0020_shared_state.sql"),
     ),
 ];
 

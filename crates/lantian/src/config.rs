@@ -511,6 +511,8 @@ impl Config {
             max_pixels: p.max_pixels.max(1),
         };
         m.upload_ttl = Duration::from_secs(p.upload_expiry_secs.max(1));
+        // Nodes on one PostgreSQL database share partial uploads through it.
+        m.shared_uploads = self.database_url.is_some();
         m.idle_timeout = Duration::from_secs(p.idle_timeout_secs.max(1));
         m.decode_threads = match p.decode_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),

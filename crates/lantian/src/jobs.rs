@@ -78,7 +78,26 @@ async fn done(store: &Store, job: &'static str, key: String) -> anyhow::Result<b
 /// Runs what fell due by `now` and has no successful run recorded: the official rollup of the month
 /// whose grace period passed, today's provisional rollup, today's backup, then today's check of the
 /// photo originals. Returns the jobs run.
+///
+/// One node at a time, across every node of a deployment: it first takes the scheduled jobs' lock
+/// in the database, waiting while another node holds it. A node that waited finds what the other
+/// ran recorded and runs only the rest; one killed mid-run lets a waiting node take over.
 pub async fn catch_up(
+    config: &Config,
+    store: &Store,
+    now: DateTime<Utc>,
+    s: &Schedule,
+) -> anyhow::Result<Vec<String>> {
+    let _one_node = store
+        .job_lock(SCHEDULED_JOBS, std::time::Duration::from_secs(2))
+        .await?;
+    catch_up_here(config, store, now, s).await
+}
+
+/// The lock the scheduled jobs run under.
+pub const SCHEDULED_JOBS: &str = "scheduled";
+
+async fn catch_up_here(
     config: &Config,
     store: &Store,
     now: DateTime<Utc>,
@@ -351,6 +370,15 @@ pub fn start_background(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            // One node sweeps at a time; the others' ticks find the lock held and skip.
+            let _one_node = match app.store().try_job_lock("sweep.oversight").await {
+                Ok(Some(lock)) => lock,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "oversight sweep: cannot take its lock");
+                    continue;
+                }
+            };
             let now = Utc::now();
             match app.sweep_orders(now).await {
                 Ok(marked) if !marked.is_empty() => {
@@ -366,6 +394,15 @@ pub fn start_background(
                 Ok(n) if n > 0 => tracing::debug!(count = n, "ended console sessions forgotten"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "forgetting ended sessions failed"),
+            }
+            // Login counters of windows that ended (kept in the database by nodes that share one).
+            if app.store().engine() == lantian_store::Engine::Postgres
+                && let Err(e) = app
+                    .store()
+                    .write(move |c| lantian_store::identity::prune_attempts(c, now))
+                    .await
+            {
+                tracing::warn!(error = %e, "pruning login counters failed");
             }
         }
     });

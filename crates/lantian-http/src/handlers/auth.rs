@@ -80,7 +80,7 @@ pub async fn password_sign_in(
 ) -> Result<UserRecord, ApiError> {
     let cfg = state.config().clone();
     if let Some(ip) = peer
-        && let Some(wait) = state.limiter().hit(&peer_key(ip), cfg.peer_attempts)
+        && let Some(wait) = state.limiter().hit(&peer_key(ip), cfg.peer_attempts).await
     {
         return Err(rate_limited(state, wait));
     }
@@ -93,15 +93,20 @@ pub async fn password_sign_in(
         "{global_key}@{}",
         peer.map_or_else(|| "unknown".to_owned(), peer_key)
     );
-    if let Some(wait) = state
+    let blocked = match state
         .limiter()
         .blocked(&account_key, cfg.account_failures)
-        .or_else(|| {
+        .await
+    {
+        Some(wait) => Some(wait),
+        None => {
             state
                 .limiter()
                 .blocked(&global_key, cfg.account_global_failures)
-        })
-    {
+                .await
+        }
+    };
+    if let Some(wait) = blocked {
         return Err(rate_limited(state, wait));
     }
     let user = match state
@@ -115,15 +120,19 @@ pub async fn password_sign_in(
                 .metrics()
                 .login_failure
                 .fetch_add(1, Ordering::Relaxed);
-            state.limiter().hit(&account_key, cfg.account_failures);
             state
                 .limiter()
-                .hit(&global_key, cfg.account_global_failures);
+                .hit(&account_key, cfg.account_failures)
+                .await;
+            state
+                .limiter()
+                .hit(&global_key, cfg.account_global_failures)
+                .await;
             tracing::warn!(username = %username, peer = ?peer, "failed login");
             return Err(ApiError::new("invalid_credentials"));
         }
     };
-    state.limiter().reset(&account_key);
+    state.limiter().reset(&account_key).await;
     state
         .metrics()
         .login_success
@@ -223,6 +232,7 @@ pub(crate) async fn challenge(
         && let Some(wait) = state
             .limiter()
             .hit(&install_peer_key(ip), state.config().peer_attempts)
+            .await
     {
         return Err(rate_limited(&state, wait));
     }
@@ -247,6 +257,7 @@ pub(crate) async fn install_sign_in(
         && let Some(wait) = state
             .limiter()
             .hit(&install_peer_key(ip), cfg.peer_attempts)
+            .await
     {
         return Err(rate_limited(&state, wait));
     }

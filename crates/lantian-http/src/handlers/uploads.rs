@@ -335,10 +335,17 @@ pub(crate) async fn patch(
             .note(format!("{remaining} bytes remain of this upload")));
     }
 
-    let path = media.part_path(&row.id);
-    let at = row.offset;
+    // The partial upload is a file here, or (nodes sharing a database) rows of the database, the
+    // chunk being received then going to a file of its own first.
+    let shared = media.config.shared_uploads;
+    let (path, at) = if shared {
+        (media.chunk_path(&row.id), 0)
+    } else {
+        (media.part_path(&row.id), row.offset)
+    };
     // Opening may copy the whole partial file (up to the largest photo): off the async threads.
-    let opened = tokio::task::spawn_blocking(move || open_part(&path, at))
+    let part = path.clone();
+    let opened = tokio::task::spawn_blocking(move || open_part(&part, at))
         .await
         .map_err(|_| ApiError::internal())?
         .map_err(|e| io_error(&e))?;
@@ -365,18 +372,18 @@ pub(crate) async fn patch(
         Ok(Received::Whole(n)) => (n, None),
         Ok(Received::Cut(n, why)) => (n, Some(why)),
         Err(e) => {
-            truncate(&mut file, row.offset)
-                .await
-                .map_err(|e| io_error(&e))?;
+            truncate(&mut file, at).await.map_err(|e| io_error(&e))?;
+            drop(file);
+            forget_chunk(shared, &path).await;
             return Err(e);
         }
     };
     if let (Some(c), Some(h)) = (&checksum, hasher) {
         // A checksummed chunk is all or nothing.
         if cut.is_some() || h.finish() != c.digest {
-            truncate(&mut file, row.offset)
-                .await
-                .map_err(|e| io_error(&e))?;
+            truncate(&mut file, at).await.map_err(|e| io_error(&e))?;
+            drop(file);
+            forget_chunk(shared, &path).await;
             return Err(cut.unwrap_or_else(|| ApiError::new("checksum_mismatch")));
         }
     }
@@ -390,17 +397,39 @@ pub(crate) async fn patch(
     // the end only with the recorded photo, never on its own.
     if new_offset == row.length {
         let whole = running.map(|h| hex::encode(h.finalize()));
-        let done = state.app().complete_upload(&row, whole).await;
+        let done = match shared {
+            true => match state.app().assemble_upload(&row, &path).await {
+                Ok(()) => state.app().complete_upload(&row, whole).await,
+                Err(e) => Err(e),
+            },
+            false => state.app().complete_upload(&row, whole).await,
+        };
+        forget_chunk(shared, &path).await;
         drop(lock);
         return done
             .map(|()| offset_response(StatusCode::NO_CONTENT, row.length, None))
             .map_err(ApiError::from);
     }
-    let expires_at = if written > 0 {
-        state.app().advance_upload(&row, new_offset).await?
-    } else {
-        row.expires_at
+    let expires_at = match (written > 0, shared) {
+        (false, _) => row.expires_at,
+        (true, false) => state.app().advance_upload(&row, new_offset).await?,
+        (true, true) => {
+            let stored = state.app().store_chunk(&row, &path).await;
+            forget_chunk(shared, &path).await;
+            match stored? {
+                Some(expires_at) => expires_at,
+                // Another node took a chunk at this offset first: where the upload stands now.
+                None => {
+                    media.forget_hash(&row.id);
+                    let now = owned_upload(&state, &caller, &id).await?;
+                    return Ok(mismatch(now.offset));
+                }
+            }
+        }
     };
+    if shared && written == 0 {
+        forget_chunk(shared, &path).await;
+    }
     if let Some(h) = running {
         media.keep_hash(&row.id, new_offset, h);
     }
@@ -412,6 +441,15 @@ pub(crate) async fn patch(
             new_offset,
             Some(expires_at),
         )),
+    }
+}
+
+/// Removes the file a chunk was received into, when partial uploads live in the database.
+async fn forget_chunk(shared: bool, path: &std::path::Path) {
+    if shared {
+        let path = path.to_path_buf();
+        let _ =
+            tokio::task::spawn_blocking(move || lantian_app::evidence::remove_quietly(&path)).await;
     }
 }
 
