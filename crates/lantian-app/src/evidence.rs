@@ -24,8 +24,11 @@ use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 pub struct MediaConfig {
     /// Partial uploads (`<id>.part`).
     pub upload_dir: PathBuf,
-    /// The local object store root (originals and renditions).
+    /// The local object store root (originals and renditions), unless `media_url` is set.
     pub blob_dir: PathBuf,
+    /// S3-compatible object storage instead of `blob_dir` (`s3://bucket/prefix`).
+    pub media_url: Option<String>,
+    pub s3: lantian_media::blob::S3Settings,
     pub limits: Limits,
     /// An open upload not written to for this long expires.
     pub upload_ttl: Duration,
@@ -46,12 +49,25 @@ impl MediaConfig {
         MediaConfig {
             upload_dir: dir.join("uploads"),
             blob_dir: dir.join("blobs"),
+            media_url: None,
+            s3: Default::default(),
             limits: Limits::default(),
             upload_ttl: Duration::from_secs(24 * 3600),
             idle_timeout: Duration::from_secs(30),
             decode_threads: 2,
             thresholds: EvidenceThresholds::default(),
             shared_uploads: false,
+        }
+    }
+}
+
+impl MediaConfig {
+    /// The photo store these settings name: S3-compatible storage at `media_url`, or the local
+    /// folder.
+    pub fn blobs(&self) -> Result<Blobs, MediaError> {
+        match &self.media_url {
+            Some(url) => Blobs::s3(url, &self.s3),
+            None => Blobs::local(&self.blob_dir),
         }
     }
 }
@@ -92,7 +108,7 @@ impl Drop for UploadLock {
 impl Media {
     pub fn start(config: MediaConfig) -> Result<Media, MediaError> {
         std::fs::create_dir_all(&config.upload_dir)?;
-        let blobs = Blobs::local(&config.blob_dir)?;
+        let blobs = config.blobs()?;
         let pool = Pool::start(config.decode_threads)?;
         Ok(Media {
             config,

@@ -152,16 +152,14 @@ pub struct PhotoFiles {
 /// thread, one file at a time.
 pub async fn verify_photo_files(
     store: &Store,
-    blob_dir: std::path::PathBuf,
+    blobs: &lantian_media::blob::Blobs,
     slice: PhotoSlice,
 ) -> Result<PhotoFiles, AppError> {
     let rows = store.read(lantian_store::media::originals).await?;
-    let (out, intact) = tokio::task::spawn_blocking(move || check_files(rows, &blob_dir, slice))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "the photo check stopped");
-            AppError::internal()
-        })?;
+    let (out, intact) = check_files(rows, blobs, slice).await.map_err(|e| {
+        tracing::error!(error = %e, "the photo check cannot read the photo store");
+        AppError::new("unavailable").retry_after(60)
+    })?;
     if !intact.is_empty() {
         let now = chrono::Utc::now();
         store
@@ -171,12 +169,14 @@ pub async fn verify_photo_files(
     Ok(out)
 }
 
-/// [`verify_photo_files`] on the files: what was found, and the originals hashed intact.
-fn check_files(
+/// [`verify_photo_files`] on the photo store: what was found, and the originals hashed intact.
+/// Presence and length from one listing of the store; the slice's hashes streamed, one at a time.
+async fn check_files(
     rows: Vec<lantian_store::media::Original>,
-    blob_dir: &std::path::Path,
+    blobs: &lantian_media::blob::Blobs,
     slice: PhotoSlice,
-) -> (PhotoFiles, Vec<String>) {
+) -> Result<(PhotoFiles, Vec<String>), lantian_media::MediaError> {
+    let stored = blobs.original_sizes().await?;
     // One entry per distinct original: (length, last check, its photos).
     let mut by_hash: BTreeMap<String, (i64, String, Vec<String>)> = BTreeMap::new();
     for o in rows {
@@ -189,14 +189,13 @@ fn check_files(
     let mut out = PhotoFiles::default();
     let mut present = Vec::new();
     for (sha, (size, last, photos)) in by_hash {
-        let path = blob_dir.join(lantian_media::blob::Blobs::original(&sha).as_ref());
-        let problem = match std::fs::metadata(&path) {
-            Err(_) => Some("missing"),
-            Ok(m) if m.len() != size as u64 => Some("altered"),
-            Ok(m) => {
+        let problem = match stored.get(&sha) {
+            None => Some("missing"),
+            Some(&len) if len != size as u64 => Some("altered"),
+            Some(&len) => {
                 out.files += 1;
-                out.bytes += m.len();
-                present.push((last, sha.clone(), m.len(), path, photos.clone()));
+                out.bytes += len;
+                present.push((last, sha.clone(), len, photos.clone()));
                 None
             }
         };
@@ -218,11 +217,12 @@ fn check_files(
     let mut intact = Vec::new();
     let mut taken = 0u64;
     let mut rest = present.into_iter();
-    for (_, sha, len, path, photos) in rest.by_ref() {
+    for (_, sha, len, photos) in rest.by_ref() {
         out.hashed_files += 1;
         out.hashed_bytes += len;
         taken += len;
-        if lantian_media::probe::sha256_file(&path).is_ok_and(|h| h == sha) {
+        let path = lantian_media::blob::Blobs::original(&sha);
+        if blobs.sha256(&path).await?.is_some_and(|h| h == sha) {
             intact.push(sha);
         } else {
             out.findings
@@ -237,7 +237,7 @@ fn check_files(
         }
     }
     out.oldest_unhashed = rest.next().map(|(last, ..)| last);
-    (out, intact)
+    Ok((out, intact))
 }
 
 /// Creates a campaign from the command line (`lantian campaign add`), by the API's rules.

@@ -1,6 +1,8 @@
 //! Content-addressed storage of originals and renditions behind `object_store`. On the local disk
 //! (the embedded default) every write goes to a temporary name, is fsynced, and renamed into place,
-//! with the directory fsynced too: `object_store`'s `with_fsync`.
+//! with the directory fsynced too: `object_store`'s `with_fsync`. Or in S3-compatible object
+//! storage (`media_url = "s3://bucket/prefix"`: MinIO, Ceph, a cloud's), which several nodes share;
+//! an object there is whole once its PUT (or its multipart upload's completion) is answered.
 
 use std::io::Read;
 use std::ops::Range;
@@ -39,9 +41,86 @@ pub struct Blobs {
 }
 
 /// Bytes per part when streaming an original into the store; at most two parts are in memory.
-const PART: usize = 512 * 1024;
+/// S3 refuses parts below 5 MiB (but the last): 8 MiB, and an original up to one part is sent in
+/// one PUT.
+const PART: usize = 8 * 1024 * 1024;
+
+/// Where an S3-compatible photo store is, and how to sign in to it. Unset fields come from the
+/// usual AWS environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+/// `AWS_ENDPOINT`, ...).
+#[derive(Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Settings {
+    /// `https://s3.example.com` or `http://127.0.0.1:9000` (MinIO, Ceph, moto); unset: AWS.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Plain HTTP to the endpoint (a store on the same private network).
+    pub allow_http: bool,
+    /// `bucket.endpoint/key` addressing instead of `endpoint/bucket/key` (path style, which MinIO
+    /// and Ceph take by default).
+    pub virtual_hosted_style: bool,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "***"),
+            )
+            .field("allow_http", &self.allow_http)
+            .field("virtual_hosted_style", &self.virtual_hosted_style)
+            .finish()
+    }
+}
+
+/// `s3://bucket/prefix` as (bucket, prefix); `None` if it is not such a URL.
+pub fn parse_s3_url(url: &str) -> Option<(String, String)> {
+    let rest = url.strip_prefix("s3://")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    (!bucket.is_empty()).then(|| (bucket.to_owned(), prefix.trim_matches('/').to_owned()))
+}
 
 impl Blobs {
+    /// The photo store at `url` (`s3://bucket/prefix`).
+    pub fn s3(url: &str, s: &S3Settings) -> Result<Blobs, MediaError> {
+        let (bucket, prefix) = parse_s3_url(url).ok_or_else(|| {
+            MediaError::Storage(format!("media_url {url:?} is not s3://bucket/prefix"))
+        })?;
+        // The S3 client's TLS (rustls) runs on ring, as the rest of the server's outbound TLS.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut b = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(&bucket)
+            .with_allow_http(s.allow_http)
+            .with_virtual_hosted_style_request(s.virtual_hosted_style);
+        if let Some(e) = &s.endpoint {
+            b = b.with_endpoint(e);
+        }
+        b = b.with_region(s.region.clone().unwrap_or_else(|| {
+            std::env::var("AWS_REGION")
+                .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|_| "us-east-1".to_owned())
+        }));
+        if let Some(k) = &s.access_key_id {
+            b = b.with_access_key_id(k);
+        }
+        if let Some(k) = &s.secret_access_key {
+            b = b.with_secret_access_key(k);
+        }
+        let s3: Arc<dyn ObjectStore> = Arc::new(b.build()?);
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            s3
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(s3, prefix.as_str()))
+        };
+        Ok(Blobs::new(store))
+    }
+
     /// A store on the local disk under `root` (created if missing), fsyncing every write.
     pub fn local(root: &std::path::Path) -> Result<Blobs, MediaError> {
         std::fs::create_dir_all(root)?;
@@ -111,9 +190,16 @@ impl Blobs {
                 Err(e) => tracing::debug!(error = %e, "cannot link an original; copying"),
             }
         }
+        let mut file = std::fs::File::open(local)?;
+        if file.metadata()?.len() <= PART as u64 {
+            // One request: most photos are a few megabytes.
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)?;
+            self.store.put(&path, Bytes::from(bytes).into()).await?;
+            return Ok(true);
+        }
         let upload = self.store.put_multipart(&path).await?;
         let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
-        let mut file = std::fs::File::open(local)?;
         let mut buf = vec![0u8; PART];
         loop {
             let n = read_full(&mut file, &mut buf)?;
@@ -167,6 +253,38 @@ impl Blobs {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The originals stored, by SHA-256, with their sizes: one listing (pages of a thousand on
+    /// S3), not a request per photo.
+    pub async fn original_sizes(
+        &self,
+    ) -> Result<std::collections::HashMap<String, u64>, MediaError> {
+        use futures_util::TryStreamExt;
+        let prefix = Path::from("originals");
+        let mut out = std::collections::HashMap::new();
+        let mut listing = self.store.list(Some(&prefix));
+        while let Some(meta) = listing.try_next().await? {
+            if let Some(name) = meta.location.filename() {
+                out.insert(name.to_owned(), meta.size);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The SHA-256 (lowercase hex) of an object, streamed; `None` if it does not exist.
+    pub async fn sha256(&self, path: &Path) -> Result<Option<String>, MediaError> {
+        use futures_util::TryStreamExt;
+        use sha2::Digest;
+        let Some(got) = self.get(path, None).await? else {
+            return Ok(None);
+        };
+        let mut h = sha2::Sha256::new();
+        let mut stream = got.into_stream();
+        while let Some(bytes) = stream.try_next().await? {
+            h.update(&bytes);
+        }
+        Ok(Some(hex::encode(h.finalize())))
     }
 
     /// A whole object in memory (the decoder needs it whole anyway).

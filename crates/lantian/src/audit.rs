@@ -85,10 +85,8 @@ pub async fn verify_photo_files(
     store: &lantian_store::Store,
     slice: PhotoSlice,
 ) -> anyhow::Result<PhotoFiles> {
-    Ok(
-        lantian_app::operator::verify_photo_files(store, config.media_config().blob_dir, slice)
-            .await?,
-    )
+    let blobs = config.media_config().blobs()?;
+    Ok(lantian_app::operator::verify_photo_files(store, &blobs, slice).await?)
 }
 
 /// The photo check's text, one line per finding.

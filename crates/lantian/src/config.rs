@@ -19,6 +19,10 @@ pub struct Config {
     /// `postgres://user:password@host:5432/lantian` (`?sslmode=require` for TLS). Several
     /// `lantian serve` nodes may share one (docs/scale-out.md).
     pub database_url: Option<DatabaseUrl>,
+    /// Photos in S3-compatible object storage instead of `data_dir/media/blobs`:
+    /// `s3://bucket/prefix`, with `[s3]` (or the usual `AWS_…` variables) saying where and how.
+    pub media_url: Option<String>,
+    pub s3: lantian_media::blob::S3Settings,
     /// Address to listen on. Loopback by default: exposing lantian is a deliberate act.
     pub listen: SocketAddr,
     /// `text` or `json` logs.
@@ -349,6 +353,8 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("lantian-data"),
             database_url: None,
+            media_url: None,
+            s3: Default::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             log_format: "text".into(),
             readers: 4,
@@ -513,6 +519,8 @@ impl Config {
         m.upload_ttl = Duration::from_secs(p.upload_expiry_secs.max(1));
         // Nodes on one PostgreSQL database share partial uploads through it.
         m.shared_uploads = self.database_url.is_some();
+        m.media_url = self.media_url.clone();
+        m.s3 = self.s3.clone();
         m.idle_timeout = Duration::from_secs(p.idle_timeout_secs.max(1));
         m.decode_threads = match p.decode_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
