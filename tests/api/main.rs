@@ -7,6 +7,7 @@ mod errors;
 mod geo;
 mod import;
 mod lifecycle;
+mod nodes;
 mod photos;
 mod policy;
 mod review;

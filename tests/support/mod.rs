@@ -151,6 +151,15 @@ impl TestApp {
         self.config.database_url.is_some()
     }
 
+    /// For a test of what only several nodes on PostgreSQL have: says so and returns true on
+    /// SQLite, where the test ends there.
+    pub fn postgres_only(&self, what: &str) -> bool {
+        if !self.on_postgres() {
+            eprintln!("on SQLite: {what} is PostgreSQL's alone (one file has one node); not run");
+        }
+        !self.on_postgres()
+    }
+
     /// For a test of what only the SQLite deployment has (its file, its backups): says so and
     /// returns true on PostgreSQL, where the test ends there.
     pub fn sqlite_only(&self, what: &str) -> bool {

@@ -4,6 +4,8 @@
 //! storage (`media_url = "s3://bucket/prefix"`: MinIO, Ceph, a cloud's), which several nodes share;
 //! an object there is whole once its PUT (or its multipart upload's completion) is answered.
 
+mod transport;
+
 use std::io::Read;
 use std::ops::Range;
 use std::sync::Arc;
@@ -92,9 +94,8 @@ impl Blobs {
         let (bucket, prefix) = parse_s3_url(url).ok_or_else(|| {
             MediaError::Storage(format!("media_url {url:?} is not s3://bucket/prefix"))
         })?;
-        // The S3 client's TLS (rustls) runs on ring, as the rest of the server's outbound TLS.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut b = object_store::aws::AmazonS3Builder::from_env()
+            .with_http_connector(transport::RingHttp)
             .with_bucket_name(&bucket)
             .with_allow_http(s.allow_http)
             .with_virtual_hosted_style_request(s.virtual_hosted_style);
