@@ -91,6 +91,19 @@ pub fn parse_s3_url(url: &str) -> Option<(String, String)> {
 impl Blobs {
     /// The photo store at `url` (`s3://bucket/prefix`).
     pub fn s3(url: &str, s: &S3Settings) -> Result<Blobs, MediaError> {
+        Ok(Blobs::new(s3_store(url, s)?))
+    }
+
+    /// The store itself, for tools that copy into it (`lantian copy`) and tests that reach it
+    /// behind the server's back.
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.store)
+    }
+}
+
+/// The S3-compatible bucket at `url` (`s3://bucket/prefix`), its keys under the prefix.
+pub fn s3_store(url: &str, s: &S3Settings) -> Result<Arc<dyn ObjectStore>, MediaError> {
+    {
         let (bucket, prefix) = parse_s3_url(url).ok_or_else(|| {
             MediaError::Storage(format!("media_url {url:?} is not s3://bucket/prefix"))
         })?;
@@ -114,14 +127,15 @@ impl Blobs {
             b = b.with_secret_access_key(k);
         }
         let s3: Arc<dyn ObjectStore> = Arc::new(b.build()?);
-        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+        Ok(if prefix.is_empty() {
             s3
         } else {
             Arc::new(object_store::prefix::PrefixStore::new(s3, prefix.as_str()))
-        };
-        Ok(Blobs::new(store))
+        })
     }
+}
 
+impl Blobs {
     /// A store on the local disk under `root` (created if missing), fsyncing every write.
     pub fn local(root: &std::path::Path) -> Result<Blobs, MediaError> {
         std::fs::create_dir_all(root)?;
