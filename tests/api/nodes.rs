@@ -284,3 +284,81 @@ async fn both_engines_have_the_same_tables_and_columns_at_the_same_migration() {
     pg_columns.sort();
     assert_eq!(pg_columns, sqlite_columns);
 }
+
+/// `lantian copy` of a SQLite deployment into PostgreSQL: the copy verifies (chain and seals), the
+/// logins made before go on working, photos read back byte-exact, and a phone that synced before
+/// the move keeps its cursor: it pushes and pulls on without a reset and ends equal to the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_deployment_copied_into_postgres_keeps_its_chain_seals_logins_and_cursors() {
+    let Some(admin) = lantian_tests::postgres_admin_url() else {
+        eprintln!("on SQLite: `lantian copy` needs a PostgreSQL server to copy into; not run");
+        return;
+    };
+    use lantian_domain::user::Role;
+    use lantian_tests::photos;
+    let app = spawn_app_with(|c| c.database_url = None, true).await;
+    let o = photos::officer(&app, "copy_officer", Role::Inspector, "dongchangfu").await;
+    let (s, expected) = photos::submitted(&o, 51).await;
+    let mut sent = Vec::new();
+    for (i, photo) in expected.iter().enumerate() {
+        let bytes = lantian_media::testing::jpeg(320 + 8 * i as u32, 240, None);
+        let r = photos::upload(&app, &o.token, s.inspection_id, *photo, &bytes, 16 * 1024).await;
+        assert_eq!(r.status, reqwest::StatusCode::NO_CONTENT, "{:?}", r.body);
+        sent.push((*photo, bytes));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let phone = officer(&app.base, dir.path(), "phone").await;
+    sim::queue_inspections(&phone, &mut Rng(11), 3).expect("queued");
+    let (pushed, _) = phone.sync().await.expect("sync");
+    assert_eq!(pushed.applied, 3);
+    let supervisor = app.demo_token(Role::Supervisor).await;
+    let before: i64 = count(&app, "SELECT count(*) FROM audit_log").await;
+    let (data, config) = app.stop().await;
+
+    let url = lantian_tests::fresh_database(&admin);
+    let copied = lantian::copy::run(&config, &url, None, |_| {})
+        .await
+        .expect("copied");
+    assert!(copied.audit.ok());
+    assert!(copied.rows.rows() > 1_000, "{:?}", copied.rows);
+    // The same copy again is refused: the target holds a deployment now.
+    let again = lantian::copy::run(&config, &url, None, |_| {})
+        .await
+        .expect_err("not into a deployment");
+    assert!(again.to_string().contains("holds a deployment"), "{again}");
+
+    let target = lantian::copy::target_config(&config, &url, None);
+    let app = lantian_tests::start_in(data, target, true).await;
+    assert!(app.on_postgres());
+    assert!(count(&app, "SELECT count(*) FROM audit_log").await >= before);
+    // Logins made before the move go on.
+    assert_eq!(app.get("/v1/me", &supervisor).await.status, 200);
+    for (photo, bytes) in &sent {
+        let r = app
+            .client
+            .get(format!("{}/v1/photos/{photo}/original", app.base))
+            .bearer_auth(&o.token)
+            .send()
+            .await
+            .expect("original");
+        assert_eq!(r.status(), reqwest::StatusCode::OK);
+        assert_eq!(r.bytes().await.expect("bytes").as_ref(), &bytes[..]);
+    }
+    // The phone, pointed at the moved deployment, goes on from its cursor.
+    let mut cfg = ClientConfig::new(&app.base);
+    cfg.max_attempts = 4;
+    let phone = Client::open(&dir.path().join("phone.db"), cfg).expect("reopen");
+    sim::queue_inspections(&phone, &mut Rng(12), 2).expect("queued");
+    let (pushed, pulled) = phone.sync().await.expect("sync after the move");
+    assert_eq!(pushed.applied, 2, "new ids after the copied ones");
+    assert!(pulled.resets.is_empty(), "{pulled:?}");
+    assert!(pulled.repaired.is_empty() && pulled.diverged.is_empty());
+    assert_eq!(client_view(&phone), server_view(&app, "demo_inspector").await);
+}
+
+async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    app.store
+        .read(move |c| Ok(c.raw().query_row(sql, [], |r| r.get(0))?))
+        .await
+        .expect("count")
+}

@@ -30,6 +30,7 @@
 pub mod assessment;
 pub mod audit;
 pub mod clock;
+pub mod copy;
 mod cols;
 mod conn;
 pub mod db;

@@ -7,6 +7,7 @@
 //! - [`app`] — open the data folder, load reference (and demo) data, bind, serve, shut down.
 //! - [`users`] — `lantian user add`.
 //! - [`logs`] — text log lines with their control characters escaped, so none can be forged.
+//! - [`copy`] — `lantian copy`: a SQLite deployment into PostgreSQL and S3-compatible storage.
 //!
 //! Every command calls one operation of `lantian_app` (most in `lantian_app::operator`); what
 //! stays here is wiring: opening the data folder, the backup of the SQLite file, the schedule.
@@ -16,6 +17,7 @@ pub mod assessment;
 pub mod audit;
 pub mod backup;
 pub mod config;
+pub mod copy;
 pub mod jobs;
 pub mod logs;
 pub mod outbound;

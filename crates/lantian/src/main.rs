@@ -99,6 +99,16 @@ enum Command {
         /// A `DATA_DIR/backups/lantian-*.db` file (its `.json` manifest beside it).
         file: PathBuf,
     },
+    /// Move this deployment (SQLite file, photo folder) into PostgreSQL and, with `--media`,
+    /// S3-compatible object storage; the server must be stopped. Checked with `audit verify`.
+    Copy {
+        /// The empty PostgreSQL database: postgres://user:password@host:5432/db
+        #[arg(long)]
+        to: String,
+        /// Copy the photos too, into s3://bucket/prefix ([s3] or the AWS_ variables say where).
+        #[arg(long)]
+        media: Option<String>,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -502,6 +512,22 @@ async fn main() -> anyhow::Result<()> {
                     "WARNING: {} photos named by the backup are missing from the photo store",
                     r.missing_photos.len()
                 );
+            }
+        }
+        Command::Copy { to, media } => {
+            let copied = lantian::copy::run(&config, &to, media.as_deref(), |line| {
+                println!("{line}")
+            })
+            .await?;
+            println!(
+                "\ndone: {} rows, {} photo objects. Point every node at the copy:\n  \
+                 database_url = \"{}\"",
+                copied.rows.rows(),
+                copied.objects,
+                lantian_store::redact_url(&to)
+            );
+            if let Some(m) = media {
+                println!("  media_url = \"{m}\"");
             }
         }
         Command::Audit {

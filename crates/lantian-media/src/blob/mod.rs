@@ -302,6 +302,46 @@ impl Blobs {
         Ok(Some(hex::encode(h.finalize())))
     }
 
+    /// Copies every object (originals and renditions) that `target` does not hold at the same
+    /// size into it, keys unchanged (content-addressed: the same bytes have the same key there);
+    /// a copy stopped half-way is taken up where it stopped. Returns (objects, bytes) copied.
+    pub async fn copy_to(
+        &self,
+        target: &Blobs,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<(u64, u64), MediaError> {
+        use futures_util::TryStreamExt;
+        let there: std::collections::HashMap<Path, u64> = target
+            .store
+            .list(None)
+            .map_ok(|m| (m.location, m.size))
+            .try_collect()
+            .await?;
+        let (mut objects, mut bytes) = (0u64, 0u64);
+        let mut listing = self.store.list(None);
+        while let Some(meta) = listing.try_next().await? {
+            if there.get(&meta.location) == Some(&meta.size) {
+                continue;
+            }
+            let data = self.store.get(&meta.location).await?.bytes().await?;
+            if data.len() <= PART {
+                target.store.put(&meta.location, data.into()).await?;
+            } else {
+                let upload = target.store.put_multipart(&meta.location).await?;
+                let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
+                for part in data.chunks(PART) {
+                    w.wait_for_capacity(1).await?;
+                    w.write(part);
+                }
+                w.finish().await?;
+            }
+            objects += 1;
+            bytes += meta.size;
+            progress(objects, bytes);
+        }
+        Ok((objects, bytes))
+    }
+
     /// A whole object in memory (the decoder needs it whole anyway).
     pub async fn read_all(&self, path: &Path) -> Result<Bytes, MediaError> {
         Ok(self.store.get(path).await?.bytes().await?)
