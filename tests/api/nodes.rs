@@ -353,7 +353,10 @@ async fn a_sqlite_deployment_copied_into_postgres_keeps_its_chain_seals_logins_a
     assert_eq!(pushed.applied, 2, "new ids after the copied ones");
     assert!(pulled.resets.is_empty(), "{pulled:?}");
     assert!(pulled.repaired.is_empty() && pulled.diverged.is_empty());
-    assert_eq!(client_view(&phone), server_view(&app, "demo_inspector").await);
+    assert_eq!(
+        client_view(&phone),
+        server_view(&app, "demo_inspector").await
+    );
 }
 
 async fn count(app: &TestApp, sql: &'static str) -> i64 {

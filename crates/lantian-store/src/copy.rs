@@ -173,7 +173,9 @@ fn copy_tables(
     target.execute_batch("DELETE FROM subject_revision")?;
     for table in TABLES.iter().copied().chain(["subject_revision"]) {
         let columns: Vec<String> = source
-            .prepare(&format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"))?
+            .prepare(&format!(
+                "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
+            ))?
             .query_map([], |r| r.get(0))?
             .collect::<crate::db::Result<_>>()?;
         if columns.is_empty() {
@@ -188,7 +190,8 @@ fn copy_tables(
             .map(|i| format!("?{i}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut insert = target.prepare(&format!("INSERT INTO {table} ({list}) VALUES ({marks})"))?;
+        let mut insert =
+            target.prepare(&format!("INSERT INTO {table} ({list}) VALUES ({marks})"))?;
         let mut select = source.prepare(&format!("SELECT {list} FROM {table}"))?;
         let mut rows = 0u64;
         let mut failed: Option<StoreError> = None;
@@ -235,7 +238,9 @@ fn copy_partial_uploads(
     part_file: &dyn Fn(&str) -> std::path::PathBuf,
 ) -> Result<(), StoreError> {
     let open: Vec<(String, i64)> = source
-        .prepare("SELECT id, \"offset\" FROM uploads WHERE completed_at IS NULL AND \"offset\" > 0")?
+        .prepare(
+            "SELECT id, \"offset\" FROM uploads WHERE completed_at IS NULL AND \"offset\" > 0",
+        )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<crate::db::Result<_>>()?;
     for (id, offset) in open {

@@ -30,9 +30,9 @@
 pub mod assessment;
 pub mod audit;
 pub mod clock;
-pub mod copy;
 mod cols;
 mod conn;
+pub mod copy;
 pub mod db;
 mod error;
 pub mod geo;
@@ -119,7 +119,7 @@ enum JobLockHeld {
         Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     ),
     /// The connection holding the advisory lock: closing it releases the lock.
-    Postgres(#[allow(dead_code)] Tx),
+    Postgres(#[allow(dead_code)] Box<Tx>),
 }
 
 impl Drop for JobLock {
@@ -286,7 +286,7 @@ impl Store {
             let got: bool =
                 conn.query_row("SELECT pg_try_advisory_lock(?1)", [key], |r| r.get(0))?;
             Ok(got.then_some(JobLock {
-                held: JobLockHeld::Postgres(conn),
+                held: JobLockHeld::Postgres(Box::new(conn)),
             }))
         })
         .await

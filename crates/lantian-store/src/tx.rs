@@ -13,7 +13,7 @@ pub enum Engine {
 
 pub(crate) enum Conn {
     Sqlite(rusqlite::Connection),
-    Postgres(PgConn),
+    Postgres(Box<PgConn>),
 }
 
 /// One transaction of the store: inside a write (the writer's batch, in a savepoint of its own) or
@@ -32,7 +32,7 @@ impl Tx {
 
     pub(crate) fn postgres(conn: PgConn) -> Tx {
         Tx {
-            conn: Conn::Postgres(conn),
+            conn: Conn::Postgres(Box::new(conn)),
         }
     }
 

@@ -113,7 +113,9 @@ pub async fn run(
             })
             .await?;
         (objects, bytes) = (o, b);
-        say(format!("copied {objects} photo objects ({bytes} bytes) into {m}"));
+        say(format!(
+            "copied {objects} photo objects ({bytes} bytes) into {m}"
+        ));
     }
 
     let audit = crate::audit::verify(&target).await?;

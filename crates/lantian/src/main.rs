@@ -515,10 +515,9 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Copy { to, media } => {
-            let copied = lantian::copy::run(&config, &to, media.as_deref(), |line| {
-                println!("{line}")
-            })
-            .await?;
+            let copied =
+                lantian::copy::run(&config, &to, media.as_deref(), |line| println!("{line}"))
+                    .await?;
             println!(
                 "\ndone: {} rows, {} photo objects. Point every node at the copy:\n  \
                  database_url = \"{}\"",
