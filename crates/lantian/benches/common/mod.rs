@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each bench uses a different part
 
+pub mod load;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

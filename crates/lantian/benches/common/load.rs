@@ -1,0 +1,176 @@
+//! The sync load both the sync and the nodes benchmarks drive: the 20-item checklist, the
+//! inspection shape, a JSON POST, idle pulls from the head, and the raw SQLite baseline.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::percentile_ms;
+
+pub const ITEMS: usize = 20;
+
+/// 25 pulls per install from its head cursor (nothing new each time), back to back or every
+/// `pace`; prints the latency figures.
+pub async fn idle_pulls(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    heads: &[(uuid::Uuid, Option<String>)],
+    pace: Option<Duration>,
+    label: &str,
+) {
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for (n, (id, cur)) in heads.iter().cloned().enumerate() {
+        let (http, base, token) = (http.clone(), base.to_owned(), token.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut tick = pace.map(|p| {
+                tokio::time::interval_at(
+                    tokio::time::Instant::now() + Duration::from_millis(n as u64),
+                    p,
+                )
+            });
+            let mut lat = Vec::new();
+            for _ in 0..25 {
+                if let Some(tick) = tick.as_mut() {
+                    tick.tick().await;
+                }
+                let t = Instant::now();
+                let v = post(
+                    &http,
+                    format!("{base}/v1/sync/pull"),
+                    &token,
+                    &json!({"client_id": id, "cursor": cur}),
+                )
+                .await;
+                lat.push(t.elapsed());
+                assert_eq!(v["changes"].as_array().map(Vec::len), Some(0));
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.expect("join"));
+    }
+    let wall = t.elapsed();
+    lat.sort();
+    println!(
+        "incremental pull, nothing new, {label}: {} pulls in {:.2} s ({:.0}/s); p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        lat.len(),
+        wall.as_secs_f64(),
+        lat.len() as f64 / wall.as_secs_f64(),
+        percentile_ms(&lat, 0.5),
+        percentile_ms(&lat, 0.99),
+        percentile_ms(&lat, 1.0)
+    );
+}
+
+pub fn template_draft() -> Value {
+    let items: Vec<Value> = (1..=ITEMS)
+        .map(|i| json!({"code": format!("B{i}"), "label_zh": format!("检查项{i}"), "label_en": format!("Item {i}"), "weight": 5,
+                        "critical": i == 1, "answer": {"kind": "pass_fail", "allow_na": true}}))
+        .collect();
+    json!({"subject_kind": "construction_site", "title_zh": "基准检查表", "title_en": "Benchmark checklist", "items": items})
+}
+
+/// The inspection shape: 20 items (a few fail or N/A), one location fix, a signature.
+pub fn inspection(subject: &str, n: u64) -> Value {
+    let results: Vec<Value> = (1..=ITEMS as u64)
+        .map(|i| {
+            let kind = match (n + i) % 10 {
+                0 => "fail",
+                1 => "na",
+                _ => "pass",
+            };
+            let kind = if i == 1 { "pass" } else { kind };
+            json!({"item": format!("B{i}"), "answer": {"kind": kind}})
+        })
+        .collect();
+    json!({"inspection_id": uuid::Uuid::now_v7(), "subject_id": subject, "template": {"code": "bench20", "version": 1},
+           "results": results, "notes": "例行检查", "signature_photo_id": uuid::Uuid::now_v7(),
+           "location": {"lat": 36.434, "lon": 115.986, "accuracy_m": 6.5, "datum": "gcj02", "mock": false}})
+}
+
+pub async fn post(http: &reqwest::Client, url: String, token: &str, body: &Value) -> Value {
+    let r = http
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("send");
+    assert!(r.status().is_success(), "{}", r.status());
+    r.json().await.expect("json")
+}
+
+/// A raw rusqlite insert of the inspection rows (`all_rows`: and of every row the server writes
+/// per inspection), `batch` per transaction, `synchronous=FULL`; returns inspections per second.
+pub fn raw_baseline(rows: &[(String, String)], batch: usize, all_rows: bool) -> f64 {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("raw.db");
+    lantian_store::migrate_file(&path).expect("schema");
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+         INSERT INTO units (code, name_zh, name_en, kind, path) VALUES ('u', 'u', 'u', 'district', '/u/');
+         INSERT INTO users (uuid, username, display_name, role, unit_id, password_hash, created_at) VALUES ('x', 'x', 'x', 'inspector', 1, 'x', 'now');
+         INSERT INTO clients (client_id, user_id, app_version, registered_at) VALUES ('c', 1, '1', 'now');
+         INSERT INTO subjects (uuid, kind, name, unit_id, attributes, search_text, created_at, updated_at) VALUES ('s', 'construction_site', 's', 1, '{}', 's', 'now', 'now');",
+    )
+    .expect("fixtures");
+    let t = Instant::now();
+    for (chunk_no, chunk) in rows.chunks(batch).enumerate() {
+        let tx = conn.unchecked_transaction().expect("tx");
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO inspections (uuid, user_id, client_row, mid, subject_id, unit_id, template_code, template_version, results, notes,
+                         location, signature_photo, expected_photos, device_time, received_at, clock_offset_ms, occurred_at, score_earned,
+                         score_possible, failed_items, critical_failed, compliant, flags, media_state)
+                     VALUES (?1, 1, 1, ?2, 1, 1, 'bench20', 1, ?3, 'x', ?4, 'sig', '[]', 'now', 'now', 0, 'now', 90, 95, '[]', '[]', 0, '[]', 'awaiting_media')",
+                )
+                .expect("prepare");
+            for (i, (id, results)) in chunk.iter().enumerate() {
+                let mid = (chunk_no * batch + i) as i64;
+                stmt.execute(rusqlite::params![
+                    id,
+                    mid,
+                    results,
+                    "{\"lat\":36.4,\"lon\":115.9}"
+                ])
+                .expect("insert");
+                if all_rows {
+                    let view = format!("{{\"id\":\"{id}\",\"results\":{results}}}");
+                    tx.prepare_cached("INSERT INTO changes (grp, scope, entity, entity_id, op, data, at) VALUES (?1, 'user:x', 'inspection', ?2, 'put', ?3, 'now')")
+                        .expect("prepare")
+                        .execute(rusqlite::params![mid, id, view])
+                        .expect("change");
+                    let seq = tx.last_insert_rowid();
+                    tx.prepare_cached("INSERT INTO entities (entity, entity_id, scope, data, hash, seq) VALUES ('inspection', ?1, 'user:x', ?2, ?3, ?4)")
+                        .expect("prepare")
+                        .execute(rusqlite::params![id, view, mid, seq])
+                        .expect("entity");
+                    tx.prepare_cached("INSERT INTO scope_state (scope, count, checksum) VALUES ('user:x', ?1, ?2) ON CONFLICT(scope) DO UPDATE SET count = excluded.count, checksum = excluded.checksum")
+                        .expect("prepare")
+                        .execute(rusqlite::params![mid, mid])
+                        .expect("scope");
+                    tx.prepare_cached("INSERT INTO audit_log (seq, at, actor, action, object_type, object_id, after_hash, prev_hash, row_hash) VALUES (?1, 'now', 'x', 'inspection.submit', 'inspection', ?2, 'h', 'p', 'r')")
+                        .expect("prepare")
+                        .execute(rusqlite::params![mid + 1, id])
+                        .expect("audit");
+                    tx.prepare_cached("INSERT INTO mutations (client_row, mid, name, args_hash, status, device_time, applied_at) VALUES (1, ?1, 'inspection.submit', 'h', 'applied', 'now', 'now')")
+                        .expect("prepare")
+                        .execute(rusqlite::params![mid + 1])
+                        .expect("mutation");
+                    tx.prepare_cached("UPDATE clients SET last_mutation_id = ?1 WHERE id = 1")
+                        .expect("prepare")
+                        .execute([mid + 1])
+                        .expect("client");
+                }
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    rows.len() as f64 / t.elapsed().as_secs_f64()
+}
