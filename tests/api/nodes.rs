@@ -3,7 +3,6 @@
 //! itself (the order of the change log, the scheduled jobs) must hold across them. On the SQLite
 //! half of the suite these tests say so and end: one SQLite file has one node.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +11,7 @@ use lantian_client::sim::{self, Rng};
 use lantian_client::{Client, ClientConfig};
 use lantian_domain::reference::DEMO_PASSWORD;
 use lantian_store::sync::Group;
-use lantian_tests::{TestApp, spawn_app, spawn_app_with};
+use lantian_tests::{TestApp, client_view, server_view, spawn_app, spawn_app_with};
 
 /// A second node on `first`'s database, or `None` (and a note) on SQLite.
 async fn second_node(first: &TestApp) -> Option<TestApp> {
@@ -34,38 +33,6 @@ async fn officer(base: &str, dir: &Path, name: &str) -> Client {
         .expect("login");
     c.pull().await.expect("first pull");
     c
-}
-
-/// What the server holds in `username`'s scopes: (entity, id) -> (scope, data).
-async fn server_view(
-    app: &TestApp,
-    username: &str,
-) -> BTreeMap<(String, String), (String, String)> {
-    let name = username.to_owned();
-    app.store
-        .read(move |c| {
-            let user = lantian_store::identity::user_by_username(c, &name)?.expect("user");
-            let scopes = lantian_store::pull::scopes_for(c, &user)?;
-            let mut stmt = c.raw().prepare(
-                "SELECT entity, entity_id, scope, data FROM entities WHERE scope IN (SELECT value FROM json_each(?1))",
-            )?;
-            let rows = stmt
-                .query_map([serde_json::to_string(&scopes)?], |r| {
-                    Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?)))
-                })?
-                .collect::<Result<BTreeMap<_, _>, _>>()?;
-            Ok(rows)
-        })
-        .await
-        .expect("server view")
-}
-
-fn client_view(c: &Client) -> BTreeMap<(String, String), (String, String)> {
-    c.dump()
-        .expect("dump")
-        .into_iter()
-        .map(|(e, id, scope, data)| ((e, id), (scope, data)))
-        .collect()
 }
 
 /// With concurrent transactions a change-log number is taken before its transaction commits: a

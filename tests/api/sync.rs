@@ -1,7 +1,7 @@
 //! The offline sync protocol, end to end: a real server, the reference client, 127.0.0.1. Each test
 //! asserts the final server state and the clients' state exactly.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use lantian_domain::reference::DEMO_PASSWORD;
 use lantian_domain::subject::Subject;
 use lantian_protocol::sync::ResetReason;
 use lantian_tests::proxy::Proxy;
-use lantian_tests::{TestApp, spawn_app, start_in};
+use lantian_tests::{TestApp, client_view, server_view, spawn_app, start_in};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -29,36 +29,6 @@ async fn officer(base: &str, dir: &Path, name: &str, username: &str) -> Client {
     c.login(username, DEMO_PASSWORD).await.expect("login");
     c.pull().await.expect("first pull");
     c
-}
-
-/// What the server holds for `username`'s scopes: (entity, id) -> (scope, data).
-async fn server_view(
-    app: &TestApp,
-    username: &str,
-) -> BTreeMap<(String, String), (String, String)> {
-    let name = username.to_owned();
-    app.store
-        .read(move |c| {
-            let user = lantian_store::identity::user_by_username(c, &name)?.expect("user");
-            let scopes = lantian_store::pull::scopes_for(c, &user)?;
-            let mut stmt = c.raw().prepare(
-                "SELECT entity, entity_id, scope, data FROM entities WHERE scope IN (SELECT value FROM json_each(?1))",
-            )?;
-            let rows = stmt
-                .query_map([serde_json::to_string(&scopes)?], |r| Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?))))?
-                .collect::<Result<BTreeMap<_, _>, _>>()?;
-            Ok(rows)
-        })
-        .await
-        .expect("server view")
-}
-
-fn client_view(c: &Client) -> BTreeMap<(String, String), (String, String)> {
-    c.dump()
-        .expect("dump")
-        .into_iter()
-        .map(|(e, id, scope, data)| ((e, id), (scope, data)))
-        .collect()
 }
 
 async fn count(app: &TestApp, sql: &'static str) -> i64 {

@@ -59,27 +59,10 @@ pub fn postgres_admin_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
-/// A fresh, empty PostgreSQL database for one test server (collated byte by byte, as lantian
-/// requires), and its URL. `scripts/test` drops them all when the suite ends.
+/// A fresh, empty PostgreSQL database for one test server, and its URL. `scripts/test` drops them
+/// all when the suite ends.
 pub fn fresh_database(admin_url: &str) -> String {
-    let admin = admin_url.to_owned();
-    let name = format!("lantian_test_{}", uuid::Uuid::now_v7().simple());
-    let create = name.clone();
-    // The blocking client runs a runtime of its own: on a thread of its own, not a test's.
-    std::thread::spawn(move || {
-        let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("postgres");
-        c.batch_execute(&format!(
-            "CREATE DATABASE {create} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
-        ))
-        .expect("create database");
-    })
-    .join()
-    .expect("create database");
-    let base = admin_url
-        .rsplit_once('/')
-        .map(|(b, _)| b)
-        .unwrap_or(admin_url);
-    format!("{base}/{name}")
+    lantian_store::testing::fresh_postgres_database(admin_url, "lantian_test")
 }
 
 /// A test configuration: loopback, port 0, the given data folder; everything else default. On
@@ -463,4 +446,40 @@ pub mod behind {
         .join()
         .expect("postgres thread");
     }
+}
+
+/// What the server holds in `username`'s scopes: (entity, id) -> (scope, data), as a phone of
+/// theirs should after a full pull.
+pub async fn server_view(
+    app: &TestApp,
+    username: &str,
+) -> std::collections::BTreeMap<(String, String), (String, String)> {
+    let name = username.to_owned();
+    app.store
+        .read(move |c| {
+            let user = lantian_store::identity::user_by_username(c, &name)?.expect("user");
+            let scopes = lantian_store::pull::scopes_for(c, &user)?;
+            let mut stmt = c.raw().prepare(
+                "SELECT entity, entity_id, scope, data FROM entities WHERE scope IN (SELECT value FROM json_each(?1))",
+            )?;
+            let rows = stmt
+                .query_map([serde_json::to_string(&scopes)?], |r| {
+                    Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?)))
+                })?
+                .collect::<Result<std::collections::BTreeMap<_, _>, _>>()?;
+            Ok(rows)
+        })
+        .await
+        .expect("server view")
+}
+
+/// What a phone holds: (entity, id) -> (scope, data).
+pub fn client_view(
+    c: &lantian_client::Client,
+) -> std::collections::BTreeMap<(String, String), (String, String)> {
+    c.dump()
+        .expect("dump")
+        .into_iter()
+        .map(|(e, id, scope, data)| ((e, id), (scope, data)))
+        .collect()
 }

@@ -108,6 +108,32 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// For tests and benchmarks (`test-door` feature): fresh PostgreSQL databases.
+#[cfg(feature = "test-door")]
+pub mod testing {
+    /// A fresh, empty database on the PostgreSQL server `admin_url` names (an administrator's
+    /// URL), collated byte by byte as lantian requires, named `{prefix}_{uuid}`; its URL. Made on
+    /// a thread of its own (the blocking client must not run on an async thread).
+    pub fn fresh_postgres_database(admin_url: &str, prefix: &str) -> String {
+        let admin = admin_url.to_owned();
+        let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+        let create = name.clone();
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&admin, postgres::NoTls)
+                .unwrap_or_else(|e| panic!("PostgreSQL at {}: {e}", crate::redact_url(&admin)));
+            if let Err(e) = c.batch_execute(&format!(
+                "CREATE DATABASE {create} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+            )) {
+                panic!("create database {create}: {e}");
+            }
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("creating a database failed"));
+        let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+        format!("{base}/{name}")
+    }
+}
+
 /// A job's lock across the nodes (see [`Store::try_job_lock`]); released when dropped.
 pub struct JobLock {
     held: JobLockHeld,

@@ -16,12 +16,11 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lantian_client::{Client, ClientConfig};
 use serde_json::{Value, json};
 
 mod common;
 
-use common::load::{idle_pulls, inspection, post, raw_baseline, template_draft};
+use common::load::{idle_pulls, inspection, installs, post, raw_baseline, template_draft};
 use common::{BIN, PASSWORD, cpu_secs, status_mib};
 
 const INSTALLS: usize = 32;
@@ -75,23 +74,8 @@ fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// A fresh database on the PostgreSQL server; its URL.
 fn fresh_database(admin: &str) -> String {
-    let name = format!("lantian_bench_{}", uuid::Uuid::now_v7().simple());
-    let (a, n) = (admin.to_owned(), name.clone());
-    std::thread::spawn(move || {
-        let mut c = postgres::Client::connect(&a, postgres::NoTls).expect("postgres");
-        c.batch_execute(&format!(
-            "CREATE DATABASE {n} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
-        ))
-        .expect("create");
-    })
-    .join()
-    .expect("create");
-    format!(
-        "{}/{name}",
-        admin.rsplit_once('/').map_or(admin, |(b, _)| b)
-    )
+    lantian_store::testing::fresh_postgres_database(admin, "lantian_bench")
 }
 
 fn drop_database(admin: &str, url: &str) {
@@ -188,24 +172,7 @@ async fn run(label: &str, bases: &[String], pids: &[u32]) -> (f64, Vec<(String, 
     )
     .await;
     let cdir = tempfile::tempdir().expect("tempdir");
-    let mut clients = Vec::new();
-    for i in 0..INSTALLS {
-        let mut cfg = ClientConfig::new(&bases[i % bases.len()]);
-        cfg.push_batch = BATCH;
-        let c = Client::open(&cdir.path().join(format!("c{i}.db")), cfg).expect("client");
-        c.login("demo_inspector", PASSWORD).await.expect("login");
-        clients.push(c);
-    }
-    clients[0].pull().await.expect("pull");
-    let site = clients[0]
-        .entities("subject")
-        .expect("subjects")
-        .into_iter()
-        .find(|s| s["kind"] == "construction_site")
-        .expect("a construction site")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let (clients, site) = installs(cdir.path(), bases, INSTALLS, BATCH).await;
     let mut rows = Vec::new();
     let mut n = 0u64;
     for c in &clients {

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 mod common;
 
-use common::load::{idle_pulls, inspection, post, raw_baseline, template_draft};
+use common::load::{idle_pulls, inspection, installs, post, raw_baseline, template_draft};
 use common::{BIN, PASSWORD, cpu_secs, status_mib};
 
 fn lantian(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) {
@@ -298,24 +298,8 @@ fn main() {
         let batches_per_client = 4;
         let batch = 50;
         let cdir = tempfile::tempdir().expect("tempdir");
-        let mut clients = Vec::new();
-        for i in 0..clients_n {
-            let mut cfg = ClientConfig::new(&base);
-            cfg.push_batch = batch;
-            let c = Client::open(&cdir.path().join(format!("c{i}.db")), cfg).expect("client");
-            c.login("demo_inspector", PASSWORD).await.expect("login");
-            clients.push(c);
-        }
-        clients[0].pull().await.expect("pull");
-        let site = clients[0]
-            .entities("subject")
-            .expect("subjects")
-            .into_iter()
-            .find(|s| s["kind"] == "construction_site")
-            .expect("a construction site")["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let (clients, site) =
+            installs(cdir.path(), std::slice::from_ref(&base), clients_n, batch).await;
         let mut raw_rows = Vec::new();
         let mut writer_batches: Vec<Vec<Value>> = Vec::new();
         let mut n = 0u64;

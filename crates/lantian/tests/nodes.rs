@@ -86,18 +86,7 @@ async fn shared() -> Option<Shared> {
         );
         return None;
     }
-    let name = format!("lantian_test_{}", Uuid::now_v7().simple());
-    let (a, n) = (admin.clone(), name.clone());
-    std::thread::spawn(move || {
-        let mut c = postgres::Client::connect(&a, postgres::NoTls).expect("postgres");
-        c.batch_execute(&format!(
-            "CREATE DATABASE {n} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
-        ))
-        .expect("create database");
-    })
-    .join()
-    .expect("create database");
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    let database_url = lantian_store::testing::fresh_postgres_database(&admin, "lantian_test");
     let port = free_port();
     let moto = tokio::process::Command::new(moto_server)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -113,7 +102,7 @@ async fn shared() -> Option<Shared> {
             && r.status().is_success()
         {
             return Some(Shared {
-                database_url: format!("{base}/{name}"),
+                database_url,
                 moto,
                 endpoint,
             });

@@ -174,3 +174,34 @@ pub fn raw_baseline(rows: &[(String, String)], batch: usize, all_rows: bool) -> 
     }
     rows.len() as f64 / t.elapsed().as_secs_f64()
 }
+
+/// `n` installs of demo_inspector pushing `batch` a request, the `i`th to `bases[i % len]`,
+/// logged in; and the id of a construction site the first one pulled.
+pub async fn installs(
+    dir: &std::path::Path,
+    bases: &[String],
+    n: usize,
+    batch: usize,
+) -> (Vec<lantian_client::Client>, String) {
+    let mut clients = Vec::new();
+    for i in 0..n {
+        let mut cfg = lantian_client::ClientConfig::new(&bases[i % bases.len()]);
+        cfg.push_batch = batch;
+        let c = lantian_client::Client::open(&dir.join(format!("c{i}.db")), cfg).expect("client");
+        c.login("demo_inspector", super::PASSWORD)
+            .await
+            .expect("login");
+        clients.push(c);
+    }
+    clients[0].pull().await.expect("pull");
+    let site = clients[0]
+        .entities("subject")
+        .expect("subjects")
+        .into_iter()
+        .find(|s| s["kind"] == "construction_site")
+        .expect("a construction site")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    (clients, site)
+}
