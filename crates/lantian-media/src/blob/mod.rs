@@ -4,6 +4,7 @@
 //! storage (`media_url = "s3://bucket/prefix"`: MinIO, Ceph, a cloud's), which several nodes share;
 //! an object there is whole once its PUT (or its multipart upload's completion) is answered.
 
+#[cfg(feature = "s3")]
 mod transport;
 
 use std::io::Read;
@@ -102,6 +103,15 @@ impl Blobs {
 }
 
 /// The S3-compatible bucket at `url` (`s3://bucket/prefix`), its keys under the prefix.
+#[cfg(not(feature = "s3"))]
+pub fn s3_store(url: &str, _: &S3Settings) -> Result<Arc<dyn ObjectStore>, MediaError> {
+    Err(MediaError::Storage(format!(
+        "media_url {url}: this build has no S3 support (lantian-media's `s3` feature)"
+    )))
+}
+
+/// The S3-compatible bucket at `url` (`s3://bucket/prefix`), its keys under the prefix.
+#[cfg(feature = "s3")]
 pub fn s3_store(url: &str, s: &S3Settings) -> Result<Arc<dyn ObjectStore>, MediaError> {
     {
         let (bucket, prefix) = parse_s3_url(url).ok_or_else(|| {
