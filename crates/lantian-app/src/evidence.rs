@@ -72,11 +72,14 @@ impl MediaConfig {
     }
 }
 
+/// How long a request waits for another request of the same upload to let go of it.
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+
 pub struct Media {
     pub config: MediaConfig,
     pub blobs: Blobs,
     pool: Pool,
-    locks: Arc<Mutex<HashSet<String>>>,
+    locks: Locks,
     /// Per upload in progress: the SHA-256 of its first `offset` bytes, carried from chunk to chunk
     /// so completion need not read the file again. Lost on restart; then the file is hashed.
     running: Mutex<HashMap<String, (u64, sha2::Sha256)>>,
@@ -90,11 +93,32 @@ pub struct Media {
     wake: Notify,
 }
 
+/// The uploads a request of this process is writing, each with its holder's signals.
+type Locks = Arc<Mutex<HashMap<String, Arc<Held>>>>;
+
+/// One held upload lock: a request that wants the upload asks the holder to let go (`release`);
+/// the holder's end wakes those waiting (`released`).
+#[derive(Default)]
+struct Held {
+    release: Notify,
+    released: Notify,
+}
+
 /// Holds an upload's lock; dropping it (the handler ended, however: done, failed, or the
 /// connection died and the future was dropped) releases it.
 pub struct UploadLock {
     id: String,
-    locks: Arc<Mutex<HashSet<String>>>,
+    locks: Locks,
+    held: Arc<Held>,
+}
+
+impl UploadLock {
+    /// Resolves when a newer request for the same upload asks this one to let go: a phone sends
+    /// one chunk at a time, so a second request means the first one's connection is dead to it
+    /// (cut, or half-open until the idle timeout), as tusd treats it.
+    pub async fn release_requested(&self) {
+        self.held.release.notified().await;
+    }
 }
 
 impl Drop for UploadLock {
@@ -102,6 +126,7 @@ impl Drop for UploadLock {
         if let Ok(mut l) = self.locks.lock() {
             l.remove(&self.id);
         }
+        self.held.released.notify_waiters();
     }
 }
 
@@ -137,10 +162,45 @@ impl Media {
     /// Takes the lock of upload `id`, or `None` if a request holds it.
     pub fn try_lock(&self, id: &str) -> Option<UploadLock> {
         let mut l = self.locks.lock().ok()?;
-        l.insert(id.to_owned()).then(|| UploadLock {
+        if l.contains_key(id) {
+            return None;
+        }
+        let held = Arc::new(Held::default());
+        l.insert(id.to_owned(), Arc::clone(&held));
+        Some(UploadLock {
             id: id.to_owned(),
             locks: Arc::clone(&self.locks),
+            held,
         })
+    }
+
+    /// Takes the lock of upload `id` for a client's request: a request holding it is asked to let
+    /// go (it keeps what it verifiably received) and this one waits up to `wait` for it; `None`
+    /// when it did not let go in time (it is completing the upload, or stuck on the disk).
+    pub async fn lock(&self, id: &str, wait: Duration) -> Option<UploadLock> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(lock) = self.try_lock(id) {
+                return Some(lock);
+            }
+            let Some(held) = self.locks.lock().ok()?.get(id).map(Arc::clone) else {
+                continue;
+            };
+            // Registered before looking again, so the holder's end cannot slip between the look
+            // and the wait.
+            let mut released = std::pin::pin!(held.released.notified());
+            released.as_mut().enable();
+            held.release.notify_one();
+            let still_held = self
+                .locks
+                .lock()
+                .ok()?
+                .get(id)
+                .is_some_and(|h| Arc::ptr_eq(h, &held));
+            if still_held && tokio::time::timeout_at(deadline, released).await.is_err() {
+                return None;
+            }
+        }
     }
 
     /// The running SHA-256 of upload `id` if it covers exactly its first `offset` bytes (taken out:
@@ -475,7 +535,8 @@ impl App {
         }
         let media = self.media();
         let _lock = media
-            .try_lock(&row.id)
+            .lock(&row.id, LOCK_WAIT)
+            .await
             .ok_or_else(|| AppError::new("upload_locked"))?;
         self.forget_upload(&row.id).await
     }

@@ -313,7 +313,8 @@ pub(crate) async fn patch(
     }
     let media = Arc::clone(state.app().media());
     let lock = media
-        .try_lock(&row.id)
+        .lock(&row.id, lantian_app::evidence::LOCK_WAIT)
+        .await
         .ok_or_else(|| ApiError::new("upload_locked"))?;
     // The offset may have moved while this request waited for the lock.
     let row = owned_upload(&state, &caller, &id).await?;
@@ -363,6 +364,7 @@ pub(crate) async fn patch(
         &mut file,
         remaining,
         media.config.idle_timeout,
+        &lock,
         &mut hasher,
         &mut running,
     )
@@ -497,12 +499,20 @@ async fn receive(
     file: &mut tokio::fs::File,
     remaining: u64,
     idle: std::time::Duration,
+    lock: &lantian_app::evidence::UploadLock,
     hasher: &mut Option<tus::Hasher>,
     running: &mut Option<sha2::Sha256>,
 ) -> Result<Received, ApiError> {
     let mut written = 0u64;
     loop {
-        let frame = match tokio::time::timeout(idle, body.frame()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout(idle, body.frame()) => next,
+            () = lock.release_requested() => {
+                // The client came back on another connection: this one is dead to it.
+                return Ok(Received::Cut(written, ApiError::new("upload_locked")));
+            }
+        };
+        let frame = match next {
             Err(_) => return Ok(Received::Cut(written, ApiError::new("request_timeout"))),
             Ok(None) => return Ok(Received::Whole(written)),
             Ok(Some(Err(e))) => {
