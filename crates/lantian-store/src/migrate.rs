@@ -21,6 +21,11 @@ pub const PG_MIGRATIONS: &[(u32, &str, &str)] = &[
         "shared_state",
         include_str!("../../../migrations/postgres/0020_shared_state.sql"),
     ),
+    (
+        21,
+        "index_order",
+        include_str!("../../../migrations/postgres/0021_index_order.sql"),
+    ),
 ];
 
 /// The advisory lock nodes take while they migrate (session-level: a node killed while it holds
@@ -192,6 +197,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         20,
         "shared_state",
         include_str!("../../../migrations/0020_shared_state.sql"),
+    ),
+    (
+        21,
+        "index_order",
+        include_str!("../../../migrations/0021_index_order.sql"),
     ),
 ];
 

@@ -214,10 +214,18 @@ pub fn pull(
             Some(only) => serde_json::to_string(only)?,
             None => scope_list.clone(),
         };
-        let mut stmt = tx.prepare_cached(
+        // On PostgreSQL each scope's rows are read in order from `entities_scope` and only those
+        // merged: its planner cannot see how few rows the list names, and otherwise sorts every
+        // row past the cursor for each page (a snapshot then costs pages x rows).
+        let mut stmt = tx.prepare_cached(tx.dialect(
             "SELECT id, scope, entity, entity_id, data FROM entities
              WHERE id > ?1 AND scope IN (SELECT value FROM json_each(?2)) ORDER BY id LIMIT ?3",
-        )?;
+            "SELECT e.id, e.scope, e.entity, e.entity_id, e.data
+               FROM (SELECT DISTINCT value FROM json_each(?2)) s
+               CROSS JOIN LATERAL (SELECT id, scope, entity, entity_id, data FROM entities
+                                    WHERE scope = s.value AND id > ?1 ORDER BY id LIMIT ?3) e
+              ORDER BY e.id LIMIT ?3",
+        ))?;
         let rows = stmt.query_map(
             params![snap.after_row, wanted, limits.max_changes as i64 + 1],
             |r| {
@@ -262,10 +270,16 @@ pub fn pull(
             has_more = head > snap.resume_seq;
         }
     } else {
-        let mut stmt = tx.prepare_cached(
+        // Each scope's changes from `changes_scope_seq` on PostgreSQL, as for the snapshot.
+        let mut stmt = tx.prepare_cached(tx.dialect(
             "SELECT seq, grp, scope, entity, entity_id, op, data FROM changes
              WHERE seq > ?1 AND scope IN (SELECT value FROM json_each(?2)) ORDER BY seq LIMIT ?3",
-        )?;
+            "SELECT c.seq, c.grp, c.scope, c.entity, c.entity_id, c.op, c.data
+               FROM (SELECT DISTINCT value FROM json_each(?2)) s
+               CROSS JOIN LATERAL (SELECT seq, grp, scope, entity, entity_id, op, data FROM changes
+                                    WHERE scope = s.value AND seq > ?1 ORDER BY seq LIMIT ?3) c
+              ORDER BY c.seq LIMIT ?3",
+        ))?;
         // Fetch a little past the count limit so the last group can be completed.
         let fetch = limits.max_changes as i64 * 2 + 1;
         let rows: Vec<(i64, ChangeRow)> = stmt
@@ -339,7 +353,10 @@ pub fn pull(
             // Rows beyond the page may exist past other scopes' rows; ask directly.
             has_more = tx
                 .query_row(
-                    "SELECT 1 FROM changes WHERE seq > ?1 AND scope IN (SELECT value FROM json_each(?2)) LIMIT 1",
+                    // One probe of `changes_scope_seq` per scope (a plan both engines find).
+                    "SELECT 1 FROM json_each(?2) s
+                      WHERE EXISTS (SELECT 1 FROM changes c WHERE c.scope = s.value AND c.seq > ?1)
+                      LIMIT 1",
                     params![cur.seq, scope_list],
                     |_| Ok(()),
                 )
