@@ -112,7 +112,7 @@ pub fn refresh_following(
     t: &VerdictThresholds,
 ) -> Result<Option<Uuid>, StoreError> {
     let next: Option<(i64, String, Option<String>)> = conn
-        .prepare_cached(
+        .prepare_cached(conn.dialect(
             // A row-value comparison, so that the search starts in `inspections_user_time` at
             // this inspection and stops at the first row; the OR it replaces walked every
             // inspection of the officer (37% of a push's instructions at 1,500 of them).
@@ -121,7 +121,14 @@ pub fn refresh_following(
                 AND (n.occurred_at, n.id) > (i.occurred_at, i.id)
              WHERE i.id = ?1
              ORDER BY n.occurred_at, n.id LIMIT 1",
-        )?
+            // PostgreSQL sorts a join's output rather than use the inner index's order (2-17 ms
+            // at 6,400 inspections of one officer): the inspection's own values come first, and
+            // the range is one ordered index scan.
+            "SELECT n.id, n.uuid, n.verdict FROM inspections n
+             WHERE n.user_id = (SELECT user_id FROM inspections WHERE id = ?1)
+               AND (n.occurred_at, n.id) > ((SELECT occurred_at FROM inspections WHERE id = ?1), ?1)
+             ORDER BY n.occurred_at, n.id LIMIT 1",
+        ))?
         .query_row([row], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let Some((next_row, uuid, before)) = next else {
