@@ -13,7 +13,6 @@
 //! Needs PostgreSQL (`BENCH_POSTGRES_URL`, default the machine's local service). Run:
 //! `cargo bench -p lantian --bench nodes`. Figures go to docs/performance.md.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -21,52 +20,20 @@ use serde_json::{Value, json};
 mod common;
 
 use common::load::{idle_pulls, inspection, installs, post, raw_baseline, template_draft};
-use common::{BIN, PASSWORD, cpu_secs, status_mib};
+use common::{PASSWORD, Server, cpu_secs, serve_pinned, status_mib};
 
 const INSTALLS: usize = 32;
 const BATCHES: usize = 4;
 const BATCH: usize = 50;
 
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `lantian serve --demo` on `core`, with `envs`; returns once it printed its address.
-fn node(dir: &std::path::Path, core: usize, envs: &[(&str, &str)]) -> Node {
-    use std::io::BufRead;
-    let mut cmd = Command::new("taskset");
-    cmd.args(["-c", &core.to_string()])
-        .arg(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .env("LANTIAN_DEMO_HISTORY", "false")
-        .env("LANTIAN_JOBS__ENABLED", "false")
-        .env("LANTIAN_LOGIN__PEER_ATTEMPTS", "100000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("taskset and lantian run");
-    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines.next().expect("an address").expect("line");
-        if let Some(rest) = line.strip_prefix("lantian listening on ") {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Node { child, base }
+/// `lantian serve --demo` on `core`, with `envs` and the benchmark's settings.
+fn node(dir: &std::path::Path, core: usize, envs: &[(&str, &str)]) -> Server {
+    let mut all = vec![
+        ("LANTIAN_JOBS__ENABLED", "false"),
+        ("LANTIAN_LOGIN__PEER_ATTEMPTS", "100000"),
+    ];
+    all.extend_from_slice(envs);
+    serve_pinned(core, dir, &all)
 }
 
 fn admin_url() -> String {

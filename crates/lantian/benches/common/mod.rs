@@ -33,7 +33,18 @@ pub fn serve(dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
 
 /// [`serve`] with another `lantian` binary (a baseline built from an earlier commit).
 pub fn serve_bin(bin: &str, dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(bin);
+    start(Command::new(bin), dir, envs)
+}
+
+/// [`serve`] pinned to CPU `core` with `taskset`, so that a node means one core's worth of server.
+pub fn serve_pinned(core: usize, dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", &core.to_string(), BIN]);
+    start(cmd, dir, envs)
+}
+
+/// Runs `cmd` (the binary, or a wrapper with it as its last argument so far) as `serve --demo`.
+fn start(mut cmd: Command, dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
     cmd.arg("--data-dir")
         .arg(dir)
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
