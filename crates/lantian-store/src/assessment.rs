@@ -310,7 +310,27 @@ pub fn alert_active(
         ))?
         .query_map([time_text(at)], alert_row)?
         .collect::<Result<_, _>>()?;
-    Ok(candidates.iter().any(|a| a.applies(unit_path, at)))
+    Ok(alert_active_in(&candidates, unit_path, at))
+}
+
+/// The alerts that may apply at some moment of [from, to], read once for a batch of questions
+/// ([`alert_active_in`]); the domain decides each.
+pub fn alerts_during(
+    conn: &Tx,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Alert>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE starts_at <= ?2 AND ends_at > ?1"
+        ))?
+        .query_map(params![time_text(from), time_text(to)], alert_row)?
+        .collect::<Result<_, _>>()?)
+}
+
+/// [`alert_active`] answered from alerts read by [`alerts_during`] for a range holding `at`.
+pub fn alert_active_in(alerts: &[Alert], unit_path: &[String], at: DateTime<Utc>) -> bool {
+    alerts.iter().any(|a| a.applies(unit_path, at))
 }
 
 /// The alerts that touch [from, to), each with the days of the range it touches

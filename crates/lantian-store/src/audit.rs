@@ -39,10 +39,13 @@ fn row_hash(prev: &str, seq: i64, at: &str, e: &Entry<'_>) -> String {
 
 /// Appends `entry`; must run inside the writer's transaction so it commits with the effect.
 pub fn append(conn: &Tx, entry: &Entry<'_>) -> Result<i64, StoreError> {
-    let last: Option<(i64, String)> = conn
-        .prepare_cached("SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+    let last: Option<(i64, String)> = match conn.kept_audit_head() {
+        Some(head) => Some(head),
+        None => conn
+            .prepare_cached("SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+    };
     let (seq, prev) = match last {
         Some((s, h)) => (s + 1, h),
         None => (1, GENESIS.to_owned()),
@@ -53,6 +56,8 @@ pub fn append(conn: &Tx, entry: &Entry<'_>) -> Result<i64, StoreError> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(
         params![seq, at, entry.actor, entry.action, entry.object_type, entry.object_id, entry.before_hash, entry.after_hash, prev, hash],
     )?;
+    // The next append of this transaction links to it without reading it back.
+    conn.keep_audit_head(seq, &hash);
     Ok(seq)
 }
 

@@ -47,20 +47,10 @@ pub fn refresh_verdict(conn: &Tx, row: i64, t: &VerdictThresholds) -> Result<Ver
                 r.get(7)?,
             ))
         })?;
-    let previous = conn
-        .prepare_cached(
-            "SELECT location, occurred_at FROM inspections
-             WHERE user_id = ?1 AND id != ?2 AND occurred_at <= ?3
-             ORDER BY occurred_at DESC, id DESC LIMIT 1",
-        )?
-        .query_row(params![user, row, crate::time_text(at)], |r| {
-            let fix: LocationFix = cols::json(r, 0)?;
-            Ok(PreviousFix {
-                at: cols::time(r, 1)?,
-                wgs84: fix.wgs84(),
-            })
-        })
-        .optional()?;
+    let shape = geometry
+        .as_deref()
+        .and_then(|g| serde_json::from_str(g).ok())
+        .and_then(|g: serde_json::Value| Shape::from_geojson(&g));
     let exif: Vec<(f64, f64)> = conn
         .prepare_cached(conn.dialect(
             "SELECT json_extract(exif, '$.gps') FROM photos
@@ -73,24 +63,19 @@ pub fn refresh_verdict(conn: &Tx, row: i64, t: &VerdictThresholds) -> Result<Ver
             Ok(to_wgs84(g.lat, g.lon, g.datum))
         })?
         .collect::<Result<_, _>>()?;
-    let shape = geometry
-        .as_deref()
-        .and_then(|g| serde_json::from_str(g).ok())
-        .and_then(|g: serde_json::Value| Shape::from_geojson(&g));
-    let v = verdict(
-        &VerdictInput {
-            original: (location.lat, location.lon),
-            datum: location.datum,
-            accuracy_m: location.accuracy_m,
-            mock: location.mock,
+    let v = judge(
+        conn,
+        Judged {
+            user,
+            row,
+            location: &location,
             at,
             subject_point: lat.zip(lon),
             subject_shape: shape.as_ref(),
-            previous,
-            exif_positions: &exif,
+            exif: &exif,
         },
         t,
-    );
+    )?;
     let text = serde_json::to_string(&v)?;
     let changed = before.as_deref().is_some_and(|b| b != text);
     let reviewed = review_state != lantian_domain::review::ReviewState::Received.as_str();
@@ -100,6 +85,80 @@ pub fn refresh_verdict(conn: &Tx, row: i64, t: &VerdictThresholds) -> Result<Ver
     )?
     .execute(params![row, text, v.level.as_str(), changed && reviewed])?;
     Ok(v)
+}
+
+/// What an inspection's verdict is judged from, besides the officer's previous inspection.
+struct Judged<'a> {
+    user: i64,
+    /// The inspection's row (0 before it is inserted).
+    row: i64,
+    location: &'a LocationFix,
+    at: DateTime<Utc>,
+    subject_point: Option<(f64, f64)>,
+    subject_shape: Option<&'a Shape>,
+    /// The WGS-84 positions in its photos' EXIF.
+    exif: &'a [(f64, f64)],
+}
+
+/// The verdict, with the officer's inspection before this one (the speed check) read here.
+fn judge(conn: &Tx, j: Judged<'_>, t: &VerdictThresholds) -> Result<Verdict, StoreError> {
+    let previous = conn
+        .prepare_cached(
+            "SELECT location, occurred_at FROM inspections
+             WHERE user_id = ?1 AND id != ?2 AND occurred_at <= ?3
+             ORDER BY occurred_at DESC, id DESC LIMIT 1",
+        )?
+        .query_row(params![j.user, j.row, crate::time_text(j.at)], |r| {
+            let fix: LocationFix = cols::json(r, 0)?;
+            Ok(PreviousFix {
+                at: cols::time(r, 1)?,
+                wgs84: fix.wgs84(),
+            })
+        })
+        .optional()?;
+    Ok(verdict(
+        &VerdictInput {
+            original: (j.location.lat, j.location.lon),
+            datum: j.location.datum,
+            accuracy_m: j.location.accuracy_m,
+            mock: j.location.mock,
+            at: j.at,
+            subject_point: j.subject_point,
+            subject_shape: j.subject_shape,
+            previous,
+            exif_positions: j.exif,
+        },
+        t,
+    ))
+}
+
+/// The verdict of an inspection about to be inserted, so that it is inserted with it: what
+/// [`refresh_verdict`] would give it right after the insert (no photo can name it before it
+/// exists, and the previous inspection is the same with or without it).
+pub fn verdict_of_new(
+    conn: &Tx,
+    user: i64,
+    location: &LocationFix,
+    at: DateTime<Utc>,
+    subject: &lantian_domain::subject::Subject,
+    t: &VerdictThresholds,
+) -> Result<Verdict, StoreError> {
+    let shape = subject.geometry.as_ref().and_then(Shape::from_geojson);
+    // As the row will hold it (milliseconds), so that judging it again later gives the same text.
+    let at = crate::parse_time(&crate::time_text(at))?;
+    judge(
+        conn,
+        Judged {
+            user,
+            row: 0,
+            location,
+            at,
+            subject_point: subject.location.as_ref().map(|p| (p.lat, p.lon)),
+            subject_shape: shape.as_ref(),
+            exif: &[],
+        },
+        t,
+    )
 }
 
 /// After inspection `row` arrived, the same officer's next inspection in time is judged again:

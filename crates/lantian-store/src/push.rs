@@ -250,16 +250,66 @@ pub fn client(conn: &Tx, client_id: Uuid, user_id: i64) -> Result<Option<Install
         .optional()?)
 }
 
-/// Subjects read once per push: a batch of 50 inspections usually names few. Nothing else writes
-/// while the push runs (it runs in the single writer).
+/// What a push reads once: a batch of 50 inspections usually names few subjects and units, and
+/// few alerts cover its times. Nothing else writes while the push runs (it runs in the writer).
 #[derive(Default)]
 struct Cache {
     subjects: HashMap<Uuid, Option<subjects::SubjectRecord>>,
+    units: HashMap<String, Option<org::UnitRow>>,
     /// The pushing user's moves to other units, read once per push.
     moves: Option<Vec<lantian_domain::user::Move>>,
+    /// The earliest and latest time a submission of the push took place.
+    during: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The alerts that may apply at some moment of `during`.
+    alerts: Option<Vec<lantian_domain::assessment::Alert>>,
 }
 
 impl Cache {
+    fn new(mutations: &[Prepared]) -> Cache {
+        let during = mutations
+            .iter()
+            .filter_map(|m| match &m.work {
+                Ok(Work::Submit(s)) => Some(s.occurred_at),
+                _ => None,
+            })
+            .fold(None, |range: Option<(DateTime<Utc>, DateTime<Utc>)>, at| {
+                Some(range.map_or((at, at), |(a, b)| (a.min(at), b.max(at))))
+            });
+        Cache {
+            during,
+            ..Cache::default()
+        }
+    }
+
+    /// Whether an alert covered a place in `unit_path` at `at`, a time a submission of the push
+    /// took place.
+    fn alert_active(
+        &mut self,
+        conn: &Tx,
+        unit_path: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        match self.during {
+            Some((from, to)) if from <= at && at <= to => {
+                if self.alerts.is_none() {
+                    self.alerts = Some(crate::assessment::alerts_during(conn, from, to)?);
+                }
+                let alerts = self.alerts.as_deref().unwrap_or_default();
+                Ok(crate::assessment::alert_active_in(alerts, unit_path, at))
+            }
+            _ => crate::assessment::alert_active(conn, unit_path, at),
+        }
+    }
+
+    fn unit(&mut self, conn: &Tx, code: &str) -> Result<Option<org::UnitRow>, StoreError> {
+        if let Some(u) = self.units.get(code) {
+            return Ok(u.clone());
+        }
+        let u = org::unit_by_code(conn, code)?;
+        self.units.insert(code.to_owned(), u.clone());
+        Ok(u)
+    }
+
     fn moves(
         &mut self,
         conn: &Tx,
@@ -287,7 +337,7 @@ impl Cache {
 
 /// Applies a prepared push. Must run inside the writer.
 pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome, StoreError> {
-    let mut cache = Cache::default();
+    let mut cache = Cache::new(mutations);
     // Read in the writer: an install revoked after the request was checked takes nothing more.
     let (mut last, revoked): (i64, bool) = conn.query_row(
         "SELECT last_mutation_id, revoked_at IS NOT NULL FROM clients WHERE id = ?1",
@@ -299,6 +349,10 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
     }
     let mut results = Vec::with_capacity(mutations.len());
     let mut gap_expected = None;
+    let first_last = last;
+    // Each mutation runs in a savepoint of its own, kept open after it and released as the next
+    // one begins (one round trip for both), or after the last.
+    let mut open = false;
     for m in mutations {
         let hash = m.args_hash.as_str();
         if m.mid <= last {
@@ -309,7 +363,12 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
             gap_expected = Some(last + 1);
             break;
         }
-        conn.execute_batch("SAVEPOINT mutation")?;
+        conn.execute_batch(if open {
+            "RELEASE mutation; SAVEPOINT mutation"
+        } else {
+            "SAVEPOINT mutation"
+        })?;
+        open = true;
         let g = Group::new();
         let applied = match &m.work {
             Ok(work) => apply(conn, ctx, &mut cache, g, m, work),
@@ -317,7 +376,6 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
         };
         let report = match applied {
             Ok(()) => {
-                conn.execute_batch("RELEASE mutation")?;
                 record(conn, ctx, m, hash, None)?;
                 Report {
                     mid: m.mid,
@@ -329,7 +387,9 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
                 }
             }
             Err(Failure::Reject(e)) => {
-                conn.execute_batch("ROLLBACK TO mutation; RELEASE mutation")?;
+                // Its effect goes; the record of the rejection stays (the savepoint is still open,
+                // and is released as the next mutation begins).
+                conn.execute_batch("ROLLBACK TO mutation")?;
                 record(conn, ctx, m, hash, Some(&e))?;
                 // The officer's device learns of the rejection through pull.
                 sync::put(
@@ -360,9 +420,15 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
             }
         };
         last = m.mid;
+        results.push(report);
+    }
+    if open {
+        conn.execute_batch("RELEASE mutation")?;
+    }
+    // Once per push: the replies and the checks above kept `last` in hand.
+    if last != first_last {
         conn.prepare_cached("UPDATE clients SET last_mutation_id = ?2 WHERE id = ?1")?
             .execute(params![ctx.client_row, last])?;
-        results.push(report);
     }
     Ok(Outcome {
         last_mutation_id: last,
@@ -439,7 +505,7 @@ fn record(
     Ok(())
 }
 
-/// Puts an entity the mutation created or changed into the officer's scope and audits it, from one
+/// Puts an entity the mutation changed into the officer's scope and audits it, from one
 /// serialisation: the same text is synced, checksummed and hashed for the audit log.
 fn publish_own<T: Serialize>(
     conn: &Tx,
@@ -449,6 +515,30 @@ fn publish_own<T: Serialize>(
     entity: &str,
     id: Uuid,
     view: &T,
+) -> Result<(), StoreError> {
+    publish(conn, ctx, g, (action, entity, id), view, false)
+}
+
+/// [`publish_own`] for an entity the mutation created under a new id.
+fn publish_new<T: Serialize>(
+    conn: &Tx,
+    ctx: &Context,
+    g: Group,
+    action: &str,
+    entity: &str,
+    id: Uuid,
+    view: &T,
+) -> Result<(), StoreError> {
+    publish(conn, ctx, g, (action, entity, id), view, true)
+}
+
+fn publish<T: Serialize>(
+    conn: &Tx,
+    ctx: &Context,
+    g: Group,
+    (action, entity, id): (&str, &str, Uuid),
+    view: &T,
+    new: bool,
 ) -> Result<(), StoreError> {
     let data = serde_json::to_string(view)?;
     let id = id.to_string();
@@ -461,20 +551,17 @@ fn publish_own<T: Serialize>(
         None,
         Some(sha256_hex(data.as_bytes())),
     )?;
-    sync::put_text(
-        conn,
-        g,
-        &lantian_domain::sync::user_scope(ctx.user.uuid),
-        entity,
-        &id,
-        data,
-    )
+    let scope = lantian_domain::sync::user_scope(ctx.user.uuid);
+    if new {
+        sync::put_new_text(conn, g, &scope, entity, &id, data)
+    } else {
+        sync::put_text(conn, g, &scope, entity, &id, data)
+    }
 }
 
 /// Whether a row with this UUID exists in one of the tables mutations create rows in.
 fn exists(conn: &Tx, table: Table, id: Uuid) -> Result<bool, StoreError> {
     let sql = match table {
-        Table::Inspections => "SELECT 1 FROM inspections WHERE uuid = ?1",
         Table::Proposals => "SELECT 1 FROM subject_proposals WHERE uuid = ?1",
         Table::Incidents => "SELECT 1 FROM incidents WHERE uuid = ?1",
     };
@@ -487,7 +574,6 @@ fn exists(conn: &Tx, table: Table, id: Uuid) -> Result<bool, StoreError> {
 
 #[derive(Clone, Copy)]
 enum Table {
-    Inspections,
     Proposals,
     Incidents,
 }
@@ -631,7 +717,7 @@ fn apply(
             .map_err(StoreError::from)?;
             let view =
                 serde_json::json!({"id": *proposal_id, "subject": fields, "status": "proposed"});
-            publish_own(
+            publish_new(
                 conn,
                 ctx,
                 g,
@@ -673,7 +759,7 @@ fn apply(
             )
             .map_err(StoreError::from)?;
             let view = incident_view(conn, i.incident_id)?.ok_or(StoreError::NotFound)?;
-            publish_own(
+            publish_new(
                 conn,
                 ctx,
                 g,
@@ -720,7 +806,7 @@ fn submit(
         .ok_or_else(|| reject("template_unknown", "template", "no such template version"))?;
     // Emergency items apply while a pollution alert covers the subject's place at the time. The
     // prepared score stands if neither that nor the subject changed since it was made.
-    let alert = crate::assessment::alert_active(conn, &subject.unit_path, occurred)?;
+    let alert = cache.alert_active(conn, &subject.unit_path, occurred)?;
     let score = match &plan.scored {
         Some(sc) if sc.subject_version == subject.subject.version && sc.alert == alert => {
             sc.score.clone()?
@@ -728,13 +814,6 @@ fn submit(
         _ => inspection::evaluate_with(template, &subject.subject.attributes, &s.results, alert)?,
     };
     let photos = plan.expected_photos.clone()?;
-    if exists(conn, Table::Inspections, s.inspection_id)? {
-        return Err(reject(
-            "inspection_exists",
-            "inspection_id",
-            "an inspection with this id exists",
-        ));
-    }
     let mut flags = mutation::submission_flags(
         ctx.clock_offset_ms,
         s.location.mock,
@@ -744,7 +823,9 @@ fn submit(
     if after_move {
         flags.push("after_move".to_owned());
     }
-    let unit = org::unit_by_code(conn, &subject.subject.unit)?.ok_or(StoreError::NotFound)?;
+    let unit = cache
+        .unit(conn, &subject.subject.unit)?
+        .ok_or(StoreError::NotFound)?;
     let view = InspectionView {
         id: s.inspection_id,
         author: ctx.user.uuid,
@@ -770,12 +851,24 @@ fn submit(
         verdict: None,
         reviews: Vec::new(),
     };
+    // Judged before the insert and inserted with it (not written again just after).
+    let verdict = crate::geo::verdict_of_new(
+        conn,
+        ctx.user.id,
+        &view.location,
+        occurred,
+        &subject.subject,
+        &ctx.verdicts,
+    )?;
+    let verdict_text = serde_json::to_string(&verdict).map_err(StoreError::from)?;
     let row = conn.prepare_cached(
         "INSERT INTO inspections (uuid, user_id, client_row, mid, subject_id, unit_id, template_code, template_version, results, notes,
              location, signature_photo, expected_photos, started_at, device_time, gps_time, received_at, clock_offset_ms, occurred_at,
-             score_earned, score_possible, failed_items, critical_failed, compliant, flags, media_state)
-         SELECT ?1, ?2, ?3, ?4, s.id, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25
-         FROM subjects s WHERE s.uuid = ?26 RETURNING id",
+             score_earned, score_possible, failed_items, critical_failed, compliant, flags, media_state, verdict, verdict_level)
+         SELECT ?1, ?2, ?3, ?4, s.id, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25,
+             ?27, ?28
+         FROM subjects s WHERE s.uuid = ?26
+         ON CONFLICT (uuid) DO NOTHING RETURNING id",
     )
     .and_then(|mut stmt| {
         stmt.query_row(params![
@@ -805,9 +898,20 @@ fn submit(
             to_json(&view.flags)?,
             "awaiting_media",
             view.subject_id.to_string(),
-        ], |r| r.get::<_, i64>(0))
+            verdict_text,
+            verdict.level.as_str(),
+        ], |r| r.get::<_, i64>(0)).optional()
     })
-    .map_err(StoreError::from)?;
+    .map_err(StoreError::from)?
+    // The subject was read above: no row means one with this id was there (the unique index
+    // answers, in the same statement as the insert).
+    .ok_or_else(|| {
+        reject(
+            "inspection_exists",
+            "inspection_id",
+            "an inspection with this id exists",
+        )
+    })?;
     crate::seal::seal(
         conn,
         &ctx.user.uuid.to_string(),
@@ -815,7 +919,7 @@ fn submit(
         &view.id.to_string(),
     )?;
     let mut view = view.settle();
-    view.verdict = Some(crate::geo::refresh_verdict(conn, row, &ctx.verdicts)?);
+    view.verdict = Some(verdict);
     // Pushed late, it may be the one before an inspection the officer made after it: that one's
     // speed check is made again, and its changed view synced.
     if let Some(next) = crate::geo::refresh_following(conn, row, &ctx.verdicts)? {
@@ -834,7 +938,7 @@ fn submit(
         crate::rectify::verify_with(conn, g, order, view.id, &ctx.user)?;
     }
     crate::rectify::auto_open(conn, g, view.id, &view.score.critical_failed, &ctx.rectify)?;
-    publish_own(
+    publish_new(
         conn,
         ctx,
         g,

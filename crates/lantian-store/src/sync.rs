@@ -4,7 +4,8 @@
 //! transaction. Each appends a row to `changes` (its `seq` assigned by the single writer, so commit
 //! order is seq order), keeps `entities` (the current state, for snapshots) and keeps `scope_state`
 //! (per-scope count and wrapping hash sum, for checkpoints) up to date, all in the same transaction
-//! as the effect. A [`Group`] ties the changes of one write together: a pull page never splits it.
+//! as the effect (a write transaction keeps each scope's figures in hand and writes them once, just
+//! before it commits: [`Tx::execute_batch`]). A [`Group`] ties the changes of one write together: a pull page never splits it.
 
 use crate::Tx;
 use crate::db::{OptionalExtension, params};
@@ -42,18 +43,36 @@ fn adjust_scope(
     hash_add: u64,
     hash_sub: u64,
 ) -> Result<(), StoreError> {
-    let (count, sum): (i64, i64) = conn
-        .prepare_cached("SELECT count, checksum FROM scope_state WHERE scope = ?1")?
-        .query_row([scope], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?
-        .unwrap_or((0, 0));
+    let (count, sum): (i64, i64) = match conn.kept_scope(scope) {
+        Some(kept) => kept,
+        None => conn
+            .prepare_cached("SELECT count, checksum FROM scope_state WHERE scope = ?1")?
+            .query_row([scope], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((0, 0)),
+    };
     // Wrapping arithmetic in Rust: SQLite would turn an overflowing integer into a float.
     let sum = (sum as u64).wrapping_add(hash_add).wrapping_sub(hash_sub) as i64;
+    let count = count + count_delta;
+    // Inside a write transaction the new figures are kept and written once, at its commit.
+    if !conn.keep_scope(scope, count, sum, false) {
+        write_scope(conn, scope, count, sum)?;
+    }
+    Ok(())
+}
+
+/// Writes a scope's count and checksum.
+pub(crate) fn write_scope(
+    conn: &Tx,
+    scope: &str,
+    count: i64,
+    checksum: i64,
+) -> crate::db::Result<()> {
     conn.prepare_cached(
         "INSERT INTO scope_state (scope, count, checksum) VALUES (?1, ?2, ?3)
          ON CONFLICT(scope) DO UPDATE SET count = excluded.count, checksum = excluded.checksum",
     )?
-    .execute(params![scope, count + count_delta, sum])?;
+    .execute(params![scope, count, checksum])?;
     Ok(())
 }
 
@@ -127,6 +146,32 @@ pub fn put_text(
         }
     }
     Ok(())
+}
+
+/// [`put_text`] for an entity just created (an inspection, an incident, a proposal under a new
+/// id): it is inserted without being looked up first. Should it be there after all, the change
+/// logged stands and [`put_text`] follows it, as for any entity that existed.
+pub fn put_new_text(
+    conn: &Tx,
+    g: Group,
+    scope: &str,
+    entity: &str,
+    id: &str,
+    data: String,
+) -> Result<(), StoreError> {
+    let hash = entity_hash(entity, id, &data);
+    let seq = log(conn, g, scope, entity, id, "put", Some(&data))?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO entities (entity, entity_id, scope, data, hash, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (entity, entity_id) DO NOTHING",
+        )?
+        .execute(params![entity, id, scope, data, hash as i64, seq])?;
+    if inserted == 1 {
+        adjust_scope(conn, scope, 1, hash, 0)
+    } else {
+        put_text(conn, g, scope, entity, id, data)
+    }
 }
 
 /// Records that `entity`/`id` is gone. A no-op if it was not synced.
@@ -223,6 +268,78 @@ pub(crate) fn backfill(conn: &Tx) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each scope's count and checksum, from `scope_state` and recounted from `entities`.
+    fn stored_and_recounted(conn: &Tx, scope: &str) -> ((u64, u64), (u64, u64)) {
+        let mut stmt = conn
+            .prepare("SELECT entity, entity_id, data FROM entities WHERE scope = ?1")
+            .expect("prepare");
+        let rows: Vec<(String, String, String)> = stmt
+            .query_map([scope], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let recount = lantian_domain::sync::scope_sum(
+            rows.iter()
+                .map(|(e, i, d)| (e.as_str(), i.as_str(), d.as_str())),
+        );
+        let stored: (i64, i64) = conn
+            .query_row(
+                "SELECT count, checksum FROM scope_state WHERE scope = ?1",
+                [scope],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .expect("state")
+            .unwrap_or((0, 0));
+        ((stored.0 as u64, stored.1 as u64), recount)
+    }
+
+    #[test]
+    fn scope_sums_kept_in_a_transaction_follow_its_savepoints_and_are_written_at_its_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        crate::migrate_file(&path).expect("migrate");
+        let conn = Tx::new(rusqlite::Connection::open(&path).expect("open"));
+        let g = Group::new();
+        let v = |n: i32| serde_json::json!({ "v": n });
+        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        for i in 0..5 {
+            put(&conn, g, "unit:a", "subject", &i.to_string(), &v(i)).expect("put");
+        }
+        // Kept, not written yet.
+        assert_eq!(stored_and_recounted(&conn, "unit:a").0, (0, 0));
+        conn.execute_batch("SAVEPOINT request").expect("savepoint");
+        put(&conn, g, "unit:a", "subject", "9", &v(9)).expect("put");
+        put(&conn, g, "unit:b", "subject", "1", &v(1)).expect("move");
+        conn.execute_batch("SAVEPOINT mutation").expect("savepoint");
+        remove(&conn, g, "subject", "2").expect("remove");
+        put_new_text(&conn, g, "unit:b", "subject", "7", "{}".into()).expect("new");
+        // Its effect goes back, and so do the figures it changed.
+        conn.execute_batch("ROLLBACK TO mutation; RELEASE mutation")
+            .expect("rollback to");
+        // A "new" entity that was there after all is put as any other.
+        put_new_text(&conn, g, "unit:b", "subject", "3", "{}".into()).expect("existing");
+        conn.execute_batch("RELEASE request").expect("release");
+        conn.execute_batch("COMMIT").expect("commit");
+        for scope in ["unit:a", "unit:b"] {
+            let (stored, recount) = stored_and_recounted(&conn, scope);
+            assert_eq!(stored, recount, "{scope}");
+        }
+        assert_eq!(stored_and_recounted(&conn, "unit:a").0.0, 4);
+        assert_eq!(stored_and_recounted(&conn, "unit:b").0.0, 2);
+
+        // A batch of transaction control that fails while figures wait to be written: the
+        // transaction may only roll back.
+        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        put(&conn, g, "unit:a", "subject", "10", &v(10)).expect("put");
+        assert!(conn.execute_batch("RELEASE nothing_such").is_err());
+        let refused = conn.execute_batch("COMMIT").expect_err("commit refused");
+        assert!(matches!(refused, crate::db::Error::Unflushed), "{refused}");
+        conn.execute_batch("ROLLBACK").expect("rollback");
+        let (stored, recount) = stored_and_recounted(&conn, "unit:a");
+        assert_eq!((stored, stored.0), (recount, 4));
+    }
 
     #[test]
     fn incremental_scope_sums_equal_a_recount_after_puts_moves_and_removes() {

@@ -2,6 +2,9 @@
 //! is opaque: callers pass it to the store's typed functions and never see SQL or a connection.
 //! Inside, it offers the few connection methods the store's modules use, on either engine.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use crate::db::{self, Params, Row, Stmt, pg::PgConn};
 
 /// The engine a [`Tx`] talks to.
@@ -21,18 +24,208 @@ pub(crate) enum Conn {
 /// [`crate::Store::read`]; store functions take it as their first argument.
 pub struct Tx {
     conn: Conn,
+    kept: RefCell<Kept>,
+}
+
+/// What a write transaction keeps in hand between its statements, so that it need not read back
+/// what it wrote itself: the audit chain's head, and each scope's count and checksum (written once,
+/// at the commit, rather than once per change: on PostgreSQL every update of the one row of a busy
+/// scope is a new row version). Valid only inside a transaction begun through
+/// [`Tx::execute_batch`]: the writer holds the write lock (SQLite's, or PostgreSQL's advisory
+/// lock) from its `BEGIN` to its end, so nothing else changes these rows meanwhile. Each savepoint
+/// keeps a copy, which a `ROLLBACK TO` restores.
+#[derive(Default)]
+struct Kept {
+    /// A transaction begun through `execute_batch` is open.
+    open: bool,
+    state: Kept1,
+    savepoints: Vec<(String, Kept1)>,
+    /// A batch of transaction control failed while scope checksums waited to be written: the
+    /// transaction may only roll back.
+    lost: bool,
+}
+
+#[derive(Default, Clone)]
+struct Kept1 {
+    audit_head: Option<(i64, String)>,
+    /// Scope → (count, checksum, written yet).
+    scopes: HashMap<String, (i64, i64, bool)>,
+}
+
+impl Kept1 {
+    fn unwritten(&self) -> bool {
+        self.scopes.values().any(|(_, _, written)| !written)
+    }
+}
+
+/// One statement of transaction control, as [`Tx::execute_batch`] sees it.
+enum Control<'a> {
+    Begin,
+    /// `COMMIT`, `END` or a whole `ROLLBACK`.
+    End,
+    Savepoint(&'a str),
+    Release(&'a str),
+    RollbackTo(&'a str),
+}
+
+fn control(statement: &str) -> Option<Control<'_>> {
+    let mut words = statement.split_whitespace();
+    let first = words.next()?.to_ascii_uppercase();
+    let mut name = |skip: &str| {
+        let w = words.next()?;
+        if w.eq_ignore_ascii_case(skip) {
+            words.next()
+        } else {
+            Some(w)
+        }
+    };
+    match first.as_str() {
+        "BEGIN" => Some(Control::Begin),
+        "COMMIT" | "END" => Some(Control::End),
+        "SAVEPOINT" => name("").map(Control::Savepoint),
+        "RELEASE" => name("SAVEPOINT").map(Control::Release),
+        "ROLLBACK" => match name("TRANSACTION") {
+            Some(w) if w.eq_ignore_ascii_case("TO") => name("SAVEPOINT").map(Control::RollbackTo),
+            _ => Some(Control::End),
+        },
+        _ => None,
+    }
+}
+
+/// Whether the statement ends the transaction by committing it.
+fn commits(statement: &str) -> bool {
+    statement
+        .split_whitespace()
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case("COMMIT") || w.eq_ignore_ascii_case("END"))
 }
 
 impl Tx {
     pub(crate) fn new(conn: rusqlite::Connection) -> Tx {
         Tx {
             conn: Conn::Sqlite(conn),
+            kept: RefCell::default(),
         }
     }
 
     pub(crate) fn postgres(conn: PgConn) -> Tx {
         Tx {
             conn: Conn::Postgres(Box::new(conn)),
+            kept: RefCell::default(),
+        }
+    }
+
+    /// The audit chain's head as this transaction last wrote or read it, if kept.
+    pub(crate) fn kept_audit_head(&self) -> Option<(i64, String)> {
+        let k = self.kept.borrow();
+        if k.open {
+            k.state.audit_head.clone()
+        } else {
+            None
+        }
+    }
+
+    /// Keeps the audit chain's head (no-op outside a transaction begun here).
+    pub(crate) fn keep_audit_head(&self, seq: i64, hash: &str) {
+        let mut k = self.kept.borrow_mut();
+        if k.open {
+            k.state.audit_head = Some((seq, hash.to_owned()));
+        }
+    }
+
+    /// A scope's count and checksum as this transaction last read or changed them, if kept.
+    pub(crate) fn kept_scope(&self, scope: &str) -> Option<(i64, i64)> {
+        let k = self.kept.borrow();
+        if !k.open {
+            return None;
+        }
+        k.state.scopes.get(scope).map(|(c, s, _)| (*c, *s))
+    }
+
+    /// Keeps a scope's count and checksum as read (`written`) or as changed and still to be
+    /// written at the commit. Returns false outside a transaction begun here: the caller writes.
+    pub(crate) fn keep_scope(&self, scope: &str, count: i64, checksum: i64, written: bool) -> bool {
+        let mut k = self.kept.borrow_mut();
+        if !k.open {
+            return false;
+        }
+        k.state
+            .scopes
+            .insert(scope.to_owned(), (count, checksum, written));
+        true
+    }
+
+    /// Writes the scope checksums kept for the commit.
+    fn write_kept(&self) -> db::Result<()> {
+        let pending: Vec<(String, i64, i64)> = {
+            let k = self.kept.borrow();
+            if k.lost {
+                return Err(db::Error::Unflushed);
+            }
+            k.state
+                .scopes
+                .iter()
+                .filter(|(_, (_, _, written))| !written)
+                .map(|(scope, (c, s, _))| (scope.clone(), *c, *s))
+                .collect()
+        };
+        for (scope, count, checksum) in &pending {
+            crate::sync::write_scope(self, scope, *count, *checksum)?;
+        }
+        let mut k = self.kept.borrow_mut();
+        for (scope, ..) in pending {
+            if let Some(e) = k.state.scopes.get_mut(&scope) {
+                e.2 = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Follows the transaction control statements of a batch that ran (`ok`) or failed.
+    fn track(&self, statements: &[&str], ok: bool) {
+        let mut k = self.kept.borrow_mut();
+        if !ok {
+            // Where the batch stopped is not known: keep nothing, and if changes were waiting to
+            // be written, the transaction must not commit without them.
+            let unwritten = k.state.unwritten() || k.savepoints.iter().any(|(_, s)| s.unwritten());
+            if k.open && unwritten {
+                k.lost = true;
+            }
+            k.state = Kept1::default();
+            k.savepoints.clear();
+            // A failed BEGIN leaves no transaction; a failed COMMIT or ROLLBACK ends it.
+            if statements
+                .iter()
+                .any(|s| matches!(control(s), Some(Control::Begin | Control::End)))
+            {
+                *k = Kept::default();
+            }
+            return;
+        }
+        for s in statements {
+            match control(s) {
+                Some(Control::Begin) => {
+                    *k = Kept::default();
+                    k.open = true;
+                }
+                Some(Control::End) => *k = Kept::default(),
+                Some(Control::Savepoint(name)) => {
+                    let copy = k.state.clone();
+                    k.savepoints.push((name.to_owned(), copy));
+                }
+                Some(Control::Release(name)) => {
+                    if let Some(i) = k.savepoints.iter().rposition(|(n, _)| n == name) {
+                        k.savepoints.truncate(i);
+                    }
+                }
+                Some(Control::RollbackTo(name)) => {
+                    if let Some(i) = k.savepoints.iter().rposition(|(n, _)| n == name) {
+                        k.savepoints.truncate(i + 1);
+                        k.state = k.savepoints[i].1.clone();
+                    }
+                }
+                None => {}
+            }
         }
     }
 
@@ -83,12 +276,28 @@ impl Tx {
         self.prepare_cached(sql)?.execute(params)
     }
 
-    /// Statements without parameters: transaction control, savepoints, DDL.
+    /// Statements without parameters: transaction control, savepoints, DDL. What a transaction
+    /// keeps in hand follows its savepoints here, and is written before its commit.
     pub(crate) fn execute_batch(&self, sql: &str) -> db::Result<()> {
-        match &self.conn {
-            Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Conn::Postgres(c) => c.batch(sql),
+        let statements: Vec<&str> = sql
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if statements.iter().any(|s| commits(s))
+            && self.kept.borrow().open
+            && let Err(e) = self.write_kept()
+        {
+            // Nothing was sent: the transaction is still open, and may only roll back.
+            self.kept.borrow_mut().lost = true;
+            return Err(e);
         }
+        let ran = match &self.conn {
+            Conn::Sqlite(c) => c.execute_batch(sql).map_err(db::Error::from),
+            Conn::Postgres(c) => c.batch(sql),
+        };
+        self.track(&statements, ran.is_ok());
+        ran
     }
 
     pub(crate) fn query_row<T, P, F>(&self, sql: &str, params: P, f: F) -> db::Result<T>

@@ -29,6 +29,9 @@ pub enum Error {
     Bind(String),
     /// The connection is in use by an unfinished row stream of the same request (a bug).
     Reentered,
+    /// A write transaction asked to commit after a statement failed in a way that lost what it
+    /// kept to write at its commit (the scope checksums): it must roll back instead.
+    Unflushed,
     /// A PostgreSQL error with the statement it came from (for the log, never for a client).
     InStatement {
         sql: Box<str>,
@@ -58,6 +61,9 @@ impl fmt::Display for Error {
             Error::Column { index, message } => write!(f, "column {index}: {message}"),
             Error::Bind(m) => write!(f, "cannot bind: {m}"),
             Error::Reentered => f.write_str("connection used while it streams rows"),
+            Error::Unflushed => f.write_str(
+                "the transaction lost the scope checksums it was to write at its commit; not committed",
+            ),
             Error::InStatement { sql, error } => {
                 let short: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
                 let short: String = short.chars().take(240).collect();
