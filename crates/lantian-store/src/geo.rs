@@ -64,18 +64,16 @@ pub fn refresh_verdict(conn: &Tx, row: i64, t: &VerdictThresholds) -> Result<Ver
         })?
         .collect::<Result<_, _>>()?;
     let v = judge(
-        conn,
         Judged {
-            user,
-            row,
             location: &location,
             at,
             subject_point: lat.zip(lon),
             subject_shape: shape.as_ref(),
             exif: &exif,
         },
+        previous_of(conn, user, row, at)?,
         t,
-    )?;
+    );
     let text = serde_json::to_string(&v)?;
     let changed = before.as_deref().is_some_and(|b| b != text);
     let reviewed = review_state != lantian_domain::review::ReviewState::Received.as_str();
@@ -89,9 +87,6 @@ pub fn refresh_verdict(conn: &Tx, row: i64, t: &VerdictThresholds) -> Result<Ver
 
 /// What an inspection's verdict is judged from, besides the officer's previous inspection.
 struct Judged<'a> {
-    user: i64,
-    /// The inspection's row (0 before it is inserted).
-    row: i64,
     location: &'a LocationFix,
     at: DateTime<Utc>,
     subject_point: Option<(f64, f64)>,
@@ -100,23 +95,32 @@ struct Judged<'a> {
     exif: &'a [(f64, f64)],
 }
 
-/// The verdict, with the officer's inspection before this one (the speed check) read here.
-fn judge(conn: &Tx, j: Judged<'_>, t: &VerdictThresholds) -> Result<Verdict, StoreError> {
-    let previous = conn
+/// The officer's inspection before inspection `row` (0: one not inserted yet) at `at`.
+fn previous_of(
+    conn: &Tx,
+    user: i64,
+    row: i64,
+    at: DateTime<Utc>,
+) -> Result<Option<PreviousFix>, StoreError> {
+    Ok(conn
         .prepare_cached(
             "SELECT location, occurred_at FROM inspections
              WHERE user_id = ?1 AND id != ?2 AND occurred_at <= ?3
              ORDER BY occurred_at DESC, id DESC LIMIT 1",
         )?
-        .query_row(params![j.user, j.row, crate::time_text(j.at)], |r| {
+        .query_row(params![user, row, crate::time_text(at)], |r| {
             let fix: LocationFix = cols::json(r, 0)?;
             Ok(PreviousFix {
                 at: cols::time(r, 1)?,
                 wgs84: fix.wgs84(),
             })
         })
-        .optional()?;
-    Ok(verdict(
+        .optional()?)
+}
+
+/// The verdict, given the officer's inspection before this one (the speed check).
+fn judge(j: Judged<'_>, previous: Option<PreviousFix>, t: &VerdictThresholds) -> Verdict {
+    verdict(
         &VerdictInput {
             original: (j.location.lat, j.location.lon),
             datum: j.location.datum,
@@ -129,12 +133,23 @@ fn judge(conn: &Tx, j: Judged<'_>, t: &VerdictThresholds) -> Result<Verdict, Sto
             exif_positions: j.exif,
         },
         t,
-    ))
+    )
+}
+
+/// The officer's inspection that follows a new one in time, as found before the new one was
+/// inserted: it is judged again once it is ([`refresh_next`]).
+#[derive(Debug, Clone)]
+pub struct Next {
+    row: i64,
+    uuid: String,
+    verdict: Option<String>,
 }
 
 /// The verdict of an inspection about to be inserted, so that it is inserted with it: what
 /// [`refresh_verdict`] would give it right after the insert (no photo can name it before it
-/// exists, and the previous inspection is the same with or without it).
+/// exists, and the previous inspection is the same with or without it). Read in the same
+/// statement: the officer's inspection that will follow it in time, if any, whose speed check
+/// compares with it once it is in ([`refresh_next`]).
 pub fn verdict_of_new(
     conn: &Tx,
     user: i64,
@@ -142,63 +157,69 @@ pub fn verdict_of_new(
     at: DateTime<Utc>,
     subject: &lantian_domain::subject::Subject,
     t: &VerdictThresholds,
-) -> Result<Verdict, StoreError> {
-    let shape = subject.geometry.as_ref().and_then(Shape::from_geojson);
+) -> Result<(Verdict, Option<Next>), StoreError> {
     // As the row will hold it (milliseconds), so that judging it again later gives the same text.
-    let at = crate::parse_time(&crate::time_text(at))?;
-    judge(
-        conn,
+    let at_text = crate::time_text(at);
+    let at = crate::parse_time(&at_text)?;
+    let mut previous = None;
+    let mut next = None;
+    // Each side one ordered range of `inspections_user_time`, stopped at its first row. The new
+    // inspection's id will be the highest, so the one after it is the first that took place
+    // later; the one before, the last that took place at the same time or earlier.
+    conn.prepare_cached(
+        "SELECT * FROM (SELECT 0 AS side, id, uuid, location, occurred_at, verdict FROM inspections
+                         WHERE user_id = ?1 AND occurred_at <= ?2
+                         ORDER BY occurred_at DESC, id DESC LIMIT 1) p
+         UNION ALL
+         SELECT * FROM (SELECT 1 AS side, id, uuid, location, occurred_at, verdict FROM inspections
+                         WHERE user_id = ?1 AND occurred_at > ?2
+                         ORDER BY occurred_at, id LIMIT 1) n",
+    )?
+    .for_each(params![user, at_text], |r| {
+        if r.get::<_, i64>(0)? == 0 {
+            let fix: LocationFix = cols::json(r, 3)?;
+            previous = Some(PreviousFix {
+                at: cols::time(r, 4)?,
+                wgs84: fix.wgs84(),
+            });
+        } else {
+            next = Some(Next {
+                row: r.get(1)?,
+                uuid: r.get(2)?,
+                verdict: r.get(5)?,
+            });
+        }
+        Ok(())
+    })?;
+    let shape = subject.geometry.as_ref().and_then(Shape::from_geojson);
+    let v = judge(
         Judged {
-            user,
-            row: 0,
             location,
             at,
             subject_point: subject.location.as_ref().map(|p| (p.lat, p.lon)),
             subject_shape: shape.as_ref(),
             exif: &[],
         },
+        previous,
         t,
-    )
+    );
+    Ok((v, next))
 }
 
-/// After inspection `row` arrived, the same officer's next inspection in time is judged again:
-/// its speed check compares it with the inspection before it, which may now be `row` (pushed late
-/// from a phone that was offline). Returns that inspection's id when its verdict changed (see
-/// [`refresh_verdict`] for a reviewed one).
-pub fn refresh_following(
+/// Once a new inspection is in, the officer's inspection after it in time (pushed earlier from a
+/// phone that was offline longer) is judged again: its speed check now compares with the new one.
+/// Returns its id when its verdict changed (see [`refresh_verdict`] for a reviewed one).
+pub fn refresh_next(
     conn: &Tx,
-    row: i64,
+    next: Next,
     t: &VerdictThresholds,
 ) -> Result<Option<Uuid>, StoreError> {
-    let next: Option<(i64, String, Option<String>)> = conn
-        .prepare_cached(conn.dialect(
-            // A row-value comparison, so that the search starts in `inspections_user_time` at
-            // this inspection and stops at the first row; the OR it replaces walked every
-            // inspection of the officer (37% of a push's instructions at 1,500 of them).
-            "SELECT n.id, n.uuid, n.verdict FROM inspections i
-               JOIN inspections n ON n.user_id = i.user_id
-                AND (n.occurred_at, n.id) > (i.occurred_at, i.id)
-             WHERE i.id = ?1
-             ORDER BY n.occurred_at, n.id LIMIT 1",
-            // PostgreSQL sorts a join's output rather than use the inner index's order (2-17 ms
-            // at 6,400 inspections of one officer): the inspection's own values come first, and
-            // the range is one ordered index scan.
-            "SELECT n.id, n.uuid, n.verdict FROM inspections n
-             WHERE n.user_id = (SELECT user_id FROM inspections WHERE id = ?1)
-               AND (n.occurred_at, n.id) > ((SELECT occurred_at FROM inspections WHERE id = ?1), ?1)
-             ORDER BY n.occurred_at, n.id LIMIT 1",
-        ))?
-        .query_row([row], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    let Some((next_row, uuid, before)) = next else {
-        return Ok(None);
-    };
-    let after = serde_json::to_string(&refresh_verdict(conn, next_row, t)?)?;
-    if before.as_deref() == Some(after.as_str()) {
+    let after = serde_json::to_string(&refresh_verdict(conn, next.row, t)?)?;
+    if next.verdict.as_deref() == Some(after.as_str()) {
         return Ok(None);
     }
     Ok(Some(
-        Uuid::parse_str(&uuid).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        Uuid::parse_str(&next.uuid).map_err(|e| StoreError::Corrupt(e.to_string()))?,
     ))
 }
 

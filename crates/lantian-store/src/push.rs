@@ -852,7 +852,7 @@ fn submit(
         reviews: Vec::new(),
     };
     // Judged before the insert and inserted with it (not written again just after).
-    let verdict = crate::geo::verdict_of_new(
+    let (verdict, next) = crate::geo::verdict_of_new(
         conn,
         ctx.user.id,
         &view.location,
@@ -861,7 +861,7 @@ fn submit(
         &ctx.verdicts,
     )?;
     let verdict_text = serde_json::to_string(&verdict).map_err(StoreError::from)?;
-    let row = conn.prepare_cached(
+    conn.prepare_cached(
         "INSERT INTO inspections (uuid, user_id, client_row, mid, subject_id, unit_id, template_code, template_version, results, notes,
              location, signature_photo, expected_photos, started_at, device_time, gps_time, received_at, clock_offset_ms, occurred_at,
              score_earned, score_possible, failed_items, critical_failed, compliant, flags, media_state, verdict, verdict_level)
@@ -922,7 +922,9 @@ fn submit(
     view.verdict = Some(verdict);
     // Pushed late, it may be the one before an inspection the officer made after it: that one's
     // speed check is made again, and its changed view synced.
-    if let Some(next) = crate::geo::refresh_following(conn, row, &ctx.verdicts)? {
+    if let Some(next) = next
+        && let Some(next) = crate::geo::refresh_next(conn, next, &ctx.verdicts)?
+    {
         let next_view = load_view(conn, next)?;
         publish_own(
             conn,
