@@ -75,7 +75,11 @@ pub fn refresh_verdict(conn: &Tx, row: i64, t: &VerdictThresholds) -> Result<Ver
         t,
     );
     let text = serde_json::to_string(&v)?;
-    let changed = before.as_deref().is_some_and(|b| b != text);
+    if before.as_deref() == Some(text.as_str()) {
+        // Judged the same again: nothing to write (verdict and level are written together).
+        return Ok(v);
+    }
+    let changed = before.is_some();
     let reviewed = review_state != lantian_domain::review::ReviewState::Received.as_str();
     conn.prepare_cached(
         "UPDATE inspections SET verdict = ?2, verdict_level = ?3,
