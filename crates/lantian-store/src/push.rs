@@ -353,10 +353,15 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
     // Each mutation runs in a savepoint of its own, kept open after it and released as the next
     // one begins (one round trip for both), or after the last.
     let mut open = false;
+    let mut records: Vec<Record> = Vec::new();
     for m in mutations {
         let hash = m.args_hash.as_str();
         if m.mid <= last {
-            results.push(replay(conn, ctx.client_row, m.mid, hash)?);
+            let recorded = match records.iter().find(|r| r.mid == m.mid) {
+                Some(r) => Some(r.report()),
+                None => recorded(conn, ctx.client_row, m.mid)?,
+            };
+            results.push(replay(recorded, m.mid, hash));
             continue;
         }
         if m.mid != last + 1 {
@@ -376,7 +381,7 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
         };
         let report = match applied {
             Ok(()) => {
-                record(conn, ctx, m, hash, None)?;
+                records.push(Record::new(m, None));
                 Report {
                     mid: m.mid,
                     status: Status::Applied,
@@ -390,7 +395,7 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
                 // Its effect goes; the record of the rejection stays (the savepoint is still open,
                 // and is released as the next mutation begins).
                 conn.execute_batch("ROLLBACK TO mutation")?;
-                record(conn, ctx, m, hash, Some(&e))?;
+                records.push(Record::new(m, Some(&e)));
                 // The officer's device learns of the rejection through pull.
                 sync::put(
                     conn,
@@ -425,6 +430,7 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
     if open {
         conn.execute_batch("RELEASE mutation")?;
     }
+    write_records(conn, ctx, &records)?;
     // Once per push: the replies and the checks above kept `last` in hand.
     if last != first_last {
         conn.prepare_cached("UPDATE clients SET last_mutation_id = ?2 WHERE id = ?1")?
@@ -437,22 +443,29 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
     })
 }
 
-fn replay(conn: &Tx, client_row: i64, mid: i64, hash: &str) -> Result<Report, StoreError> {
-    type Row = (
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let row: Option<Row> = conn
+/// What was recorded of mutation `mid` of an install: its arguments' hash, status, and the
+/// rejection's code, field and message.
+type Recorded = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn recorded(conn: &Tx, client_row: i64, mid: i64) -> Result<Option<Recorded>, StoreError> {
+    Ok(conn
         .query_row(
             "SELECT args_hash, status, code, field, message FROM mutations WHERE client_row = ?1 AND mid = ?2",
             params![client_row, mid],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
-        .optional()?;
-    Ok(match row {
+        .optional()?)
+}
+
+/// The answer to a mutation sent again, from its record.
+fn replay(row: Option<Recorded>, mid: i64, hash: &str) -> Report {
+    match row {
         Some((stored, status, code, field, message)) if stored == hash => Report {
             mid,
             status: if status == "applied" {
@@ -476,32 +489,90 @@ fn replay(conn: &Tx, client_row: i64, mid: i64, hash: &str) -> Result<Report, St
                     .into(),
             ),
         },
-    })
+    }
 }
 
-fn record(
-    conn: &Tx,
-    ctx: &Context,
-    m: &Prepared,
-    hash: &str,
-    rejection: Option<&ValidationError>,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO mutations (client_row, mid, name, args_hash, status, code, field, message, device_time, applied_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(
-        params![
-            ctx.client_row,
-            m.mid,
-            m.name,
-            hash,
-            if rejection.is_some() { "rejected" } else { "applied" },
-            rejection.map(|e| e.code),
-            rejection.map(|e| e.field.as_str()),
-            rejection.map(|e| e.message.as_str()),
-            time_text(m.device_time),
-            time_text(ctx.received_at),
-        ],
-    )?;
+/// The record of one mutation's effect, kept in hand until the push has run: a push writes its
+/// records in one statement (per 50), not one each.
+struct Record {
+    mid: i64,
+    name: String,
+    hash: String,
+    rejection: Option<ValidationError>,
+    device_time: String,
+}
+
+impl Record {
+    fn new(m: &Prepared, rejection: Option<&ValidationError>) -> Record {
+        Record {
+            mid: m.mid,
+            name: m.name.clone(),
+            hash: m.args_hash.clone(),
+            rejection: rejection.cloned(),
+            device_time: time_text(m.device_time),
+        }
+    }
+
+    /// What a replay of it answers.
+    fn report(&self) -> Recorded {
+        let r = self.rejection.as_ref();
+        (
+            self.hash.clone(),
+            if r.is_some() { "rejected" } else { "applied" }.to_owned(),
+            r.map(|e| e.code.to_owned()),
+            r.map(|e| e.field.clone()),
+            r.map(|e| e.message.clone()),
+        )
+    }
+}
+
+/// Writes the records of a push's mutations.
+fn write_records(conn: &Tx, ctx: &Context, records: &[Record]) -> Result<(), StoreError> {
+    const COLUMNS: usize = 10;
+    let received_at = time_text(ctx.received_at);
+    for chunk in records.chunks(50) {
+        let mut sql = String::from(
+            "INSERT INTO mutations (client_row, mid, name, args_hash, status, code, field, message, device_time, applied_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let n = i * COLUMNS;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 1..=COLUMNS {
+                if c > 1 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("?{}", n + c));
+            }
+            sql.push(')');
+        }
+        let mut args: Vec<&dyn crate::db::ToArg> = Vec::with_capacity(chunk.len() * COLUMNS);
+        for r in chunk {
+            let e = r.rejection.as_ref();
+            args.push(&ctx.client_row);
+            args.push(&r.mid);
+            args.push(&r.name);
+            args.push(&r.hash);
+            args.push(if e.is_some() { &"rejected" } else { &"applied" });
+            args.push(match e {
+                Some(e) => &e.code,
+                None => &None::<&str>,
+            });
+            args.push(match e {
+                Some(e) => &e.field,
+                None => &None::<&str>,
+            });
+            args.push(match e {
+                Some(e) => &e.message,
+                None => &None::<&str>,
+            });
+            args.push(&r.device_time);
+            args.push(&received_at);
+        }
+        conn.prepare_cached(&sql)?.execute(args)?;
+    }
     Ok(())
 }
 
