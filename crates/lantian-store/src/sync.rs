@@ -5,7 +5,8 @@
 //! order is seq order), keeps `entities` (the current state, for snapshots) and keeps `scope_state`
 //! (per-scope count and wrapping hash sum, for checkpoints) up to date, all in the same transaction
 //! as the effect (a write transaction keeps each scope's figures in hand and writes them once, just
-//! before it commits: [`Tx::execute_batch`]). A [`Group`] ties the changes of one write together: a pull page never splits it.
+//! before it commits: [`Tx::execute_batch`]). A [`Group`] ties the changes of one write together:
+//! a pull page never splits it.
 
 use crate::Tx;
 use crate::db::{OptionalExtension, params};
@@ -380,26 +381,8 @@ mod tests {
         remove(&conn, g, "subject", "5").expect("remove");
         remove(&conn, g, "subject", "nothing").expect("no-op");
         for scope in ["unit:a", "unit:b"] {
-            let mut stmt = conn
-                .prepare("SELECT entity, entity_id, data FROM entities WHERE scope = ?1")
-                .expect("prepare");
-            let rows: Vec<(String, String, String)> = stmt
-                .query_map([scope], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .expect("query")
-                .collect::<Result<_, _>>()
-                .expect("rows");
-            let (n, sum) = lantian_domain::sync::scope_sum(
-                rows.iter()
-                    .map(|(e, i, d)| (e.as_str(), i.as_str(), d.as_str())),
-            );
-            let (count, checksum): (i64, i64) = conn
-                .query_row(
-                    "SELECT count, checksum FROM scope_state WHERE scope = ?1",
-                    [scope],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .expect("state");
-            assert_eq!((count as u64, checksum as u64), (n, sum), "{scope}");
+            let (stored, recount) = stored_and_recounted(&conn, scope);
+            assert_eq!(stored, recount, "{scope}");
         }
         // The move left a remove in the old scope.
         let removes: i64 = conn

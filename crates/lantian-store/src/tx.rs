@@ -38,21 +38,21 @@ pub struct Tx {
 struct Kept {
     /// A transaction begun through `execute_batch` is open.
     open: bool,
-    state: Kept1,
-    savepoints: Vec<(String, Kept1)>,
+    state: Figures,
+    savepoints: Vec<(String, Figures)>,
     /// A batch of transaction control failed while scope checksums waited to be written: the
     /// transaction may only roll back.
     lost: bool,
 }
 
 #[derive(Default, Clone)]
-struct Kept1 {
+struct Figures {
     audit_head: Option<(i64, String)>,
     /// Scope → (count, checksum, written yet).
     scopes: HashMap<String, (i64, i64, bool)>,
 }
 
-impl Kept1 {
+impl Figures {
     fn unwritten(&self) -> bool {
         self.scopes.values().any(|(_, _, written)| !written)
     }
@@ -191,7 +191,7 @@ impl Tx {
             if k.open && unwritten {
                 k.lost = true;
             }
-            k.state = Kept1::default();
+            k.state = Figures::default();
             k.savepoints.clear();
             // A failed BEGIN leaves no transaction; a failed COMMIT or ROLLBACK ends it.
             if statements
