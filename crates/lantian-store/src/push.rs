@@ -576,57 +576,41 @@ fn write_records(conn: &Tx, ctx: &Context, records: &[Record]) -> Result<(), Sto
     Ok(())
 }
 
+/// The id of an entity a mutation publishes, and whether the mutation created it.
+#[derive(Clone, Copy)]
+enum Id {
+    /// An entity that may have been synced before.
+    Known(Uuid),
+    /// An entity the mutation created under a new id: inserted without a look-up.
+    New(Uuid),
+}
+
 /// Puts an entity the mutation changed into the officer's scope and audits it, from one
 /// serialisation: the same text is synced, checksummed and hashed for the audit log.
 fn publish_own<T: Serialize>(
     conn: &Tx,
     ctx: &Context,
     g: Group,
-    action: &str,
-    entity: &str,
-    id: Uuid,
+    (action, entity): (&str, &str),
+    id: Id,
     view: &T,
-) -> Result<(), StoreError> {
-    publish(conn, ctx, g, (action, entity, id), view, false)
-}
-
-/// [`publish_own`] for an entity the mutation created under a new id.
-fn publish_new<T: Serialize>(
-    conn: &Tx,
-    ctx: &Context,
-    g: Group,
-    action: &str,
-    entity: &str,
-    id: Uuid,
-    view: &T,
-) -> Result<(), StoreError> {
-    publish(conn, ctx, g, (action, entity, id), view, true)
-}
-
-fn publish<T: Serialize>(
-    conn: &Tx,
-    ctx: &Context,
-    g: Group,
-    (action, entity, id): (&str, &str, Uuid),
-    view: &T,
-    new: bool,
 ) -> Result<(), StoreError> {
     let data = serde_json::to_string(view)?;
-    let id = id.to_string();
+    let (Id::Known(uuid) | Id::New(uuid)) = id;
+    let uuid = uuid.to_string();
     audit::record(
         conn,
         &ctx.user.uuid.to_string(),
         action,
         entity,
-        &id,
+        &uuid,
         None,
         Some(sha256_hex(data.as_bytes())),
     )?;
     let scope = lantian_domain::sync::user_scope(ctx.user.uuid);
-    if new {
-        sync::put_new_text(conn, g, &scope, entity, &id, data)
-    } else {
-        sync::put_text(conn, g, &scope, entity, &id, data)
+    match id {
+        Id::New(_) => sync::put_new_text(conn, g, &scope, entity, &uuid, data),
+        Id::Known(_) => sync::put_text(conn, g, &scope, entity, &uuid, data),
     }
 }
 
@@ -721,7 +705,14 @@ fn apply(
                 }
             }
             let view = serde_json::json!({"id": d.draft_id, "client_id": ctx.client_id, "data": d.data, "saved_at": time_text(m.device_time)});
-            publish_own(conn, ctx, g, "draft.save", "draft", d.draft_id, &view)?;
+            publish_own(
+                conn,
+                ctx,
+                g,
+                ("draft.save", "draft"),
+                Id::Known(d.draft_id),
+                &view,
+            )?;
             Ok(())
         }
         Checked::DiscardDraft(d) => {
@@ -788,13 +779,12 @@ fn apply(
             .map_err(StoreError::from)?;
             let view =
                 serde_json::json!({"id": *proposal_id, "subject": fields, "status": "proposed"});
-            publish_new(
+            publish_own(
                 conn,
                 ctx,
                 g,
-                "subject.propose",
-                "proposal",
-                *proposal_id,
+                ("subject.propose", "proposal"),
+                Id::New(*proposal_id),
                 &view,
             )?;
             Ok(())
@@ -830,13 +820,12 @@ fn apply(
             )
             .map_err(StoreError::from)?;
             let view = incident_view(conn, i.incident_id)?.ok_or(StoreError::NotFound)?;
-            publish_new(
+            publish_own(
                 conn,
                 ctx,
                 g,
-                "incident.report",
-                "incident",
-                i.incident_id,
+                ("incident.report", "incident"),
+                Id::New(i.incident_id),
                 &view,
             )?;
             Ok(())
@@ -1001,9 +990,8 @@ fn submit(
             conn,
             ctx,
             g,
-            "inspection.verdict",
-            "inspection",
-            next,
+            ("inspection.verdict", "inspection"),
+            Id::Known(next),
             &next_view,
         )?;
     }
@@ -1011,13 +999,12 @@ fn submit(
         crate::rectify::verify_with(conn, g, order, view.id, &ctx.user)?;
     }
     crate::rectify::auto_open(conn, g, view.id, &view.score.critical_failed, &ctx.rectify)?;
-    publish_new(
+    publish_own(
         conn,
         ctx,
         g,
-        "inspection.submit",
-        "inspection",
-        view.id,
+        ("inspection.submit", "inspection"),
+        Id::New(view.id),
         &view,
     )?;
     Ok(())
@@ -1137,9 +1124,8 @@ fn amend(
         conn,
         ctx,
         g,
-        "inspection.amend",
-        "inspection",
-        a.inspection_id,
+        ("inspection.amend", "inspection"),
+        Id::Known(a.inspection_id),
         &view,
     )?;
     Ok(())

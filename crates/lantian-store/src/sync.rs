@@ -139,11 +139,12 @@ pub fn put_text(
             .execute(params![row, scope, data, hash as i64, seq])?;
         }
         None => {
-            let seq = log(conn, g, scope, entity, id, "put", Some(&data))?;
-            conn.prepare_cached("INSERT INTO entities (entity, entity_id, scope, data, hash, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(
-                params![entity, id, scope, data, hash as i64, seq],
-            )?;
-            adjust_scope(conn, scope, 1, hash, 0)?;
+            if !insert_entity(conn, g, scope, (entity, id), &data, hash)? {
+                // Only a writer without the write lock could have put it there since the look-up.
+                return Err(StoreError::Database(format!(
+                    "{entity} {id} appeared under the write lock"
+                )));
+            }
         }
     }
     Ok(())
@@ -161,7 +162,24 @@ pub fn put_new_text(
     data: String,
 ) -> Result<(), StoreError> {
     let hash = entity_hash(entity, id, &data);
-    let seq = log(conn, g, scope, entity, id, "put", Some(&data))?;
+    if insert_entity(conn, g, scope, (entity, id), &data, hash)? {
+        Ok(())
+    } else {
+        put_text(conn, g, scope, entity, id, data)
+    }
+}
+
+/// Logs the put of an entity and inserts its row; false (the change logged, no row inserted) if
+/// a row for it was there already.
+fn insert_entity(
+    conn: &Tx,
+    g: Group,
+    scope: &str,
+    (entity, id): (&str, &str),
+    data: &str,
+    hash: u64,
+) -> Result<bool, StoreError> {
+    let seq = log(conn, g, scope, entity, id, "put", Some(data))?;
     let inserted = conn
         .prepare_cached(
             "INSERT INTO entities (entity, entity_id, scope, data, hash, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -169,10 +187,9 @@ pub fn put_new_text(
         )?
         .execute(params![entity, id, scope, data, hash as i64, seq])?;
     if inserted == 1 {
-        adjust_scope(conn, scope, 1, hash, 0)
-    } else {
-        put_text(conn, g, scope, entity, id, data)
+        adjust_scope(conn, scope, 1, hash, 0)?;
     }
+    Ok(inserted == 1)
 }
 
 /// Records that `entity`/`id` is gone. A no-op if it was not synced.
