@@ -245,6 +245,59 @@ async fn one_invalid_mutation_among_fifty_is_rejected_alone_and_the_rejection_is
 }
 
 #[tokio::test]
+async fn a_mutation_refused_after_its_writes_began_leaves_no_trace_and_its_neighbours_stay() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = officer(&app.base, dir.path(), "a", "demo_inspector").await;
+    let mut subs = random_submits(&c, &mut Rng(11), 10);
+    // A re-inspection of an order that does not exist: refused only after the inspection was
+    // inserted, sealed and judged (the order is verified with it), so all of that must go back.
+    subs[4].rectification_id = Some(uuid::Uuid::now_v7());
+    let refused = subs[4].inspection_id.to_string();
+    for s in &subs {
+        c.enqueue("inspection.submit", &serde_json::to_value(s).expect("json"))
+            .expect("enqueue");
+    }
+    let (push, _) = c.sync().await.expect("sync");
+    assert_eq!((push.applied, push.rejected), (9, 1));
+    let rejected: Vec<_> = c
+        .outbox()
+        .expect("outbox")
+        .into_iter()
+        .filter(|q| q.status.as_deref() == Some("rejected"))
+        .collect();
+    assert_eq!(
+        (rejected[0].mid, rejected[0].code.as_deref()),
+        (5, Some("rectification_not_found"))
+    );
+    let held = inspection_ids(&app).await;
+    assert_eq!(held.len(), 9);
+    assert!(!held.contains(&refused));
+    let traces = app
+        .store
+        .read(move |c| {
+            Ok(c.raw().query_row(
+                "SELECT (SELECT count(*) FROM audit_log WHERE object_id = ?1)
+                      + (SELECT count(*) FROM entities WHERE entity_id = ?1)
+                      + (SELECT count(*) FROM changes WHERE entity_id = ?1)",
+                [refused.as_str()],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .await
+        .expect("traces");
+    assert_eq!(traces, 0, "the refused inspection left rows behind");
+    // One chain, every seal matching its row, and the officer's copy agreeing with the server's
+    // checksums after a pull.
+    let (chain, seals) = lantian_app::operator::verify_audit(&app.store)
+        .await
+        .expect("verify");
+    assert!(chain.ok() && seals.ok(), "{chain:?} {seals:?}");
+    c.sync().await.expect("sync again");
+    assert_eq!(c.entity_ids("inspection").expect("ids").len(), 9);
+}
+
+#[tokio::test]
 async fn two_concurrent_pushes_of_one_client_apply_nothing_twice() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().expect("tempdir");

@@ -336,10 +336,16 @@ impl Cache {
 }
 
 /// Applies a prepared push. Must run inside the writer.
+///
+/// Most pushes apply every mutation they carry, so the push first runs in one savepoint: SQLite
+/// copies each page a savepoint touches into its sub-journal the first time, so a savepoint per
+/// mutation copied the same pages (the tables' last leaves) once per mutation, a sixth of the
+/// writer's work. A mutation rejected once its work began takes the push back to that savepoint
+/// and the push runs again, each mutation in a savepoint of its own, so that the rejected one's
+/// effect goes and the others' stay: the outcome is the same either way.
 pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome, StoreError> {
-    let mut cache = Cache::new(mutations);
     // Read in the writer: an install revoked after the request was checked takes nothing more.
-    let (mut last, revoked): (i64, bool) = conn.query_row(
+    let (last, revoked): (i64, bool) = conn.query_row(
         "SELECT last_mutation_id, revoked_at IS NOT NULL FROM clients WHERE id = ?1",
         [ctx.client_row],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -347,6 +353,52 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
     if revoked {
         return Err(StoreError::Conflict("client_revoked"));
     }
+    conn.execute_batch("SAVEPOINT push")?;
+    let outcome = match apply_all(conn, ctx, mutations, last, Savepoints::OneForAll) {
+        Ok(Some(outcome)) => Ok(outcome),
+        Ok(None) => conn
+            .execute_batch("ROLLBACK TO push")
+            .map_err(StoreError::from)
+            .and_then(|()| apply_all(conn, ctx, mutations, last, Savepoints::OneEach))
+            .and_then(|outcome| {
+                outcome.ok_or_else(|| {
+                    StoreError::Corrupt("a push in a savepoint per mutation gave up".into())
+                })
+            }),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(outcome) => {
+            conn.execute_batch("RELEASE push")?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO push; RELEASE push")?;
+            Err(e)
+        }
+    }
+}
+
+/// How [`apply_all`] keeps a rejected mutation's effect out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Savepoints {
+    /// None of its own: the first rejection after a mutation's work began gives up the whole
+    /// run (`None`), to be run again [`Savepoints::OneEach`].
+    OneForAll,
+    /// Each mutation in a savepoint of its own, rolled back if it is rejected.
+    OneEach,
+}
+
+/// The mutations of a push applied in order after the install's `last` one; `None` when a
+/// rejection needs [`Savepoints::OneEach`].
+fn apply_all(
+    conn: &Tx,
+    ctx: &Context,
+    mutations: &[Prepared],
+    mut last: i64,
+    savepoints: Savepoints,
+) -> Result<Option<Outcome>, StoreError> {
+    let mut cache = Cache::new(mutations);
     let mut results = Vec::with_capacity(mutations.len());
     let mut gap_expected = None;
     let first_last = last;
@@ -368,15 +420,21 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
             gap_expected = Some(last + 1);
             break;
         }
-        conn.execute_batch(if open {
-            "RELEASE mutation; SAVEPOINT mutation"
-        } else {
-            "SAVEPOINT mutation"
-        })?;
-        open = true;
+        if savepoints == Savepoints::OneEach {
+            conn.execute_batch(if open {
+                "RELEASE mutation; SAVEPOINT mutation"
+            } else {
+                "SAVEPOINT mutation"
+            })?;
+            open = true;
+        }
         let g = Group::new();
         let applied = match &m.work {
-            Ok(work) => apply(conn, ctx, &mut cache, g, m, work),
+            Ok(work) => match apply(conn, ctx, &mut cache, g, m, work) {
+                Err(Failure::Reject(_)) if savepoints == Savepoints::OneForAll => return Ok(None),
+                applied => applied,
+            },
+            // Refused before the writer: it wrote nothing.
             Err(e) => Err(Failure::Reject(e.clone())),
         };
         let report = match applied {
@@ -394,7 +452,9 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
             Err(Failure::Reject(e)) => {
                 // Its effect goes; the record of the rejection stays (the savepoint is still open,
                 // and is released as the next mutation begins).
-                conn.execute_batch("ROLLBACK TO mutation")?;
+                if open {
+                    conn.execute_batch("ROLLBACK TO mutation")?;
+                }
                 records.push(Record::new(m, Some(&e)));
                 // The officer's device learns of the rejection through pull.
                 sync::put(
@@ -419,10 +479,8 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
                     message: Some(e.message),
                 }
             }
-            Err(Failure::Abort(e)) => {
-                conn.execute_batch("ROLLBACK TO mutation; RELEASE mutation")?;
-                return Err(e);
-            }
+            // The whole push goes back ([`push`]).
+            Err(Failure::Abort(e)) => return Err(e),
         };
         last = m.mid;
         results.push(report);
@@ -436,11 +494,11 @@ pub fn push(conn: &Tx, ctx: &Context, mutations: &[Prepared]) -> Result<Outcome,
         conn.prepare_cached("UPDATE clients SET last_mutation_id = ?2 WHERE id = ?1")?
             .execute(params![ctx.client_row, last])?;
     }
-    Ok(Outcome {
+    Ok(Some(Outcome {
         last_mutation_id: last,
         results,
         gap_expected,
-    })
+    }))
 }
 
 /// What was recorded of mutation `mid` of an install: its arguments' hash, status, and the
