@@ -978,17 +978,17 @@ fn submit(
         &ctx.verdicts,
     )?;
     let verdict_text = serde_json::to_string(&verdict).map_err(StoreError::from)?;
-    conn.prepare_cached(
+    // One row of VALUES (the subject's row id by a scalar look-up): an `INSERT … SELECT` may
+    // write several rows, and SQLite gives such a statement a journal of its own
+    // ([`Tx::insert_id`]).
+    conn.insert_id(
         "INSERT INTO inspections (uuid, user_id, client_row, mid, subject_id, unit_id, template_code, template_version, results, notes,
              location, signature_photo, expected_photos, started_at, device_time, gps_time, received_at, clock_offset_ms, occurred_at,
              score_earned, score_possible, failed_items, critical_failed, compliant, flags, media_state, verdict, verdict_level)
-         SELECT ?1, ?2, ?3, ?4, s.id, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25,
-             ?27, ?28
-         FROM subjects s WHERE s.uuid = ?26
+         VALUES (?1, ?2, ?3, ?4, (SELECT s.id FROM subjects s WHERE s.uuid = ?26), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+             ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?27, ?28)
          ON CONFLICT (uuid) DO NOTHING RETURNING id",
-    )
-    .and_then(|mut stmt| {
-        stmt.query_row(params![
+        params![
             view.id.to_string(),
             ctx.user.id,
             ctx.client_row,
@@ -1017,8 +1017,8 @@ fn submit(
             view.subject_id.to_string(),
             verdict_text,
             verdict.level.as_str(),
-        ], |r| r.get::<_, i64>(0)).optional()
-    })
+        ],
+    )
     .map_err(StoreError::from)?
     // The subject was read above: no row means one with this id was there (the unique index
     // answers, in the same statement as the insert).
@@ -1147,13 +1147,13 @@ fn amend(
             new_version,
             base,
             base != current,
-            to_json(&a.results).map_err(StoreError::from)?,
+            to_json(&a.results)?,
             a.notes,
             a.reason,
             score.earned,
             score.possible,
-            to_json(&score.failed).map_err(StoreError::from)?,
-            to_json(&score.critical_failed).map_err(StoreError::from)?,
+            to_json(&score.failed)?,
+            to_json(&score.critical_failed)?,
             score.compliant,
             ctx.client_row,
             m.mid,
@@ -1189,8 +1189,8 @@ fn amend(
 }
 
 /// JSON text for a column, as a database error so it can sit in a parameter list.
-fn to_json<T: Serialize>(v: &T) -> crate::db::Result<String> {
-    serde_json::to_string(v).map_err(|e| crate::db::Error::Bind(e.to_string()))
+fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    Ok(serde_json::to_string(v)?)
 }
 
 /// The columns of an inspection's view, `i.uuid` last (index 26).

@@ -86,10 +86,11 @@ fn log(
     op: &str,
     data: Option<&str>,
 ) -> Result<i64, StoreError> {
-    Ok(conn.prepare_cached("INSERT INTO changes (grp, scope, entity, entity_id, op, data, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING seq")?.query_row(
+    conn.insert_id(
+        "INSERT INTO changes (grp, scope, entity, entity_id, op, data, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING seq",
         params![g.0, scope, entity, id, op, data, now_text()],
-        |r| r.get(0),
-    )?)
+    )?
+    .ok_or_else(|| StoreError::Database("a change was not logged".into()))
 }
 
 /// Records that `entity`/`id` now has `value`, in `scope`. If it was in another scope before, that

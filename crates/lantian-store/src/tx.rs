@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::db::{self, Params, Row, Stmt, pg::PgConn};
+use crate::db::{self, OptionalExtension, Params, Row, Stmt, pg::PgConn};
 
 /// The engine a [`Tx`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,6 +314,28 @@ impl Tx {
         match &self.conn {
             Conn::Sqlite(c) => Ok(c.last_insert_rowid()),
             Conn::Postgres(_) => self.query_row("SELECT lastval()", [], |r| r.get(0)),
+        }
+    }
+
+    /// Runs an `INSERT … RETURNING id` of one row, where `id` is the table's integer key, and
+    /// gives that id (`None`: an `ON CONFLICT … DO NOTHING` inserted nothing).
+    ///
+    /// SQLite runs the statement without its `RETURNING` and reads `last_insert_rowid`: it
+    /// implements `RETURNING` as a trigger, and a statement with a trigger that may abort opens a
+    /// statement journal, into which every page it changes is copied first. On the push path that
+    /// was an eighth of the writer's time (docs/performance.md, "Statement journals"). PostgreSQL
+    /// runs the statement as written.
+    pub(crate) fn insert_id<P: Params>(&self, sql: &str, params: P) -> db::Result<Option<i64>> {
+        match &self.conn {
+            Conn::Sqlite(c) => {
+                let plain = sql.rfind(" RETURNING ").map_or(sql, |at| &sql[..at]);
+                let inserted = Stmt::sqlite(c.prepare_cached(plain)?).execute(params)?;
+                Ok((inserted > 0).then(|| c.last_insert_rowid()))
+            }
+            Conn::Postgres(_) => self
+                .prepare_cached(sql)?
+                .query_row(params, |r| r.get(0))
+                .optional(),
         }
     }
 
