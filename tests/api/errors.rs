@@ -289,3 +289,53 @@ async fn a_limit_out_of_range_is_refused() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }
+
+/// An answer of at least 1 KiB is gzipped for a caller that accepts gzip; a smaller one is sent as
+/// it is (a few bytes saved would cost a compressor for every request); a caller that does not
+/// accept gzip gets every answer plain.
+#[tokio::test]
+async fn large_answers_are_gzipped_and_small_ones_are_sent_as_they_are() {
+    let app = spawn_app().await;
+    let token = app.demo_token(Role::Admin).await;
+    // Neither asking for gzip nor inflating on its own (the phone client's crate turns reqwest's
+    // gzip on for the whole test binary).
+    let http = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .expect("client");
+    let fetch = |path: &'static str, accept: Option<&'static str>| {
+        let mut req = http.get(format!("{}{path}", app.base)).bearer_auth(&token);
+        if let Some(accept) = accept {
+            req = req.header("accept-encoding", accept);
+        }
+        async move {
+            let r = req.send().await.expect("request");
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            let gzipped = r
+                .headers()
+                .get("content-encoding")
+                .is_some_and(|v| v == "gzip");
+            let bytes = r.bytes().await.expect("body").to_vec();
+            let body = if gzipped {
+                let mut plain = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut flate2::read::GzDecoder::new(bytes.as_slice()),
+                    &mut plain,
+                )
+                .expect("a gzip stream");
+                plain
+            } else {
+                bytes
+            };
+            let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+            assert!(json.is_object(), "{path}");
+            (gzipped, body.len())
+        }
+    };
+    let (gzipped, len) = fetch("/v1/me", Some("gzip")).await;
+    assert!(len < 1024 && !gzipped, "{len} bytes, gzipped: {gzipped}");
+    let (gzipped, len) = fetch("/v1/subjects", Some("gzip")).await;
+    assert!(len >= 1024 && gzipped, "{len} bytes, gzipped: {gzipped}");
+    let (gzipped, len) = fetch("/v1/subjects", None).await;
+    assert!(len >= 1024 && !gzipped, "{len} bytes, gzipped: {gzipped}");
+}

@@ -40,6 +40,7 @@ use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter};
 use lantian_store::Store;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -289,7 +290,13 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .layer(middleware::from_fn(error::localize))
         .merge(pages)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .layer(CompressionLayer::new())
+        // Answers of at least 1 KiB are gzipped (pull pages, lists, console pages); a push's
+        // answer for one mutation (about 150 bytes) would gain a few bytes and cost the set-up of
+        // a compressor (about 256 KiB of state) for every request.
+        .layer(
+            CompressionLayer::new()
+                .compress_when(DefaultPredicate::new().and(SizeAbove::new(GZIP_FROM_BYTES))),
+        )
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -333,6 +340,10 @@ async fn observe(
         .or_insert(HeaderValue::from_static("no-referrer"));
     resp
 }
+
+/// Answers at least this large are gzipped when the caller accepts it: the threshold the phone
+/// uses for its request bodies.
+const GZIP_FROM_BYTES: u64 = 1024;
 
 /// The Content-Security-Policy of every API answer that does not set its own.
 pub const API_CSP: &str =
