@@ -1188,7 +1188,7 @@ fn amend(
     Ok(())
 }
 
-/// JSON text for a column, as a database error so it can sit in a parameter list.
+/// JSON text for a column.
 fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
     Ok(serde_json::to_string(v)?)
 }
