@@ -83,3 +83,55 @@ pub(crate) fn count_statements(
     )?;
     Ok(())
 }
+
+/// Pages in the write-ahead log at which the checkpoint thread is woken: SQLite's own
+/// `wal_autocheckpoint`.
+const CHECKPOINT_FROM_PAGES: i32 = 1000;
+/// Pages at which the writer's commit checkpoints itself, as SQLite would. A checkpoint that runs
+/// beside the writer copies the log up to where it stood when it began, and the log starts over
+/// only when a write finds it copied to the end: under a writer that never pauses that may not
+/// happen, and the log would only grow. Past this, the commit finishes the copy itself.
+const CHECKPOINT_IN_WRITER_PAGES: i32 = 4 * CHECKPOINT_FROM_PAGES;
+
+/// Moves the write-ahead log's checkpoints off the writer's thread. SQLite runs one in the commit
+/// that takes the log past 1,000 pages: 15% of the writer's time on the push path
+/// (docs/performance.md, "Statement journals"). Here a thread of its own, on a connection of its
+/// own, copies the log into the database when the writer's commit says it passed
+/// [`CHECKPOINT_FROM_PAGES`]; the writer checkpoints only past [`CHECKPOINT_IN_WRITER_PAGES`].
+/// A checkpoint is the same work on either thread, with the same `fsync`s, and a crash during one
+/// loses nothing (the log stays until it is copied). The thread ends once the writer's connection
+/// has closed; the writer's thread waits for it (the handle returned).
+pub(crate) fn checkpoint_aside(
+    writer: &mut Connection,
+    path: &Path,
+) -> Result<std::thread::JoinHandle<()>, StoreError> {
+    let conn = open(path, false)?;
+    let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+    let thread = std::thread::Builder::new()
+        .name("lantian-checkpoint".into())
+        .spawn(move || {
+            // One checkpoint a wake; a wake while one runs waits in the channel (one at most).
+            while woken.recv().is_ok() {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "checkpoint failed; the writer will checkpoint");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Io(e.to_string()))?;
+    writer.wal_hook(Some(
+        move |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
+            if pages >= CHECKPOINT_IN_WRITER_PAGES {
+                // Busy while the thread's checkpoint runs: the next commit asks again. An error
+                // returned from here would fail a commit that has happened.
+                if let Err(e) = wal.checkpoint() {
+                    tracing::debug!(error = %e, pages, "checkpoint in the writer put off");
+                }
+            } else if pages >= CHECKPOINT_FROM_PAGES {
+                // Full: a wake waits already.
+                let _ = wake.try_send(());
+            }
+            Ok(())
+        },
+    ))?;
+    Ok(thread)
+}

@@ -230,7 +230,13 @@ impl Store {
             .into_sqlite()
             .ok_or_else(|| StoreError::Database("not a SQLite connection".into()))?;
         conn::count_statements(&mut write_conn, Arc::clone(&statements))?;
-        let writer = writer::Writer::start(Tx::new(write_conn), config.max_batch.max(1), None)?;
+        let checkpoints = conn::checkpoint_aside(&mut write_conn, &config.path)?;
+        let writer = writer::Writer::start(
+            Tx::new(write_conn),
+            config.max_batch.max(1),
+            None,
+            Some(checkpoints),
+        )?;
         Ok(Store {
             inner: Arc::new(Inner {
                 writer,
@@ -276,8 +282,12 @@ impl Store {
             .map(|_| connect(true))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let readers = readers::Readers::new(readers, Some(Arc::clone(&connect)));
-        let writer =
-            writer::Writer::start(write_conn, config.max_batch.max(1), Some(connect.clone()))?;
+        let writer = writer::Writer::start(
+            write_conn,
+            config.max_batch.max(1),
+            Some(connect.clone()),
+            None,
+        )?;
         Ok(Store {
             inner: Arc::new(Inner {
                 writer,

@@ -41,29 +41,42 @@ impl WriterStats {
 }
 
 pub(crate) struct Writer {
-    tx: mpsc::Sender<Job>,
+    /// `None` once the writer is closing.
+    tx: Option<mpsc::Sender<Job>>,
     stats: Arc<WriterStats>,
     running: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Writer {
+    /// Starts the writer's thread on `conn`. `companion` is a thread that ends once `conn` has
+    /// closed (the checkpoints of SQLite's log): the writer's thread waits for it before it ends.
     pub(crate) fn start(
         conn: Tx,
         max_batch: usize,
         reconnect: Option<crate::readers::Connect>,
+        companion: Option<std::thread::JoinHandle<()>>,
     ) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel::<Job>(4096);
         let stats = Arc::new(WriterStats::default());
         let running = Arc::new(AtomicBool::new(true));
         let (s, r) = (stats.clone(), running.clone());
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("lantian-writer".into())
             .spawn(move || {
                 run(conn, rx, max_batch, &s, reconnect.as_ref());
+                if let Some(companion) = companion {
+                    let _ = companion.join();
+                }
                 r.store(false, Ordering::SeqCst);
             })
             .map_err(|e| StoreError::Io(e.to_string()))?;
-        Ok(Writer { tx, stats, running })
+        Ok(Writer {
+            tx: Some(tx),
+            stats,
+            running,
+            thread: Some(thread),
+        })
     }
 
     pub(crate) fn stats(&self) -> &WriterStats {
@@ -101,8 +114,25 @@ impl Writer {
                 (ok, finish)
             }
         });
-        self.tx.send(job).await.map_err(|_| StoreError::Closed)?;
+        let queue = self.tx.as_ref().ok_or(StoreError::Closed)?;
+        queue.send(job).await.map_err(|_| StoreError::Closed)?;
         done_rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+impl Drop for Writer {
+    /// Closes the queue and waits for the thread: it commits what it holds, closes its connection
+    /// and ends. A store that is gone has stopped writing its files, so that a stopped
+    /// deployment's database may be copied at once.
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take()
+            // Dropped by one of its own jobs (one that held the last handle on the store): the
+            // thread ends by itself once the job returns.
+            && thread.thread().id() != std::thread::current().id()
+        {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -288,6 +318,48 @@ mod tests {
             .await
             .expect("read");
         assert_eq!(rows, vec![2]);
+    }
+
+    /// The write-ahead log is copied into the database by the checkpoint thread once it passes
+    /// its mark, well before the writer would copy it itself; and a store that is gone has closed
+    /// every connection, the last of which removed the log: its files may be copied at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_is_copied_beside_the_writer_and_a_closed_store_has_let_go_of_its_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        let wal = dir.path().join("db.sqlite-wal");
+        let store = Store::open(&StoreConfig::new(path.clone())).expect("open");
+        store
+            .write(|c| Ok(c.execute_batch("CREATE TABLE blobs (b BLOB NOT NULL)")?))
+            .await
+            .expect("create");
+        let size = || std::fs::metadata(&path).expect("database file").len();
+        let before = size();
+        // About 2,000 pages of 4 KiB in 20 commits: past the thread's mark (1,000), short of
+        // the writer's own (4,000). In WAL mode only a checkpoint makes the database file grow.
+        for _ in 0..20 {
+            store
+                .write(|c| {
+                    for _ in 0..100 {
+                        c.execute("INSERT INTO blobs (b) VALUES (zeroblob(4000))", [])?;
+                    }
+                    Ok(())
+                })
+                .await
+                .expect("insert");
+        }
+        let mut grown = false;
+        for _ in 0..200 {
+            if size() > before + 2_000_000 {
+                grown = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert!(grown, "the database file stayed at {} bytes", size());
+        assert!(wal.exists());
+        drop(store);
+        assert!(!wal.exists(), "the log outlived the store");
     }
 
     #[tokio::test]
