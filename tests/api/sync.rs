@@ -64,6 +64,25 @@ fn submit_mutation(mid: i64, s: &lantian_domain::mutation::InspectionSubmit) -> 
     json!({"mid": mid, "name": "inspection.submit", "args": s, "device_time": chrono::Utc::now()})
 }
 
+/// Queues the submissions and syncs: the push's figures and the outbox entries it rejected.
+async fn push_submits(
+    c: &Client,
+    subs: &[lantian_domain::mutation::InspectionSubmit],
+) -> (lantian_client::PushSummary, Vec<lantian_client::Queued>) {
+    for s in subs {
+        c.enqueue("inspection.submit", &serde_json::to_value(s).expect("json"))
+            .expect("enqueue");
+    }
+    let (push, _) = c.sync().await.expect("sync");
+    let rejected = c
+        .outbox()
+        .expect("outbox")
+        .into_iter()
+        .filter(|q| q.status.as_deref() == Some("rejected"))
+        .collect();
+    (push, rejected)
+}
+
 fn random_submits(
     c: &Client,
     rng: &mut Rng,
@@ -211,19 +230,9 @@ async fn one_invalid_mutation_among_fifty_is_rejected_alone_and_the_rejection_is
         note: None,
         photos: vec![],
     });
-    for s in &subs {
-        c.enqueue("inspection.submit", &serde_json::to_value(s).expect("json"))
-            .expect("enqueue");
-    }
-    let (push, _) = c.sync().await.expect("sync");
+    let (push, rejected) = push_submits(&c, &subs).await;
     assert_eq!((push.applied, push.rejected), (49, 1));
     assert_eq!(count(&app, "SELECT count(*) FROM inspections").await, 49);
-    let rejected: Vec<_> = c
-        .outbox()
-        .expect("outbox")
-        .into_iter()
-        .filter(|q| q.status.as_deref() == Some("rejected"))
-        .collect();
     assert_eq!(rejected.len(), 1);
     assert_eq!(
         (rejected[0].mid, rejected[0].code.as_deref()),
@@ -254,18 +263,8 @@ async fn a_mutation_refused_after_its_writes_began_leaves_no_trace_and_its_neigh
     // inserted, sealed and judged (the order is verified with it), so all of that must go back.
     subs[4].rectification_id = Some(uuid::Uuid::now_v7());
     let refused = subs[4].inspection_id.to_string();
-    for s in &subs {
-        c.enqueue("inspection.submit", &serde_json::to_value(s).expect("json"))
-            .expect("enqueue");
-    }
-    let (push, _) = c.sync().await.expect("sync");
+    let (push, rejected) = push_submits(&c, &subs).await;
     assert_eq!((push.applied, push.rejected), (9, 1));
-    let rejected: Vec<_> = c
-        .outbox()
-        .expect("outbox")
-        .into_iter()
-        .filter(|q| q.status.as_deref() == Some("rejected"))
-        .collect();
     assert_eq!(
         (rejected[0].mid, rejected[0].code.as_deref()),
         (5, Some("rectification_not_found"))
