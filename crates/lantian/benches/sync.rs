@@ -219,6 +219,71 @@ fn writer_only(batches: Vec<Vec<Value>>, quarters: bool) -> f64 {
     })
 }
 
+/// `BENCH_ONLY=single`: one mutation a request over HTTP, `BENCH_N` inspections (default 8,000)
+/// from 16 installs, long enough to sample; the server's CPU per push. With `BENCH_WRAP` (e.g.
+/// `valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p`) the server runs under it, and
+/// under callgrind its counts are zeroed before the pushes and dumped after them, so that the
+/// dump holds the pushes alone (`docs/performance.md`, "A single-mutation push").
+fn single_only() {
+    let n: usize = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8_000);
+    let wrap = std::env::var("BENCH_WRAP").unwrap_or_default();
+    let wrap: Vec<&str> = wrap.split_whitespace().collect();
+    let callgrind = wrap.iter().any(|w| w.contains("callgrind"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let envs = [("LANTIAN_LOGIN__PEER_ATTEMPTS", "100000")];
+    let server = if wrap.is_empty() {
+        common::serve(dir.path(), &envs)
+    } else {
+        common::serve_wrapped(&wrap, dir.path(), &envs)
+    };
+    let (base, pid) = (server.base.clone(), server.child.id());
+    let control = |what: &str| {
+        if callgrind {
+            let ok = Command::new("callgrind_control")
+                .args([what, &pid.to_string()])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "callgrind_control {what}");
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let admin: Value = post(&http, format!("{base}/v1/auth/login"), "", &json!({"username": "demo_admin", "password": PASSWORD})).await;
+        let admin = admin["access_token"].as_str().expect("token").to_owned();
+        post(&http, format!("{base}/v1/templates/bench20/versions"), &admin, &template_draft()).await;
+        let cdir = tempfile::tempdir().expect("tempdir");
+        let installs_n = 16;
+        let (clients, site) = installs(cdir.path(), std::slice::from_ref(&base), installs_n, 1).await;
+        let per = n.div_ceil(installs_n);
+        let mut k = 0u64;
+        for c in &clients {
+            for _ in 0..per {
+                c.enqueue("inspection.submit", &inspection(&site, k)).expect("enqueue");
+                k += 1;
+            }
+        }
+        control("-z");
+        let (applied, elapsed, cpu) = push_all(clients, pid).await;
+        control("-d");
+        assert_eq!(applied as u64, k);
+        println!(
+            "one mutation a request: {k} pushes from {installs_n} installs in {:.2} s = {:.0}/s, server CPU {:.0} µs per push",
+            elapsed.as_secs_f64(),
+            k as f64 / elapsed.as_secs_f64(),
+            cpu * 1e6 / k as f64
+        );
+    });
+}
+
 /// `BENCH_ONLY=engine`: the push engine alone, `BENCH_N` inspections (default 2,000) in batches
 /// of `BENCH_BATCH` (default 50), reported per quarter so that a cost growing with the table
 /// shows; small enough to run under callgrind (`docs/performance.md`, "Where the CPU goes").
@@ -239,6 +304,10 @@ fn engine_only() {
 fn main() {
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "engine") {
         engine_only();
+        return;
+    }
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "single") {
+        single_only();
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()

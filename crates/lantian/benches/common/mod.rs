@@ -43,6 +43,13 @@ pub fn serve_pinned(core: usize, dir: &std::path::Path, envs: &[(&str, &str)]) -
     start(cmd, dir, envs)
 }
 
+/// [`serve`] under a wrapper command (`valgrind --tool=callgrind …`), given as its words.
+pub fn serve_wrapped(wrap: &[&str], dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(wrap[0]);
+    cmd.args(&wrap[1..]).arg(BIN);
+    start(cmd, dir, envs)
+}
+
 /// Runs `cmd` (the binary, or a wrapper with it as its last argument so far) as `serve --demo`.
 fn start(mut cmd: Command, dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
     cmd.arg("--data-dir")
