@@ -12,7 +12,7 @@ use lantian_protocol::sync::{
 use lantian_store::{pull, push};
 use uuid::Uuid;
 
-use crate::{Actor, App, AppError};
+use crate::{Actor, App, AppError, Seen, Token};
 
 fn encode_cursor(c: &pull::Cursor) -> Result<String, AppError> {
     let json = serde_json::to_vec(c).map_err(|_| AppError::internal())?;
@@ -102,41 +102,39 @@ impl App {
     }
 
     /// Applies an install's batch of mutations: each in order, once (`docs/sync-protocol.md`).
-    pub async fn push(&self, actor: &Actor, req: PushRequest) -> Result<PushResponse, AppError> {
-        actor.may(Action::Sync, None)?;
-        if req.protocol_version != PROTOCOL_VERSION {
-            return Err(AppError::new("protocol_unsupported").field("protocol_version"));
-        }
-        if req.mutations.len() > MAX_PUSH_MUTATIONS {
-            return Err(AppError::new("validation_failed")
-                .field("mutations")
-                .detail("too_many_mutations"));
-        }
-        if req.mutations.first().is_some_and(|m| m.mid < 1)
-            || req.mutations.windows(2).any(|w| w[1].mid <= w[0].mid)
-        {
-            return Err(AppError::new("validation_failed")
-                .field("mutations")
-                .detail("mutations_not_ascending"));
-        }
+    pub async fn push(&self, token: Token, req: PushRequest) -> Result<PushResponse, AppError> {
+        // Checked before anything is read, answered after the caller is: an unknown or disabled
+        // caller hears that first, whatever the request.
+        let well_formed = well_formed(&req);
         let received_at = chrono::Utc::now();
         let offset = lantian_domain::inspection::clock_offset_ms(req.sent_at, received_at);
         let mut prepared = parse(req.mutations, offset);
-        // The install and the submissions' bases in one read; published templates from memory.
-        let wanted = wanted(&prepared);
+        let wanted = match well_formed {
+            Ok(()) => wanted(&prepared),
+            Err(_) => Wanted::new(),
+        };
+        // The caller, the install and the submissions' bases in one read; published templates
+        // from memory.
         let known = self.known_templates(&wanted);
-        let (client_id, user_id) = (req.client_id, actor.id);
-        let (install, bases) = self
+        let client_id = req.client_id;
+        let (seen, install, bases) = self
             .store()
             .read(move |c| {
+                let seen = Seen::read(c, token)?;
+                let Some(user_id) = seen.admitted().map(|u| u.id) else {
+                    return Ok((seen, None, Vec::new()));
+                };
                 let install = push::client(c, client_id, user_id)?;
                 let bases = match install {
                     Some(_) if !wanted.is_empty() => push::bases(c, &wanted, &known)?,
                     _ => Vec::new(),
                 };
-                Ok((install, bases))
+                Ok((seen, install, bases))
             })
             .await?;
+        let actor = seen.actor()?;
+        actor.may(Action::Sync, None)?;
+        well_formed?;
         let install = install.ok_or_else(not_registered)?;
         if install.revoked {
             return Err(revoked());
@@ -144,7 +142,7 @@ impl App {
         self.remember_templates(&bases);
         score(&mut prepared, bases);
         let ctx = push::Context {
-            user: actor.0.clone(),
+            user: actor.0,
             client_row: install.row,
             client_id: req.client_id,
             received_at,
@@ -184,33 +182,64 @@ impl App {
         })
     }
 
-    /// A page of changes of the caller's scopes after the cursor (a snapshot after a reset).
-    pub async fn pull(&self, actor: &Actor, req: PullRequest) -> Result<PullResponse, AppError> {
-        actor.may(Action::Sync, None)?;
-        self.client_of(actor, req.client_id).await?;
-        let cursor = req.cursor.as_deref().map(decode_cursor).transpose()?;
-        if req.resync_scopes.len() > 1000 {
-            return Err(AppError::new("validation_failed")
-                .field("resync_scopes")
-                .detail("too_many_scopes"));
-        }
-        let limits = pull::Limits {
-            max_changes: crate::page::limit(req.limit, 1000, 5000)?,
-            max_bytes: self.config().pull_page_bytes,
+    /// A page of changes of the caller's scopes after the cursor (a snapshot after a reset), for
+    /// the caller `token` names: read with the install and the page, one hop to a reader.
+    pub async fn pull(&self, token: Token, req: PullRequest) -> Result<PullResponse, AppError> {
+        // Checked before anything is read, answered after the caller and the install are.
+        let args = (|| {
+            let cursor = req.cursor.as_deref().map(decode_cursor).transpose()?;
+            if req.resync_scopes.len() > 1000 {
+                return Err(AppError::new("validation_failed")
+                    .field("resync_scopes")
+                    .detail("too_many_scopes"));
+            }
+            let limits = pull::Limits {
+                max_changes: crate::page::limit(req.limit, 1000, 5000)?,
+                max_bytes: self.config().pull_page_bytes,
+            };
+            Ok((cursor, limits))
+        })();
+        let (args, refused) = match args {
+            Ok(a) => (Some(a), None),
+            Err(e) => (None, Some(e)),
         };
-        let user = actor.0.clone();
         let resync = req.resync_scopes;
         let client_id = req.client_id;
-        let (page, last_mid) = self
+        let (seen, install, page) = self
             .store()
             .read(move |c| {
-                let scopes = pull::scopes_for(c, &user)?;
-                let page = pull::pull(c, &scopes, user.role.as_str(), cursor, &resync, limits)?;
-                let last = push::client(c, client_id, user.id)?;
-                Ok((page, last))
+                let seen = Seen::read(c, token)?;
+                let Some(user) = seen.admitted().cloned() else {
+                    return Ok((seen, None, None));
+                };
+                let install = push::client(c, client_id, user.id)?;
+                let pulled = match (&install, args) {
+                    (Some(i), Some((cursor, limits)))
+                        if !i.revoked && Actor(user.clone()).may(Action::Sync, None).is_ok() =>
+                    {
+                        let scopes = pull::scopes_for(c, &user)?;
+                        let page =
+                            pull::pull(c, &scopes, user.role.as_str(), cursor, &resync, limits)?;
+                        // Read after the page, as the page's last word on the install.
+                        Some((page, push::client(c, client_id, user.id)?))
+                    }
+                    _ => None,
+                };
+                Ok((seen, install, pulled))
             })
             .await?;
-        let install = last_mid.ok_or_else(not_registered)?;
+        let actor = seen.actor()?;
+        actor.may(Action::Sync, None)?;
+        let install = install.ok_or_else(not_registered)?;
+        if install.revoked {
+            return Err(revoked());
+        }
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        // Read whenever every check above passed.
+        let (page, install) = page.ok_or_else(AppError::internal)?;
+        let install = install.ok_or_else(not_registered)?;
         if install.revoked {
             return Err(revoked());
         }
@@ -294,6 +323,27 @@ pub async fn prepare(
 }
 
 /// Each mutation hashed, parsed and checked by the domain's rules that need no data.
+/// What makes a push request unanswerable as a whole: a protocol this server does not speak, too
+/// many mutations, or mutation ids that do not ascend.
+fn well_formed(req: &PushRequest) -> Result<(), AppError> {
+    if req.protocol_version != PROTOCOL_VERSION {
+        return Err(AppError::new("protocol_unsupported").field("protocol_version"));
+    }
+    if req.mutations.len() > MAX_PUSH_MUTATIONS {
+        return Err(AppError::new("validation_failed")
+            .field("mutations")
+            .detail("too_many_mutations"));
+    }
+    if req.mutations.first().is_some_and(|m| m.mid < 1)
+        || req.mutations.windows(2).any(|w| w[1].mid <= w[0].mid)
+    {
+        return Err(AppError::new("validation_failed")
+            .field("mutations")
+            .detail("mutations_not_ascending"));
+    }
+    Ok(())
+}
+
 fn parse(
     mutations: Vec<lantian_protocol::sync::Mutation>,
     clock_offset_ms: i64,

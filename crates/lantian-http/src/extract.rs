@@ -153,12 +153,13 @@ impl FromRequestParts<AppState> for PeerAddr {
     }
 }
 
-/// The authenticated caller, loaded from the database on every request: a disabled user, a changed
-/// role or unit, or a revoked install takes effect at once, whatever the token says.
-#[derive(Debug, Clone)]
-pub struct Caller(pub Actor);
+/// A verified access token (signature and expiry), not yet looked up: for the operations that
+/// read the caller in the same read as their own work (push and pull), so that a phone's request
+/// takes one hop to a reader. Everything else takes [`Caller`].
+#[derive(Debug, Clone, Copy)]
+pub struct Bearer(pub lantian_app::Token);
 
-impl FromRequestParts<AppState> for Caller {
+impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
@@ -172,8 +173,22 @@ impl FromRequestParts<AppState> for Caller {
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(ApiError::unauthenticated)?
             .trim();
-        let (user_id, install) = state.keys().verify_access(token)?;
-        Ok(Caller(state.app().actor(user_id, install).await?))
+        let (user, install) = state.keys().verify_access(token)?;
+        Ok(Bearer(lantian_app::Token { user, install }))
+    }
+}
+
+/// The authenticated caller, loaded from the database on every request: a disabled user, a changed
+/// role or unit, or a revoked install takes effect at once, whatever the token says.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Actor);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Bearer(token) = Bearer::from_request_parts(parts, state).await?;
+        Ok(Caller(state.app().actor(token).await?))
     }
 }
 

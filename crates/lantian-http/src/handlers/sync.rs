@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{AppJson, AppQuery, Caller};
+use crate::extract::{AppJson, AppQuery, Bearer, Caller};
 
 /// `HEAD /v1/sync`: 204 with the protocol version and the server time, so a phone can tell a
 /// captive portal from the server and estimate its clock offset before it pushes.
@@ -28,19 +28,19 @@ pub(crate) async fn preflight() -> impl IntoResponse {
 /// `POST /v1/sync/push`.
 pub(crate) async fn push(
     State(state): State<AppState>,
-    caller: Caller,
+    Bearer(token): Bearer,
     AppJson(req): AppJson<PushRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(state.app().push(&caller.0, req).await?))
+    Ok(axum::Json(state.app().push(token, req).await?))
 }
 
 /// `POST /v1/sync/pull`.
 pub(crate) async fn pull(
     State(state): State<AppState>,
-    caller: Caller,
+    Bearer(token): Bearer,
     AppJson(req): AppJson<PullRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(state.app().pull(&caller.0, req).await?))
+    Ok(axum::Json(state.app().pull(token, req).await?))
 }
 
 #[derive(Debug, Deserialize)]
