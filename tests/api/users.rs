@@ -41,6 +41,15 @@ async fn a_disabled_user_is_out_everywhere_at_once_and_back_when_enabled() {
         "the bureau's users are outside the subtree"
     );
 
+    let install = uuid::Uuid::now_v7();
+    let registered = app
+        .post(
+            "/v1/clients",
+            Some(&officer.access_token),
+            json!({"client_id": install, "app_version": "test"}),
+        )
+        .await;
+    assert!(registered.status.is_success(), "{:?}", registered.body);
     let officer_id = officer.user.id.to_string();
     let r = app
         .post(
@@ -55,6 +64,30 @@ async fn a_disabled_user_is_out_everywhere_at_once_and_back_when_enabled() {
     assert_eq!(
         app.get("/v1/me", &officer.access_token).await.status,
         StatusCode::UNAUTHORIZED
+    );
+    // Push and pull read the caller with their own work: the same answer there.
+    let pushed = app
+        .post(
+            "/v1/sync/push",
+            Some(&officer.access_token),
+            json!({"client_id": install, "protocol_version": 1, "schema_version": 1, "app_version": "test",
+                   "sent_at": chrono::Utc::now(), "mutations": []}),
+        )
+        .await;
+    assert_eq!(
+        (pushed.status, pushed.code()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+    );
+    let pulled = app
+        .post(
+            "/v1/sync/pull",
+            Some(&officer.access_token),
+            json!({"client_id": install, "cursor": null}),
+        )
+        .await;
+    assert_eq!(
+        (pulled.status, pulled.code()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
     );
     let refreshed = app
         .post(
