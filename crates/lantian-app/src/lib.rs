@@ -1,6 +1,7 @@
 //! lantian-app: the application layer. Every use of the system is one named operation here:
 //! review an inspection, open an order, report it handled, decide a request, read the month's
-//! assessment, declare an alert, ... Each takes the caller ([`Actor`]) and typed input, asks the
+//! assessment, declare an alert, ... Each takes the caller ([`Actor`]; push and pull, the phone's
+//! busiest, the verified [`Token`], read in their own read) and typed input, asks the
 //! policy table, lets the domain decide, runs one store transaction, and returns domain or
 //! protocol types. HTTP handlers, console pages and CLI commands are adapters that parse, call one
 //! operation, and render; none composes store calls or writes a rule of its own.
@@ -10,7 +11,8 @@
 //!
 //! # Layout
 //! - [`App`] — the store and the settings operations need; cheap to clone.
-//! - [`Actor`] — the authenticated caller and its policy question [`Actor::may`].
+//! - [`Actor`] — the authenticated caller and its policy question [`Actor::may`]; [`Token`], a
+//!   verified access token not yet read.
 //! - [`error`] — [`AppError`], the one failure type of operations, with stable codes.
 //! - [`review`] — the review queue, one inspection, review decisions.
 //! - [`rectify`] — rectification orders: open, list, read, handled, requests, decisions, stats.

@@ -322,7 +322,6 @@ pub async fn prepare(
     Ok(prepared)
 }
 
-/// Each mutation hashed, parsed and checked by the domain's rules that need no data.
 /// What makes a push request unanswerable as a whole: a protocol this server does not speak, too
 /// many mutations, or mutation ids that do not ascend.
 fn well_formed(req: &PushRequest) -> Result<(), AppError> {
@@ -344,6 +343,7 @@ fn well_formed(req: &PushRequest) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Each mutation hashed, parsed and checked by the domain's rules that need no data.
 fn parse(
     mutations: Vec<lantian_protocol::sync::Mutation>,
     clock_offset_ms: i64,
