@@ -108,11 +108,12 @@ impl App {
         let well_formed = well_formed(&req);
         let received_at = chrono::Utc::now();
         let offset = lantian_domain::inspection::clock_offset_ms(req.sent_at, received_at);
-        let mut prepared = parse(req.mutations, offset);
-        let wanted = match well_formed {
-            Ok(()) => wanted(&prepared),
-            Err(_) => Wanted::new(),
+        // A request refused as a whole is not parsed (nor its mutations hashed).
+        let mut prepared = match well_formed {
+            Ok(()) => parse(req.mutations, offset),
+            Err(_) => Vec::new(),
         };
+        let wanted = wanted(&prepared);
         // The caller, the install and the submissions' bases in one read; published templates
         // from memory.
         let known = self.known_templates(&wanted);
