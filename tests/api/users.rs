@@ -66,29 +66,24 @@ async fn a_disabled_user_is_out_everywhere_at_once_and_back_when_enabled() {
         StatusCode::UNAUTHORIZED
     );
     // Push and pull read the caller with their own work: the same answer there.
-    let pushed = app
-        .post(
+    for (path, body) in [
+        (
             "/v1/sync/push",
-            Some(&officer.access_token),
             json!({"client_id": install, "protocol_version": 1, "schema_version": 1, "app_version": "test",
                    "sent_at": chrono::Utc::now(), "mutations": []}),
-        )
-        .await;
-    assert_eq!(
-        (pushed.status, pushed.code()),
-        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
-    );
-    let pulled = app
-        .post(
+        ),
+        (
             "/v1/sync/pull",
-            Some(&officer.access_token),
             json!({"client_id": install, "cursor": null}),
-        )
-        .await;
-    assert_eq!(
-        (pulled.status, pulled.code()),
-        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
-    );
+        ),
+    ] {
+        let r = app.post(path, Some(&officer.access_token), body).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::UNAUTHORIZED, Some("unauthenticated")),
+            "{path}"
+        );
+    }
     let refreshed = app
         .post(
             "/v1/auth/refresh",
