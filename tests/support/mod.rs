@@ -459,15 +459,10 @@ pub async fn server_view(
         .read(move |c| {
             let user = lantian_store::identity::user_by_username(c, &name)?.expect("user");
             let scopes = lantian_store::pull::scopes_for(c, &user)?;
-            let mut stmt = c.raw().prepare(
-                "SELECT entity, entity_id, scope, data FROM entities WHERE scope IN (SELECT value FROM json_each(?1))",
-            )?;
-            let rows = stmt
-                .query_map([serde_json::to_string(&scopes)?], |r| {
-                    Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?)))
-                })?
-                .collect::<Result<std::collections::BTreeMap<_, _>, _>>()?;
-            Ok(rows)
+            Ok(lantian_store::sync::current(c, &scopes)?
+                .into_iter()
+                .map(|(entity, id, scope, data)| ((entity, id), (scope, data)))
+                .collect())
         })
         .await
         .expect("server view")

@@ -26,6 +26,11 @@ pub const PG_MIGRATIONS: &[(u32, &str, &str)] = &[
         "index_order",
         include_str!("../../../migrations/postgres/0021_index_order.sql"),
     ),
+    (
+        22,
+        "entity_text_once",
+        include_str!("../../../migrations/postgres/0022_entity_text_once.sql"),
+    ),
 ];
 
 /// The advisory lock nodes take while they migrate (session-level: a node killed while it holds
@@ -203,6 +208,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "index_order",
         include_str!("../../../migrations/0021_index_order.sql"),
     ),
+    (
+        22,
+        "entity_text_once",
+        include_str!("../../../migrations/0022_entity_text_once.sql"),
+    ),
 ];
 
 /// Applies pending migrations; returns the versions applied now (empty when up to date).
@@ -294,6 +304,66 @@ mod tests {
         assert_eq!(all, (1..=all.len() as u32).collect::<Vec<_>>());
         assert_eq!(migrate_file(&path).expect("first"), all);
         assert!(migrate_file(&path).expect("second").is_empty());
+    }
+
+    #[test]
+    fn migration_22_leaves_out_each_entity_text_its_change_holds_and_keeps_the_others() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+             checksum TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT",
+        )
+        .expect("table");
+        for (version, name, sql) in MIGRATIONS.iter().filter(|(v, ..)| *v < 22) {
+            conn.execute_batch(sql).expect("migration");
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?1, ?2, ?3, 'then')",
+                rusqlite::params![version, name, sha256_hex(sql.as_bytes())],
+            )
+            .expect("record");
+        }
+        // Entities as the previous release wrote them: each with its text. The third's change
+        // was pruned.
+        conn.execute_batch(
+            r#"INSERT INTO changes (seq, grp, scope, entity, entity_id, op, data, at) VALUES
+                 (1, 1, 'unit:a', 'subject', 'x', 'put', '{"v":1}', 'then'),
+                 (2, 1, 'unit:a', 'subject', 'y', 'put', '{"v":2}', 'then');
+               INSERT INTO entities (id, entity, entity_id, scope, data, hash, seq) VALUES
+                 (10, 'subject', 'x', 'unit:a', '{"v":1}', 11, 1),
+                 (11, 'subject', 'y', 'unit:a', '{"v":2}', 12, 2),
+                 (12, 'subject', 'z', 'unit:a', '{"v":0}', 13, 0);"#,
+        )
+        .expect("rows");
+        drop(conn);
+        assert_eq!(migrate_file(&path).expect("migrate"), vec![22]);
+        let conn = Connection::open(&path).expect("open");
+        let rows: Vec<(i64, String, Option<String>, i64, i64)> = conn
+            .prepare("SELECT id, entity_id, data, hash, seq FROM entities ORDER BY id")
+            .expect("prepare")
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            rows,
+            vec![
+                (10, "x".into(), None, 11, 1),
+                (11, "y".into(), None, 12, 2),
+                (12, "z".into(), Some(r#"{"v":0}"#.into()), 13, 0),
+            ]
+        );
+        let index: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'entities_scope'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("index");
+        assert_eq!(index, 1);
     }
 
     #[test]

@@ -217,14 +217,23 @@ pub fn pull(
         // On PostgreSQL each scope's rows are read in order from `entities_scope` and only those
         // merged: its planner cannot see how few rows the list names, and otherwise sorts every
         // row past the cursor for each page (a snapshot then costs pages x rows).
+        // An entity's text is the change's that put it last (`sync::entity_text`), read by its
+        // seq for the rows of the page only.
         let mut stmt = tx.prepare_cached(tx.dialect(
-            "SELECT id, scope, entity, entity_id, data FROM entities
-             WHERE id > ?1 AND scope IN (SELECT value FROM json_each(?2)) ORDER BY id LIMIT ?3",
-            "SELECT e.id, e.scope, e.entity, e.entity_id, e.data
-               FROM (SELECT DISTINCT value FROM json_each(?2)) s
-               CROSS JOIN LATERAL (SELECT id, scope, entity, entity_id, data FROM entities
-                                    WHERE scope = s.value AND id > ?1 ORDER BY id LIMIT ?3) e
-              ORDER BY e.id LIMIT ?3",
+            concat!(
+                "SELECT e.id, e.scope, e.entity, e.entity_id, ",
+                crate::sync::entity_text!(),
+                " FROM entities e
+                 WHERE e.id > ?1 AND e.scope IN (SELECT value FROM json_each(?2)) ORDER BY e.id LIMIT ?3"
+            ),
+            concat!(
+                "SELECT e.id, e.scope, e.entity, e.entity_id, ",
+                crate::sync::entity_text!(),
+                " FROM (SELECT DISTINCT value FROM json_each(?2)) s
+                   CROSS JOIN LATERAL (SELECT id, scope, entity, entity_id, data, seq FROM entities
+                                        WHERE scope = s.value AND id > ?1 ORDER BY id LIMIT ?3) e
+                  ORDER BY e.id LIMIT ?3"
+            ),
         ))?;
         let rows = stmt.query_map(
             params![snap.after_row, wanted, limits.max_changes as i64 + 1],

@@ -7,6 +7,10 @@
 //! as the effect (a write transaction keeps each scope's figures in hand and writes them once, just
 //! before it commits: [`Tx::execute_batch`]). A [`Group`] ties the changes of one write together:
 //! a pull page never splits it.
+//!
+//! An entity's text is stored once: in the change that put it last. Its `entities` row holds the
+//! hash and that change's `seq`, and `data` only once [`prune`] has taken that change away
+//! (`entity_text!` reads it either way).
 
 use crate::Tx;
 use crate::db::{OptionalExtension, params};
@@ -134,10 +138,11 @@ pub fn put_text(
                 adjust_scope(conn, scope, 0, hash, old_hash as u64)?;
             }
             let seq = log(conn, g, scope, entity, id, "put", Some(&data))?;
+            // Its text is the change's (a text left here by a prune goes).
             conn.prepare_cached(
-                "UPDATE entities SET scope = ?2, data = ?3, hash = ?4, seq = ?5 WHERE id = ?1",
+                "UPDATE entities SET scope = ?2, data = NULL, hash = ?3, seq = ?4 WHERE id = ?1",
             )?
-            .execute(params![row, scope, data, hash as i64, seq])?;
+            .execute(params![row, scope, hash as i64, seq])?;
         }
         None => {
             if !insert_entity(conn, g, scope, (entity, id), &data, hash)? {
@@ -170,8 +175,8 @@ pub fn put_new_text(
     }
 }
 
-/// Logs the put of an entity and inserts its row; false (the change logged, no row inserted) if
-/// a row for it was there already.
+/// Logs the put of an entity and inserts its row (its text is the change's); false (the change
+/// logged, no row inserted) if a row for it was there already.
 fn insert_entity(
     conn: &Tx,
     g: Group,
@@ -183,10 +188,10 @@ fn insert_entity(
     let seq = log(conn, g, scope, entity, id, "put", Some(data))?;
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO entities (entity, entity_id, scope, data, hash, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO entities (entity, entity_id, scope, hash, seq) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (entity, entity_id) DO NOTHING",
         )?
-        .execute(params![entity, id, scope, data, hash as i64, seq])?;
+        .execute(params![entity, id, scope, hash as i64, seq])?;
     if inserted == 1 {
         adjust_scope(conn, scope, 1, hash, 0)?;
     }
@@ -221,11 +226,47 @@ pub fn head(conn: &Tx) -> Result<i64, StoreError> {
 
 /// Deletes changes older than `cutoff` (RFC 3339), always keeping the newest row. Returns how many
 /// went. Cursors that pointed before the oldest remaining change get a `cursor_too_old` reset.
+/// An entity whose text is in a change that goes keeps that text in its own row first.
 pub fn prune(conn: &Tx, cutoff: &str) -> Result<usize, StoreError> {
     let head = head(conn)?;
+    conn.prepare_cached(
+        "UPDATE entities SET data = (SELECT c.data FROM changes c WHERE c.seq = entities.seq)
+          WHERE data IS NULL
+            AND EXISTS (SELECT 1 FROM changes c WHERE c.seq = entities.seq AND c.at < ?1 AND c.seq < ?2)",
+    )?
+    .execute(params![cutoff, head])?;
     Ok(conn
         .prepare_cached("DELETE FROM changes WHERE at < ?1 AND seq < ?2")?
         .execute(params![cutoff, head])?)
+}
+
+/// The text of the entity row `e`, an SQL expression (a literal, for `concat!`): its own once a
+/// prune took its change away, else the text of the change that put it last.
+macro_rules! entity_text {
+    () => {
+        "coalesce(e.data, (SELECT c.data FROM changes c WHERE c.seq = e.seq))"
+    };
+}
+pub(crate) use entity_text;
+
+/// The current state in `scopes`: (entity, id, scope, text), as a phone of theirs holds it after
+/// a full pull. For tests that compare a phone with the server.
+#[cfg(any(test, feature = "test-door"))]
+pub fn current(
+    conn: &Tx,
+    scopes: &[String],
+) -> Result<Vec<(String, String, String, String)>, StoreError> {
+    let mut stmt = conn.prepare(concat!(
+        "SELECT e.entity, e.entity_id, e.scope, ",
+        entity_text!(),
+        " FROM entities e WHERE e.scope IN (SELECT value FROM json_each(?1)) ORDER BY e.id"
+    ))?;
+    let rows = stmt
+        .query_map([serde_json::to_string(scopes)?], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// Emits the current state of every synced entity that existed before sync did (units, subjects,
@@ -290,17 +331,10 @@ mod tests {
 
     /// Each scope's count and checksum, from `scope_state` and recounted from `entities`.
     fn stored_and_recounted(conn: &Tx, scope: &str) -> ((u64, u64), (u64, u64)) {
-        let mut stmt = conn
-            .prepare("SELECT entity, entity_id, data FROM entities WHERE scope = ?1")
-            .expect("prepare");
-        let rows: Vec<(String, String, String)> = stmt
-            .query_map([scope], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows");
+        let rows = current(conn, &[scope.to_owned()]).expect("current");
         let recount = lantian_domain::sync::scope_sum(
             rows.iter()
-                .map(|(e, i, d)| (e.as_str(), i.as_str(), d.as_str())),
+                .map(|(e, i, _, d)| (e.as_str(), i.as_str(), d.as_str())),
         );
         let stored: (i64, i64) = conn
             .query_row(
@@ -358,6 +392,77 @@ mod tests {
         conn.execute_batch("ROLLBACK").expect("rollback");
         let (stored, recount) = stored_and_recounted(&conn, "unit:a");
         assert_eq!((stored, stored.0), (recount, 4));
+    }
+
+    #[test]
+    fn an_entity_text_is_stored_once_and_kept_by_its_row_when_a_prune_takes_its_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        crate::migrate_file(&path).expect("migrate");
+        let conn = Tx::new(rusqlite::Connection::open(&path).expect("open"));
+        let g = Group::new();
+        let own = |id: &str| -> Option<String> {
+            conn.query_row(
+                "SELECT data FROM entities WHERE entity = 'subject' AND entity_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .expect("row")
+        };
+        put(
+            &conn,
+            g,
+            "unit:a",
+            "subject",
+            "1",
+            &serde_json::json!({"v": 1}),
+        )
+        .expect("put");
+        put_new_text(&conn, g, "unit:a", "subject", "2", r#"{"v":2}"#.into()).expect("new");
+        put(
+            &conn,
+            g,
+            "unit:a",
+            "subject",
+            "1",
+            &serde_json::json!({"v": "again"}),
+        )
+        .expect("edit");
+        // Each text is in its change only.
+        assert_eq!((own("1"), own("2")), (None, None));
+        let texts = |conn: &Tx| -> Vec<(String, String)> {
+            current(conn, &["unit:a".to_owned()])
+                .expect("current")
+                .into_iter()
+                .map(|(_, id, _, data)| (id, data))
+                .collect()
+        };
+        let before = texts(&conn);
+        assert_eq!(
+            before,
+            vec![
+                ("1".to_owned(), r#"{"v":"again"}"#.to_owned()),
+                ("2".to_owned(), r#"{"v":2}"#.to_owned())
+            ]
+        );
+        // Every change but the newest goes: the entity whose text was in one keeps it.
+        assert_eq!(prune(&conn, "9999-01-01T00:00:00Z").expect("prune"), 2);
+        assert_eq!((own("1"), own("2")), (None, Some(r#"{"v":2}"#.to_owned())));
+        assert_eq!(texts(&conn), before);
+        // Put again, its text is the new change's and the kept one goes.
+        put(
+            &conn,
+            g,
+            "unit:a",
+            "subject",
+            "2",
+            &serde_json::json!({"v": 3}),
+        )
+        .expect("edit");
+        assert_eq!(own("2"), None);
+        assert_eq!(texts(&conn)[1].1, r#"{"v":3}"#);
+        let (stored, recount) = stored_and_recounted(&conn, "unit:a");
+        assert_eq!(stored, recount);
     }
 
     #[test]

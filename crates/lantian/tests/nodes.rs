@@ -390,14 +390,10 @@ async fn two_nodes_killed_in_turn_behind_fault_proxies_lose_double_and_skip_noth
             .expect("scopes");
         let server: BTreeMap<(String, String), String> = store
             .read(move |t| {
-                Ok(t.raw()
-                    .prepare(
-                        "SELECT entity, entity_id, data FROM entities WHERE scope IN (SELECT value FROM json_each(?1))",
-                    )?
-                    .query_map([serde_json::to_string(&scopes)?], |r| {
-                        Ok(((r.get(0)?, r.get(1)?), r.get(2)?))
-                    })?
-                    .collect::<Result<BTreeMap<_, _>, _>>()?)
+                Ok(lantian_store::sync::current(t, &scopes)?
+                    .into_iter()
+                    .map(|(entity, id, _, data)| ((entity, id), data))
+                    .collect())
             })
             .await
             .expect("server view");

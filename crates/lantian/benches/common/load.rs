@@ -147,9 +147,10 @@ pub fn raw_baseline(rows: &[(String, String)], batch: usize, all_rows: bool) -> 
                         .execute(rusqlite::params![mid, id, view])
                         .expect("change");
                     let seq = tx.last_insert_rowid();
-                    tx.prepare_cached("INSERT INTO entities (entity, entity_id, scope, data, hash, seq) VALUES ('inspection', ?1, 'user:x', ?2, ?3, ?4)")
+                    // The entity's text is its change's (stored once), as the server writes it.
+                    tx.prepare_cached("INSERT INTO entities (entity, entity_id, scope, hash, seq) VALUES ('inspection', ?1, 'user:x', ?2, ?3)")
                         .expect("prepare")
-                        .execute(rusqlite::params![id, view, mid, seq])
+                        .execute(rusqlite::params![id, mid, seq])
                         .expect("entity");
                     tx.prepare_cached("INSERT INTO scope_state (scope, count, checksum) VALUES ('user:x', ?1, ?2) ON CONFLICT(scope) DO UPDATE SET count = excluded.count, checksum = excluded.checksum")
                         .expect("prepare")
