@@ -370,7 +370,7 @@ pub fn parse_file(bytes: &[u8]) -> Result<Vec<Parsed>, ImportError> {
 /// then imports all rows in one transaction, audited under `actor`. A unit outside `within` (a
 /// subtree's root path; empty for the operator, who reaches everything) is reported exactly as a
 /// unit that does not exist. The CLI (`lantian import`) and the console's upload
-/// ([`App::import_subjects`]) call this; the parsers above turn their bytes into rows.
+/// ([`App::import_subjects`](crate::App::import_subjects)) call this; the parsers above turn their bytes into rows.
 pub async fn import(
     store: &Store,
     rows: Vec<Parsed>,

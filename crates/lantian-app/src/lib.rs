@@ -18,7 +18,7 @@
 //! - [`rectify`] — rectification orders: open, list, read, handled, requests, decisions, stats.
 //! - [`session`] — console sessions: opened at sign-in, held, expired, revoked.
 //! - [`auth`] — passwords checked, refresh-token families, app installs registered.
-//! - [`reference`] — units, departments, campaigns, checklist templates.
+//! - [`reference`](mod@reference) — units, departments, campaigns, checklist templates.
 //! - [`subjects`] — the ledger's subjects: list, read, create, edit.
 //! - [`users`] — user management: accounts, one-time passwords, roles, units, sessions.
 //! - [`webhooks`] — endpoints other systems registered, their deliveries claimed and recorded.

@@ -127,7 +127,7 @@ impl App {
         create_campaign(self.store(), actor.uuid.to_string(), campaign).await
     }
 
-    /// Replaces campaign `code` as a whole (root admins); see [`update_campaign`].
+    /// Replaces campaign `code` as a whole (root admins), by the same rules as creating it.
     pub async fn update_campaign(
         &self,
         actor: &Actor,
