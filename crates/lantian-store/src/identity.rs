@@ -487,7 +487,7 @@ pub fn set_role(conn: &Tx, user_id: i64, role: Role) -> Result<bool, StoreError>
 }
 
 /// Moves user `user_id` to unit `unit`; their console sessions end, and the move is kept
-/// ([`unit_path_at`]). `Conflict("unit_unknown")` for a unit that does not exist; `false` if they
+/// ([`moves_of`]). `Conflict("unit_unknown")` for a unit that does not exist; `false` if they
 /// were there already.
 pub fn set_unit(conn: &Tx, user_id: i64, unit: &str) -> Result<bool, StoreError> {
     let unit = unit_by_code(conn, unit)?.ok_or(StoreError::Conflict("unit_unknown"))?;

@@ -217,7 +217,7 @@ pub fn pull(
         // On PostgreSQL each scope's rows are read in order from `entities_scope` and only those
         // merged: its planner cannot see how few rows the list names, and otherwise sorts every
         // row past the cursor for each page (a snapshot then costs pages x rows).
-        // An entity's text is the change's that put it last (`sync::entity_text`), read by its
+        // An entity's text is the change's that put it last (`sync::entity_text!`), read by its
         // seq for the rows of the page only.
         let mut stmt = tx.prepare_cached(tx.dialect(
             concat!(

@@ -4,7 +4,7 @@
 //! `*.seal` row whose
 //! `after_hash` is the SHA-256 of the row's evidence columns as stored, read back and written as one
 //! canonical JSON array (SQLite's `json_array` text, which the first seals were made with, built by
-//! [`crate::db::json_array`] so that both engines seal the same text). [`check`] recomputes every seal: a row changed behind
+//! `db::json_array` so that both engines seal the same text). [`check`] recomputes every seal: a row changed behind
 //! the server's back (triggers dropped, the file edited) no longer matches its seal, a row
 //! planted without one has none, and a deleted row leaves its seal behind.
 

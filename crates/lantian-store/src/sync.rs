@@ -5,7 +5,7 @@
 //! order is seq order), keeps `entities` (the current state, for snapshots) and keeps `scope_state`
 //! (per-scope count and wrapping hash sum, for checkpoints) up to date, all in the same transaction
 //! as the effect (a write transaction keeps each scope's figures in hand and writes them once, just
-//! before it commits: [`Tx::execute_batch`]). A [`Group`] ties the changes of one write together:
+//! before it commits: `Tx::execute_batch`). A [`Group`] ties the changes of one write together:
 //! a pull page never splits it.
 //!
 //! An entity's text is stored once: in the change that put it last. Its `entities` row holds the

@@ -1,12 +1,12 @@
 //! The two database engines behind one small interface: statements with `?N` parameters, rows read
 //! by column index, savepoints and transactions as SQL. The store's modules are written once
-//! against it; what differs per engine lives in [`sqlite`] and [`pg`] (opening a connection,
+//! against it; what differs per engine lives in its modules `sqlite` and `pg` (opening a connection,
 //! binding a value, reading a column, the few statements that need another spelling).
 //!
 //! The SQL the modules write is the common subset of SQLite and PostgreSQL (decision 0028): `?N`
 //! parameters (turned into `$N` for PostgreSQL), `RETURNING`, `ON CONFLICT`, `IS DISTINCT FROM`,
 //! `CASE`, `coalesce`, `substr`, `CAST(... AS BIGINT)`, integers for flags, RFC 3339 text for times.
-//! A statement that cannot be written in that subset picks its text with [`Tx::dialect`].
+//! A statement that cannot be written in that subset picks its text with `Tx::dialect`.
 
 pub(crate) mod pg;
 pub(crate) mod sqlite;
