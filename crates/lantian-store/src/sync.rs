@@ -329,6 +329,15 @@ pub(crate) fn backfill(conn: &Tx) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
+    /// A migrated SQLite database of its own (the folder goes when the first is dropped).
+    fn fresh() -> (tempfile::TempDir, Tx) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        crate::migrate_file(&path).expect("migrate");
+        let conn = Tx::new(rusqlite::Connection::open(&path).expect("open"));
+        (dir, conn)
+    }
+
     /// Each scope's count and checksum, from `scope_state` and recounted from `entities`.
     fn stored_and_recounted(conn: &Tx, scope: &str) -> ((u64, u64), (u64, u64)) {
         let rows = current(conn, &[scope.to_owned()]).expect("current");
@@ -350,10 +359,7 @@ mod tests {
 
     #[test]
     fn scope_sums_kept_in_a_transaction_follow_its_savepoints_and_are_written_at_its_commit() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("db.sqlite");
-        crate::migrate_file(&path).expect("migrate");
-        let conn = Tx::new(rusqlite::Connection::open(&path).expect("open"));
+        let (_dir, conn) = fresh();
         let g = Group::new();
         let v = |n: i32| serde_json::json!({ "v": n });
         conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
@@ -396,10 +402,7 @@ mod tests {
 
     #[test]
     fn an_entity_text_is_stored_once_and_kept_by_its_row_when_a_prune_takes_its_change() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("db.sqlite");
-        crate::migrate_file(&path).expect("migrate");
-        let conn = Tx::new(rusqlite::Connection::open(&path).expect("open"));
+        let (_dir, conn) = fresh();
         let g = Group::new();
         let own = |id: &str| -> Option<String> {
             conn.query_row(
@@ -467,10 +470,7 @@ mod tests {
 
     #[test]
     fn incremental_scope_sums_equal_a_recount_after_puts_moves_and_removes() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("db.sqlite");
-        crate::migrate_file(&path).expect("migrate");
-        let conn = Tx::new(rusqlite::Connection::open(&path).expect("open"));
+        let (_dir, conn) = fresh();
         let g = Group::new();
         for i in 0..20 {
             put(
