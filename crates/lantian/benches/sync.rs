@@ -219,8 +219,9 @@ fn writer_only(batches: Vec<Vec<Value>>, quarters: bool) -> f64 {
     })
 }
 
-/// `BENCH_ONLY=single`: one mutation a request over HTTP, `BENCH_N` inspections (default 8,000)
-/// from 16 installs, long enough to sample; the server's CPU per push. With `BENCH_WRAP` (e.g.
+/// `BENCH_ONLY=single`: one mutation a request over HTTP (or `BENCH_BATCH` a request), `BENCH_N`
+/// inspections (default 8,000) from 16 installs, long enough to sample; the server's CPU per
+/// inspection. With `BENCH_WRAP` (e.g.
 /// `valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p`) the server runs under it, and
 /// under callgrind its counts are zeroed before the pushes and dumped after them, so that the
 /// dump holds the pushes alone (`docs/performance.md`, "A single-mutation push").
@@ -229,6 +230,11 @@ fn single_only() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(8_000);
+    let batch: usize = std::env::var("BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let wrap = std::env::var("BENCH_WRAP").unwrap_or_default();
     let wrap: Vec<&str> = wrap.split_whitespace().collect();
     let callgrind = wrap.iter().any(|w| w.contains("callgrind"));
@@ -262,7 +268,7 @@ fn single_only() {
         post(&http, format!("{base}/v1/templates/bench20/versions"), &admin, &template_draft()).await;
         let cdir = tempfile::tempdir().expect("tempdir");
         let installs_n = 16;
-        let (clients, site) = installs(cdir.path(), std::slice::from_ref(&base), installs_n, 1).await;
+        let (clients, site) = installs(cdir.path(), std::slice::from_ref(&base), installs_n, batch).await;
         let per = n.div_ceil(installs_n);
         let mut k = 0u64;
         for c in &clients {
@@ -276,7 +282,7 @@ fn single_only() {
         control("-d");
         assert_eq!(applied as u64, k);
         println!(
-            "one mutation a request: {k} pushes from {installs_n} installs in {:.2} s = {:.0}/s, server CPU {:.0} µs per push",
+            "{batch} mutation(s) a request: {k} inspections from {installs_n} installs in {:.2} s = {:.0}/s, server CPU {:.0} µs per inspection",
             elapsed.as_secs_f64(),
             k as f64 / elapsed.as_secs_f64(),
             cpu * 1e6 / k as f64
