@@ -63,11 +63,15 @@ impl<'de> Visitor<'de> for Strict {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(A::Error::custom(format!("duplicate key `{key}`")));
+            // One look-up for both the check and the insert.
+            match out.entry(key) {
+                serde_json::map::Entry::Occupied(e) => {
+                    return Err(A::Error::custom(format!("duplicate key `{}`", e.key())));
+                }
+                serde_json::map::Entry::Vacant(e) => {
+                    e.insert(map.next_value_seed(Seed)?);
+                }
             }
-            let v = map.next_value_seed(Seed)?;
-            out.insert(key, v);
         }
         Ok(Value::Object(out))
     }
