@@ -1257,6 +1257,67 @@ async fn a_late_earlier_inspection_recomputes_the_next_verdict_and_flags_a_revie
     assert_eq!(synced["verdict"], after.body["verdict"]);
 }
 
+/// A phone's late batch: three inspections in one push, each later than the one before it and all
+/// before an inspection of the same officer already in, 50 km away. That one is judged again
+/// once, when the three are in: against the last of them (five minutes before it, so too fast to
+/// be true), with one audited verdict change, not one for each of the batch.
+#[tokio::test]
+async fn a_late_batch_judges_the_inspection_after_it_once_against_the_last_of_the_batch() {
+    let app = spawn_app_with(|_| {}, true).await;
+    let o = photos::officer(&app, "late_batch", Role::Inspector, "lcucb").await;
+    let near = site(&o);
+    let far = site_in(&o, "yanggu");
+    let at = chrono::Utc::now() - chrono::Duration::hours(2);
+    let mut later = inspection_of(&o, &far, false, None);
+    later.location.gps_time = Some(at);
+    assert_eq!(push_one(&o, &later).await, None);
+    // 50 km in 65 and in 35 minutes is plausible; in 5 it is not.
+    for minutes in [65, 35, 5] {
+        let mut earlier = inspection_of(&o, &near, false, None);
+        earlier.location.gps_time = Some(at - chrono::Duration::minutes(minutes));
+        o.client.submit_inspection(&earlier).expect("queued");
+    }
+    o.client.push().await.expect("push");
+    let outbox = o.client.outbox().expect("outbox");
+    assert!(
+        outbox.iter().all(|m| m.code.is_none()),
+        "all applied: {outbox:?}"
+    );
+    let sup = app.demo_token(Role::Supervisor).await;
+    let path = format!("/v1/inspections/{}", later.inspection_id);
+    let after = send(&app, Method::GET, &path, &sup, None).await;
+    assert_eq!(after.status, StatusCode::OK, "{:?}", after.body);
+    let speed = after.body["verdict"]["speed_from_previous_kmh"]
+        .as_f64()
+        .expect("a speed from the previous inspection");
+    assert!(
+        speed > 300.0,
+        "judged against the last of the batch: {speed} km/h"
+    );
+    assert_eq!(after.body["verdict"]["level"], "implausible");
+    let later_id = later.inspection_id.to_string();
+    let changes: i64 = app
+        .store
+        .read(move |c| {
+            Ok(c.raw().query_row(
+                "SELECT count(*) FROM audit_log WHERE action = 'inspection.verdict' AND object_id = ?1",
+                [later_id],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .expect("audit");
+    assert_eq!(changes, 1, "judged again once for the whole batch");
+    // The phone gets the verdict as it stands.
+    o.client.pull().await.expect("pull");
+    let synced: Value = o
+        .client
+        .entity("inspection", &later.inspection_id.to_string())
+        .expect("read")
+        .expect("pulled");
+    assert_eq!(synced["verdict"], after.body["verdict"]);
+}
+
 /// What a webhook receiver got: the event id, type, timestamp and signature headers, and the body.
 #[derive(Debug, Clone)]
 struct Received {

@@ -149,6 +149,13 @@ pub struct Next {
     verdict: Option<String>,
 }
 
+impl Next {
+    /// Its row id.
+    pub fn row(&self) -> i64 {
+        self.row
+    }
+}
+
 /// The verdict of an inspection about to be inserted, so that it is inserted with it: what
 /// [`refresh_verdict`] would give it right after the insert (no photo can name it before it
 /// exists, and the previous inspection is the same with or without it). Read in the same

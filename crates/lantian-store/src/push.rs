@@ -262,6 +262,9 @@ struct Cache {
     during: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// The alerts that may apply at some moment of `during`.
     alerts: Option<Vec<lantian_domain::assessment::Alert>>,
+    /// Inspections already in whose speed check a submission of the push changed (each the one
+    /// that follows a late submission in time), as first found.
+    following: Vec<crate::geo::Next>,
 }
 
 impl Cache {
@@ -298,6 +301,16 @@ impl Cache {
                 Ok(crate::assessment::alert_active_in(alerts, unit_path, at))
             }
             _ => crate::assessment::alert_active(conn, unit_path, at),
+        }
+    }
+
+    /// Judges `next` again once the push's submissions are all in ([`refresh_following`]), not
+    /// at once: a phone's late batch usually all comes before the same later inspection, which
+    /// would otherwise be judged again, and its view synced again, for each of the batch. What
+    /// it is compared with is the same either way, the last inspection before it.
+    fn follow(&mut self, next: crate::geo::Next) {
+        if !self.following.iter().any(|n| n.row() == next.row()) {
+            self.following.push(next);
         }
     }
 
@@ -487,6 +500,7 @@ fn apply_all(
     if open {
         conn.execute_batch("RELEASE mutation")?;
     }
+    refresh_following(conn, ctx, &mut cache)?;
     write_records(conn, ctx, &records)?;
     // Once per push: the replies and the checks above kept `last` in hand.
     if last != first_last {
@@ -498,6 +512,26 @@ fn apply_all(
         results,
         gap_expected,
     }))
+}
+
+/// Each inspection a submission of the push came before ([`Cache::follow`]) judged again, now
+/// that they are all in, and its view synced if its verdict changed. One whose submission was
+/// rolled back is judged on what is there, which leaves it as it was.
+fn refresh_following(conn: &Tx, ctx: &Context, cache: &mut Cache) -> Result<(), StoreError> {
+    for next in std::mem::take(&mut cache.following) {
+        if let Some(id) = crate::geo::refresh_next(conn, next, &ctx.verdicts)? {
+            let view = load_view(conn, id)?;
+            publish_own(
+                conn,
+                ctx,
+                Group::new(),
+                ("inspection.verdict", "inspection"),
+                Id::Known(id),
+                &view,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// What was recorded of mutation `mid` of an install: its arguments' hash, status, and the
@@ -1038,19 +1072,9 @@ fn submit(
     let mut view = view.settle();
     view.verdict = Some(verdict);
     // Pushed late, it may be the one before an inspection the officer made after it: that one's
-    // speed check is made again, and its changed view synced.
-    if let Some(next) = next
-        && let Some(next) = crate::geo::refresh_next(conn, next, &ctx.verdicts)?
-    {
-        let next_view = load_view(conn, next)?;
-        publish_own(
-            conn,
-            ctx,
-            g,
-            ("inspection.verdict", "inspection"),
-            Id::Known(next),
-            &next_view,
-        )?;
+    // speed check is made again once the push's inspections are all in ([`Cache::follow`]).
+    if let Some(next) = next {
+        cache.follow(next);
     }
     if let Some(order) = s.rectification_id {
         crate::rectify::verify_with(conn, g, order, view.id, &ctx.user)?;
