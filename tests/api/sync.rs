@@ -1025,6 +1025,94 @@ async fn a_prepared_score_is_used_only_while_its_basis_holds() {
     assert_ne!(earned(b.inspection_id).await, 9_999, "the basis moved");
 }
 
+/// The writer takes the subject as the push's preparation read it only while the subject is still
+/// at that version. Moved to another county between the two, the subject is read again in the
+/// writer, and the officer of the first county may no longer inspect it there.
+#[tokio::test]
+async fn a_subject_moved_away_after_a_push_was_prepared_is_judged_as_it_is_now() {
+    use lantian_store::push;
+    let app = spawn_app().await;
+    let o = lantian_tests::photos::officer(
+        &app,
+        "moved_away",
+        lantian_domain::user::Role::Inspector,
+        "dongchangfu",
+    )
+    .await;
+    let a = lantian_tests::photos::draft(&o, 21);
+    let mutations = vec![lantian_protocol::sync::Mutation {
+        mid: 1,
+        name: "inspection.submit".into(),
+        args: serde_json::to_value(&a).expect("args"),
+        device_time: chrono::Utc::now(),
+    }];
+    let prepared = lantian_app::sync::prepare(&app.store, mutations, 0)
+        .await
+        .expect("prepared");
+    let Ok(push::Work::Submit(s)) = &prepared[0].work else {
+        panic!("a submission is prepared as one: {:?}", prepared[0].work)
+    };
+    assert!(s.subject.is_some(), "the subject was read with the basis");
+    let subject = a.subject_id;
+    app.store
+        .write(move |c| {
+            let now = lantian_store::subjects::get(c, subject)?.expect("subject");
+            let draft = lantian_domain::subject::SubjectDraft {
+                name: now.subject.name,
+                unit: "yanggu".into(),
+                attributes: now.subject.attributes,
+                location: now.subject.location,
+                geometry: now.subject.geometry,
+                on_ledger_since: now.subject.on_ledger_since,
+            };
+            lantian_store::subjects::update(
+                c,
+                lantian_store::sync::Group::new(),
+                subject,
+                now.subject.version,
+                draft,
+            )
+            .map(|_| ())
+        })
+        .await
+        .expect("moved");
+    let client_id = o.client.client_id();
+    let ctx = app
+        .store
+        .read(move |c| {
+            let user = lantian_store::identity::user_by_username(c, "moved_away")?.expect("user");
+            let client_row = push::client(c, client_id, user.id)?.expect("install").row;
+            Ok(push::Context {
+                user,
+                client_row,
+                client_id,
+                received_at: chrono::Utc::now(),
+                clock_offset_ms: 0,
+                verdicts: lantian_domain::geo::VerdictThresholds::default(),
+                rectify: std::sync::Arc::default(),
+            })
+        })
+        .await
+        .expect("context");
+    let outcome = app
+        .store
+        .write(move |c| push::push(c, &ctx, &prepared))
+        .await
+        .expect("committed");
+    assert_eq!(outcome.results.len(), 1, "{outcome:?}");
+    assert_eq!(
+        outcome.results[0].status,
+        push::Status::Rejected,
+        "{outcome:?}"
+    );
+    assert_eq!(
+        outcome.results[0].code.as_deref(),
+        Some("subject_not_found"),
+        "{outcome:?}"
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM inspections").await, 0);
+}
+
 /// A long sync shows its work: the client reports each answered batch of mutations and each pulled
 /// page as it goes, and its report says what is still waiting.
 #[tokio::test]

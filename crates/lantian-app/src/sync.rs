@@ -369,6 +369,7 @@ fn parse(
                             expected_photos,
                             template: None,
                             scored: None,
+                            subject: None,
                         }))
                     }
                     other => push::Work::Other(other),
@@ -408,14 +409,20 @@ fn score(prepared: &mut [push::Prepared], bases: Vec<push::Basis>) {
         _ => None,
     });
     for (s, basis) in submissions.zip(bases) {
-        s.scored = match (&basis.template, basis.subject) {
-            (Some(t), Some((version, attributes, alert))) => Some(push::Scored {
-                subject_version: version,
-                alert,
-                score: inspection::evaluate_with(t, &attributes, &s.command.results, alert),
+        s.scored = match (&basis.template, &basis.subject) {
+            (Some(t), Some((subject, alert))) => Some(push::Scored {
+                subject_version: subject.subject.version,
+                alert: *alert,
+                score: inspection::evaluate_with(
+                    t,
+                    &subject.subject.attributes,
+                    &s.command.results,
+                    *alert,
+                ),
             }),
             _ => None,
         };
+        s.subject = basis.subject.map(|(subject, _)| subject);
         s.template = basis.template;
     }
 }

@@ -71,6 +71,9 @@ pub struct Submission {
     pub template: Option<std::sync::Arc<ChecklistTemplate>>,
     /// The score, if the subject was found, with what it rests on.
     pub scored: Option<Scored>,
+    /// The subject as read then: the writer takes it rather than reading and decoding it again
+    /// if the subject is still at its version (every change of a subject raises it).
+    pub subject: Option<std::sync::Arc<subjects::SubjectRecord>>,
 }
 
 /// A score and its basis: the writer uses it only if the subject is still at this version and
@@ -86,8 +89,8 @@ pub struct Scored {
 #[derive(Debug, Clone)]
 pub struct Basis {
     pub template: Option<std::sync::Arc<ChecklistTemplate>>,
-    /// The subject's version and attributes, and whether an alert covered its place then.
-    pub subject: Option<(i64, lantian_domain::subject::SubjectAttributes, bool)>,
+    /// The subject, and whether an alert covered its place then.
+    pub subject: Option<(std::sync::Arc<subjects::SubjectRecord>, bool)>,
 }
 
 /// Published template versions by (code, version). A published version never changes, so a
@@ -124,7 +127,7 @@ pub fn bases(
         let subject = match cache.subject(conn, *subject)? {
             Some(rec) => {
                 let alert = crate::assessment::alert_active(conn, &rec.unit_path, *at)?;
-                Some((rec.subject.version, rec.subject.attributes, alert))
+                Some((rec, alert))
             }
             None => None,
         };
@@ -254,7 +257,7 @@ pub fn client(conn: &Tx, client_id: Uuid, user_id: i64) -> Result<Option<Install
 /// few alerts cover its times. Nothing else writes while the push runs (it runs in the writer).
 #[derive(Default)]
 struct Cache {
-    subjects: HashMap<Uuid, Option<subjects::SubjectRecord>>,
+    subjects: HashMap<Uuid, Option<std::sync::Arc<subjects::SubjectRecord>>>,
     units: HashMap<String, Option<org::UnitRow>>,
     /// The pushing user's moves to other units, read once per push.
     moves: Option<Vec<lantian_domain::user::Move>>,
@@ -338,13 +341,35 @@ impl Cache {
         &mut self,
         conn: &Tx,
         id: Uuid,
-    ) -> Result<Option<subjects::SubjectRecord>, StoreError> {
+    ) -> Result<Option<std::sync::Arc<subjects::SubjectRecord>>, StoreError> {
         if let Some(s) = self.subjects.get(&id) {
             return Ok(s.clone());
         }
-        let s = subjects::get(conn, id)?;
+        let s = subjects::get(conn, id)?.map(std::sync::Arc::new);
         self.subjects.insert(id, s.clone());
         Ok(s)
+    }
+
+    /// [`Cache::subject`], taking `read` (the subject as read outside the writer) if the subject
+    /// is still at its version: one look-up of an integer instead of a row and its JSON.
+    fn subject_as_read(
+        &mut self,
+        conn: &Tx,
+        id: Uuid,
+        read: Option<&std::sync::Arc<subjects::SubjectRecord>>,
+    ) -> Result<Option<std::sync::Arc<subjects::SubjectRecord>>, StoreError> {
+        if let Some(rec) = read
+            && !self.subjects.contains_key(&id)
+        {
+            let version: Option<i64> = conn
+                .prepare_cached("SELECT version FROM subjects WHERE uuid = ?1")?
+                .query_row([id.to_string()], |r| r.get(0))
+                .optional()?;
+            if version == Some(rec.subject.version) {
+                self.subjects.insert(id, Some(rec.clone()));
+            }
+        }
+        self.subject(conn, id)
     }
 }
 
@@ -934,7 +959,7 @@ fn submit(
 ) -> Result<(), Failure> {
     let s = &plan.command;
     let subject = cache
-        .subject(conn, s.subject_id)?
+        .subject_as_read(conn, s.subject_id, plan.subject.as_ref())?
         .ok_or_else(|| reject("subject_not_found", "subject_id", "no such subject"))?;
     let occurred = plan.occurred_at;
     // Done before the officer was moved: judged by the unit they belonged to then, and flagged.
