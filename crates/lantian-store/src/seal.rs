@@ -163,15 +163,31 @@ fn canonical(s: &Sealed, r: &crate::db::Row<'_>, from: usize) -> crate::db::Resu
 /// The statement that reads one sealed row by its key. The key is compared in its own type, so
 /// that the table's index on it answers (a cast of the column would read every row of the table
 /// for every seal): a row id as an integer, a uuid as text.
-fn lookup(s: &Sealed) -> String {
-    format!("SELECT {} FROM {} WHERE {} = ?1", s.columns, s.table, s.key)
+fn lookup(s: &Sealed) -> Result<&'static str, StoreError> {
+    // Made once per kind: every seal of a push looked its statement up by a text formatted anew.
+    static LOOKUPS: std::sync::LazyLock<HashMap<&'static str, String>> =
+        std::sync::LazyLock::new(|| {
+            SEALED
+                .iter()
+                .map(|s| {
+                    (
+                        s.object_type,
+                        format!("SELECT {} FROM {} WHERE {} = ?1", s.columns, s.table, s.key),
+                    )
+                })
+                .collect()
+        });
+    LOOKUPS
+        .get(s.object_type)
+        .map(String::as_str)
+        .ok_or_else(|| StoreError::Corrupt(format!("{} is not sealed evidence", s.object_type)))
 }
 
 /// The seal of one row as stored now; `None` if there is no such row (a row id that is not a
 /// number names none).
 pub fn compute(conn: &Tx, object_type: &str, key: &str) -> Result<Option<String>, StoreError> {
     let s = spec(object_type)?;
-    let mut stmt = conn.prepare_cached(&lookup(s))?;
+    let mut stmt = conn.prepare_cached(lookup(s)?)?;
     let text: Option<String> = if s.key == "id" {
         match key.parse::<i64>() {
             Ok(id) => stmt.query_row([id], |r| canonical(s, r, 0)).optional()?,
@@ -324,7 +340,10 @@ mod tests {
         let conn = rusqlite::Connection::open(&path).expect("open");
         for s in &SEALED {
             let plan: Vec<String> = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {}", lookup(s)))
+                .prepare(&format!(
+                    "EXPLAIN QUERY PLAN {}",
+                    lookup(s).expect("a lookup")
+                ))
                 .expect("explain")
                 .query_map([0], |r| r.get::<_, String>(3))
                 .expect("plan")
