@@ -4,7 +4,7 @@
 //! layer and the reference client all speak these types, so a rule lives in one place.
 //!
 //! # Layout
-//! - [`unit`] — the organisation as a tree of units, peer groups for ranking, supervising departments.
+//! - [`mod@unit`] — the organisation as a tree of units, peer groups for ranking, supervising departments.
 //! - [`assessment`] — the monthly indicators, composite score, ranks and revision diffs.
 //! - [`campaign`] — campaigns (period, targets, weights) and their numbered tasks.
 //! - [`subject`] — what officers inspect, with type-specific attributes and a place.
@@ -21,7 +21,7 @@
 //! - [`rectification`] — rectification orders: the state machine of their events, severities and
 //!   working-day deadlines.
 //! - [`webhook`] — the events other systems subscribe to, the delivery signature, the retry schedule.
-//! - [`reference`] — the 2019-2020 Liaocheng campaign as data, and the deterministic demo data set.
+//! - [`mod@reference`] — the 2019-2020 Liaocheng campaign as data, and the deterministic demo data set.
 //!
 //! Must not depend on: rusqlite, tokio, axum, or any crate that does IO.
 

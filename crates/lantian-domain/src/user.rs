@@ -138,7 +138,7 @@ pub const ONE_TIME_PASSWORD_HOURS: i64 = 72;
 /// screen without doubt.
 const ONE_TIME_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 
-/// A one-time password from 12 random bytes: 12 letters of [`ONE_TIME_ALPHABET`] in three groups
+/// A one-time password from 12 random bytes: 12 letters of `ONE_TIME_ALPHABET` in three groups
 /// of four (`k7hq-3mza-x9pe`), about 59 bits.
 pub fn one_time_password(random: [u8; 12]) -> String {
     let mut out = String::with_capacity(14);

@@ -8,7 +8,7 @@
 //! - A large JPEG is decoded at reduced scale in the DCT (1/2, 1/4, 1/8 of each side) by
 //!   `jpeg-decoder`, the smallest scale that still covers what is made from it: a 12 MP photo is
 //!   decoded at 2000 x 1500 for its 1600 px rendition. Smaller ones are decoded whole by the
-//!   `image` crate (`zune-jpeg`), whose entropy decoding is faster ([`scaled_decode_pays`]), as are
+//!   `image` crate (`zune-jpeg`), whose entropy decoding is faster (`scaled_decode_pays`), as are
 //!   PNG, WebP and any JPEG the scaling decoder cannot read (arithmetic coding, say).
 //! - Renditions are encoded by `jpeg-encoder` (4:2:0, quality [`QUALITY`]): a quarter of the
 //!   time of `image`'s encoder, and smaller files at the same quality setting.
@@ -90,7 +90,7 @@ fn scaled_decode_pays(bytes: &[u8]) -> bool {
     u64::from(w) * u64::from(h) >= SCALED_DECODE_MIN_PIXELS && w.max(h) >= 2 * target
 }
 
-/// Below this many pixels a JPEG is decoded whole (see [`scaled_decode_pays`]).
+/// Below this many pixels a JPEG is decoded whole (see `scaled_decode_pays`).
 pub const SCALED_DECODE_MIN_PIXELS: u64 = 4_000_000;
 
 /// A JPEG decoded at the smallest DCT scale that covers the largest rendition made from it.

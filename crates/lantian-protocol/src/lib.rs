@@ -5,7 +5,7 @@
 //! - [`error`] — the one JSON error shape and the table of stable error codes.
 //! - [`auth`] — login, refresh, logout, client registration.
 //! - [`sync`] — push, pull and status of the offline sync protocol.
-//! - [`reference`] — units, subjects and templates as the API reads and writes them.
+//! - [`mod@reference`] — units, subjects and templates as the API reads and writes them.
 //! - [`review`] — the review queue, orders, the assessment and alerts.
 //! - [`webhook`] — endpoints other systems registered, and their deliveries.
 //!
