@@ -1181,6 +1181,17 @@ async fn the_bulletin_is_the_document_a_bureau_issues() {
     }
 }
 
+/// The verdict of inspection `id` on the officer's phone after a pull.
+async fn synced_verdict(o: &Officer, id: Uuid) -> Value {
+    o.client.pull().await.expect("pull");
+    let synced: Value = o
+        .client
+        .entity("inspection", &id.to_string())
+        .expect("read")
+        .expect("pulled");
+    synced["verdict"].clone()
+}
+
 /// Later evidence, later verdicts: an inspection pushed late that took place five minutes before
 /// another of the same officer, 50 km away, makes the later one's speed check fail too. That one
 /// had been approved already: the approval stands, and it is flagged for the supervisor.
@@ -1248,13 +1259,10 @@ async fn a_late_earlier_inspection_recomputes_the_next_verdict_and_flags_a_revie
         .collect();
     assert_eq!(ids, [later.inspection_id.to_string().as_str()]);
     // The officer's phone gets the changed verdict too.
-    o.client.pull().await.expect("pull");
-    let synced: Value = o
-        .client
-        .entity("inspection", &later.inspection_id.to_string())
-        .expect("read")
-        .expect("pulled");
-    assert_eq!(synced["verdict"], after.body["verdict"]);
+    assert_eq!(
+        synced_verdict(&o, later.inspection_id).await,
+        after.body["verdict"]
+    );
 }
 
 /// A phone's late batch: three inspections in one push, each later than the one before it and all
@@ -1309,13 +1317,10 @@ async fn a_late_batch_judges_the_inspection_after_it_once_against_the_last_of_th
         .expect("audit");
     assert_eq!(changes, 1, "judged again once for the whole batch");
     // The phone gets the verdict as it stands.
-    o.client.pull().await.expect("pull");
-    let synced: Value = o
-        .client
-        .entity("inspection", &later.inspection_id.to_string())
-        .expect("read")
-        .expect("pulled");
-    assert_eq!(synced["verdict"], after.body["verdict"]);
+    assert_eq!(
+        synced_verdict(&o, later.inspection_id).await,
+        after.body["verdict"]
+    );
 }
 
 /// What a webhook receiver got: the event id, type, timestamp and signature headers, and the body.

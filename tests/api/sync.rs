@@ -925,6 +925,40 @@ async fn roles_that_do_not_inspect_have_their_field_mutations_rejected_not_appli
     assert_eq!(count(&app, "SELECT count(*) FROM incidents").await, 0);
 }
 
+/// Commits `prepared` as a push of `username`'s install `client_id` (one that has pushed nothing
+/// yet), straight into the writer, as the push handler would after preparing it.
+async fn push_prepared(
+    app: &TestApp,
+    username: &'static str,
+    client_id: uuid::Uuid,
+    prepared: Vec<lantian_store::push::Prepared>,
+) -> lantian_store::push::Outcome {
+    use lantian_store::push;
+    let ctx = app
+        .store
+        .read(move |c| {
+            let user = lantian_store::identity::user_by_username(c, username)?.expect("user");
+            let install = push::client(c, client_id, user.id)?.expect("install");
+            assert_eq!(install.last_mutation_id, 0);
+            let client_row = install.row;
+            Ok(push::Context {
+                user,
+                client_row,
+                client_id,
+                received_at: chrono::Utc::now(),
+                clock_offset_ms: 0,
+                verdicts: lantian_domain::geo::VerdictThresholds::default(),
+                rectify: std::sync::Arc::default(),
+            })
+        })
+        .await
+        .expect("context");
+    app.store
+        .write(move |c| push::push(c, &ctx, &prepared))
+        .await
+        .expect("committed")
+}
+
 /// A push is prepared outside the writer (hashed, parsed, checked, scored against the subject and
 /// alert state of that moment) and committed inside it. The writer uses a prepared score only
 /// while its basis holds: here the first submission's basis is current and its prepared score (a
@@ -974,31 +1008,7 @@ async fn a_prepared_score_is_used_only_while_its_basis_holds() {
             scored.subject_version -= 1;
         }
     }
-    let client_id = o.client.client_id();
-    let ctx = app
-        .store
-        .read(move |c| {
-            let user = lantian_store::identity::user_by_username(c, "prepared")?.expect("user");
-            let install = push::client(c, client_id, user.id)?.expect("install");
-            assert_eq!(install.last_mutation_id, 0);
-            let client_row = install.row;
-            Ok(push::Context {
-                user,
-                client_row,
-                client_id,
-                received_at: chrono::Utc::now(),
-                clock_offset_ms: 0,
-                verdicts: lantian_domain::geo::VerdictThresholds::default(),
-                rectify: std::sync::Arc::default(),
-            })
-        })
-        .await
-        .expect("context");
-    let outcome = app
-        .store
-        .write(move |c| push::push(c, &ctx, &prepared))
-        .await
-        .expect("committed");
+    let outcome = push_prepared(&app, "prepared", o.client.client_id(), prepared).await;
     assert!(
         outcome
             .results
@@ -1076,29 +1086,7 @@ async fn a_subject_moved_away_after_a_push_was_prepared_is_judged_as_it_is_now()
         })
         .await
         .expect("moved");
-    let client_id = o.client.client_id();
-    let ctx = app
-        .store
-        .read(move |c| {
-            let user = lantian_store::identity::user_by_username(c, "moved_away")?.expect("user");
-            let client_row = push::client(c, client_id, user.id)?.expect("install").row;
-            Ok(push::Context {
-                user,
-                client_row,
-                client_id,
-                received_at: chrono::Utc::now(),
-                clock_offset_ms: 0,
-                verdicts: lantian_domain::geo::VerdictThresholds::default(),
-                rectify: std::sync::Arc::default(),
-            })
-        })
-        .await
-        .expect("context");
-    let outcome = app
-        .store
-        .write(move |c| push::push(c, &ctx, &prepared))
-        .await
-        .expect("committed");
+    let outcome = push_prepared(&app, "moved_away", o.client.client_id(), prepared).await;
     assert_eq!(outcome.results.len(), 1, "{outcome:?}");
     assert_eq!(
         outcome.results[0].status,
