@@ -65,25 +65,6 @@ pub(crate) fn open(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     Ok(conn)
 }
 
-/// Counts every statement `conn` runs (not the trigger programs inside them) into `counter`:
-/// how a test sees that a page's queries do not grow with its rows, and what `/metrics` reports.
-pub(crate) fn count_statements(
-    conn: &mut Connection,
-    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
-) -> Result<(), StoreError> {
-    conn.trace_v2(
-        rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,
-        Some(move |e: rusqlite::trace::TraceEvent<'_>| {
-            if let rusqlite::trace::TraceEvent::Stmt(_, sql) = e
-                && !sql.starts_with("--")
-            {
-                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        }),
-    )?;
-    Ok(())
-}
-
 /// Pages in the write-ahead log at which the checkpoint thread is woken: SQLite's own
 /// `wal_autocheckpoint`.
 const CHECKPOINT_FROM_PAGES: i32 = 1000;

@@ -134,7 +134,7 @@ pub fn sqlite_to_postgres(
                     _ => "sqlite_unreadable",
                 })
             })?;
-            let target = Tx::postgres(crate::db::pg::connect(url, Default::default())?);
+            let target = Tx::postgres(crate::db::pg::connect(url)?);
             let already: i64 = target.query_row(
                 "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM audit_log)",
                 [],

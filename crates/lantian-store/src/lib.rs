@@ -220,19 +220,17 @@ impl Store {
         let statements = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let readers = (0..config.readers.max(1))
             .map(|_| {
-                let mut c = conn::open(&config.path, true)?;
-                conn::count_statements(&mut c, Arc::clone(&statements))?;
-                Ok(Tx::new(c))
+                let c = conn::open(&config.path, true)?;
+                Ok(Tx::new(c).counting_into(Arc::clone(&statements)))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let readers = readers::Readers::new(readers, None);
         let mut write_conn = write_conn
             .into_sqlite()
             .ok_or_else(|| StoreError::Database("not a SQLite connection".into()))?;
-        conn::count_statements(&mut write_conn, Arc::clone(&statements))?;
         let checkpoints = conn::checkpoint_aside(&mut write_conn, &config.path)?;
         let writer = writer::Writer::start(
-            Tx::new(write_conn),
+            Tx::new(write_conn).counting_into(Arc::clone(&statements)),
             config.max_batch.max(1),
             None,
             Some(checkpoints),
@@ -265,7 +263,7 @@ impl Store {
         let connect: readers::Connect = {
             let (url, statements) = (url.to_owned(), Arc::clone(&statements));
             Arc::new(move |read_only: bool| {
-                let c = Tx::postgres(db::pg::connect(&url, Arc::clone(&statements))?);
+                let c = Tx::postgres(db::pg::connect(&url)?).counting_into(Arc::clone(&statements));
                 if read_only {
                     c.execute_batch("SET default_transaction_read_only = on")?;
                 }
@@ -354,7 +352,9 @@ impl Store {
     }
 
     /// How many SQL statements this store's connections have run since it opened (reads and
-    /// writes; not the trigger programs inside them).
+    /// writes): each run of a statement, and each batch of transaction control, counts one; the
+    /// trigger programs inside them do not. Counted by the transaction handle, the same on both
+    /// engines.
     pub fn statements_run(&self) -> u64 {
         self.inner
             .statements

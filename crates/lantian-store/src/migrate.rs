@@ -276,7 +276,7 @@ pub fn migrate(config: &crate::StoreConfig) -> Result<Vec<u32>, StoreError> {
         None => migrate_file(&config.path),
         Some(url) => std::thread::scope(|s| {
             s.spawn(|| {
-                let conn = Tx::postgres(crate::db::pg::connect(url, Default::default())?);
+                let conn = Tx::postgres(crate::db::pg::connect(url)?);
                 apply_pg(&conn)
             })
             .join()

@@ -4,6 +4,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::db::{self, OptionalExtension, Params, Row, Stmt, pg::PgConn};
 
@@ -25,6 +27,10 @@ pub(crate) enum Conn {
 pub struct Tx {
     conn: Conn,
     kept: RefCell<Kept>,
+    /// Statements run through this handle, counted here on both engines: each run of a prepared
+    /// statement and each batch (not the trigger programs inside them). What
+    /// [`crate::Store::statements_run`] adds up.
+    statements: Arc<AtomicU64>,
 }
 
 /// What a write transaction keeps in hand between its statements, so that it need not read back
@@ -105,6 +111,7 @@ impl Tx {
         Tx {
             conn: Conn::Sqlite(conn),
             kept: RefCell::default(),
+            statements: Arc::default(),
         }
     }
 
@@ -112,7 +119,14 @@ impl Tx {
         Tx {
             conn: Conn::Postgres(Box::new(conn)),
             kept: RefCell::default(),
+            statements: Arc::default(),
         }
+    }
+
+    /// Counts this handle's statements into `counter` (shared by a store's connections).
+    pub(crate) fn counting_into(mut self, counter: Arc<AtomicU64>) -> Tx {
+        self.statements = counter;
+        self
     }
 
     /// The audit chain's head as this transaction last wrote or read it, if kept.
@@ -255,7 +269,7 @@ impl Tx {
     /// A statement prepared once per connection and kept.
     pub(crate) fn prepare_cached(&self, sql: &str) -> db::Result<Stmt<'_>> {
         match &self.conn {
-            Conn::Sqlite(c) => Ok(Stmt::sqlite(c.prepare_cached(sql)?)),
+            Conn::Sqlite(c) => Ok(Stmt::sqlite(c.prepare_cached(sql)?, &self.statements)),
             Conn::Postgres(c) => Ok(Stmt::postgres(
                 c,
                 c.prepare(sql).map_err(|e| db::Error::InStatement {
@@ -263,6 +277,7 @@ impl Tx {
                     error: Box::new(e),
                 })?,
                 sql,
+                &self.statements,
             )),
         }
     }
@@ -292,6 +307,8 @@ impl Tx {
             self.kept.borrow_mut().lost = true;
             return Err(e);
         }
+        // A batch counts once: one call to the database, as PostgreSQL's simple query is.
+        self.statements.fetch_add(1, Ordering::Relaxed);
         let ran = match &self.conn {
             Conn::Sqlite(c) => c.execute_batch(sql).map_err(db::Error::from),
             Conn::Postgres(c) => c.batch(sql),
@@ -332,7 +349,8 @@ impl Tx {
                     .rfind("RETURNING")
                     .filter(|&at| sql[..at].ends_with(char::is_whitespace))
                     .map_or(sql, |at| sql[..at].trim_end());
-                let inserted = Stmt::sqlite(c.prepare_cached(plain)?).execute(params)?;
+                let inserted =
+                    Stmt::sqlite(c.prepare_cached(plain)?, &self.statements).execute(params)?;
                 Ok((inserted > 0).then(|| c.last_insert_rowid()))
             }
             Conn::Postgres(_) => self
@@ -459,5 +477,39 @@ mod tests {
         assert_eq!(conn.insert_id(spelled, ["c"]).expect("c"), Some(3));
         // A failed insert is an error, not an id.
         assert!(conn.insert_id(insert, [None::<&str>]).is_err());
+    }
+
+    #[test]
+    fn every_statement_run_counts_once_and_a_trigger_inside_one_does_not() {
+        let counter = Arc::new(AtomicU64::new(0));
+        let conn = Tx::new(rusqlite::Connection::open_in_memory().expect("open"))
+            .counting_into(Arc::clone(&counter));
+        conn.execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+             CREATE TABLE log (name TEXT NOT NULL);
+             CREATE TRIGGER t_log AFTER INSERT ON t BEGIN INSERT INTO log VALUES (new.name); END",
+        )
+        .expect("schema");
+        assert_eq!(counter.load(Ordering::Relaxed), 1);
+        for name in ["a", "b"] {
+            conn.execute("INSERT INTO t (name) VALUES (?1)", [name])
+                .expect("insert");
+        }
+        conn.insert_id("INSERT INTO t (name) VALUES (?1) RETURNING id", ["c"])
+            .expect("insert c");
+        let names: Vec<String> = conn
+            .prepare("SELECT name FROM log ORDER BY name")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(names, ["a", "b", "c"]);
+        let found = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+            .expect("count");
+        assert_eq!(found, 3);
+        // One batch made the tables; three inserts (their triggers not counted), two reads.
+        assert_eq!(counter.load(Ordering::Relaxed), 6);
     }
 }

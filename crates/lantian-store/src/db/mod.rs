@@ -12,6 +12,7 @@ pub(crate) mod pg;
 pub(crate) mod sqlite;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An error of either engine, or a column the code cannot read.
 #[derive(Debug)]
@@ -403,9 +404,11 @@ impl Row<'_> {
     }
 }
 
-/// A prepared statement of either engine.
+/// A prepared statement of either engine. Each run of it counts one in its transaction's counter
+/// ([`crate::Store::statements_run`]).
 pub struct Stmt<'c> {
     inner: StmtInner<'c>,
+    runs: &'c AtomicU64,
 }
 
 enum StmtInner<'c> {
@@ -429,25 +432,37 @@ fn in_statement(sql: &str) -> impl Fn(Error) -> Error + '_ {
 }
 
 impl<'c> Stmt<'c> {
-    pub(crate) fn sqlite(s: rusqlite::CachedStatement<'c>) -> Stmt<'c> {
+    pub(crate) fn sqlite(s: rusqlite::CachedStatement<'c>, runs: &'c AtomicU64) -> Stmt<'c> {
         Stmt {
             inner: StmtInner::Sqlite(s),
+            runs,
         }
     }
 
-    pub(crate) fn postgres(conn: &'c pg::PgConn, stmt: postgres::Statement, sql: &str) -> Stmt<'c> {
+    pub(crate) fn postgres(
+        conn: &'c pg::PgConn,
+        stmt: postgres::Statement,
+        sql: &str,
+        runs: &'c AtomicU64,
+    ) -> Stmt<'c> {
         Stmt {
             inner: StmtInner::Postgres {
                 conn,
                 stmt,
                 sql: sql.into(),
             },
+            runs,
         }
+    }
+
+    fn count(&self) {
+        self.runs.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Runs the statement; returns how many rows it changed.
     pub fn execute<P: Params>(&mut self, params: P) -> Result<usize> {
         let args = params.args();
+        self.count();
         match &mut self.inner {
             StmtInner::Sqlite(s) => Ok(s.execute(sqlite::bind(&args)?.as_slice())?),
             StmtInner::Postgres { conn, stmt, sql } => {
@@ -463,6 +478,7 @@ impl<'c> Stmt<'c> {
         F: FnOnce(&Row<'_>) -> Result<T>,
     {
         let args = params.args();
+        self.count();
         match &mut self.inner {
             StmtInner::Sqlite(s) => {
                 let mut rows = s.query(sqlite::bind(&args)?.as_slice())?;
@@ -492,6 +508,7 @@ impl<'c> Stmt<'c> {
         F: FnMut(&Row<'_>) -> Result<T>,
     {
         let args = params.args();
+        self.count();
         let mut out = Vec::new();
         match &mut self.inner {
             StmtInner::Sqlite(s) => {
@@ -517,6 +534,7 @@ impl<'c> Stmt<'c> {
         F: FnMut(&Row<'_>) -> Result<()>,
     {
         let args = params.args();
+        self.count();
         match &mut self.inner {
             StmtInner::Sqlite(s) => {
                 let mut rows = s.query(sqlite::bind(&args)?.as_slice())?;

@@ -6,7 +6,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
@@ -21,13 +20,12 @@ pub(crate) struct PgConn {
     /// Always `Some` but while the connection is dropped.
     client: RefCell<Option<postgres::Client>>,
     cache: RefCell<HashMap<String, postgres::Statement>>,
-    statements: Arc<AtomicU64>,
 }
 
 /// How to reach the database: the URL as configured (`postgres://user@host:port/db`, with
 /// `?sslmode=require` for TLS that verifies the server against the system's roots). Must not be
 /// called on an async thread: the blocking client runs a small runtime of its own.
-pub(crate) fn connect(url: &str, statements: Arc<AtomicU64>) -> Result<PgConn> {
+pub(crate) fn connect(url: &str) -> Result<PgConn> {
     let config: postgres::Config = url.parse()?;
     let client = match config.get_ssl_mode() {
         postgres::config::SslMode::Require => {
@@ -41,7 +39,6 @@ pub(crate) fn connect(url: &str, statements: Arc<AtomicU64>) -> Result<PgConn> {
     Ok(PgConn {
         client: RefCell::new(Some(client)),
         cache: RefCell::new(HashMap::new()),
-        statements,
     })
 }
 
@@ -95,7 +92,6 @@ impl PgConn {
     }
 
     pub(crate) fn execute(&self, stmt: &postgres::Statement, args: &[Arg<'_>]) -> Result<usize> {
-        self.statements.fetch_add(1, Ordering::Relaxed);
         let n = self.client()?.execute(stmt, &refs(args))?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
@@ -105,7 +101,6 @@ impl PgConn {
         stmt: &postgres::Statement,
         args: &[Arg<'_>],
     ) -> Result<Vec<postgres::Row>> {
-        self.statements.fetch_add(1, Ordering::Relaxed);
         Ok(self.client()?.query(stmt, &refs(args))?)
     }
 
@@ -114,7 +109,6 @@ impl PgConn {
         stmt: &postgres::Statement,
         args: &[Arg<'_>],
     ) -> Result<Option<postgres::Row>> {
-        self.statements.fetch_add(1, Ordering::Relaxed);
         // Not `query_opt`: that fails on a second row, where SQLite's `query_row` takes the first.
         let mut rows = self.client()?.query(stmt, &refs(args))?;
         Ok(if rows.is_empty() {
@@ -132,7 +126,6 @@ impl PgConn {
         mut f: impl FnMut(&postgres::Row) -> Result<()>,
     ) -> Result<()> {
         use fallible_iterator::FallibleIterator;
-        self.statements.fetch_add(1, Ordering::Relaxed);
         let mut client = self.client()?;
         let mut rows = client.query_raw(stmt, refs(args))?;
         while let Some(r) = rows.next()? {
@@ -143,7 +136,6 @@ impl PgConn {
 
     /// Runs statements without parameters (transaction control, DDL).
     pub(crate) fn batch(&self, sql: &str) -> Result<()> {
-        self.statements.fetch_add(1, Ordering::Relaxed);
         Ok(self.client()?.batch_execute(sql)?)
     }
 }
