@@ -74,6 +74,27 @@ pub struct Submission {
     /// The subject as read then: the writer takes it rather than reading and decoding it again
     /// if the subject is still at its version (every change of a subject raises it).
     pub subject: Option<std::sync::Arc<subjects::SubjectRecord>>,
+    /// Its results and location as JSON, made before the writer ([`Texts::of`]).
+    pub texts: Option<Texts>,
+}
+
+/// A submission's results and location serialised once, before the writer: the same text goes
+/// into the inspection's row and into its synced view, which were each serialising them again
+/// on the writer's thread (the results are most of a view's text).
+#[derive(Debug, Clone)]
+pub struct Texts {
+    results: Box<serde_json::value::RawValue>,
+    location: Box<serde_json::value::RawValue>,
+}
+
+impl Texts {
+    /// `None` only if serialising failed, which leaves it to the writer (and its error).
+    pub fn of(s: &mutation::InspectionSubmit) -> Option<Texts> {
+        Some(Texts {
+            results: serde_json::value::to_raw_value(&s.results).ok()?,
+            location: serde_json::value::to_raw_value(&s.location).ok()?,
+        })
+    }
 }
 
 /// A score and its basis: the writer uses it only if the subject is still at this version and
@@ -1002,13 +1023,20 @@ fn submit(
     let unit = cache
         .unit(conn, &subject.subject.unit)?
         .ok_or(StoreError::NotFound)?;
+    let texts = match &plan.texts {
+        Some(t) => t.clone(),
+        None => Texts::of(s).ok_or_else(|| {
+            StoreError::Corrupt("an inspection's results could not be serialised".into())
+        })?,
+    };
     let view = InspectionView {
         id: s.inspection_id,
         author: ctx.user.uuid,
         subject_id: s.subject_id,
         unit: subject.subject.unit.clone(),
         template: s.template.clone(),
-        results: s.results.clone(),
+        // In `texts`: published from there ([`FirstView`]).
+        results: Vec::new(),
         notes: s.notes.clone(),
         location: s.location.clone(),
         signature_photo_id: s.signature_photo_id,
@@ -1055,9 +1083,9 @@ fn submit(
             unit.id,
             view.template.code,
             view.template.version,
-            to_json(&view.results)?,
+            texts.results.get(),
             view.notes,
-            to_json(&view.location)?,
+            texts.location.get(),
             view.signature_photo_id.to_string(),
             to_json(&view.expected_photos)?,
             s.started_at.map(time_text),
@@ -1105,15 +1133,114 @@ fn submit(
         crate::rectify::verify_with(conn, g, order, view.id, &ctx.user)?;
     }
     crate::rectify::auto_open(conn, g, view.id, &view.score.critical_failed, &ctx.rectify)?;
+    let first = FirstView::of(&view, &texts);
+    #[cfg(debug_assertions)]
+    {
+        let mut whole = view.clone();
+        whole.results = s.results.clone();
+        debug_assert_eq!(
+            serde_json::to_string(&first).ok(),
+            serde_json::to_string(&whole).ok(),
+            "FirstView must serialise as InspectionView does"
+        );
+    }
     publish_own(
         conn,
         ctx,
         g,
         ("inspection.submit", "inspection"),
         Id::New(view.id),
-        &view,
+        &first,
     )?;
     Ok(())
+}
+
+/// A new inspection's [`InspectionView`] with its results and location as the text made before
+/// the writer ([`Texts`]). It must serialise to exactly the text the view does: that text is
+/// what syncs, what the scope's checksum and the audit hash are of. Same field names, order and
+/// types; a field added to the view and not here makes the text differ, which the unit test below
+/// and, in debug builds, every submission check.
+#[derive(Serialize)]
+struct FirstView<'a> {
+    id: Uuid,
+    author: Uuid,
+    subject_id: Uuid,
+    unit: &'a str,
+    template: &'a inspection::TemplateRef,
+    results: &'a serde_json::value::RawValue,
+    notes: &'a Option<String>,
+    location: &'a serde_json::value::RawValue,
+    signature_photo_id: Uuid,
+    expected_photos: &'a [Uuid],
+    device_time: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+    clock_offset_ms: i64,
+    occurred_at: DateTime<Utc>,
+    score: &'a InspectionScore,
+    flags: &'a [String],
+    version: u32,
+    amendments: &'a [AmendmentView],
+    effective: &'a inspection::EffectiveScore,
+    media_state: &'a MediaState,
+    review_state: &'a lantian_domain::review::ReviewState,
+    verdict: &'a Option<lantian_domain::geo::Verdict>,
+    reviews: &'a [lantian_domain::review::ReviewView],
+}
+
+impl<'a> FirstView<'a> {
+    fn of(v: &'a InspectionView, texts: &'a Texts) -> FirstView<'a> {
+        // Destructured whole, so that a field added to the view does not compile here unnamed.
+        let InspectionView {
+            id,
+            author,
+            subject_id,
+            unit,
+            template,
+            results: _,
+            notes,
+            location: _,
+            signature_photo_id,
+            expected_photos,
+            device_time,
+            received_at,
+            clock_offset_ms,
+            occurred_at,
+            score,
+            flags,
+            version,
+            amendments,
+            effective,
+            media_state,
+            review_state,
+            verdict,
+            reviews,
+        } = v;
+        FirstView {
+            id: *id,
+            author: *author,
+            subject_id: *subject_id,
+            unit,
+            template,
+            results: &texts.results,
+            notes,
+            location: &texts.location,
+            signature_photo_id: *signature_photo_id,
+            expected_photos,
+            device_time: *device_time,
+            received_at: *received_at,
+            clock_offset_ms: *clock_offset_ms,
+            occurred_at: *occurred_at,
+            score,
+            flags,
+            version: *version,
+            amendments,
+            effective,
+            media_state,
+            review_state,
+            verdict,
+            reviews,
+        }
+    }
 }
 
 fn amend(
@@ -1383,4 +1510,119 @@ pub fn load_views(conn: &Tx, ids: &[Uuid]) -> Result<Vec<InspectionView>, StoreE
         })
         .collect();
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lantian_domain::geo::Datum;
+    use lantian_domain::geo::{VerdictInput, VerdictThresholds, verdict};
+    use lantian_domain::inspection::{Answer, ItemResult, LocationFix, TemplateRef};
+
+    #[test]
+    fn a_first_view_with_its_texts_made_before_the_writer_serialises_as_the_view_does() {
+        let at: DateTime<Utc> = "2026-11-05T02:03:04.567Z".parse().expect("time");
+        let location = LocationFix {
+            lat: 36.456_789_1,
+            lon: 115.985_432_1,
+            accuracy_m: 12.5,
+            datum: Datum::Gcj02,
+            mock: true,
+            gps_time: Some(at),
+        };
+        let results = vec![
+            ItemResult {
+                item: "dust_net".into(),
+                answer: Answer::Fail,
+                note: Some("围挡破损 \"北侧\"\n<script>".into()),
+                photos: vec![Uuid::from_u128(7)],
+            },
+            ItemResult {
+                item: "pm10".into(),
+                answer: Answer::Number { value: 0.1 + 0.2 },
+                note: None,
+                photos: Vec::new(),
+            },
+            ItemResult {
+                item: "remark".into(),
+                answer: Answer::Text {
+                    value: "😀 \u{2028}".into(),
+                },
+                note: None,
+                photos: Vec::new(),
+            },
+        ];
+        let verdict = verdict(
+            &VerdictInput {
+                original: (location.lat, location.lon),
+                datum: location.datum,
+                accuracy_m: location.accuracy_m,
+                mock: location.mock,
+                at,
+                subject_point: Some((36.45, 115.98)),
+                subject_shape: None,
+                previous: None,
+                exif_positions: &[],
+            },
+            &VerdictThresholds::default(),
+        );
+        let score = InspectionScore {
+            earned: 7,
+            possible: 9,
+            failed: vec!["dust_net".into()],
+            critical_failed: vec!["dust_net".into()],
+            compliant: false,
+        };
+        let view = InspectionView {
+            id: Uuid::from_u128(1),
+            author: Uuid::from_u128(2),
+            subject_id: Uuid::from_u128(3),
+            unit: "dongchangfu".into(),
+            template: TemplateRef {
+                code: "construction".into(),
+                version: 2,
+            },
+            results: results.clone(),
+            notes: Some("夜间施工".into()),
+            location: location.clone(),
+            signature_photo_id: Uuid::from_u128(4),
+            expected_photos: vec![Uuid::from_u128(4), Uuid::from_u128(7)],
+            device_time: at,
+            received_at: at + chrono::Duration::milliseconds(1_234),
+            clock_offset_ms: -1_234,
+            occurred_at: at,
+            score,
+            flags: vec!["mock_location".into(), "after_move".into()],
+            version: 1,
+            amendments: Vec::new(),
+            effective: Default::default(),
+            media_state: MediaState::AwaitingMedia,
+            review_state: lantian_domain::review::ReviewState::Received,
+            verdict: Some(verdict),
+            reviews: Vec::new(),
+        }
+        .settle();
+        let texts = Texts {
+            results: serde_json::value::to_raw_value(&results).expect("results"),
+            location: serde_json::value::to_raw_value(&location).expect("location"),
+        };
+        let mut published = view.clone();
+        published.results = Vec::new();
+        assert_eq!(
+            serde_json::to_string(&FirstView::of(&published, &texts)).expect("first"),
+            serde_json::to_string(&view).expect("view"),
+        );
+        // And without the optional parts.
+        let mut bare = view.clone();
+        (bare.notes, bare.verdict, bare.flags) = (None, None, Vec::new());
+        bare.location.gps_time = None;
+        let texts = Texts {
+            results: serde_json::value::to_raw_value(&bare.results).expect("results"),
+            location: serde_json::value::to_raw_value(&bare.location).expect("location"),
+        };
+        assert_eq!(
+            serde_json::to_string(&FirstView::of(&bare, &texts)).expect("first"),
+            serde_json::to_string(&bare).expect("view"),
+        );
+    }
 }
