@@ -1023,11 +1023,15 @@ fn submit(
     let unit = cache
         .unit(conn, &subject.subject.unit)?
         .ok_or(StoreError::NotFound)?;
+    let made_here;
     let texts = match &plan.texts {
-        Some(t) => t.clone(),
-        None => Texts::of(s).ok_or_else(|| {
-            StoreError::Corrupt("an inspection's results could not be serialised".into())
-        })?,
+        Some(t) => t,
+        None => {
+            made_here = Texts::of(s).ok_or_else(|| {
+                StoreError::Corrupt("an inspection's results could not be serialised".into())
+            })?;
+            &made_here
+        }
     };
     let view = InspectionView {
         id: s.inspection_id,
@@ -1133,7 +1137,7 @@ fn submit(
         crate::rectify::verify_with(conn, g, order, view.id, &ctx.user)?;
     }
     crate::rectify::auto_open(conn, g, view.id, &view.score.critical_failed, &ctx.rectify)?;
-    let first = FirstView::of(&view, &texts);
+    let first = FirstView::of(&view, texts);
     #[cfg(debug_assertions)]
     {
         let mut whole = view.clone();
