@@ -364,7 +364,7 @@ fn parse(
                         let expected_photos =
                             inspection::expected_photos(&s.results, s.signature_photo_id);
                         push::Work::Submit(Box::new(push::Submission {
-                            texts: push::Texts::of(&s),
+                            texts: push::Texts::of(&s).map_err(|e| e.to_string()),
                             command: *s,
                             occurred_at,
                             expected_photos,

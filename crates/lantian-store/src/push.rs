@@ -74,8 +74,9 @@ pub struct Submission {
     /// The subject as read then: the writer takes it rather than reading and decoding it again
     /// if the subject is still at its version (every change of a subject raises it).
     pub subject: Option<std::sync::Arc<subjects::SubjectRecord>>,
-    /// Its results and location as JSON, made before the writer ([`Texts::of`]).
-    pub texts: Option<Texts>,
+    /// Its results and location as JSON, made before the writer ([`Texts::of`]); the error's
+    /// text if they could not be serialised.
+    pub texts: Result<Texts, String>,
 }
 
 /// A submission's results and location serialised once, before the writer: the same text goes
@@ -88,11 +89,10 @@ pub struct Texts {
 }
 
 impl Texts {
-    /// `None` only if serialising failed, which leaves it to the writer (and its error).
-    pub fn of(s: &mutation::InspectionSubmit) -> Option<Texts> {
-        Some(Texts {
-            results: serde_json::value::to_raw_value(&s.results).ok()?,
-            location: serde_json::value::to_raw_value(&s.location).ok()?,
+    pub fn of(s: &mutation::InspectionSubmit) -> Result<Texts, serde_json::Error> {
+        Ok(Texts {
+            results: serde_json::value::to_raw_value(&s.results)?,
+            location: serde_json::value::to_raw_value(&s.location)?,
         })
     }
 }
@@ -1023,16 +1023,11 @@ fn submit(
     let unit = cache
         .unit(conn, &subject.subject.unit)?
         .ok_or(StoreError::NotFound)?;
-    let made_here;
-    let texts = match &plan.texts {
-        Some(t) => t,
-        None => {
-            made_here = Texts::of(s).ok_or_else(|| {
-                StoreError::Corrupt("an inspection's results could not be serialised".into())
-            })?;
-            &made_here
-        }
-    };
+    let texts = plan.texts.as_ref().map_err(|e| {
+        StoreError::Corrupt(format!(
+            "an inspection's results could not be serialised: {e}"
+        ))
+    })?;
     let view = InspectionView {
         id: s.inspection_id,
         author: ctx.user.uuid,
