@@ -288,11 +288,25 @@ async fn a_sqlite_deployment_copied_into_postgres_keeps_its_chain_seals_logins_a
         .expect("copied");
     assert!(copied.audit.ok());
     assert!(copied.rows.rows() > 1_000, "{:?}", copied.rows);
-    // The same copy again is refused: the target holds a deployment now.
+    // Run again (as after a copy that failed while sending photos), it goes on from where the
+    // target stands: the rows are this deployment's, so none is copied twice, and it verifies.
     let again = lantian::copy::run(&config, &url, None, |_| {})
         .await
-        .expect_err("not into a deployment");
-    assert!(again.to_string().contains("holds a deployment"), "{again}");
+        .expect("resumed");
+    assert!(
+        again.rows.resumed && again.rows.rows() == 0,
+        "{:?}",
+        again.rows
+    );
+    assert!(again.audit.ok());
+    // Once the server has run on the source again, the copy is of an earlier state: refused.
+    let source = lantian_tests::start_in(data, config, true).await;
+    source.demo_token(Role::Assessor).await;
+    let (data, config) = source.stop().await;
+    let outdated = lantian::copy::run(&config, &url, None, |_| {})
+        .await
+        .expect_err("not over an earlier state");
+    assert!(outdated.to_string().contains("earlier state"), "{outdated}");
 
     let target = lantian::copy::target_config(&config, &url, None);
     let app = lantian_tests::start_in(data, target, true).await;
@@ -324,6 +338,23 @@ async fn a_sqlite_deployment_copied_into_postgres_keeps_its_chain_seals_logins_a
         client_view(&phone),
         server_view(&app, "demo_inspector").await
     );
+    // A database that holds a deployment not copied from this one is refused as well.
+    app.store
+        .write(|c| {
+            Ok(c.raw()
+                .execute("DELETE FROM meta WHERE key = 'copy:source'", [])?)
+        })
+        .await
+        .expect("unmarked");
+    let (_data, config) = app.stop().await;
+    let config = lantian::config::Config {
+        database_url: None,
+        ..config
+    };
+    let taken = lantian::copy::run(&config, &url, None, |_| {})
+        .await
+        .expect_err("not into a deployment");
+    assert!(taken.to_string().contains("holds a deployment"), "{taken}");
 }
 
 async fn count(app: &TestApp, sql: &'static str) -> i64 {

@@ -95,6 +95,9 @@ const IDENTITIES: &[(&str, &str)] = &[
 pub struct Copied {
     /// (table, rows), in copy order.
     pub tables: Vec<(String, u64)>,
+    /// The target held this source's rows already, from an earlier run of the copy that went no
+    /// further (photos, the signing key, the check): nothing was copied again.
+    pub resumed: bool,
 }
 
 impl Copied {
@@ -106,7 +109,10 @@ impl Copied {
 /// Copies the SQLite database at `sqlite` into the empty PostgreSQL database at `url` (migrated
 /// here), calling `progress(table, rows)` after each table. Partial uploads in progress are copied
 /// with their chunks read from `part_file(id)` (the file of SQLite's partial upload), up to their
-/// recorded offset. Refuses a target that already holds a deployment.
+/// recorded offset. A target that holds this very source's rows (an earlier run committed them
+/// and stopped after: copying photos, say) is left as it is and the copy goes on from there
+/// (`Copied::resumed`); any other target that holds a deployment is refused, one holding a copy
+/// of an earlier state of this source (the server ran since) with `target_outdated`.
 pub fn sqlite_to_postgres(
     sqlite: &Path,
     url: &str,
@@ -140,11 +146,32 @@ pub fn sqlite_to_postgres(
                 [],
                 |r| r.get(0),
             )?;
+            let source_print = fingerprint(&source)?;
             if already > 0 {
-                return Err(StoreError::Conflict("target_not_empty"));
+                let _ = source.execute_batch("ROLLBACK");
+                let copied_from: Option<String> = target
+                    .prepare("SELECT value FROM meta WHERE key = ?1")?
+                    .query_map([COPIED_FROM], |r| r.get(0))?
+                    .next()
+                    .transpose()?;
+                return match copied_from {
+                    Some(p) if p == source_print => Ok(Copied {
+                        tables: Vec::new(),
+                        resumed: true,
+                    }),
+                    Some(_) => Err(StoreError::Conflict("target_outdated")),
+                    None => Err(StoreError::Conflict("target_not_empty")),
+                };
             }
             crate::begin_write(&target)?;
-            let done = copy_tables(&source, &target, &part_file, &mut progress);
+            let done = copy_tables(&source, &target, &part_file, &mut progress).and_then(|c| {
+                // In the same transaction as the rows: a later run knows them for this source's.
+                target.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                    [COPIED_FROM, source_print.as_str()],
+                )?;
+                Ok(c)
+            });
             let _ = source.execute_batch("ROLLBACK");
             match done {
                 Ok(c) => {
@@ -162,6 +189,71 @@ pub fn sqlite_to_postgres(
     })
 }
 
+/// The target's `meta` key that names the source its rows were copied from (`fingerprint`).
+const COPIED_FROM: &str = "copy:source";
+
+/// A digest of every row of every copied table of `source`, in each table's order, each value with
+/// its type: equal only for a source in the same state (a server that ran in between, even to
+/// update one row, changes it). One read of the database, without writing.
+fn fingerprint(source: &Tx) -> Result<String, StoreError> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for table in TABLES.iter().copied().chain(["subject_revision"]) {
+        let columns = columns_of(source, table)?;
+        if columns.is_empty() {
+            continue;
+        }
+        h.update(format!("table {table} {}\n", columns.join(",")));
+        // A table's own order (its rowid or primary key): the same for the same file.
+        let mut select = source.prepare(&format!("SELECT {} FROM {table}", quoted(&columns)))?;
+        select.for_each([], |r| {
+            for i in 0..columns.len() {
+                match r.get_ref(i)? {
+                    Col::Null => h.update([0u8]),
+                    Col::Int(v) => {
+                        h.update([1u8]);
+                        h.update(v.to_le_bytes());
+                    }
+                    Col::Real(v) => {
+                        h.update([2u8]);
+                        h.update(v.to_le_bytes());
+                    }
+                    Col::Text(s) => {
+                        h.update([3u8]);
+                        h.update((s.len() as u64).to_le_bytes());
+                        h.update(s.as_bytes());
+                    }
+                    Col::Blob(b) => {
+                        h.update([4u8]);
+                        h.update((b.len() as u64).to_le_bytes());
+                        h.update(b);
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// A SQLite table's columns, in order (none for a table this database does not have).
+fn columns_of(source: &Tx, table: &str) -> Result<Vec<String>, StoreError> {
+    Ok(source
+        .prepare(&format!(
+            "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
+        ))?
+        .query_map([], |r| r.get(0))?
+        .collect::<crate::db::Result<_>>()?)
+}
+
+fn quoted(columns: &[String]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn copy_tables(
     source: &Tx,
     target: &Tx,
@@ -172,20 +264,11 @@ fn copy_tables(
     // What the migrations put there (the subject revision's row) makes way for the source's.
     target.execute_batch("DELETE FROM subject_revision")?;
     for table in TABLES.iter().copied().chain(["subject_revision"]) {
-        let columns: Vec<String> = source
-            .prepare(&format!(
-                "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
-            ))?
-            .query_map([], |r| r.get(0))?
-            .collect::<crate::db::Result<_>>()?;
+        let columns = columns_of(source, table)?;
         if columns.is_empty() {
             continue;
         }
-        let list = columns
-            .iter()
-            .map(|c| format!("\"{c}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = quoted(&columns);
         let marks = (1..=columns.len())
             .map(|i| format!("?{i}"))
             .collect::<Vec<_>>()

@@ -3,7 +3,9 @@
 //! (decision 0028). The rows are copied as stored, in one transaction: the audit chain, the
 //! evidence seals and the sync log's numbers hold, so phones keep their cursors and their logins
 //! (the signing key goes along). Checked at the end with the audit chain and every seal
-//! recomputed on the copy.
+//! recomputed on the copy. Run again after a failure, it goes on where the last run stopped:
+//! rows committed by it are kept when the deployment has not changed since, and photos already
+//! in the bucket are not sent again.
 
 use anyhow::Context;
 
@@ -72,14 +74,28 @@ pub async fn run(
             "{} holds a deployment already: copy into an empty database",
             lantian_store::redact_url(to)
         ),
+        lantian_store::StoreError::Conflict("target_outdated") => anyhow::anyhow!(
+            "{} holds a copy of an earlier state of this deployment (the server ran after that \
+             copy): drop and recreate the database, then copy again (the bucket keeps the photos \
+             it has)",
+            lantian_store::redact_url(to)
+        ),
         e => anyhow::anyhow!(e),
     })?;
-    say(format!(
-        "copied {} rows of {} tables into {}",
-        rows.rows(),
-        rows.tables.len(),
-        lantian_store::redact_url(to)
-    ));
+    if rows.resumed {
+        say(format!(
+            "the rows: in {} already, from an earlier run of this copy (the deployment has not \
+             changed since); going on from there",
+            lantian_store::redact_url(to)
+        ));
+    } else {
+        say(format!(
+            "copied {} rows of {} tables into {}",
+            rows.rows(),
+            rows.tables.len(),
+            lantian_store::redact_url(to)
+        ));
+    }
 
     // The signing key goes along, so that every login (app and console) goes on working.
     let store = crate::app::open_store(&target)

@@ -101,8 +101,10 @@ enum Command {
     },
     /// Move this deployment (SQLite file, photo folder) into PostgreSQL and, with `--media`,
     /// S3-compatible object storage; the server must be stopped. Checked with `audit verify`.
+    /// Run again after a failure, it goes on from where it stopped.
     Copy {
-        /// The empty PostgreSQL database: postgres://user:password@host:5432/db
+        /// The empty PostgreSQL database (or one an earlier run of this copy filled):
+        /// postgres://user:password@host:5432/db
         #[arg(long)]
         to: String,
         /// Copy the photos too, into s3://bucket/prefix ([s3] or the AWS_ variables say where).
