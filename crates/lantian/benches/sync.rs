@@ -277,17 +277,41 @@ fn single_only() {
                 k += 1;
             }
         }
+        let before = writer_counts(&http, &base).await;
         control("-z");
         let (applied, elapsed, cpu) = push_all(clients, pid).await;
         control("-d");
+        let after = writer_counts(&http, &base).await;
         assert_eq!(applied as u64, k);
         println!(
-            "{batch} mutation(s) a request: {k} inspections from {installs_n} installs in {:.2} s = {:.0}/s, server CPU {:.0} µs per inspection",
+            "{batch} mutation(s) a request: {k} inspections from {installs_n} installs in {:.2} s = {:.0}/s, server CPU {:.0} µs per inspection; {:.1} requests a commit",
             elapsed.as_secs_f64(),
             k as f64 / elapsed.as_secs_f64(),
-            cpu * 1e6 / k as f64
+            cpu * 1e6 / k as f64,
+            (after.1 - before.1) as f64 / (after.0 - before.0).max(1) as f64
         );
     });
+}
+
+/// The writer's transactions committed and requests run so far, from `/metrics`.
+async fn writer_counts(http: &reqwest::Client, base: &str) -> (u64, u64) {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
+    };
+    (
+        value("lantian_store_transactions_total "),
+        value("lantian_store_write_requests_total "),
+    )
 }
 
 /// `BENCH_ONLY=engine`: the push engine alone, `BENCH_N` inspections (default 2,000) in batches
