@@ -1,16 +1,20 @@
 //! A fixed set of threads for decoding: at most `threads` images are decoded at once, whatever the
 //! number of uploads, so memory stays bounded and the async threads never decode.
+//!
+//! The threads are a rayon pool of their own: `jpeg-decoder` runs a large image's inverse
+//! transforms and colour conversion as rayon tasks on the pool it is called from, so they stay on
+//! these threads. Without it, the decoder started a thread per colour component for every large
+//! image: more threads decoding than `threads` grants, beside the server's async threads, and a
+//! hand-off per row of blocks.
 
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::Arc;
 
 use tokio::sync::{Semaphore, oneshot};
-
-type Job = Box<dyn FnOnce() + Send>;
 
 /// The decode pool. Cheap to clone.
 #[derive(Clone)]
 pub struct Pool {
-    tx: mpsc::Sender<Job>,
+    threads: Arc<rayon::ThreadPool>,
     permits: Arc<Semaphore>,
 }
 
@@ -18,46 +22,32 @@ impl Pool {
     /// Starts `threads` decoding threads (at least one).
     pub fn start(threads: usize) -> std::io::Result<Pool> {
         let threads = threads.max(1);
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..threads {
-            let rx = Arc::clone(&rx);
-            std::thread::Builder::new()
-                .name(format!("lantian-decode-{i}"))
-                .spawn(move || {
-                    loop {
-                        let job = match rx.lock() {
-                            Ok(guard) => guard.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return,
-                        }
-                    }
-                })?;
-        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("lantian-decode-{i}"))
+            .build()
+            .map_err(std::io::Error::other)?;
         Ok(Pool {
-            tx,
+            threads: Arc::new(pool),
             permits: Arc::new(Semaphore::new(threads)),
         })
     }
 
-    /// Runs `f` on a pool thread, waiting (asynchronously) for a free one. `None` if the pool has
-    /// stopped or `f` panicked.
+    /// Runs `f` on a pool thread, waiting (asynchronously) for a free one. `None` if `f`
+    /// panicked.
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Option<T> {
         let _permit = self.permits.acquire().await.ok()?;
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move || {
+        self.threads.spawn(move || {
+            // Caught here: a panic that reached rayon would end the process.
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
             if let Ok(v) = out {
                 let _ = tx.send(v);
             }
         });
-        self.tx.send(job).ok()?;
         rx.await.ok()
     }
 }
