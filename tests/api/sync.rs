@@ -1137,3 +1137,83 @@ async fn a_sync_reports_its_progress_and_what_is_still_waiting() {
         "{seen:?}"
     );
 }
+
+/// `GET /v1/sync/status` gives a phone, read in one moment, its last applied mutation, the log's
+/// head and each scope's count and checksum, equal to what its own copy holds after a sync;
+/// another officer's install answers as an unknown one does, and a revoked install is refused.
+#[tokio::test]
+async fn sync_status_agrees_with_the_phone_and_answers_only_for_the_callers_live_install() {
+    use lantian_domain::user::Role;
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = officer(&app.base, dir.path(), "a", "demo_inspector").await;
+    let (pushed, rejected) = push_submits(&c, &random_submits(&c, &mut Rng(21), 3)).await;
+    assert_eq!((pushed.applied, rejected.len()), (3, 0));
+    let token = app.demo_token(Role::Inspector).await;
+    let path = format!("/v1/sync/status?client_id={}", c.client_id());
+    let status = app.get(&path, &token).await;
+    assert_eq!(status.status, StatusCode::OK, "{:?}", status.body);
+    assert_eq!(status.body["last_mutation_id"], 3);
+    assert_eq!(
+        status.body["head"],
+        count(&app, "SELECT max(seq) FROM changes").await
+    );
+    let mut server: Vec<(String, u64, String)> = status.body["scopes"]
+        .as_array()
+        .expect("scopes")
+        .iter()
+        .filter(|s| s["count"] != 0)
+        .map(|s| {
+            (
+                s["scope"].as_str().expect("scope").to_owned(),
+                s["count"].as_u64().expect("count"),
+                s["checksum"].as_str().expect("checksum").to_owned(),
+            )
+        })
+        .collect();
+    let mut phone: Vec<(String, u64, String)> = c
+        .scope_sums()
+        .expect("sums")
+        .into_iter()
+        .map(|(scope, n, sum)| (scope, n, format!("{sum:016x}")))
+        .collect();
+    server.sort();
+    phone.sort();
+    assert!(!phone.is_empty());
+    assert_eq!(server, phone);
+
+    // Another officer asking for this install hears what an unknown install gets.
+    let other = app.demo_token(Role::Supervisor).await;
+    let foreign = app.get(&path, &other).await;
+    let unknown = app
+        .get(
+            &format!("/v1/sync/status?client_id={}", uuid::Uuid::now_v7()),
+            &other,
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        (foreign.status, &foreign.body),
+        (unknown.status, &unknown.body)
+    );
+
+    // Revoked: refused by name.
+    let user_id = app.get("/v1/me", &token).await.body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let admin = app.demo_token(Role::UnitAdmin).await;
+    let revoke = app
+        .post(
+            &format!("/v1/users/{user_id}/clients/{}/revoke", c.client_id()),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(revoke.status, StatusCode::OK, "{:?}", revoke.body);
+    let refused = app.get(&path, &token).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::FORBIDDEN, Some("client_revoked"))
+    );
+}

@@ -86,21 +86,6 @@ impl App {
         }
     }
 
-    /// The caller's registered install; `not_found` if the install is not the caller's (or not
-    /// registered), `client_revoked` if it was revoked.
-    async fn client_of(&self, actor: &Actor, client_id: Uuid) -> Result<push::Install, AppError> {
-        let user_id = actor.id;
-        let install = self
-            .store()
-            .read(move |c| push::client(c, client_id, user_id))
-            .await?
-            .ok_or_else(not_registered)?;
-        if install.revoked {
-            return Err(revoked());
-        }
-        Ok(install)
-    }
-
     /// Applies an install's batch of mutations: each in order, once (`docs/sync-protocol.md`).
     pub async fn push(&self, token: Token, req: PushRequest) -> Result<PushResponse, AppError> {
         // Checked before anything is read, answered after the caller is: an unknown or disabled
@@ -284,18 +269,33 @@ impl App {
         client_id: Uuid,
     ) -> Result<StatusResponse, AppError> {
         actor.may(Action::Sync, None)?;
-        let last = self.client_of(actor, client_id).await?.last_mutation_id;
         let user = actor.0.clone();
-        let (head, scopes) = self
+        // The install, the log's head and the sums in one read: figures of one moment, which a
+        // phone comparing its own can trust (a push between two reads would skew them).
+        let (install, head, scopes) = self
             .store()
             .read(move |c| {
+                let install = match push::client(c, client_id, user.id)? {
+                    Some(i) if !i.revoked => i,
+                    other => return Ok((other, 0, Vec::new())),
+                };
                 let scopes = pull::scopes_for(c, &user)?;
-                Ok((lantian_store::sync::head(c)?, pull::scope_sums(c, &scopes)?))
+                Ok((
+                    Some(install),
+                    lantian_store::sync::head(c)?,
+                    pull::scope_sums(c, &scopes)?,
+                ))
             })
             .await?;
+        // `not_found` if the install is not the caller's (or not registered), `client_revoked`
+        // if it was revoked.
+        let install = install.ok_or_else(not_registered)?;
+        if install.revoked {
+            return Err(revoked());
+        }
         Ok(StatusResponse {
             client_id,
-            last_mutation_id: last,
+            last_mutation_id: install.last_mutation_id,
             head,
             scopes: sums(scopes),
         })
