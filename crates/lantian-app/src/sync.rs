@@ -270,22 +270,12 @@ impl App {
     ) -> Result<StatusResponse, AppError> {
         actor.may(Action::Sync, None)?;
         let user = actor.0.clone();
-        // The install, the log's head and the sums in one read: figures of one moment, which a
-        // phone comparing its own can trust (a push between two reads would skew them).
+        // The install, the log's head and the sums in one read transaction: figures of one
+        // moment, which a phone comparing its own can trust (a push between two reads would
+        // skew them).
         let (install, head, scopes) = self
             .store()
-            .read(move |c| {
-                let install = match push::client(c, client_id, user.id)? {
-                    Some(i) if !i.revoked => i,
-                    other => return Ok((other, 0, Vec::new())),
-                };
-                let scopes = pull::scopes_for(c, &user)?;
-                Ok((
-                    Some(install),
-                    lantian_store::sync::head(c)?,
-                    pull::scope_sums(c, &scopes)?,
-                ))
-            })
+            .read(move |c| pull::status(c, client_id, &user))
             .await?;
         // `not_found` if the install is not the caller's (or not registered), `client_revoked`
         // if it was revoked.

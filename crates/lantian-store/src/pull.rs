@@ -393,6 +393,29 @@ pub fn pull(
     })
 }
 
+/// What `GET /v1/sync/status` reports, in one read transaction so that the figures are of one
+/// moment: `user`'s install `client_id` (none if it is not theirs), and unless it is missing or
+/// revoked, the log's head and the count and checksum of each scope `user` sees.
+pub fn status(
+    conn: &Tx,
+    client_id: uuid::Uuid,
+    user: &crate::identity::UserRecord,
+) -> Result<(Option<crate::push::Install>, i64, Vec<ScopeSum>), StoreError> {
+    let tx = conn.begin_read()?;
+    let install = match crate::push::client(&tx, client_id, user.id)? {
+        Some(i) if !i.revoked => i,
+        other => return Ok((other, 0, Vec::new())),
+    };
+    let scopes = scopes_for(&tx, user)?;
+    let read = (
+        Some(install),
+        crate::sync::head(&tx)?,
+        scope_sums(&tx, &scopes)?,
+    );
+    tx.commit()?;
+    Ok(read)
+}
+
 /// Count and checksum of each scope (zero for scopes with nothing in them).
 pub fn scope_sums(conn: &Tx, scopes: &[String]) -> Result<Vec<ScopeSum>, StoreError> {
     let mut stmt =
