@@ -44,7 +44,6 @@ async fn a_large_jpeg_is_decoded_on_the_pool_threads_alone() {
     };
     std::thread::sleep(Duration::from_millis(5));
     let before = threads();
-    let mut decodes = 0;
     for _ in 0..3 {
         let bytes = bytes.clone();
         let decoded = pool
@@ -56,11 +55,9 @@ async fn a_large_jpeg_is_decoded_on_the_pool_threads_alone() {
             .expect("ran")
             .expect("decodes");
         assert_eq!(decoded, pixels.len());
-        decodes += 1;
     }
     done.store(true, Ordering::Relaxed);
     watcher.join().expect("watcher");
-    assert_eq!(decodes, 3);
     assert_eq!(
         most.load(Ordering::Relaxed),
         before,
