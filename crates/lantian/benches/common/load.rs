@@ -206,3 +206,158 @@ pub async fn installs(
         .to_owned();
     (clients, site)
 }
+
+/// A copy of the server's database at `db` (SQLite's online backup, taken while it runs), made
+/// just before a phase of pushes, for [`replay_baseline`] to write that phase's rows into.
+pub fn snapshot(db: &std::path::Path, to: &std::path::Path) {
+    lantian_store::backup_database(db, to).expect("snapshot of the server's database");
+}
+
+/// The raw insert of every row the server wrote, as it wrote them: each table's rows that are in
+/// the server's database at `db` and not in `snapshot` (taken before the phase), read before the
+/// clock starts and inserted into the snapshot by plain prepared `INSERT`s, `batch` inspections'
+/// worth of each table a transaction, under the server's pragmas (`synchronous=FULL`). The rows
+/// the server updates rather than adds are written as it writes them: each changed scope's
+/// count and checksum, and one install's `last_mutation_id`, once a transaction. SQLite's own
+/// defaults otherwise: its log is copied back into the database every 1,000 pages, in the
+/// inserting thread. Returns inspections per second, and the rows replayed by table.
+///
+/// [`raw_baseline`] inserts stand-ins instead (one audit row of three letters where the server
+/// writes two with hashes, a two-field view, one time for every row), which leaves every time
+/// index appended at its end and fewer pages to write than the server's rows take.
+pub fn replay_baseline(
+    db: &std::path::Path,
+    snapshot: &std::path::Path,
+    batch: usize,
+) -> (f64, Vec<(String, usize)>) {
+    use rusqlite::types::Value as V;
+    let conn = rusqlite::Connection::open(snapshot).expect("open the snapshot");
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;",
+    )
+    .expect("pragmas");
+    conn.execute(
+        "ATTACH ?1 AS srv",
+        [format!("file:{}?mode=ro", db.display())],
+    )
+    .expect("attach the server's database");
+    let tables: Vec<(String, bool)> = conn
+        .prepare(
+            "SELECT name, sql LIKE '%WITHOUT ROWID%' FROM main.sqlite_master
+             WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .expect("tables")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("tables")
+        .collect::<Result<_, _>>()
+        .expect("tables");
+    // Per table: its insert and its new rows, in the order the server wrote them.
+    let mut inserts: Vec<(String, String, Vec<Vec<V>>)> = Vec::new();
+    let mut inspections = 0;
+    for (table, without_rowid) in &tables {
+        // Upserted by the server, and so below.
+        if table == "scope_state" {
+            continue;
+        }
+        let cols: Vec<String> = conn
+            .prepare(&format!(
+                "SELECT name FROM pragma_table_info('{table}', 'main')"
+            ))
+            .expect("columns")
+            .query_map([], |r| r.get(0))
+            .expect("columns")
+            .collect::<Result<_, _>>()
+            .expect("columns");
+        let list = cols
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let new_rows = if *without_rowid {
+            format!("SELECT {list} FROM srv.\"{table}\" EXCEPT SELECT {list} FROM main.\"{table}\"")
+        } else {
+            format!(
+                "SELECT {list} FROM srv.\"{table}\" WHERE rowid > (SELECT coalesce(max(rowid), 0) FROM main.\"{table}\") ORDER BY rowid"
+            )
+        };
+        let rows: Vec<Vec<V>> = conn
+            .prepare(&new_rows)
+            .expect("new rows")
+            .query_map([], |r| (0..cols.len()).map(|i| r.get::<_, V>(i)).collect())
+            .expect("new rows")
+            .collect::<Result<_, _>>()
+            .expect("new rows");
+        if rows.is_empty() {
+            continue;
+        }
+        if table == "inspections" {
+            inspections = rows.len();
+        }
+        let marks = vec!["?"; cols.len()].join(", ");
+        inserts.push((
+            table.clone(),
+            format!("INSERT INTO main.\"{table}\" ({list}) VALUES ({marks})"),
+            rows,
+        ));
+    }
+    // The rows the server changed in place: scopes (count, checksum) and installs.
+    let scopes: Vec<String> = conn
+        .prepare("SELECT scope FROM (SELECT * FROM srv.scope_state EXCEPT SELECT * FROM main.scope_state)")
+        .expect("scopes")
+        .query_map([], |r| r.get(0))
+        .expect("scopes")
+        .collect::<Result<_, _>>()
+        .expect("scopes");
+    let installs: Vec<i64> = conn
+        .prepare(
+            "SELECT s.id FROM srv.clients s JOIN main.clients m ON m.id = s.id
+             WHERE s.last_mutation_id IS NOT m.last_mutation_id",
+        )
+        .expect("installs")
+        .query_map([], |r| r.get(0))
+        .expect("installs")
+        .collect::<Result<_, _>>()
+        .expect("installs");
+    conn.execute_batch("DETACH srv").expect("detach");
+    assert!(inspections > 0, "the phase wrote no inspection");
+    let transactions = inspections.div_ceil(batch);
+    let t = Instant::now();
+    for k in 0..transactions {
+        let tx = conn.unchecked_transaction().expect("tx");
+        for (_, sql, rows) in &inserts {
+            let (from, to) = (
+                k * rows.len() / transactions,
+                (k + 1) * rows.len() / transactions,
+            );
+            let mut stmt = tx.prepare_cached(sql).expect("prepare");
+            for row in &rows[from..to] {
+                stmt.execute(rusqlite::params_from_iter(row))
+                    .expect("insert");
+            }
+        }
+        for scope in &scopes {
+            tx.prepare_cached("INSERT INTO scope_state (scope, count, checksum) VALUES (?1, ?2, ?3) ON CONFLICT(scope) DO UPDATE SET count = excluded.count, checksum = excluded.checksum")
+                .expect("prepare")
+                .execute(rusqlite::params![scope, k as i64, k as i64])
+                .expect("scope");
+        }
+        if let Some(install) = installs.get(k % installs.len().max(1)) {
+            tx.prepare_cached(
+                "UPDATE clients SET last_mutation_id = last_mutation_id + 1 WHERE id = ?1",
+            )
+            .expect("prepare")
+            .execute([install])
+            .expect("install");
+        }
+        tx.commit().expect("commit");
+    }
+    let rate = inspections as f64 / t.elapsed().as_secs_f64();
+    (
+        rate,
+        inserts
+            .into_iter()
+            .map(|(t, _, rows)| (t, rows.len()))
+            .collect(),
+    )
+}
