@@ -8,6 +8,8 @@
 //!    naming another `lantian` binary (built from an earlier commit), the same run measures it
 //!    too, and prints the ratio.
 //!    (`BENCH_ONLY=render`: item 1 alone; `cpu` or `mem`: without it.)
+//! 4. `BENCH_ONLY=pace`, alone: 50 officers each sending a 12 MP JPEG every 10 s, then a backlog
+//!    of 50 at once, beside an install that pushes and pulls every 250 ms ([`keep_up`]).
 //! 3. Uploads: 50 officers upload a ~4 MB JPEG each at once over loopback, against the real
 //!    binary; aggregate MB/s while the server makes renditions, the time until every rendition is
 //!    made, and the server's peak RSS.
@@ -34,6 +36,11 @@ const CHUNK: usize = 256 * 1024;
 /// A photo with the texture of a real one (sky, ground with grain, a structure), JPEG quality
 /// 92: a 1.2 MP one is about 300 KB and a 12 MP one about 3 MB, as phones send them.
 fn photo(w: u32, h: u32, seed: u32) -> Vec<u8> {
+    photo_q(w, h, seed, 92)
+}
+
+/// [`photo`] at JPEG quality `q`.
+fn photo_q(w: u32, h: u32, seed: u32, q: u8) -> Vec<u8> {
     let horizon = h * 2 / 5;
     let img = image::RgbImage::from_fn(w, h, |x, y| {
         let n =
@@ -53,7 +60,7 @@ fn photo(w: u32, h: u32, seed: u32) -> Vec<u8> {
         }
     });
     let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92)
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, q)
         .encode_image(&img)
         .expect("encode");
     out
@@ -335,7 +342,314 @@ fn cpu_per_photo(
     per
 }
 
+/// `BENCH_ONLY=pace`: the load the issue sets renditions to keep up with, 50 officers each
+/// sending a 12 MP JPEG (~3 MB) every 10 s, for `BENCH_PACE_SECS` seconds (default 40); then a
+/// backlog, 50 more at once. All the while another install of an officer pushes one inspection
+/// and pulls every 250 ms, from 5 s before the photos start: its latencies idle, under the paced
+/// photos and while the backlog drains. From the server's database afterwards: each photo's wait
+/// from its verification to its renditions (the photo's last change), whether they were made in
+/// the order the photos were verified, and the largest backlog sampled.
+fn keep_up(rt: &tokio::runtime::Runtime) {
+    const OFFICERS: usize = 50;
+    const EVERY: Duration = Duration::from_secs(10);
+    let secs: u64 = std::env::var("BENCH_PACE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let rounds = (secs / EVERY.as_secs()).max(1) as usize;
+    let paced = rounds * OFFICERS;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = common::serve(&data, &[("LANTIAN_LOGIN__PEER_ATTEMPTS", "100000")]);
+    let (base, pid) = (server.base.clone(), server.child.id());
+    rt.block_on(async {
+        let cdir = tempfile::tempdir().expect("tempdir");
+        let client = Client::open(&cdir.path().join("officers.db"), ClientConfig::new(&base))
+            .expect("client");
+        client
+            .login("demo_inspector", PASSWORD)
+            .await
+            .expect("login");
+        client.pull().await.expect("pull");
+        let templates = sim::latest_templates(&client).expect("templates");
+        let subjects: Vec<Subject> = client
+            .entities("subject")
+            .expect("subjects")
+            .into_iter()
+            .filter_map(|v| serde_json::from_value(v).ok())
+            .collect();
+        let mut rng = Rng(11);
+        // Quality 95: about 3 MB, what the issue's officers send (92 gives 2.3 MB).
+        let base_photo = photo_q(4000, 3000, 5, 95);
+        let mut jobs = Vec::new();
+        while jobs.len() < paced + OFFICERS {
+            let s = &subjects[rng.below(subjects.len())];
+            let Some(t) = templates
+                .iter()
+                .find(|t| t.subject_kind == s.attributes.kind())
+            else {
+                continue;
+            };
+            let submit = sim::random_inspection(&mut rng, s, t, None);
+            client.submit_inspection(&submit).expect("queued");
+            let spec = ExifSpec {
+                make: Some(format!("pace-{}", jobs.len())),
+                gps: Some((submit.location.lat, submit.location.lon)),
+                orientation: Some(1),
+                ..ExifSpec::default()
+            };
+            let bytes = lantian_media::testing::with_app1(
+                &base_photo,
+                &lantian_media::testing::exif_block(&spec),
+            );
+            let checksums = bytes
+                .chunks(CHUNK)
+                .map(|c| {
+                    format!(
+                        "sha1 {}",
+                        base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(c))
+                    )
+                })
+                .collect();
+            jobs.push(Job {
+                inspection: submit.inspection_id,
+                photo: submit.signature_photo_id,
+                sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+                bytes,
+                checksums,
+            });
+        }
+        client.push().await.expect("push");
+        println!(
+            "keeping up: {OFFICERS} officers each sending a {:.2} MB 4000 x 3000 JPEG every {} s for {} s ({paced} photos), then {OFFICERS} at once",
+            jobs[0].bytes.len() as f64 / 1e6,
+            EVERY.as_secs(),
+            rounds as u64 * EVERY.as_secs()
+        );
+        let token = common::token(&base, "demo_inspector").await;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(OFFICERS)
+            .build()
+            .expect("http");
+        let db = std::sync::Arc::new(std::sync::Mutex::new(
+            rusqlite::Connection::open_with_flags(
+                data.join("lantian.db"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .expect("the server's database"),
+        ));
+        let pending = {
+            let db = db.clone();
+            move || -> i64 {
+                db.lock()
+                    .expect("db")
+                    .query_row(
+                        "SELECT count(*) FROM photos WHERE renditions = 'pending'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap_or(0)
+            }
+        };
+        // 0 idle, 1 paced photos, 2 the backlog draining, 3 done.
+        let phase = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let probe = {
+            let (phase, base) = (phase.clone(), base.clone());
+            let (templates, subjects) = (templates.clone(), subjects.clone());
+            tokio::spawn(async move {
+                let c = Client::open(&cdir.path().join("probe.db"), ClientConfig::new(&base))
+                    .expect("probe");
+                c.login("demo_inspector", PASSWORD).await.expect("login");
+                c.pull().await.expect("pull");
+                let mut rng = Rng(12);
+                let mut seen: [Vec<(Duration, Duration)>; 3] = Default::default();
+                let mut tick = tokio::time::interval(Duration::from_millis(250));
+                // Bounded: the phases end within minutes; 4,000 ticks is over 16.
+                for _ in 0..4_000 {
+                    tick.tick().await;
+                    let p = phase.load(std::sync::atomic::Ordering::Relaxed) as usize;
+                    if p > 2 {
+                        break;
+                    }
+                    let s = &subjects[rng.below(subjects.len())];
+                    let Some(t) = templates
+                        .iter()
+                        .find(|t| t.subject_kind == s.attributes.kind())
+                    else {
+                        continue;
+                    };
+                    c.submit_inspection(&sim::random_inspection(&mut rng, s, t, None))
+                        .expect("queued");
+                    let at = Instant::now();
+                    let pushed = c.push().await.expect("probe push");
+                    assert_eq!(pushed.applied, 1);
+                    let push = at.elapsed();
+                    let at = Instant::now();
+                    c.pull().await.expect("probe pull");
+                    seen[p].push((push, at.elapsed()));
+                }
+                seen
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let jobs = std::sync::Arc::new(jobs);
+        let cpu_before = common::cpu_secs(pid);
+        let start = Instant::now();
+        phase.store(1, std::sync::atomic::Ordering::Relaxed);
+        let mut tasks = Vec::new();
+        for o in 0..OFFICERS {
+            let (http, base, token, jobs) =
+                (http.clone(), base.clone(), token.clone(), jobs.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut late = 0;
+                for k in 0..rounds {
+                    let due = start + EVERY * k as u32 + EVERY / OFFICERS as u32 * o as u32;
+                    let due = tokio::time::Instant::from_std(due);
+                    // Late: its officer's previous upload still ran when this one was due.
+                    if tokio::time::Instant::now() > due + Duration::from_millis(100) {
+                        late += 1;
+                    }
+                    tokio::time::sleep_until(due).await;
+                    upload(&http, &base, &token, &jobs[k * OFFICERS + o]).await;
+                }
+                late
+            }));
+        }
+        let mut backlog = [0i64; 2];
+        let mut late = 0;
+        for task in tasks {
+            while !task.is_finished() {
+                backlog[0] = backlog[0].max(pending());
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            late += task.await.expect("officer");
+        }
+        let offered = start.elapsed();
+        // Until the last paced photo's renditions are made (bounded).
+        for _ in 0..600 {
+            let n = pending();
+            backlog[0] = backlog[0].max(n);
+            if n == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let paced_secs = start.elapsed().as_secs_f64();
+        let cores = (common::cpu_secs(pid) - cpu_before) / paced_secs;
+        phase.store(2, std::sync::atomic::Ordering::Relaxed);
+        let burst = Instant::now();
+        let mut tasks = Vec::new();
+        for o in 0..OFFICERS {
+            let (http, base, token, jobs) =
+                (http.clone(), base.clone(), token.clone(), jobs.clone());
+            tasks.push(tokio::spawn(async move {
+                upload(&http, &base, &token, &jobs[paced + o]).await;
+            }));
+        }
+        for task in tasks {
+            task.await.expect("upload");
+        }
+        let uploaded = burst.elapsed();
+        let mut drained = false;
+        for _ in 0..1_200 {
+            let n = pending();
+            backlog[1] = backlog[1].max(n);
+            if n == 0 {
+                drained = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let drain = burst.elapsed();
+        phase.store(3, std::sync::atomic::Ordering::Relaxed);
+        assert!(drained, "the backlog was still there after 4 minutes");
+        let seen = probe.await.expect("probe");
+        // Each photo's verification and its renditions (its last change), in verification order,
+        // as seconds.
+        let when = |s: String| {
+            chrono::DateTime::parse_from_rfc3339(&s)
+                .map(|t| t.timestamp_micros() as f64 / 1e6)
+                .expect("a time")
+        };
+        let times: Vec<(f64, f64)> = db
+            .lock()
+            .expect("db")
+            .prepare(
+                "SELECT p.verified_at, (SELECT max(c.at) FROM changes c
+                                        WHERE c.entity = 'photo' AND c.entity_id = p.uuid)
+                 FROM photos p ORDER BY p.id",
+            )
+            .expect("photos")
+            .query_map([], |r| Ok((when(r.get(0)?), when(r.get(1)?))))
+            .expect("photos")
+            .collect::<Result<_, _>>()
+            .expect("photos");
+        assert_eq!(times.len(), paced + OFFICERS, "every photo verified");
+        let out_of_order = times.windows(2).filter(|w| w[1].1 < w[0].1).count();
+        let waits = |from: usize, to: usize| {
+            let mut w: Vec<Duration> = times[from..to]
+                .iter()
+                .map(|(verified, done)| Duration::from_secs_f64((done - verified).max(0.0)))
+                .collect();
+            w.sort();
+            format!(
+                "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                common::percentile_ms(&w, 0.5),
+                common::percentile_ms(&w, 0.99),
+                w.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+            )
+        };
+        println!(
+            "  paced: {paced} photos offered in {:.1} s ({} uploads started late), all renditions made {:.1} s after the first; server CPU {cores:.2} cores; largest backlog {}; verification to renditions {}",
+            offered.as_secs_f64(),
+            late,
+            paced_secs,
+            backlog[0],
+            waits(0, paced)
+        );
+        println!(
+            "  backlog: {OFFICERS} photos uploaded at once in {:.1} s, drained {:.1} s after the first byte; largest backlog {}; verification to renditions {}",
+            uploaded.as_secs_f64(),
+            drain.as_secs_f64(),
+            backlog[1],
+            waits(paced, paced + OFFICERS)
+        );
+        println!(
+            "  renditions made out of the order the photos were verified in: {out_of_order} of {}",
+            times.len()
+        );
+        for (label, s) in ["idle", "under the paced photos", "while the backlog drained"]
+            .iter()
+            .zip(seen.iter())
+        {
+            let mut push: Vec<Duration> = s.iter().map(|(p, _)| *p).collect();
+            let mut pull: Vec<Duration> = s.iter().map(|(_, p)| *p).collect();
+            push.sort();
+            pull.sort();
+            println!(
+                "  sync probe {label}: {} rounds; push of one inspection p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; pull p50 {:.1} ms, p99 {:.1} ms",
+                s.len(),
+                common::percentile_ms(&push, 0.5),
+                common::percentile_ms(&push, 0.99),
+                push.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+                common::percentile_ms(&pull, 0.5),
+                common::percentile_ms(&pull, 0.99)
+            );
+        }
+    });
+    drop(server);
+}
+
 fn main() {
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "pace") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        keep_up(&rt);
+        return;
+    }
     let only_cpu = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "cpu" || v == "mem");
     if !only_cpu {
         renditions();
