@@ -517,8 +517,12 @@ fn keep_up(rt: &tokio::runtime::Runtime) {
         }
         let mut backlog = [0i64; 2];
         let mut late = 0;
+        // Bounded: the officers' last uploads are due at the end of the last round; two minutes
+        // more for them to finish.
+        let deadline = start + EVERY * rounds as u32 + Duration::from_secs(120);
         for task in tasks {
             while !task.is_finished() {
+                assert!(Instant::now() < deadline, "uploads still running at the deadline");
                 backlog[0] = backlog[0].max(pending());
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

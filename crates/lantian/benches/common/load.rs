@@ -222,9 +222,9 @@ pub fn snapshot(db: &std::path::Path, to: &std::path::Path) {
 /// defaults otherwise: its log is copied back into the database every 1,000 pages, in the
 /// inserting thread. Returns inspections per second, and the rows replayed by table.
 ///
-/// [`raw_baseline`] inserts stand-ins instead (one audit row of three letters where the server
-/// writes two with hashes, a two-field view, one time for every row), which leaves every time
-/// index appended at its end and fewer pages to write than the server's rows take.
+/// [`raw_baseline`] inserts stand-ins instead (one audit row with one-letter hashes where the
+/// server writes two with SHA-256 hashes, a two-field view, one time for every row): a third of
+/// the pages the server's rows take, and every time index appended at its end.
 pub fn replay_baseline(
     db: &std::path::Path,
     snapshot: &std::path::Path,
