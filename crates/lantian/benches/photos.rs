@@ -208,6 +208,84 @@ async fn upload(http: &reqwest::Client, base: &str, token: &str, job: &Job) {
     }
 }
 
+/// An install of demo_inspector's at `path`, logged in, its first pull done.
+async fn officer(base: &str, path: &std::path::Path) -> Client {
+    let client = Client::open(path, ClientConfig::new(base)).expect("client");
+    client
+        .login("demo_inspector", PASSWORD)
+        .await
+        .expect("login");
+    client.pull().await.expect("pull");
+    client
+}
+
+/// The published templates and the subjects `client` has pulled.
+fn catalog(
+    client: &Client,
+) -> (
+    Vec<lantian_domain::checklist::ChecklistTemplate>,
+    Vec<Subject>,
+) {
+    let templates = sim::latest_templates(client).expect("templates");
+    let subjects = client
+        .entities("subject")
+        .expect("subjects")
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    (templates, subjects)
+}
+
+/// `n` inspections queued on `client` (not pushed), each with its signature photo: `base` with an
+/// EXIF block of its own (`{label}-{i}` as the camera, the inspection's place), so that no two
+/// photos share their bytes and every one gets its renditions; the chunks' checksums and the
+/// SHA-256 made now, before any clock starts.
+fn jobs(client: &Client, rng: &mut Rng, base: &[u8], n: usize, label: &str) -> Vec<Job> {
+    let (templates, subjects) = catalog(client);
+    let mut jobs = Vec::new();
+    // Bounded: every demo subject kind has a template, so almost every draw queues one.
+    for _ in 0..n * 100 {
+        if jobs.len() == n {
+            break;
+        }
+        let s = &subjects[rng.below(subjects.len())];
+        let Some(t) = templates
+            .iter()
+            .find(|t| t.subject_kind == s.attributes.kind())
+        else {
+            continue;
+        };
+        let submit = sim::random_inspection(rng, s, t, None);
+        client.submit_inspection(&submit).expect("queued");
+        let spec = ExifSpec {
+            make: Some(format!("{label}-{}", jobs.len())),
+            gps: Some((submit.location.lat, submit.location.lon)),
+            orientation: Some(1),
+            ..ExifSpec::default()
+        };
+        let bytes =
+            lantian_media::testing::with_app1(base, &lantian_media::testing::exif_block(&spec));
+        let checksums = bytes
+            .chunks(CHUNK)
+            .map(|c| {
+                format!(
+                    "sha1 {}",
+                    base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(c))
+                )
+            })
+            .collect();
+        jobs.push(Job {
+            inspection: submit.inspection_id,
+            photo: submit.signature_photo_id,
+            sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+            bytes,
+            checksums,
+        });
+    }
+    assert_eq!(jobs.len(), n, "a template for the subjects drawn");
+    jobs
+}
+
 /// Server CPU per verified photo with the binary `bin`: `n` photos of `w` x `h`, uploaded over
 /// tus by `clients` clients each sending its photos back to back, until every rendition is made.
 /// Returns milliseconds of server CPU per photo and the server's peak RSS (MiB) over the run.
@@ -227,60 +305,9 @@ fn cpu_per_photo(
     let (base, pid) = (server.base.clone(), server.child.id());
     let per = rt.block_on(async {
         let cdir = tempfile::tempdir().expect("tempdir");
-        let client = Client::open(&cdir.path().join("officer.db"), ClientConfig::new(&base))
-            .expect("client");
-        client
-            .login("demo_inspector", PASSWORD)
-            .await
-            .expect("login");
-        client.pull().await.expect("pull");
-        let templates = sim::latest_templates(&client).expect("templates");
-        let subjects: Vec<Subject> = client
-            .entities("subject")
-            .expect("subjects")
-            .into_iter()
-            .filter_map(|v| serde_json::from_value(v).ok())
-            .collect();
+        let client = officer(&base, &cdir.path().join("officer.db")).await;
         let mut rng = Rng(9);
-        let base_photo = photo(w, h, 3);
-        let mut jobs = Vec::new();
-        while jobs.len() < n {
-            let s = &subjects[rng.below(subjects.len())];
-            let Some(t) = templates
-                .iter()
-                .find(|t| t.subject_kind == s.attributes.kind())
-            else {
-                continue;
-            };
-            let submit = sim::random_inspection(&mut rng, s, t, None);
-            client.submit_inspection(&submit).expect("queued");
-            let spec = ExifSpec {
-                make: Some(format!("cpu-{}", jobs.len())),
-                gps: Some((submit.location.lat, submit.location.lon)),
-                orientation: Some(1),
-                ..ExifSpec::default()
-            };
-            let bytes = lantian_media::testing::with_app1(
-                &base_photo,
-                &lantian_media::testing::exif_block(&spec),
-            );
-            let checksums = bytes
-                .chunks(CHUNK)
-                .map(|c| {
-                    format!(
-                        "sha1 {}",
-                        base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(c))
-                    )
-                })
-                .collect();
-            jobs.push(Job {
-                inspection: submit.inspection_id,
-                photo: submit.signature_photo_id,
-                sha256: hex::encode(sha2::Sha256::digest(&bytes)),
-                bytes,
-                checksums,
-            });
-        }
+        let jobs = jobs(&client, &mut rng, &photo(w, h, 3), n, "cpu");
         client.push().await.expect("push");
         let token = common::token(&base, "demo_inspector").await;
         let http = reqwest::Client::new();
@@ -364,61 +391,17 @@ fn keep_up(rt: &tokio::runtime::Runtime) {
     let (base, pid) = (server.base.clone(), server.child.id());
     rt.block_on(async {
         let cdir = tempfile::tempdir().expect("tempdir");
-        let client = Client::open(&cdir.path().join("officers.db"), ClientConfig::new(&base))
-            .expect("client");
-        client
-            .login("demo_inspector", PASSWORD)
-            .await
-            .expect("login");
-        client.pull().await.expect("pull");
-        let templates = sim::latest_templates(&client).expect("templates");
-        let subjects: Vec<Subject> = client
-            .entities("subject")
-            .expect("subjects")
-            .into_iter()
-            .filter_map(|v| serde_json::from_value(v).ok())
-            .collect();
+        let client = officer(&base, &cdir.path().join("officers.db")).await;
         let mut rng = Rng(11);
         // Quality 95: about 3 MB, what the officers send (92 gives 2.3 MB).
-        let base_photo = photo_q(4000, 3000, 5, 95);
-        let mut jobs = Vec::new();
-        while jobs.len() < paced + OFFICERS {
-            let s = &subjects[rng.below(subjects.len())];
-            let Some(t) = templates
-                .iter()
-                .find(|t| t.subject_kind == s.attributes.kind())
-            else {
-                continue;
-            };
-            let submit = sim::random_inspection(&mut rng, s, t, None);
-            client.submit_inspection(&submit).expect("queued");
-            let spec = ExifSpec {
-                make: Some(format!("pace-{}", jobs.len())),
-                gps: Some((submit.location.lat, submit.location.lon)),
-                orientation: Some(1),
-                ..ExifSpec::default()
-            };
-            let bytes = lantian_media::testing::with_app1(
-                &base_photo,
-                &lantian_media::testing::exif_block(&spec),
-            );
-            let checksums = bytes
-                .chunks(CHUNK)
-                .map(|c| {
-                    format!(
-                        "sha1 {}",
-                        base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(c))
-                    )
-                })
-                .collect();
-            jobs.push(Job {
-                inspection: submit.inspection_id,
-                photo: submit.signature_photo_id,
-                sha256: hex::encode(sha2::Sha256::digest(&bytes)),
-                bytes,
-                checksums,
-            });
-        }
+        let jobs = jobs(
+            &client,
+            &mut rng,
+            &photo_q(4000, 3000, 5, 95),
+            paced + OFFICERS,
+            "pace",
+        );
+        let (templates, subjects) = catalog(&client);
         client.push().await.expect("push");
         println!(
             "keeping up: {OFFICERS} officers each sending a {:.2} MB 4000 x 3000 JPEG every {} s for {} s ({paced} photos), then {OFFICERS} at once",
@@ -457,10 +440,7 @@ fn keep_up(rt: &tokio::runtime::Runtime) {
             let (phase, base) = (phase.clone(), base.clone());
             let (templates, subjects) = (templates.clone(), subjects.clone());
             tokio::spawn(async move {
-                let c = Client::open(&cdir.path().join("probe.db"), ClientConfig::new(&base))
-                    .expect("probe");
-                c.login("demo_inspector", PASSWORD).await.expect("login");
-                c.pull().await.expect("pull");
+                let c = officer(&base, &cdir.path().join("probe.db")).await;
                 let mut rng = Rng(12);
                 let mut seen: [Vec<(Duration, Duration)>; 3] = Default::default();
                 let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -722,20 +702,7 @@ fn main() {
     rt.block_on(async {
         // One officer, 50 inspections pushed; each upload is one inspection's signature photo.
         let cdir = tempfile::tempdir().expect("tempdir");
-        let client = Client::open(&cdir.path().join("officer.db"), ClientConfig::new(&base))
-            .expect("client");
-        client
-            .login("demo_inspector", PASSWORD)
-            .await
-            .expect("login");
-        client.pull().await.expect("pull");
-        let templates = sim::latest_templates(&client).expect("templates");
-        let subjects: Vec<Subject> = client
-            .entities("subject")
-            .expect("subjects")
-            .into_iter()
-            .filter_map(|v| serde_json::from_value(v).ok())
-            .collect();
+        let client = officer(&base, &cdir.path().join("officer.db")).await;
         let mut rng = Rng(4);
         let base_photo = {
             let t = Instant::now();
@@ -747,41 +714,7 @@ fn main() {
             );
             p
         };
-        let mut jobs = Vec::new();
-        while jobs.len() < UPLOADS {
-            let s = &subjects[rng.below(subjects.len())];
-            let Some(t) = templates.iter().find(|t| t.subject_kind == s.attributes.kind()) else {
-                continue;
-            };
-            let submit = sim::random_inspection(&mut rng, s, t, None);
-            client.submit_inspection(&submit).expect("queued");
-            // Distinct bytes per photo (the EXIF differs), so every rendition is made.
-            let spec = ExifSpec {
-                make: Some(format!("bench-{}", jobs.len())),
-                gps: Some((submit.location.lat, submit.location.lon)),
-                ..ExifSpec::default()
-            };
-            let bytes = lantian_media::testing::with_app1(
-                &base_photo,
-                &lantian_media::testing::exif_block(&spec),
-            );
-            let checksums = bytes
-                .chunks(CHUNK)
-                .map(|c| {
-                    format!(
-                        "sha1 {}",
-                        base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(c))
-                    )
-                })
-                .collect();
-            jobs.push(Job {
-                inspection: submit.inspection_id,
-                photo: submit.signature_photo_id,
-                sha256: hex::encode(sha2::Sha256::digest(&bytes)),
-                bytes,
-                checksums,
-            });
-        }
+        let jobs = jobs(&client, &mut rng, &base_photo, UPLOADS, "bench");
         let pushed = client.push().await.expect("push");
         assert_eq!(pushed.applied as usize, UPLOADS);
         let token = {
