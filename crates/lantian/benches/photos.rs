@@ -8,11 +8,11 @@
 //!    naming another `lantian` binary (built from an earlier commit), the same run measures it
 //!    too, and prints the ratio.
 //!    (`BENCH_ONLY=render`: item 1 alone; `cpu` or `mem`: without it.)
-//! 4. `BENCH_ONLY=pace`, alone: 50 officers each sending a 12 MP JPEG every 10 s, then a backlog
-//!    of 50 at once, beside an install that pushes and pulls every 250 ms ([`keep_up`]).
 //! 3. Uploads: 50 officers upload a ~4 MB JPEG each at once over loopback, against the real
 //!    binary; aggregate MB/s while the server makes renditions, the time until every rendition is
 //!    made, and the server's peak RSS.
+//! 4. `BENCH_ONLY=pace`, alone: 50 officers each sending a 12 MP JPEG every 10 s, then a backlog
+//!    of 50 at once, beside an install that pushes and pulls every 250 ms ([`keep_up`]).
 //!
 //! The load generator shares the machine's two cores with the server; chunk checksums are computed
 //! before the clock starts so the figure is the server's.
@@ -370,7 +370,7 @@ fn cpu_per_photo(
 }
 
 /// `BENCH_ONLY=pace`: the load the issue sets renditions to keep up with, 50 officers each
-/// sending a 12 MP JPEG (~3 MB) every 10 s, for `BENCH_PACE_SECS` seconds (default 40); then a
+/// sending a 12 MP JPEG (~3 MB) every 10 s, for `BENCH_PACE_SECS` seconds (default 60); then a
 /// backlog, 50 more at once. All the while another install of an officer pushes one inspection
 /// and pulls every 250 ms, from 5 s before the photos start: its latencies idle, under the paced
 /// photos and while the backlog drains. From the server's database afterwards: each photo's wait
@@ -382,7 +382,7 @@ fn keep_up(rt: &tokio::runtime::Runtime) {
     let secs: u64 = std::env::var("BENCH_PACE_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(40);
+        .unwrap_or(60);
     let rounds = (secs / EVERY.as_secs()).max(1) as usize;
     let paced = rounds * OFFICERS;
     let dir = tempfile::tempdir().expect("tempdir");
