@@ -236,6 +236,20 @@ fn catalog(
     (templates, subjects)
 }
 
+/// An inspection of a subject drawn at random, by its kind's template; `None` when the kind has
+/// none.
+fn draw(
+    rng: &mut Rng,
+    templates: &[lantian_domain::checklist::ChecklistTemplate],
+    subjects: &[Subject],
+) -> Option<lantian_domain::mutation::InspectionSubmit> {
+    let s = &subjects[rng.below(subjects.len())];
+    let t = templates
+        .iter()
+        .find(|t| t.subject_kind == s.attributes.kind())?;
+    Some(sim::random_inspection(rng, s, t, None))
+}
+
 /// `n` inspections queued on `client` (not pushed), each with its signature photo: `base` with an
 /// EXIF block of its own (`{label}-{i}` as the camera, the inspection's place), so that no two
 /// photos share their bytes and every one gets its renditions; the chunks' checksums and the
@@ -248,14 +262,9 @@ fn jobs(client: &Client, rng: &mut Rng, base: &[u8], n: usize, label: &str) -> V
         if jobs.len() == n {
             break;
         }
-        let s = &subjects[rng.below(subjects.len())];
-        let Some(t) = templates
-            .iter()
-            .find(|t| t.subject_kind == s.attributes.kind())
-        else {
+        let Some(submit) = draw(rng, &templates, &subjects) else {
             continue;
         };
-        let submit = sim::random_inspection(rng, s, t, None);
         client.submit_inspection(&submit).expect("queued");
         let spec = ExifSpec {
             make: Some(format!("{label}-{}", jobs.len())),
@@ -414,25 +423,18 @@ fn keep_up(rt: &tokio::runtime::Runtime) {
             .pool_max_idle_per_host(OFFICERS)
             .build()
             .expect("http");
-        let db = std::sync::Arc::new(std::sync::Mutex::new(
-            rusqlite::Connection::open_with_flags(
-                data.join("lantian.db"),
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        let db = rusqlite::Connection::open_with_flags(
+            data.join("lantian.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("the server's database");
+        let pending = || -> i64 {
+            db.query_row(
+                "SELECT count(*) FROM photos WHERE renditions = 'pending'",
+                [],
+                |r| r.get(0),
             )
-            .expect("the server's database"),
-        ));
-        let pending = {
-            let db = db.clone();
-            move || -> i64 {
-                db.lock()
-                    .expect("db")
-                    .query_row(
-                        "SELECT count(*) FROM photos WHERE renditions = 'pending'",
-                        [],
-                        |r| r.get(0),
-                    )
-                    .unwrap_or(0)
-            }
+            .unwrap_or(0)
         };
         // 0 idle, 1 paced photos, 2 the backlog draining, 3 done.
         let phase = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
@@ -451,15 +453,10 @@ fn keep_up(rt: &tokio::runtime::Runtime) {
                     if p > 2 {
                         break;
                     }
-                    let s = &subjects[rng.below(subjects.len())];
-                    let Some(t) = templates
-                        .iter()
-                        .find(|t| t.subject_kind == s.attributes.kind())
-                    else {
+                    let Some(submit) = draw(&mut rng, &templates, &subjects) else {
                         continue;
                     };
-                    c.submit_inspection(&sim::random_inspection(&mut rng, s, t, None))
-                        .expect("queued");
+                    c.submit_inspection(&submit).expect("queued");
                     let at = Instant::now();
                     let pushed = c.push().await.expect("probe push");
                     assert_eq!(pushed.applied, 1);
@@ -556,8 +553,6 @@ fn keep_up(rt: &tokio::runtime::Runtime) {
                 .expect("a time")
         };
         let times: Vec<(f64, f64)> = db
-            .lock()
-            .expect("db")
             .prepare(
                 "SELECT p.verified_at, (SELECT max(c.at) FROM changes c
                                         WHERE c.entity = 'photo' AND c.entity_id = p.uuid)
