@@ -22,7 +22,7 @@ mod common;
 use common::load::{
     idle_pulls, inspection, installs, post, raw_baseline, replay_baseline, snapshot, template_draft,
 };
-use common::{BIN, PASSWORD, cpu_secs, status_mib};
+use common::{BIN, PASSWORD, cpu_secs, status_mib, written_bytes};
 
 fn lantian(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) {
     let mut cmd = Command::new(BIN);
@@ -51,8 +51,11 @@ fn lantian(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) {
 
 /// Every client pushes its queue at once; returns the mutations applied, the wall time and the
 /// server's CPU seconds meanwhile.
-async fn push_all(clients: Vec<Client>, server_pid: u32) -> (u32, Duration, f64) {
+/// Pushes every client's queue at once: the mutations applied, the time taken, the server's CPU
+/// seconds and the bytes it wrote to storage meanwhile.
+async fn push_all(clients: Vec<Client>, server_pid: u32) -> (u32, Duration, f64, Written) {
     let cpu_before = cpu_secs(server_pid);
+    let written_before = written_bytes(server_pid);
     let t = Instant::now();
     let tasks: Vec<_> = clients
         .into_iter()
@@ -62,7 +65,31 @@ async fn push_all(clients: Vec<Client>, server_pid: u32) -> (u32, Duration, f64)
     for t in tasks {
         applied += t.await.expect("join").expect("push");
     }
-    (applied, t.elapsed(), cpu_secs(server_pid) - cpu_before)
+    let written = written_bytes(server_pid)
+        .zip(written_before)
+        .map(|(after, before)| after.saturating_sub(before));
+    (
+        applied,
+        t.elapsed(),
+        cpu_secs(server_pid) - cpu_before,
+        Written(written),
+    )
+}
+
+/// Bytes a phase made the server write to storage (`None` where the kernel does not count them).
+struct Written(Option<u64>);
+
+impl Written {
+    /// ", N KB written to disk per inspection", or nothing.
+    fn per(&self, inspections: f64) -> String {
+        match self.0 {
+            Some(b) => format!(
+                ", {:.0} KB written to disk per inspection",
+                b as f64 / 1e3 / inspections
+            ),
+            None => String::new(),
+        }
+    }
 }
 
 /// Bytes of a pull's response body as they cross the wire with `Accept-Encoding: gzip`, over a
@@ -282,16 +309,17 @@ fn single_only() {
         }
         let before = writer_counts(&http, &base).await;
         control("-z");
-        let (applied, elapsed, cpu) = push_all(clients, pid).await;
+        let (applied, elapsed, cpu, written) = push_all(clients, pid).await;
         control("-d");
         let after = writer_counts(&http, &base).await;
         assert_eq!(applied as u64, k);
         println!(
-            "{batch} mutation(s) a request: {k} inspections from {installs_n} installs in {:.2} s = {:.0}/s, server CPU {:.0} µs per inspection; {:.1} requests a commit",
+            "{batch} mutation(s) a request: {k} inspections from {installs_n} installs in {:.2} s = {:.0}/s, server CPU {:.0} µs per inspection; {:.1} requests a commit{}",
             elapsed.as_secs_f64(),
             k as f64 / elapsed.as_secs_f64(),
             cpu * 1e6 / k as f64,
-            (after.1 - before.1) as f64 / (after.0 - before.0).max(1) as f64
+            (after.1 - before.1) as f64 / (after.0 - before.0).max(1) as f64,
+            written.per(k as f64)
         );
     });
 }
@@ -425,7 +453,7 @@ fn main() {
         let snaps = tempfile::tempdir().expect("tempdir");
         let before = snaps.path().join("b50.db");
         snapshot(&db, &before);
-        let (applied, elapsed, server_cpu) = push_all(clients, server_pid).await;
+        let (applied, elapsed, server_cpu, written) = push_all(clients, server_pid).await;
         println!("  server RSS after the push: {:.1} MiB (peak {:.1})", status_mib(server_pid, "VmRSS:"), status_mib(server_pid, "VmHWM:"));
         assert_eq!(applied as f64, total);
         let http_rate = total / elapsed.as_secs_f64();
@@ -435,9 +463,10 @@ fn main() {
         let full_rate = tokio::task::spawn_blocking(move || raw_baseline(&rows2, batch, true)).await.expect("raw full");
         println!("push ingest: {total} inspections from {clients_n} installs in batches of {batch}: {:.2} s = {http_rate:.0} inspections/s", elapsed.as_secs_f64());
         println!(
-            "  server CPU {server_cpu:.2} s for them = {:.0} µs per inspection (wall {:.0} µs per inspection on 2 cores shared with the 64 clients)",
+            "  server CPU {server_cpu:.2} s for them = {:.0} µs per inspection (wall {:.0} µs per inspection on 2 cores shared with the 64 clients){}",
             server_cpu * 1e6 / total,
-            elapsed.as_secs_f64() * 1e6 / total
+            elapsed.as_secs_f64() * 1e6 / total,
+            written.per(total)
         );
         println!("the store's push engine alone (no HTTP, no clients), same batches: {writer_rate:.0} inspections/s");
         println!("raw rusqlite insert of the inspection rows alone, {batch} per transaction: {raw_rate:.0} rows/s; ratio {:.2}", http_rate / raw_rate);
@@ -446,10 +475,11 @@ fn main() {
             http_rate / full_rate
         );
         let (db2, before2) = (db.clone(), before.clone());
-        let (replay, replayed) = tokio::task::spawn_blocking(move || replay_baseline(&db2, &before2, batch)).await.expect("replay");
+        let (replay, replayed, replay_written) = tokio::task::spawn_blocking(move || replay_baseline(&db2, &before2, batch)).await.expect("replay");
         println!(
-            "raw rusqlite insert of the rows the server wrote, replayed from its database ({}), {batch} per transaction: {replay:.0} inspections/s; ratio {:.2}",
+            "raw rusqlite insert of the rows the server wrote, replayed from its database ({}), {batch} per transaction: {replay:.0} inspections/s{}; ratio {:.2}",
             replayed.iter().map(|(t, n)| format!("{t} {n}")).collect::<Vec<_>>().join(", "),
+            Written(replay_written).per(total),
             http_rate / replay
         );
 
@@ -476,18 +506,20 @@ fn main() {
             let count = (clients_n * per_client) as f64;
             let before = snaps.path().join(format!("b{batch}.db"));
             snapshot(&db, &before);
-            let (applied, elapsed, server_cpu) = push_all(clients, server_pid).await;
+            let (applied, elapsed, server_cpu, written) = push_all(clients, server_pid).await;
             assert_eq!(applied as f64, count);
             let rate = count / elapsed.as_secs_f64();
             let full = tokio::task::spawn_blocking(move || raw_baseline(&rows, batch, true)).await.expect("raw full");
             let db2 = db.clone();
-            let (replay, replayed) = tokio::task::spawn_blocking(move || replay_baseline(&db2, &before, batch)).await.expect("replay");
+            let (replay, replayed, replay_written) = tokio::task::spawn_blocking(move || replay_baseline(&db2, &before, batch)).await.expect("replay");
             println!(
-                "push, {} inspections from {clients_n} installs, {batch} a request: {rate:.0}/s, server CPU {:.0} µs per inspection; raw insert at {batch} per transaction of stand-ins {full:.0}/s, ratio {:.2}; of the rows it wrote ({}), replayed, {replay:.0}/s, ratio {:.2}",
+                "push, {} inspections from {clients_n} installs, {batch} a request: {rate:.0}/s, server CPU {:.0} µs per inspection{}; raw insert at {batch} per transaction of stand-ins {full:.0}/s, ratio {:.2}; of the rows it wrote ({}), replayed, {replay:.0}/s{}, ratio {:.2}",
                 count,
                 server_cpu * 1e6 / count,
+                written.per(count),
                 rate / full,
                 replayed.iter().map(|(t, n)| format!("{t} {n}")).collect::<Vec<_>>().join(", "),
+                Written(replay_written).per(count),
                 rate / replay
             );
         }

@@ -220,7 +220,8 @@ pub fn snapshot(db: &std::path::Path, to: &std::path::Path) {
 /// the server updates rather than adds are written as it writes them: each changed scope's
 /// count and checksum, and one install's `last_mutation_id`, once a transaction. SQLite's own
 /// defaults otherwise: its log is copied back into the database every 1,000 pages, in the
-/// inserting thread. Returns inspections per second, and the rows replayed by table.
+/// inserting thread. Returns inspections per second, the rows replayed by table, and the bytes
+/// the inserts caused to be written to storage (as [`super::written_bytes`] counts them).
 ///
 /// [`raw_baseline`] inserts stand-ins instead (one audit row with one-letter hashes where the
 /// server writes two with SHA-256 hashes, a two-field view, one time for every row): a third of
@@ -229,7 +230,7 @@ pub fn replay_baseline(
     db: &std::path::Path,
     snapshot: &std::path::Path,
     batch: usize,
-) -> (f64, Vec<(String, usize)>) {
+) -> (f64, Vec<(String, usize)>, Option<u64>) {
     use rusqlite::types::Value as V;
     let conn = rusqlite::Connection::open(snapshot).expect("open the snapshot");
     conn.execute_batch(
@@ -322,6 +323,7 @@ pub fn replay_baseline(
     conn.execute_batch("DETACH srv").expect("detach");
     assert!(inspections > 0, "the phase wrote no inspection");
     let transactions = inspections.div_ceil(batch);
+    let written_before = super::written_bytes(std::process::id());
     let t = Instant::now();
     for k in 0..transactions {
         let tx = conn.unchecked_transaction().expect("tx");
@@ -353,11 +355,15 @@ pub fn replay_baseline(
         tx.commit().expect("commit");
     }
     let rate = inspections as f64 / t.elapsed().as_secs_f64();
+    let written = super::written_bytes(std::process::id())
+        .zip(written_before)
+        .map(|(after, before)| after.saturating_sub(before));
     (
         rate,
         inserts
             .into_iter()
             .map(|(t, _, rows)| (t, rows.len()))
             .collect(),
+        written,
     )
 }
