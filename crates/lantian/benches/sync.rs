@@ -49,8 +49,6 @@ fn lantian(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) {
     );
 }
 
-/// Every client pushes its queue at once; returns the mutations applied, the wall time and the
-/// server's CPU seconds meanwhile.
 /// Pushes every client's queue at once: the mutations applied, the time taken, the server's CPU
 /// seconds and the bytes it wrote to storage meanwhile.
 async fn push_all(clients: Vec<Client>, server_pid: u32) -> (u32, Duration, f64, Written) {

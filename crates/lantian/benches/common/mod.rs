@@ -107,10 +107,10 @@ pub fn cpu_split(pid: u32) -> (f64, f64) {
     (ticks(11) / 100.0, ticks(12) / 100.0)
 }
 
-/// Bytes the process has caused to be written to storage so far (`write_bytes` of
-/// /proc/PID/io: counted when a page of the page cache is first dirtied, so the log's frames and
-/// the checkpoints' copies, not a page written twice before it reached the disk); `None` where
-/// the kernel does not count it.
+/// Bytes the process has caused to be written to storage so far: `write_bytes` of /proc/PID/io,
+/// counted when a page of the page cache is first dirtied (for the server, the log's frames and
+/// the checkpoints' copies; a page written twice before it reached the disk counts once). `None`
+/// where the kernel does not count it.
 pub fn written_bytes(pid: u32) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/io"))
         .ok()?
