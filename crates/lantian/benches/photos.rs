@@ -378,6 +378,20 @@ fn cpu_per_photo(
     per
 }
 
+/// Polls `pending` (photos waiting for their renditions) every 200 ms, at most `polls` times,
+/// until it reads 0; keeps the largest count seen in `largest`. Whether it reached 0.
+async fn caught_up(pending: &impl Fn() -> i64, largest: &mut i64, polls: usize) -> bool {
+    for _ in 0..polls {
+        let n = pending();
+        *largest = (*largest).max(n);
+        if n == 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
 /// `BENCH_ONLY=pace`: the load the issue sets renditions to keep up with, 50 officers each
 /// sending a 12 MP JPEG (~3 MB) every 10 s, for `BENCH_PACE_SECS` seconds (default 60); then a
 /// backlog, 50 more at once. All the while another install of an officer pushes one inspection
@@ -507,14 +521,7 @@ fn keep_up(rt: &tokio::runtime::Runtime) {
         }
         let offered = start.elapsed();
         // Until the last paced photo's renditions are made (bounded).
-        for _ in 0..600 {
-            let n = pending();
-            backlog[0] = backlog[0].max(n);
-            if n == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        caught_up(&pending, &mut backlog[0], 600).await;
         let paced_secs = start.elapsed().as_secs_f64();
         let cores = (common::cpu_secs(pid) - cpu_before) / paced_secs;
         phase.store(2, std::sync::atomic::Ordering::Relaxed);
@@ -531,16 +538,7 @@ fn keep_up(rt: &tokio::runtime::Runtime) {
             task.await.expect("upload");
         }
         let uploaded = burst.elapsed();
-        let mut drained = false;
-        for _ in 0..1_200 {
-            let n = pending();
-            backlog[1] = backlog[1].max(n);
-            if n == 0 {
-                drained = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let drained = caught_up(&pending, &mut backlog[1], 1_200).await;
         let drain = burst.elapsed();
         phase.store(3, std::sync::atomic::Ordering::Relaxed);
         assert!(drained, "the backlog was still there after 4 minutes");

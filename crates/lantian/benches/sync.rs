@@ -22,7 +22,7 @@ mod common;
 use common::load::{
     idle_pulls, inspection, installs, post, raw_baseline, replay_baseline, snapshot, template_draft,
 };
-use common::{BIN, PASSWORD, cpu_secs, status_mib, written_bytes};
+use common::{BIN, PASSWORD, cpu_secs, status_mib, written_bytes, written_since};
 
 fn lantian(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) {
     let mut cmd = Command::new(BIN);
@@ -63,14 +63,11 @@ async fn push_all(clients: Vec<Client>, server_pid: u32) -> (u32, Duration, f64,
     for t in tasks {
         applied += t.await.expect("join").expect("push");
     }
-    let written = written_bytes(server_pid)
-        .zip(written_before)
-        .map(|(after, before)| after.saturating_sub(before));
     (
         applied,
         t.elapsed(),
         cpu_secs(server_pid) - cpu_before,
-        Written(written),
+        Written(written_since(server_pid, written_before)),
     )
 }
 

@@ -213,6 +213,13 @@ pub fn snapshot(db: &std::path::Path, to: &std::path::Path) {
     lantian_store::backup_database(db, to).expect("snapshot of the server's database");
 }
 
+/// The first column of every row `sql` returns (the replay's reads of the two databases).
+fn first_column<T: rusqlite::types::FromSql>(conn: &rusqlite::Connection, sql: &str) -> Vec<T> {
+    conn.prepare(sql)
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 /// The raw insert of every row the server wrote, as it wrote them: each table's rows that are in
 /// the server's database at `db` and not in `snapshot` (taken before the phase), read before the
 /// clock starts and inserted into the snapshot by plain prepared `INSERT`s, `batch` inspections'
@@ -261,15 +268,10 @@ pub fn replay_baseline(
         if table == "scope_state" {
             continue;
         }
-        let cols: Vec<String> = conn
-            .prepare(&format!(
-                "SELECT name FROM pragma_table_info('{table}', 'main')"
-            ))
-            .expect("columns")
-            .query_map([], |r| r.get(0))
-            .expect("columns")
-            .collect::<Result<_, _>>()
-            .expect("columns");
+        let cols: Vec<String> = first_column(
+            &conn,
+            &format!("SELECT name FROM pragma_table_info('{table}', 'main')"),
+        );
         let list = cols
             .iter()
             .map(|c| format!("\"{c}\""))
@@ -303,23 +305,15 @@ pub fn replay_baseline(
         ));
     }
     // The rows the server changed in place: scopes (count, checksum) and installs.
-    let scopes: Vec<String> = conn
-        .prepare("SELECT scope FROM (SELECT * FROM srv.scope_state EXCEPT SELECT * FROM main.scope_state)")
-        .expect("scopes")
-        .query_map([], |r| r.get(0))
-        .expect("scopes")
-        .collect::<Result<_, _>>()
-        .expect("scopes");
-    let installs: Vec<i64> = conn
-        .prepare(
-            "SELECT s.id FROM srv.clients s JOIN main.clients m ON m.id = s.id
-             WHERE s.last_mutation_id IS NOT m.last_mutation_id",
-        )
-        .expect("installs")
-        .query_map([], |r| r.get(0))
-        .expect("installs")
-        .collect::<Result<_, _>>()
-        .expect("installs");
+    let scopes: Vec<String> = first_column(
+        &conn,
+        "SELECT scope FROM (SELECT * FROM srv.scope_state EXCEPT SELECT * FROM main.scope_state)",
+    );
+    let installs: Vec<i64> = first_column(
+        &conn,
+        "SELECT s.id FROM srv.clients s JOIN main.clients m ON m.id = s.id
+         WHERE s.last_mutation_id IS NOT m.last_mutation_id",
+    );
     conn.execute_batch("DETACH srv").expect("detach");
     assert!(inspections > 0, "the phase wrote no inspection");
     let transactions = inspections.div_ceil(batch);
@@ -355,15 +349,12 @@ pub fn replay_baseline(
         tx.commit().expect("commit");
     }
     let rate = inspections as f64 / t.elapsed().as_secs_f64();
-    let written = super::written_bytes(std::process::id())
-        .zip(written_before)
-        .map(|(after, before)| after.saturating_sub(before));
     (
         rate,
         inserts
             .into_iter()
             .map(|(t, _, rows)| (t, rows.len()))
             .collect(),
-        written,
+        super::written_since(std::process::id(), written_before),
     )
 }

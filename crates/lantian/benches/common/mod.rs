@@ -119,6 +119,13 @@ pub fn written_bytes(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Bytes written since `before` (a [`written_bytes`] reading), if both readings exist.
+pub fn written_since(pid: u32, before: Option<u64>) -> Option<u64> {
+    written_bytes(pid)
+        .zip(before)
+        .map(|(after, before)| after.saturating_sub(before))
+}
+
 /// CPU seconds (user + system) the process has used so far.
 pub fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
