@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 use lantian_domain::media::{EvidenceThresholds, RenditionState};
 use lantian_media::blob::{Blobs, Kind};
-use lantian_media::pool::Pool;
+use lantian_media::pool::{Lost, Pool};
 use lantian_media::{Limits, MediaError, probe, render};
 use lantian_store::media::{CreateError, NewUpload, UploadRow, Verified};
 use lantian_store::{Store, media};
@@ -313,7 +313,7 @@ impl Media {
             .run(move || render::render(&bytes, format, orientation, &limits))
             .await;
         let state = match made {
-            Some(Ok(r)) => {
+            Ok(Ok(r)) => {
                 // A photo that is its own review image gets a thumbnail only.
                 let made = std::iter::once((Kind::Thumb, r.thumb))
                     .chain(r.review.map(|review| (Kind::Review, review)));
@@ -325,13 +325,17 @@ impl Media {
                 }
                 RenditionState::Ready
             }
-            Some(Err(e)) => {
+            Ok(Err(e)) => {
                 tracing::warn!(photo = %p.id, error = %e, "no renditions for a photo");
                 RenditionState::Failed
             }
-            None => {
+            Err(Lost::Panicked) => {
                 tracing::error!(photo = %p.id, "the decoder panicked");
                 RenditionState::Failed
+            }
+            Err(e @ Lost::NoThreads(_)) => {
+                tracing::error!(photo = %p.id, error = %e, "renditions postponed");
+                return false;
             }
         };
         let id = p.id;
@@ -751,7 +755,7 @@ impl App {
             })
             .await;
         match made {
-            Some(Ok(r)) => match media
+            Ok(Ok(r)) => match media
                 .blobs
                 .put_rendition(Kind::Thumb, &v.sha256, r.thumb)
                 .await
