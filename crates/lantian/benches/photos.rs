@@ -10,7 +10,8 @@
 //!    (`BENCH_ONLY=render`: item 1 alone; `cpu` or `mem`: without it.)
 //! 3. Uploads: 50 officers upload a ~4 MB JPEG each at once over loopback, against the real
 //!    binary; aggregate MB/s while the server makes renditions, the time until every rendition is
-//!    made, and the server's peak RSS.
+//!    made, the server's peak RSS, and its RSS once it has been idle for 5 s
+//!    (`BENCH_ONLY=uploads`: item 3 alone).
 //! 4. `BENCH_ONLY=pace`, alone: 50 officers each sending a 12 MP JPEG every 10 s, then a backlog
 //!    of 50 at once, beside an install that pushes and pulls every 250 ms ([`keep_up`]).
 //!
@@ -628,14 +629,15 @@ fn main() {
         return;
     }
     let only_cpu = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "cpu" || v == "mem");
-    if !only_cpu {
+    let only_uploads = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "uploads");
+    if !only_cpu && !only_uploads {
         renditions();
     }
     // `BENCH_ONLY=render`: the in-process renditions alone (what callgrind profiles).
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "render") {
         return;
     }
-    {
+    if !only_uploads {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -809,6 +811,13 @@ fn main() {
             status_mib(pid, "VmRSS:"),
             status_mib(pid, "VmHWM:"),
             status_mib(pid, "VmHWM:") * 1.048_576
+        );
+        // What the server keeps once it has nothing to do: the decode threads end after two
+        // seconds without a photo, and give back what their allocator held.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        println!(
+            "server RSS 5 s after the last rendition, idle: {:.1} MiB",
+            status_mib(pid, "VmRSS:")
         );
         println!(
             "  of which now: anonymous {:.1} MiB, file-backed {:.1} MiB; threads {}",
