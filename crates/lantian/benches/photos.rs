@@ -812,13 +812,6 @@ fn main() {
             status_mib(pid, "VmHWM:"),
             status_mib(pid, "VmHWM:") * 1.048_576
         );
-        // What the server keeps once it has nothing to do: the decode threads end after two
-        // seconds without a photo, and give back what their allocator held.
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        println!(
-            "server RSS 5 s after the last rendition, idle: {:.1} MiB",
-            status_mib(pid, "VmRSS:")
-        );
         println!(
             "  of which now: anonymous {:.1} MiB, file-backed {:.1} MiB; threads {}",
             status_mib(pid, "RssAnon:"),
@@ -829,6 +822,13 @@ fn main() {
                 .find(|l| l.starts_with("Threads:"))
                 .map(|l| l.trim_start_matches("Threads:").trim().to_owned())
                 .unwrap_or_default()
+        );
+        // What the server keeps once it has nothing to do: the decode threads end after two
+        // seconds without a photo, and give back what their allocator held.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        println!(
+            "server RSS 5 s after the last rendition, idle: {:.1} MiB",
+            status_mib(pid, "VmRSS:")
         );
     });
     drop(server);
