@@ -619,7 +619,8 @@ fn keep_up(rt: &tokio::runtime::Runtime) {
 }
 
 fn main() {
-    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "pace") {
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only == "pace" {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -628,13 +629,13 @@ fn main() {
         keep_up(&rt);
         return;
     }
-    let only_cpu = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "cpu" || v == "mem");
-    let only_uploads = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "uploads");
+    let only_cpu = only == "cpu" || only == "mem";
+    let only_uploads = only == "uploads";
     if !only_cpu && !only_uploads {
         renditions();
     }
     // `BENCH_ONLY=render`: the in-process renditions alone (what callgrind profiles).
-    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "render") {
+    if only == "render" {
         return;
     }
     if !only_uploads {
@@ -645,8 +646,7 @@ fn main() {
             .expect("runtime");
         let baseline = std::env::var("BENCH_BASELINE_BIN").ok();
         println!("server CPU per verified photo (upload + checks + renditions), 8 clients:");
-        let sizes: &[((u32, u32), usize)] = if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "mem")
-        {
+        let sizes: &[((u32, u32), usize)] = if only == "mem" {
             &[]
         } else {
             &[((1280, 960), 64), ((4000, 3000), 24)]
